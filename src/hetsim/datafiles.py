@@ -1,0 +1,76 @@
+"""Reading YAML/JSON data files with one-line errors, and small registry helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from hetsim.errors import ConfigError, UnknownNameError
+
+T = TypeVar("T")
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Parse a YAML or JSON file whose top level is a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+def preset_files(package: str) -> list[Path]:
+    """The ``*.yaml`` files shipped in ``package`` (a presets folder)."""
+    root = resources.files(package)
+    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith(".yaml"))
+
+
+def check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+class Registry(dict[str, T]):
+    """Name -> item, with aliases and a did-you-mean error."""
+
+    def __init__(self, kind: str, loader: Callable[[], Mapping[str, T]]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._loader = loader
+        self._aliases: dict[str, str] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.update(self._loader())
+            self._loaded = True
+
+    def add_alias(self, alias: str, name: str) -> None:
+        self._aliases[alias] = name
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self.keys())
+
+    def get_item(self, name: str) -> T:
+        self._load()
+        key = name.strip().lower()
+        key = self._aliases.get(key, key)
+        if key not in self:
+            raise UnknownNameError(self.kind, name, self.keys())
+        return self[key]

@@ -1,0 +1,215 @@
+"""Hardware files (YAML/JSON) -> :class:`Device`. Quantities may carry units ("3 TB/s");
+every number must name its provenance in the ``provenance`` mapping beside it, or the file
+gives a ``default_provenance`` for the numbers it leaves unsourced."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hetsim.datafiles import Registry, check_keys, preset_files, read_mapping
+from hetsim.errors import ConfigError
+from hetsim.hardware.efficiency import FULL, EfficiencyCurve
+from hetsim.hardware.provenance import Provenance
+from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side
+from hetsim.units import PJ, parse_quantity
+
+Raw = Mapping[str, Any]
+
+
+class _Ctx:
+    def __init__(self, where: str, default: Provenance | None) -> None:
+        self.where = where
+        self.default = default
+
+    def sources(self, raw: Raw, numbers: list[str], where: str) -> dict[str, Provenance]:
+        given = raw.get("provenance", {}) or {}
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"{where}: provenance must be a mapping of field -> 'kind: source'")
+        out: dict[str, Provenance] = {}
+        for key in numbers:
+            if key in given:
+                out[key] = Provenance.parse(given[key], f"{where}.provenance.{key}")
+            elif self.default is not None:
+                out[key] = self.default
+            else:
+                raise ConfigError(
+                    f"{where}: {key!r} has no provenance; add provenance: {{{key}: "
+                    f"'datasheet|paper|measured|calibrated|derived|assumed: <source>'}}"
+                )
+        for key in given:
+            if key not in numbers:
+                raise ConfigError(f"{where}: provenance names {key!r}, which is not set here")
+        return out
+
+
+def _curve(raw: Any, where: str) -> EfficiencyCurve:
+    if raw is None:
+        return FULL
+    if isinstance(raw, int | float):
+        return EfficiencyCurve.constant(float(raw))
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: efficiency must be a number or {{sizes, values, provenance}}")
+    check_keys(raw, ("sizes", "values", "provenance"), where)
+    prov = Provenance.parse(raw.get("provenance", "assumed: default"), f"{where}.provenance")
+    try:
+        sizes = tuple(float(s) for s in raw.get("sizes", (1.0,)))
+        values = tuple(float(v) for v in raw["values"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{where}: sizes and values must be lists of numbers") from None
+    return EfficiencyCurve(sizes, values, prov)
+
+
+def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
+    check_keys(
+        raw,
+        ("name", "kind", "peak", "energy_pj_per_flop", "efficiency", "n_parallel", "tile_mn",
+         "provenance"),
+        where,
+    )  # fmt: skip
+    peak_raw = raw.get("peak")
+    if not isinstance(peak_raw, Mapping) or not peak_raw:
+        raise ConfigError(f"{where}: peak must map data types to rates, e.g. {{fp16: 989 TFLOP/s}}")
+    peak = {str(k): parse_quantity(v, "flop_per_s", where=f"{where}.peak.{k}") for k, v in peak_raw.items()}
+    numbers = ["peak"] + [k for k in ("energy_pj_per_flop", "n_parallel", "tile_mn") if k in raw]
+    tile = raw.get("tile_mn", (0, 0))
+    return ComputeUnit(
+        name=str(raw.get("name", raw.get("kind", "unit"))),
+        kind=raw.get("kind", "matrix"),
+        peak_flop_per_s=peak,
+        energy_j_per_flop=float(raw.get("energy_pj_per_flop", 0.0)) * PJ,
+        efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
+        n_parallel=int(raw.get("n_parallel", 0)),
+        tile_mn=(int(tile[0]), int(tile[1])),
+        provenance=ctx.sources(raw, numbers, where),
+    )
+
+
+def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
+    check_keys(
+        raw,
+        ("name", "technology", "capacity", "bandwidth", "latency", "energy_pj_per_bit",
+         "efficiency", "provenance"),
+        where,
+    )  # fmt: skip
+    for key in ("capacity", "bandwidth"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing {key!r}")
+    numbers = [k for k in ("capacity", "bandwidth", "latency", "energy_pj_per_bit") if k in raw]
+    return MemoryTier(
+        name=str(raw.get("name", "mem")),
+        technology=str(raw.get("technology", "")),
+        capacity_bytes=parse_quantity(raw["capacity"], "bytes", where=f"{where}.capacity"),
+        bandwidth_bytes_per_s=parse_quantity(raw["bandwidth"], "bytes_per_s", where=f"{where}.bandwidth"),
+        latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
+        energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
+        efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
+        provenance=ctx.sources(raw, numbers, where),
+    )
+
+
+def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a mapping")
+    check_keys(raw, ("name", "bandwidth", "latency", "energy_pj_per_bit", "provenance"), where)
+    if "bandwidth" not in raw:
+        raise ConfigError(f"{where}: missing 'bandwidth'")
+    numbers = [k for k in ("bandwidth", "latency", "energy_pj_per_bit") if k in raw]
+    return Link(
+        name=str(raw.get("name", "link")),
+        bandwidth_bytes_per_s=parse_quantity(raw["bandwidth"], "bytes_per_s", where=f"{where}.bandwidth"),
+        latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
+        energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
+        provenance=ctx.sources(raw, numbers, where),
+    )
+
+
+DEVICE_KEYS = (
+    "name", "description", "sides", "side_link", "interconnect", "kernel_overhead",
+    "static_power_w", "tdp_w", "n_devices", "price_usd", "provenance", "default_provenance",
+    "aliases",
+)  # fmt: skip
+
+
+def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
+    """Build a :class:`Device` from a parsed hardware file."""
+    check_keys(raw, DEVICE_KEYS, where)
+    name = str(raw.get("name") or "")
+    if not name:
+        raise ConfigError(f"{where}: missing key 'name'")
+    default = raw.get("default_provenance")
+    ctx = _Ctx(where, Provenance.parse(default, f"{where}.default_provenance") if default else None)
+    sides_raw = raw.get("sides")
+    if not isinstance(sides_raw, list) or not sides_raw:
+        raise ConfigError(f"{where}: 'sides' must be a non-empty list of {{name, memory, units}}")
+    sides = []
+    for i, s in enumerate(sides_raw):
+        w = f"{name}.sides[{i}]"
+        if not isinstance(s, Mapping):
+            raise ConfigError(f"{w}: must be a mapping with name, memory and units")
+        check_keys(s, ("name", "memory", "units"), w)
+        if not isinstance(s.get("memory"), Mapping):
+            raise ConfigError(f"{w}: missing 'memory' mapping")
+        units_raw = s.get("units")
+        if not isinstance(units_raw, list) or not units_raw:
+            raise ConfigError(f"{w}: 'units' must be a non-empty list")
+        units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
+        sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
+    numbers = [k for k in ("kernel_overhead", "static_power_w", "tdp_w", "price_usd") if k in raw]
+    try:
+        n_devices = int(raw.get("n_devices", 1))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: n_devices must be an integer") from None
+    return Device(
+        name=name,
+        description=str(raw.get("description", "")),
+        sides=tuple(sides),
+        side_link=_link(raw.get("side_link"), ctx, f"{name}.side_link"),
+        interconnect=_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
+        kernel_overhead_s=parse_quantity(raw.get("kernel_overhead", 0.0), "s", where=f"{where}.kernel_overhead"),
+        static_power_w=float(raw.get("static_power_w", 0.0)),
+        tdp_w=float(raw.get("tdp_w", 0.0)),
+        n_devices=n_devices,
+        price_usd=float(raw.get("price_usd", 0.0)),
+        provenance=ctx.sources(raw, numbers, where),
+    )
+
+
+_ALIASES: dict[str, str] = {}
+
+
+def _load_presets() -> dict[str, Device]:
+    out: dict[str, Device] = {}
+    for path in preset_files("hetsim.hardware.presets"):
+        raw = read_mapping(path)
+        dev = device_from_mapping(raw, path.name)
+        out[dev.name] = dev
+        for alias in raw.get("aliases", []) or []:
+            _ALIASES[str(alias)] = dev.name
+    return out
+
+
+HARDWARE: Registry[Device] = Registry("hardware", _load_presets)
+
+
+def list_hardware() -> list[Device]:
+    return [HARDWARE.get_item(n) for n in HARDWARE.names()]
+
+
+def get_hardware(name_or_path: str | Path | Device) -> Device:
+    """A preset by name, or a hardware YAML/JSON file."""
+    if isinstance(name_or_path, Device):
+        return name_or_path
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
+        if not path.exists():
+            raise ConfigError(f"hardware file {path} does not exist")
+        return device_from_mapping(read_mapping(path), str(path))
+    HARDWARE.names()
+    for alias, target in _ALIASES.items():
+        HARDWARE.add_alias(alias, target)
+    return HARDWARE.get_item(text)

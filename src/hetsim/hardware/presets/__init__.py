@@ -1,0 +1,1 @@
+"""Hardware presets, one YAML file per device or system."""

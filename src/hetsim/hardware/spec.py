@@ -1,0 +1,187 @@
+"""Hardware specs: compute units, memory tiers, links, memory sides, devices, systems.
+
+A *side* is one memory tier with the compute units attached to it ("compute goes where the
+data is"). A plain GPU is a device with one side; H2M2 and GH200-like parts have two sides
+joined by a link. A *system* is ``n_devices`` copies of a device joined by an interconnect
+(tensor and pipeline parallelism). All numbers are SI (bytes, s, flop/s, W, J) and each
+carries a :class:`Provenance`, kept per field name in ``provenance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hetsim.errors import ConfigError
+from hetsim.hardware.efficiency import FULL, EfficiencyCurve
+from hetsim.hardware.provenance import ASSUMED, Provenance
+from hetsim.workload.dtypes import DType, dtype
+
+UnitKind = Literal["matrix", "matvec", "vector", "sfu", "cpu"]
+UNIT_KINDS = ("matrix", "matvec", "vector", "sfu", "cpu")
+Sources = Mapping[str, Provenance]
+
+# Which unit kinds can run an op that prefers a given kind, best first.
+UNIT_FALLBACK: dict[str, tuple[str, ...]] = {
+    "matrix": ("matrix", "cpu", "matvec", "vector"),
+    "matvec": ("matvec", "matrix", "cpu", "vector"),
+    "vector": ("vector", "cpu", "matvec", "matrix"),
+    "sfu": ("sfu", "vector", "cpu", "matvec", "matrix"),
+}
+
+
+def _positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{owner}: {name} must be positive, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeUnit:
+    """A class of execution units on one side (e.g. all tensor cores of a GPU)."""
+
+    name: str
+    kind: UnitKind
+    peak_flop_per_s: Mapping[str, float]  # data type name -> dense peak
+    energy_j_per_flop: float = 0.0  # at 16-bit operands; scaled by bits/16 for others
+    efficiency: EfficiencyCurve = FULL  # fraction of peak vs op flop
+    n_parallel: int = 0  # SMs / cores that share a GEMM's tiles (0: no wave model)
+    tile_mn: tuple[int, int] = (0, 0)  # output tile of one core (0: no tile model)
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in UNIT_KINDS:
+            raise ConfigError(f"unit {self.name!r}: kind must be one of {', '.join(UNIT_KINDS)}")
+        if not self.peak_flop_per_s:
+            raise ConfigError(f"unit {self.name!r}: give a peak rate for at least one data type")
+        for name, rate in self.peak_flop_per_s.items():
+            dtype(name)
+            _positive(f"unit {self.name!r}", **{f"peak[{name}]": rate})
+
+    def peak(self, dt: DType | str) -> float:
+        """Dense peak flop/s for ``dt``; a type without its own rate runs at the rate of the
+        narrowest listed type at least as wide (same float/int class preferred)."""
+        dt = dtype(dt)
+        if dt.name in self.peak_flop_per_s:
+            return self.peak_flop_per_s[dt.name]
+        listed = [dtype(n) for n in self.peak_flop_per_s]
+        wider = [d for d in listed if d.bits >= dt.bits]
+        same = [d for d in wider if d.is_float == dt.is_float]
+        pool = same or wider or listed
+        best = min(pool, key=lambda d: d.bits) if (same or wider) else max(pool, key=lambda d: d.bits)
+        return self.peak_flop_per_s[best.name]
+
+    def energy_per_flop(self, dt: DType | str) -> float:
+        return self.energy_j_per_flop * dtype(dt).bits / 16
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryTier:
+    name: str
+    capacity_bytes: float
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+    energy_j_per_bit: float = 0.0
+    efficiency: EfficiencyCurve = FULL  # fraction of peak bandwidth vs bytes moved
+    technology: str = ""
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        _positive(
+            f"memory {self.name!r}",
+            capacity=self.capacity_bytes,
+            bandwidth=self.bandwidth_bytes_per_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A point-to-point or collective link; ``bandwidth`` is per direction per device."""
+
+    name: str
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+    energy_j_per_bit: float = 0.0
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
+        if self.latency_s < 0:
+            raise ConfigError(f"link {self.name!r}: latency must be non-negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One memory tier and the compute units next to it."""
+
+    name: str
+    memory: MemoryTier
+    units: tuple[ComputeUnit, ...]
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            raise ConfigError(f"side {self.name!r}: needs at least one compute unit")
+
+    def unit_for(self, prefers: str) -> ComputeUnit:
+        """The unit that runs an op preferring ``prefers`` (see ``UNIT_FALLBACK``)."""
+        by_kind = {u.kind: u for u in self.units}
+        for kind in UNIT_FALLBACK.get(prefers, (prefers,)):
+            if kind in by_kind:
+                return by_kind[kind]
+        return self.units[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    name: str
+    sides: tuple[Side, ...]
+    description: str = ""
+    side_link: Link | None = None  # between sides (H2M2 chip link, NVLink-C2C)
+    interconnect: Link | None = None  # device to device (NVLink, ICI, PCIe)
+    kernel_overhead_s: float = 0.0  # launch + sync per kernel
+    static_power_w: float = 0.0  # drawn whenever the device is on
+    tdp_w: float = 0.0
+    n_devices: int = 1  # devices in the preset system (e.g. 8 for an 8-way TP box)
+    price_usd: float = 0.0
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.sides:
+            raise ConfigError(f"hardware {self.name!r}: needs at least one memory side")
+        if len(self.sides) > 1 and self.side_link is None:
+            raise ConfigError(f"hardware {self.name!r}: several sides need a side_link")
+        if self.n_devices < 1:
+            raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
+
+    @property
+    def primary(self) -> Side:
+        return self.sides[0]
+
+    @property
+    def capacity_bytes(self) -> float:
+        return sum(s.memory.capacity_bytes for s in self.sides)
+
+    def peak(self, dt: DType | str, kind: str = "matrix") -> float:
+        """Peak flop/s of the primary side's unit for ``kind``."""
+        return self.primary.unit_for(kind).peak(dt)
+
+    def sources(self) -> dict[str, Provenance]:
+        """Every number's provenance, keyed by a dotted path."""
+        out = {f"{k}": v for k, v in self.provenance.items()}
+        for side in self.sides:
+            for k, v in side.memory.provenance.items():
+                out[f"{side.name}.{side.memory.name}.{k}"] = v
+            out[f"{side.name}.{side.memory.name}.efficiency"] = side.memory.efficiency.provenance
+            for unit in side.units:
+                for k, v in unit.provenance.items():
+                    out[f"{side.name}.{unit.name}.{k}"] = v
+                out[f"{side.name}.{unit.name}.efficiency"] = unit.efficiency.provenance
+        for link in (self.side_link, self.interconnect):
+            if link is not None:
+                for k, v in link.provenance.items():
+                    out[f"{link.name}.{k}"] = v
+        return out
+
+
+DEFAULT_PROVENANCE = ASSUMED

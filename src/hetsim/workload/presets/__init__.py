@@ -1,0 +1,1 @@
+"""Model presets, one YAML file per model."""
