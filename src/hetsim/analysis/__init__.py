@@ -1,0 +1,1 @@
+"""Metrics and typed result records (TTFT, TPOT, MBU, MFU, energy per token, ...)."""

@@ -1,0 +1,106 @@
+"""Typed result records. Tables, JSON and plots are derived from these."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    """One operator of one phase, summed over its layers (decode: mean per step)."""
+
+    name: str
+    phase: str
+    sublayer: str
+    kind: str
+    unit: str
+    count: int
+    flop: float
+    bytes: float
+    weight_bytes: float
+    kv_bytes: float
+    act_bytes: float
+    intensity: float
+    time_s: float
+    compute_s: float
+    memory_s: float
+    energy_j: float
+    bound: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """Totals of one phase: prefill once; decode per step (mean over the steps)."""
+
+    time_s: float
+    flop: float
+    bytes: float
+    energy_j: float
+    mbu: float
+    mfu: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    model: str
+    hardware: str
+    precision: str
+    tp: int
+    pp: int
+    batch: int
+    input_len: int
+    output_len: int
+    params: int
+    weight_bytes: float
+    kv_bytes_per_token: float
+    footprint_bytes: float  # per device: weights + KV at full length + activation workspace
+    footprint_breakdown: dict[str, float]
+    capacity_bytes: float  # per device, primary memory side
+    fits: bool
+    ttft_s: float
+    tpot_s: float
+    e2e_latency_s: float
+    output_throughput_tok_per_s: float
+    mbu: float  # decode phase
+    mfu: float  # prefill phase
+    energy_j: float
+    energy_j_per_token: float
+    avg_power_w: float
+    prefill: PhaseResult
+    decode: PhaseResult
+    ops: list[OpResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """Metrics of N configurations as arrays (one entry per configuration)."""
+
+    model: str
+    hardware: str
+    tp: int
+    batch: FloatArray
+    input_len: FloatArray
+    output_len: FloatArray
+    footprint_bytes: FloatArray
+    fits: npt.NDArray[np.bool_]
+    ttft_s: FloatArray
+    tpot_s: FloatArray
+    e2e_latency_s: FloatArray
+    output_throughput_tok_per_s: FloatArray
+    mbu: FloatArray
+    mfu: FloatArray
+    energy_j_per_token: FloatArray
+    avg_power_w: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.batch.shape[0])

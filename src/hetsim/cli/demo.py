@@ -1,0 +1,32 @@
+"""`hetsim demo`: the main job on built-in defaults, writing its report under ``out/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hetsim.cli.analyze import render, result_json
+from hetsim.cli.common import app, console
+from hetsim.hardware.loader import get_hardware
+from hetsim.sim.inference import Workload, analyze
+from hetsim.workload.dtypes import Precision
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = Path("out"),
+) -> None:
+    """Run the representative analysis and write its report and plots under OUT."""
+    out.mkdir(parents=True, exist_ok=True)
+    prec = Precision()
+    hw = get_hardware("h100-sxm")
+    r = analyze("llama2-70b", hw, Workload(64, 2048, 2048), prec, tp=4, check_fit=True)
+    render(r)
+    (out / "analyze-llama2-70b-4xh100.json").write_text(json.dumps(result_json(r), indent=2))
+    from hetsim.report.roofline import plot_roofline
+
+    plot_roofline(r, hw, prec, out / "roofline-llama2-70b-4xh100.png")
+    console.print(f"report written to {out}/")

@@ -1,0 +1,1 @@
+"""Tables and plots derived from result records."""

@@ -1,0 +1,1 @@
+"""Simulation: prefill and decode phases of inference on a device or system."""

@@ -1,0 +1,68 @@
+"""The operator record: counts of work, never costs.
+
+Every count is *per repetition* (one layer); ``count`` says how many times the op runs in
+one forward pass. Counts may be floats or NumPy arrays (broadcast over configurations or
+decode steps), so one builder serves a single analysis and a vectorised sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+Num = float | FloatArray
+
+OpKind = Literal["gemm", "attention", "softmax", "norm", "elementwise", "lookup", "collective"]
+Split = Literal["head", "kv_group", "column", "none"]
+Sublayer = Literal["qkv", "attention", "fc", "norm", "embed", "lm_head", "comm"]
+Phase = Literal["prefill", "decode"]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    name: str
+    sublayer: Sublayer
+    kind: OpKind
+    prefers: str  # unit kind that should run it: matrix, matvec, vector, sfu
+    count: int  # repetitions per forward pass (n_layers for layer ops)
+    flop: Num
+    weight_bytes: Num = 0.0  # read
+    kv_read_bytes: Num = 0.0
+    kv_write_bytes: Num = 0.0
+    act_read_bytes: Num = 0.0
+    act_write_bytes: Num = 0.0
+    split: Split = "none"  # how the op divides between memory sides
+    n_parts: int = 1  # blocks along ``split`` (heads, KV groups, column blocks)
+    gemm_m: Num = 0.0  # GEMM shape when kind == "gemm" (M = tokens)
+    gemm_n: Num = 0.0
+    gemm_k: Num = 0.0
+
+    @property
+    def bytes_read(self) -> Num:
+        return self.weight_bytes + self.kv_read_bytes + self.act_read_bytes
+
+    @property
+    def bytes_written(self) -> Num:
+        return self.kv_write_bytes + self.act_write_bytes
+
+    @property
+    def bytes(self) -> Num:
+        """Bytes moved to and from memory per repetition."""
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def intensity(self) -> Num:
+        """Arithmetic intensity, flop per byte."""
+        return self.flop / np.maximum(self.bytes, 1e-30)
+
+    @property
+    def total_flop(self) -> Num:
+        return self.flop * self.count
+
+    @property
+    def total_bytes(self) -> Num:
+        return self.bytes * self.count
