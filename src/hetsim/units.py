@@ -29,9 +29,16 @@ TERA = 1e12
 GIGA = 1e9
 
 _BYTES = {
-    "b": 1, "kb": KB, "mb": MB, "gb": GB, "tb": TB,
-    "kib": KiB, "mib": MiB, "gib": GiB, "tib": TiB,
-}  # fmt: skip
+    "b": 1,
+    "kb": KB,
+    "mb": MB,
+    "gb": GB,
+    "tb": TB,
+    "kib": KiB,
+    "mib": MiB,
+    "gib": GiB,
+    "tib": TiB,
+}
 _TIME = {"s": 1.0, "ms": MS, "us": US, "µs": US, "ns": NS}
 _RATE = {"flop/s": 1.0, "gflop/s": GIGA, "tflop/s": TERA, "pflop/s": 1e15, "tops": TERA}
 _POWER = {"w": 1.0, "kw": 1e3}

@@ -12,26 +12,27 @@ from hetsim.cli.common import app
 from hetsim.errors import HetsimError
 
 # Importing a command module registers its commands on ``app``.
-from hetsim.cli import analyze as _analyze  # noqa: E402,F401  # isort: skip
-from hetsim.cli import demo as _demo  # noqa: E402,F401  # isort: skip
+from hetsim.cli import analyze as _analyze  # noqa: F401  # isort: skip
+from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hetsim`` command (``argv`` defaults to ``sys.argv[1:]``)."""
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except HetsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except SystemExit:
         raise
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            raise SystemExit(130) from None
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:
+        # Usage errors from Typer's (vendored) click carry ``show`` and ``exit_code``.
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
             raise SystemExit(2) from None
+        if type(exc).__name__ == "Abort":
+            raise SystemExit(130) from None
         raise
 
 

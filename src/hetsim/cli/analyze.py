@@ -20,10 +20,20 @@ from hetsim.workload.dtypes import Precision
 from hetsim.workload.registry import get_model, list_models
 
 SUMMARY_KEYS = (
-    "params", "weight_bytes", "kv_bytes_per_token", "footprint_bytes", "fits", "ttft_s",
-    "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "mbu", "mfu",
-    "energy_j_per_token", "avg_power_w",
-)  # fmt: skip
+    "params",
+    "weight_bytes",
+    "kv_bytes_per_token",
+    "footprint_bytes",
+    "fits",
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "output_throughput_tok_per_s",
+    "mbu",
+    "mfu",
+    "energy_j_per_token",
+    "avg_power_w",
+)
 OP_KEYS = ("name", "phase", "sublayer", "unit", "flop", "bytes", "intensity", "time_s", "bound")
 
 
@@ -35,19 +45,30 @@ def _positive(value: int, name: str) -> int:
 
 @app.command("analyze")
 def analyze_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="Preset name, or a config.json / model YAML path.")] = "llama2-7b",
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Preset name or a hardware YAML path.")] = "a100-80gb-sxm",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Preset name, or a config.json / model YAML path.")
+    ] = "llama2-7b",
+    hardware: Annotated[
+        str, typer.Option("--hardware", "-H", help="Preset name or a hardware YAML path.")
+    ] = "a100-80gb-sxm",
     tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
     pp: Annotated[int, typer.Option(help="Pipeline-parallel stages.")] = 1,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences in the static batch.")] = 1,
     input_len: Annotated[int, typer.Option("--input-len", "-p", help="Prompt tokens per sequence.")] = 512,
-    output_len: Annotated[int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")] = 128,
+    output_len: Annotated[
+        int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
+    ] = 128,
     weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, int8 or int4.")] = "fp16",
-    act_dtype: Annotated[str | None, typer.Option(help="Activation type (default: weight type if float, else fp16).")] = None,
+    act_dtype: Annotated[
+        str | None, typer.Option(help="Activation type (default: weight type if float, else fp16).")
+    ] = None,
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache type (default: activation type).")] = None,
     attention: Annotated[str, typer.Option(help="fused (flash-style traffic) or unfused.")] = "fused",
     overlap: Annotated[str, typer.Option(help="max (compute and memory overlap) or sum.")] = "max",
-    ignore_capacity: Annotated[bool, typer.Option("--ignore-capacity", help="Report a run that does not fit instead of failing.")] = False,
+    ignore_capacity: Annotated[
+        bool,
+        typer.Option("--ignore-capacity", help="Report a run that does not fit instead of failing."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
@@ -59,14 +80,26 @@ def analyze_cmd(
         raise ConfigError("--overlap must be 'max' or 'sum'")
     if as_json and as_csv:
         raise ConfigError("choose one of --json and --csv")
-    for value, name in ((tp, "tp"), (pp, "pp"), (batch, "batch"), (input_len, "input-len"), (output_len, "output-len")):
+    for value, name in (
+        (tp, "tp"),
+        (pp, "pp"),
+        (batch, "batch"),
+        (input_len, "input-len"),
+        (output_len, "output-len"),
+    ):
         _positive(value, name)
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
     result = analyze(
-        get_model(model), get_hardware(hardware), Workload(batch, input_len, output_len), prec,
-        tp=tp, pp=pp, attention=attention, overlap=overlap,  # type: ignore[arg-type]
+        get_model(model),
+        get_hardware(hardware),
+        Workload(batch, input_len, output_len),
+        prec,
+        tp=tp,
+        pp=pp,
+        attention="fused" if attention == "fused" else "unfused",
+        overlap="max" if overlap == "max" else "sum",
         check_fit=not ignore_capacity,
     )
     if plot is not None:
@@ -85,7 +118,9 @@ def analyze_cmd(
 
 def result_json(r: AnalysisResult) -> dict[str, object]:
     d = r.to_dict()
-    ordered = {k: d[k] for k in ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len")}
+    ordered = {
+        k: d[k] for k in ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len")
+    }
     ordered.update({k: d[k] for k in SUMMARY_KEYS})
     ordered.update({k: v for k, v in d.items() if k not in ordered})
     return ordered
@@ -93,8 +128,25 @@ def result_json(r: AnalysisResult) -> dict[str, object]:
 
 def ops_csv(r: AnalysisResult) -> str:
     buf = io.StringIO()
-    keys = ("phase", "name", "sublayer", "kind", "unit", "count", "flop", "bytes", "weight_bytes",
-            "kv_bytes", "act_bytes", "intensity", "time_s", "compute_s", "memory_s", "energy_j", "bound")  # fmt: skip
+    keys = (
+        "phase",
+        "name",
+        "sublayer",
+        "kind",
+        "unit",
+        "count",
+        "flop",
+        "bytes",
+        "weight_bytes",
+        "kv_bytes",
+        "act_bytes",
+        "intensity",
+        "time_s",
+        "compute_s",
+        "memory_s",
+        "energy_j",
+        "bound",
+    )
     w = csv.writer(buf)
     w.writerow(keys)
     for op in r.ops:
@@ -103,15 +155,24 @@ def ops_csv(r: AnalysisResult) -> str:
 
 
 def render(r: AnalysisResult) -> None:
-    head = Table(title=f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, {r.input_len}+{r.output_len} tokens)",
-                 show_header=False, title_justify="left")  # fmt: skip
+    head = Table(
+        title=(
+            f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, "
+            f"{r.input_len}+{r.output_len} tokens)"
+        ),
+        show_header=False,
+        title_justify="left",
+    )
     head.add_column(style="bold")
     head.add_column()
     fit = "[green]yes[/]" if r.fits else "[red]no[/]"
     rows = [
         ("parameters", f"{r.params / 1e9:.2f} B  ({fmt_bytes(r.weight_bytes)} of weights)"),
         ("KV cache per token", fmt_bytes(r.kv_bytes_per_token)),
-        ("footprint per device", f"{fmt_bytes(r.footprint_bytes)} of {fmt_bytes(r.capacity_bytes)}  fits: {fit}"),
+        (
+            "footprint per device",
+            f"{fmt_bytes(r.footprint_bytes)} of {fmt_bytes(r.capacity_bytes)}  fits: {fit}",
+        ),
         ("TTFT", fmt_time(r.ttft_s)),
         ("TPOT", fmt_time(r.tpot_s)),
         ("end-to-end", fmt_time(r.e2e_latency_s)),
@@ -129,8 +190,16 @@ def render(r: AnalysisResult) -> None:
         ops = [o for o in r.ops if o.phase == phase]
         total = sum(o.time_s for o in ops) or 1.0
         for o in ops:
-            t.add_row(o.name, o.unit, fmt_time(o.time_s), f"{o.time_s / total:.1%}", f"{o.flop / 1e9:,.1f}",
-                      f"{o.bytes / 1e6:,.1f}", f"{o.intensity:,.1f}", o.bound)  # fmt: skip
+            t.add_row(
+                o.name,
+                o.unit,
+                fmt_time(o.time_s),
+                f"{o.time_s / total:.1%}",
+                f"{o.flop / 1e9:,.1f}",
+                f"{o.bytes / 1e6:,.1f}",
+                f"{o.intensity:,.1f}",
+                o.bound,
+            )
         console.print(t)
     for note in r.notes:
         console.print(f"[yellow]note:[/] {note}")
@@ -141,19 +210,50 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     """List the model presets with their key numbers."""
     models = list_models()
     if as_json:
-        print_json([{"name": m.name, "params": m.params, "active_params": m.active_params,
-                     "layers": m.n_layers, "d_model": m.d_model, "heads": m.n_heads,
-                     "kv_heads": m.n_kv_heads, "d_ff": m.d_ff, "experts": m.n_experts,
-                     "source": m.source} for m in models])  # fmt: skip
+        print_json(
+            [
+                {
+                    "name": m.name,
+                    "params": m.params,
+                    "active_params": m.active_params,
+                    "layers": m.n_layers,
+                    "d_model": m.d_model,
+                    "heads": m.n_heads,
+                    "kv_heads": m.n_kv_heads,
+                    "d_ff": m.d_ff,
+                    "experts": m.n_experts,
+                    "source": m.source,
+                }
+                for m in models
+            ]
+        )
         return
     t = Table(title="model presets")
-    for col in ("name", "params", "layers", "d_model", "heads/kv", "attention", "FFN", "experts", "KV/token fp16"):
+    for col in (
+        "name",
+        "params",
+        "layers",
+        "d_model",
+        "heads/kv",
+        "attention",
+        "FFN",
+        "experts",
+        "KV/token fp16",
+    ):
         t.add_column(col)
     for m in models:
         experts = f"{m.n_experts} (top {m.experts_per_token})" if m.is_moe else "-"
-        t.add_row(m.name, f"{m.params / 1e9:.2f} B", str(m.n_layers), str(m.d_model),
-                  f"{m.n_heads}/{m.n_kv_heads}", m.attention_kind, f"{m.ffn} {m.d_ff}", experts,
-                  fmt_bytes(2 * m.kv_elements_per_token()))  # fmt: skip
+        t.add_row(
+            m.name,
+            f"{m.params / 1e9:.2f} B",
+            str(m.n_layers),
+            str(m.d_model),
+            f"{m.n_heads}/{m.n_kv_heads}",
+            m.attention_kind,
+            f"{m.ffn} {m.d_ff}",
+            experts,
+            fmt_bytes(2 * m.kv_elements_per_token()),
+        )
     console.print(t)
 
 
@@ -162,16 +262,37 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """List the hardware presets with their key numbers."""
     devices = list_hardware()
     if as_json:
-        print_json([{"name": d.name, "description": d.description, "n_devices": d.n_devices,
-                     "sides": [{"name": s.name, "memory": s.memory.name,
-                                "capacity_bytes": s.memory.capacity_bytes,
-                                "bandwidth_bytes_per_s": s.memory.bandwidth_bytes_per_s,
-                                "units": {u.name: dict(u.peak_flop_per_s) for u in s.units}}
-                               for s in d.sides],
-                     "sources": {k: str(v) for k, v in d.sources().items()}} for d in devices])  # fmt: skip
+        print_json(
+            [
+                {
+                    "name": d.name,
+                    "description": d.description,
+                    "n_devices": d.n_devices,
+                    "sides": [
+                        {
+                            "name": s.name,
+                            "memory": s.memory.name,
+                            "capacity_bytes": s.memory.capacity_bytes,
+                            "bandwidth_bytes_per_s": s.memory.bandwidth_bytes_per_s,
+                            "units": {u.name: dict(u.peak_flop_per_s) for u in s.units},
+                        }
+                        for s in d.sides
+                    ],
+                    "sources": {k: str(v) for k, v in d.sources().items()},
+                }
+                for d in devices
+            ]
+        )
         return
     t = Table(title="hardware presets")
-    for col in ("name", "memory (per side)", "bandwidth", "peak fp16 / int8 (matrix)", "link", "TDP"):
+    for col in (
+        "name",
+        "memory (per side)",
+        "bandwidth",
+        "peak fp16 / int8 (matrix)",
+        "link",
+        "TDP",
+    ):
         t.add_column(col)
     for d in devices:
         mem = " + ".join(f"{s.memory.name} {fmt_bytes(s.memory.capacity_bytes)}" for s in d.sides)
@@ -179,7 +300,12 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         u = d.primary.unit_for("matrix")
         link = d.side_link or d.interconnect
         name = d.name + (f" (x{d.n_devices})" if d.n_devices > 1 else "")
-        t.add_row(name, mem, bw, f"{u.peak('fp16') / 1e12:,.0f} / {u.peak('int8') / 1e12:,.0f} T",
-                  f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-",
-                  f"{d.tdp_w:,.0f} W" if d.tdp_w else "-")  # fmt: skip
+        t.add_row(
+            name,
+            mem,
+            bw,
+            f"{u.peak('fp16') / 1e12:,.0f} / {u.peak('int8') / 1e12:,.0f} T",
+            f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-",
+            f"{d.tdp_w:,.0f} W" if d.tdp_w else "-",
+        )
     console.print(t)

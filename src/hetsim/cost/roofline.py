@@ -119,5 +119,6 @@ def price(op: Op, device: Device, prec: Precision, tp: int = 1, overlap: Overlap
     if op.kind == "collective":
         return collective_cost(op, device.interconnect, tp)
     side = device.primary
-    return op_cost(op, side.unit_for(op.prefers), side.memory, prec,
-                   overhead_s=device.kernel_overhead_s, overlap=overlap)  # fmt: skip
+    return op_cost(
+        op, side.unit_for(op.prefers), side.memory, prec, overhead_s=device.kernel_overhead_s, overlap=overlap
+    )

@@ -6,6 +6,14 @@ from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side
 
 __all__ = [
-    "ComputeUnit", "Device", "EfficiencyCurve", "Link", "MemoryTier", "Provenance", "Side",
-    "device_from_mapping", "get_hardware", "list_hardware",
-]  # fmt: skip
+    "ComputeUnit",
+    "Device",
+    "EfficiencyCurve",
+    "Link",
+    "MemoryTier",
+    "Provenance",
+    "Side",
+    "device_from_mapping",
+    "get_hardware",
+    "list_hardware",
+]

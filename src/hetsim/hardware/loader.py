@@ -4,6 +4,7 @@ gives a ``default_provenance`` for the numbers it leaves unsourced."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from hetsim.datafiles import Registry, check_keys, preset_files, read_mapping
 from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
+from hetsim.hardware.kernels import load_overlay
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side
 from hetsim.units import PJ, parse_quantity
@@ -64,10 +66,9 @@ def _curve(raw: Any, where: str) -> EfficiencyCurve:
 def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
     check_keys(
         raw,
-        ("name", "kind", "peak", "energy_pj_per_flop", "efficiency", "n_parallel", "tile_mn",
-         "provenance"),
+        ("name", "kind", "peak", "energy_pj_per_flop", "efficiency", "n_parallel", "tile_mn", "provenance"),
         where,
-    )  # fmt: skip
+    )
     peak_raw = raw.get("peak")
     if not isinstance(peak_raw, Mapping) or not peak_raw:
         raise ConfigError(f"{where}: peak must map data types to rates, e.g. {{fp16: 989 TFLOP/s}}")
@@ -89,10 +90,18 @@ def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
 def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
     check_keys(
         raw,
-        ("name", "technology", "capacity", "bandwidth", "latency", "energy_pj_per_bit",
-         "efficiency", "provenance"),
+        (
+            "name",
+            "technology",
+            "capacity",
+            "bandwidth",
+            "latency",
+            "energy_pj_per_bit",
+            "efficiency",
+            "provenance",
+        ),
         where,
-    )  # fmt: skip
+    )
     for key in ("capacity", "bandwidth"):
         if key not in raw:
             raise ConfigError(f"{where}: missing {key!r}")
@@ -128,10 +137,20 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
 
 
 DEVICE_KEYS = (
-    "name", "description", "sides", "side_link", "interconnect", "kernel_overhead",
-    "static_power_w", "tdp_w", "n_devices", "price_usd", "provenance", "default_provenance",
+    "name",
+    "description",
+    "sides",
+    "side_link",
+    "interconnect",
+    "kernel_overhead",
+    "static_power_w",
+    "tdp_w",
+    "n_devices",
+    "price_usd",
+    "provenance",
+    "default_provenance",
     "aliases",
-)  # fmt: skip
+)
 
 
 def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
@@ -169,7 +188,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         sides=tuple(sides),
         side_link=_link(raw.get("side_link"), ctx, f"{name}.side_link"),
         interconnect=_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
-        kernel_overhead_s=parse_quantity(raw.get("kernel_overhead", 0.0), "s", where=f"{where}.kernel_overhead"),
+        kernel_overhead_s=parse_quantity(
+            raw.get("kernel_overhead", 0.0), "s", where=f"{where}.kernel_overhead"
+        ),
         static_power_w=float(raw.get("static_power_w", 0.0)),
         tdp_w=float(raw.get("tdp_w", 0.0)),
         n_devices=n_devices,
@@ -186,6 +207,9 @@ def _load_presets() -> dict[str, Device]:
     for path in preset_files("hetsim.hardware.presets"):
         raw = read_mapping(path)
         dev = device_from_mapping(raw, path.name)
+        kernels = load_overlay(dev.name)  # calibrated overlay, if one was fitted or transferred
+        if kernels is not None:
+            dev = dataclasses.replace(dev, kernels=kernels)
         out[dev.name] = dev
         for alias in raw.get("aliases", []) or []:
             _ALIASES[str(alias)] = dev.name
@@ -199,8 +223,12 @@ def list_hardware() -> list[Device]:
     return [HARDWARE.get_item(n) for n in HARDWARE.names()]
 
 
-def get_hardware(name_or_path: str | Path | Device) -> Device:
-    """A preset by name, or a hardware YAML/JSON file."""
+def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) -> Device:
+    """A preset by name, or a hardware YAML/JSON file. Presets carry their calibrated
+    overlay (``hardware/calibrated/<name>.yaml``) when one exists, unless ``calibrated`` is
+    False (the datasheet roofline)."""
+    if not calibrated:
+        return dataclasses.replace(get_hardware(name_or_path), kernels=None)
     if isinstance(name_or_path, Device):
         return name_or_path
     text = str(name_or_path)

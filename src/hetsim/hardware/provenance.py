@@ -8,7 +8,14 @@ from typing import Literal
 from hetsim.errors import ConfigError
 
 SourceKind = Literal["datasheet", "paper", "measured", "calibrated", "derived", "assumed"]
-SOURCE_KINDS: tuple[str, ...] = ("datasheet", "paper", "measured", "calibrated", "derived", "assumed")
+SOURCE_KINDS: tuple[str, ...] = (
+    "datasheet",
+    "paper",
+    "measured",
+    "calibrated",
+    "derived",
+    "assumed",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +25,7 @@ class Provenance:
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"provenance kind {self.kind!r} is not one of {', '.join(SOURCE_KINDS)}"
-            )
+            raise ConfigError(f"provenance kind {self.kind!r} is not one of {', '.join(SOURCE_KINDS)}")
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.source}" if self.source else self.kind

@@ -15,6 +15,7 @@ from typing import Literal
 
 from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
+from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.provenance import ASSUMED, Provenance
 from hetsim.workload.dtypes import DType, dtype
 
@@ -145,6 +146,8 @@ class Device:
     n_devices: int = 1  # devices in the preset system (e.g. 8 for an 8-way TP box)
     price_usd: float = 0.0
     provenance: Sources = field(default_factory=dict, compare=False)
+    # calibrated kernel model (hardware/calibrated/<name>.yaml); None: datasheet roofline
+    kernels: KernelParams | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.sides:

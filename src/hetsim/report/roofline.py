@@ -28,23 +28,50 @@ def plot_roofline(result: AnalysisResult, device: Device, prec: Precision, path:
         if unit.kind != kind:
             continue
         peak = unit.peak(prec.compute)
-        ax.plot(x, np.minimum(peak, bw * x) / 1e12, style, color="0.3",
-                label=f"{unit.name} {peak / 1e12:,.0f} TFLOP/s, {bw / 1e12:.2f} TB/s")  # fmt: skip
+        ax.plot(
+            x,
+            np.minimum(peak, bw * x) / 1e12,
+            style,
+            color="0.3",
+            label=f"{unit.name} {peak / 1e12:,.0f} TFLOP/s, {bw / 1e12:.2f} TB/s",
+        )
     markers = {"prefill": "o", "decode": "s"}
-    colors = {"qkv": "C0", "attention": "C1", "fc": "C2", "norm": "C4", "embed": "C5", "lm_head": "C6"}
+    colors = {
+        "qkv": "C0",
+        "attention": "C1",
+        "fc": "C2",
+        "norm": "C4",
+        "embed": "C5",
+        "lm_head": "C6",
+    }
     for op in result.ops:
         if op.flop <= 0 or op.time_s <= 0 or op.bound == "link":
             continue
-        ax.scatter(op.intensity, op.flop / op.time_s / 1e12, marker=markers[op.phase],
-                   color=colors.get(op.sublayer, "C7"), s=36, edgecolor="k", linewidth=0.4)  # fmt: skip
-        ax.annotate(f"{op.name}", (op.intensity, op.flop / op.time_s / 1e12), fontsize=6,
-                    xytext=(3, 2), textcoords="offset points")  # fmt: skip
+        ax.scatter(
+            op.intensity,
+            op.flop / op.time_s / 1e12,
+            marker=markers[op.phase],
+            color=colors.get(op.sublayer, "C7"),
+            s=36,
+            edgecolor="k",
+            linewidth=0.4,
+        )
+        ax.annotate(
+            f"{op.name}",
+            (op.intensity, op.flop / op.time_s / 1e12),
+            fontsize=6,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (flop / byte)")
     ax.set_ylabel("achieved TFLOP/s")
-    ax.set_title(f"{result.model} on {result.hardware}: batch {result.batch}, "
-                 f"{result.input_len}+{result.output_len} tokens  (o prefill, □ decode)", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{result.model} on {result.hardware}: batch {result.batch}, "
+        f"{result.input_len}+{result.output_len} tokens  (o prefill, □ decode)",
+        fontsize=9,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

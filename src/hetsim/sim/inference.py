@@ -56,9 +56,7 @@ class Options:
     overlap: Overlap = "max"
 
 
-def footprint(
-    model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options
-) -> dict[str, Any]:
+def footprint(model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options) -> dict[str, Any]:
     """Per-device bytes: weights, KV cache for ``seq_len`` tokens per sequence, and an
     activation workspace (the largest live pair of intermediate tensors)."""
     sh = Shard.of(model, opts.tp)
@@ -101,22 +99,32 @@ def _evaluate(
 ) -> tuple[dict[str, FloatArray], list[Op], list[Cost], list[Op], list[Cost]]:
     """Metrics for N configurations (arrays of shape (N,)), plus ops and costs."""
     n_dev = opts.tp * opts.pp
-    pre_ops = build_ops(model, prec, phase="prefill", batch=B, q_len=P, context=P,
-                        tp=opts.tp, attention=opts.attention)  # fmt: skip
+    pre_ops = build_ops(
+        model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
+    )
     pre_costs = _price_all(pre_ops, dev, prec, opts)
     pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
-    dec_ops = build_ops(model, prec, phase="decode", batch=B[:, None], q_len=1.0, context=ctx,
-                        tp=opts.tp, attention=opts.attention)  # fmt: skip
+    dec_ops = build_ops(
+        model,
+        prec,
+        phase="decode",
+        batch=B[:, None],
+        q_len=1.0,
+        context=ctx,
+        tp=opts.tp,
+        attention=opts.attention,
+    )
     dec_costs = _price_all(dec_ops, dev, prec, opts)
     dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
-        return np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
+        out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
+        return out
 
     # pipeline stages hand activations on; stages run one after another for a static batch
-    p2p = 0.0
+    p2p: Any = 0.0
     if opts.pp > 1:
         link_bw = dev.interconnect.bandwidth_bytes_per_s if dev.interconnect else np.inf
         lat = dev.interconnect.latency_s if dev.interconnect else 0.0
@@ -151,9 +159,13 @@ def _evaluate(
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
         "decode_mfu": mean(dec.flop) / dec_time / peak / opts.pp,
     }
-    return out, pre_ops, pre_costs, dec_ops, [
-        Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs
-    ]
+    return (
+        out,
+        pre_ops,
+        pre_costs,
+        dec_ops,
+        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs],
+    )
 
 
 def _resolve(
@@ -191,7 +203,11 @@ def analyze(
             f"device but {dev.name} has {cap / 1e9:.1f} GB; try a larger --tp, a smaller "
             "--weight-dtype/--kv-dtype, or a smaller batch"
         )
-    arr = np.array([float(w.batch)]), np.array([float(w.input_len)]), np.array([float(w.output_len)])
+    arr = (
+        np.array([float(w.batch)]),
+        np.array([float(w.input_len)]),
+        np.array([float(w.output_len)]),
+    )
     r, pre_ops, pre_costs, dec_ops, dec_costs = _evaluate(m, dev, prec, *arr, opts)
 
     def s(key: str) -> float:
@@ -205,23 +221,49 @@ def analyze(
     if w.output_len == 1:
         notes.append("output_len = 1: no decode steps, TPOT is 0")
     return AnalysisResult(
-        model=m.name, hardware=dev.name, precision=prec.label, tp=tp, pp=pp,
-        batch=w.batch, input_len=w.input_len, output_len=w.output_len,
-        params=m.params, weight_bytes=weight_bytes(m, prec),
+        model=m.name,
+        hardware=dev.name,
+        precision=prec.label,
+        tp=tp,
+        pp=pp,
+        batch=w.batch,
+        input_len=w.input_len,
+        output_len=w.output_len,
+        params=m.params,
+        weight_bytes=weight_bytes(m, prec),
         kv_bytes_per_token=kv_bytes_per_token(m, prec),
         footprint_bytes=float(fp["total"]),
         footprint_breakdown={k: float(v) for k, v in fp.items() if k != "total"},
-        capacity_bytes=cap, fits=fits,
-        ttft_s=s("ttft_s"), tpot_s=s("tpot_s"), e2e_latency_s=s("e2e_latency_s"),
+        capacity_bytes=cap,
+        fits=fits,
+        ttft_s=s("ttft_s"),
+        tpot_s=s("tpot_s"),
+        e2e_latency_s=s("e2e_latency_s"),
         output_throughput_tok_per_s=s("output_throughput_tok_per_s"),
-        mbu=s("mbu"), mfu=s("mfu"), energy_j=s("energy_j"),
-        energy_j_per_token=s("energy_j_per_token"), avg_power_w=s("avg_power_w"),
-        prefill=PhaseResult(s("ttft_s"), s("prefill_flop"), s("prefill_bytes"),
-                            s("prefill_energy_j"), s("prefill_mbu"), s("mfu")),
-        decode=PhaseResult(s("decode_time_s"), s("decode_flop"), s("decode_bytes"),
-                           s("decode_energy_j"), s("mbu"), s("decode_mfu")),
-        ops=ops, notes=notes,
-    )  # fmt: skip
+        mbu=s("mbu"),
+        mfu=s("mfu"),
+        energy_j=s("energy_j"),
+        energy_j_per_token=s("energy_j_per_token"),
+        avg_power_w=s("avg_power_w"),
+        prefill=PhaseResult(
+            s("ttft_s"),
+            s("prefill_flop"),
+            s("prefill_bytes"),
+            s("prefill_energy_j"),
+            s("prefill_mbu"),
+            s("mfu"),
+        ),
+        decode=PhaseResult(
+            s("decode_time_s"),
+            s("decode_flop"),
+            s("decode_bytes"),
+            s("decode_energy_j"),
+            s("mbu"),
+            s("decode_mfu"),
+        ),
+        ops=ops,
+        notes=notes,
+    )
 
 
 def _op_result(op: Op, c: Cost, phase: str, dev: Device) -> OpResult:
@@ -232,15 +274,24 @@ def _op_result(op: Op, c: Cost, phase: str, dev: Device) -> OpResult:
     unit = "link" if op.kind == "collective" else dev.primary.unit_for(op.prefers).name
     n = op.count
     return OpResult(
-        name=op.name, phase=phase, sublayer=op.sublayer, kind=op.kind, unit=unit, count=n,
-        flop=flop, bytes=nbytes, weight_bytes=f(op.weight_bytes) * n,
+        name=op.name,
+        phase=phase,
+        sublayer=op.sublayer,
+        kind=op.kind,
+        unit=unit,
+        count=n,
+        flop=flop,
+        bytes=nbytes,
+        weight_bytes=f(op.weight_bytes) * n,
         kv_bytes=f(op.kv_read_bytes + op.kv_write_bytes) * n,
         act_bytes=f(op.act_read_bytes + op.act_write_bytes) * n,
         intensity=flop / nbytes if nbytes else float("inf"),
-        time_s=f(c.time_s), compute_s=f(c.compute_s), memory_s=f(c.memory_s),
+        time_s=f(c.time_s),
+        compute_s=f(c.compute_s),
+        memory_s=f(c.memory_s),
         energy_j=f(c.energy_j),
         bound="link" if op.kind == "collective" else c.bound,
-    )  # fmt: skip
+    )
 
 
 def sweep(
@@ -267,9 +318,25 @@ def sweep(
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
     fp = footprint(m, prec, B, P + G, opts)["total"]
     return SweepResult(
-        model=m.name, hardware=dev.name, tp=tp, batch=B, input_len=P, output_len=G,
-        footprint_bytes=fp, fits=fp <= dev.primary.memory.capacity_bytes,
-        **{k: np.asarray(r[k], dtype=float) for k in (
-            "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "mbu", "mfu",
-            "energy_j_per_token", "avg_power_w")},
-    )  # fmt: skip
+        model=m.name,
+        hardware=dev.name,
+        tp=tp,
+        batch=B,
+        input_len=P,
+        output_len=G,
+        footprint_bytes=fp,
+        fits=fp <= dev.primary.memory.capacity_bytes,
+        **{
+            k: np.asarray(r[k], dtype=float)
+            for k in (
+                "ttft_s",
+                "tpot_s",
+                "e2e_latency_s",
+                "output_throughput_tok_per_s",
+                "mbu",
+                "mfu",
+                "energy_j_per_token",
+                "avg_power_w",
+            )
+        },
+    )

@@ -16,7 +16,7 @@ import numpy as np
 from hetsim.errors import ConfigError
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
-from hetsim.workload.ops import Num, Op, Phase
+from hetsim.workload.ops import Num, Op, Phase, Split
 
 AttentionImpl = Literal["fused", "unfused"]
 
@@ -73,60 +73,150 @@ def build_ops(
     """Ops of one forward pass on one device of a ``tp``-way group."""
     sh = Shard.of(model, tp)
     L, d, hd = model.n_layers, model.d_model, model.head_dim
-    wb, ab, kb = prec.weight.bytes_per_element, prec.activation.bytes_per_element, prec.kv.bytes_per_element
+    wb, ab, kb = (
+        prec.weight.bytes_per_element,
+        prec.activation.bytes_per_element,
+        prec.kv.bytes_per_element,
+    )
     T = batch * q_len  # tokens in this pass
     qd, kvd = sh.heads * hd, sh.kv_heads * hd
-    kv_split = "kv_group" if model.n_kv_heads != model.n_heads else "head"
+    kv_split: Split = "kv_group" if model.n_kv_heads != model.n_heads else "head"
     # (query, key) pairs under a causal mask: new tokens at the end of ``context``
     pairs = batch * (q_len * context - q_len * (q_len - 1) / 2)
     ops: list[Op] = []
 
     def norm(name: str) -> Op:
-        return Op(name, "norm", "norm", "vector", L, flop=5.0 * T * d, weight_bytes=d * wb,
-                  act_read_bytes=T * d * ab, act_write_bytes=T * d * ab)  # fmt: skip
+        return Op(
+            name,
+            "norm",
+            "norm",
+            "vector",
+            L,
+            flop=5.0 * T * d,
+            weight_bytes=d * wb,
+            act_read_bytes=T * d * ab,
+            act_write_bytes=T * d * ab,
+        )
 
     def residual(name: str) -> Op:
-        return Op(name, "norm", "elementwise", "vector", L, flop=1.0 * T * d,
-                  act_read_bytes=2 * T * d * ab, act_write_bytes=T * d * ab)  # fmt: skip
+        return Op(
+            name,
+            "norm",
+            "elementwise",
+            "vector",
+            L,
+            flop=1.0 * T * d,
+            act_read_bytes=2 * T * d * ab,
+            act_write_bytes=T * d * ab,
+        )
 
     def allreduce(name: str) -> Op:
-        return Op(name, "comm", "collective", "vector", L, flop=1.0 * T * d,
-                  act_read_bytes=T * d * ab)  # fmt: skip
+        return Op(name, "comm", "collective", "vector", L, flop=1.0 * T * d, act_read_bytes=T * d * ab)
 
     ops.append(norm("attn_norm"))
     n_qkv = qd + 2 * kvd
-    ops.append(Op(
-        "qkv_proj", "qkv", "gemm", "matrix", L, flop=2.0 * T * n_qkv * d,
-        weight_bytes=d * n_qkv * wb, act_read_bytes=T * d * ab, act_write_bytes=T * qd * ab,
-        kv_write_bytes=T * 2 * kvd * kb, split=kv_split, n_parts=sh.kv_heads,
-        gemm_m=T, gemm_n=float(n_qkv), gemm_k=float(d),
-    ))  # fmt: skip
+    ops.append(
+        Op(
+            "qkv_proj",
+            "qkv",
+            "gemm",
+            "matrix",
+            L,
+            flop=2.0 * T * n_qkv * d,
+            weight_bytes=d * n_qkv * wb,
+            act_read_bytes=T * d * ab,
+            act_write_bytes=T * qd * ab,
+            kv_write_bytes=T * 2 * kvd * kb,
+            split=kv_split,
+            n_parts=sh.kv_heads,
+            gemm_m=T,
+            gemm_n=float(n_qkv),
+            gemm_k=float(d),
+        )
+    )
     score_flop = 2.0 * sh.heads * hd * pairs
     kv_bytes = batch * context * 2 * kvd * kb  # K and V of every cached token
     attn_unit = "matvec" if phase == "decode" else "matrix"
     if attention == "fused":
-        ops.append(Op(
-            "attention", "attention", "attention", attn_unit, L,
-            flop=2 * score_flop + 5.0 * sh.heads * pairs, kv_read_bytes=kv_bytes,
-            act_read_bytes=T * qd * ab, act_write_bytes=T * qd * ab,
-            split=kv_split, n_parts=sh.kv_heads,
-        ))  # fmt: skip
+        ops.append(
+            Op(
+                "attention",
+                "attention",
+                "attention",
+                attn_unit,
+                L,
+                flop=2 * score_flop + 5.0 * sh.heads * pairs,
+                kv_read_bytes=kv_bytes,
+                act_read_bytes=T * qd * ab,
+                act_write_bytes=T * qd * ab,
+                split=kv_split,
+                n_parts=sh.kv_heads,
+            )
+        )
     else:
         scores = sh.heads * pairs * ab  # (B, heads, q_len, context) score matrix
-        ops.append(Op("attn_score", "attention", "attention", attn_unit, L, flop=score_flop,
-                      kv_read_bytes=kv_bytes / 2, act_read_bytes=T * qd * ab,
-                      act_write_bytes=scores, split=kv_split, n_parts=sh.kv_heads))  # fmt: skip
-        ops.append(Op("softmax", "attention", "softmax", "sfu", L, flop=5.0 * sh.heads * pairs,
-                      act_read_bytes=scores, act_write_bytes=scores, split=kv_split,
-                      n_parts=sh.kv_heads))  # fmt: skip
-        ops.append(Op("attn_context", "attention", "attention", attn_unit, L, flop=score_flop,
-                      kv_read_bytes=kv_bytes / 2, act_read_bytes=scores,
-                      act_write_bytes=T * qd * ab, split=kv_split, n_parts=sh.kv_heads))  # fmt: skip
-    ops.append(Op(
-        "out_proj", "fc", "gemm", "matrix", L, flop=2.0 * T * qd * d, weight_bytes=qd * d * wb,
-        act_read_bytes=T * qd * ab, act_write_bytes=T * d * ab, split="column",
-        n_parts=sh.heads, gemm_m=T, gemm_n=float(d), gemm_k=float(qd),
-    ))  # fmt: skip
+        ops.append(
+            Op(
+                "attn_score",
+                "attention",
+                "attention",
+                attn_unit,
+                L,
+                flop=score_flop,
+                kv_read_bytes=kv_bytes / 2,
+                act_read_bytes=T * qd * ab,
+                act_write_bytes=scores,
+                split=kv_split,
+                n_parts=sh.kv_heads,
+            )
+        )
+        ops.append(
+            Op(
+                "softmax",
+                "attention",
+                "softmax",
+                "sfu",
+                L,
+                flop=5.0 * sh.heads * pairs,
+                act_read_bytes=scores,
+                act_write_bytes=scores,
+                split=kv_split,
+                n_parts=sh.kv_heads,
+            )
+        )
+        ops.append(
+            Op(
+                "attn_context",
+                "attention",
+                "attention",
+                attn_unit,
+                L,
+                flop=score_flop,
+                kv_read_bytes=kv_bytes / 2,
+                act_read_bytes=scores,
+                act_write_bytes=T * qd * ab,
+                split=kv_split,
+                n_parts=sh.kv_heads,
+            )
+        )
+    ops.append(
+        Op(
+            "out_proj",
+            "fc",
+            "gemm",
+            "matrix",
+            L,
+            flop=2.0 * T * qd * d,
+            weight_bytes=qd * d * wb,
+            act_read_bytes=T * qd * ab,
+            act_write_bytes=T * d * ab,
+            split="column",
+            n_parts=sh.heads,
+            gemm_m=T,
+            gemm_n=float(d),
+            gemm_k=float(qd),
+        )
+    )
     if tp > 1:
         ops.append(allreduce("attn_allreduce"))
     if not model.parallel_block:
@@ -139,47 +229,124 @@ def build_ops(
     touched = expected_experts(model.n_experts, k, T)
     if model.is_moe:
         E = model.n_experts
-        ops.append(Op("router", "fc", "gemm", "matrix", L, flop=2.0 * T * d * E,
-                      weight_bytes=d * E * wb, act_read_bytes=T * d * ab,
-                      act_write_bytes=T * E * ab, gemm_m=T, gemm_n=float(E),
-                      gemm_k=float(d)))  # fmt: skip
+        ops.append(
+            Op(
+                "router",
+                "fc",
+                "gemm",
+                "matrix",
+                L,
+                flop=2.0 * T * d * E,
+                weight_bytes=d * E * wb,
+                act_read_bytes=T * d * ab,
+                act_write_bytes=T * E * ab,
+                gemm_m=T,
+                gemm_n=float(E),
+                gemm_k=float(d),
+            )
+        )
     n_up = (2 if model.ffn == "gated" else 1) * sh.d_ff
     m_expert = routed / touched  # rows per touched expert
-    ops.append(Op(
-        "ffn_up", "fc", "gemm", "matrix", L, flop=2.0 * routed * d * n_up,
-        weight_bytes=touched * d * n_up * wb, act_read_bytes=routed * d * ab,
-        act_write_bytes=routed * n_up * ab, split="column", n_parts=sh.heads,
-        gemm_m=m_expert, gemm_n=float(n_up), gemm_k=float(d),
-    ))  # fmt: skip
+    ops.append(
+        Op(
+            "ffn_up",
+            "fc",
+            "gemm",
+            "matrix",
+            L,
+            flop=2.0 * routed * d * n_up,
+            weight_bytes=touched * d * n_up * wb,
+            act_read_bytes=routed * d * ab,
+            act_write_bytes=routed * n_up * ab,
+            split="column",
+            n_parts=sh.heads,
+            gemm_m=m_expert,
+            gemm_n=float(n_up),
+            gemm_k=float(d),
+        )
+    )
     act_flop = 4.0 if model.ffn == "gated" else 8.0  # SiLU*mul vs GELU, per output element
-    ops.append(Op(
-        "ffn_act", "fc", "elementwise", "vector", L, flop=act_flop * routed * sh.d_ff,
-        act_read_bytes=routed * n_up * ab, act_write_bytes=routed * sh.d_ff * ab,
-        split="column", n_parts=sh.heads,
-    ))  # fmt: skip
-    ops.append(Op(
-        "ffn_down", "fc", "gemm", "matrix", L, flop=2.0 * routed * sh.d_ff * d,
-        weight_bytes=touched * sh.d_ff * d * wb, act_read_bytes=routed * sh.d_ff * ab,
-        act_write_bytes=T * d * ab, split="column", n_parts=sh.heads,
-        gemm_m=m_expert, gemm_n=float(d), gemm_k=float(sh.d_ff),
-    ))  # fmt: skip
+    ops.append(
+        Op(
+            "ffn_act",
+            "fc",
+            "elementwise",
+            "vector",
+            L,
+            flop=act_flop * routed * sh.d_ff,
+            act_read_bytes=routed * n_up * ab,
+            act_write_bytes=routed * sh.d_ff * ab,
+            split="column",
+            n_parts=sh.heads,
+        )
+    )
+    ops.append(
+        Op(
+            "ffn_down",
+            "fc",
+            "gemm",
+            "matrix",
+            L,
+            flop=2.0 * routed * sh.d_ff * d,
+            weight_bytes=touched * sh.d_ff * d * wb,
+            act_read_bytes=routed * sh.d_ff * ab,
+            act_write_bytes=T * d * ab,
+            split="column",
+            n_parts=sh.heads,
+            gemm_m=m_expert,
+            gemm_n=float(d),
+            gemm_k=float(sh.d_ff),
+        )
+    )
     if tp > 1:
         ops.append(allreduce("ffn_allreduce"))
     ops.append(residual("ffn_residual"))
 
     if include_embeddings:
-        ops.append(Op("embedding", "embed", "lookup", "vector", 1, flop=0.0,
-                      weight_bytes=T * d * wb, act_write_bytes=T * d * ab))  # fmt: skip
-        ops.append(Op("final_norm", "norm", "norm", "vector", 1, flop=5.0 * batch * d,
-                      weight_bytes=d * wb, act_read_bytes=batch * d * ab,
-                      act_write_bytes=batch * d * ab))  # fmt: skip
+        ops.append(
+            Op(
+                "embedding",
+                "embed",
+                "lookup",
+                "vector",
+                1,
+                flop=0.0,
+                weight_bytes=T * d * wb,
+                act_write_bytes=T * d * ab,
+            )
+        )
+        ops.append(
+            Op(
+                "final_norm",
+                "norm",
+                "norm",
+                "vector",
+                1,
+                flop=5.0 * batch * d,
+                weight_bytes=d * wb,
+                act_read_bytes=batch * d * ab,
+                act_write_bytes=batch * d * ab,
+            )
+        )
         # logits for the last position of each sequence only
-        ops.append(Op(
-            "lm_head", "lm_head", "gemm", "matrix", 1, flop=2.0 * batch * d * sh.vocab,
-            weight_bytes=d * sh.vocab * wb, act_read_bytes=batch * d * ab,
-            act_write_bytes=batch * sh.vocab * ab, split="column", n_parts=sh.heads,
-            gemm_m=batch, gemm_n=float(sh.vocab), gemm_k=float(d),
-        ))  # fmt: skip
+        ops.append(
+            Op(
+                "lm_head",
+                "lm_head",
+                "gemm",
+                "matrix",
+                1,
+                flop=2.0 * batch * d * sh.vocab,
+                weight_bytes=d * sh.vocab * wb,
+                act_read_bytes=batch * d * ab,
+                act_write_bytes=batch * sh.vocab * ab,
+                split="column",
+                n_parts=sh.heads,
+                gemm_m=batch,
+                gemm_n=float(sh.vocab),
+                gemm_k=float(d),
+            )
+        )
     return ops
 
 

@@ -53,25 +53,45 @@ def _gpt2(cfg: Cfg, name: str) -> ModelSpec:
     heads = int(_need(cfg, "n_head", "num_attention_heads"))
     n_pos = int(cfg.get("n_positions") or cfg.get("n_ctx") or 1024)
     return ModelSpec(
-        name=name, family="gpt", n_layers=int(_need(cfg, "n_layer", "num_hidden_layers")),
-        d_model=d, n_heads=heads, n_kv_heads=heads, head_dim=d // heads,
-        d_ff=int(cfg.get("n_inner") or 4 * d), vocab_size=int(_need(cfg, "vocab_size")),
-        ffn="plain", norm="layernorm", bias="all", tied_embeddings=True,
-        learned_positions=n_pos, max_seq_len=n_pos, source="Hugging Face config.json",
-    )  # fmt: skip
+        name=name,
+        family="gpt",
+        n_layers=int(_need(cfg, "n_layer", "num_hidden_layers")),
+        d_model=d,
+        n_heads=heads,
+        n_kv_heads=heads,
+        head_dim=d // heads,
+        d_ff=int(cfg.get("n_inner") or 4 * d),
+        vocab_size=int(_need(cfg, "vocab_size")),
+        ffn="plain",
+        norm="layernorm",
+        bias="all",
+        tied_embeddings=True,
+        learned_positions=n_pos,
+        max_seq_len=n_pos,
+        source="Hugging Face config.json",
+    )
 
 
 def _gptj(cfg: Cfg, name: str) -> ModelSpec:
     d = int(_need(cfg, "n_embd"))
     heads = int(_need(cfg, "n_head"))
     return ModelSpec(
-        name=name, family="gptj", n_layers=int(_need(cfg, "n_layer")), d_model=d,
-        n_heads=heads, n_kv_heads=heads, head_dim=d // heads,
-        d_ff=int(cfg.get("n_inner") or 4 * d), vocab_size=int(_need(cfg, "vocab_size")),
-        ffn="plain", norm="layernorm", parallel_block=True,
+        name=name,
+        family="gptj",
+        n_layers=int(_need(cfg, "n_layer")),
+        d_model=d,
+        n_heads=heads,
+        n_kv_heads=heads,
+        head_dim=d // heads,
+        d_ff=int(cfg.get("n_inner") or 4 * d),
+        vocab_size=int(_need(cfg, "vocab_size")),
+        ffn="plain",
+        norm="layernorm",
+        parallel_block=True,
         tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=int(cfg.get("n_positions") or 2048), source="Hugging Face config.json",
-    )  # fmt: skip
+        max_seq_len=int(cfg.get("n_positions") or 2048),
+        source="Hugging Face config.json",
+    )
 
 
 def _opt(cfg: Cfg, name: str) -> ModelSpec:
@@ -79,13 +99,23 @@ def _opt(cfg: Cfg, name: str) -> ModelSpec:
     heads = int(_need(cfg, "num_attention_heads"))
     n_pos = int(cfg.get("max_position_embeddings") or 2048)
     return ModelSpec(
-        name=name, family="opt", n_layers=int(_need(cfg, "num_hidden_layers")), d_model=d,
-        n_heads=heads, n_kv_heads=heads, head_dim=d // heads, d_ff=int(_need(cfg, "ffn_dim")),
-        vocab_size=int(_need(cfg, "vocab_size")), ffn="plain", norm="layernorm", bias="all",
+        name=name,
+        family="opt",
+        n_layers=int(_need(cfg, "num_hidden_layers")),
+        d_model=d,
+        n_heads=heads,
+        n_kv_heads=heads,
+        head_dim=d // heads,
+        d_ff=int(_need(cfg, "ffn_dim")),
+        vocab_size=int(_need(cfg, "vocab_size")),
+        ffn="plain",
+        norm="layernorm",
+        bias="all",
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         learned_positions=n_pos + 2,  # OPT offsets learned positions by 2
-        max_seq_len=n_pos, source="Hugging Face config.json",
-    )  # fmt: skip
+        max_seq_len=n_pos,
+        source="Hugging Face config.json",
+    )
 
 
 def _falcon(cfg: Cfg, name: str) -> ModelSpec:
@@ -96,15 +126,23 @@ def _falcon(cfg: Cfg, name: str) -> ModelSpec:
     else:
         kv = 1 if cfg.get("multi_query", True) else heads
     return ModelSpec(
-        name=name, family="falcon", n_layers=int(_need(cfg, "num_hidden_layers", "n_layer")),
-        d_model=d, n_heads=heads, n_kv_heads=kv, head_dim=d // heads,
-        d_ff=int(cfg.get("ffn_hidden_size") or 4 * d), vocab_size=int(_need(cfg, "vocab_size")),
-        ffn="plain", norm="layernorm", bias="all" if cfg.get("bias") else "none",
+        name=name,
+        family="falcon",
+        n_layers=int(_need(cfg, "num_hidden_layers", "n_layer")),
+        d_model=d,
+        n_heads=heads,
+        n_kv_heads=kv,
+        head_dim=d // heads,
+        d_ff=int(cfg.get("ffn_hidden_size") or 4 * d),
+        vocab_size=int(_need(cfg, "vocab_size")),
+        ffn="plain",
+        norm="layernorm",
+        bias="all" if cfg.get("bias") else "none",
         parallel_block=bool(cfg.get("parallel_attn", True)),
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         max_seq_len=int(cfg.get("max_position_embeddings") or 2048),
         source="Hugging Face config.json",
-    )  # fmt: skip
+    )
 
 
 _FAMILIES: dict[str, Callable[[Cfg, str], ModelSpec]] = {

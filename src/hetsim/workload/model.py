@@ -46,7 +46,15 @@ class ModelSpec:
             value = getattr(self, f.name)
             if f.type == "int" and (not isinstance(value, int) or value < 0):
                 raise ConfigError(f"model {self.name!r}: {f.name} must be a non-negative integer")
-        positive = ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "vocab_size")
+        positive = (
+            "n_layers",
+            "d_model",
+            "n_heads",
+            "n_kv_heads",
+            "head_dim",
+            "d_ff",
+            "vocab_size",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"model {self.name!r}: {name} must be positive")
@@ -56,9 +64,7 @@ class ModelSpec:
                 f"n_kv_heads ({self.n_kv_heads})"
             )
         if not 1 <= self.experts_per_token <= self.n_experts:
-            raise ConfigError(
-                f"model {self.name!r}: experts_per_token must be between 1 and n_experts"
-            )
+            raise ConfigError(f"model {self.name!r}: experts_per_token must be between 1 and n_experts")
         if self.ffn not in ("gated", "plain"):
             raise ConfigError(f"model {self.name!r}: ffn must be 'gated' or 'plain'")
 

@@ -1,0 +1,32 @@
+"""Core speed targets (issue 2): one full analysis under 10 ms; >= 10,000 configs/s."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from hetsim.sim.inference import Workload, analyze, sweep
+
+
+def _best(fn: object, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run() -> dict[str, float]:
+    w = Workload(64, 2048, 2048)
+    analyze("llama2-70b", "h100-sxm", w, tp=4)  # load presets once
+    one = _best(lambda: analyze("llama2-70b", "h100-sxm", w, tp=4), 20)
+    rng = np.random.default_rng(0)
+    n = 10_000
+    B, P, G = rng.integers(1, 256, n), rng.integers(1, 8192, n), rng.integers(1, 4096, n)
+    many = _best(lambda: sweep("llama2-70b", "h100-sxm", B, P, G, tp=4), 5)
+    return {
+        "analyze llama2-70b 4xh100 B64 P2048 G2048 [ms] (target < 10)": one * 1e3,
+        "sweep 10,000 configurations [configs/s] (target >= 10,000)": n / many,
+    }
