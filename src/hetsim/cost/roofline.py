@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from hetsim.cost.kernels import allreduce_s, kernel_times
+from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier
 from hetsim.workload.dtypes import DType, Precision
 from hetsim.workload.ops import Num, Op
@@ -44,16 +46,36 @@ class Cost:
         return "compute" if float(np.max(self.compute_s)) >= float(np.max(self.memory_s)) else "memory"
 
 
-def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num) -> Num:
-    """Fraction of the unit's cores doing useful tiles: tiles / (waves x cores). 1.0 when the
-    unit has no tile/wave description."""
-    tm, tn = unit.tile_mn
-    if unit.n_parallel <= 0 or tm <= 0 or tn <= 0:
+def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num, k: Num | None = None) -> Num:
+    """Fraction of the unit's cores doing useful work on an M x N (x K) GEMM: useful tile area
+    / (waves x cores x tile area), for the best of the unit's tile and its halves, with
+    split-K (K cut into up to cores // tiles parts of at least 256) when ``k`` is given and
+    one wave under-fills the cores. 1.0 when the unit has no tile/wave description."""
+    tm0, tn0 = unit.tile_mn
+    cores = unit.n_parallel
+    if cores <= 0 or tm0 <= 0 or tn0 <= 0:
         return 1.0
-    tiles = np.ceil(np.maximum(m, 1) / tm) * np.ceil(np.maximum(n, 1) / tn)
-    waves = np.ceil(tiles / unit.n_parallel)
-    eff: Num = tiles / (waves * unit.n_parallel)
-    return eff
+    m = np.maximum(np.asarray(m, dtype=float), 1.0)
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    best: Num = np.zeros(np.broadcast(m, n).shape)
+    for tm, tn in {
+        (tm0, tn0),
+        (max(tm0 // 2, 16), tn0),
+        (tm0, max(tn0 // 2, 16)),
+        (max(tm0 // 2, 16), max(tn0 // 2, 16)),
+    }:
+        tiles = np.ceil(m / tm) * np.ceil(n / tn)
+        s = (
+            1.0
+            if k is None
+            else np.clip(np.floor(cores / tiles), 1.0, np.maximum(np.floor(np.asarray(k) / 256), 1.0))
+        )
+        waves = np.ceil(tiles * s / cores)
+        # a smaller tile re-reads its operands more often: weight it by its edge cost
+        edge = (1 / tm0 + 1 / tn0) / (1 / tm + 1 / tn)
+        best = np.maximum(best, m * n * s / (waves * cores * tm * tn) * edge)
+    out: Num = np.minimum(best, 1.0)
+    return out if np.ndim(out) else float(out)
 
 
 def compute_dtype(op: Op, prec: Precision) -> DType:
@@ -74,16 +96,23 @@ def op_cost(
     overhead_s: float = 0.0,
     overlap: Overlap = "max",
     wave_model: bool = True,
+    kernels: KernelParams | None = None,
 ) -> Cost:
-    """Cost of all ``op.count`` repetitions of ``op`` on ``unit`` reading ``memory``."""
+    """Cost of all ``op.count`` repetitions of ``op`` on ``unit`` reading ``memory``. With
+    calibrated ``kernels`` the op is priced by :mod:`hetsim.cost.kernels` (tile/wave choice,
+    split-K, per-class bandwidth, kernel latency, smooth overlap); otherwise by the datasheet
+    roofline with the unit's and tier's efficiency curves."""
     dt = compute_dtype(op, prec)
-    eff_c = unit.efficiency(op.flop)
-    if wave_model and op.kind == "gemm":
-        eff_c = eff_c * gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n)
     nbytes = op.bytes
-    compute_s = op.flop / (unit.peak(dt) * eff_c)
-    memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
-    body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
+    if kernels is not None:
+        compute_s, memory_s, body = kernel_times(op, unit, memory, unit.peak(dt), kernels)
+    else:
+        eff_c = unit.efficiency(op.flop)
+        if wave_model and op.kind == "gemm":
+            eff_c = eff_c * gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n, op.gemm_k)
+        compute_s = op.flop / (unit.peak(dt) * eff_c)
+        memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
+        body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
     energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
     n = op.count
     return Cost(
@@ -97,18 +126,23 @@ def op_cost(
     )
 
 
-def collective_cost(op: Op, link: Link | None, tp: int) -> Cost:
+def collective_cost(op: Op, link: Link | None, tp: int, kernels: KernelParams | None = None) -> Cost:
     """Ring all-reduce of ``op.act_read_bytes`` over ``tp`` devices: alpha + 2(p-1)/p x
-    bytes / bandwidth (each device sends and receives that much)."""
+    bytes / bandwidth (each device sends and receives that much). With calibrated
+    ``kernels``: the fitted alpha (base + per-hop) and fraction of link bandwidth."""
     if tp <= 1 or link is None:
         return Cost()
     wire = 2 * (tp - 1) / tp * op.act_read_bytes
-    t = link.latency_s + wire / link.bandwidth_bytes_per_s
+    if kernels is not None:
+        t, bw_s = allreduce_s(op.act_read_bytes, tp, link, kernels)
+    else:
+        bw_s = wire / link.bandwidth_bytes_per_s
+        t = link.latency_s + bw_s
     n = op.count
     return Cost(
         time_s=t * n,
-        memory_s=(wire / link.bandwidth_bytes_per_s) * n,
-        overhead_s=link.latency_s * n,
+        memory_s=bw_s * n,
+        overhead_s=(t - bw_s) * n,
         energy_j=wire * 8 * link.energy_j_per_bit * n,
         bytes=wire * n,
     )
@@ -116,9 +150,11 @@ def collective_cost(op: Op, link: Link | None, tp: int) -> Cost:
 
 def price(op: Op, device: Device, prec: Precision, tp: int = 1, overlap: Overlap = "max") -> Cost:
     """Price ``op`` on the device's primary side (collectives on its interconnect)."""
+    kp = device.kernels
     if op.kind == "collective":
-        return collective_cost(op, device.interconnect, tp)
+        return collective_cost(op, device.interconnect, tp, kp)
     side = device.primary
+    overhead = kp.launch_overhead_s if kp is not None else device.kernel_overhead_s
     return op_cost(
-        op, side.unit_for(op.prefers), side.memory, prec, overhead_s=device.kernel_overhead_s, overlap=overlap
+        op, side.unit_for(op.prefers), side.memory, prec, overhead_s=overhead, overlap=overlap, kernels=kp
     )
