@@ -73,9 +73,9 @@ def memory_fraction(op: Op, kp: KernelParams) -> float:
     """Fraction of datasheet bandwidth an op of this class reaches."""
     if op.kind in ("norm", "softmax"):
         return kp.reduction_efficiency
-    if op.kind in ("elementwise", "lookup"):
+    if op.kind == "elementwise":
         return kp.elementwise_efficiency
-    return kp.memory_efficiency
+    return kp.memory_efficiency  # GEMM operand streaming, attention KV reads, gathers, copies
 
 
 def kernel_times(
@@ -92,7 +92,8 @@ def kernel_times(
     else:
         compute_s = op.flop / peak
     memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
-    body = blend(compute_s, memory_s, kp.overlap_p) + kp.kernel_latency_s
+    latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else kp.vector_latency_s
+    body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body
 
 

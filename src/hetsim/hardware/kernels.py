@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,8 @@ class KernelParams:
     elementwise_efficiency: float = 0.8  # activations, residual adds (fraction of bandwidth)
     reduction_efficiency: float = 0.6  # norms and softmax (row reductions)
     attention_efficiency: float = 0.5  # fraction of matrix peak of fused (flash) attention
-    kernel_latency_s: float = 4e-6  # minimum duration of any kernel (fill + drain)
+    kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
+    vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     launch_overhead_s: float = 2e-6  # gap between dependent kernels in a framework
     step_overhead_s: float = 0.0  # per forward pass: scheduler, sampling, host sync
     allreduce_latency_s: float = 10e-6  # alpha of the all-reduce alpha-beta model
@@ -71,6 +72,7 @@ class KernelParams:
                 raise ConfigError(f"kernel parameter {name} must be in (0, 1], got {value}")
         for name in (
             "kernel_latency_s",
+            "vector_latency_s",
             "launch_overhead_s",
             "step_overhead_s",
             "allreduce_latency_s",
@@ -85,6 +87,12 @@ class KernelParams:
             raise ConfigError("kernel parameter split_k_min_k must be non-negative")
         if not self.tiles or any(tm <= 0 or tn <= 0 for tm, tn in self.tiles):
             raise ConfigError("kernel parameter tiles must be a non-empty list of positive [M, N]")
+
+
+def with_values(kp: KernelParams, values: Mapping[str, Any]) -> KernelParams:
+    """``kp`` with the named fields replaced (e.g. fitted values)."""
+    kwargs: dict[str, Any] = dict(values)
+    return replace(kp, **kwargs)
 
 
 NUMBER_FIELDS: tuple[str, ...] = tuple(

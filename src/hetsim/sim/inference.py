@@ -49,11 +49,35 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class Serving:
+    """How the serving framework wraps the forward passes (its effects that dominate small
+    workloads). ``step_overhead_s``: host time per forward pass (scheduling, sampling, sync);
+    None takes the device's calibrated value (0 without one). ``first_token_decode_steps``:
+    decode steps the framework runs after the whole batch's prefill before the first token
+    appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0)."""
+
+    step_overhead_s: float | None = None
+    first_token_decode_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.step_overhead_s is not None and self.step_overhead_s < 0:
+            raise ConfigError("step_overhead_s must be non-negative")
+        if self.first_token_decode_steps < 0:
+            raise ConfigError("first_token_decode_steps must be non-negative")
+
+    def step_s(self, dev: Device) -> float:
+        if self.step_overhead_s is not None:
+            return self.step_overhead_s
+        return dev.kernels.step_overhead_s if dev.kernels is not None else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     tp: int = 1
     pp: int = 1
     attention: AttentionImpl = "fused"
     overlap: Overlap = "max"
+    serving: Serving = Serving()
 
 
 def footprint(model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options) -> dict[str, Any]:
@@ -130,10 +154,16 @@ def _evaluate(
         lat = dev.interconnect.latency_s if dev.interconnect else 0.0
         act = model.d_model * prec.activation.bytes_per_element
         p2p = (opts.pp - 1) * (lat + B * act / link_bw)
-    ttft = pre.time_s + p2p * P
-    tpot = np.where(steps > 0, mean(dec.time_s) + p2p, 0.0)
+    # the whole batch is prefilled before any first token; a framework may then run
+    # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``
+    step = opts.serving.step_s(dev)
+    first = opts.serving.first_token_decode_steps
+    dec_t = np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape)
+    dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
+    ttft = pre.time_s + p2p * P + step + first * (dec_t[:, 0] + p2p + step)
+    tpot = np.where(steps > 0, mean(dec.time_s) + p2p + step, 0.0)
     e2e = ttft + steps * tpot
-    dyn = opts.tp * (pre.energy_j + steps * mean(dec.energy_j))  # pp splits layers
+    dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
     energy = dyn + n_dev * dev.static_power_w * e2e
     side = dev.primary
     bw = side.memory.bandwidth_bytes_per_s
@@ -185,11 +215,12 @@ def analyze(
     attention: AttentionImpl = "fused",
     overlap: Overlap = "max",
     check_fit: bool = False,
+    serving: Serving | None = None,
 ) -> AnalysisResult:
     """Analyse one static-batch inference run. With ``check_fit`` a run whose footprint
     exceeds the device memory raises :class:`CapacityError`."""
     m, dev, prec = _resolve(model, hardware, precision)
-    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap)
+    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
     if pp < 1 or pp > m.n_layers:
         raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
     w = workload
@@ -306,6 +337,7 @@ def sweep(
     pp: int = 1,
     attention: AttentionImpl = "fused",
     overlap: Overlap = "max",
+    serving: Serving | None = None,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
     together). No per-configuration Python loop."""
@@ -314,7 +346,7 @@ def sweep(
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
-    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap)
+    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
     fp = footprint(m, prec, B, P + G, opts)["total"]
     return SweepResult(

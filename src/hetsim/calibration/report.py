@@ -1,0 +1,121 @@
+"""Score predictions against measurements: absolute percentage error per row, then MAPE and
+median APE per source, metric, hardware and role (fitted vs held-out), and the worst rows."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from hetsim.calibration.measurements import Measurement
+from hetsim.calibration.predict import Task, predict_task
+from hetsim.hardware.spec import Device
+
+Role = str  # "fitted" | "held-out"
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    row: Measurement
+    predicted: float  # SI, the row's unit
+    role: Role
+    level: str  # "kernel", "collective" or "e2e"
+
+    @property
+    def ape(self) -> float:
+        """Absolute percentage error as a fraction (0.1 = 10%)."""
+        return abs(self.predicted / self.row.value - 1.0)
+
+    @property
+    def metric(self) -> str:
+        m = self.row.metric
+        return m.split(":")[0] if m.startswith("stream_bandwidth") else m
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    scored: list[Scored]
+    skipped: Counter[str] = field(default_factory=Counter)
+    calibrated: bool = True
+
+    def stats(self, pick: Callable[[Scored], bool] = lambda s: True) -> dict[str, float]:
+        return stats(s.ape for s in self.scored if pick(s))
+
+    def by(self, key: Callable[[Scored], str]) -> dict[str, dict[str, float]]:
+        groups: dict[str, list[float]] = defaultdict(list)
+        for s in self.scored:
+            groups[key(s)].append(s.ape)
+        return {k: stats(v) for k, v in sorted(groups.items())}
+
+    def worst(self, n: int = 10) -> list[Scored]:
+        return sorted(self.scored, key=lambda s: -s.ape)[:n]
+
+    def to_json(self, worst: int = 10) -> dict[str, Any]:
+        total = self.stats()
+        return {
+            "rows_scored": len(self.scored),
+            "rows_skipped": dict(sorted(self.skipped.items())),
+            "calibrated": self.calibrated,
+            "mape": total["mape"],
+            "median_ape": total["median_ape"],
+            "by_metric": self.by(lambda s: s.metric),
+            "by_hardware": self.by(lambda s: s.row.hardware),
+            "by_source": self.by(lambda s: s.row.source_id or s.row.file),
+            "by_role": self.by(lambda s: s.role),
+            "by_role_level": self.by(lambda s: f"{s.role}/{s.level}"),
+            "by_role_hardware_metric": self.by(lambda s: f"{s.role}/{s.row.hardware}/{s.metric}"),
+            "worst": [
+                {"row": s.row.key, "hardware": s.row.hardware, "metric": s.metric,
+                 "model": s.row.model, "role": s.role, "measured": s.row.value,
+                 "predicted": s.predicted, "ape": s.ape}
+                for s in self.worst(worst)
+            ],
+        }  # fmt: skip
+
+
+# sources that time kernels with a host wall clock through PyTorch (launch and dispatch
+# included): scored, but apart from the kernel-level (CUDA-time) rows
+WALLCLOCK_SOURCES = ("llmcompass",)
+
+
+def level_of(r: Measurement, family: str) -> str:
+    """'kernel', 'wallclock' (kernel timed from the host), 'collective' or 'e2e'."""
+    if family == "kernel" and r.source_id.startswith(WALLCLOCK_SOURCES):
+        return "wallclock"
+    return family
+
+
+def stats(apes: Iterable[float]) -> dict[str, float]:
+    a = np.fromiter(apes, dtype=float)
+    if a.size == 0:
+        return {"n": 0, "mape": float("nan"), "median_ape": float("nan")}
+    return {"n": int(a.size), "mape": float(a.mean()), "median_ape": float(np.median(a))}
+
+
+def score(
+    tasks: Sequence[Task],
+    devices: dict[str, Device],
+    role_of: Callable[[Measurement], Role],
+    skipped: Counter[str] | None = None,
+    *,
+    calibrated: bool = True,
+) -> Report:
+    """Predict every task and score it. A NaN prediction (a static batch that does not fit)
+    is counted as skipped with the reason ``exceeds_device_memory``."""
+    out: list[Scored] = []
+    skip: Counter[str] = Counter(skipped or {})
+    for t in tasks:
+        dev = devices[t.hardware]
+        if not calibrated:
+            dev = replace(dev, kernels=None)
+        pred = predict_task(t, dev)
+        for r, p in zip(t.rows, pred, strict=True):
+            level = level_of(r, t.family)
+            if not np.isfinite(p) or p <= 0:
+                skip["exceeds_device_memory" if t.family == "e2e" else "not_predictable"] += 1
+                continue
+            out.append(Scored(r, float(p), role_of(r), level))
+    return Report(out, skip, calibrated)

@@ -1,0 +1,187 @@
+"""`hetsim validate` (score the cost model on measurements) and `hetsim calibrate` (fit the
+shared kernel parameters on measurements, or measure a GPU with ``--device cuda``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hetsim.calibration.api import DEFAULT_SKIP_TAGS, calibrate, validate
+from hetsim.calibration.fit import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
+from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.report import Report
+from hetsim.cli.common import app, console, print_json
+from hetsim.errors import MeasurementError
+
+
+def _files(measurements: list[Path] | None) -> list[Path]:
+    """The given CSVs, or every CSV of the shared folder (``$HETSIM_REALDATA``,
+    ``../shared/realdata``) when none is given."""
+    if measurements:
+        return measurements
+    root = find_realdata()
+    if root is None:
+        raise MeasurementError(
+            "no --measurements given and no shared data folder found (set HETSIM_REALDATA or "
+            "run from the repository root next to ../shared/realdata)"
+        )
+    files = sorted(root.glob("*.csv"))
+    if not files:
+        raise MeasurementError(f"{root} holds no .csv files")
+    return files
+
+
+def _pct(x: float) -> str:
+    return "-" if x != x else f"{x:.1%}"
+
+
+def render_report(rep: Report, title: str, worst: int = 10) -> None:
+    j = rep.to_json(worst)
+    console.print(
+        f"[bold]{title}[/]: {j['rows_scored']} rows scored, MAPE {_pct(j['mape'])}, median APE "
+        f"{_pct(j['median_ape'])} ({'calibrated profiles' if rep.calibrated else 'datasheet roofline'})"
+    )
+    if j["rows_skipped"]:
+        console.print("skipped: " + ", ".join(f"{k} {v}" for k, v in j["rows_skipped"].items()))
+    tables = (
+        ("by_role_level", "role / level"),
+        ("by_role_hardware_metric", "role / hardware / metric"),
+        ("by_source", "source"),
+    )
+    for key, label in tables:
+        t = Table(title=label, title_justify="left")
+        for col in (label, "rows", "MAPE", "median APE"):
+            t.add_column(col, justify="left" if col == label else "right")
+        for k, v in j[key].items():
+            t.add_row(k, str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
+        console.print(t)
+    t = Table(title=f"worst {worst} rows", title_justify="left")
+    for col in ("row", "role", "hardware", "metric", "model", "measured", "predicted", "APE"):
+        t.add_column(col)
+    for w in j["worst"]:
+        t.add_row(w["row"], w["role"], w["hardware"], w["metric"], w["model"][:28], f"{w['measured']:.4g}",
+                  f"{w['predicted']:.4g}", _pct(w["ape"]))  # fmt: skip
+    console.print(t)
+    console.print("fitted: rows of the hardware and files the committed fit used; held-out: all others")
+
+
+@app.command("validate")
+def validate_cmd(
+    measurements: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--measurements",
+            help="Measurement CSV(s) in the shared schema "
+            "(default: every CSV of ../shared/realdata or $HETSIM_REALDATA).",
+        ),
+    ] = None,
+    uncalibrated: Annotated[
+        bool, typer.Option("--uncalibrated", help="Score the datasheet roofline (no calibrated overlays).")
+    ] = False,
+    keep_tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-tag", help="Score rows carrying this ambiguity tag too (default skips per_gpu_vs_total)."
+        ),
+    ] = None,
+    worst: Annotated[int, typer.Option(help="How many worst rows to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Predict every measured row the cost model can, and report its error (MAPE, median APE)
+    per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
+    rep = validate(_files(measurements), calibrated=not uncalibrated, skip_tags=frozenset(skip))
+    if as_json:
+        print_json(rep.to_json(worst))
+    else:
+        render_report(rep, "validate", worst)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    from_measurements: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from-measurements",
+            help="Measurement CSV(s) to fit on and score (default: every CSV of ../shared/realdata).",
+        ),
+    ] = None,
+    fit_hardware: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fit-hardware",
+            help=f"Hardware whose rows are fitted (default: {', '.join(DEFAULT_FIT_HARDWARE)}); "
+            "all others are held out.",
+        ),
+    ] = None,
+    fit_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fit-file", help=f"File names whose rows are fitted (default: {', '.join(DEFAULT_FIT_FILES)})."
+        ),
+    ] = None,
+    transfer_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--transfer-to",
+            help="Hardware to receive the shared parameters "
+            "(default: every other known hardware in the files).",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="Write overlays here instead of hetsim/hardware/calibrated/."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fit and score, write nothing.")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="'cuda': run the microbenchmarks on this machine's GPU (needs PyTorch) "
+            "and write a measurement CSV.",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="CSV written by --device cuda.")] = Path(
+        "data/measurements/gpu_microbench.csv"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="With --device: a small sweep.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit the shared kernel-model parameters on measurements and write calibrated overlays
+    (with provenance); or, with --device cuda, measure this GPU into a CSV."""
+    if device is not None:
+        from hetsim.calibration.microbench import run_microbenchmarks, torch_backend
+
+        if device != "cuda":
+            raise MeasurementError(f"--device {device!r}: only 'cuda' is supported")
+        path = run_microbenchmarks(torch_backend(), out, quick=quick)
+        console.print(
+            f"measurements written to {path}; score them with: hetsim validate --measurements {path}"
+        )
+        return
+    cal = calibrate(
+        _files(from_measurements),
+        fit_hardware=fit_hardware or DEFAULT_FIT_HARDWARE,
+        fit_files=fit_file or DEFAULT_FIT_FILES,
+        transfer_to=transfer_to,
+        out_dir=out_dir,
+        write=not dry_run,
+    )
+    fitted = {**cal.kernel_fit.params, **(cal.collective_fit.params if cal.collective_fit else {})}
+    if as_json:
+        print_json({"params": fitted, "fit_rows": cal.kernel_fit.rows,
+                    "overlays": {k: str(v) for k, v in cal.overlays.items()},
+                    **cal.report.to_json()})  # fmt: skip
+        return
+    t = Table(title="fitted shared parameters", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("value", justify="right")
+    for k, v in fitted.items():
+        t.add_row(k, f"{v * 1e6:.2f} us" if k.endswith("_s") else f"{v:.4g}")
+    console.print(t)
+    for name, path in cal.overlays.items():
+        console.print(f"overlay written: {path} ({name})")
+    render_report(cal.report, "calibrate (new parameters)")

@@ -1,0 +1,68 @@
+"""Regression guard: the cost model's error on the shared development set must not rise above
+the recorded level. Reads ../shared/realdata in place (skips cleanly when it is absent).
+
+Recorded levels (validate with the committed overlays; MAPE, fraction) plus a small margin.
+Lower them when the model improves; never raise them to make a change pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hetsim.calibration.api import validate
+from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.report import Report
+
+ROOT = find_realdata()
+pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
+
+MARGIN = 0.01
+# (role/level or role/hardware/metric key, recorded MAPE)
+RECORDED = {
+    "fitted/kernel": 0.155,
+    "held-out/kernel": 0.173,
+    "held-out/e2e": 0.104,
+    "fitted/collective": 0.178,
+    "held-out/collective": 0.588,
+}
+RECORDED_GEMM_H100 = 0.14  # worst held-out H100 GEMM metric (attn_post_proj)
+RECORDED_E2E = {"ftl_mean": 0.17, "token_latency_p50": 0.066, "output_throughput": 0.078}
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    assert ROOT is not None
+    return validate(sorted(Path(ROOT).glob("*.csv")))
+
+
+@pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
+def test_error_by_role_and_level_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
+    got = report.to_json()["by_role_level"][key]["mape"]
+    assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
+
+
+def test_held_out_h100_gemms(report: Report) -> None:
+    j = report.to_json()["by_role_hardware_metric"]
+    for op in ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj"):
+        got = j[f"held-out/h100-sxm/op_time_median:{op}"]["mape"]
+        assert got <= RECORDED_GEMM_H100 + MARGIN, f"H100 {op}: MAPE {got:.3f}"
+
+
+@pytest.mark.parametrize(("metric", "level"), sorted(RECORDED_E2E.items()))
+def test_lmdeploy_end_to_end(report: Report, metric: str, level: float) -> None:
+    got = report.to_json()["by_role_hardware_metric"][f"held-out/a100-80gb-sxm/{metric}"]["mape"]
+    assert got <= min(level + MARGIN, 0.20), f"lmdeploy {metric}: MAPE {got:.3f}"
+
+
+def test_no_h100_row_was_fitted(report: Report) -> None:
+    assert all(s.role == "held-out" for s in report.scored if s.row.hardware.startswith("h100"))
+
+
+def test_validate_is_fast_and_counts_skips(report: Report) -> None:
+    assert len(report.scored) > 10000
+    assert set(report.skipped) <= {
+        "unknown_hardware", "partial_occupancy", "multi_node_collective", "exceeds_device_memory",
+        "ambiguous_tag:per_gpu_vs_total",
+    }  # fmt: skip
