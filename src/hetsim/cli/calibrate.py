@@ -78,6 +78,12 @@ def validate_cmd(
             "(default: every CSV of ../shared/realdata or $HETSIM_REALDATA).",
         ),
     ] = None,
+    extra: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More measurement CSVs, so that `--measurements A.csv B.csv` works.", show_default=False
+        ),
+    ] = None,
     uncalibrated: Annotated[
         bool, typer.Option("--uncalibrated", help="Score the datasheet roofline (no calibrated overlays).")
     ] = False,
@@ -93,7 +99,9 @@ def validate_cmd(
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
     per source, metric, hardware and fitted vs held-out, with the worst rows."""
     skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
-    rep = validate(_files(measurements), calibrated=not uncalibrated, skip_tags=frozenset(skip))
+    rep = validate(
+        _files((measurements or []) + (extra or [])), calibrated=not uncalibrated, skip_tags=frozenset(skip)
+    )
     if as_json:
         print_json(rep.to_json(worst))
     else:
@@ -107,6 +115,12 @@ def calibrate_cmd(
         typer.Option(
             "--from-measurements",
             help="Measurement CSV(s) to fit on and score (default: every CSV of ../shared/realdata).",
+        ),
+    ] = None,
+    extra: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More measurement CSVs, so that `--measurements A.csv B.csv` works.", show_default=False
         ),
     ] = None,
     fit_hardware: Annotated[
@@ -163,7 +177,7 @@ def calibrate_cmd(
         )
         return
     cal = calibrate(
-        _files(from_measurements),
+        _files((from_measurements or []) + (extra or [])),
         fit_hardware=fit_hardware or DEFAULT_FIT_HARDWARE,
         fit_files=fit_file or DEFAULT_FIT_FILES,
         transfer_to=transfer_to,
