@@ -14,6 +14,7 @@ from hetsim.errors import HetsimError
 # Importing a command module registers its commands on ``app``.
 from hetsim.cli import analyze as _analyze  # noqa: F401  # isort: skip
 from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
+from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip
 from hetsim.cli import calibrate as _calibrate  # noqa: F401  # isort: skip
 
 

@@ -29,4 +29,9 @@ def demo_cmd(
     from hetsim.report.roofline import plot_roofline
 
     plot_roofline(r, hw, prec, out / "roofline-llama2-70b-4xh100.png")
+    from hetsim.cli.reproduce import run_h2m2
+
+    res = run_h2m2(out / "h2m2")
+    met = sum(t["met"] for t in res["targets"])
+    console.print(f"H2M2 reproduction: {met}/{len(res['targets'])} targets met, see {out}/h2m2/report.md")
     console.print(f"report written to {out}/")

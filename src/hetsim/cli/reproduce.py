@@ -1,0 +1,66 @@
+"""`hetsim reproduce h2m2`: the H2M2 paper reproduction, report and plots under OUT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hetsim.cli.common import app, console, print_json
+from hetsim.errors import UnknownNameError
+
+reproduce_app = typer.Typer(help="Reproduce published results.", no_args_is_help=True)
+app.add_typer(reproduce_app, name="reproduce")
+
+JSON_KEYS = ("models", "literal", "dynamic_lengths", "hbm8_speedup", "energy_per_token_vs_lpddr")
+
+
+def run_h2m2(out: Path) -> dict[str, Any]:
+    """Run the reproduction and write report.md, results.json and plots under ``out``."""
+    from hetsim.experiments.h2m2_run import reproduce
+    from hetsim.report.h2m2 import write_all
+
+    rep = reproduce()
+    write_all(rep, out)
+    return rep.results
+
+
+def json_view(results: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` object: the issue's keys, calibration as {knob: {value, fitted_on}}."""
+    out = {k: results[k] for k in JSON_KEYS}
+    out["calibration"] = {k: {"value": v["value"], "fitted_on": v["fitted_on"]}
+                          for k, v in results["calibration"].items()}  # fmt: skip
+    out["targets"] = results["targets"]
+    return out
+
+
+@reproduce_app.command("h2m2")
+def h2m2_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for report.md, results.json, plots.")] = Path("out/h2m2"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results object.")] = False,
+) -> None:
+    """H2M2 (arXiv 2504.14893): every mapping policy vs LPDDR-only, literal and calibrated."""
+    results = run_h2m2(out)
+    if as_json:
+        print_json(json_view(results))
+        return
+    met = sum(t["met"] for t in results["targets"])
+    console.print(
+        f"H2M2 reproduction: {met}/{len(results['targets'])} targets met; report in {out}/report.md"
+    )
+    for m, pol in results["models"].items():
+        console.print(f"  {m}: h2m2 {pol['h2m2']['mean_speedup']:.2f}x, "
+                      f"oracle {pol['oracle']['mean_speedup']:.2f}x, "
+                      f"hierarchical {pol['hierarchical']['mean_speedup']:.2f}x")  # fmt: skip
+
+
+@reproduce_app.command("list")
+def list_cmd() -> None:
+    """List the reproducible experiments."""
+    console.print("h2m2  Hardware-based Heterogeneous Memory Management (arXiv 2504.14893)")
+
+
+def check_experiment(name: str) -> None:
+    if name != "h2m2":
+        raise UnknownNameError("experiment", name, ["h2m2"])

@@ -1,0 +1,1 @@
+"""Named reproductions of published results, each with its assumptions and targets."""

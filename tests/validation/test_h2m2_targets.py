@@ -1,0 +1,45 @@
+"""The calibrated H2M2 reading against the published numbers (issue 4, §8), with the stated
+tolerances. Known misses are strict xfails: each carries its reason, and the test fails the
+day the model starts meeting it (so the report is updated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hetsim.experiments.h2m2_targets import TARGETS
+
+KNOWN_MISSES = {
+    "gpt3-175b h2m2 mean": "capacity bound F/(F-96GB) at the stated S already averages above 1.46",
+    "chinchilla-70b h2m2 mean": "capacity bound at stated S; an S shift would exceed 608 GB",
+    "llama2-70b hierarchical mean": "one chip + staged misses cannot reach 2.75x beyond HBM",
+    "hierarchical beats h2m2 where all fits in HBM": "one-chip hierarchy = hbm-only <= greedy",
+    "dynamic h2m2 / static-lp": "every HBM-filling mapping ties in the capacity-bound regime",
+    "h2m2 memory energy / token": "HBM and LPDDR per-bit energies are nearly equal",
+}
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    from hetsim.experiments.h2m2_run import reproduce
+
+    return reproduce().results
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+def test_target(target: Any, results: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    if target.name in KNOWN_MISSES:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_MISSES[target.name], strict=True))
+    value, ok = target.check(results)
+    assert ok, f"{target.name}: {value:.3f} outside [{target.lo:.3f}, {target.hi:.3f}]"
+
+
+def test_json_shape(results: dict[str, Any]) -> None:
+    for m in ("gpt3-175b", "chinchilla-70b", "llama2-70b"):
+        assert set(results["models"][m]) >= {"h2m2", "oracle", "hierarchical", "lpddr-only"}
+        assert "256" in results["literal"]["gpt3-175b"]["h2m2"]["speedup_by_seq_len"]
+    assert set(results["dynamic_lengths"]) == {"h2m2", "static-lp", "oracle"}
+    assert set(results["energy_per_token_vs_lpddr"]) == {"h2m2", "hbm-8x"}
+    for v in results["calibration"].values():
+        assert {"value", "fitted_on"} <= set(v)
