@@ -43,6 +43,7 @@ _TIME = {"s": 1.0, "ms": MS, "us": US, "µs": US, "ns": NS}
 _RATE = {"flop/s": 1.0, "gflop/s": GIGA, "tflop/s": TERA, "pflop/s": 1e15, "tops": TERA}
 _POWER = {"w": 1.0, "kw": 1e3}
 _ENERGY_PER_BIT = {"pj/bit": PJ, "pj/b": PJ}
+_FREQUENCY = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": GIGA}
 
 _KINDS: dict[str, dict[str, float]] = {
     "bytes": {k: float(v) for k, v in _BYTES.items()},
@@ -51,6 +52,7 @@ _KINDS: dict[str, dict[str, float]] = {
     "flop_per_s": _RATE,
     "w": _POWER,
     "j_per_bit": _ENERGY_PER_BIT,
+    "hz": _FREQUENCY,
 }
 
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")

@@ -36,8 +36,14 @@ KERNEL_PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("memory_efficiency", 0.3, 1.0, 1.0),
     ("elementwise_efficiency", 0.2, 1.0, 1.0),
     ("reduction_efficiency", 0.1, 1.0, 1.0),
+    ("elementwise_issue", 0.0, 32.0, 1.0),
+    ("reduction_issue", 0.0, 32.0, 1.0),
+    ("cache_gain", 1.0, 4.0, 1.0),
+    ("latency_overlap_p", 1.0, 12.0, 1.0),
+    ("vector_overlap_p", 1.0, 16.0, 1.0),
+    ("reduction_latency_cycles", 0.0, 30.0, 1e3),
     ("kernel_latency_s", 0.0, 30.0, 1e-6),
-    ("vector_latency_s", 0.0, 30.0, 1e-6),
+    ("vector_latency_cycles", 0.0, 30.0, 1e3),
 )
 COLLECTIVE_PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("allreduce_latency_s", 0.0, 100.0, 1e-6),

@@ -27,6 +27,8 @@ ASSUMED: dict[str, str] = {
     "reports 50-73% on A100); no kernel-level attention rows in the fit set",
     "launch_overhead_s": "assumed: gap between dependent kernels launched from C++ (TurboMind) ~2 us",
     "step_overhead_s": "assumed: host work per forward pass (scheduling, sampling, sync) in a C++ engine",
+    "vector_latency_s": "assumed: minimum vector-kernel duration ~2 us, used only on a unit without a "
+    "datasheet clock (otherwise vector_latency_cycles)",
 }
 
 

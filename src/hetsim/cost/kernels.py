@@ -69,6 +69,9 @@ def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
     return out
 
 
+VECTOR_KINDS = ("norm", "softmax", "elementwise")
+
+
 def memory_fraction(op: Op, kp: KernelParams) -> float:
     """Fraction of datasheet bandwidth an op of this class reaches."""
     if op.kind in ("norm", "softmax"):
@@ -76,6 +79,15 @@ def memory_fraction(op: Op, kp: KernelParams) -> float:
     if op.kind == "elementwise":
         return kp.elementwise_efficiency
     return kp.memory_efficiency  # GEMM operand streaming, attention KV reads, gathers, copies
+
+
+def vector_latency(unit: ComputeUnit, kp: KernelParams, reduction: bool) -> float:
+    """Minimum duration of a vector kernel: fitted cycles at the unit's datasheet clock, or
+    ``vector_latency_s`` where the unit has no clock or no cycles are fitted."""
+    if kp.vector_latency_cycles > 0 and unit.clock_hz > 0:
+        cycles = kp.vector_latency_cycles + (kp.reduction_latency_cycles if reduction else 0.0)
+        return cycles / unit.clock_hz
+    return kp.vector_latency_s
 
 
 def kernel_times(
@@ -92,14 +104,27 @@ def kernel_times(
     else:
         compute_s = op.flop / peak
     memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
-    latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else kp.vector_latency_s
+    if op.kind in VECTOR_KINDS:
+        reduction = op.kind in ("norm", "softmax")
+        rho = kp.reduction_issue if reduction else kp.elementwise_issue
+        cores_hz = unit.n_parallel * unit.clock_hz
+        if rho > 0 and cores_hz > 0:
+            compute_s = np.maximum(compute_s, nbytes / (rho * cores_hz))
+        if kp.cache_gain > 1 and memory.cache_bytes > 0:
+            memory_s = np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s)
+        latency = vector_latency(unit, kp, reduction)
+        p = kp.vector_overlap_p or kp.overlap_p
+        body = blend(blend(compute_s, memory_s, p), latency, kp.latency_overlap_p)
+        return compute_s, memory_s, body
+    latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body
 
 
 def allreduce_s(nbytes: Num, p: int, link: Link, kp: KernelParams) -> tuple[Num, Num]:
-    """(total seconds, bandwidth seconds) of a ring all-reduce of ``nbytes`` per device."""
-    wire = 2 * (p - 1) / p * np.asarray(nbytes, dtype=float)
+    """(total seconds, bandwidth seconds) of an all-reduce of ``nbytes`` per device: a ring, or
+    one send and one receive per byte where the switch reduces in the network (NVLS)."""
+    wire = link.allreduce_wire_factor(p) * np.asarray(nbytes, dtype=float)
     bw_s = wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
     alpha = kp.allreduce_latency_s + 2 * (p - 1) * kp.allreduce_hop_latency_s
     total: Num = alpha + bw_s

@@ -128,11 +128,12 @@ def op_cost(
 
 def collective_cost(op: Op, link: Link | None, tp: int, kernels: KernelParams | None = None) -> Cost:
     """Ring all-reduce of ``op.act_read_bytes`` over ``tp`` devices: alpha + 2(p-1)/p x
-    bytes / bandwidth (each device sends and receives that much). With calibrated
+    bytes / bandwidth (each device sends and receives that much; 1 x bytes where the link's
+    switch reduces in the network, ``Link.in_network_reduction``). With calibrated
     ``kernels``: the fitted alpha (base + per-hop) and fraction of link bandwidth."""
     if tp <= 1 or link is None:
         return Cost()
-    wire = 2 * (tp - 1) / tp * op.act_read_bytes
+    wire = link.allreduce_wire_factor(tp) * op.act_read_bytes
     if kernels is not None:
         t, bw_s = allreduce_s(op.act_read_bytes, tp, link, kernels)
     else:

@@ -47,9 +47,24 @@ class KernelParams:
     memory_efficiency: float = 0.87  # fraction of datasheet bandwidth a streaming kernel gets
     elementwise_efficiency: float = 0.8  # activations, residual adds (fraction of bandwidth)
     reduction_efficiency: float = 0.6  # norms and softmax (row reductions)
+    # per-core streaming cap of vector kernels: bytes one SM moves per clock (times the
+    # device's datasheet SM count and boost clock); 0: no cap
+    elementwise_issue: float = 0.0  # activations, residual adds
+    reduction_issue: float = 0.0  # norms and softmax
+    # an activation operand just written by the previous kernel is still in the device's
+    # datasheet L2 when the op's footprint fits: its DRAM time is divided by this (1: off)
+    cache_gain: float = 1.0
     attention_efficiency: float = 0.5  # fraction of matrix peak of fused (flash) attention
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
+    # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
+    # replaces vector_latency_s on a unit with a clock (0: use vector_latency_s)
+    vector_latency_cycles: float = 0.0
+    reduction_latency_cycles: float = 0.0  # extra for a norm / softmax (two dependent passes)
+    # how a vector kernel's latency and streaming time combine: (s^q + l^q)^(1/q); 1: sum
+    latency_overlap_p: float = 1.0
+    # overlap exponent of a vector kernel's core cap and DRAM time (0: same as overlap_p)
+    vector_overlap_p: float = 0.0
     launch_overhead_s: float = 2e-6  # gap between dependent kernels in a framework
     step_overhead_s: float = 0.0  # per forward pass: scheduler, sampling, host sync
     allreduce_latency_s: float = 10e-6  # alpha of the all-reduce alpha-beta model
@@ -73,16 +88,24 @@ class KernelParams:
         for name in (
             "kernel_latency_s",
             "vector_latency_s",
+            "vector_latency_cycles",
+            "reduction_latency_cycles",
             "launch_overhead_s",
             "step_overhead_s",
             "allreduce_latency_s",
             "allreduce_hop_latency_s",
             "gemm_tile_edge",
+            "elementwise_issue",
+            "reduction_issue",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"kernel parameter {name} must be non-negative")
-        if self.overlap_p < 1:
-            raise ConfigError("kernel parameter overlap_p must be at least 1")
+        if self.cache_gain < 1:
+            raise ConfigError("kernel parameter cache_gain must be at least 1")
+        if self.vector_overlap_p != 0 and self.vector_overlap_p < 1:
+            raise ConfigError("kernel parameter vector_overlap_p must be 0 (as overlap_p) or at least 1")
+        if self.overlap_p < 1 or self.latency_overlap_p < 1:
+            raise ConfigError("kernel parameters overlap_p and latency_overlap_p must be at least 1")
         if self.split_k_min_k < 0:
             raise ConfigError("kernel parameter split_k_min_k must be non-negative")
         if not self.tiles or any(tm <= 0 or tn <= 0 for tm, tn in self.tiles):

@@ -66,14 +66,24 @@ def _curve(raw: Any, where: str) -> EfficiencyCurve:
 def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
     check_keys(
         raw,
-        ("name", "kind", "peak", "energy_pj_per_flop", "efficiency", "n_parallel", "tile_mn", "provenance"),
+        (
+            "name",
+            "kind",
+            "peak",
+            "energy_pj_per_flop",
+            "efficiency",
+            "n_parallel",
+            "tile_mn",
+            "clock",
+            "provenance",
+        ),
         where,
     )
     peak_raw = raw.get("peak")
     if not isinstance(peak_raw, Mapping) or not peak_raw:
         raise ConfigError(f"{where}: peak must map data types to rates, e.g. {{fp16: 989 TFLOP/s}}")
     peak = {str(k): parse_quantity(v, "flop_per_s", where=f"{where}.peak.{k}") for k, v in peak_raw.items()}
-    numbers = ["peak"] + [k for k in ("energy_pj_per_flop", "n_parallel", "tile_mn") if k in raw]
+    numbers = ["peak"] + [k for k in ("energy_pj_per_flop", "n_parallel", "tile_mn", "clock") if k in raw]
     tile = raw.get("tile_mn", (0, 0))
     return ComputeUnit(
         name=str(raw.get("name", raw.get("kind", "unit"))),
@@ -83,6 +93,7 @@ def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
         efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
         n_parallel=int(raw.get("n_parallel", 0)),
         tile_mn=(int(tile[0]), int(tile[1])),
+        clock_hz=parse_quantity(raw.get("clock", 0.0), "hz", where=f"{where}.clock"),
         provenance=ctx.sources(raw, numbers, where),
     )
 
@@ -98,6 +109,7 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
             "latency",
             "energy_pj_per_bit",
             "efficiency",
+            "cache",
             "provenance",
         ),
         where,
@@ -105,7 +117,7 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
     for key in ("capacity", "bandwidth"):
         if key not in raw:
             raise ConfigError(f"{where}: missing {key!r}")
-    numbers = [k for k in ("capacity", "bandwidth", "latency", "energy_pj_per_bit") if k in raw]
+    numbers = [k for k in ("capacity", "bandwidth", "latency", "energy_pj_per_bit", "cache") if k in raw]
     return MemoryTier(
         name=str(raw.get("name", "mem")),
         technology=str(raw.get("technology", "")),
@@ -114,6 +126,7 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
         latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
         energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
         efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
+        cache_bytes=parse_quantity(raw.get("cache", 0.0), "bytes", where=f"{where}.cache"),
         provenance=ctx.sources(raw, numbers, where),
     )
 
@@ -123,15 +136,23 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         return None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: must be a mapping")
-    check_keys(raw, ("name", "bandwidth", "latency", "energy_pj_per_bit", "provenance"), where)
+    check_keys(
+        raw,
+        ("name", "bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "provenance"),
+        where,
+    )
     if "bandwidth" not in raw:
         raise ConfigError(f"{where}: missing 'bandwidth'")
-    numbers = [k for k in ("bandwidth", "latency", "energy_pj_per_bit") if k in raw]
+    numbers = [k for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction") if k in raw]
+    inr = raw.get("in_network_reduction", False)
+    if not isinstance(inr, bool):
+        raise ConfigError(f"{where}.in_network_reduction: must be true or false")
     return Link(
         name=str(raw.get("name", "link")),
         bandwidth_bytes_per_s=parse_quantity(raw["bandwidth"], "bytes_per_s", where=f"{where}.bandwidth"),
         latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
         energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
+        in_network_reduction=inr,
         provenance=ctx.sources(raw, numbers, where),
     )
 

@@ -49,6 +49,7 @@ class ComputeUnit:
     efficiency: EfficiencyCurve = FULL  # fraction of peak vs op flop
     n_parallel: int = 0  # SMs / cores that share a GEMM's tiles (0: no wave model)
     tile_mn: tuple[int, int] = (0, 0)  # output tile of one core (0: no tile model)
+    clock_hz: float = 0.0  # boost clock of the cores (0: not described)
     provenance: Sources = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +87,9 @@ class MemoryTier:
     energy_j_per_bit: float = 0.0
     efficiency: EfficiencyCurve = FULL  # fraction of peak bandwidth vs bytes moved
     technology: str = ""
+    # on-chip last-level cache in front of this tier (GPU L2), bytes; 0: none described.
+    # Only the calibrated kernel model uses it (operands just written by the previous kernel).
+    cache_bytes: float = 0.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +98,8 @@ class MemoryTier:
             capacity=self.capacity_bytes,
             bandwidth=self.bandwidth_bytes_per_s,
         )
+        if self.cache_bytes < 0:
+            raise ConfigError(f"memory {self.name!r}: cache must be non-negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,14 @@ class Link:
     bandwidth_bytes_per_s: float
     latency_s: float = 0.0
     energy_j_per_bit: float = 0.0
+    # the switch reduces in the network (NVLink SHARP / NVLS): an all-reduce sends and
+    # receives each byte once per device instead of a ring's 2(p-1)/p
+    in_network_reduction: bool = False
     provenance: Sources = field(default_factory=dict, compare=False)
+
+    def allreduce_wire_factor(self, p: int) -> float:
+        """Bytes each device sends (and receives) per byte all-reduced over ``p`` devices."""
+        return 1.0 if self.in_network_reduction else 2 * (p - 1) / p
 
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
