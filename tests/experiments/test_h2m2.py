@@ -46,3 +46,22 @@ def test_dynamic_runtime_records() -> None:
         assert r.used_bytes[0] <= cap[0] and r.used_bytes[1] <= cap[1]
         assert r.time_s > 0 and r.migrated_bytes >= 0
     assert all(r.remapped for r in recs)  # the footprint changes every iteration here
+
+
+def test_hierarchy_hit_model_and_two_chips() -> None:
+    from hetsim.cost.partition import decode_work
+    from hetsim.sim.asymmetric import evaluate_hierarchical, hit_fraction_resident
+
+    cap = 96e9
+    assert hit_fraction_resident(90e9, cap, 0.4) == 1.0  # fits: all hits
+    assert hit_fraction_resident(192e9, cap, 0.4) == pytest.approx(0.2)
+    sys = systems(CALIBRATED)
+    work = decode_work(get_model("llama2-70b"), PREC, 128, 128 * 1024)
+    one = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=1)
+    two = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=2)
+    assert two.time_s < one.time_s  # the capacity side's chip helps, fed from HBM over the link
+    assert two.side_bytes[1] == 0.0  # all hits: nothing staged from LPDDR5X
+    half = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 0.5, chips=2)
+    assert half.time_s > two.time_s and half.side_bytes[1] > 0
+    with pytest.raises(Exception, match="1 or 2 chips"):
+        evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=3)

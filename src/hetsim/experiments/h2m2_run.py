@@ -9,7 +9,9 @@ from typing import Any
 from hetsim.experiments.h2m2 import (
     MODELS,
     PointResult,
+    compute_scale_scan,
     dynamic,
+    energy_arithmetic,
     hbm8,
     mean_speedups,
     overheads,
@@ -19,7 +21,7 @@ from hetsim.experiments.h2m2 import (
     systems,
 )
 from hetsim.experiments.h2m2_knobs import CALIBRATED, LITERAL, Reading
-from hetsim.experiments.h2m2_targets import evaluate_targets
+from hetsim.experiments.h2m2_targets import evaluate_targets, published_residuals
 from hetsim.sim.runtime import IterationRecord
 
 
@@ -59,6 +61,10 @@ def _reading_block(r: Reading, with_extras: bool) -> tuple[dict[str, Any], dict[
         dyn = dynamic(r, sys)
         block["dynamic_lengths"] = dyn["speedup"]
         block["sensitivity"] = sensitivity(r)
+        block["compute_scale_scan"] = compute_scale_scan(r)
+        ea = energy_arithmetic(r, sys)
+        block["energy_arithmetic"] = {"per_device_w": list(ea["per_device_w"]),
+                                      "capacity_scaled": ea["capacity_scaled"]}  # fmt: skip
     return block, pts, (dyn, sys)
 
 
@@ -80,9 +86,12 @@ def reproduce(calibrated: Reading = CALIBRATED, literal: Reading = LITERAL) -> R
         "overheads": cal["overheads"],
         "fits_in_hbm": cal["fits_in_hbm"],
         "sensitivity": cal["sensitivity"],
+        "compute_scale_scan": cal["compute_scale_scan"],
+        "energy_arithmetic": cal["energy_arithmetic"],
         "literal_details": {k: lit[k] for k in ("averaged_seq_lens", "overheads", "hbm8_speedup",
                                                  "energy_per_token_vs_lpddr", "fits_in_hbm")},
     }  # fmt: skip
     results["targets"] = evaluate_targets(results)
+    results["residuals"] = published_residuals(results)
     caps = (sys.h2m2.sides[0].memory.capacity_bytes, sys.h2m2.sides[1].memory.capacity_bytes)
     return Reproduction(results, {"calibrated": cal_pts, "literal": lit_pts}, dyn["records"], caps)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 PAPER_MEANS: dict[str, dict[str, float]] = {  # h2m2.md §7, average speedup over the S range
     "gpt3-175b": {"h2m2": 1.46, "hierarchical": 1.07, "oracle": 1.51},
     "chinchilla-70b": {"h2m2": 1.55, "hierarchical": 1.33, "oracle": 1.63},
@@ -108,4 +110,35 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for t in TARGETS:
         v, ok = t.check(results)
         out.append({"target": t.name, "value": v, "lo": t.lo, "hi": t.hi, "paper": t.paper, "met": ok})
+    return out
+
+
+def published_residuals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every published number beside ours: (number, paper, ours, log residual ln(ours/paper)).
+    The speedups (means, mapping study, dynamic, 8xHBM) are what the global knobs are fitted
+    on jointly; energies and overheads are fitted by their own knobs."""
+    models = results["models"]
+    rows: list[tuple[str, float, float]] = []
+    for m, pv in PAPER_MEANS.items():
+        for p, v in pv.items():
+            rows.append((f"{m} {p} mean", v, float(models[m][p]["mean_speedup"])))
+    for p, v in PAPER_MAPPING_STUDY.items():
+        rows.append((f"mapping study (GPT3) {p}", v, float(models["gpt3-175b"][p]["mean_speedup"])))
+    d = results["dynamic_lengths"]
+    rows += [("dynamic h2m2", PAPER_DYNAMIC["h2m2"], float(d["h2m2"])),
+             ("dynamic static-lp", PAPER_DYNAMIC["static-lp"], float(d["static-lp"])),
+             ("dynamic h2m2 / oracle", PAPER_DYNAMIC["h2m2_over_oracle"], float(d["h2m2"] / d["oracle"])),
+             ("8xHBM speedup", PAPER_HBM8, float(results["hbm8_speedup"])),
+             ("h2m2 memory energy / token", PAPER_ENERGY["h2m2"],
+              float(results["energy_per_token_vs_lpddr"]["h2m2"])),
+             ("8xHBM memory energy / token", PAPER_ENERGY["hbm-8x"],
+              float(results["energy_per_token_vs_lpddr"]["hbm-8x"]))]  # fmt: skip
+    for m, (a, g, _) in PAPER_OVERHEAD.items():
+        o = results["overheads"][m]
+        rows += [(f"{m} abstraction overhead", a, float(o["abstraction"])),
+                 (f"{m} greedy vs optimal", g, float(o["greedy_vs_optimal"]))]  # fmt: skip
+    out = []
+    for name, paper, ours in rows:
+        res = float(np.log(ours / paper)) if ours > 0 and paper > 0 else float("nan")
+        out.append({"number": name, "paper": paper, "ours": ours, "log_residual": res})
     return out

@@ -80,7 +80,7 @@ def hbm_only(tables: SplitTables) -> Mapping:
 
 
 def hierarchical(tables: SplitTables) -> Mapping:
-    """The fast memory as a cache in front of the capacity memory; the fast chip computes."""
+    """The fast memory as a cache in front of the capacity memory: every byte is read from it."""
     return Mapping("hierarchical", tables.n_parts, mode="hierarchical")
 
 

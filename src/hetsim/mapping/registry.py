@@ -19,8 +19,8 @@ class Mapping:
     """Parts of each sublayer (SUBLAYERS order: attention, qkv, fc) on the fast side.
 
     ``partitioned``: both sides compute their parts in parallel (head-aware mapping).
-    ``hierarchical``: the fast side is a cache in front of the capacity side and computes
-    everything; ``splits`` then says nothing and is all-fast by convention.
+    ``hierarchical``: the fast side is a cache in front of the capacity side (every byte is
+    read from it); ``splits`` then says nothing and is all-fast by convention.
     """
 
     policy: str

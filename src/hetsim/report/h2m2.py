@@ -75,6 +75,111 @@ def _gap_arithmetic(rep: Reproduction) -> list[str]:
     return out
 
 
+def _hier_bound(rep: Reproduction, model: str, resident: float) -> float:
+    """Mean over the averaged S of the hierarchy's bound: all hits where the footprint fits
+    (no bound, the calibrated value is used), else 1 / miss fraction (misses are staged from
+    LPDDR5X at the baseline's bandwidth)."""
+    cap = rep.capacity_bytes[0]
+    avg = set(rep.results["averaged_seq_lens"][model])
+    vals = []
+    for pt in rep.points["calibrated"][model]:
+        if pt.seq_len not in avg:
+            continue
+        if pt.footprint_bytes <= cap:
+            vals.append(pt.speedup("hierarchical") or 0.0)
+        else:
+            vals.append(1.0 / (1.0 - resident * cap / pt.footprint_bytes))
+    return sum(vals) / len(vals)
+
+
+def _other_misses(rep: Reproduction) -> list[str]:
+    res = rep.results
+    r = float(res["calibration"]["hier_resident"]["value"])
+    b = {m: _hier_bound(rep, m, r) for m in MODELS}
+    b1 = {m: _hier_bound(rep, m, 0.8) for m in MODELS}
+    ea = res["energy_arithmetic"]
+    p_h, p_l = ea["per_device_w"]
+    cs = ea["capacity_scaled"]
+    cs_txt = ", ".join(f"{k} W/GB: {v[0]:.2f}× / {v[1]:.2f}×" for k, v in cs.items())
+    return [
+        f"- *Llama2 hierarchical*: beyond HBM the staged misses bound the hierarchy at "
+        f"1 / (1 − {r} · 96 GB / F) per point; with the all-fits points at their calibrated "
+        f"value the mean bound is {b['llama2-70b']:.2f}× for Llama2 (paper 2.75×) and "
+        f"{b['gpt3-175b']:.2f}× for GPT3 (paper 1.07×). A resident fraction of 0.8 lifts "
+        f"Llama2's bound to {b1['llama2-70b']:.2f}× but GPT3's to {b1['gpt3-175b']:.2f}×: one "
+        "global hit model cannot give both.",
+        "- *Dynamic H2M2 vs static LP*: the LP is solved once for the worst case (every request "
+        "at the longest length, as FlexGen's frozen policy must be sized; Sheng et al. 2023, "
+        "arXiv 2303.06865) and its part counts kept. It places weights (their slow-side time per "
+        "byte is a hair above the KV cache's), which never outgrow the plan, so sizing for the "
+        "worst case leaves no HBM idle, and in the capacity-bound regime every HBM-filling "
+        "mapping ties. FlexGen's own compute placement (capacity-side weights streamed to the "
+        "HBM chip, attention on the chip holding the KV) was priced too: it changes the "
+        "mapping-study LP by < 0.01× at this compute (the LPDDR5X stream, not the chip, is the "
+        "bound), so it was not adopted.",
+        f"- *H2M2 memory energy 0.76×*: with the presets' per-bit energies (HBM3 3.9, LPDDR5X "
+        f"4.0 pJ/b) the static power per device that gives exactly 0.76× and 1.31× is "
+        f"{p_h:.1f} W per HBM device and {p_l:.1f} W per LPDDR5X device (2×2 linear solve over "
+        "the averaged S): negative, so no physical static term gives both. Background power "
+        f"proportional to capacity (one W/GB for both; H2M2 / 8xHBM): {cs_txt} — 8xHBM's 768 GB "
+        "run 2.29× shorter than the baseline's 512 GB, so it can never reach 1.31×. Inside the "
+        "±15% windows a separate per-HBM-device and LPDDR5X-pool term fits only when static "
+        "power dominates memory energy (≈16 W per HBM device with ≈48 W of LPDDR5X background "
+        "lands on the windows' edges, 0.86× / 1.15×): two knobs fitted to two numbers, with an "
+        "LPDDR5X background far above vendor figures (LPDDR5X standby is up to 80% below "
+        "DDR5's), so not adopted.",
+        "- *GPT3 and Chinchilla H2M2 means*: the capacity bound above.",
+    ]
+
+
+def _residuals(res: dict[str, Any]) -> list[str]:
+    rows = res["residuals"]
+    speed = [r["log_residual"] for r in rows
+             if "energy" not in r["number"] and "overhead" not in r["number"]
+             and "greedy" not in r["number"]]  # fmt: skip
+    rms = (sum(x * x for x in speed) / len(speed)) ** 0.5
+    out = [f"ln(ours / paper) for every published number. RMS over the {len(speed)} speedup "
+           f"numbers the global knobs are fitted on jointly: {rms:.3f}.", "",
+           "| published number | paper | ours | ln(ours/paper) |", "|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        pct = "overhead" in r["number"] or "greedy" in r["number"]
+        spec = ".2%" if pct else ".2f"
+        paper, ours = format(r["paper"], spec), format(r["ours"], spec)
+        out.append(f"| {r['number']} | {paper} | {ours} | {r['log_residual']:+.3f} |")
+    return out
+
+
+def _scan(res: dict[str, Any]) -> list[str]:
+    scan = res["compute_scale_scan"]
+    cal = res["calibration"]["compute_scale"]["value"]
+    out = ["`compute_scale` and `gemm_overlap` fitted jointly on the 9 published means and the 6 "
+           "mapping-study numbers (everything else as calibrated). The mapping study wants the "
+           "HBM-side chip compute-bound at B=32 (fc-first 1.12 vs attention-first 1.40: a "
+           "weight-stationary 128×128 array fills B/128 of its rows, so GEMMs stream weights at "
+           "peak/256 bytes/s whatever B is); Llama2's 2.94× wants the opposite (≥ 312 TOPS).",
+           "", "| compute_scale | overlap | rms ln residual | H2M2 + hierarchical mean targets met (of 6) "
+           "| GPT3 / Chin / Llama2 H2M2 | naive / qkv- / fc- / attention-first / LP |",
+           "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in scan:
+        h = " / ".join(f"{r['means'][m]['h2m2']:.2f}" for m in MODELS)
+        ms = r["mapping_study"]
+        mp = " / ".join(f"{ms[p]:.2f}" for p in ("naive-sublayer", "qkv-first", "fc-first",
+                                                  "attention-first", "static-lp"))  # fmt: skip
+        out.append(f"| {r['compute_scale']} | {'yes' if r['gemm_overlap'] else 'no'} | "
+                   f"{r['rms_log_residual']:.3f} | {r['mean_targets_met']} | {h} | {mp} |")  # fmt: skip
+    best = min(scan, key=lambda r: r["rms_log_residual"])
+    kept = [r for r in scan if r["compute_scale"] == cal and r["gemm_overlap"]]
+    out += ["", f"The least-squares optimum ({best['compute_scale']}, overlap "
+            f"{'on' if best['gemm_overlap'] else 'off'}, rms {best['rms_log_residual']:.3f}) meets "
+            f"{best['mean_targets_met']} of the 6 mean targets; the kept setting ({cal}, overlap on"
+            + (f", rms {kept[0]['rms_log_residual']:.3f}" if kept else "")
+            + f") meets {kept[0]['mean_targets_met'] if kept else '?'}. The residual surface is "
+            "flat (GPT3 is capacity-bound, so its means barely move), a lower compute only trades "
+            "Llama2's targets for a better mapping-study spread, and no setting improves the "
+            "count, so the calibrated values stay."]  # fmt: skip
+    return out
+
+
 def write_report(rep: Reproduction, out: Path) -> Path:
     res = rep.results
     L: list[str] = ["# H2M2 reproduction (arXiv 2504.14893)", ""]
@@ -105,20 +210,9 @@ def write_report(rep: Reproduction, out: Path) -> Path:
         n = v["published_numbers_explained"]
         L.append(f"| {k} | {v['value']} | {v['justification']} | {v['fitted_on']} | {n} |")
     L += ["", "## The arithmetic behind the gaps", "", *_gap_arithmetic(rep)]
-    L += ["", "Other misses, and why:", "",
-          "- *Hierarchical beats H2M2 where all fits in HBM*: with compute on the HBM-side chip "
-          "only (h2m2.md §6), a hierarchy with all hits equals `hbm-only`, which H2M2's greedy can "
-          "always choose, so it can tie but never win. The paper's claim implies its hierarchy "
-          "also uses the LPDDR-side chip.",
-          "- *Llama2 hierarchical*: at S ≥ 2048 Llama2 exceeds HBM; one chip plus staged misses "
-          "cannot reach 2.75× for any resident fraction ≤ 1 with the same compute that fits H2M2.",
-          "- *Dynamic H2M2 vs static LP*: both fill HBM in the capacity-bound regime (the LP "
-          "with weights, H2M2 with KV), and there every mapping that fills HBM ties. The paper's "
-          "LP formulation is unknown; ours places weights, which never outgrow the plan.",
-          "- *H2M2 memory energy 0.76×*: per-bit energies of HBM (3.9 pJ/b) and LPDDR5X "
-          "(4.0 pJ/b) are nearly equal, so access energy is ≈1.0× and any per-device static term "
-          "makes a two-device system worse; 0.76× needs HBM per-bit energy well below LPDDR's.",
-          ""]  # fmt: skip
+    L += ["", "Other misses, and why:", "", *_other_misses(rep), ""]
+    L += ["## Residuals against every published number", "", *_residuals(res), ""]
+    L += ["## Joint fit of the compute knobs", "", *_scan(res), ""]
     for reading, key in (("calibrated", "models"), ("literal", "literal")):
         L += [f"## Speedup per sequence length — {reading}", ""]
         for m in MODELS:

@@ -3,9 +3,10 @@
 
 Partitioned mappings are priced from the split tables (per sublayer: the slower side plus the
 barrier and exchange); the abstraction overhead of paging (TLB misses, :class:`TlbModel`) is
-added to each side's share when asked. A hierarchical mapping runs everything on the fast
-side's chip, reading a ``hit_fraction`` of the bytes from fast memory and staging the rest in
-from the capacity side before use.
+added to each side's share when asked. A hierarchical mapping reads everything from the fast
+memory, a ``hit_fraction`` of it resident and the rest staged in from the capacity side before
+use; the fast side's chip computes, and optionally the capacity side's chip too, fed from the
+fast memory over the side link.
 """
 
 from __future__ import annotations
@@ -146,8 +147,11 @@ def hit_fraction_strict(footprint_bytes: float, capacity_bytes: float) -> float:
 
 
 def hit_fraction_resident(footprint_bytes: float, capacity_bytes: float, resident: float) -> float:
-    """A cache that keeps ``resident`` x its capacity of the data resident across
-    iterations: hit fraction min(1, resident x capacity / footprint)."""
+    """A cache that holds everything when the footprint fits (all hits, as the strict cache)
+    and otherwise keeps ``resident`` x its capacity of the stream resident across iterations
+    (the rest thrashes): hit fraction resident x capacity / footprint."""
+    if footprint_bytes <= capacity_bytes:
+        return 1.0
     return float(min(1.0, resident * capacity_bytes / max(footprint_bytes, 1.0)))
 
 
@@ -157,36 +161,74 @@ def evaluate_hierarchical(
     prec: Precision,
     opts: PartitionOptions,
     hit_fraction: float,
+    chips: int = 1,
 ) -> IterationCost:
-    """The fast memory caches the capacity memory; the fast side's chip computes everything.
-    Misses are staged in (capacity memory -> link -> fast memory) while the kernel reads the
-    fast memory: memory time = max((bytes + missed) / fast bw, missed / min(slow bw, link))."""
+    """The fast memory caches the capacity memory: every byte a kernel reads comes from fast
+    memory, a ``1 - hit_fraction`` share of it staged in first (capacity memory -> link ->
+    fast memory). With ``chips=1`` the fast side's chip computes everything; with ``chips=2``
+    the capacity side's chip computes too, reading its share of each sublayer's parts from
+    fast memory over the side link (the opposite link direction from the staging), and each
+    sublayer is split between the chips at the best head split (barrier and exchange as in a
+    partitioned mapping). Per sublayer, time = max(each chip's compute/read time, fast-memory
+    traffic (bytes + staged) / fast bw, staged / capacity bw) + sync."""
     if not 0 <= hit_fraction <= 1:
         raise ConfigError("hit fraction must be in [0, 1]")
     if len(device.sides) < 2 or device.side_link is None:
         raise ConfigError(f"hardware {device.name!r}: a hierarchy needs two sides and a link")
+    if chips not in (1, 2):
+        raise ConfigError("a hierarchy computes on 1 or 2 chips")
     fast, slow = device.sides[0], device.sides[1]
+    link = device.side_link
     miss = 1.0 - hit_fraction
     bw_f = fast.memory.bandwidth_bytes_per_s
-    bw_in = min(slow.memory.bandwidth_bytes_per_s, device.side_link.bandwidth_bytes_per_s)
-    per_byte_s = max((1.0 + miss) / bw_f, miss / bw_in)
-    eff_mem = replace(fast.memory, bandwidth_bytes_per_s=1.0 / per_byte_s)
-    costs = {s.name: side_cost(s, fast, prec, s.n_parts, opts, memory=eff_mem) for s in work.sublayers}
-    body = _total([*costs.values(), shared_cost(work, fast, prec)])
-    nbytes = _f(body.bytes)
+    bw_s = slow.memory.bandwidth_bytes_per_s
+    if chips == 1:
+        bw_in = min(bw_s, link.bandwidth_bytes_per_s)
+        per_byte_s = max((1.0 + miss) / bw_f, miss / bw_in)
+        eff_mem = replace(fast.memory, bandwidth_bytes_per_s=1.0 / per_byte_s)
+        costs = {s.name: side_cost(s, fast, prec, s.n_parts, opts, memory=eff_mem) for s in work.sublayers}
+        per = {k: _f(v.time_s) for k, v in costs.items()}
+        body = _total([*costs.values(), shared_cost(work, fast, prec)])
+        time, nbytes, link_x = _f(body.time_s), _f(body.bytes), 0.0
+        e_compute = _f(body.energy_j) - 8 * nbytes * eff_mem.energy_j_per_bit
+    else:
+        far = replace(fast.memory, bandwidth_bytes_per_s=min(bw_f, link.bandwidth_bytes_per_s))
+        shared = shared_cost(work, fast, prec)
+        time, nbytes, link_x, e_compute = _f(shared.time_s), _f(shared.bytes), 0.0, 0.0
+        e_compute += _f(shared.energy_j) - 8 * _f(shared.bytes) * fast.memory.energy_j_per_bit
+        per = {}
+        for s in work.sublayers:
+            N = s.n_parts
+            n = np.arange(N + 1, dtype=float)
+            c0 = side_cost(s, fast, prec, n, opts)
+            c1 = side_cost(s, slow, prec, N - n, opts, memory=far)
+            b = np.asarray(c0.bytes) + np.asarray(c1.bytes)
+            split = (n > 0) & (n < N)
+            xb = np.where(split, s.output_bytes * np.maximum(n, N - n) / N, 0.0) * s.n_layers
+            sync = np.where(split, opts.barrier_s + link.latency_s, 0.0) * s.n_layers
+            sync = sync + xb / link.bandwidth_bytes_per_s
+            t = np.maximum.reduce([np.asarray(c0.time_s), np.asarray(c1.time_s),
+                                   b * (1.0 + miss) / bw_f, b * miss / bw_s]) + sync  # fmt: skip
+            k = int(np.argmin(t))
+            per[s.name] = float(t[k])
+            time += float(t[k])
+            nbytes += float(b[k])
+            link_x += float(np.asarray(c1.bytes)[k]) + float(xb[k])
+            e_compute += float(np.asarray(c0.energy_j)[k]) + float(np.asarray(c1.energy_j)[k])
+            e_compute -= 8 * float(np.asarray(c0.bytes)[k]) * fast.memory.energy_j_per_bit
+            e_compute -= 8 * float(np.asarray(c1.bytes)[k]) * far.energy_j_per_bit
     moved = nbytes * miss
     e_f, e_s = fast.memory.energy_j_per_bit, slow.memory.energy_j_per_bit
-    e_link = device.side_link.energy_j_per_bit
-    mem_e = 8 * (nbytes * e_f + moved * (e_s + e_link + e_f))
-    dyn = _f(body.energy_j) - 8 * nbytes * eff_mem.energy_j_per_bit + mem_e
+    e_link = link.energy_j_per_bit
+    mem_e = 8 * (nbytes * e_f + moved * (e_s + e_link + e_f) + link_x * e_link)
     fp = work.footprint_bytes
     res_f = min(fp, fast.memory.capacity_bytes)
     return IterationCost(
-        time_s=_f(body.time_s),
-        energy_j=dyn,
+        time_s=time,
+        energy_j=e_compute + mem_e,
         memory_energy_j=mem_e,
         side_bytes=(nbytes + moved, moved),
-        link_bytes=moved,
+        link_bytes=moved + link_x,
         resident_bytes=(res_f, fp),
-        sublayer_s={k: _f(v.time_s) for k, v in costs.items()},
+        sublayer_s=per,
     )
