@@ -9,9 +9,7 @@ from typing import Any
 from hetsim.experiments.h2m2 import (
     MODELS,
     PointResult,
-    compute_scale_scan,
     dynamic,
-    energy_arithmetic,
     hbm8,
     mean_speedups,
     overheads,
@@ -20,6 +18,7 @@ from hetsim.experiments.h2m2 import (
     sweep,
     systems,
 )
+from hetsim.experiments.h2m2_gaps import compute_scale_scan, energy_arithmetic
 from hetsim.experiments.h2m2_knobs import CALIBRATED, LITERAL, Reading
 from hetsim.experiments.h2m2_targets import evaluate_targets, published_residuals
 from hetsim.sim.runtime import IterationRecord

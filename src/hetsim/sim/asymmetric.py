@@ -85,13 +85,6 @@ def evaluate_partitioned(
     return IterationCost(total, energy, mem_e, (bf, bs), link, (res_f, res_s), per, abstraction)
 
 
-def _total(costs: list[Cost]) -> Cost:
-    out = Cost()
-    for c in costs:
-        out = out + c
-    return out
-
-
 def evaluate_single(
     work: DecodeWork,
     device: Device,
@@ -107,7 +100,7 @@ def evaluate_single(
     side = device.primary
     costs = {s.name: side_cost(s, side, prec, s.n_parts, opts) for s in work.sublayers}
     shared = shared_cost(work, side, prec)
-    body = _total([*costs.values(), shared])
+    body = sum([*costs.values(), shared], Cost())
     time = _f(body.time_s)
     comm_bytes = 0.0
     n_layers = work.sublayers[0].n_layers
@@ -188,7 +181,7 @@ def evaluate_hierarchical(
         eff_mem = replace(fast.memory, bandwidth_bytes_per_s=1.0 / per_byte_s)
         costs = {s.name: side_cost(s, fast, prec, s.n_parts, opts, memory=eff_mem) for s in work.sublayers}
         per = {k: _f(v.time_s) for k, v in costs.items()}
-        body = _total([*costs.values(), shared_cost(work, fast, prec)])
+        body = sum([*costs.values(), shared_cost(work, fast, prec)], Cost())
         time, nbytes, link_x = _f(body.time_s), _f(body.bytes), 0.0
         e_compute = _f(body.energy_j) - 8 * nbytes * eff_mem.energy_j_per_bit
     else:

@@ -105,13 +105,6 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
-def _total(costs: list[Cost]) -> Cost:
-    out = Cost()
-    for c in costs:
-        out = out + c
-    return out
-
-
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -127,7 +120,7 @@ def _evaluate(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = _price_all(pre_ops, dev, prec, opts)
-    pre = _total(pre_costs)
+    pre = sum(pre_costs, Cost())
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -141,7 +134,7 @@ def _evaluate(
         attention=opts.attention,
     )
     dec_costs = _price_all(dec_ops, dev, prec, opts)
-    dec = _total(dec_costs)
+    dec = sum(dec_costs, Cost())
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
