@@ -19,7 +19,8 @@ from hetsim.workload.dtypes import Precision
 def demo_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = Path("out"),
 ) -> None:
-    """Run the representative analysis and write its report and plots under OUT."""
+    """Run the main job on built-in defaults: a representative analysis (llama2-70b on
+    4x h100-sxm) and the H2M2 reproduction, writing reports and plots under OUT."""
     out.mkdir(parents=True, exist_ok=True)
     prec = Precision()
     hw = get_hardware("h100-sxm")
