@@ -16,6 +16,13 @@ from hetsim.calibration.report import Report
 from hetsim.cli.common import app, console, print_json
 from hetsim.errors import MeasurementError
 
+# Further CSVs after the flag's first one, so that `--measurements A.csv B.csv` (one flag,
+# several files, as the issue writes it) parses on both commands.
+ExtraCsvs = Annotated[
+    list[Path] | None,
+    typer.Argument(help="More measurement CSVs after the flag's first one.", show_default=False),
+]
+
 
 def _files(measurements: list[Path] | None) -> list[Path]:
     """The given CSVs, or every CSV of the shared folder (``$HETSIM_REALDATA``,
@@ -78,12 +85,7 @@ def validate_cmd(
             "(default: every CSV of ../shared/realdata or $HETSIM_REALDATA).",
         ),
     ] = None,
-    extra: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="More measurement CSVs, so that `--measurements A.csv B.csv` works.", show_default=False
-        ),
-    ] = None,
+    extra: ExtraCsvs = None,
     uncalibrated: Annotated[
         bool, typer.Option("--uncalibrated", help="Score the datasheet roofline (no calibrated overlays).")
     ] = False,
@@ -117,12 +119,7 @@ def calibrate_cmd(
             help="Measurement CSV(s) to fit on and score (default: every CSV of ../shared/realdata).",
         ),
     ] = None,
-    extra: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="More measurement CSVs, so that `--measurements A.csv B.csv` works.", show_default=False
-        ),
-    ] = None,
+    extra: ExtraCsvs = None,
     fit_hardware: Annotated[
         list[str] | None,
         typer.Option(
