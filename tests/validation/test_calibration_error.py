@@ -19,6 +19,16 @@ ROOT = find_realdata()
 pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
 
 MARGIN = 0.01
+# The files the levels below were recorded on. Files added to ../shared/realdata later
+# (trtllm_static.csv, trtllm_serving.csv) are scored by their own tests once validate reads
+# their vocabulary (issue 8); they must not shift these recorded levels silently.
+RECORDED_FILES = (
+    "gpu_stream.csv",
+    "llmcompass_ops.csv",
+    "lmdeploy.csv",
+    "vidur_allreduce.csv",
+    "vidur_ops.csv",
+)
 # (role/level or role/hardware/metric key, recorded MAPE)
 RECORDED = {
     "fitted/kernel": 0.118,
@@ -36,7 +46,7 @@ RECORDED_E2E = {"ftl_mean": 0.178, "token_latency_p50": 0.072, "output_throughpu
 @pytest.fixture(scope="module")
 def report() -> Report:
     assert ROOT is not None
-    return validate(sorted(Path(ROOT).glob("*.csv")))
+    return validate([Path(ROOT) / name for name in RECORDED_FILES])
 
 
 @pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
