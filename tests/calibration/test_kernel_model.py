@@ -63,7 +63,13 @@ def test_presets_carry_calibrated_overlays_with_provenance() -> None:
         assert {p.kind for p in dev.kernels.provenance.values()} <= {"calibrated", "assumed"}
         assert dev.kernels.provenance["gemm_efficiency"].kind == "calibrated"
     assert get_hardware("h100-sxm", calibrated=False).kernels is None
-    assert get_hardware("b200").kernels is None  # no overlay: datasheet roofline
+    # no overlay of its own: the shared knobs transfer, and the device says so
+    b200 = get_hardware("b200")
+    assert b200.kernels == get_hardware("a100-80gb-sxm").kernels
+    assert b200.calibration == "transferred from a100-80gb-sxm overlay"
+    assert get_hardware("h100-sxm").calibration == "h100-sxm overlay"
+    assert get_hardware("h100-sxm", calibrated=False).calibration == "none"
+    assert get_hardware("h2m2").kernels is None  # no SM/tile description: nothing to transfer
 
 
 def vector_op(kind: str, tokens: float, d: float = 4096.0) -> Op:

@@ -76,6 +76,8 @@ class AnalysisResult:
     decode: PhaseResult
     ops: list[OpResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # which kernel calibration priced it: "<hw> overlay", "transferred from <hw> overlay", "none"
+    calibration: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

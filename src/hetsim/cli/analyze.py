@@ -72,6 +72,10 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
+    uncalibrated: Annotated[
+        bool,
+        typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
+    ] = False,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run."""
     if attention not in ("fused", "unfused"):
@@ -91,9 +95,10 @@ def analyze_cmd(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
+    dev = get_hardware(hardware, calibrated=not uncalibrated)
     result = analyze(
         get_model(model),
-        get_hardware(hardware),
+        dev,
         Workload(batch, input_len, output_len),
         prec,
         tp=tp,
@@ -105,7 +110,7 @@ def analyze_cmd(
     if plot is not None:
         from hetsim.report.roofline import plot_roofline
 
-        plot_roofline(result, get_hardware(hardware), prec, plot)
+        plot_roofline(result, dev, prec, plot)
     if as_json:
         print_json(result_json(result))
     elif as_csv:
@@ -118,9 +123,8 @@ def analyze_cmd(
 
 def result_json(r: AnalysisResult) -> dict[str, object]:
     d = r.to_dict()
-    ordered = {
-        k: d[k] for k in ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len")
-    }
+    head = ("model", "hardware", "calibration", "precision", "tp", "pp", "batch", "input_len", "output_len")
+    ordered = {k: d[k] for k in head}
     ordered.update({k: d[k] for k in SUMMARY_KEYS})
     ordered.update({k: v for k, v in d.items() if k not in ordered})
     return ordered
@@ -179,6 +183,7 @@ def render(r: AnalysisResult) -> None:
         ("output throughput", f"{r.output_throughput_tok_per_s:,.1f} tok/s"),
         ("MBU (decode) / MFU (prefill)", f"{r.mbu:.1%} / {r.mfu:.1%}"),
         ("energy per token / avg power", f"{r.energy_j_per_token:.3f} J / {r.avg_power_w:,.0f} W"),
+        ("calibration", r.calibration),
     ]
     for k, v in rows:
         head.add_row(k, v)

@@ -35,27 +35,31 @@ def tile_efficiency(kp: KernelParams, tm: int, tn: int) -> float:
     return min(1.0, kp.gemm_efficiency * (1 + e / 64) / (1 + e * (1 / tm + 1 / tn)))
 
 
-def gemm_times(unit: ComputeUnit, peak: float, kp: KernelParams, m: Num, n: Num, k: Num) -> tuple[Num, Num]:
-    """(compute seconds, extra split-K bytes) of the best tile for an M x N x K GEMM."""
+def gemm_times(
+    unit: ComputeUnit, peak: float, kp: KernelParams, m: Num, n: Num, k: Num, groups: Num = 1.0
+) -> tuple[Num, Num]:
+    """(compute seconds, extra split-K bytes) of the best tile for ``groups`` M x N x K GEMMs
+    run as one grouped kernel (MoE experts: their tiles share the cores' waves)."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
     k = np.maximum(np.asarray(k, dtype=float), 1.0)
+    g = np.maximum(np.asarray(groups, dtype=float), 1.0)
     cores = unit.n_parallel
     if cores <= 0:
-        t: Num = 2 * m * n * k / (peak * kp.gemm_efficiency)
+        t: Num = 2 * g * m * n * k / (peak * kp.gemm_efficiency)
         return t, np.zeros_like(t)
-    best_t = np.full(np.broadcast(m, n, k).shape, np.inf)
+    best_t = np.full(np.broadcast(m, n, k, g).shape, np.inf)
     best_extra = np.zeros_like(best_t)
     per_core = peak / cores
     for tm, tn in kp.tiles:
-        tiles = np.ceil(m / tm) * np.ceil(n / tn)
+        tiles = g * np.ceil(m / tm) * np.ceil(n / tn)
         if kp.split_k_min_k > 0:
             s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
         else:
             s = np.ones_like(tiles)
         waves = np.ceil(tiles * s / cores)
         t = waves * 2.0 * tm * tn * np.ceil(k / s) / (per_core * tile_efficiency(kp, tm, tn))
-        extra = np.where(s > 1, 2 * SPLIT_K_PARTIAL_BYTES * m * n * s, 0.0)
+        extra = np.where(s > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)
         better = t < best_t
         best_t = np.where(better, t, best_t)
         best_extra = np.where(better, extra, best_extra)
@@ -97,7 +101,7 @@ def kernel_times(
     fixed latency but no launch gap."""
     nbytes = op.bytes
     if op.kind == "gemm":
-        compute_s, extra = gemm_times(unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k)
+        compute_s, extra = gemm_times(unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups)
         nbytes = nbytes + extra
     elif op.kind == "attention":
         compute_s = op.flop / (peak * kp.attention_efficiency)

@@ -46,8 +46,9 @@ class Cost:
         return "compute" if float(np.max(self.compute_s)) >= float(np.max(self.memory_s)) else "memory"
 
 
-def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num, k: Num | None = None) -> Num:
-    """Fraction of the unit's cores doing useful work on an M x N (x K) GEMM: useful tile area
+def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num, k: Num | None = None, groups: Num = 1.0) -> Num:
+    """Fraction of the unit's cores doing useful work on ``groups`` M x N (x K) GEMMs of one
+    grouped kernel (MoE experts share the waves): useful tile area
     / (waves x cores x tile area), for the best of the unit's tile and its halves, with
     split-K (K cut into up to cores // tiles parts of at least 256) when ``k`` is given and
     one wave under-fills the cores. 1.0 when the unit has no tile/wave description."""
@@ -57,14 +58,15 @@ def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num, k: Num | None = None
         return 1.0
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
-    best: Num = np.zeros(np.broadcast(m, n).shape)
+    g = np.maximum(np.asarray(groups, dtype=float), 1.0)
+    best: Num = np.zeros(np.broadcast(m, n, g).shape)
     for tm, tn in {
         (tm0, tn0),
         (max(tm0 // 2, 16), tn0),
         (tm0, max(tn0 // 2, 16)),
         (max(tm0 // 2, 16), max(tn0 // 2, 16)),
     }:
-        tiles = np.ceil(m / tm) * np.ceil(n / tn)
+        tiles = g * np.ceil(m / tm) * np.ceil(n / tn)
         s = (
             1.0
             if k is None
@@ -73,7 +75,7 @@ def gemm_wave_efficiency(unit: ComputeUnit, m: Num, n: Num, k: Num | None = None
         waves = np.ceil(tiles * s / cores)
         # a smaller tile re-reads its operands more often: weight it by its edge cost
         edge = (1 / tm0 + 1 / tn0) / (1 / tm + 1 / tn)
-        best = np.maximum(best, m * n * s / (waves * cores * tm * tn) * edge)
+        best = np.maximum(best, g * m * n * s / (waves * cores * tm * tn) * edge)
     out: Num = np.minimum(best, 1.0)
     return out if np.ndim(out) else float(out)
 
@@ -107,10 +109,12 @@ def op_cost(
     if kernels is not None:
         compute_s, memory_s, body = kernel_times(op, unit, memory, unit.peak(dt), kernels)
     else:
-        eff_c = unit.efficiency(op.flop)
+        # the size ramp is read at the work the cores actually do (tiles padded to whole
+        # waves), so a GEMV padded to one tile row costs what the padded tile costs
+        work = op.flop
         if wave_model and op.kind == "gemm":
-            eff_c = eff_c * gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n, op.gemm_k)
-        compute_s = op.flop / (unit.peak(dt) * eff_c)
+            work = op.flop / gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups)
+        compute_s = work / (unit.peak(dt) * unit.efficiency(work))
         memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
     energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit

@@ -222,16 +222,40 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
 
 _ALIASES: dict[str, str] = {}
 
+# The overlay whose knobs transfer to a device that has none (a preset without its own
+# overlay, or any user file): the hardware the shared kernel parameters were fitted on.
+TRANSFER_SOURCE = "a100-80gb-sxm"
+
+
+def transferable(dev: Device) -> bool:
+    """Whether the calibrated kernel model applies: the matrix unit has an SM/tile
+    description (cores, output tile) for the shared GEMM shape to act on."""
+    unit = dev.primary.unit_for("matrix")
+    return unit.n_parallel > 0 and min(unit.tile_mn) > 0
+
+
+def with_calibration(dev: Device) -> Device:
+    """``dev`` with its calibrated kernel model: its own overlay when one exists, else the
+    shared knobs of :data:`TRANSFER_SOURCE` applied to its own datasheet numbers (peak, SM
+    count, clock, bandwidth), else none (the datasheet roofline)."""
+    own = load_overlay(dev.name)
+    if own is not None:
+        return dataclasses.replace(dev, kernels=own, calibration=f"{dev.name} overlay")
+    if transferable(dev):
+        shared = load_overlay(TRANSFER_SOURCE)
+        if shared is not None:
+            return dataclasses.replace(
+                dev, kernels=shared, calibration=f"transferred from {TRANSFER_SOURCE} overlay"
+            )
+    return dataclasses.replace(dev, kernels=None, calibration="none")
+
 
 def _load_presets() -> dict[str, Device]:
     out: dict[str, Device] = {}
     for path in preset_files("hetsim.hardware.presets"):
         raw = read_mapping(path)
         dev = device_from_mapping(raw, path.name)
-        kernels = load_overlay(dev.name)  # calibrated overlay, if one was fitted or transferred
-        if kernels is not None:
-            dev = dataclasses.replace(dev, kernels=kernels)
-        out[dev.name] = dev
+        out[dev.name] = with_calibration(dev)
         for alias in raw.get("aliases", []) or []:
             _ALIASES[str(alias)] = dev.name
     return out
@@ -249,7 +273,7 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
     overlay (``hardware/calibrated/<name>.yaml``) when one exists, unless ``calibrated`` is
     False (the datasheet roofline)."""
     if not calibrated:
-        return dataclasses.replace(get_hardware(name_or_path), kernels=None)
+        return dataclasses.replace(get_hardware(name_or_path), kernels=None, calibration="none")
     if isinstance(name_or_path, Device):
         return name_or_path
     text = str(name_or_path)
@@ -257,7 +281,7 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         if not path.exists():
             raise ConfigError(f"hardware file {path} does not exist")
-        return device_from_mapping(read_mapping(path), str(path))
+        return with_calibration(device_from_mapping(read_mapping(path), str(path)))
     HARDWARE.names()
     for alias, target in _ALIASES.items():
         HARDWARE.add_alias(alias, target)

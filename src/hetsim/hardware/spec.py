@@ -161,6 +161,9 @@ class Device:
     provenance: Sources = field(default_factory=dict, compare=False)
     # calibrated kernel model (hardware/calibrated/<name>.yaml); None: datasheet roofline
     kernels: KernelParams | None = field(default=None, compare=False)
+    # which calibration ``kernels`` came from: "<name> overlay", "transferred from <name>
+    # overlay" (the shared fitted knobs applied to this device's datasheet numbers) or "none"
+    calibration: str = field(default="none", compare=False)
 
     def __post_init__(self) -> None:
         if not self.sides:

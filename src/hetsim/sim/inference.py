@@ -287,6 +287,7 @@ def analyze(
         ),
         ops=ops,
         notes=notes,
+        calibration=dev.calibration,
     )
 
 

@@ -263,6 +263,7 @@ def build_ops(
             gemm_m=m_expert,
             gemm_n=float(n_up),
             gemm_k=float(d),
+            gemm_groups=touched,
         )
     )
     act_flop = 4.0 if model.ffn == "gated" else 8.0  # SiLU*mul vs GELU, per output element
@@ -296,6 +297,7 @@ def build_ops(
             gemm_m=m_expert,
             gemm_n=float(d),
             gemm_k=float(sh.d_ff),
+            gemm_groups=touched,
         )
     )
     if tp > 1:

@@ -40,6 +40,9 @@ class Op:
     gemm_m: Num = 0.0  # GEMM shape when kind == "gemm" (M = tokens)
     gemm_n: Num = 0.0
     gemm_k: Num = 0.0
+    # independent M x N x K GEMMs of one grouped kernel (MoE: the experts touched, each with
+    # its routed tokens as M); ``flop`` counts all of them
+    gemm_groups: Num = 1.0
 
     @property
     def bytes_read(self) -> Num:
