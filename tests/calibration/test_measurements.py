@@ -54,7 +54,7 @@ def test_precision_and_units_normalise(tmp_path: Path) -> None:
     assert rows[0].value == pytest.approx(1e-3) and rows[0].unit == "s"
     assert rows[1].value == 400 and rows[1].unit == "tokens/s"  # per-GPU -> total
     assert rows[2].size_bytes == 4096
-    assert skipped == {"unparsable_row": 1, "unknown_unit": 1}
+    assert skipped == {"non_numeric_value": 1, "unknown_unit": 1}  # "n/a" is a value, not a metric
 
 
 def test_skip_reasons_are_counted(tmp_path: Path) -> None:
@@ -62,11 +62,12 @@ def test_skip_reasons_are_counted(tmp_path: Path) -> None:
         GEMM,
         {**GEMM, "hardware": "V100"},
         {**GEMM, "metric": "mystery_metric"},
-        {**GEMM, "ambiguous": "per_gpu_vs_total"},
+        {**GEMM, "ambiguous": "per_gpu_vs_total", "n_devices": 2},
+        {**GEMM, "ambiguous": "per_gpu_vs_total"},  # one device: per GPU is total, the tag is moot
         {**GEMM, "precision": "FP64"},
     ])  # fmt: skip
-    rep = validate([path])
-    assert len(rep.scored) == 1
+    rep = validate([path], skip_tags=frozenset({"per_gpu_vs_total"}))
+    assert len(rep.scored) == 2
     assert rep.skipped == {"unknown_hardware": 1, "unsupported_metric": 1,
                            "ambiguous_tag:per_gpu_vs_total": 1, "unsupported_precision": 1}  # fmt: skip
     j = rep.to_json()

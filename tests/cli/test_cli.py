@@ -72,7 +72,7 @@ def test_non_positive_sizes(run_cli: Run, flag: str) -> None:
 
 
 def test_does_not_fit_suggests_tp(run_cli: Run) -> None:
-    _bad(run_cli("analyze", "-m", "llama2-70b", "-H", "a100"), "needs", "has 80.0 GB", "--tp")
+    _bad(run_cli("analyze", "-m", "llama2-70b", "-H", "a100"), "needs", "has 85.9 GB (80.0 GiB)", "--tp")
     r = run_cli("analyze", "-m", "llama2-70b", "-H", "a100", "--ignore-capacity", "--json")
     assert r.code == 0 and json.loads(r.out)["fits"] is False
 

@@ -38,7 +38,7 @@ def test_every_number_has_provenance(name: str) -> None:
 
 def test_datasheet_numbers_h100() -> None:
     d = get_hardware("h100-sxm")
-    assert d.primary.memory.capacity_bytes == 80e9
+    assert d.primary.memory.capacity_bytes == 80 * 2**30  # "80 GB" boards hold 80 GiB
     assert d.primary.memory.bandwidth_bytes_per_s == 3.35e12
     assert d.peak("bf16") == pytest.approx(989.4e12)
     assert d.peak("int4") == d.peak("int8")  # no int4 rate: falls back to the narrowest wider type

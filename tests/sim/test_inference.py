@@ -103,7 +103,8 @@ def test_sweep_matches_analyze() -> None:
 def test_capacity_check() -> None:
     r = analyze("llama2-70b", "a100-80gb-sxm", Workload(1, 128, 128))
     assert not r.fits and r.footprint_bytes > r.capacity_bytes
-    with pytest.raises(CapacityError, match=r"needs 1\d\d\.\d GB per device but a100-80gb-sxm has 80\.0 GB"):
+    msg = r"needs 1\d\d\.\d GB per device but a100-80gb-sxm has 85\.9 GB \(80\.0 GiB\)"
+    with pytest.raises(CapacityError, match=msg):
         analyze("llama2-70b", "a100-80gb-sxm", Workload(1, 128, 128), check_fit=True)
     assert analyze("llama2-70b", "a100-80gb-sxm", Workload(1, 128, 128), tp=2).fits
 

@@ -19,16 +19,16 @@ from typing import Literal
 
 import numpy as np
 
+from hetsim.calibration.e2e import E2ETask, e2e_reason, e2e_tasks, is_e2e, predict_e2e
 from hetsim.calibration.measurements import Measurement
-from hetsim.cost.roofline import collective_cost, op_cost
-from hetsim.errors import ConfigError, HetsimError
+from hetsim.cost.roofline import collective_cost, has_matrix_rate, op_cost
+from hetsim.errors import ConfigError
+from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
-from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Op
-from hetsim.workload.registry import get_model
 
 FP16 = Precision()
 VIDUR_OPS = {
@@ -38,27 +38,6 @@ VIDUR_OPS = {
     "mlp_down_proj": "ffn_down",
     "mlp_act": "ffn_act",
     "input_layernorm": "attn_norm",
-}
-E2E_METRICS = {
-    "ftl_mean": "ttft_s",
-    "ttft_mean": "ttft_s",
-    "token_latency_p50": "tpot_s",
-    "tpot_mean": "tpot_s",
-    "output_throughput": "output_throughput_tok_per_s",
-}
-# model names in measurement files -> (preset or inline spec)
-INLINE_MODELS: dict[str, ModelSpec] = {
-    "internlm-20b": ModelSpec(
-        name="internlm-20b",
-        n_layers=60,
-        d_model=5120,
-        n_heads=40,
-        n_kv_heads=40,
-        head_dim=128,
-        d_ff=13824,
-        vocab_size=103168,
-        source="internlm/internlm-20b config.json (Hugging Face)",
-    ),
 }
 Kind = Literal["time", "rate"]
 
@@ -75,7 +54,7 @@ class Task:
     kind: Kind = "time"
     numer: FloatArray | None = None
     tp: int = 1
-    model: ModelSpec | None = None
+    e2e: E2ETask | None = None
 
 
 def _concat_ops(ops: Sequence[Op]) -> Op:
@@ -152,7 +131,7 @@ STREAM_BYTES = 2.0**30  # gpu-stream sizes its arrays far beyond the caches: pri
 
 
 def _stream_op(r: Measurement) -> Op:
-    kernel = r.metric.split(":", 1)[1]
+    kernel = r.metric.split(":", 1)[1] if ":" in r.metric else "read"  # achieved_memory_bandwidth
     reads = {"init": 0, "read": 1, "scale": 1, "triad": 2}.get(kernel, 1)
     writes = 0 if kernel == "read" else 1
     per = STREAM_BYTES / max(reads + writes, 1)
@@ -161,24 +140,37 @@ def _stream_op(r: Measurement) -> Op:
               act_write_bytes=writes * per)  # fmt: skip
 
 
-def _model_for(name: str) -> ModelSpec | None:
-    key = name.strip().lower().replace(" ", "-")
-    key = key.split("/")[-1].replace("llama-2-", "llama2-").replace("llama-3-", "llama3-")
-    key = key.replace("-hf", "")
-    if key in INLINE_MODELS:
-        return INLINE_MODELS[key]
-    try:
-        return get_model(key)
-    except HetsimError:
-        return None
+KERNEL_METRICS = {
+    "gemm_latency": "gemm", "gemm_tflops": "gemm", "matmul_tflops_best_shape": "gemm",
+    "gemm_effective_memory_bandwidth": "gemm",
+    "softmax_throughput": "elementwise", "layernorm_throughput": "elementwise",
+    "gelu_throughput": "elementwise",
+}  # fmt: skip
+# tags that cannot matter to a row: a per-GPU vs total doubt on a single device
+MOOT_TAGS: dict[str, Callable[[Measurement], bool]] = {"per_gpu_vs_total": lambda r: r.n_devices == 1}
 
 
-def serving_for(framework: str) -> Serving:
-    """Framework effects named in a row's ``framework`` text. TurboMind (LMDeploy) fills the
-    KV cache in its context phase and emits the first token from the next decode step."""
-    if "turbomind" in framework.lower():
-        return Serving(first_token_decode_steps=1)
-    return Serving()
+def _family(r: Measurement) -> tuple[str, str]:
+    """(family, '') of a row the cost model prices, or ('', reason) for one it does not."""
+    m = r.metric
+    if m.startswith("op_time_median:") and m.split(":", 1)[1] in VIDUR_OPS:
+        return "vidur", ""
+    if m in KERNEL_METRICS:
+        return KERNEL_METRICS[m], ""
+    if m.startswith("stream_bandwidth:") or m == "achieved_memory_bandwidth":
+        if r.occupancy is not None and r.occupancy < 0.995:
+            return "", "partial_occupancy"
+        return "stream", ""
+    if m.startswith("allreduce_time"):
+        if r.devices_per_node is not None and r.devices_per_node < r.n_devices:
+            return "", "multi_node_collective"
+        return "collective", ""
+    if m.startswith(("prefill_op_latency", "decode_op_latency")):
+        return "", "op_latency_needs_layer_shape"
+    if is_e2e(m):
+        reason = e2e_reason(r)
+        return ("", reason) if reason else ("e2e", "")
+    return "", "unsupported_metric"
 
 
 def plan(
@@ -191,33 +183,15 @@ def plan(
         if not r.hardware or not known_hardware(r.hardware):
             skipped["unknown_hardware"] += 1
             continue
-        bad = sorted(r.tags & skip_tags)
+        bad = sorted(t for t in r.tags & skip_tags if not (t in MOOT_TAGS and MOOT_TAGS[t](r)))
         if bad:
             skipped[f"ambiguous_tag:{bad[0]}"] += 1
             continue
-        m = r.metric
-        if m.startswith("op_time_median:") and m.split(":", 1)[1] in VIDUR_OPS:
-            family = "vidur"
-        elif m in ("gemm_latency", "gemm_tflops"):
-            family = "gemm"
-        elif m in ("softmax_throughput", "layernorm_throughput", "gelu_throughput"):
-            family = "elementwise"
-        elif m.startswith("stream_bandwidth:"):
-            if r.occupancy is not None and r.occupancy < 0.995:
-                skipped["partial_occupancy"] += 1
-                continue
-            family = "stream"
-        elif m.startswith("allreduce_time"):
-            if r.devices_per_node is not None and r.devices_per_node < r.n_devices:
-                skipped["multi_node_collective"] += 1
-                continue
-            family = "collective"
-        elif m in E2E_METRICS:
-            family = "e2e"
-        else:
-            skipped["unsupported_metric"] += 1
+        family, reason = _family(r)
+        if reason:
+            skipped[reason] += 1
             continue
-        if family not in ("stream", "collective") and r.precision not in ("fp16", "bf16"):
+        if family not in ("stream", "collective", "e2e") and r.precision not in ("fp16", "bf16"):
             skipped["unsupported_precision"] += 1
             continue
         by_hw[r.hardware][family].append(r)
@@ -238,7 +212,12 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
             tasks.append(Task(hw, "kernel", rows, _concat_ops([op for _, op in pairs])))
     gemm = [r for r in fams.get("gemm", []) if None not in (r.gemm_m, r.gemm_n, r.gemm_k)]
     skipped["missing_gemm_shape"] += len(fams.get("gemm", [])) - len(gemm)
-    for metric, kind in (("gemm_latency", "time"), ("gemm_tflops", "rate")):
+    # metric -> (time or rate, numerator of a rate: flop or bytes)
+    gemm_metrics: dict[str, tuple[Kind, str]] = {
+        "gemm_latency": ("time", ""), "gemm_tflops": ("rate", "flop"),
+        "matmul_tflops_best_shape": ("rate", "flop"), "gemm_effective_memory_bandwidth": ("rate", "bytes"),
+    }  # fmt: skip
+    for metric, (kind, numer) in gemm_metrics.items():
         rs = [r for r in gemm if r.metric == metric]
         if rs:
             mnk = np.array([(r.gemm_m, r.gemm_n, r.gemm_k) for r in rs], dtype=float)
@@ -246,7 +225,9 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
             op = Op("gemm", "fc", "gemm", "matrix", 1, flop=2 * m * n * k, weight_bytes=2 * k * n,
                     act_read_bytes=2 * m * k, act_write_bytes=2 * m * n,
                     gemm_m=m, gemm_n=n, gemm_k=k)  # fmt: skip
-            tasks.append(Task(hw, "kernel", tuple(rs), op, kind, 2 * m * n * k if kind == "rate" else None))  # type: ignore[arg-type]
+            work = op.flop if numer == "flop" else op.bytes
+            num = None if kind == "time" else np.asarray(work, dtype=float)
+            tasks.append(Task(hw, "kernel", tuple(rs), op, kind, num))
     groups: dict[str, list[tuple[Measurement, Op, float]]] = defaultdict(list)
     for r in fams.get("elementwise", []):
         op_kind = r.metric.split("_")[0]
@@ -266,17 +247,10 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         b = np.array([r.size_bytes or 0.0 for r in rs])
         op = Op("allreduce", "comm", "collective", "vector", 1, flop=b / 2, act_read_bytes=b)
         tasks.append(Task(hw, "collective", tuple(rs), op, tp=p))
-    e2e: dict[tuple[str, int], list[Measurement]] = defaultdict(list)
-    for r in fams.get("e2e", []):
-        e2e[(r.model, r.tp)].append(r)
-    for (name, tp), rs in e2e.items():
-        model = _model_for(name)
-        complete = [r for r in rs if r.batch and r.input_len and r.output_len]
-        skipped["missing_workload"] += len(rs) - len(complete)
-        if model is None:
-            skipped["unknown_model"] += len(complete)
-            continue
-        tasks.append(Task(hw, "e2e", tuple(complete), tp=tp, model=model))
+    if fams.get("e2e"):
+        dev = get_hardware(hw)
+        for et in e2e_tasks(hw, lambda dt: has_matrix_rate(dev, dt), fams["e2e"], skipped):
+            tasks.append(Task(hw, "e2e", et.rows, tp=et.tp, e2e=et))
     return tasks
 
 
@@ -284,14 +258,8 @@ def predict_task(task: Task, dev: Device) -> FloatArray:
     """Predicted values (SI, same unit as the rows) of one task on ``dev``."""
     kp = dev.kernels
     if task.family == "e2e":
-        assert task.model is not None
-        rs = task.rows
-        res = sweep(task.model, dev, [r.batch for r in rs], [r.input_len for r in rs],
-                    [r.output_len for r in rs], FP16, tp=task.tp,
-                    serving=serving_for(rs[0].framework))  # fmt: skip
-        pred = np.array([getattr(res, E2E_METRICS[r.metric])[i] for i, r in enumerate(rs)], dtype=float)
-        # a static batch that does not fit is queued by the engine: not modelled -> NaN
-        return np.where(np.asarray(res.fits), pred, np.nan)
+        assert task.e2e is not None
+        return predict_e2e(task.e2e, dev)
     assert task.op is not None
     if task.family == "collective":
         t = np.asarray(collective_cost(task.op, dev.interconnect, task.tp, kp).time_s, dtype=float)

@@ -58,11 +58,15 @@ def analyze_cmd(
     output_len: Annotated[
         int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
     ] = 128,
-    weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, int8 or int4.")] = "fp16",
+    weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, fp4, int8 or int4.")] = "fp16",
     act_dtype: Annotated[
         str | None, typer.Option(help="Activation type (default: weight type if float, else fp16).")
     ] = None,
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache type (default: activation type).")] = None,
+    gemm_dtype: Annotated[
+        str | None,
+        typer.Option(help="GEMM input type (default: fp8/fp4 weights run fp8/fp4 GEMMs, others 16-bit)."),
+    ] = None,
     attention: Annotated[str, typer.Option(help="fused (flash-style traffic) or unfused.")] = "fused",
     overlap: Annotated[str, typer.Option(help="max (compute and memory overlap) or sum.")] = "max",
     ignore_capacity: Annotated[
@@ -94,7 +98,7 @@ def analyze_cmd(
         _positive(value, name)
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
-    prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
+    prec = Precision.of(weight_dtype, act_dtype, kv_dtype, gemm_dtype)
     dev = get_hardware(hardware, calibrated=not uncalibrated)
     result = analyze(
         get_model(model),

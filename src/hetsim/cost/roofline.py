@@ -14,9 +14,10 @@ from typing import Literal
 import numpy as np
 
 from hetsim.cost.kernels import allreduce_s, kernel_times
+from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier
-from hetsim.workload.dtypes import DType, Precision
+from hetsim.workload.dtypes import DType, Precision, dtype
 from hetsim.workload.ops import Num, Op
 
 Overlap = Literal["max", "sum"]
@@ -150,6 +151,29 @@ def collective_cost(op: Op, link: Link | None, tp: int, kernels: KernelParams | 
         overhead_s=(t - bw_s) * n,
         energy_j=wire * 8 * link.energy_j_per_bit * n,
         bytes=wire * n,
+    )
+
+
+def has_matrix_rate(device: Device, dt: DType | str) -> bool:
+    """Whether the matrix unit lists ``dt`` or a same-width twin (fp16 on a bf16 unit)."""
+    d = dtype(dt)
+    listed = (dtype(n) for n in device.primary.unit_for("matrix").peak_flop_per_s)
+    return any(x.bits == d.bits and x.is_float == d.is_float for x in listed)
+
+
+def require_gemm_dtype(device: Device, prec: Precision) -> None:
+    """Refuse a GEMM input type the device's matrix unit has no rate for (FP8 on an A100,
+    FP4 before Blackwell) instead of silently running it at a wider type's rate. Weight-only
+    quantisation (narrow weights, 16-bit GEMMs) needs no such unit and is always accepted."""
+    unit = device.primary.unit_for("matrix")
+    dt = prec.compute
+    if has_matrix_rate(device, dt):
+        return
+    listed = ", ".join(sorted(unit.peak_flop_per_s))
+    raise ConfigError(
+        f"{device.name} has no {dt.name} matrix rate (its {unit.name} list {listed}); run the "
+        f"{prec.weight.name} weights weight-only with --gemm-dtype fp16 (dequantised to 16 bits), "
+        f"or choose hardware with {dt.name} units"
     )
 
 

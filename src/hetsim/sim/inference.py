@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SweepResult
-from hetsim.cost.roofline import Cost, Overlap, price
+from hetsim.cost.roofline import Cost, Overlap, price, require_gemm_dtype
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -80,9 +80,13 @@ class Options:
     serving: Serving = Serving()
 
 
-def footprint(model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options) -> dict[str, Any]:
+def footprint(
+    model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options, live_len: Any = None
+) -> dict[str, Any]:
     """Per-device bytes: weights, KV cache for ``seq_len`` tokens per sequence, and an
-    activation workspace (the largest live pair of intermediate tensors)."""
+    activation workspace (the largest live pair of intermediate tensors) for the tokens one
+    forward pass holds: ``live_len`` per sequence (the prompt; default ``seq_len``)."""
+    live = seq_len if live_len is None else live_len
     sh = Shard.of(model, opts.tp)
     tp, pp = opts.tp, opts.pp
     layers = -(-model.n_layers // pp)
@@ -95,9 +99,9 @@ def footprint(model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts:
         (2 if model.ffn == "gated" else 1) * sh.d_ff,
         sh.vocab,
     )
-    act = batch * seq_len * (model.d_model + widest) * prec.activation.bytes_per_element
+    act = batch * live * (model.d_model + widest) * prec.activation.bytes_per_element
     if opts.attention == "unfused":
-        act = act + batch * sh.heads * seq_len**2 * prec.activation.bytes_per_element
+        act = act + batch * sh.heads * live * seq_len * prec.activation.bytes_per_element
     return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
 
 
@@ -141,11 +145,14 @@ def _evaluate(
         return out
 
     # pipeline stages hand activations on; stages run one after another for a static batch
+    # (pp - 1 boundaries, one message each carrying every token of the pass)
+    pre_p2p: Any = 0.0
     p2p: Any = 0.0
     if opts.pp > 1:
         link_bw = dev.interconnect.bandwidth_bytes_per_s if dev.interconnect else np.inf
         lat = dev.interconnect.latency_s if dev.interconnect else 0.0
         act = model.d_model * prec.activation.bytes_per_element
+        pre_p2p = (opts.pp - 1) * (lat + B * P * act / link_bw)
         p2p = (opts.pp - 1) * (lat + B * act / link_bw)
     # the whole batch is prefilled before any first token; a framework may then run
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``
@@ -153,7 +160,7 @@ def _evaluate(
     first = opts.serving.first_token_decode_steps
     dec_t = np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape)
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
-    ttft = pre.time_s + p2p * P + step + first * (dec_t[:, 0] + p2p + step)
+    ttft = pre.time_s + pre_p2p + step + first * (dec_t[:, 0] + p2p + step)
     tpot = np.where(steps > 0, mean(dec.time_s) + p2p + step, 0.0)
     e2e = ttft + steps * tpot
     dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
@@ -194,7 +201,9 @@ def _evaluate(
 def _resolve(
     model: ModelSpec | str, hardware: Device | str, precision: Precision | None
 ) -> tuple[ModelSpec, Device, Precision]:
-    return get_model(model), get_hardware(hardware), precision or Precision()  # type: ignore[arg-type]
+    m, dev, prec = get_model(model), get_hardware(hardware), precision or Precision()  # type: ignore[arg-type]
+    require_gemm_dtype(dev, prec)
+    return m, dev, prec
 
 
 def analyze(
@@ -218,14 +227,14 @@ def analyze(
         raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
     w = workload
     seq = w.input_len + w.output_len
-    fp = footprint(m, prec, w.batch, seq, opts)
+    fp = footprint(m, prec, w.batch, seq, opts, live_len=w.input_len)
     cap = dev.primary.memory.capacity_bytes
     fits = bool(fp["total"] <= cap)
     if check_fit and not fits:
         raise CapacityError(
             f"{m.name} at batch {w.batch}, {seq} tokens needs {fp['total'] / 1e9:.1f} GB per "
-            f"device but {dev.name} has {cap / 1e9:.1f} GB; try a larger --tp, a smaller "
-            "--weight-dtype/--kv-dtype, or a smaller batch"
+            f"device but {dev.name} has {cap / 1e9:.1f} GB ({cap / 2**30:.1f} GiB); try a larger "
+            "--tp, a smaller --weight-dtype/--kv-dtype, or a smaller batch"
         )
     arr = (
         np.array([float(w.batch)]),
@@ -342,7 +351,7 @@ def sweep(
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
-    fp = footprint(m, prec, B, P + G, opts)["total"]
+    fp = footprint(m, prec, B, P + G, opts, live_len=P)["total"]
     return SweepResult(
         model=m.name,
         hardware=dev.name,

@@ -1,0 +1,179 @@
+"""End-to-end rows: which published metrics a static-batch simulation predicts, how (a field of
+:class:`~hetsim.analysis.result.SweepResult` or a formula over it), and the true reason for
+every end-to-end row it does not.
+
+Serving rows (a request rate, a concurrency, an MLPerf scenario, a prompt data set) need
+the serving simulator and are counted as ``needs_serving_simulator`` until it scores them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hetsim.analysis.result import SweepResult
+from hetsim.calibration.measurements import Measurement
+from hetsim.calibration.vocabulary import PRECISIONS
+from hetsim.errors import HetsimError
+from hetsim.hardware.spec import Device
+from hetsim.sim.inference import Serving, sweep
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.model import ModelSpec
+from hetsim.workload.ops import FloatArray
+from hetsim.workload.registry import get_model
+
+Pick = Callable[[SweepResult], FloatArray]
+
+
+def _field(name: str) -> Pick:
+    return lambda r: np.asarray(getattr(r, name), dtype=float)
+
+
+# metric -> (SI unit the row must carry, prediction from a sweep over the rows)
+E2E_METRICS: dict[str, tuple[str, Pick]] = {
+    **{m: ("s", _field("ttft_s")) for m in (
+        "ftl_mean", "ttft", "ttft_mean", "ttft_median", "ttft_p50", "ttft_first_token_latency")},
+    **{m: ("s", _field("tpot_s")) for m in (
+        "token_latency_p50", "tpot_mean", "tpot_median", "tpot_p50", "itl", "itl_mean", "itl_median",
+        "generation_time_per_token")},
+    **{m: ("s", _field("e2e_latency_s")) for m in ("e2e_latency_avg", "e2e_latency_median")},
+    **{m: ("tokens/s", _field("output_throughput_tok_per_s")) for m in (
+        "output_throughput", "output_throughput_per_gpu", "output_throughput_total", "tokens_per_second",
+        "throughput")},
+    "decode_tokens_per_s": ("tokens/s", lambda r: r.batch / np.maximum(r.tpot_s, 1e-30)),
+    "prefill_tokens_per_s": ("tokens/s", lambda r: r.batch * r.input_len / r.ttft_s),
+    "total_token_throughput": (
+        "tokens/s", lambda r: r.batch * (r.input_len + r.output_len) / r.e2e_latency_s),
+    "samples_per_second": ("samples/s", lambda r: r.batch / r.e2e_latency_s),
+    "energy_per_token": ("J/token", _field("energy_j_per_token")),
+    "energy_per_request": ("J", lambda r: r.energy_j_per_token * r.output_len),
+    "avg_power": ("W", _field("avg_power_w")),
+}  # fmt: skip
+FIRST_TOKEN = {m for m, (u, _) in E2E_METRICS.items() if m.startswith(("ftl", "ttft"))}
+# metrics only a request stream has (a static batch has no arrival process)
+SERVING_ONLY = ("request_throughput", "completed_samples_per_second", "completed_tokens_per_second",
+                "scheduled_samples_per_second")  # fmt: skip
+PERCENTILES = ("tpot_p99", "latency_p99")
+
+# model names in measurement files -> inline specs for models without a preset
+INLINE_MODELS: dict[str, ModelSpec] = {
+    "internlm-20b": ModelSpec(
+        name="internlm-20b",
+        n_layers=60,
+        d_model=5120,
+        n_heads=40,
+        n_kv_heads=40,
+        head_dim=128,
+        d_ff=13824,
+        vocab_size=103168,
+        source="internlm/internlm-20b config.json (Hugging Face)",
+    ),
+}
+
+
+def model_for(name: str) -> ModelSpec | None:
+    key = name.strip().lower().replace(" ", "-")
+    key = key.split("/")[-1].replace("llama-2-", "llama2-").replace("llama-3-", "llama3-")
+    key = key.replace("llama-3.1-", "llama3.1-").replace("-hf", "")
+    if key in INLINE_MODELS:
+        return INLINE_MODELS[key]
+    try:
+        return get_model(key)
+    except HetsimError:
+        return None
+
+
+# Engines whose published FP8 runs also keep the KV cache in FP8: TensorRT-LLM's performance
+# page (docs/source/performance.md, v0.6.1) builds every FP8 engine with "--enable_fp8
+# --fp8_kv_cache" ("To run the benchmarks below on A100, you will need to remove the
+# --enable_fp8 --fp8_kv_cache options").
+FP8_KV_ENGINES = ("tensorrt-llm",)
+
+
+def precision_for(key: str, framework: str) -> Precision:
+    """The data types a row's engine ran at: the precision key's, with the engine's own
+    FP8 KV-cache choice."""
+    prec = PRECISIONS[key]
+    if key == "fp8" and any(e in framework.lower() for e in FP8_KV_ENGINES):
+        return replace(prec, kv=prec.gemm or prec.weight)
+    return prec
+
+
+def serving_for(framework: str) -> Serving:
+    """Framework effects named in a row's ``framework`` text. TurboMind (LMDeploy) fills the
+    KV cache in its context phase and emits the first token from the next decode step."""
+    if "turbomind" in framework.lower():
+        return Serving(first_token_decode_steps=1)
+    return Serving()
+
+
+def e2e_reason(r: Measurement) -> str:
+    """Why an end-to-end row cannot be scored by the static-batch simulator ('' if it can)."""
+    if r.serving or r.metric in SERVING_ONLY or r.length_form == "dataset":
+        return "needs_serving_simulator"
+    if r.metric in PERCENTILES:
+        return "tail_percentile_not_modelled"
+    if r.metric not in E2E_METRICS:
+        return ""
+    if "offload" in r.notes.lower():
+        return "host_offload_not_modelled"
+    if E2E_METRICS[r.metric][0] != r.unit:
+        return f"unit_mismatch:{r.metric}"
+    if not r.precision:
+        return "precision_not_stated"
+    if r.precision not in PRECISIONS:
+        return f"unsupported_precision:{r.precision}"
+    return ""
+
+
+def is_e2e(metric: str) -> bool:
+    return metric in E2E_METRICS or metric in SERVING_ONLY or metric in PERCENTILES
+
+
+@dataclass(frozen=True, slots=True)
+class E2ETask:
+    hardware: str
+    rows: tuple[Measurement, ...]
+    model: ModelSpec
+    precision: Precision
+    tp: int
+    pp: int
+    serving: Serving
+
+
+def e2e_tasks(hw: str, dev_rate: Callable[[str], bool], rows: Sequence[Measurement],
+              skipped: Counter[str]) -> list[E2ETask]:  # fmt: skip
+    """Group a hardware's end-to-end rows by (model, precision, tp, pp, framework)."""
+    groups: dict[tuple[str, str, int, int, str], list[Measurement]] = defaultdict(list)
+    for r in rows:
+        groups[(r.model, r.precision, r.tp, r.pp, r.framework)].append(r)
+    tasks: list[E2ETask] = []
+    for (name, key, tp, pp, framework), rs in groups.items():
+        prec = precision_for(key, framework)
+        if not dev_rate(prec.compute.name):
+            skipped[f"no_matrix_rate:{prec.compute.name}"] += len(rs)
+            continue
+        complete = [r for r in rs if r.batch and r.input_len and (r.output_len or r.metric in FIRST_TOKEN)]
+        skipped["missing_workload"] += len(rs) - len(complete)
+        model = model_for(name)
+        if model is None:
+            skipped["unknown_model"] += len(complete)
+            continue
+        if complete:
+            tasks.append(E2ETask(hw, tuple(complete), model, prec, tp, pp, serving_for(framework)))
+    return tasks
+
+
+def predict_e2e(task: E2ETask, dev: Device) -> FloatArray:
+    """Predicted values (SI, the rows' units); NaN where the static batch does not fit (the
+    engine would have queued it: not modelled)."""
+    rs = task.rows
+    # a first-token row's output length does not change its prediction: one token
+    g = [r.output_len or 1 for r in rs]
+    res = sweep(task.model, dev, [r.batch for r in rs], [r.input_len for r in rs], g, task.precision,
+                tp=task.tp, pp=task.pp, serving=task.serving)  # fmt: skip
+    pred = np.array([E2E_METRICS[r.metric][1](res)[i] for i, r in enumerate(rs)], dtype=float)
+    return np.where(np.asarray(res.fits), pred, np.nan)

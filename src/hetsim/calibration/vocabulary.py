@@ -1,0 +1,183 @@
+"""The published vocabulary of measurement files (``../shared/realdata/README.md``, "The
+vocabulary a reader must handle"): units, hardware names, precision strings, batch /
+concurrency forms and length fields, each normalised to what the cost model can price, or to
+a reason it cannot. Pure tables and parsers; no pricing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hetsim.workload.dtypes import Precision
+
+# unit as the source wrote it (lower-cased, spaces collapsed) -> (SI factor, SI unit)
+UNITS: dict[str, tuple[float, str]] = {
+    "s": (1.0, "s"),
+    "ms": (1e-3, "s"),
+    "us": (1e-6, "s"),
+    "µs": (1e-6, "s"),
+    "ns": (1e-9, "s"),
+    "s per token": (1.0, "s"),
+    "s/token": (1.0, "s"),
+    "ms/token": (1e-3, "s"),
+    "tokens/s": (1.0, "tokens/s"),
+    "tok/s": (1.0, "tokens/s"),
+    "t/s": (1.0, "tokens/s"),
+    "token/s": (1.0, "tokens/s"),
+    "tokens/sec": (1.0, "tokens/s"),
+    "tokens/second": (1.0, "tokens/s"),
+    "output tok/s": (1.0, "tokens/s"),
+    "total tok/s": (1.0, "tokens/s"),
+    "tokens/s/gpu": (1.0, "tokens/s"),  # per GPU: times the devices -> total
+    "tok/s/gpu": (1.0, "tokens/s"),
+    "req/s": (1.0, "requests/s"),
+    "samples/s": (1.0, "samples/s"),
+    "sentences/s": (1.0, "samples/s"),
+    "tflops": (1e12, "flop/s"),
+    "gflops": (1e9, "flop/s"),
+    "gb/s": (1e9, "bytes/s"),
+    "tb/s": (1e12, "bytes/s"),
+    "g elements/s": (1e9, "elements/s"),
+    "j": (1.0, "J"),
+    "j/token": (1.0, "J/token"),
+    "mj/token": (1e-3, "J/token"),
+    "w": (1.0, "W"),
+}
+
+
+def unit_key(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def is_per_gpu(unit: str, metric: str) -> bool:
+    """Whether a throughput row is per GPU (its value times the devices is the total)."""
+    return unit_key(unit).endswith("/gpu") or metric.endswith("_per_gpu")
+
+
+# free-text hardware -> preset name; first match wins (patterns see a lower-cased name with
+# bracketed remarks removed). Names without a preset normalise to '' (unknown_hardware).
+HARDWARE_RULES: tuple[tuple[str, str], ...] = (
+    (r"a100.*40\s*gb", "a100-40gb"),
+    (r"a100", "a100-80gb-sxm"),  # Vidur "A100", lmdeploy "A100-80G", "A100 80GB", "A100 DGX"
+    (r"gh200", "gh200"),  # before h200: "GH200 480GB"
+    (r"gb200", "gb200"),  # before b200: "GB200 192GB (GB200 NVL72)"
+    (r"\bb200\b", "b200"),
+    (r"h100.*pcie", "h100-pcie"),
+    (r"h100", "h100-sxm"),  # Vidur H100 / H100 DGX: SXM5 boards
+    (r"h200", "h200"),
+    (r"\bl40s\b", "l40s"),
+    (r"\bl40\b", "l40"),
+    (r"\ba40\b", "a40"),
+    (r"mi300x", "mi300x"),
+    (r"mi210", "mi210"),
+    (r"mi100", "mi100"),
+    (r"v100", "v100"),
+    (r"tpu\s*v5e", "tpu-v5e"),
+    (r"6900\s*xt", "rx6900xt"),
+)
+
+
+def normalise_hardware(text: str) -> str:
+    """Preset-style name of a free-text GPU name ('' when none matches)."""
+    low = re.sub(r"\(.*?\)", " ", text.lower())
+    for pattern, name in HARDWARE_RULES:
+        if re.search(pattern, low):
+            return name
+    return ""
+
+
+# precision as written -> key; the first match wins (weight-only and KV forms first)
+PRECISION_RULES: tuple[tuple[str, str], ...] = (
+    (r"\b(q[2-8]_[0-9a-z_]+|iq[1-4]_[a-z]+|gguf)\b", "gguf"),
+    (r"int8 weights?.*int8 kv", "int8-wo-kv8"),
+    (r"int8 weight-only|w8a16", "int8-wo"),
+    (r"int4 weight-only|w4a16|awq|gptq|int4 weights", "int4-wo"),
+    (r"mxfp4|nvfp4|\bfp4\b", "fp4"),
+    (r"fp8|float8", "fp8"),
+    (r"int8|w8a8", "int8"),
+    (r"bf16/fp16|fp16/bf16", "fp16"),  # "BF16/FP16 (Base; dtype not stated)": both 16-bit
+    (r"bf16|bfloat16", "bf16"),
+    (r"fp16|float16|half", "fp16"),
+    (r"fp32|float32|tf32", "fp32"),
+    (r"fp64|double", "fp64"),
+)
+
+
+def normalise_precision(text: str) -> str:
+    """Precision key ('fp16', 'fp8', 'int4-wo', 'gguf', ...; '' when not stated)."""
+    low = text.lower()
+    for pattern, name in PRECISION_RULES:
+        if re.search(pattern, low):
+            return name
+    return ""
+
+
+# precision key -> the data types an engine running it uses. FP8 engines (TensorRT-LLM,
+# vLLM) quantise GEMM inputs to FP8 and keep 16-bit activations, all-reduces and KV cache
+# unless the row says otherwise; weight-only engines dequantise to 16-bit GEMMs.
+PRECISIONS: dict[str, Precision] = {
+    "fp16": Precision(),
+    "bf16": Precision.of("bf16"),
+    "fp8": Precision.of("fp8"),
+    "fp4": Precision.of("fp4"),
+    "int8-wo": Precision.of("int8", "fp16"),
+    "int4-wo": Precision.of("int4", "fp16"),
+    "int8-wo-kv8": Precision.of("int8", "fp16", "int8"),
+    "int8": Precision.of("int8", "int8", "fp16"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchForm:
+    """``batch_or_concurrency`` parsed: a static batch, op sizes, or a serving load."""
+
+    batch: int | None = None
+    num_tokens: int | None = None
+    size_bytes: float | None = None
+    occupancy: float | None = None
+    serving: str = ""  # 'qps', 'rps', 'concurrency', 'max-load', 'mlperf' (needs the serving simulator)
+
+
+SERVING_FORMS: tuple[tuple[str, str], ...] = (
+    (r"\bqps\s*=", "qps"),
+    (r"\brps\s*=", "rps"),
+    (r"concurrency\s*=", "concurrency"),
+    (r"max-load", "max-load"),
+    (r"mlperf", "mlperf"),
+)
+
+
+def parse_batch(text: str) -> BatchForm:
+    """'16', 'num_tokens=4096', 'size=2048 elements (4096 bytes)', 'blockSize=32, ...,
+    occupancy=3%', 'QPS=2', 'QPS=INF', 'RPS=4, num_prompts=500', 'concurrency=8',
+    'max-load (...)', 'MLPerf Server'."""
+    t = text.strip()
+    if re.fullmatch(r"[0-9]+", t):
+        return BatchForm(batch=int(t))
+    low = t.lower()
+    for pattern, form in SERVING_FORMS:
+        if re.search(pattern, low):
+            return BatchForm(serving=form)
+    m = re.search(r"num_tokens\s*=\s*([0-9]+)", t)
+    num_tokens = int(m.group(1)) if m else None
+    m = re.search(r"\(([0-9]+)\s*bytes\)", t)
+    size = float(m.group(1)) if m else None
+    m = re.search(r"occupancy\s*=\s*([0-9.]+)\s*%", t)
+    occ = float(m.group(1)) / 100 if m else None
+    return BatchForm(num_tokens=num_tokens, size_bytes=size, occupancy=occ)
+
+
+def parse_length(text: str) -> tuple[int | None, str]:
+    """(tokens, form) of ``input_len`` / ``output_len``: '128' -> (128, ''), '1 (first
+    token)' -> (1, 'first_token'), '-' or '' -> (None, 'absent'), 'dataset' -> (None,
+    'dataset'). A value that is none of these raises ValueError."""
+    t = text.strip().lower()
+    if not t or t in ("-", "n/a", "na"):
+        return None, "absent"
+    if t.startswith("dataset"):
+        return None, "dataset"
+    m = re.match(r"([0-9]+(?:\.0*)?)\s*(\(first token\))?$", t)
+    if not m:
+        raise ValueError(f"length {text!r}")
+    return int(float(m.group(1))), "first_token" if m.group(2) else ""

@@ -1,0 +1,81 @@
+"""The issue-8 audit findings, each pinned by a test that failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from hetsim.errors import ConfigError
+from hetsim.hardware.loader import get_hardware
+from hetsim.sim.inference import Workload, analyze
+from hetsim.units import GiB
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import build_ops
+from hetsim.workload.registry import get_model
+
+
+def test_pipeline_hand_off_is_one_message_per_stage_boundary() -> None:
+    """PP used to charge the hand-off once per prompt token (p2p x P): 16.5 ms at P = 2048."""
+    one = analyze("llama2-7b", "h100-sxm", Workload(1, 2048, 16))
+    two = analyze("llama2-7b", "h100-sxm", Workload(1, 2048, 16), pp=2)
+    hand_off = two.ttft_s - one.ttft_s  # same layers, run one stage after the other
+    link = get_hardware("h100-sxm").interconnect
+    assert link is not None
+    expected = link.latency_s + 2048 * 4096 * 2 / link.bandwidth_bytes_per_s
+    assert 0 < hand_off == pytest.approx(expected, rel=1e-6)
+    assert hand_off < 1e-3
+
+
+@pytest.mark.parametrize("hw", ["a100-80gb-sxm", "h100-sxm", "h100-pcie"])
+def test_80_gb_boards_hold_80_gib(hw: str) -> None:
+    assert get_hardware(hw).primary.memory.capacity_bytes == 80 * GiB
+
+
+def test_workspace_is_sized_for_the_live_tokens() -> None:
+    """The activation workspace used to grow with every token of the sequence, so runs that
+    TensorRT-LLM made (e.g. Llama-2-7B, batch 60, 128 + 2048 tokens on one A100) did not fit."""
+    short = analyze("llama2-7b", "a100-80gb-sxm", Workload(60, 128, 16))
+    long = analyze("llama2-7b", "a100-80gb-sxm", Workload(60, 128, 2048))
+    assert long.footprint_breakdown["activations"] == short.footprint_breakdown["activations"]
+    assert long.fits
+
+
+def test_fp8_engines_keep_16_bit_activations_and_all_reduces() -> None:
+    prec = Precision.of("fp8")
+    assert (prec.weight.name, prec.compute.name, prec.activation.name, prec.kv.name) == (
+        "fp8", "fp8", "fp16", "fp16")  # fmt: skip
+    m = get_model("llama2-7b")
+    ops = {o.name: o for o in build_ops(m, prec, phase="decode", batch=8, q_len=1, context=64, tp=2)}
+    assert ops["attn_allreduce"].act_read_bytes == 8 * m.d_model * 2  # 16-bit payload
+    assert ops["qkv_proj"].weight_bytes == m.d_model * (m.n_heads + 2 * m.n_kv_heads) * m.head_dim / 2
+
+
+def test_a_type_without_units_is_refused_not_run_at_another_rate(run_cli) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="no fp8 matrix rate"):
+        analyze("llama2-7b", "a100-80gb-sxm", Workload(1, 128, 16), Precision.of("fp8"))
+    with pytest.raises(ConfigError, match="no fp4 matrix rate"):
+        analyze("llama2-7b", "h100-sxm", Workload(1, 128, 16), Precision.of("fp4"))
+    # the stated emulation: FP8 / FP4 weights dequantised to 16-bit GEMMs (weight-only)
+    r = analyze("llama2-7b", "a100-80gb-sxm", Workload(1, 128, 16), Precision.of("fp8", gemm="fp16"))
+    assert r.weight_bytes == pytest.approx(get_model("llama2-7b").params)
+    res = run_cli("analyze", "-m", "llama2-7b", "-H", "a100-80gb-sxm", "--weight-dtype", "fp8")
+    assert res.code == 2 and "no fp8 matrix rate" in res.err and "Traceback" not in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_fp4_runs_on_blackwell() -> None:
+    b200 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp4"))
+    fp8 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp8"))
+    assert b200.weight_bytes == pytest.approx(fp8.weight_bytes / 2)
+    assert b200.tpot_s < fp8.tpot_s and 0 < b200.mfu <= 1
+    assert get_hardware("gb200").primary.unit_for("matrix").peak("fp4") == pytest.approx(10e15)
+
+
+def test_analyze_json_says_which_calibration_applied(run_cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    res = run_cli("analyze", "-m", "llama2-7b", "-H", "mi300x", "--json")
+    assert json.loads(res.out)["calibration"] == "transferred from a100-80gb-sxm overlay"
+    res = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "--json", "--uncalibrated")
+    assert json.loads(res.out)["calibration"] == "none"
+    res = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "--json")
+    assert json.loads(res.out)["calibration"] == "h100-sxm overlay"

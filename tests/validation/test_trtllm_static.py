@@ -1,0 +1,67 @@
+"""``trtllm_static.csv`` (TensorRT-LLM's static-batch tables, A100 / H100 / H200 / L40S, FP8
+and FP16, TP 1-8) scored in full: every row is predicted or skipped for a reason that is true,
+and the error stays at its recorded level. Reads ../shared/realdata in place.
+
+Recorded levels (MAPE, fraction, committed profiles) plus a small margin. Lower them when
+the model improves; never raise them to make a change pass. The issue's target (12% in
+leave-one-GPU-out cross-validation, no hardware x precision group above 20%) is not met yet:
+see docs/calibration.md for the figures and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hetsim.calibration.api import validate
+from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.report import Report
+
+ROOT = find_realdata()
+FILE = Path(ROOT) / "trtllm_static.csv" if ROOT is not None else None
+pytestmark = pytest.mark.skipif(
+    FILE is None or not FILE.is_file(), reason="../shared/realdata/trtllm_static.csv not found"
+)
+MARGIN = 0.01
+ROWS = 78
+# the only rows not scored, with their reasons: three '8xH200 = max TP/PP/DP config' rows
+# (parallel configuration not stated) and two batch-1 throughput rows whose output length the
+# table leaves blank
+SKIPPED = {"ambiguous_tag:parallel_config_unknown": 3, "missing_workload": 2}
+RECORDED_MAPE = 0.219
+# (hardware/metric) -> recorded MAPE
+RECORDED = {
+    "a100-80gb-sxm/output_throughput_per_gpu": 0.096,
+    "a100-80gb-sxm/ttft_first_token_latency": 0.062,
+    "h100-sxm/output_throughput_per_gpu": 0.334,
+    "h100-sxm/ttft_first_token_latency": 0.231,
+    "h200/output_throughput_per_gpu": 0.483,
+    "l40s/output_throughput_per_gpu": 0.119,
+    "l40s/ttft_first_token_latency": 0.093,
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    assert FILE is not None
+    return validate([FILE])
+
+
+def test_every_row_is_scored_or_skipped_for_its_reason(report: Report) -> None:
+    assert dict(report.skipped) == SKIPPED
+    assert len(report.scored) == ROWS - sum(SKIPPED.values())
+    assert {s.row.precision for s in report.scored} == {"fp8", "fp16"}
+    assert {s.row.hardware for s in report.scored} == {"a100-80gb-sxm", "h100-sxm", "h200", "l40s"}
+    assert {s.row.tp for s in report.scored} == {1, 2, 4, 8}
+
+
+def test_total_error_stays_at_recorded_level(report: Report) -> None:
+    got = report.stats()["mape"]
+    assert got <= RECORDED_MAPE + MARGIN, f"trtllm_static MAPE {got:.3f} rose above {RECORDED_MAPE:.3f}"
+
+
+@pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
+def test_error_by_hardware_and_metric(report: Report, key: str, level: float) -> None:
+    got = report.by(lambda s: f"{s.row.hardware}/{s.metric}")[key]["mape"]
+    assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
