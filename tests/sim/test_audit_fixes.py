@@ -79,3 +79,33 @@ def test_analyze_json_says_which_calibration_applied(run_cli) -> None:  # type: 
     assert json.loads(res.out)["calibration"] == "none"
     res = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "--json")
     assert json.loads(res.out)["calibration"] == "h100-sxm overlay"
+
+
+def test_framework_profiles_are_named_and_picked_from_rows(run_cli) -> None:  # type: ignore[no-untyped-def]
+    from hetsim.sim.frameworks import get_profile, profile_for
+
+    assert profile_for("LMDeploy v0.1.0a1 (TurboMind), CUDA 11.8").name == "lmdeploy"
+    assert profile_for("TensorRT-LLM v0.6.1").name == "tensorrt-llm-pre-xqa"
+    assert profile_for("TensorRT-LLM v0.5 (table footnote)").name == "tensorrt-llm-pre-xqa"
+    assert profile_for("TensorRT-LLM v0.7a").name == "tensorrt-llm"
+    assert profile_for("TensorRT-LLM v0.14.0 + Triton").name == "tensorrt-llm"
+    assert profile_for("something else").name == "default"
+    for p in ("lmdeploy", "tensorrt-llm", "tensorrt-llm-pre-xqa", "gpt-fast", "vllm"):
+        assert get_profile(p).provenance, p  # every profile says where its knobs come from
+    res = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "--framework", "tensorrt-lm")
+    assert res.code == 2 and "did you mean tensorrt-llm" in res.err
+
+
+def test_pre_xqa_engines_reread_kv_per_query_head() -> None:
+    """GQA decode under a masked-MHA kernel reads K/V once per query head: slower decode for
+    Llama-2-70B (8 query heads per KV head), no change for an MHA model."""
+    from hetsim.sim.frameworks import get_profile
+
+    old, new = get_profile("tensorrt-llm-pre-xqa").serving, get_profile("tensorrt-llm").serving
+    w = Workload(64, 128, 512)
+    a = analyze("llama2-70b", "h100-sxm", w, Precision.of("fp8"), tp=4, serving=old)
+    b = analyze("llama2-70b", "h100-sxm", w, Precision.of("fp8"), tp=4, serving=new)
+    assert a.tpot_s > 1.2 * b.tpot_s and a.ttft_s == pytest.approx(b.ttft_s)
+    c = analyze("llama2-7b", "h100-sxm", w, serving=old)
+    d = analyze("llama2-7b", "h100-sxm", w, serving=new)
+    assert c.tpot_s == pytest.approx(d.tpot_s)

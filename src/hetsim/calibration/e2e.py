@@ -19,6 +19,7 @@ from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.vocabulary import PRECISIONS
 from hetsim.errors import HetsimError
 from hetsim.hardware.spec import Device
+from hetsim.sim.frameworks import profile_for
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
@@ -103,11 +104,8 @@ def precision_for(key: str, framework: str) -> Precision:
 
 
 def serving_for(framework: str) -> Serving:
-    """Framework effects named in a row's ``framework`` text. TurboMind (LMDeploy) fills the
-    KV cache in its context phase and emits the first token from the next decode step."""
-    if "turbomind" in framework.lower():
-        return Serving(first_token_decode_steps=1)
-    return Serving()
+    """The serving effects of the framework profile a row's ``framework`` text names."""
+    return profile_for(framework).serving
 
 
 def e2e_reason(r: Measurement) -> str:

@@ -14,6 +14,7 @@ from hetsim.analysis.result import AnalysisResult
 from hetsim.cli.common import app, console, print_json
 from hetsim.errors import ConfigError
 from hetsim.hardware.loader import get_hardware, list_hardware
+from hetsim.sim.frameworks import get_profile
 from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
 from hetsim.workload.dtypes import Precision
@@ -88,6 +89,10 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
+    framework: Annotated[
+        str | None,
+        typer.Option(help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm."),
+    ] = None,
     uncalibrated: Annotated[
         bool,
         typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
@@ -134,6 +139,7 @@ def analyze_cmd(
         check_fit=not ignore_capacity,
         policy=policy,
         dynamic=not static_placement,
+        serving=get_profile(framework).serving if framework else None,
     )
     if plot_tiers is not None:
         from hetsim.report.tiers import plot_tiers as draw_tiers

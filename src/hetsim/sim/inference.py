@@ -60,6 +60,7 @@ class Serving:
 
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
+    gqa_shared_kv: bool = True  # decode attention reads a KV head once per group (False: per query head)
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:
@@ -142,6 +143,7 @@ def _evaluate(
         context=ctx,
         tp=opts.tp,
         attention=opts.attention,
+        shared_kv_reads=opts.serving.gqa_shared_kv,
     )
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
     dec = sum(dec_costs, Cost())

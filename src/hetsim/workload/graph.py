@@ -69,8 +69,12 @@ def build_ops(
     tp: int = 1,
     attention: AttentionImpl = "fused",
     include_embeddings: bool = True,
+    shared_kv_reads: bool = True,
 ) -> list[Op]:
-    """Ops of one forward pass on one device of a ``tp``-way group."""
+    """Ops of one forward pass on one device of a ``tp``-way group. ``shared_kv_reads``:
+    a decode attention kernel reads each cached KV head once for its whole group of query
+    heads (GQA-aware kernels); False: once per query head (masked-MHA kernels without GQA
+    sharing, e.g. TensorRT-LLM before its XQA kernel)."""
     sh = Shard.of(model, tp)
     L, d, hd = model.n_layers, model.d_model, model.head_dim
     wb, ab, kb = (
@@ -136,6 +140,8 @@ def build_ops(
     )
     score_flop = 2.0 * sh.heads * hd * pairs
     kv_bytes = batch * context * 2 * kvd * kb  # K and V of every cached token
+    if phase == "decode" and not shared_kv_reads:
+        kv_bytes = kv_bytes * (sh.heads / sh.kv_heads)  # re-read for every query head of a group
     attn_unit = "matvec" if phase == "decode" else "matrix"
     if attention == "fused":
         ops.append(
