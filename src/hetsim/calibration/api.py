@@ -89,22 +89,12 @@ class Calibration:
     report: Report  # every row, scored with the new parameters (fitted vs held-out)
 
 
-def calibrate(
-    paths: Sequence[str | Path],
-    *,
-    fit_hardware: Sequence[str] = DEFAULT_FIT_HARDWARE,
-    fit_files: Sequence[str] = DEFAULT_FIT_FILES,
-    transfer_to: Sequence[str] | None = None,
-    out_dir: Path | None = None,
-    write: bool = True,
-    skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS,
-) -> Calibration:
-    """Fit one shared parameter set on the kernel-level rows of ``fit_hardware`` in
-    ``fit_files``; write overlays for the fit hardware (role ``fitted``) and for
-    ``transfer_to`` (default: every other known hardware in the files; role ``transferred``)."""
-    _, tasks, skipped, devices = load(paths, skip_tags)
-    fit_hw = tuple(get_hardware(h).name for h in fit_hardware)
-    files = tuple(Path(f).name for f in fit_files)
+def fit_shared(
+    tasks: Sequence[Task], devices: dict[str, Device], fit_hw: Sequence[str], files: Sequence[str]
+) -> tuple[KernelParams, FitResult, FitResult | None, list[Task], list[Task]]:
+    """Fit the shared kernel parameters on the kernel rows (then the collective parameters on
+    the collective rows) of ``fit_hw`` in ``files``: (params, kernel fit, collective fit,
+    kernel tasks, collective tasks)."""
 
     def in_fit(t: Task) -> bool:
         return t.hardware in fit_hw and t.rows[0].file in files
@@ -122,6 +112,26 @@ def calibrate(
     cfit = fit_params(coll_tasks, devices, COLLECTIVE_PARAMS, params) if coll_tasks else None
     if cfit is not None:
         params = with_values(params, cfit.params)
+    return params, kfit, cfit, kernel_tasks, coll_tasks
+
+
+def calibrate(
+    paths: Sequence[str | Path],
+    *,
+    fit_hardware: Sequence[str] = DEFAULT_FIT_HARDWARE,
+    fit_files: Sequence[str] = DEFAULT_FIT_FILES,
+    transfer_to: Sequence[str] | None = None,
+    out_dir: Path | None = None,
+    write: bool = True,
+    skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS,
+) -> Calibration:
+    """Fit one shared parameter set on the kernel-level rows of ``fit_hardware`` in
+    ``fit_files``; write overlays for the fit hardware (role ``fitted``) and for
+    ``transfer_to`` (default: every other known hardware in the files; role ``transferred``)."""
+    _, tasks, skipped, devices = load(paths, skip_tags)
+    fit_hw = tuple(get_hardware(h).name for h in fit_hardware)
+    files = tuple(Path(f).name for f in fit_files)
+    params, kfit, cfit, kernel_tasks, coll_tasks = fit_shared(tasks, devices, fit_hw, files)
     targets = list(dict.fromkeys([*fit_hw, *(transfer_to if transfer_to is not None else sorted(devices))]))
     overlays: dict[str, Path] = {}
     kfiles = sorted({t.rows[0].file for t in kernel_tasks})

@@ -12,7 +12,9 @@ import numpy as np
 
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.predict import Task, predict_task
+from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
+from hetsim.sim.frameworks import profile_for
 
 Role = str  # "fitted" | "held-out"
 
@@ -50,6 +52,10 @@ class Report:
             groups[key(s)].append(s.ape)
         return {k: stats(v) for k, v in sorted(groups.items())}
 
+    def by_fields(self, fields: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Error per group of the named fields (``GROUPS``), keys joined with '/'."""
+        return self.by(group_key(fields))
+
     def worst(self, n: int = 10) -> list[Scored]:
         return sorted(self.scored, key=lambda s: -s.ape)[:n]
 
@@ -67,13 +73,39 @@ class Report:
             "by_role": self.by(lambda s: s.role),
             "by_role_level": self.by(lambda s: f"{s.role}/{s.level}"),
             "by_role_hardware_metric": self.by(lambda s: f"{s.role}/{s.row.hardware}/{s.metric}"),
+            "by_hardware_precision": self.by_fields(["hardware", "precision"]),
+            "by_framework": self.by_fields(["framework"]),
             "worst": [
                 {"row": s.row.key, "hardware": s.row.hardware, "metric": s.metric,
-                 "model": s.row.model, "role": s.role, "measured": s.row.value,
-                 "predicted": s.predicted, "ape": s.ape}
+                 "model": s.row.model, "precision": s.row.precision, "role": s.role,
+                 "measured": s.row.value, "predicted": s.predicted, "unit": s.row.unit, "ape": s.ape}
                 for s in self.worst(worst)
             ],
         }  # fmt: skip
+
+
+GROUPS: dict[str, Callable[[Scored], str]] = {
+    "hardware": lambda s: s.row.hardware,
+    "precision": lambda s: s.row.precision or "not stated",
+    "model": lambda s: s.row.model,
+    "framework": lambda s: profile_for(s.row.framework).name,
+    "metric": lambda s: s.metric,
+    "source": lambda s: s.row.source_id or s.row.file,
+    "file": lambda s: s.row.file,
+    "tp": lambda s: f"tp{s.row.tp}",
+    "role": lambda s: s.role,
+    "level": lambda s: s.level,
+    "tag": lambda s: ";".join(sorted(s.row.tags)) or "-",
+}
+
+
+def group_key(fields: Sequence[str]) -> Callable[[Scored], str]:
+    """A key over the named ``GROUPS`` fields; an unknown field is invalid input."""
+    bad = [f for f in fields if f not in GROUPS]
+    if bad or not fields:
+        raise ConfigError(f"--by {','.join(fields)}: choose comma-separated fields from {', '.join(GROUPS)}")
+    picks = [GROUPS[f] for f in fields]
+    return lambda s: "/".join(p(s) for p in picks)
 
 
 # sources that time kernels with a host wall clock through PyTorch (launch and dispatch

@@ -12,9 +12,9 @@ from rich.table import Table
 from hetsim.calibration.api import DEFAULT_SKIP_TAGS, calibrate, validate
 from hetsim.calibration.fit import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
 from hetsim.calibration.measurements import find_realdata
-from hetsim.calibration.report import Report
+from hetsim.calibration.report import GROUPS, Report, group_key
 from hetsim.cli.common import app, console, print_json
-from hetsim.errors import MeasurementError
+from hetsim.errors import ConfigError, MeasurementError
 
 # Further CSVs after the flag's first one, so that `--measurements A.csv B.csv` (one flag,
 # several files, as the issue writes it) parses on both commands.
@@ -45,7 +45,7 @@ def _pct(x: float) -> str:
     return "-" if x != x else f"{x:.1%}"
 
 
-def render_report(rep: Report, title: str, worst: int = 10) -> None:
+def render_report(rep: Report, title: str, worst: int = 10, by: list[str] | None = None) -> None:
     j = rep.to_json(worst)
     console.print(
         f"[bold]{title}[/]: {j['rows_scored']} rows scored, MAPE {_pct(j['mape'])}, median APE "
@@ -58,19 +58,22 @@ def render_report(rep: Report, title: str, worst: int = 10) -> None:
         ("by_role_hardware_metric", "role / hardware / metric"),
         ("by_source", "source"),
     )
-    for key, label in tables:
+    groups = [(j[key], label) for key, label in tables]
+    if by:
+        groups.append((rep.by_fields(by), " / ".join(by)))
+    for values, label in groups:
         t = Table(title=label, title_justify="left")
         for col in (label, "rows", "MAPE", "median APE"):
-            t.add_column(col, justify="left" if col == label else "right")
-        for k, v in j[key].items():
+            t.add_column(col, justify="left" if col == label else "right", overflow="fold")
+        for k, v in values.items():
             t.add_row(k, str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
         console.print(t)
     t = Table(title=f"worst {worst} rows", title_justify="left")
-    for col in ("row", "role", "hardware", "metric", "model", "measured", "predicted", "APE"):
-        t.add_column(col)
+    for col in ("row", "role", "hardware", "metric", "model", "measured", "predicted", "unit", "APE"):
+        t.add_column(col, overflow="fold")  # row names are folded, never cut
     for w in j["worst"]:
-        t.add_row(w["row"], w["role"], w["hardware"], w["metric"], w["model"][:28], f"{w['measured']:.4g}",
-                  f"{w['predicted']:.4g}", _pct(w["ape"]))  # fmt: skip
+        t.add_row(w["row"], w["role"], w["hardware"], w["metric"], w["model"], f"{w['measured']:.4g}",
+                  f"{w['predicted']:.4g}", w["unit"], _pct(w["ape"]))  # fmt: skip
     console.print(t)
     console.print("fitted: rows of the hardware and files the committed fit used; held-out: all others")
 
@@ -92,7 +95,28 @@ def validate_cmd(
     keep_tag: Annotated[
         list[str] | None,
         typer.Option(
-            "--keep-tag", help="Score rows carrying this ambiguity tag too (default skips per_gpu_vs_total)."
+            "--keep-tag",
+            help="Score rows with this ambiguity tag too (default: parallel_config_unknown is skipped).",
+        ),
+    ] = None,
+    skip_tag: Annotated[
+        list[str] | None,
+        typer.Option("--skip-tag", help="Leave out rows with this ambiguity tag (e.g. per_gpu_vs_total)."),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Also print the error per group: comma-separated fields, e.g. hardware,precision "
+            f"(fields: {', '.join(GROUPS)})."
+        ),
+    ] = None,
+    cross_validate: Annotated[
+        str | None,
+        typer.Option(
+            "--cross-validate",
+            help="hardware (leave one GPU out) or model (leave one model out): "
+            "refit the shared calibration without each fold's rows and score the fold's end-to-end "
+            "rows (tens of seconds per refit).",
         ),
     ] = None,
     worst: Annotated[int, typer.Option(help="How many worst rows to list.")] = 10,
@@ -100,14 +124,31 @@ def validate_cmd(
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
     per source, metric, hardware and fitted vs held-out, with the worst rows."""
-    skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
-    rep = validate(
-        _files((measurements or []) + (extra or [])), calibrated=not uncalibrated, skip_tags=frozenset(skip)
-    )
-    if as_json:
-        print_json(rep.to_json(worst))
+    skip = (DEFAULT_SKIP_TAGS | set(skip_tag or [])) - set(keep_tag or [])
+    fields = [f.strip() for f in by.split(",")] if by else None
+    if fields:
+        group_key(fields)  # an unknown field fails before any work
+    files = _files((measurements or []) + (extra or []))
+    if cross_validate is not None:
+        if cross_validate not in ("hardware", "model"):
+            raise ConfigError("--cross-validate must be 'hardware' or 'model'")
+        from hetsim.calibration.crossval import cross_validate as run_cv
+
+        cv = run_cv(files, "hardware" if cross_validate == "hardware" else "model", skip_tags=frozenset(skip))
+        rep = cv.report
+        title = f"cross-validated (leave one {'GPU' if cross_validate == 'hardware' else 'model'} out)"
+        if not as_json:
+            console.print(f"refitted without: {', '.join(cv.refit) or 'none'} (other folds never in the fit)")
     else:
-        render_report(rep, "validate", worst)
+        rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
+        title = "validate"
+    if as_json:
+        out = rep.to_json(worst)
+        if fields:
+            out["by"] = {",".join(fields): rep.by_fields(fields)}
+        print_json(out)
+    else:
+        render_report(rep, title, worst, fields)
 
 
 @app.command("calibrate")
