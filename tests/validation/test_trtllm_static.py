@@ -29,16 +29,22 @@ ROWS = 78
 # (parallel configuration not stated) and two batch-1 throughput rows whose output length the
 # table leaves blank
 SKIPPED = {"ambiguous_tag:parallel_config_unknown": 3, "missing_workload": 2}
-RECORDED_MAPE = 0.126
+# Raised twice by physics fixes that independent measurements support, never to make a change
+# pass: NVLS all-reduces pay 2 hops, not 2(p - 1) (vidur_allreduce H100, 8 GPUs: 43% -> 12%
+# MAPE), and the GEMM tile / split-K choice weighs its fp32 partial traffic (it had made a
+# 96-token prefill slower than a 192-token one; kernel rows: held-out 14.9% -> 13.5%). Both
+# shorten H100 FP8 prefill, which was already under-predicted on every first-token row
+# (0.61-0.85x): the remaining gap is FP8 prefill on H100 (docs/calibration.md).
+RECORDED_MAPE = 0.145
 # (hardware/metric) -> recorded MAPE
 RECORDED = {
-    "a100-80gb-sxm/output_throughput_per_gpu": 0.085,
-    "a100-80gb-sxm/ttft_first_token_latency": 0.062,
-    "h100-sxm/output_throughput_per_gpu": 0.073,
-    "h100-sxm/ttft_first_token_latency": 0.231,
-    "h200/output_throughput_per_gpu": 0.240,
-    "l40s/output_throughput_per_gpu": 0.119,
-    "l40s/ttft_first_token_latency": 0.093,
+    "a100-80gb-sxm/output_throughput_per_gpu": 0.087,
+    "a100-80gb-sxm/ttft_first_token_latency": 0.076,
+    "h100-sxm/output_throughput_per_gpu": 0.074,
+    "h100-sxm/ttft_first_token_latency": 0.312,
+    "h200/output_throughput_per_gpu": 0.246,
+    "l40s/output_throughput_per_gpu": 0.135,
+    "l40s/ttft_first_token_latency": 0.126,
 }
 
 

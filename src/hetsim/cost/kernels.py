@@ -14,7 +14,8 @@ GEMM (M x N x K, one kernel):
   time    = (compute^p + memory^p)^(1/p) + kernel latency     (p: overlap exponent)
 Memory-bound ops (norms, softmax, activations, residuals) use their class's fraction of
 bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak.
-All-reduce (ring, p devices): alpha + 2(p-1) hop + 2(p-1)/p bytes / (eta_link x link bw).
+All-reduce (ring, p devices): alpha + 2(p-1) hop + 2(p-1)/p bytes / (eta_link x link bw); on a
+switch that reduces in the network (NVLS): alpha + 2 hop + bytes / (eta_link x link bw).
 """
 
 from __future__ import annotations
@@ -36,10 +37,23 @@ def tile_efficiency(kp: KernelParams, tm: int, tn: int) -> float:
 
 
 def gemm_times(
-    unit: ComputeUnit, peak: float, kp: KernelParams, m: Num, n: Num, k: Num, groups: Num = 1.0
+    unit: ComputeUnit,
+    peak: float,
+    kp: KernelParams,
+    m: Num,
+    n: Num,
+    k: Num,
+    groups: Num = 1.0,
+    memory_s_per_byte: float = 0.0,
+    operand_bytes: Num = 0.0,
 ) -> tuple[Num, Num]:
-    """(compute seconds, extra split-K bytes) of the best tile for ``groups`` M x N x K GEMMs
-    run as one grouped kernel (MoE experts: their tiles share the cores' waves)."""
+    """(compute seconds, extra split-K bytes) of the best (tile, split-K) choice for
+    ``groups`` M x N x K GEMMs run as one grouped kernel (MoE experts share the cores' waves).
+
+    Candidates per tile: split-K filling one wave (s = min(S // tiles, K // k_min)) and no
+    split (s = 1). With ``memory_s_per_byte`` > 0 the choice minimises the overlapped time
+    of compute and memory (operand bytes plus the split-K partials), as an autotuner does:
+    a heavy split-K whose fp32 partials cost more traffic than it saves is not chosen."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
     k = np.maximum(np.asarray(k, dtype=float), 1.0)
@@ -48,21 +62,33 @@ def gemm_times(
     if cores <= 0:
         t: Num = 2 * g * m * n * k / (peak * kp.gemm_efficiency)
         return t, np.zeros_like(t)
-    best_t = np.full(np.broadcast(m, n, k, g).shape, np.inf)
-    best_extra = np.zeros_like(best_t)
+    shape = np.broadcast(m, n, k, g).shape
+    best_score = np.full(shape, np.inf)
+    best_t = np.full(shape, np.inf)
+    best_extra = np.zeros(shape)
     per_core = peak / cores
     for tm, tn in kp.tiles:
         tiles = g * np.ceil(m / tm) * np.ceil(n / tn)
-        if kp.split_k_min_k > 0:
-            s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
-        else:
-            s = np.ones_like(tiles)
-        waves = np.ceil(tiles * s / cores)
-        t = waves * 2.0 * tm * tn * np.ceil(k / s) / (per_core * tile_efficiency(kp, tm, tn))
-        extra = np.where(s > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)
-        better = t < best_t
-        best_t = np.where(better, t, best_t)
-        best_extra = np.where(better, extra, best_extra)
+        fill = (
+            np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k))
+            if kp.split_k_min_k > 0
+            else 1.0
+        )
+        for s in (np.maximum(1.0, fill), 1.0):
+            waves = np.ceil(tiles * s / cores)
+            t = waves * 2.0 * tm * tn * np.ceil(k / s) / (per_core * tile_efficiency(kp, tm, tn))
+            extra = np.where(np.asarray(s) > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)
+            score = (
+                t
+                if memory_s_per_byte <= 0
+                else blend(t, (operand_bytes + extra) * memory_s_per_byte, kp.overlap_p)
+            )
+            better = score < best_score
+            best_score = np.where(better, score, best_score)
+            best_t = np.where(better, t, best_t)
+            best_extra = np.where(better, extra, best_extra)
+            if kp.split_k_min_k <= 0:
+                break
     return best_t, best_extra
 
 
@@ -101,7 +127,10 @@ def kernel_times(
     fixed latency but no launch gap."""
     nbytes = op.bytes
     if op.kind == "gemm":
-        compute_s, extra = gemm_times(unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups)
+        per_byte = 1.0 / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
+        compute_s, extra = gemm_times(
+            unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups, per_byte, nbytes
+        )
         nbytes = nbytes + extra
     elif op.kind == "attention":
         compute_s = op.flop / (peak * kp.attention_efficiency)
@@ -112,14 +141,16 @@ def kernel_times(
         reduction = op.kind in ("norm", "softmax")
         rho = kp.reduction_issue if reduction else kp.elementwise_issue
         cores_hz = unit.n_parallel * unit.clock_hz
-        if rho > 0 and cores_hz > 0:
-            compute_s = np.maximum(compute_s, nbytes / (rho * cores_hz))
+        # the per-SM streaming cap is a limit of the load/store path, not of arithmetic
+        cap_s = nbytes / (rho * cores_hz) if rho > 0 and cores_hz > 0 else np.zeros_like(nbytes)
         if kp.cache_gain > 1 and memory.cache_bytes > 0:
             memory_s = np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s)
         latency = vector_latency(unit, kp, reduction)
         p = kp.vector_overlap_p or kp.overlap_p
-        body = blend(blend(compute_s, memory_s, p), latency, kp.latency_overlap_p)
-        return compute_s, memory_s, body
+        body = blend(blend(np.maximum(compute_s, cap_s), memory_s, p), latency, kp.latency_overlap_p)
+        # compute: the arithmetic alone; memory: DRAM and the SMs' issue cap together, so the
+        # bound label says what limits a 0.2-1.2 flop/B norm or residual add
+        return compute_s, blend(cap_s, memory_s, p), body
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body
@@ -130,6 +161,8 @@ def allreduce_s(nbytes: Num, p: int, link: Link, kp: KernelParams) -> tuple[Num,
     one send and one receive per byte where the switch reduces in the network (NVLS)."""
     wire = link.allreduce_wire_factor(p) * np.asarray(nbytes, dtype=float)
     bw_s = wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
-    alpha = kp.allreduce_latency_s + 2 * (p - 1) * kp.allreduce_hop_latency_s
+    # a ring takes 2(p - 1) dependent steps; a reducing switch (NVLS) one trip up and one down
+    hops = 2 if link.in_network_reduction else 2 * (p - 1)
+    alpha = kp.allreduce_latency_s + hops * kp.allreduce_hop_latency_s
     total: Num = alpha + bw_s
     return total, bw_s
