@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/hetsim demo --out out
+	$(BIN)/hetsim demo --out out --force
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

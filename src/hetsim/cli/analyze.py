@@ -5,19 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from hetsim.analysis.result import AnalysisResult
-from hetsim.cli.common import app, console, print_json
+from hetsim.cli.common import app, console, positive, print_json
+from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import get_hardware, list_hardware
-from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
-from hetsim.workload.dtypes import Precision
-from hetsim.workload.registry import get_model, list_models
+
+if TYPE_CHECKING:  # imported inside the commands, so that start-up stays fast
+    from hetsim.analysis.result import AnalysisResult
 
 SUMMARY_KEYS = (
     "params",
@@ -35,12 +33,6 @@ SUMMARY_KEYS = (
     "avg_power_w",
 )
 OP_KEYS = ("name", "phase", "sublayer", "unit", "flop", "bytes", "intensity", "time_s", "bound")
-
-
-def _positive(value: int, name: str) -> int:
-    if value < 1:
-        raise ConfigError(f"--{name} must be a positive integer, got {value}")
-    return value
 
 
 @app.command("analyze")
@@ -72,8 +64,15 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
+    force: ForceOption = False,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run."""
+    from hetsim.analysis.checks import check_result
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.sim.inference import Workload, analyze
+    from hetsim.workload.dtypes import Precision
+    from hetsim.workload.registry import get_model
+
     if attention not in ("fused", "unfused"):
         raise ConfigError("--attention must be 'fused' or 'unfused'")
     if overlap not in ("max", "sum"):
@@ -87,9 +86,9 @@ def analyze_cmd(
         (input_len, "input-len"),
         (output_len, "output-len"),
     ):
-        _positive(value, name)
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
+        positive(value, name)
+    if plot is not None:
+        check_plot_path(plot, force)
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
     result = analyze(
         get_model(model),
@@ -102,6 +101,7 @@ def analyze_cmd(
         overlap="max" if overlap == "max" else "sum",
         check_fit=not ignore_capacity,
     )
+    check_result(result)
     if plot is not None:
         from hetsim.report.roofline import plot_roofline
 
@@ -155,6 +155,8 @@ def ops_csv(r: AnalysisResult) -> str:
 
 
 def render(r: AnalysisResult) -> None:
+    from rich.table import Table
+
     head = Table(
         title=(
             f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, "
@@ -208,6 +210,10 @@ def render(r: AnalysisResult) -> None:
 @app.command("models")
 def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the model presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.workload.registry import list_models
+
     models = list_models()
     if as_json:
         print_json(
@@ -260,6 +266,10 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command("hardware")
 def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the hardware presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.hardware.loader import list_hardware
+
     devices = list_hardware()
     if as_json:
         print_json(
