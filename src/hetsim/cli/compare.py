@@ -23,6 +23,8 @@ COLUMNS = (
     "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
     "mbu", "mfu", "footprint_bytes",
 )  # fmt: skip
+METRICS = ("ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
+           "mbu", "mfu")  # fmt: skip
 MAX_ROWS = 64
 
 
@@ -51,7 +53,9 @@ def compare_rows(
     output_len: int,
     ignore_capacity: bool,
 ) -> list[dict[str, Any]]:
-    """One row (the :data:`COLUMNS`) per model x hardware x weight type."""
+    """One row (the :data:`COLUMNS`) per model x hardware x weight type. A combination that
+    does not fit in memory keeps its row with ``fits: false`` and no figures (None), unless
+    ``ignore_capacity``, which reports its figures anyway."""
     from hetsim.analysis.checks import check_result
     from hetsim.hardware.loader import get_hardware
     from hetsim.sim.inference import Workload, analyze
@@ -69,9 +73,11 @@ def compare_rows(
     for spec in specs:
         for dev in devices:
             for prec in precs:
-                r = analyze(spec, dev, w, prec, tp=tp, pp=pp, check_fit=not ignore_capacity)
-                d = check_result(r).to_dict()
-                rows.append({k: d[k] for k in COLUMNS})
+                d = check_result(analyze(spec, dev, w, prec, tp=tp, pp=pp)).to_dict()
+                row = {k: d[k] for k in COLUMNS}
+                if not row["fits"] and not ignore_capacity:  # no figures for a run that cannot happen
+                    row.update({k: None for k in METRICS})
+                rows.append(row)
     return rows
 
 
@@ -89,13 +95,18 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
     r0 = rows[0]
     t = Table(
         title=f"batch {r0['batch']}, {r0['input_len']}+{r0['output_len']} tokens, "
-        f"tp {r0['tp']} x pp {r0['pp']} (per device-group figures)",
+        f"tp {r0['tp']} x pp {r0['pp']}",
         title_justify="left",
     )
     for col in ("model", "hardware", "precision", "TTFT", "TPOT", "tok/s", "J/token", "MBU", "MFU", "fits"):
         t.add_column(col, justify="left" if col in ("model", "hardware", "precision") else "right")
-    best = max(r["output_throughput_tok_per_s"] for r in rows)
+    best = max((r["output_throughput_tok_per_s"] or 0.0) for r in rows)
     for r in rows:
+        if r["ttft_s"] is None:
+            gb = r["footprint_bytes"] / 1e9
+            t.add_row(r["model"], r["hardware"], r["precision"], f"needs {gb:,.1f} GB", *["-"] * 5,
+                      "[red]no[/]")  # fmt: skip
+            continue
         tput = f"{r['output_throughput_tok_per_s']:,.1f}"
         t.add_row(
             r["model"], r["hardware"], r["precision"], fmt_time(r["ttft_s"]), fmt_time(r["tpot_s"]),
@@ -127,7 +138,7 @@ def compare_cmd(
         int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
     ] = 128,
     ignore_capacity: Annotated[
-        bool, typer.Option("--ignore-capacity", help="Keep rows that do not fit (fits: false).")
+        bool, typer.Option("--ignore-capacity", help="Give figures for rows that do not fit too.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV.")] = False,

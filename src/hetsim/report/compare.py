@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hetsim.errors import ConfigError
 from hetsim.outfiles import atomic_write
 
 PANELS = (
@@ -23,14 +24,23 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    dropped = sum(r["ttft_s"] is None for r in rows)
+    rows = [r for r in rows if r["ttft_s"] is not None]  # rows that do not fit have no figures
+    if not rows:
+        raise ConfigError(
+            "no combination fits in memory, so there is nothing to plot (see --ignore-capacity)"
+        )
     labels = [_label(r, rows) for r in rows]
     n = len(rows)
     fig, axes = plt.subplots(2, 2, figsize=(max(8.0, 1.1 * n + 5), 7.5), dpi=110)
-    colors = [f"C{i % 10}" for i in range(n)]
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    colors = [cmap(i % cmap.N) for i in range(n)]
     for ax, (key, title, scale, hint) in zip(axes.flat, PANELS, strict=True):
         values = [float(r[key]) * scale for r in rows]
         bars = ax.bar(range(n), values, color=colors)
-        ax.bar_label(bars, labels=[f"{v:,.3g}" for v in values], fontsize=7, padding=2)
+        ax.bar_label(
+            bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:.3g}" for v in values], fontsize=7, padding=2
+        )
         ax.set_title(f"{title}, {hint}", fontsize=9)
         ax.set_ylabel(title, fontsize=8)
         ax.set_xticks(range(n), [str(i + 1) for i in range(n)], fontsize=8)
@@ -40,7 +50,8 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     r0 = rows[0]
     fig.suptitle(
         f"hetsim compare: batch {r0['batch']}, {r0['input_len']}+{r0['output_len']} tokens, "
-        f"tp {r0['tp']} x pp {r0['pp']}",
+        f"tp {r0['tp']} x pp {r0['pp']}"
+        + (f"  ({dropped} combination(s) that do not fit in memory left out)" if dropped else ""),
         fontsize=10,
     )
     from matplotlib.patches import Patch
