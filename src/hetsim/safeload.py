@@ -113,8 +113,10 @@ def _no_constant(name: str) -> float:
     raise ConfigError(f"{name} is not allowed in strict JSON; write a finite number")
 
 
-def parse_text(text: str, fmt: str, where: str) -> Any:
-    """Parse YAML (``fmt='yaml'``) or JSON text with the limits above."""
+def parse_text(text: str, fmt: str, where: str, *, trusted: bool = False) -> Any:
+    """Parse YAML (``fmt='yaml'``) or JSON text with the limits above. ``trusted`` YAML (the
+    package's own presets, which a test parses with the strict loader) is read by libyaml's
+    C loader when it is installed: ten times faster, which keeps the CLI's start-up short."""
     try:
         if fmt == "json":
 
@@ -128,7 +130,8 @@ def parse_text(text: str, fmt: str, where: str) -> Any:
 
             data = json.loads(text, object_pairs_hook=pairs, parse_constant=_no_constant)
         else:
-            data = yaml.load(text, Loader=_Loader)
+            fast = getattr(yaml, "CSafeLoader", None) if trusted else None
+            data = yaml.load(text, Loader=fast or _Loader)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     except RecursionError:

@@ -149,3 +149,13 @@ def test_atomic_write_and_strict_json(tmp_path: Path) -> None:
     atomic_write_text(path, strict_json({"a": float("inf"), "b": [float("nan"), 1.5]}))
     assert json.loads(path.read_text()) == {"a": None, "b": [None, 1.5]}
     assert "Infinity" not in path.read_text() and "NaN" not in path.read_text()
+
+
+def test_packaged_yaml_passes_the_strict_loader() -> None:
+    """The presets are read with libyaml's fast loader; here they pass the strict one too
+    (no duplicate keys, nesting or alias expansion beyond the limits)."""
+    root = Path(__file__).parents[2] / "src/hetsim"
+    files = sorted(root.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        assert isinstance(parse_text(path.read_text(encoding="utf-8"), "yaml", str(path)), dict)
