@@ -70,11 +70,23 @@ _EXAMPLE = {"bytes": "80 GB", "bytes_per_s": "3.35 TB/s", "s": "500 ns", "flop_p
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
 
 
+def yaml_number_hint(value: object) -> str:
+    """A hint for text that reads as a number: YAML 1.1 takes ``6.7e9`` or ``175e9`` (an
+    exponent without a dot and a sign) as a string."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (YAML reads it as text; write the exponent with a dot and a sign, e.g. 6.7e+9)"
+    return ""
+
+
 def parse_number(value: object, *, where: str, minimum: float | None = 0.0) -> float:
     """A plain finite number (a count, ratio, or a quantity whose unit is in its key's name,
     like ``static_power_w``) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        raise ConfigError(f"{where}: expected a number, got {value!r}{yaml_number_hint(value)}")
     try:
         x = float(value)
     except OverflowError:

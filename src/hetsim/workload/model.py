@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from hetsim.errors import ConfigError
+from hetsim.units import yaml_number_hint
 
 FfnKind = Literal["gated", "plain"]
 NormKind = Literal["rmsnorm", "layernorm"]
@@ -52,7 +53,7 @@ class ModelSpec:
             ):
                 raise ConfigError(
                     f"model {self.name!r}: {f.name} must be a whole number from 0 to {MAX_SIZE}, "
-                    f"got {value!r}"
+                    f"got {value!r}{yaml_number_hint(value)}"
                 )
             if f.type == "str" and not isinstance(value, str):
                 raise ConfigError(f"model {self.name!r}: {f.name} must be text, got {value!r}")
@@ -87,7 +88,8 @@ class ModelSpec:
         pub = self.published_params
         if pub is not None and (isinstance(pub, bool) or not isinstance(pub, int | float)
                                 or not 0 < pub < 1e15):  # fmt: skip
-            raise ConfigError(f"model {self.name!r}: published_params must be a positive number")
+            raise ConfigError(f"model {self.name!r}: published_params must be a positive number, got "
+                              f"{pub!r}{yaml_number_hint(pub)}")  # fmt: skip
         if not all(isinstance(a, str) for a in self.aliases):
             raise ConfigError(f"model {self.name!r}: aliases must be a list of names")
 
