@@ -105,6 +105,19 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
+def _total(costs: list[Cost]) -> Cost:
+    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
+    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    out = {}
+    for f in ("time_s", "energy_j", "flop", "bytes"):
+        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
+        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
+        for x in parts:
+            np.add(acc, x, out=acc)
+        out[f] = acc
+    return Cost(**out)
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -113,6 +126,7 @@ def _evaluate(
     P: FloatArray,
     G: FloatArray,
     opts: Options,
+    per_op: bool = True,
 ) -> tuple[dict[str, FloatArray], list[Op], list[Cost], list[Op], list[Cost]]:
     """Metrics for N configurations (arrays of shape (N,)), plus ops and costs."""
     n_dev = opts.tp * opts.pp
@@ -120,7 +134,7 @@ def _evaluate(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = _price_all(pre_ops, dev, prec, opts)
-    pre = sum(pre_costs, Cost())
+    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -134,7 +148,7 @@ def _evaluate(
         attention=opts.attention,
     )
     dec_costs = _price_all(dec_ops, dev, prec, opts)
-    dec = sum(dec_costs, Cost())
+    dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
@@ -187,7 +201,9 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs],
+        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
+        if per_op
+        else [],
     )
 
 
@@ -340,7 +356,7 @@ def sweep(
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
-    r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
+    r, *_ = _evaluate(m, dev, prec, B, P, G, opts, per_op=False)
     fp = footprint(m, prec, B, P + G, opts)["total"]
     return SweepResult(
         model=m.name,
