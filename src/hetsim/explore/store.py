@@ -48,12 +48,27 @@ def encode(columns: Mapping[str, np.ndarray[Any, Any]]) -> bytes:
     arrays = {}
     for name, x in columns.items():
         if x.dtype == object or x.dtype.kind == "U":
-            arrays[name] = pa.array(x.astype(str) if x.size else np.array([], dtype=str)).dictionary_encode()
+            # text columns hold a few distinct labels in runs (one per group): encode the runs
+            labels, codes = np.unique(x.astype(str), return_inverse=True) if x.size < 64 else _runs(x)
+            arrays[name] = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(labels))
         else:
             arrays[name] = pa.array(x)
     buf = io.BytesIO()
-    pq.write_table(pa.table(arrays), buf, compression="zstd")
+    pq.write_table(pa.table(arrays), buf, compression="snappy")
     return buf.getvalue()
+
+
+def _runs(x: np.ndarray[Any, Any]) -> tuple[list[str], np.ndarray[Any, Any]]:
+    """(labels, codes) of an object array made of long runs of equal values."""
+    starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+    labels: list[str] = []
+    lengths = np.diff(np.r_[starts, x.size])
+    run_codes = np.empty(starts.size, dtype=np.int32)
+    index: dict[str, int] = {}
+    for j, i in enumerate(starts):
+        run_codes[j] = index.setdefault(str(x[i]), len(index))
+    labels = list(index)
+    return labels, np.repeat(run_codes, lengths)
 
 
 @dataclass(frozen=True, slots=True)
