@@ -23,6 +23,7 @@ from hetsim.explore.spec import LINKS, VECTOR_AXES, Spec, param_column
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import Device
+from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import Shard
@@ -33,7 +34,8 @@ METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throu
            "mbu", "mfu", "energy_j_per_token", "avg_power_w")  # fmt: skip
 DERIVED = ("tok_per_s_per_user", "tok_per_s_per_device", "n_devices", "capex_usd", "usd_per_hour",
            "usd_per_mtoken", "tok_per_s_per_usd", "fits")  # fmt: skip
-TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "attention", "overlap")
+TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "attention", "overlap",
+             "policy", "placed_policy")  # fmt: skip
 INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len")
 
 
@@ -107,10 +109,13 @@ class Evaluator:
     def check(self) -> None:
         """Resolve every name and parameter once, so mistakes surface before any work."""
         s = self.spec
-        for axis in ("model", "hardware"):
+        for axis in ("model", "hardware", "policy"):
             for pos in range(_size(s, axis)):
                 v = s.value_of(axis, pos)
-                get_model(v) if axis == "model" else self.device(v, ())
+                if axis == "policy":
+                    check_name(v)
+                else:
+                    get_model(v) if axis == "model" else self.device(v, ())
         for pos in range(_size(s, "hardware")):
             hw = s.value_of("hardware", pos)
             for p in s.params:
@@ -161,15 +166,16 @@ class Evaluator:
         prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
         vec = {a: np.asarray([s.value_of(a, int(i)) for i in range(_size(s, a))])[pos[a]]
                if a in pos else np.full(idx.size, v[a]) for a in VECTOR_AXES}  # fmt: skip
-        r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec,
-                  tp=tp, pp=pp, attention=v["attention"], overlap=v["overlap"])  # fmt: skip
+        r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
+                  attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip
         n = idx.size
         n_dev = tp * pp
         cols: dict[str, Array] = {"index": idx}
         labels = {"model": model.name, "hardware": v["hardware"], "weight_dtype": prec.weight.name,
                   "act_dtype": prec.activation.name, "kv_dtype": prec.kv.name,
-                  "attention": v["attention"], "overlap": v["overlap"]}  # fmt: skip
-        cols.update({a: np.full(n, labels[a], dtype=object) for a in TEXT_AXES})
+                  "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"]}  # fmt: skip
+        cols.update({a: np.full(n, labels[a], dtype=object) for a in TEXT_AXES if a != "placed_policy"})
+        cols["placed_policy"] = np.asarray(r.policy, dtype=object)  # what auto chose per point
         cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp)})
         cols.update({a: np.asarray(vec[a], dtype=np.int64) for a in VECTOR_AXES})
         cols.update({param_column(p): np.full(n, x) for p, x in params})

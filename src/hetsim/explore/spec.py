@@ -42,6 +42,7 @@ AXES: dict[str, Any] = {
     "kv_dtype": None,  # default: the activation type
     "attention": "fused",
     "overlap": "max",
+    "policy": "auto",  # placement policy (hetsim policies); auto: primary side where it fits
 }
 INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len"})
 VECTOR_AXES = ("batch", "input_len", "output_len")
