@@ -22,6 +22,7 @@ LAYERS = [
     {"calibration"},
     {"experiments"},
     {"report"},
+    {"explore"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

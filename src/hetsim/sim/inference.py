@@ -107,6 +107,19 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
+def _total(costs: list[Cost]) -> Cost:
+    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
+    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    out = {}
+    for f in ("time_s", "energy_j", "flop", "bytes"):
+        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
+        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
+        for x in parts:
+            np.add(acc, x, out=acc)
+        out[f] = acc
+    return Cost(**out)
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -131,7 +144,7 @@ def _evaluate(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = sum(pre_costs, Cost())
+    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -145,7 +158,7 @@ def _evaluate(
         attention=opts.attention,
     )
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
-    dec = sum(dec_costs, Cost())
+    dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
