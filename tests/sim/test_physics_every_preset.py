@@ -65,7 +65,7 @@ def test_random_configurations_every_preset(hw: str, calibrated: bool, model: st
 
 def _perturbed(raw: dict[str, Any], bw: float, peak: float, sms: float, cap: float) -> dict[str, Any]:
     """A user-style copy of a preset file: renamed, bandwidth / peaks / SM count / capacity
-    scaled (strings like '3.35 TB/s' become plain SI numbers)."""
+    scaled (written back with their units, as a user would)."""
     from hetsim.units import parse_quantity
 
     out = copy.deepcopy(raw)
@@ -73,10 +73,11 @@ def _perturbed(raw: dict[str, Any], bw: float, peak: float, sms: float, cap: flo
     out.pop("aliases", None)
     for side in out["sides"]:
         mem = side["memory"]
-        mem["bandwidth"] = parse_quantity(mem["bandwidth"], "bytes_per_s") * bw
-        mem["capacity"] = parse_quantity(mem["capacity"], "bytes") * cap
+        mem["bandwidth"] = f"{parse_quantity(mem['bandwidth'], 'bytes_per_s') * bw / 1e9:.6g} GB/s"
+        mem["capacity"] = f"{parse_quantity(mem['capacity'], 'bytes') * cap / 1e9:.6g} GB"
         for unit in side["units"]:
-            unit["peak"] = {k: parse_quantity(v, "flop_per_s") * peak for k, v in unit["peak"].items()}
+            rates = {k: parse_quantity(v, "flop_per_s") * peak for k, v in unit["peak"].items()}
+            unit["peak"] = {k: f"{v / 1e12:.6g} TFLOP/s" for k, v in rates.items()}
             if "n_parallel" in unit:
                 unit["n_parallel"] = max(1, round(unit["n_parallel"] * sms))
     return out

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from hetsim.calibration.api import DEFAULT_SKIP_TAGS, _known, fit_shared
+from hetsim.calibration.api import _known, fit_shared
+from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
 from hetsim.calibration.e2e import model_for
-from hetsim.calibration.fit import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
 from hetsim.calibration.measurements import Measurement, read_measurements
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.report import Report, Scored, score

@@ -116,8 +116,6 @@ def e2e_reason(r: Measurement) -> str:
         return "tail_percentile_not_modelled"
     if r.metric not in E2E_METRICS:
         return ""
-    if "offload" in r.notes.lower():
-        return "host_offload_not_modelled"
     if E2E_METRICS[r.metric][0] != r.unit:
         return f"unit_mismatch:{r.metric}"
     if not r.precision:
@@ -140,6 +138,15 @@ class E2ETask:
     tp: int
     pp: int
     serving: Serving
+    policy: str = "auto"  # placement policy (offloaded KV with CPU attention: pim-attention)
+
+
+def policy_for(framework: str) -> str:
+    """The placement a row's framework text states: the KV cache offloaded with attention
+    on the CPU (FlexGen ``--cpu``, ZeRO-Inference KV offload) is ``pim-attention`` (attention on
+    the memory side's own compute); anything else lets ``auto`` choose."""
+    text = framework.lower()
+    return "pim-attention" if "cpu attention" in text or "kv cache offload: yes" in text else "auto"
 
 
 def e2e_tasks(hw: str, dev_rate: Callable[[str], bool], rows: Sequence[Measurement],
@@ -161,7 +168,8 @@ def e2e_tasks(hw: str, dev_rate: Callable[[str], bool], rows: Sequence[Measureme
             skipped["unknown_model"] += len(complete)
             continue
         if complete:
-            tasks.append(E2ETask(hw, tuple(complete), model, prec, tp, pp, serving_for(framework)))
+            tasks.append(E2ETask(hw, tuple(complete), model, prec, tp, pp, serving_for(framework),
+                                 policy_for(framework)))  # fmt: skip
     return tasks
 
 
@@ -172,6 +180,6 @@ def predict_e2e(task: E2ETask, dev: Device) -> FloatArray:
     # a first-token row's output length does not change its prediction: one token
     g = [r.output_len or 1 for r in rs]
     res = sweep(task.model, dev, [r.batch for r in rs], [r.input_len for r in rs], g, task.precision,
-                tp=task.tp, pp=task.pp, serving=task.serving)  # fmt: skip
+                tp=task.tp, pp=task.pp, serving=task.serving, policy=task.policy)  # fmt: skip
     pred = np.array([E2E_METRICS[r.metric][1](res)[i] for i, r in enumerate(rs)], dtype=float)
     return np.where(np.asarray(res.fits), pred, np.nan)

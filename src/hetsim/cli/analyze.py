@@ -5,20 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from hetsim.analysis.result import AnalysisResult
-from hetsim.cli.common import app, console, print_json
+from hetsim.cli.common import app, console, positive, print_json
+from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import get_hardware, list_hardware
-from hetsim.sim.frameworks import get_profile
-from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
-from hetsim.workload.dtypes import Precision
-from hetsim.workload.registry import get_model, list_models
+
+if TYPE_CHECKING:  # imported inside the commands, so that start-up stays fast
+    from hetsim.analysis.result import AnalysisResult
 
 SUMMARY_KEYS = (
     "params",
@@ -50,12 +47,6 @@ OP_KEYS = (
 )
 
 
-def _positive(value: int, name: str) -> int:
-    if value < 1:
-        raise ConfigError(f"--{name} must be a positive integer, got {value}")
-    return value
-
-
 @app.command("analyze")
 def analyze_cmd(
     model: Annotated[
@@ -71,7 +62,13 @@ def analyze_cmd(
     output_len: Annotated[
         int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
     ] = 128,
-    weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, fp4, int8 or int4.")] = "fp16",
+    weight_dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="fp32, bf16, fp16, fp8, fp4, int8 or int4 (default: a config.json's torch_dtype and "
+            "quantization_config, else fp16)."
+        ),
+    ] = None,
     act_dtype: Annotated[
         str | None, typer.Option(help="Activation type (default: weight type if float, else fp16).")
     ] = None,
@@ -89,14 +86,6 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
-    framework: Annotated[
-        str | None,
-        typer.Option(help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm."),
-    ] = None,
-    uncalibrated: Annotated[
-        bool,
-        typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
-    ] = False,
     policy: Annotated[
         str, typer.Option(help="Placement policy (hetsim policies); auto: primary when it fits.")
     ] = "auto",
@@ -106,8 +95,24 @@ def analyze_cmd(
     plot_tiers: Annotated[
         Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
     ] = None,
+    framework: Annotated[
+        str | None,
+        typer.Option(help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm."),
+    ] = None,
+    uncalibrated: Annotated[
+        bool,
+        typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
+    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run."""
+    from hetsim.analysis.checks import check_result
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.sim.frameworks import get_profile
+    from hetsim.sim.inference import Workload, analyze
+    from hetsim.workload.quantization import resolve_precision
+    from hetsim.workload.registry import get_model
+
     if attention not in ("fused", "unfused"):
         raise ConfigError("--attention must be 'fused' or 'unfused'")
     if overlap not in ("max", "sum"):
@@ -121,12 +126,15 @@ def analyze_cmd(
         (input_len, "input-len"),
         (output_len, "output-len"),
     ):
-        _positive(value, name)
+        positive(value, name)
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
-        if path is not None and path.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"{flag} {path}: use a .png, .svg or .pdf file name")
-    prec = Precision.of(weight_dtype, act_dtype, kv_dtype, gemm_dtype)
+        if path is not None:
+            check_plot_path(path, force, flag)
+    if plot is not None and plot == plot_tiers:
+        raise ConfigError("--plot and --plot-tiers name the same file; give two names")
+    prec = resolve_precision(model, weight_dtype, act_dtype, kv_dtype, gemm_dtype)
     dev = get_hardware(hardware, calibrated=not uncalibrated)
+    serving = get_profile(framework).serving if framework else None
     result = analyze(
         get_model(model),
         dev,
@@ -139,8 +147,9 @@ def analyze_cmd(
         check_fit=not ignore_capacity,
         policy=policy,
         dynamic=not static_placement,
-        serving=get_profile(framework).serving if framework else None,
+        serving=serving,
     )
+    check_result(result)
     if plot_tiers is not None:
         from hetsim.report.tiers import plot_tiers as draw_tiers
 
@@ -202,6 +211,8 @@ def ops_csv(r: AnalysisResult) -> str:
 
 
 def render(r: AnalysisResult) -> None:
+    from rich.table import Table
+
     head = Table(
         title=(
             f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, "
@@ -267,6 +278,8 @@ def render(r: AnalysisResult) -> None:
 
 def render_sides(r: AnalysisResult) -> None:
     """Per-side and per-link totals of the run, and the re-maps of the decode."""
+    from rich.table import Table
+
     t = Table(title="memory sides (whole run)", title_justify="left")
     for col in ("side", "memory", "holds (peak)", "of", "fits", "moved", "busy", "energy"):
         t.add_column(col, justify="left" if col in ("side", "memory", "fits") else "right")
@@ -290,6 +303,10 @@ def render_sides(r: AnalysisResult) -> None:
 @app.command("models")
 def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the model presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.workload.registry import list_models
+
     models = list_models()
     if as_json:
         print_json(
@@ -342,6 +359,10 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command("hardware")
 def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the hardware presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.hardware.loader import list_hardware
+
     devices = list_hardware()
     if as_json:
         print_json(

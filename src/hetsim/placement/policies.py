@@ -126,11 +126,13 @@ def _fill(
     return shares, tuple(thresholds)
 
 
-def _free(p: Problem, workspace_side: int = 0) -> list[Num]:
-    return [
-        p.capacity(s) - (p.workspace_bytes if s == workspace_side else 0.0)
-        for s in range(len(p.device.sides))
-    ]
+def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
+    """Free bytes per side once the activation workspace is placed, and the side holding it:
+    the first side in ``order`` it fits on (activations then stream to the compute)."""
+    ws = float(np.max(p.workspace_bytes))
+    side = next((s for s in order if p.capacity(s) >= ws), order[0])
+    free = [p.capacity(s) - (p.workspace_bytes if s == side else 0.0) for s in range(len(p.device.sides))]
+    return free, side
 
 
 @register("primary", "everything on the primary side (side 0); refuses when the footprint does not fit")
@@ -147,9 +149,10 @@ def offload(p: Problem) -> FillResult:
     dev = p.device
     n = len(dev.sides)
     sides = _side_order(dev, 0)
-    shares, thresholds = _fill(p, FILL_ORDER, sides, _free(p))
+    free, ws = _free(p, sides)
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
-    return FillResult(Placement("offload", groups, n_sides=n), thresholds)
+    return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
 
 
 def pim_sides(dev: Device) -> list[int]:
@@ -159,8 +162,8 @@ def pim_sides(dev: Device) -> list[int]:
 
 @register(
     "pim-attention",
-    "KV cache and attention on memory-side compute (AttAcc / NeuPIMs style); "
-    "weights as offload on the host compute",
+    "KV cache on memory-side compute (PIM: AttAcc / NeuPIMs; a host CPU: FlexGen --cpu), decode "
+    "attention computed there, prefill attention on the primary; weights as offload",
 )
 def pim_attention(p: Problem) -> FillResult:
     dev = p.device
@@ -172,15 +175,23 @@ def pim_attention(p: Problem) -> FillResult:
             "has compute units of its own (memory-side compute); try --policy offload"
         )
     pims.sort(key=lambda s: -dev.sides[s].memory.bandwidth_bytes_per_s)
-    free = _free(p)
-    kv_shares, thresholds = _fill(p, ("attention",), pims, free)
+    order = _side_order(dev, 0)
+    free, ws = _free(p, order)
+    # KV heads fill the memory-side compute first; what does not fit there is held (and its
+    # heads computed) like offload: primary first, then the fastest route to it
+    kv_order = pims + [s for s in order if s not in pims]
+    kv_shares, thresholds = _fill(p, ("attention",), kv_order, free)
     kv_total = np.asarray(p.resident["attention"], dtype=float)
-    for s in pims:
+    for s in range(n):
         free[s] = free[s] - kv_total * kv_shares["attention"][s]
-    shares, _ = _fill(p, ("head", "qkv", "fc"), _side_order(dev, 0), free)
+    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
-    groups["attention"] = GroupPlacement(kv_shares["attention"], tuple(range(n)))
-    return FillResult(Placement("pim-attention", groups, n_sides=n), thresholds)
+    # decode attention runs beside its KV; the compute-bound prefill attention runs on the
+    # primary's units, its KV streamed from and written to the same sides (nothing migrates)
+    near = p.phase == "decode"
+    compute = tuple(s if (s in pims and near) else 0 for s in range(n))
+    groups["attention"] = GroupPlacement(kv_shares["attention"], compute)
+    return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
 
 
 def usage_bytes(p: Problem, pl: Placement) -> tuple[Num, ...]:

@@ -112,6 +112,19 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
+def _total(costs: list[Cost]) -> Cost:
+    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
+    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    out = {}
+    for f in ("time_s", "energy_j", "flop", "bytes"):
+        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
+        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
+        for x in parts:
+            np.add(acc, x, out=acc)
+        out[f] = acc
+    return Cost(**out)
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -127,11 +140,16 @@ def _evaluate(
     side: called as ``pricer(ops, phase, context)``; it adds its ``migration_s`` to the run
     and states the ``bandwidth_bytes_per_s`` MBU is measured against."""
     n_dev = opts.tp * opts.pp
+    if n_dev > 1 and dev.interconnect is None:
+        raise ConfigError(
+            f"tp={opts.tp}, pp={opts.pp}: {dev.name} has no interconnect, so the devices cannot "
+            "exchange activations; use tp=1 and pp=1, or a hardware file with an 'interconnect'"
+        )
     pre_ops = build_ops(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = sum(pre_costs, Cost())
+    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -146,7 +164,7 @@ def _evaluate(
         shared_kv_reads=opts.serving.gqa_shared_kv,
     )
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
-    dec = sum(dec_costs, Cost())
+    dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
@@ -182,28 +200,41 @@ def _evaluate(
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
-        "mbu": np.where(steps > 0, mean(dec.bytes) / dec_time / bw / opts.pp, 0.0),
-        "mfu": pre.flop / pre.time_s / peak / opts.pp,
+        "mbu": np.where(steps > 0, _utilisation(mean(dec.bytes), dec_time, bw * opts.pp), 0.0),
+        "mfu": _utilisation(pre.flop, pre.time_s, peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
         "avg_power_w": energy / e2e,
         "prefill_flop": pre.flop,
         "prefill_bytes": pre.bytes,
         "prefill_energy_j": pre.energy_j * opts.tp,
-        "prefill_mbu": pre.bytes / pre.time_s / bw / opts.pp,
+        "prefill_mbu": _utilisation(pre.bytes, pre.time_s, bw * opts.pp),
         "decode_time_s": mean(dec.time_s),
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
-        "decode_mfu": mean(dec.flop) / dec_time / peak / opts.pp,
+        "decode_mfu": _utilisation(mean(dec.flop), dec_time, peak * opts.pp),
     }
     return (
         out,
         pre_ops,
         pre_costs,
         dec_ops,
-        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs],
+        # per-op decode means are for the one-configuration table; a sweep does not read them
+        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
+        if B.size == 1
+        else [],
     )
+
+
+def _utilisation(work: Any, time_s: Any, peak_per_s: float) -> FloatArray:
+    """work / time / peak. Every op's time is at least its work at the peak rate, so the
+    ratio exceeds 1 only by floating-point rounding (1 + 4e-16), which is clipped here; a
+    larger excess is a modelling bug and is left for :func:`analysis.checks.check_result`
+    to refuse rather than hidden."""
+    raw = np.asarray(work, dtype=float) / time_s / peak_per_s
+    out: FloatArray = np.where(raw <= 1.0 + 1e-9, np.minimum(raw, 1.0), raw)
+    return out
 
 
 def _resolve(
@@ -398,17 +429,27 @@ def sweep(
     attention: AttentionImpl = "fused",
     overlap: Overlap = "max",
     serving: Serving | None = None,
+    policy: str = "auto",
+    dynamic: bool = True,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
-    together). No per-configuration Python loop."""
+    together) under a placement ``policy`` (``auto``: per configuration, the primary side
+    where it fits, else the fastest policy that fits). No per-configuration Python loop."""
     m, dev, prec = _resolve(model, hardware, precision)
     B, P, G = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(batch, input_len, output_len))
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
+    fp_all = footprint(m, prec, B, P + G, opts, live_len=P)
+    fp = fp_all["total"]
+    key = check_name(policy)
+    primary_fits = fp <= dev.primary.memory.capacity_bytes
+    if key != "primary" and not (key == "auto" and (len(dev.sides) == 1 or bool(np.all(primary_fits)))):
+        from hetsim.sim.placed_analyze import sweep_placed  # imports this module
+
+        return sweep_placed(key, m, dev, prec, (B, P, G), opts, fp_all, dynamic=dynamic)
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
-    fp = footprint(m, prec, B, P + G, opts, live_len=P)["total"]
     return SweepResult(
         model=m.name,
         hardware=dev.name,
@@ -417,18 +458,19 @@ def sweep(
         input_len=P,
         output_len=G,
         footprint_bytes=fp,
-        fits=fp <= dev.primary.memory.capacity_bytes,
-        **{
-            k: np.asarray(r[k], dtype=float)
-            for k in (
-                "ttft_s",
-                "tpot_s",
-                "e2e_latency_s",
-                "output_throughput_tok_per_s",
-                "mbu",
-                "mfu",
-                "energy_j_per_token",
-                "avg_power_w",
-            )
-        },
+        fits=primary_fits,
+        **{k: np.asarray(r[k], dtype=float) for k in SWEEP_METRICS},
+        policy=np.full(B.shape, "primary"),
     )
+
+
+SWEEP_METRICS = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "output_throughput_tok_per_s",
+    "mbu",
+    "mfu",
+    "energy_j_per_token",
+    "avg_power_w",
+)

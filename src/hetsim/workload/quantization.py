@@ -1,0 +1,104 @@
+"""The data types a Hugging Face checkpoint stores: ``torch_dtype`` and, when present,
+``quantization_config`` (AWQ, GPTQ, bitsandbytes, FP8, compressed-tensors, MXFP4). A loader
+that reads ``torch_dtype`` alone takes a 4-bit AWQ checkpoint for 2-byte weights.
+
+Weight-only formats (AWQ, GPTQ, int8/int4 bitsandbytes, MXFP4 on the checkpoint) dequantise
+to the activation type for their GEMMs; FP8 checkpoints (``quant_method: fp8``) and
+compressed-tensors schemes with quantised input activations run narrow GEMMs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hetsim.datafiles import read_mapping
+from hetsim.errors import ConfigError
+from hetsim.workload.dtypes import Precision, dtype
+
+Cfg = dict[str, Any]
+
+
+def _act(cfg: Cfg) -> str:
+    """The checkpoint's 16-bit activation type (``torch_dtype``; fp16 when absent)."""
+    t = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float16").lower()
+    return "bf16" if "bfloat16" in t or t == "bf16" else "fp32" if t in ("float32", "fp32") else "fp16"
+
+
+def _int_bits(bits: Any, where: str) -> str:
+    try:
+        b = int(bits)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config.json quantization_config: {where} bits {bits!r} is not a number") from None
+    if b not in (4, 8):
+        raise ConfigError(
+            f"config.json quantization_config: {b}-bit {where} weights are not modelled (4 or 8)"
+        )
+    return f"int{b}"
+
+
+def _compressed_tensors(q: Cfg, act: str) -> Precision:
+    groups = q.get("config_groups") or {}
+    if not isinstance(groups, dict) or not groups:
+        raise ConfigError("config.json quantization_config (compressed-tensors): no config_groups")
+    scheme = next(iter(groups.values()))
+    w = scheme.get("weights") or {}
+    a = scheme.get("input_activations") or {}
+    w_float = str(w.get("type", "int")).lower() == "float"
+    bits = int(w.get("num_bits", 16))
+    weight = ("fp8" if bits == 8 else "fp4") if w_float else _int_bits(bits, "compressed-tensors")
+    if a and int(a.get("num_bits", 16)) < 16:  # W8A8 / FP8 dynamic: narrow GEMM inputs
+        gemm = weight if w_float else "int8"
+        return Precision.of(weight, act, act, gemm)
+    return Precision.of(weight, act, act, act)
+
+
+def precision_from_hf_config(cfg: Cfg) -> Precision:
+    """The precision a checkpoint runs at (weights, GEMM inputs, activations, KV cache)."""
+    act = _act(cfg)
+    q = cfg.get("quantization_config")
+    if not q:
+        return Precision.of(act)
+    if not isinstance(q, dict):
+        raise ConfigError("config.json quantization_config must be a mapping")
+    method = str(q.get("quant_method", "")).lower()
+    if method in ("awq", "gptq", "aqlm", "hqq", "marlin"):
+        return Precision.of(_int_bits(q.get("bits", q.get("w_bit", 4)), method), act, act, act)
+    if method == "bitsandbytes":
+        weight = "int4" if q.get("load_in_4bit") else "int8"
+        return Precision.of(weight, act, act, act)
+    if method in ("fp8", "fbgemm_fp8"):
+        return Precision.of("fp8", act, act, "fp8")
+    if method == "mxfp4":
+        return Precision.of("fp4", act, act, act)  # weight-only where no FP4 units: dequantised
+    if method == "compressed-tensors":
+        return _compressed_tensors(q, act)
+    known = "awq, gptq, bitsandbytes, fp8, mxfp4, compressed-tensors"
+    raise ConfigError(f"config.json quantization_config: quant_method {method!r} is not modelled ({known})")
+
+
+def checkpoint_precision(model: str) -> Precision | None:
+    """The checkpoint precision of a ``config.json`` path (or a folder holding one); None for
+    a preset name or a model YAML."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / "config.json"
+    if path.suffix != ".json" or not path.is_file():
+        return None
+    return precision_from_hf_config(read_mapping(path))
+
+
+def resolve_precision(
+    model: str, weight: str | None, activation: str | None, kv: str | None, gemm: str | None
+) -> Precision:
+    """The precision of a run: the given types; where no weight type is given and ``model`` is
+    a ``config.json``, the checkpoint's (each other given type still overrides its part)."""
+    ckpt = checkpoint_precision(model) if weight is None else None
+    if ckpt is None:
+        return Precision.of(weight or "fp16", activation, kv, gemm)
+    return Precision(
+        ckpt.weight,
+        dtype(activation) if activation else ckpt.activation,
+        dtype(kv) if kv else ckpt.kv,
+        dtype(gemm) if gemm else ckpt.gemm,
+    )
