@@ -63,32 +63,41 @@ def gemm_times(
         t: Num = 2 * g * m * n * k / (peak * kp.gemm_efficiency)
         return t, np.zeros_like(t)
     shape = np.broadcast(m, n, k, g).shape
-    best_score = np.full(shape, np.inf)
-    best_t = np.full(shape, np.inf)
-    best_extra = np.zeros(shape)
     per_core = peak / cores
+    partial = 2 * SPLIT_K_PARTIAL_BYTES * g * m * n  # fp32 partials written and read, per split
+    operands = np.asarray(operand_bytes, dtype=float)
+    # no split: the memory side is the same for every tile, so the fastest tile wins outright
+    plain_t = np.full(shape, np.inf)
+    split_score = np.full(shape, np.inf)
+    split_t = np.full(shape, np.inf)
+    split_extra = np.zeros(shape)
     for tm, tn in kp.tiles:
         tiles = g * np.ceil(m / tm) * np.ceil(n / tn)
-        fill = (
-            np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k))
-            if kp.split_k_min_k > 0
-            else 1.0
+        unit_t = 2.0 * tm * tn / (per_core * tile_efficiency(kp, tm, tn))
+        plain_t = np.minimum(plain_t, np.ceil(tiles / cores) * np.ceil(k) * unit_t)
+        if kp.split_k_min_k <= 0:
+            continue
+        # split-K filling one wave, where it splits at all
+        s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
+        if np.all(s <= 1):
+            continue
+        t = np.ceil(tiles * s / cores) * np.ceil(k / s) * unit_t
+        extra = np.where(s > 1, partial * s, 0.0)
+        # the autotuner's criterion is the time the kernel takes (the overlap as priced), so
+        # the choice is the cheapest and a faster unit or bus is never slower
+        score = (
+            t if memory_s_per_byte <= 0 else blend(t, (operands + extra) * memory_s_per_byte, kp.overlap_p)
         )
-        for s in (np.maximum(1.0, fill), 1.0):
-            waves = np.ceil(tiles * s / cores)
-            t = waves * 2.0 * tm * tn * np.ceil(k / s) / (per_core * tile_efficiency(kp, tm, tn))
-            extra = np.where(np.asarray(s) > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)
-            score = (
-                t
-                if memory_s_per_byte <= 0
-                else blend(t, (operand_bytes + extra) * memory_s_per_byte, kp.overlap_p)
-            )
-            better = score < best_score
-            best_score = np.where(better, score, best_score)
-            best_t = np.where(better, t, best_t)
-            best_extra = np.where(better, extra, best_extra)
-            if kp.split_k_min_k <= 0:
-                break
+        better = score < split_score
+        split_score = np.where(better, score, split_score)
+        split_t = np.where(better, t, split_t)
+        split_extra = np.where(better, extra, split_extra)
+    plain_score = (
+        plain_t if memory_s_per_byte <= 0 else blend(plain_t, operands * memory_s_per_byte, kp.overlap_p)
+    )
+    use_split = split_score < plain_score
+    best_t = np.where(use_split, split_t, plain_t)
+    best_extra = np.where(use_split, split_extra, 0.0)
     return best_t, best_extra
 
 
@@ -153,7 +162,7 @@ def kernel_times(
         body = blend(blend(np.maximum(compute_s, cap_s), memory_s, p), latency, kp.latency_overlap_p)
         # compute: the arithmetic alone; memory: DRAM and the SMs' issue cap together, so the
         # bound label says what limits a 0.2-1.2 flop/B norm or residual add
-        return compute_s, blend(cap_s, memory_s, p), body
+        return compute_s, np.maximum(cap_s, memory_s), body
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body
