@@ -109,3 +109,19 @@ def test_efficiency_curve_interpolates_in_log_size_and_clamps() -> None:
     assert c(1.0) == 0.2 and c(1e9) == 0.8
     with pytest.raises(ConfigError):
         EfficiencyCurve((1.0,), (1.5,))
+
+
+def test_a_null_where_a_mapping_belongs_is_one_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the CLI fuzz test: ``units: [null, ...]`` was an internal TypeError."""
+    import yaml
+
+    from hetsim.datafiles import read_mapping
+    from hetsim.hardware.kernels import overlay_path
+
+    preset = overlay_path("h100-sxm").parents[1] / "presets" / "h100-sxm.yaml"
+    raw = read_mapping(preset)
+    raw["sides"][0]["units"][0] = None
+    path = tmp_path / "hw.yaml"
+    path.write_text(yaml.safe_dump(dict(raw)))
+    with pytest.raises(ConfigError, match=r"units\[0\]: expected a mapping"):
+        get_hardware(str(path))
