@@ -82,9 +82,8 @@ def run_cmd(
             s = explore(spec, target, workers=workers or None, ray=ray, resume=resume is not None,
                         frontier_only=frontier_only, on_progress=on_progress)  # fmt: skip
     except KeyboardInterrupt:
-        err_console.print(
-            f"interrupted; finished chunks are kept: continue with hetsim explore --resume {target}"
-        )
+        msg = f"interrupted; finished chunks are kept: continue with hetsim explore --resume {target}"
+        print(msg, file=sys.stderr)  # one line, never wrapped
         raise SystemExit(130) from None
     summary = {"out": str(s.out), "points": s.n_points, "chunks": s.n_chunks, "chunks_run": s.chunks_run,
                "rows": s.rows, "removed": s.removed, "seconds": s.seconds}  # fmt: skip
