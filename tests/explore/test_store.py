@@ -120,3 +120,11 @@ def test_ctrl_c_stops_cleanly_and_the_store_resumes(tmp_path: Path, reference: d
     assert f"hetsim explore --resume {out}" in err and "Traceback" not in err
     explore(None, out, resume=True, workers=1)
     assert _sorted(read_results(out)) == reference
+
+
+def test_progress_is_reported_up_to_the_total(tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    explore(SPEC, tmp_path / "s", workers=1, on_progress=lambda d, t: seen.append((d, t)))
+    done = [d for d, _ in seen]
+    assert seen[0] == (0, 288) and seen[-1] == (288, 288)
+    assert done == sorted(done) and len(seen) == 25  # once at the start, then once per chunk

@@ -101,12 +101,17 @@ def _progress() -> tuple[Any, Any]:
     from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
+    class Count(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = f"{task.total:,.0f}" if task.total is not None else "?"
+            return Text(f"{task.completed:,.0f}/{total} points")
+
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
             return Text(f"{task.speed:,.0f} points/s" if task.speed else "", style="cyan")
 
     progress = Progress(
-        TextColumn("[bold]explore"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), Rate(),
+        TextColumn("[bold]explore"), BarColumn(), Count(), Rate(),
         TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not sys.stderr.isatty(),
     )  # fmt: skip
     task = progress.add_task("explore", total=None)

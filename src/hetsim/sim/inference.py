@@ -108,15 +108,24 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
 
 
 def _total(costs: list[Cost]) -> Cost:
-    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
-    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    """Sum of the fields the metrics use (time, energy, flop, bytes). Parts of equal shape are
+    summed in place first and broadcast once: in a sweep most decode ops are (N, 1) (they do
+    not depend on the context) and only attention is (N, K)."""
     out = {}
     for f in ("time_s", "energy_j", "flop", "bytes"):
-        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
-        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
-        for x in parts:
-            np.add(acc, x, out=acc)
-        out[f] = acc
+        by_shape: dict[tuple[int, ...], FloatArray] = {}
+        for c in costs:
+            x = np.asarray(getattr(c, f), dtype=float)
+            acc = by_shape.get(x.shape)
+            if acc is None:
+                by_shape[x.shape] = x.copy()
+            else:
+                np.add(acc, x, out=acc)
+        shapes = sorted(by_shape, key=lambda sh: int(np.prod(sh)))
+        total = np.zeros(np.broadcast_shapes(*shapes))
+        for sh in shapes:
+            np.add(total, by_shape[sh], out=total)
+        out[f] = total
     return Cost(**out)
 
 
