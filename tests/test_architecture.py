@@ -18,6 +18,7 @@ LAYERS = [
     {"mapping"},
     {"analysis"},
     {"sim"},
+    {"serving"},
     {"calibration"},
     {"experiments"},
     {"report"},
