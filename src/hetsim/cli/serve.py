@@ -210,3 +210,47 @@ def _render(r: Any) -> None:
         )
     for n in r.notes:
         console.print(f"[yellow]note:[/] {n}")
+
+
+def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
+    """`hetsim validate --serving`: MAPE per metric of the serving rows, per hardware; with
+    ``fit`` the engine overheads are fitted on one GPU's rows and scored on the other's."""
+    from rich.table import Table
+
+    from hetsim.serving.engine import get_engine
+    from hetsim.serving.validate import cross_validate, load_serving_rows, mape_by_metric, predict_rows
+
+    out: dict[str, Any] = {}
+    for f in files:
+        rows = load_serving_rows(f)
+        if not rows:
+            continue
+        if fit:
+            out[f.name] = [
+                {
+                    "fit": cv.fit_hardware, "score": cv.score_hardware,
+                    "step_overhead_s": cv.step_overhead_s, "seq_overhead_s": cv.seq_overhead_s,
+                    "fit_mape": cv.fit_mape, "held_out_mape": cv.held_out_mape,
+                }
+                for cv in cross_validate(f)
+            ]  # fmt: skip
+        else:
+            scores = predict_rows(rows, get_engine("trtllm"))
+            hws = sorted({s.row.hardware for s in scores})
+            out[f.name] = {hw: mape_by_metric([s for s in scores if s.row.hardware == hw]) for hw in hws}
+    if not out:
+        raise ConfigError("no serving rows (QPS=N with a supported GPU and model) in the given files")
+    if as_json:
+        print_json(out)
+        return
+    for name, res in out.items():
+        t = Table("file", "fit on", "scored on", "metric", "MAPE", title="serving rows through serve-sim")
+        if fit:
+            for cv in res:
+                for metric, v in cv["held_out_mape"].items():
+                    t.add_row(name, cv["fit"], cv["score"], metric, f"{v:.1%}")
+        else:
+            for hw, per in res.items():
+                for metric, v in per.items():
+                    t.add_row(name, "H100 (preset)", hw, metric, f"{v:.1%}")
+        console.print(t)

@@ -135,7 +135,7 @@ PRESETS: dict[str, EngineConfig] = {
         reservation="max",
         preemption="recompute",
         prefix_caching=False,
-        step_overhead_s=1.5e-3,
+        step_overhead_s=1.0e-3,
         seq_overhead_s=0.0,
         provenance={
             "max_num_seqs": "assumed: max_batch_size 256 of the v0.14 Triton model repository templates",

@@ -241,9 +241,10 @@ def run_engine(
             if not chunks and on_demand and dec:
                 make_room_for_decode()
             decoders = [] if chunks else dec
-        for i in [j for j in dec if gen[j] >= G[j]]:  # one-token requests sent by a prefill node
-            dec.remove(i)
-            finish_req(i, t)
+        if prefilled:
+            for i in [j for j in dec if gen[j] >= G[j]]:  # one-token requests sent by a prefill node
+                dec.remove(i)
+                finish_req(i, t)
         n = len(decoders)
         if not chunks and not n:
             if swapped_io:
@@ -259,8 +260,9 @@ def run_engine(
                 log.truncated = "stopped: the queue head can never get KV blocks"
                 break
             continue
-        if chunks or swapped_io:
-            ctx = float(sum(kv[i] + 1 for i in decoders))
+        runs = not (chunks or swapped_io)
+        if not runs:
+            ctx = float(sum([kv[i] for i in decoders]) + n)
             cq = [float(q) for _, q in chunks]
             cc = [float(done[i] + q) for i, q in chunks]
             dt = pricer.step_s(n, ctx, cq, cc) + over_s + seq_over * (n + len(chunks)) + swapped_io
@@ -288,8 +290,9 @@ def run_engine(
                         used += prefix_blocks
         else:
             # closed-form run of decode-only iterations with this batch
-            k = min(G[i] - gen[i] for i in dec)
-            S0 = float(sum(kv[i] + 1 for i in dec))
+            rem = min([G[i] - gen[i] for i in dec])
+            k = rem
+            S0 = float(sum([kv[i] for i in dec]) + n)
             base = pricer.dense_s(n, n) + over_s + seq_over * n
             t0 = base + pricer.decode_attention_s(n, S0)
             if on_demand:
@@ -312,11 +315,13 @@ def run_engine(
             for i in dec:
                 kv[i] += k
                 gen[i] += k
-                if on_demand:
+            if on_demand:
+                for i in dec:
                     set_blocks(i)
-        for i in [j for j in dec if gen[j] >= G[j]]:
-            dec.remove(i)
-            finish_req(i, t)
+        if not runs or k == rem:
+            for i in [j for j in dec if gen[j] >= G[j]]:
+                dec.remove(i)
+                finish_req(i, t)
         tl.append((t, used, len(dec) + len(pf), len(waiting), n_preempt))
         events += 1
         if progress is not None and events % 512 == 0:

@@ -24,6 +24,7 @@ from ops to costs (e.g. a placement that spreads tensors over memory sides) can 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -94,10 +95,13 @@ class IterationPricer:
 
     def prefill_attention_s(self, q: Sequence[float], c: Sequence[float]) -> float:
         """Attention of prefill chunks: ``q[i]`` new tokens at context ``c[i]`` (>= q[i])."""
-        if not len(q):
-            return 0.0
-        lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
-        return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum())
+        if len(q) > 8:
+            lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
+            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum())
+        return sum(
+            _bilinear1(self.pre_lq, self.pre_lc, self.pre_ls, math.log(a), math.log(b))
+            for a, b in zip(q, c, strict=True)
+        )
 
     def dense_s(self, tokens: int, seqs: int) -> float:
         """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
@@ -114,6 +118,24 @@ class IterationPricer:
             + self.decode_attention_s(n_decode, decode_context)
             + self.prefill_attention_s(chunks_q, chunks_c)
         )
+
+
+def _bilinear1(gx: FloatArray, gy: FloatArray, z: FloatArray, x: float, y: float) -> float:
+    """Scalar form of :func:`_bilinear`, exp of the interpolated log value (few chunks)."""
+    nx, ny = len(gx), len(gy)
+    x = min(max(x, gx[0]), gx[-1])
+    y = min(max(y, gy[0]), gy[-1])
+    i = min(max(int(np.searchsorted(gx, x)) - 1, 0), nx - 2)
+    j = min(max(int(np.searchsorted(gy, y)) - 1, 0), ny - 2)
+    fx = (x - gx[i]) / (gx[i + 1] - gx[i])
+    fy = (y - gy[j]) / (gy[j + 1] - gy[j])
+    v = (
+        z[i, j] * (1 - fx) * (1 - fy)
+        + z[i + 1, j] * fx * (1 - fy)
+        + z[i, j + 1] * (1 - fx) * fy
+        + z[i + 1, j + 1] * fx * fy
+    )
+    return math.exp(float(v))
 
 
 def _bilinear(gx: FloatArray, gy: FloatArray, z: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
