@@ -61,7 +61,7 @@ def test_table_offline_closed_and_max_rate(run_cli: Run) -> None:
         (("--arrival", "closed"), "--concurrency must be a positive"),
         (("--rate", "5", "-p", "normal:abc"), "length 'normal:abc'"),
         (("--rate", "5", "--disaggregate", "x"), "PREFILL:DECODE"),
-        (("--rate", "5", "--policy", "h2m2"), "--policy 'h2m2'"),
+        (("--rate", "5", "--policy", "ofload"), "did you mean offload"),
     ],
 )
 def test_bad_input_one_line_exit_2(run_cli: Run, args: tuple[str, ...], message: str) -> None:

@@ -131,3 +131,26 @@ def test_request_larger_than_kv_cache_is_named() -> None:
     reqs = make_requests(3, rate_per_s=1, input_len="uniform:100:7000", output_len=1000, seed=2)
     with pytest.raises(CapacityError, match=r"request \d needs \d+ tokens of KV cache, \d+ more than"):
         simulate_serving(MODEL, HW, reqs, engine=eng)
+
+
+def test_multi_tier_dynamic_placement_follows_the_footprint() -> None:
+    reqs = make_requests(1100, arrival="offline", input_len=512, output_len=2048)
+    eng = get_engine("vllm").with_(max_num_seqs=1024)
+    static = simulate_serving(MODEL, "gh200", reqs, engine=eng, policy="offload", dynamic_placement=False)
+    dyn = simulate_serving(MODEL, "gh200", reqs, engine=eng, policy="offload", dynamic_placement=True)
+    assert dyn.remaps >= 2 and dyn.migration_s >= 0 and static.remaps == 0
+    assert dyn.output_throughput_tok_per_s >= static.output_throughput_tok_per_s  # KV on HBM while it fits
+    hbm_only = simulate_serving(MODEL, "gh200", reqs, engine=eng, policy="primary")
+    assert dyn.kv_blocks_total > hbm_only.kv_blocks_total  # the LPDDR side holds KV too
+
+
+def test_h2m2_mappings_serve_within_capacity() -> None:
+    from hetsim.serving.h2m2 import dynamic_vs_static
+
+    reqs = make_requests(
+        120, arrival="offline", input_len="lognormal:1024:768:64:2048", output_len="uniform:16:512"
+    )
+    r = dynamic_vs_static("llama2-70b", reqs)
+    for v in (r.lpddr_only_tok_per_s, r.static_lp_tok_per_s, r.dynamic_h2m2_tok_per_s):
+        assert np.isfinite(v) and v > 0
+    assert r.remaps >= 1

@@ -63,8 +63,11 @@ def serve_cmd(
     block_size: Annotated[int | None, typer.Option(help="Override: tokens per KV block.")] = None,
     preemption: Annotated[str | None, typer.Option(help="Override: recompute or swap.")] = None,
     policy: Annotated[
-        str, typer.Option(help="Placement policy (homogeneous until placement lands).")
-    ] = "homogeneous",
+        str, typer.Option(help="Placement over memory sides (hetsim policies; auto: offload on multi-tier).")
+    ] = "primary",
+    static_placement: Annotated[
+        bool, typer.Option("--static-placement", help="Decide the placement once, for the largest footprint.")
+    ] = False,
     weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, int8 or int4.")] = "bf16",
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache type (default: activation type).")] = None,
     max_queue: Annotated[int | None, typer.Option(help="Stop when this many requests wait.")] = None,
@@ -80,11 +83,6 @@ def serve_cmd(
     from hetsim.serving.export import writable, write_csv, write_trace
     from hetsim.workload.dtypes import Precision
 
-    if policy != "homogeneous":
-        raise ConfigError(
-            f"--policy {policy!r}: serve-sim prices every op on the primary memory side (homogeneous) until "
-            "the placement layer lands; use --policy homogeneous"
-        )
     if requests < 1:
         raise ConfigError(f"--requests must be a positive integer, got {requests}")
     if arrival not in ("poisson", "closed", "offline"):
@@ -110,7 +108,10 @@ def serve_cmd(
     prec = Precision.of(weight_dtype, None, kv_dtype)
     slos = parse_slo(slo)
     ind, outd = LengthDist.parse(input_len), LengthDist.parse(output_len)
-    sim: dict[str, Any] = {"engine": eng, "tp": tp, "precision": prec, "max_queue": max_queue}
+    sim: dict[str, Any] = {
+        "engine": eng, "tp": tp, "precision": prec, "max_queue": max_queue, "policy": policy,
+        "dynamic_placement": not static_placement,
+    }  # fmt: skip
     if max_rate:
         from hetsim.serving.search import max_rate_meeting_slo
 

@@ -18,7 +18,9 @@ import numpy as np
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
+from hetsim.placement.policies import check_name
 from hetsim.serving.engine import EngineConfig, get_engine
+from hetsim.serving.h2m2 import mapping_policy
 from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.metrics import (
     ServingResult,
@@ -28,9 +30,11 @@ from hetsim.serving.metrics import (
     parse_slo,
     per_request_metrics,
 )
+from hetsim.serving.placed import Levelled, build_levelled
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
 from hetsim.serving.requests import RequestSet
 from hetsim.sim.inference import Options, footprint
+from hetsim.sim.placed import split_weights
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
@@ -47,15 +51,19 @@ class KVBudget:
     kv_bytes_per_token: float  # per device
     weight_bytes: float  # per device
     kv_capacity_bytes: float  # per device
+    workspace_bytes: float = 0.0  # activation workspace of a full iteration, per device
 
 
-def kv_budget(model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int) -> KVBudget:
-    """Blocks the engine can allocate: its share of device memory less weights and the
-    activation workspace of a full iteration."""
+def kv_budget(
+    model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, all_sides: bool = False
+) -> KVBudget:
+    """Blocks the engine can allocate: its share of device memory (the primary side, or every
+    side with ``all_sides``) less weights and the activation workspace of a full iteration."""
     opts = Options(tp=tp)
     fp = footprint(model, prec, 1, eng.max_num_batched_tokens, opts)
     per_token = float(footprint(model, prec, 1, 1, opts)["kv_cache"])
-    cap = dev.primary.memory.capacity_bytes
+    sides = dev.sides if all_sides else (dev.primary,)
+    cap = float(sum(side.memory.capacity_bytes for side in sides))
     fixed = float(fp["weights"] + fp["activations"])
     kv_mem = (
         eng.memory_utilization * (cap - fixed)
@@ -69,7 +77,7 @@ def kv_budget(model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig,
             f"leaving no KV cache in {eng.memory_utilization:.0%} of {cap / 1e9:.1f} GB on {dev.name}; "
             "try a larger --tp or a smaller --weight-dtype"
         )
-    return KVBudget(blocks, eng.block_size, per_token, float(fp["weights"]), kv_mem)
+    return KVBudget(blocks, eng.block_size, per_token, float(fp["weights"]), kv_mem, float(fp["activations"]))
 
 
 def _check_requests(reqs: RequestSet, model: ModelSpec, eng: EngineConfig, kv: KVBudget) -> None:
@@ -132,23 +140,35 @@ def simulate_serving(
     max_queue: int | None = None,
     op_pricer: OpPricer | None = None,
     progress: object | None = None,
+    policy: str = "primary",
+    dynamic_placement: bool = True,
 ) -> ServingResult:
     """Serve ``requests`` and return latency, throughput, goodput and KV-cache records.
     ``disaggregate=(p, d)``: p prefill instances and d decode instances of ``tp`` devices each,
-    requests spread round-robin, the KV cache of each prompt sent over the interconnect."""
+    requests spread round-robin, the KV cache of each prompt sent over the interconnect.
+    ``policy``: a placement policy (``hetsim policies``) over the memory sides of a multi-tier
+    system; with ``dynamic_placement`` the mapping follows the KV footprint (re-mapped, with
+    migration charged), otherwise it is decided once for the largest footprint."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
     slos = parse_slo(slo) if isinstance(slo, str) or slo is None else dict(slo)
     if isinstance(tp, bool) or tp < 1:
         raise ConfigError(f"--tp must be a positive integer, got {tp}")
-    kv = kv_budget(m, dev, prec, eng, tp)
+    key = policy.strip().lower()
+    if key not in MAPPING_POLICIES:
+        key = check_name(policy)
+    if key == "auto":
+        key = "primary" if len(dev.sides) == 1 else "offload"
+    kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary")
     _check_requests(requests, m, eng, kv)
-    pricer = get_pricer(
-        m, dev, prec, eng, tp, int(np.max(requests.input_len + requests.output_len)), op_pricer
-    )
+    longest = int(np.max(requests.input_len + requests.output_len))
+    pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer)
     run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token}
     notes: list[str] = []
+    if key != "primary":
+        run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, dynamic_placement)
+        notes.append(f"placement {key} ({'dynamic' if dynamic_placement else 'static'})")
     if disaggregate is None:
         log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=progress, **run_kw)
     else:
@@ -156,7 +176,55 @@ def simulate_serving(
         notes.append(
             f"disaggregated: {disaggregate[0]} prefill + {disaggregate[1]} decode instances of tp {tp}"
         )
-    return _result(m, dev, eng, tp, requests, log, kv, slos, notes)
+    r = _result(m, dev, eng, tp, requests, log, kv, slos, notes)
+    return replace(
+        r, policy=key, remaps=log.remaps, migrated_bytes=log.migrated_bytes, migration_s=log.migration_s
+    )
+
+
+_LEVELLED: dict[tuple[Any, ...], Levelled] = {}
+MAPPING_POLICIES = ("h2m2", "static-lp", "attention-first", "qkv-first", "fc-first")  # hetsim.mapping
+
+
+def _levelled(
+    m: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, longest: int, kv: KVBudget,
+    policy: str, dynamic: bool,
+) -> Levelled:  # fmt: skip
+    ctx = 1 << max(10, math.ceil(math.log2(max(longest, 2))))
+    key = (id(m), id(dev), prec, tp, eng.max_num_batched_tokens, eng.max_num_seqs, ctx, policy, dynamic,
+           kv.kv_capacity_bytes)  # fmt: skip
+    hit = _LEVELLED.get(key)
+    if hit is not None and hit.device is dev:
+        return hit
+    fp = footprint(m, prec, 1, eng.max_num_batched_tokens, Options(tp=tp))
+    weights = split_weights(m, prec, fp, tp)
+
+    def make(opp: OpPricer) -> IterationPricer:
+        return build_pricer(
+            m, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens, max_seqs=eng.max_num_seqs,
+            max_context=ctx, op_pricer=opp,
+        )  # fmt: skip
+
+    pol: Any = policy
+    if policy in MAPPING_POLICIES:
+        if len(dev.sides) != 2 or dev.side_link is None:
+            raise ConfigError(f"--policy {policy}: head-aware mapping needs a two-side system such as h2m2")
+        pol = (policy, mapping_policy(policy, m, prec, kv.kv_bytes_per_token))
+    lv = build_levelled(
+        pol,
+        dev,
+        prec,
+        weights,
+        kv.workspace_bytes,
+        kv.kv_capacity_bytes,
+        tp=tp,
+        dynamic=dynamic,
+        make=make,
+    )
+    if len(_LEVELLED) > 8:
+        _LEVELLED.clear()
+    _LEVELLED[key] = lv
+    return lv
 
 
 def _split(reqs: RequestSet, idx: np.ndarray, **changes: Any) -> RequestSet:

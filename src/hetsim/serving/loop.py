@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hetsim.serving.engine import EngineConfig
+from hetsim.serving.placed import Levelled
 from hetsim.serving.pricing import IterationPricer
 from hetsim.serving.requests import RequestSet
 
@@ -42,6 +43,9 @@ class LoopLog:
     timeline: list[tuple[float, int, int, int, int]] = field(default_factory=list)
     total_blocks: int = 0
     truncated: str = ""  # why the run stopped early ("" when every request finished)
+    remaps: int = 0  # placement re-decided (a multi-tier system under a dynamic policy)
+    migrated_bytes: float = 0.0
+    migration_s: float = 0.0
 
 
 def run_engine(
@@ -55,9 +59,12 @@ def run_engine(
     max_queue: int | None = None,
     max_time_s: float = 1e7,
     progress: object | None = None,
+    levels: Levelled | None = None,
 ) -> LoopLog:
     """Serve ``reqs`` on one engine instance. ``prefilled``: prompts arrive with their KV
-    cache (the decode side of a disaggregated pair) and only need blocks."""
+    cache (the decode side of a disaggregated pair) and only need blocks. ``levels``: cost
+    tables per KV-footprint level of a multi-tier placement; the level (and so the
+    placement) follows the blocks in use, each change charged as a migration."""
     K = len(reqs)
     bs = eng.block_size
     P = [int(x) for x in reqs.input_len]
@@ -216,10 +223,25 @@ def run_engine(
         return chunks
 
     events = 0
+    level = 0
+    block_bytes = bs * kv_bytes_per_token
+    level_room = total_blocks
+    if levels is not None:
+        pricer = levels.pricers[0]
     while completed < K:
         while ai < n_open and arr[order[ai]] <= t:
             waiting.append(order[ai])
             ai += 1
+        if levels is not None:
+            j = levels.level_of(used * block_bytes)
+            if j != level:
+                moved, secs = levels.migration(level, j, used * block_bytes)
+                swapped_io += secs
+                log.remaps += 1
+                log.migrated_bytes += moved
+                log.migration_s += secs
+                level, pricer = j, levels.pricers[j]
+            level_room = min(total_blocks, int(levels.level_bytes[j] // block_bytes))
         if max_queue is not None and len(waiting) > max_queue:
             log.truncated = (
                 f"stopped at t = {t:.1f} s: {len(waiting)} requests waiting (bound {max_queue}); "
@@ -298,6 +320,8 @@ def run_engine(
             if on_demand:
                 own = np.array([kv[i] - shared[i] for i in dec])
                 k = min(k, _kv_steps(own, bs, total_blocks - used, k))
+                if level_room - used > 0:  # stay within this placement level
+                    k = min(k, _kv_steps(own, bs, level_room - used, k))
             if (
                 ai < n_open
                 and not waiting

@@ -111,6 +111,10 @@ class ServingResult:
     iterations: list[tuple[float, float, int, int, int]] = field(repr=False, default_factory=list)
     timeline: list[tuple[float, int, int, int, int]] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    policy: str = "primary"  # placement policy over the memory sides
+    remaps: int = 0  # times the placement was re-decided (dynamic placement)
+    migrated_bytes: float = 0.0  # moved between sides by those re-maps, per device
+    migration_s: float = 0.0  # time they were charged
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-request and per-event records (what ``--json`` prints)."""
