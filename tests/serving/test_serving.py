@@ -151,6 +151,8 @@ def test_h2m2_mappings_serve_within_capacity() -> None:
         120, arrival="offline", input_len="lognormal:1024:768:64:2048", output_len="uniform:16:512"
     )
     r = dynamic_vs_static("llama2-70b", reqs)
-    for v in (r.lpddr_only_tok_per_s, r.static_lp_tok_per_s, r.dynamic_h2m2_tok_per_s):
-        assert np.isfinite(v) and v > 0
-    assert r.remaps >= 1
+    sp = r.speedups()
+    assert all(np.isfinite(v) and v > 0 for v in sp.values()) and r.remaps >= 1
+    # re-solving the same LP for the footprint in use is not slower than planning for the largest
+    assert sp["dynamic-lp"] >= sp["static-lp"]
+    assert sp["static-lp"] > 1.0  # HBM beside the LPDDR helps

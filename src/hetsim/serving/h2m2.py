@@ -53,6 +53,8 @@ def mapping_policy(name: str, model: ModelSpec, prec: Precision, kv_bytes_per_to
 class DynamicVsStatic:
     lpddr_only_tok_per_s: float
     static_lp_tok_per_s: float
+    dynamic_lp_tok_per_s: float  # the same LP re-solved at every footprint level
+    static_h2m2_tok_per_s: float
     dynamic_h2m2_tok_per_s: float
     remaps: int
     migration_s: float
@@ -65,6 +67,16 @@ class DynamicVsStatic:
     def dynamic_speedup(self) -> float:
         return self.dynamic_h2m2_tok_per_s / self.lpddr_only_tok_per_s
 
+    def speedups(self) -> dict[str, float]:
+        """Output-token throughput of each mapping over LPDDR-only."""
+        b = self.lpddr_only_tok_per_s
+        return {
+            "static-lp": self.static_lp_tok_per_s / b,
+            "dynamic-lp": self.dynamic_lp_tok_per_s / b,
+            "static-h2m2": self.static_h2m2_tok_per_s / b,
+            "dynamic-h2m2": self.dynamic_h2m2_tok_per_s / b,
+        }
+
 
 def dynamic_vs_static(model: str, reqs: RequestSet, engine: str = "vllm") -> DynamicVsStatic:
     """Output-token throughput of LPDDR-only, static LP and dynamic H2M2 mapping serving ``reqs``."""
@@ -73,9 +85,14 @@ def dynamic_vs_static(model: str, reqs: RequestSet, engine: str = "vllm") -> Dyn
     m = get_model(model)
     h2m2 = get_hardware("h2m2")
     base = simulate_serving(m, "h2m2-lpddr-only", reqs, engine=engine)
-    lp = simulate_serving(m, h2m2, reqs, engine=engine, policy="static-lp", dynamic_placement=False)
-    dyn = simulate_serving(m, h2m2, reqs, engine=engine, policy="h2m2", dynamic_placement=True)
+    runs = {
+        (pol, dyn): simulate_serving(m, h2m2, reqs, engine=engine, policy=pol, dynamic_placement=dyn)
+        for pol in ("static-lp", "h2m2")
+        for dyn in (False, True)
+    }
+    tput = {k: r.output_throughput_tok_per_s for k, r in runs.items()}
+    dyn = runs[("h2m2", True)]
     return DynamicVsStatic(
-        base.output_throughput_tok_per_s, lp.output_throughput_tok_per_s, dyn.output_throughput_tok_per_s,
-        dyn.remaps, dyn.migration_s,
+        base.output_throughput_tok_per_s, tput[("static-lp", False)], tput[("static-lp", True)],
+        tput[("h2m2", False)], tput[("h2m2", True)], dyn.remaps, dyn.migration_s,
     )  # fmt: skip
