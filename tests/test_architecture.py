@@ -21,6 +21,7 @@ LAYERS = [
     {"calibration"},
     {"experiments"},
     {"report"},
+    {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -30,6 +30,12 @@ def demo_cmd(
     from hetsim.report.roofline import plot_roofline
 
     plot_roofline(r, hw, prec, out / "roofline-llama2-70b-4xh100.png")
+    from hetsim.cli.web import web_extra_installed
+
+    if web_extra_installed():
+        from hetsim.web.report import write_analysis_html
+
+        write_analysis_html(r, hw, prec.compute.name, out / "analyze-llama2-70b-4xh100.html")
     from hetsim.cli.reproduce import run_h2m2
 
     res = run_h2m2(out / "h2m2")

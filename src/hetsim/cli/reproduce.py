@@ -23,6 +23,12 @@ def run_h2m2(out: Path) -> dict[str, Any]:
 
     rep = reproduce()
     write_all(rep, out)
+    from hetsim.cli.web import web_extra_installed
+
+    if web_extra_installed():  # the interactive report, with the memory-tier timeline
+        from hetsim.web.report import write_h2m2_html
+
+        write_h2m2_html(rep, out / "report.html")
     return rep.results
 
 
