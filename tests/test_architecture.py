@@ -15,6 +15,7 @@ LAYERS = [
     {"hardware"},
     {"memory"},
     {"cost"},
+    {"placement"},
     {"mapping"},
     {"analysis"},
     {"sim"},
