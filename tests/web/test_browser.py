@@ -216,3 +216,29 @@ def test_static_report_renders_offline(
     assert cards(pg)["ttft_s"][0] == json.loads(run.read_text())["ttft_s"]
     shot(pg, "report-analysis")
     ctx.close()
+
+
+def test_analyze_placement_on_two_memory_sides(page: Page, dashboard: Dashboard) -> None:
+    open_page(page, dashboard.url + "/analyze")
+    change(page, lambda: page.select_option("#in-model", "llama2-13b"))
+    change(page, lambda: page.select_option("#in-hardware", "gh200"))
+    for name, value in (("batch", "32"), ("input_len", "2048"), ("output_len", "2048")):
+        change(page, lambda n=name, v=value: page.fill(f"#in-{n}", v))  # type: ignore[misc]
+    w = hetsim.Workload(32, 2048, 2048)
+    r = hetsim.analyze("llama2-13b", "gh200", w)
+    assert_analysis(page, r)
+    assert cards(page)["policy"][0] == r.policy
+    sides = page.eval_on_selector_all(
+        "#table-sides tbody tr", "trs => trs.map(tr => JSON.parse(tr.children[2].dataset.value))"
+    )
+    assert sides == [s.resident_bytes for s in r.sides] and len(sides) == 2
+    remaps = page.eval_on_selector_all(
+        "#table-remaps tbody tr", "trs => trs.map(tr => JSON.parse(tr.children[3].dataset.value))"
+    )
+    assert remaps == [m.migrated_bytes for m in r.remaps] and remaps
+    assert plot_points(page)["fig-tier-timeline"] > 0
+    shot(page, "analyze-gh200-placement")
+    change(page, lambda: page.select_option("#in-policy", "pim-attention"))
+    assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention"))
+    change(page, lambda: page.check("#in-static_placement"))
+    assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention", dynamic=False))

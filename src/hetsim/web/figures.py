@@ -149,58 +149,78 @@ def op_times(r: AnalysisResult, phase: str) -> Figure:
     )
 
 
+def side_roles(r: AnalysisResult) -> list[tuple[str, float, dict[str, float]]]:
+    """(side label, capacity bytes, bytes by role at the side's peak) per memory side. From the
+    placement's tier timeline when there is one, else the footprint on the primary side."""
+    tl = r.tier_timeline
+    out: list[tuple[str, float, dict[str, float]]] = []
+    if tl and "context" in tl and r.sides:
+        for side in r.sides:
+            zero = [0.0] * len(tl["context"])
+            roles = {k: list(tl.get(f"{side.name}/{k}", zero)) for k in ("weights", "kv", "activations")}
+            totals = [sum(v) for v in zip(*roles.values(), strict=True)]
+            at = max(range(len(totals)), key=totals.__getitem__)
+            out.append(
+                (f"{side.name} ({side.memory})", side.capacity_bytes, {k: v[at] for k, v in roles.items()})
+            )
+        return out
+    fb = r.footprint_breakdown
+    name = f"{r.sides[0].name} ({r.sides[0].memory})" if r.sides else "per device"
+    peak = {
+        "weights": fb.get("weights", 0.0),
+        "kv": fb.get("kv_cache", 0.0),
+        "activations": fb.get("activations", 0.0),
+    }
+    return [(name, r.capacity_bytes, peak)]
+
+
 def memory_use(r: AnalysisResult) -> Figure:
-    """Footprint per device by tensor role, against the primary side's capacity."""
-    parts = [("weights", "#1f77b4"), ("kv_cache", "#ff7f0e"), ("activations", "#2ca02c")]
+    """Bytes held per memory side of one device, by tensor role, against each side's capacity."""
+    rows = side_roles(r)
+    labels = [lab for lab, _, _ in rows]
     traces: list[Trace] = [
         {
             "type": "bar",
             "orientation": "h",
-            "name": name.replace("_", " "),
-            "y": ["per device"],
-            "x": [r.footprint_breakdown.get(name, 0.0) / 1e9],
+            "name": label,
+            "y": labels,
+            "x": [roles[key] / 1e9 for _, _, roles in rows],
             "marker": {"color": color},
-            "hovertemplate": "%{x:.2f} GB<extra>" + name.replace("_", " ") + "</extra>",
+            "hovertemplate": "%{y}: %{x:.2f} GB<extra>" + label + "</extra>",
         }
-        for name, color in parts
+        for key, label, color in (
+            ("weights", "weights", "#1f77b4"),
+            ("kv", "KV cache", "#ff7f0e"),
+            ("activations", "activations", "#2ca02c"),
+        )
     ]
-    cap = r.capacity_bytes / 1e9
-    used = r.footprint_bytes / 1e9
-    line = {
-        "type": "line",
-        "xref": "x",
-        "yref": "paper",
-        "x0": cap,
-        "x1": cap,
-        "y0": 0,
-        "y1": 1,
-        "line": {"color": "#d62728", "dash": "dash", "width": 2},
-    }
-    note = {
-        "x": cap,
-        "y": 1.0,
-        "xref": "x",
-        "yref": "paper",
-        "yanchor": "bottom",
-        "showarrow": False,
-        "text": f"capacity {cap:,.1f} GB",
-        "font": {"color": "#d62728"},
-    }
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "capacity",
+            "y": labels,
+            "x": [c / 1e9 for _, c, _ in rows],
+            "marker": {"symbol": "line-ns-open", "size": 30, "color": "#d62728", "line": {"width": 3}},
+            "hovertemplate": "%{y}: capacity %{x:.1f} GB<extra></extra>",
+        }
+    )
+    used = sum(sum(roles.values()) for _, _, roles in rows) / 1e9
+    cap = sum(c for _, c, _ in rows) / 1e9
+    top = max(max(c, sum(roles.values())) for _, c, roles in rows) / 1e9
     return Figure(
         "memory",
-        f"Memory use per device: {used:,.1f} GB of {cap:,.1f} GB ({used / cap:.0%})",
+        f"Memory use per device: {used:,.1f} GB held of {cap:,.1f} GB ({used / cap:.0%})",
         traces,
         layout(
             barmode="stack",
-            height=240,
-            shapes=[line],
-            annotations=[note],
-            xaxis=axis("GB (10⁹ bytes)", range=[0, max(cap, used) * 1.08]),
-            yaxis={"showticklabels": False},
-            margin={"l": 30, "r": 30, "t": 40, "b": 60},
+            height=200 + 50 * len(rows),
+            xaxis=axis("GB (10⁹ bytes)", range=[0, top * 1.08]),
+            yaxis={"automargin": True},
+            margin={"l": 30, "r": 30, "t": 30, "b": 60},
         ),
-        "Weights of the largest pipeline stage, KV cache at the full sequence length, and the "
-        "activation workspace, against the capacity of the device's primary memory side.",
+        "Each memory side at its fullest point of the run: weights (of the largest pipeline stage), KV cache "
+        "and activation workspace; the red tick is the side's capacity.",
     )
 
 

@@ -5,12 +5,12 @@ reproduction, rendered by the dashboard's own page views."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 from hetsim import __version__
-from hetsim.analysis.result import AnalysisResult, OpResult, PhaseResult
+from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, PhaseResult, RemapResult, SideResult
 from hetsim.errors import ConfigError, HetsimError
 from hetsim.hardware.spec import Device
 from hetsim.web.shell import render_page
@@ -20,11 +20,16 @@ from hetsim.workload.dtypes import Precision
 KINDS = "an analysis (hetsim analyze --json), a comparison (a JSON list of those) or an H2M2 results.json"
 
 
+def _has_default(cls: Any, name: str) -> bool:
+    f = cls.__dataclass_fields__[name]
+    return f.default is not MISSING or f.default_factory is not MISSING
+
+
 def _record(cls: Any, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object")
     names = [f.name for f in fields(cls)]
-    missing = [n for n in names if n not in data and n not in ("ops", "notes")]
+    missing = [n for n in names if n not in data and not _has_default(cls, n)]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
     return {n: data[n] for n in names if n in data}
@@ -42,6 +47,9 @@ def analysis_from_json(d: Any, where: str = "analysis") -> AnalysisResult:
     kw["prefill"] = PhaseResult(**_record(PhaseResult, d["prefill"], f"{where}.prefill"))
     kw["decode"] = PhaseResult(**_record(PhaseResult, d["decode"], f"{where}.decode"))
     kw["notes"] = list(d.get("notes", []))
+    for key, cls in (("sides", SideResult), ("links", LinkResult), ("remaps", RemapResult)):
+        if key in kw:
+            kw[key] = [cls(**_record(cls, x, f"{where}.{key}[{i}]")) for i, x in enumerate(kw[key] or [])]
     try:
         return AnalysisResult(**kw)
     except TypeError as exc:

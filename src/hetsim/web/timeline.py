@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hetsim.analysis.result import AnalysisResult
 from hetsim.sim.runtime import IterationRecord
 from hetsim.web.figures import layout
 from hetsim.web.view import Figure
@@ -114,7 +115,123 @@ def memory_timeline(
         title,
         traces,
         lay,
-        f"{len(remaps)} remaps moved {moved / 1e9:.2f} GB in {mig * 1e3:.1f} ms "
+        f"{len(remaps)} remap{'s' if len(remaps) != 1 else ''} moved {moved / 1e9:.2f} GB "
+        f"in {mig * 1e3:.1f} ms "
         f"({mig / total:.1%} of the run). Top: bytes in use per memory side (dashed: capacity); "
         f"middle: how many parts of each sublayer sit on {side_names[0]}; bottom: time per iteration.",
+    )
+
+
+ROLES = (
+    ("weights", "weights", "#1f77b4"),
+    ("kv", "KV cache", "#ff7f0e"),
+    ("activations", "activations", "#2ca02c"),
+)
+
+
+def tier_timeline(r: AnalysisResult) -> Figure | None:
+    """The placement's memory-tier timeline of the decode (``AnalysisResult.tier_timeline``):
+    one panel per memory side, resident bytes by role against the decode step, the side's
+    capacity, and every re-map with what it changed and what the migration cost."""
+    tl = r.tier_timeline
+    if not tl or "context" not in tl or not r.sides:
+        return None
+    step = [c - r.input_len for c in tl["context"]]
+    n = len(r.sides)
+    gap = 0.08
+    height = (1.0 - gap * (n - 1)) / n
+    traces: list[dict[str, Any]] = []
+    lay = layout(
+        height=220 * n + 120, xaxis={"title": {"text": "decode step"}, "anchor": f"y{n if n > 1 else ''}"}
+    )
+    shapes: list[dict[str, Any]] = []
+    for i, side in enumerate(r.sides):
+        k = "" if i == 0 else str(i + 1)
+        top = 1.0 - i * (height + gap)
+        lay[f"yaxis{k}"] = {
+            "domain": [top - height, top],
+            "title": {"text": f"{side.name} ({side.memory}), GB"},
+            "anchor": "x",
+            "rangemode": "tozero",
+        }
+        for role, label, color in ROLES:
+            ys = [v / 1e9 for v in tl.get(f"{side.name}/{role}", [0.0] * len(step))]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "stackgroup": f"s{i}",
+                    "x": step,
+                    "y": ys,
+                    "name": label,
+                    "legendgroup": role,
+                    "showlegend": i == 0,
+                    "yaxis": f"y{k}",
+                    "line": {"color": color, "width": 0.5},
+                    "hovertemplate": f"{side.name} {label}: " + "%{y:.2f} GB at step %{x}<extra></extra>",
+                }
+            )
+        cap = side.capacity_bytes / 1e9
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [step[0], step[-1]],
+                "y": [cap, cap],
+                "yaxis": f"y{k}",
+                "name": "capacity",
+                "legendgroup": "cap",
+                "showlegend": i == 0,
+                "line": {"color": "#000", "dash": "dash", "width": 1},
+                "hovertemplate": f"{side.name} capacity {cap:,.1f} GB<extra></extra>",
+            }
+        )
+    for m in r.remaps:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": m.step,
+                "x1": m.step,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#d62728", "width": 1},
+            }
+        )
+    if r.remaps:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [m.step for m in r.remaps],
+                "y": [0] * len(r.remaps),
+                "name": "re-map",
+                "marker": {"color": "#d62728", "symbol": "triangle-up", "size": 10},
+                "text": [
+                    f"step {m.step} (context {m.context}): {m.change}<br>"
+                    f"migrated {m.migrated_bytes / 1e9:.2f} GB in {m.migration_s * 1e3:.2f} ms"
+                    for m in r.remaps
+                ],
+                "hovertemplate": "%{text}<extra></extra>",
+                "yaxis": f"y{n if n > 1 else ''}",
+            }
+        )
+    lay["shapes"] = shapes
+    moved = sum(m.migrated_bytes for m in r.remaps)
+    mig = sum(m.migration_s for m in r.remaps)
+    what = (
+        f"{len(r.remaps)} re-map{'s' if len(r.remaps) > 1 else ''} moved {moved / 1e9:.2f} GB "
+        f"in {mig * 1e3:.1f} ms "
+        "(red lines; hover the markers)."
+        if r.remaps
+        else "The placement did not change during the decode (no re-map)."
+    )
+    return Figure(
+        "tier-timeline",
+        f"Memory-tier timeline of the decode (policy {r.policy})",
+        traces,
+        lay,
+        f"Resident bytes per memory side by role at each decode step (stacked), against the side's capacity "
+        f"(dashed). {what}",
     )

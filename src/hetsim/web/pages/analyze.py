@@ -5,6 +5,7 @@ from __future__ import annotations
 from hetsim.analysis.result import AnalysisResult
 from hetsim.cost.roofline import Overlap
 from hetsim.hardware.spec import Device
+from hetsim.placement.policies import policy_names
 from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
 from hetsim.web import figures
@@ -20,6 +21,7 @@ from hetsim.web.pages.common import (
     read_precision,
     workload_fields,
 )
+from hetsim.web.timeline import tier_timeline
 from hetsim.web.view import Card, Column, Field, Inputs, Table, View
 from hetsim.workload.graph import AttentionImpl
 
@@ -42,6 +44,26 @@ OP_COLUMNS = (
     Column("memory_s", "memory time", "time"),
     Column("energy_j", "energy (J)", "float"),
     Column("bound", "bound"),
+    Column("data", "data on"),
+    Column("compute", "runs on"),
+    Column("route", "route"),
+)
+SIDE_COLUMNS = (
+    Column("name", "side"),
+    Column("memory", "memory"),
+    Column("resident_bytes", "holds (peak)", "bytes"),
+    Column("capacity_bytes", "capacity", "bytes"),
+    Column("fits", "fits"),
+    Column("bytes_moved", "bytes moved", "bytes"),
+    Column("busy_s", "busy", "time"),
+    Column("energy_j", "energy (J)", "float"),
+)
+REMAP_COLUMNS = (
+    Column("step", "decode step", "int"),
+    Column("context", "context", "int"),
+    Column("change", "what moved"),
+    Column("migrated_bytes", "migrated", "bytes"),
+    Column("migration_s", "migration time", "time"),
 )
 
 
@@ -50,6 +72,22 @@ def fields(ctx: Context) -> list[Field]:
         *model_fields("llama2-7b"),
         hardware_field(),
         hardware_upload_field(),
+        Field(
+            "policy",
+            "placement policy",
+            "select",
+            "auto",
+            tuple(policy_names()),
+            group="placement",
+            help="hetsim policies; auto: the primary side when it fits, else the fastest policy that fits",
+        ),
+        Field(
+            "static_placement",
+            "place once for the full length (no re-map)",
+            "checkbox",
+            False,
+            group="placement",
+        ),
         Field("tp", "tensor parallel", "number", 1, group="parallel"),
         Field("pp", "pipeline stages", "number", 1, group="parallel"),
         Field("attention", "attention", "select", "fused", ATTENTION, group="parallel"),
@@ -88,6 +126,7 @@ def summary_cards(r: AnalysisResult) -> list[Card]:
         Card("mfu", "MFU (prefill)", r.mfu, f"{r.mfu:.1%}"),
         Card("energy_j_per_token", "energy per token", r.energy_j_per_token, f"{r.energy_j_per_token:.3f} J"),
         Card("avg_power_w", "average power", r.avg_power_w, f"{r.avg_power_w:,.0f} W"),
+        Card("policy", "placement policy", r.policy, r.policy),
     ]
 
 
@@ -109,6 +148,8 @@ def analysis_view(r: AnalysisResult, device: Device | None, compute_dtype: str) 
         f"{r.input_len} + {r.output_len} tokens"
     )
     notes = list(r.notes)
+    if r.policy_reason:
+        notes.insert(0, f"placement: {r.policy_reason}")
     if device is None:
         notes.append(
             f"hardware {r.hardware!r} is not a preset: the roofline shows the operators without roofs"
@@ -121,10 +162,22 @@ def analysis_view(r: AnalysisResult, device: Device | None, compute_dtype: str) 
             figures.memory_use(r),
             figures.op_times(r, "prefill"),
             figures.op_times(r, "decode"),
+            *([tl] if (tl := tier_timeline(r)) is not None else []),
         ],
-        [ops_table(r)],
+        [ops_table(r), *placement_tables(r)],
         notes,
     )
+
+
+def placement_tables(r: AnalysisResult) -> list[Table]:
+    out = []
+    if r.sides:
+        rows = [[getattr(s, c.key) for c in SIDE_COLUMNS] for s in r.sides]
+        out.append(Table("sides", "Memory sides (whole run)", SIDE_COLUMNS, rows))
+    if r.remaps:
+        rows = [[getattr(m, c.key) for c in REMAP_COLUMNS] for m in r.remaps]
+        out.append(Table("remaps", "Re-maps during the decode", REMAP_COLUMNS, rows))
+    return out
 
 
 def build(inp: Inputs, ctx: Context) -> View:
@@ -145,6 +198,8 @@ def build(inp: Inputs, ctx: Context) -> View:
         pp=inp.integer("pp", 1),
         attention=attention,
         overlap=overlap,
+        policy=inp.choice("policy", tuple(policy_names()), "auto"),
+        dynamic=not inp.flag("static_placement"),
     )
     return analysis_view(r, device, prec.compute.name)
 
