@@ -67,7 +67,8 @@ def speedup_figure(block: dict[str, Any], reading: str) -> Figure:
                 }
             ],
         ),
-        "Averaged over the paper's sequence lengths; the dotted line is LPDDR-only (1×).",
+        "Averaged over the paper's sequence lengths; the dotted line is LPDDR-only (1×). A missing bar: "
+        "that policy has no speedup for the model (hbm-only: the model does not fit in HBM).",
     )
 
 

@@ -6,6 +6,7 @@
   const spec = JSON.parse(document.getElementById("hetsim-spec").textContent);
   const body = document.body;
   const uploads = {};
+  const drawn = new Map(); // figure id -> the JSON it was last drawn from
   let seq = 0, pending = null, started = 0, inflight = 0;
   window.hetsimTimings = [];
 
@@ -130,21 +131,30 @@
   function renderFigures(figs) {
     const box = document.getElementById("figures");
     const keep = new Set(figs.map((f) => "fig-" + f.id));
-    for (const old of Array.from(box.children)) if (!keep.has(old.dataset.fig)) { Plotly.purge(old.querySelector(".plot")); old.remove(); }
-    for (const f of figs) {
+    for (const old of Array.from(box.children)) if (!keep.has(old.dataset.fig)) { Plotly.purge(old.querySelector(".plot")); drawn.delete(old.dataset.fig.slice(4)); old.remove(); }
+    // Lay out every figure box first, then draw, so each plot is drawn at its final width.
+    const wraps = figs.map((f) => {
       let wrap = box.querySelector('[data-fig="fig-' + f.id + '"]');
       if (!wrap) {
         wrap = el("figure", { "data-fig": "fig-" + f.id, class: "figure" });
         wrap.appendChild(el("h3", {}));
         wrap.appendChild(el("div", { class: "plot", id: "fig-" + f.id }));
         wrap.appendChild(el("figcaption", {}));
-        box.appendChild(wrap);
       }
+      box.appendChild(wrap); // (re)appended in the view's order
+      return wrap;
+    });
+    figs.forEach((f, i) => {
+      const wrap = wraps[i];
       wrap.querySelector("h3").textContent = f.title;
       wrap.querySelector("figcaption").textContent = f.caption || "";
-      wrap.querySelector(".plot").style.height = (f.layout.height || 420) + "px";
-      Plotly.react(wrap.querySelector(".plot"), f.data, f.layout, { responsive: true, displaylogo: false });
-    }
+      const plot = wrap.querySelector(".plot");
+      const json = JSON.stringify([f.data, f.layout]);
+      if (drawn.get(f.id) === json) return; // unchanged: keep the drawn plot (and its zoom)
+      drawn.set(f.id, json);
+      plot.style.height = (f.layout.height || 420) + "px";
+      Plotly.react(plot, f.data, f.layout, { responsive: true, displaylogo: false });
+    });
   }
   function csvOf(t) {
     const q = (v) => { const s = v === null || v === undefined ? "" : String(v); return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
