@@ -142,6 +142,8 @@ class SweepResult:
     mfu: FloatArray
     energy_j_per_token: FloatArray
     avg_power_w: FloatArray
+    # placement policy of each configuration (auto chooses per configuration)
+    policy: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
 
     def __len__(self) -> int:
         return int(self.batch.shape[0])

@@ -138,12 +138,28 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         raise ConfigError(f"{where}: must be a mapping")
     check_keys(
         raw,
-        ("name", "bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "provenance"),
+        (
+            "name",
+            "bandwidth",
+            "latency",
+            "energy_pj_per_bit",
+            "in_network_reduction",
+            "efficiency",
+            "provenance",
+        ),
         where,
     )
     if "bandwidth" not in raw:
         raise ConfigError(f"{where}: missing 'bandwidth'")
-    numbers = [k for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction") if k in raw]
+    numbers = [
+        k
+        for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "efficiency")
+        if k in raw
+    ]
+    try:
+        eff = float(raw.get("efficiency", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.efficiency: must be a number in (0, 1]") from None
     inr = raw.get("in_network_reduction", False)
     if not isinstance(inr, bool):
         raise ConfigError(f"{where}.in_network_reduction: must be true or false")
@@ -153,6 +169,7 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
         energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
         in_network_reduction=inr,
+        efficiency=eff,
         provenance=ctx.sources(raw, numbers, where),
     )
 

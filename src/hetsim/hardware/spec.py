@@ -113,6 +113,8 @@ class Link:
     # the switch reduces in the network (NVLink SHARP / NVLS): an all-reduce sends and
     # receives each byte once per device instead of a ring's 2(p-1)/p
     in_network_reduction: bool = False
+    # fraction of ``bandwidth`` a bulk stream between memory sides reaches (placement routes)
+    efficiency: float = 1.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
     def allreduce_wire_factor(self, p: int) -> float:
@@ -121,6 +123,8 @@ class Link:
 
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
+        if not 0 < self.efficiency <= 1:
+            raise ConfigError(f"link {self.name!r}: efficiency must be in (0, 1], got {self.efficiency}")
         if self.latency_s < 0:
             raise ConfigError(f"link {self.name!r}: latency must be non-negative")
 

@@ -126,11 +126,13 @@ def _fill(
     return shares, tuple(thresholds)
 
 
-def _free(p: Problem, workspace_side: int = 0) -> list[Num]:
-    return [
-        p.capacity(s) - (p.workspace_bytes if s == workspace_side else 0.0)
-        for s in range(len(p.device.sides))
-    ]
+def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
+    """Free bytes per side once the activation workspace is placed, and the side holding it:
+    the first side in ``order`` it fits on (activations then stream to the compute)."""
+    ws = float(np.max(p.workspace_bytes))
+    side = next((s for s in order if p.capacity(s) >= ws), order[0])
+    free = [p.capacity(s) - (p.workspace_bytes if s == side else 0.0) for s in range(len(p.device.sides))]
+    return free, side
 
 
 @register("primary", "everything on the primary side (side 0); refuses when the footprint does not fit")
@@ -147,9 +149,10 @@ def offload(p: Problem) -> FillResult:
     dev = p.device
     n = len(dev.sides)
     sides = _side_order(dev, 0)
-    shares, thresholds = _fill(p, FILL_ORDER, sides, _free(p))
+    free, ws = _free(p, sides)
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
-    return FillResult(Placement("offload", groups, n_sides=n), thresholds)
+    return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
 
 
 def pim_sides(dev: Device) -> list[int]:
@@ -172,7 +175,7 @@ def pim_attention(p: Problem) -> FillResult:
             "has compute units of its own (memory-side compute); try --policy offload"
         )
     pims.sort(key=lambda s: -dev.sides[s].memory.bandwidth_bytes_per_s)
-    free = _free(p)
+    free, ws = _free(p, _side_order(dev, 0))
     kv_shares, thresholds = _fill(p, ("attention",), pims, free)
     kv_total = np.asarray(p.resident["attention"], dtype=float)
     for s in pims:
@@ -180,7 +183,7 @@ def pim_attention(p: Problem) -> FillResult:
     shares, _ = _fill(p, ("head", "qkv", "fc"), _side_order(dev, 0), free)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     groups["attention"] = GroupPlacement(kv_shares["attention"], tuple(range(n)))
-    return FillResult(Placement("pim-attention", groups, n_sides=n), thresholds)
+    return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
 
 
 def usage_bytes(p: Problem, pl: Placement) -> tuple[Num, ...]:

@@ -26,7 +26,7 @@ import numpy as np
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
 from hetsim.placement.record import GroupPlacement, Placement
-from hetsim.placement.topology import route
+from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.ops import Num, Op
 
@@ -125,7 +125,7 @@ def price_op(
         """Charge ``nbytes`` (all repetitions) streamed from side s to side c; its energy."""
         r = route(dev, s, c)
         for name in r.links:
-            bw = next(sl.link.bandwidth_bytes_per_s for sl in dev.side_links() if sl.link.name == name)
+            bw = link_bandwidth(dev, name)
             links[name] = links.get(name, 0.0) + nbytes
             link_busy[name] = link_busy.get(name, 0.0) + nbytes / bw
             link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)

@@ -22,7 +22,7 @@ class Route:
     dst: int
     hops: tuple[str, ...]  # side names, src first
     links: tuple[str, ...]  # link names crossed, in order
-    bandwidth_bytes_per_s: float  # narrowest link (inf for src == dst)
+    bandwidth_bytes_per_s: float  # narrowest link at its stream efficiency (inf for src == dst)
     latency_s: float
     energy_j_per_bit: float
 
@@ -32,6 +32,16 @@ class Route:
         if not self.links:
             return self.hops[0]
         return f"{' -> '.join(self.hops)} over {' + '.join(self.links)}"
+
+
+def _bw(sl: SideLink) -> float:
+    """Bytes/s a bulk stream reaches on ``sl``: datasheet bandwidth x the link's efficiency."""
+    return sl.link.bandwidth_bytes_per_s * sl.link.efficiency
+
+
+def link_bandwidth(device: Device, name: str) -> float:
+    """Stream bandwidth of the side link called ``name``."""
+    return next(_bw(sl) for sl in device.side_links() if sl.link.name == name)
 
 
 def _paths(links: tuple[SideLink, ...], a: str, b: str) -> list[list[SideLink]]:
@@ -62,7 +72,7 @@ def _find_route(device: Device, src: int, dst: int) -> Route:
         )
 
     def key(p: list[SideLink]) -> tuple[float, int, float]:
-        return (-min(sl.link.bandwidth_bytes_per_s for sl in p), len(p), sum(sl.link.latency_s for sl in p))
+        return (-min(_bw(sl) for sl in p), len(p), sum(sl.link.latency_s for sl in p))
 
     best = min(paths, key=key)
     hops = [names[src]]
@@ -73,7 +83,7 @@ def _find_route(device: Device, src: int, dst: int) -> Route:
         dst,
         tuple(hops),
         tuple(sl.link.name for sl in best),
-        min(sl.link.bandwidth_bytes_per_s for sl in best),
+        min(_bw(sl) for sl in best),
         sum(sl.link.latency_s for sl in best),
         sum(sl.link.energy_j_per_bit for sl in best),
     )

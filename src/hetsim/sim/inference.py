@@ -193,7 +193,10 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs],
+        # per-op decode means are for the one-configuration table; a sweep does not read them
+        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
+        if B.size == 1
+        else [],
     )
 
 
@@ -386,17 +389,27 @@ def sweep(
     attention: AttentionImpl = "fused",
     overlap: Overlap = "max",
     serving: Serving | None = None,
+    policy: str = "auto",
+    dynamic: bool = True,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
-    together). No per-configuration Python loop."""
+    together) under a placement ``policy`` (``auto``: per configuration, the primary side
+    where it fits, else the fastest policy that fits). No per-configuration Python loop."""
     m, dev, prec = _resolve(model, hardware, precision)
     B, P, G = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(batch, input_len, output_len))
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
+    fp_all = footprint(m, prec, B, P + G, opts)
+    fp = fp_all["total"]
+    key = check_name(policy)
+    primary_fits = fp <= dev.primary.memory.capacity_bytes
+    if key != "primary" and not (key == "auto" and (len(dev.sides) == 1 or bool(np.all(primary_fits)))):
+        from hetsim.sim.placed_analyze import sweep_placed  # imports this module
+
+        return sweep_placed(key, m, dev, prec, (B, P, G), opts, fp_all, dynamic=dynamic)
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
-    fp = footprint(m, prec, B, P + G, opts)["total"]
     return SweepResult(
         model=m.name,
         hardware=dev.name,
@@ -405,18 +418,19 @@ def sweep(
         input_len=P,
         output_len=G,
         footprint_bytes=fp,
-        fits=fp <= dev.primary.memory.capacity_bytes,
-        **{
-            k: np.asarray(r[k], dtype=float)
-            for k in (
-                "ttft_s",
-                "tpot_s",
-                "e2e_latency_s",
-                "output_throughput_tok_per_s",
-                "mbu",
-                "mfu",
-                "energy_j_per_token",
-                "avg_power_w",
-            )
-        },
+        fits=primary_fits,
+        **{k: np.asarray(r[k], dtype=float) for k in SWEEP_METRICS},
+        policy=np.full(B.shape, "primary"),
     )
+
+
+SWEEP_METRICS = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "output_throughput_tok_per_s",
+    "mbu",
+    "mfu",
+    "energy_j_per_token",
+    "avg_power_w",
+)

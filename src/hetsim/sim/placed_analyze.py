@@ -8,13 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult
+from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult, SweepResult
 from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name, get_policy, policy_names
 from hetsim.placement.record import Placement
 from hetsim.placement.topology import route
-from hetsim.sim.inference import _W, Options, Workload, _evaluate, _op_result, footprint, result_record
+from hetsim.sim.inference import (
+    _W,
+    SWEEP_METRICS,
+    Options,
+    Workload,
+    _evaluate,
+    _op_result,
+    footprint,
+    result_record,
+)
 from hetsim.sim.placed import Pricer, mean_placed, peak_usage, split_weights, total
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
@@ -203,3 +212,54 @@ def analyze_placed(
               [mean_placed(c, _mean).cost for c in run.decode_costs])  # fmt: skip
     base = result_record(m, dev, prec, w, opts, fp, fits, r, priced)
     return assemble(base, dev, pricer, ops, name, why, fits, w)
+
+
+def _peak_per_config(pricer: Pricer, s: int, n: int) -> Any:
+    """The most side ``s`` holds in each of ``n`` configurations, shape (n,)."""
+    out = np.zeros(n)
+    for u in (pricer.run.usage_prefill, pricer.run.usage_decode, pricer.run.usage_end):
+        a = np.asarray(u[s], dtype=float)
+        a = a.max(axis=tuple(range(1, a.ndim))) if a.ndim > 1 else a
+        out = np.maximum(out, np.broadcast_to(a, (n,)))
+    return out
+
+
+def sweep_placed(
+    policy: str, m: ModelSpec, dev: Device, prec: Precision, bpg: tuple[Any, Any, Any], opts: Options,
+    fp: dict[str, Any], *, dynamic: bool,
+) -> SweepResult:  # fmt: skip
+    """A vectorised sweep under a fill policy; ``auto`` keeps, per configuration, the fastest
+    candidate that fits (the first candidate where none fits, with ``fits`` false)."""
+    B, P, G = bpg
+    weights = split_weights(m, prec, fp, opts.tp)
+    kvpt = float(np.ravel(np.asarray(fp["kv_cache"]) / (B * (P + G)))[0])  # same for every config
+    names = [policy] if policy != "auto" else [n for n in policy_names() if n not in ("auto", "primary")]
+    evals = []
+    for name in names:
+        try:
+            pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, fp["activations"], B, P, G,
+                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic)  # fmt: skip
+            r, *_ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
+        except MappingError:
+            if policy != "auto":
+                raise
+            continue
+        ok = np.ones(B.shape, dtype=bool)
+        for s in range(len(dev.sides)):
+            ok &= _peak_per_config(pricer, s, len(B)) <= dev.sides[s].memory.capacity_bytes * (1 + 1e-12)
+        evals.append((name, r, ok))
+    e2e = np.stack([np.where(ok, np.asarray(r["e2e_latency_s"], dtype=float), np.inf) for _, r, ok in evals])
+    pick = np.argmin(e2e, axis=0)
+    none = ~np.isfinite(e2e.min(axis=0))
+    pick = np.where(none, 0, pick)
+    idx = np.arange(len(B))
+    metrics = {
+        k: np.stack([np.broadcast_to(np.asarray(r[k], dtype=float), B.shape) for _, r, _ in evals])[pick, idx]
+        for k in SWEEP_METRICS
+    }
+    fits = np.stack([ok for _, _, ok in evals])[pick, idx]
+    return SweepResult(
+        model=m.name, hardware=dev.name, tp=opts.tp, batch=B, input_len=P, output_len=G,
+        footprint_bytes=np.asarray(fp["total"], dtype=float), fits=fits, **metrics,
+        policy=np.array([n for n, _, _ in evals])[pick],
+    )  # fmt: skip
