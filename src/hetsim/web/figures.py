@@ -237,8 +237,9 @@ def grid_bars(
         k = "" if i == 0 else str(i + 1)
         col, row = i % 2, i // 2
         x0, x1 = (0.0, 0.5 - gap / 2) if col == 0 else (0.5 + gap / 2, 1.0)
-        top = 1.0 - row / rows
-        y0, y1 = top - 1.0 / rows + gap / rows + 0.04, top - 0.06 / rows
+        h = (1.0 - gap * (rows - 1)) / rows
+        y1 = 1.0 - row * (h + gap)
+        y0 = y1 - h
         traces.append(
             {
                 "type": "bar",

@@ -46,8 +46,8 @@ def fields(ctx: Context) -> list[Field]:
     out = [*model_fields("llama2-13b"), *precision_fields(), *workload_fields(8, 1024, 256)]
     for i in range(1, MAX_SYSTEMS + 1):
         hw, tp = DEFAULT_SYSTEMS[i - 1] if i <= len(DEFAULT_SYSTEMS) else ("", 1)
-        out.append(hardware_field(f"hw{i}", hw, f"system {i}", group=f"system{i}", allow_none=i > 2))
-        out.append(Field(f"tp{i}", "× devices (tp)", "number", tp, group=f"system{i}"))
+        out.append(hardware_field(f"hw{i}", hw, f"system {i}", group=f"system {i}", allow_none=i > 2))
+        out.append(Field(f"tp{i}", "× devices (tp)", "number", tp, group=f"system {i}"))
     return out
 
 

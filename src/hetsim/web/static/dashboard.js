@@ -105,6 +105,7 @@
     const mine = ++inflight;
     body.dataset.state = "busy";
     let reply;
+    const tSend = performance.now();
     try {
       const res = await fetch("/api/" + spec.page, { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ values: values(), uploads: uploads }) });
@@ -113,8 +114,11 @@
       reply = { error: "the dashboard did not answer (" + err + "); is `hetsim dashboard` still running?" };
     }
     if (mine !== inflight) return; // a newer request is on its way
+    const tReply = performance.now();
     render(reply.view || { error: reply.error });
-    window.hetsimTimings.push({ seq: seq, ms: performance.now() - t0 });
+    const tDone = performance.now();
+    // input event -> view drawn; the request (server + transfer); the drawing
+    window.hetsimTimings.push({ seq: seq, ms: tDone - t0, request_ms: tReply - tSend, draw_ms: tDone - tReply });
   }
 
   // ---- view -------------------------------------------------------------------------
