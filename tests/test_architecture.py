@@ -10,7 +10,7 @@ import hetsim
 ROOT = Path(hetsim.__file__).parent
 # A module may import only from its own layer or layers listed before it.
 LAYERS = [
-    {"units", "errors", "datafiles"},
+    {"units", "errors", "safeload", "outfiles", "datafiles"},
     {"workload"},
     {"hardware"},
     {"memory"},
@@ -22,6 +22,7 @@ LAYERS = [
     {"calibration"},
     {"experiments"},
     {"report"},
+    {"explore"},
     {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from hetsim.cli.common import app, console, err_console
+from hetsim.cli.outputs import ForceOption
 from hetsim.errors import ConfigError
 
 LOCAL = "127.0.0.1"
@@ -90,7 +91,7 @@ def report_cmd(
     html: Annotated[
         Path, typer.Option("--html", help="The .html file to write (one file, opens from disk).")
     ],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Write one self-contained HTML report (interactive plots, no server) of a run."""
     from hetsim.web.report import report

@@ -13,6 +13,7 @@ from hetsim import __version__
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, PhaseResult, RemapResult, SideResult
 from hetsim.errors import ConfigError, HetsimError
 from hetsim.hardware.spec import Device
+from hetsim.outfiles import atomic_write_text, check_new_file
 from hetsim.web.shell import render_page
 from hetsim.web.view import View
 from hetsim.workload.dtypes import Precision
@@ -110,13 +111,12 @@ def html_of(slug: str, title: str, view: View, source: str) -> str:
 
 
 def write_html(text: str, out: Path, *, force: bool) -> Path:
+    """Write ``text`` to ``out`` atomically; refuse another suffix, a missing folder, or an
+    existing file without ``force`` (the rules of :mod:`hetsim.outfiles`)."""
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--html {out}: use a .html file name")
-    if out.exists() and not force:
-        raise ConfigError(f"{out} exists; choose another name or pass --force to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
+    check_new_file(out, force, "--html")
+    return atomic_write_text(out, text)
 
 
 def report(run: Path, out: Path, *, force: bool = False) -> Path:
