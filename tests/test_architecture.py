@@ -24,6 +24,7 @@ LAYERS = [
     {"experiments"},
     {"report"},
     {"explore"},
+    {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
