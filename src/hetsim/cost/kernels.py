@@ -101,6 +101,11 @@ def kernel_times(
     nbytes = op.bytes
     if op.kind == "gemm":
         compute_s, extra = gemm_times(unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k)
+        # an op may be several GEMMs of that shape (MoE: one per touched expert, each of
+        # gemm_m rows); price all of them, not one (else MFU exceeds 1)
+        shape = 2.0 * np.asarray(op.gemm_m * op.gemm_n * op.gemm_k, dtype=float)
+        groups = np.where(shape > 0, np.maximum(op.flop / np.where(shape > 0, shape, 1.0), 1.0), 1.0)
+        compute_s, extra = compute_s * groups, extra * groups
         nbytes = nbytes + extra
     elif op.kind == "attention":
         compute_s = op.flop / (peak * kp.attention_efficiency)
