@@ -242,3 +242,25 @@ def test_analyze_placement_on_two_memory_sides(page: Page, dashboard: Dashboard)
     assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention"))
     change(page, lambda: page.check("#in-static_placement"))
     assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention", dynamic=False))
+
+
+def test_explore_page(page: Page, dashboard: Dashboard, sweep_dir: Path) -> None:
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    cols = read_results(sweep_dir / "small")
+    open_page(page, dashboard.url + "/explore")
+    front = pareto_mask(cols, [("tok_per_s_per_user", "max"), ("tok_per_s_per_device", "max")])
+    assert cards(page)["frontier"][0] == int(front.sum())
+    assert plot_points(page)["fig-pareto"] == len(cols["ttft_s"])  # every row drawn, frontier included
+    change(page, lambda: page.fill("#in-filters", "tpot_s <= 0.03"))
+    keep = cols["tpot_s"] <= 0.03
+    kept = {k: v[keep] for k, v in cols.items()}
+    front = pareto_mask(kept, [("tok_per_s_per_user", "max"), ("tok_per_s_per_device", "max")])
+    assert cards(page)["kept"][0] == int(keep.sum()) and cards(page)["frontier"][0] == int(front.sum())
+    change(page, lambda: page.check("#in-frontier_only"))
+    assert plot_points(page)["fig-pareto"] == int(front.sum())
+    assert page.locator("#table-frontier tbody tr").count() == int(front.sum())
+    shot(page, "explore")
+    change(page, lambda: page.fill("#in-filters", "tpot_s <= fast"))
+    assert page.inner_text("#error") == "error: filter 'tpot_s <= fast': write a bound like 'tpot_s <= 0.05'"
