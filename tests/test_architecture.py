@@ -19,6 +19,7 @@ LAYERS = [
     {"mapping"},
     {"analysis"},
     {"sim"},
+    {"serving"},
     {"calibration"},
     {"experiments"},
     {"report"},

@@ -85,7 +85,7 @@ BASE = {"model": "llama2-7b", "hardware": "h100-sxm", "batch": 1, "input_len": 1
         ({"axes": {**BASE, "bacth": [1, 2]}}, "did you mean batch"),
         ({"axes": {**BASE, "hbm.capacity": ["48 GB"]}}, "hardware_params"),
         ({"axes": BASE, "hardware_params": {"hbm.capacity": [48]}}, "has no unit"),
-        ({"axes": BASE, "hardware_params": {"hbm.capacity": ["48 GB/s"]}}, "not a bytes unit"),
+        ({"axes": BASE, "hardware_params": {"hbm.capacity": ["48 GB/s"]}}, "not a unit of bytes"),
         ({"axes": BASE, "hardware_params": {"hbm.capasity": ["48 GB"]}}, "did you mean capacity"),
         (
             {"axes": {**BASE, "batch": [1, 2], "input_len": [1, 2, 3]}, "zip": [["batch", "input_len"]]},
