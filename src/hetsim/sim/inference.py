@@ -220,9 +220,10 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        # per-op decode means are for the one-configuration table; a sweep does not read them
+        # per-op decode means are for the one-configuration table; a sweep does not read them,
+        # nor does the placed path (it averages its own per-side records)
         [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
-        if B.size == 1
+        if B.size == 1 and pricer is None
         else [],
     )
 
