@@ -159,3 +159,24 @@ def test_packaged_yaml_passes_the_strict_loader() -> None:
     assert len(files) > 20
     for path in files:
         assert isinstance(parse_text(path.read_text(encoding="utf-8"), "yaml", str(path)), dict)
+
+
+def test_cli_start_up_imports_no_heavy_library() -> None:
+    """`hetsim --help` must stay fast: the command modules import NumPy, SciPy, Matplotlib
+    and PyYAML inside the commands (timings: make bench, bench_startup)."""
+    import subprocess
+    import sys
+
+    heavy = "{'numpy', 'scipy', 'matplotlib', 'yaml'}"
+    code = f"import sys; import hetsim.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_validate_fits_a_100_column_terminal(run_cli: Run) -> None:
+    r = run_cli("validate", "--worst", "5")
+    if r.code == 2 and "no shared data folder" in r.err:
+        pytest.skip("the shared measurements are not next to this checkout")
+    assert r.code == 0, r.err
+    assert max(len(line.rstrip()) for line in r.out.splitlines()) <= 100
+    assert "fitted rows" in r.out and "held-out rows" in r.out and "unit" in r.out
