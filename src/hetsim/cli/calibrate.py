@@ -132,9 +132,9 @@ def validate_cmd(
     if not 0 <= worst <= 10_000:
         raise ConfigError(f"--worst must be a whole number from 0 to 10,000, got {worst}")
     skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
-    rep = validate(
-        _files((measurements or []) + (extra or [])), calibrated=not uncalibrated, skip_tags=frozenset(skip)
-    )
+    files = _files((measurements or []) + (extra or []))
+    with progress(f"validate: predicting the rows of {len(files)} file(s)"):
+        rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
     if as_json:
         print_json(rep.to_json(worst))
     else:
