@@ -14,7 +14,7 @@ from hetsim.analysis.checks import check_result
 from hetsim.errors import CapacityError, ConfigError, ModelError
 from hetsim.workload.dtypes import Precision
 
-HARDWARE = ["h100-sxm", "h200", "a100-80gb-sxm", "mi300x", "b200", "l40s", "a40", "gh200", "h2m2-lpddr-only"]
+HARDWARE = sorted(d.name for d in hetsim.list_hardware())  # every preset, multi-side ones included
 MODELS = ["llama2-7b", "mixtral-8x7b", "llama2-70b", "gpt-j-6b", "opt-6.7b"]
 
 
