@@ -12,8 +12,11 @@ from rich.table import Table
 
 from hetsim.analysis.result import AnalysisResult
 from hetsim.cli.common import app, console, print_json
+from hetsim.cli.graph import GraphRequest, run_graph
+from hetsim.cost.roofline import Overlap
 from hetsim.errors import ConfigError
 from hetsim.hardware.loader import get_hardware, list_hardware
+from hetsim.ingest.proxies_index import is_onnx_model
 from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
 from hetsim.workload.dtypes import Precision
@@ -72,8 +75,16 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="ONNX models: bind an input, NAME=1x3x224x224 (repeatable)."),
+    ] = None,
+    fuse: Annotated[
+        str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
+    ] = "none",
 ) -> None:
-    """Predict latency, throughput, utilisation and energy of one static-batch run."""
+    """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
+    of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
     if attention not in ("fused", "unfused"):
         raise ConfigError("--attention must be 'fused' or 'unfused'")
     if overlap not in ("max", "sum"):
@@ -91,6 +102,13 @@ def analyze_cmd(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
+    if is_onnx_model(model):
+        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
+        ov: Overlap = "max" if overlap == "max" else "sum"
+        run_graph(req, get_hardware(hardware), prec, ov, as_json=as_json, as_csv=as_csv, plot=plot)
+        return
+    if input_shape or fuse != "none":
+        raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         get_hardware(hardware),

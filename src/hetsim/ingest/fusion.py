@@ -1,0 +1,110 @@
+"""Kernel-fusion what-ifs: fused nodes run as one kernel and stop writing and re-reading the
+intermediates they pass between them.
+
+* ``elementwise``: a pointwise node (activation, add, scale, cast) joins the node that
+  produced its input when that input has no other consumer and is not a graph output
+  (epilogue and chain fusion);
+* ``attention``: each MatMul -> [scale/mask] -> Softmax -> MatMul instance becomes one
+  flash-style kernel (the score matrix never leaves the chip);
+* ``all``: both.
+
+A fused group keeps the sum of its members' flop and MACs, the class, kind and GEMM shape of
+its first member, and only the reads and writes that cross its boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from hetsim.errors import ConfigError
+from hetsim.ingest.records import GraphOp, IngestedGraph
+
+Fuse = Literal["none", "elementwise", "attention", "all"]
+FUSE_CHOICES: tuple[Fuse, ...] = ("none", "elementwise", "attention", "all")
+
+
+def check_fuse(value: str) -> Fuse:
+    for f in FUSE_CHOICES:
+        if value == f:
+            return f
+    raise ConfigError(f"--fuse {value!r}: choose one of {', '.join(FUSE_CHOICES)}")
+
+
+def fuse(graph: IngestedGraph, mode: Fuse) -> IngestedGraph:
+    """The graph with the ``mode`` fusions applied (``none`` returns it unchanged)."""
+    if mode == "none":
+        return graph
+    ops = list(graph.ops)
+    parent = list(range(len(ops)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(anchor: int, other: int) -> None:
+        a, b = find(anchor), find(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)  # the earlier node anchors the group
+
+    producer = {t.name: i for i, o in enumerate(ops) for t in o.writes}
+    consumers: dict[str, set[int]] = {}
+    for i, o in enumerate(ops):
+        for t in o.reads:
+            consumers.setdefault(t.name, set()).add(i)
+    if mode in ("attention", "all"):
+        first: dict[str, int] = {}
+        for i, o in enumerate(ops):
+            if o.group:
+                union(first.setdefault(o.group, i), i)
+    if mode in ("elementwise", "all"):
+        for i, o in enumerate(ops):
+            if o.kind != "elementwise" or o.op_class != "elementwise":
+                continue
+            for t in o.reads:
+                p = producer.get(t.name)
+                if (
+                    t.role == "activation"
+                    and p is not None
+                    and consumers[t.name] == {i}
+                    and t.name not in graph.outputs
+                    and ops[p].supported
+                ):
+                    union(p, i)
+                    break
+    groups: dict[int, list[int]] = {}
+    for i in range(len(ops)):
+        groups.setdefault(find(i), []).append(i)
+    fused = tuple(_merge(ops, idx, consumers, graph.outputs) for idx in groups.values())
+    return graph.with_ops(fused, mode)
+
+
+def _merge(
+    ops: list[GraphOp], idx: list[int], consumers: dict[str, set[int]], outputs: frozenset[str]
+) -> GraphOp:
+    members = [ops[i] for i in idx]
+    if len(members) == 1:
+        return members[0]
+    inside = set(idx)
+    written = {t.name for m in members for t in m.writes}
+    # an intermediate stays on chip when every reader of it is in the group
+    internal = {t for t in written if t not in outputs and consumers.get(t, set()) <= inside}
+    reads = tuple(t for m in members for t in m.reads if t.name not in written)
+    writes = tuple(t for m in members for t in m.writes if t.name not in internal)
+    a = members[0]
+    return GraphOp(
+        name="+".join(m.name for m in members),
+        op_type="+".join(m.op_type for m in members),
+        op_class=a.op_class,
+        kind=a.kind,
+        prefers=a.prefers,
+        flop=sum(m.flop for m in members),
+        macs=sum(m.macs for m in members),
+        reads=reads,
+        writes=writes,
+        gemm_mnk=a.gemm_mnk,
+        supported=all(m.supported for m in members),
+        members=tuple(m.name for m in members),
+        group=a.group,
+    )
