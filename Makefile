@@ -32,7 +32,7 @@ lint: install-dev
 test: lint
 	$(BIN)/pytest
 
-bench: install
+bench: install-dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py
 
 clean:

@@ -96,3 +96,20 @@ def test_bad_flags(run_cli: Run) -> None:
     _one_line_exit_2(run_cli("analyze", "-m", "resnet50.onnx", "--input-shape", "x=1xAx2"), "NAME=")
     _one_line_exit_2(run_cli("analyze", "-m", "resnet50.onnx", "--fuse", "bogus"), "choose one of")
     _one_line_exit_2(run_cli("analyze", "-m", "llama2-7b", "--fuse", "all"), "ONNX models")
+
+
+def test_whatif_graph_and_llm(run_cli: Run) -> None:
+    r = run_cli("whatif", "-m", "vit_b_16.onnx", "-H", "a100-80gb-sxm", "-b", "4", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    q = {x["label"]: x for x in d["quantisation"]}
+    base, w4 = q["baseline W16A16KV16"], q["weights int4"]
+    assert w4["weight_bytes"] == pytest.approx(base["weight_bytes"] / 4)
+    assert w4["latency_s"] <= base["latency_s"]
+    f = {x["label"]: x for x in d["fusion"]}
+    assert f["fuse all"]["latency_s"] < f["fuse none"]["latency_s"]
+    r = run_cli("whatif", "-m", "llama2-7b", "-b", "4", "-p", "256", "-g", "32", "--json")
+    assert r.code == 0, r.err
+    q = {x["label"]: x for x in json.loads(r.out)["quantisation"]}
+    assert q["KV cache int8"]["footprint_bytes"] < q["baseline W16A16KV16"]["footprint_bytes"]
+    assert q["weights int4"]["latency_s"] < q["baseline W16A16KV16"]["latency_s"]  # decode is memory-bound
