@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install -q -e '.[dev,onnx]'
+	$(PY) -m pip install -q -e '.[dev,onnx,torch]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -1,9 +1,9 @@
 """Kernel-fusion what-ifs: fused nodes run as one kernel and stop writing and re-reading the
 intermediates they pass between them.
 
-* ``elementwise``: a pointwise node (activation, add, scale, cast) joins the node that
-  produced its input when that input has no other consumer and is not a graph output
-  (epilogue and chain fusion);
+* ``elementwise``: a pointwise node (activation, add, scale, cast) or a reduction joins the
+  node that produced its input when that input has no other consumer and is not a graph
+  output (epilogue, chain and reduction-prologue fusion);
 * ``attention``: each MatMul -> [scale/mask] -> Softmax -> MatMul instance becomes one
   flash-style kernel (the score matrix never leaves the chip);
 * ``all``: both.
@@ -60,7 +60,7 @@ def fuse(graph: IngestedGraph, mode: Fuse) -> IngestedGraph:
                 union(first.setdefault(o.group, i), i)
     if mode in ("elementwise", "all"):
         for i, o in enumerate(ops):
-            if o.kind != "elementwise" or o.op_class != "elementwise":
+            if o.op_class != "elementwise" or o.kind not in ("elementwise", "norm"):
                 continue
             for t in o.reads:
                 p = producer.get(t.name)

@@ -15,6 +15,7 @@ from typing import Any
 from hetsim.errors import ConfigError
 from hetsim.ingest.onnx_load import KV_NAMES, LoadedGraph, bind_and_infer
 from hetsim.ingest.onnx_rules import FUSED_ATTENTION_OPS, RULES, VIEW_OPS, Node, unsupported
+from hetsim.ingest.patterns import mark_attention
 from hetsim.ingest.records import GraphOp, IngestedGraph, Role, TensorUse, Unsupported
 from hetsim.workload.dtypes import Precision
 
@@ -22,7 +23,6 @@ from hetsim.workload.dtypes import Precision
 FLOAT_TYPES = frozenset((1, 10, 11, 16, 17, 18, 19, 20, 23))
 NATIVE_BITS = {2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 12: 32, 13: 64, 21: 4, 22: 4}
 FOLD_SOURCES = frozenset(("Constant", "Shape", "Size", "ConstantOfShape"))
-ATTN_BETWEEN = frozenset(("Div", "Mul", "Add", "Sub", "Where", "Cast", "Dropout", "Identity"))
 
 
 def _attrs(node: Any) -> dict[str, object]:
@@ -112,7 +112,7 @@ def _count(path: Path, lg: LoadedGraph) -> IngestedGraph:
             ops.append(unsupported(n))
         else:
             ops.append(rule(n))
-    ops = _mark_attention(ops)
+    ops = mark_attention(ops)
     params = sum(
         _elems(lg.tensors[w].shape)
         for w in lg.weights
@@ -126,7 +126,7 @@ def _count(path: Path, lg: LoadedGraph) -> IngestedGraph:
         inputs=lg.data_inputs,
         outputs=frozenset(root(o) for o in graph_outputs),
         batch=lg.batch,
-        unsupported=_unsupported(ops),
+        unsupported=summarise_unsupported(ops),
         folded_nodes=folded,
         view_nodes=views,
     )
@@ -139,7 +139,7 @@ def _elems(shape: tuple[int, ...] | None) -> float:
     return n
 
 
-def _unsupported(ops: list[GraphOp]) -> tuple[Unsupported, ...]:
+def summarise_unsupported(ops: list[GraphOp]) -> tuple[Unsupported, ...]:
     prec = Precision()
     total_bytes = sum(o.bytes_read(prec) + o.bytes_written(prec) for o in ops) or 1.0
     bad = [o for o in ops if not o.supported]
@@ -149,54 +149,3 @@ def _unsupported(ops: list[GraphOp]) -> tuple[Unsupported, ...]:
         b = sum(o.bytes_read(prec) + o.bytes_written(prec) for o in bad if o.op_type == op_type)
         out.append(Unsupported(op_type, c, c / max(len(ops), 1), b / total_bytes))
     return tuple(out)
-
-
-def _mark_attention(ops: list[GraphOp]) -> list[GraphOp]:
-    """Find MatMul -> [scale/mask]* -> Softmax -> [cast/dropout]* -> MatMul chains (the
-    unfused attention pattern) and mark their nodes as one attention instance each."""
-    producer = {t.name: i for i, o in enumerate(ops) for t in o.writes}
-    consumers: dict[str, list[int]] = {}
-    for i, o in enumerate(ops):
-        for t in o.reads:
-            consumers.setdefault(t.name, []).append(i)
-    out = list(ops)
-    for s_idx, s in enumerate(ops):
-        if s.op_type != "Softmax":
-            continue
-        chain = [s_idx]
-        j = s_idx
-        first = None
-        while True:  # walk back through scale/mask ops to the score MatMul
-            acts = [t.name for t in ops[j].reads if t.role == "activation" and t.name in producer]
-            if not acts:
-                break
-            j = producer[acts[0]]
-            if ops[j].op_type in ("MatMul", "Einsum"):
-                first = j
-                break
-            if ops[j].op_type not in ATTN_BETWEEN:
-                break
-            chain.append(j)
-        j, second = s_idx, None
-        while second is None:  # walk forward to the context MatMul
-            nxt = consumers.get(ops[j].writes[0].name, []) if ops[j].writes else []
-            if len(nxt) != 1:
-                break
-            j = nxt[0]
-            if ops[j].op_type in ("MatMul", "Einsum"):
-                second = j
-            elif ops[j].op_type in ATTN_BETWEEN:
-                chain.append(j)
-            else:
-                break
-        if first is None or second is None:
-            continue
-        group = f"attention@{s.name}"
-        for k in (first, second, *chain):
-            o = out[k]
-            kind = "attention" if o.kind == "gemm" else o.kind
-            out[k] = GraphOp(
-                o.name, o.op_type, "attention", kind, o.prefers, o.flop, o.macs, o.reads, o.writes,
-                o.gemm_mnk, o.supported, o.members, group,
-            )  # fmt: skip
-    return out

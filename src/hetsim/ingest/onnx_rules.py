@@ -303,7 +303,15 @@ def resize(n: Node) -> GraphOp:
 
 
 def move(n: Node) -> GraphOp:
-    return _op(n, "other", "lookup", "vector", 0.0)
+    op = _op(n, "other", "lookup", "vector", 0.0)
+    table = n.inputs[0]
+    if n.op_type == "Gather" and table is not None and table.role == "weight":
+        # an embedding lookup reads the rows it gathers, not the whole table
+        rows = TensorUse(table.name, _out_elems(n), table.role, table.native_bits)
+        return GraphOp(
+            op.name, op.op_type, "other", "lookup", "vector", 0.0, 0.0, (rows, *op.reads[1:]), op.writes
+        )
+    return op
 
 
 def unsupported(n: Node) -> GraphOp:
