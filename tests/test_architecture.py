@@ -16,6 +16,7 @@ LAYERS = [
     {"hardware"},
     {"memory"},
     {"cost"},
+    {"placement"},
     {"mapping"},
     {"analysis"},
     {"sim"},

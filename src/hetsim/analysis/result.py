@@ -32,6 +32,40 @@ class OpResult:
     memory_s: float
     energy_j: float
     bound: str
+    data: str = ""  # sides holding its weights / KV, e.g. "hbm 62% + lpddr 38%"
+    compute: str = ""  # sides whose units run it
+    route: str = ""  # how streamed data reach the compute, e.g. "lpddr -> hbm over NVLink-C2C"
+
+
+@dataclass(frozen=True, slots=True)
+class SideResult:
+    """One memory side over the whole run (prefill + every decode step)."""
+
+    name: str
+    memory: str
+    capacity_bytes: float
+    resident_bytes: float  # the most it holds at any point of the run
+    fits: bool
+    bytes_moved: float  # read + written in its memory
+    busy_s: float  # its memory or units busy
+    energy_j: float  # dynamic energy of its units and memory (streams included)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    name: str
+    bytes: float  # over the whole run
+
+
+@dataclass(frozen=True, slots=True)
+class RemapResult:
+    """A re-map at a decode iteration boundary (the placement's held sides changed)."""
+
+    step: int
+    context: int
+    change: str
+    migrated_bytes: float
+    migration_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +110,13 @@ class AnalysisResult:
     decode: PhaseResult
     ops: list[OpResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    policy: str = "primary"  # the placement policy that produced this result
+    policy_reason: str = ""  # why (auto: which policy was chosen and why)
+    sides: list[SideResult] = field(default_factory=list)
+    links: list[LinkResult] = field(default_factory=list)
+    remaps: list[RemapResult] = field(default_factory=list)
+    # memory-tier timeline of the decode: contexts and resident bytes per side (for plots)
+    tier_timeline: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +142,8 @@ class SweepResult:
     mfu: FloatArray
     energy_j_per_token: FloatArray
     avg_power_w: FloatArray
+    # placement policy of each configuration (auto chooses per configuration)
+    policy: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
 
     def __len__(self) -> int:
         return int(self.batch.shape[0])

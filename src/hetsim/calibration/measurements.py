@@ -51,6 +51,8 @@ HARDWARE_RULES: tuple[tuple[str, str], ...] = (
     (r"\ba40\b", "a40"),
     (r"mi300x", "mi300x"),
     (r"mi210", "mi210"),
+    (r"\bt4\b.*(dram|ssd)", "flexgen-t4"),  # the FlexGen offload box (T4 + host DRAM + NVMe)
+    (r"a6000.*host", "a6000-offload"),  # the ZeRO-Inference offload workstation
     (r"mi100", "mi100"),
     (r"v100", "v100"),
     (r"6900\s*xt", "rx6900xt"),

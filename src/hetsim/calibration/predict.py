@@ -76,6 +76,7 @@ class Task:
     numer: FloatArray | None = None
     tp: int = 1
     model: ModelSpec | None = None
+    policy: str = "auto"  # placement policy of end-to-end rows
 
 
 def _concat_ops(ops: Sequence[Op]) -> Op:
@@ -173,6 +174,14 @@ def _model_for(name: str) -> ModelSpec | None:
         return None
 
 
+def policy_for(framework: str) -> str:
+    """The placement a row's framework text states: the KV cache offloaded with attention
+    on the CPU (FlexGen ``--cpu``, ZeRO-Inference KV offload) is ``pim-attention`` (attention on
+    the memory side's own compute); anything else lets ``auto`` choose."""
+    text = framework.lower()
+    return "pim-attention" if "cpu attention" in text or "kv cache offload: yes" in text else "auto"
+
+
 def serving_for(framework: str) -> Serving:
     """Framework effects named in a row's ``framework`` text. TurboMind (LMDeploy) fills the
     KV cache in its context phase and emits the first token from the next decode step."""
@@ -266,17 +275,17 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         b = np.array([r.size_bytes or 0.0 for r in rs])
         op = Op("allreduce", "comm", "collective", "vector", 1, flop=b / 2, act_read_bytes=b)
         tasks.append(Task(hw, "collective", tuple(rs), op, tp=p))
-    e2e: dict[tuple[str, int], list[Measurement]] = defaultdict(list)
+    e2e: dict[tuple[str, int, str], list[Measurement]] = defaultdict(list)
     for r in fams.get("e2e", []):
-        e2e[(r.model, r.tp)].append(r)
-    for (name, tp), rs in e2e.items():
+        e2e[(r.model, r.tp, policy_for(r.framework))].append(r)
+    for (name, tp, policy), rs in e2e.items():
         model = _model_for(name)
         complete = [r for r in rs if r.batch and r.input_len and r.output_len]
         skipped["missing_workload"] += len(rs) - len(complete)
         if model is None:
             skipped["unknown_model"] += len(complete)
             continue
-        tasks.append(Task(hw, "e2e", tuple(complete), tp=tp, model=model))
+        tasks.append(Task(hw, "e2e", tuple(complete), tp=tp, model=model, policy=policy))
     return tasks
 
 
@@ -288,7 +297,7 @@ def predict_task(task: Task, dev: Device) -> FloatArray:
         rs = task.rows
         res = sweep(task.model, dev, [r.batch for r in rs], [r.input_len for r in rs],
                     [r.output_len for r in rs], FP16, tp=task.tp,
-                    serving=serving_for(rs[0].framework))  # fmt: skip
+                    serving=serving_for(rs[0].framework), policy=task.policy)  # fmt: skip
         pred = np.array([getattr(res, E2E_METRICS[r.metric])[i] for i, r in enumerate(rs)], dtype=float)
         # a static batch that does not fit is queued by the engine: not modelled -> NaN
         return np.where(np.asarray(res.fits), pred, np.nan)

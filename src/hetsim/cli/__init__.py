@@ -17,6 +17,7 @@ from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip
 from hetsim.cli import calibrate as _calibrate  # noqa: F401  # isort: skip
 from hetsim.cli import whatif as _whatif  # noqa: F401  # isort: skip
+from hetsim.cli import placement as _placement  # noqa: F401  # isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,19 @@ SUMMARY_KEYS = (
     "energy_j_per_token",
     "avg_power_w",
 )
-OP_KEYS = ("name", "phase", "sublayer", "unit", "flop", "bytes", "intensity", "time_s", "bound")
+OP_KEYS = (
+    "name",
+    "phase",
+    "sublayer",
+    "unit",
+    "flop",
+    "bytes",
+    "intensity",
+    "time_s",
+    "bound",
+    "data",
+    "compute",
+)
 
 
 def _positive(value: int, name: str) -> int:
@@ -82,6 +94,15 @@ def analyze_cmd(
     fuse: Annotated[
         str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
     ] = "none",
+    policy: Annotated[
+        str, typer.Option(help="Placement policy (hetsim policies); auto: primary when it fits.")
+    ] = "auto",
+    static_placement: Annotated[
+        bool, typer.Option("--static-placement", help="Place once for the full length (no re-map).")
+    ] = False,
+    plot_tiers: Annotated[
+        Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
+    ] = None,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -99,8 +120,9 @@ def analyze_cmd(
         (output_len, "output-len"),
     ):
         _positive(value, name)
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ConfigError(f"--plot {plot}: use a .png, .svg or .pdf file name")
+    for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
+        if path is not None and path.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ConfigError(f"{flag} {path}: use a .png, .svg or .pdf file name")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
     if is_onnx_model(model):
         req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
@@ -119,7 +141,13 @@ def analyze_cmd(
         attention="fused" if attention == "fused" else "unfused",
         overlap="max" if overlap == "max" else "sum",
         check_fit=not ignore_capacity,
+        policy=policy,
+        dynamic=not static_placement,
     )
+    if plot_tiers is not None:
+        from hetsim.report.tiers import plot_tiers as draw_tiers
+
+        draw_tiers(result, plot_tiers)
     if plot is not None:
         from hetsim.report.roofline import plot_roofline
 
@@ -132,12 +160,15 @@ def analyze_cmd(
         render(result)
         if plot is not None:
             console.print(f"roofline plot written to {plot}")
+        if plot_tiers is not None:
+            console.print(f"memory-tier timeline written to {plot_tiers}")
 
 
 def result_json(r: AnalysisResult) -> dict[str, object]:
     d = r.to_dict()
     ordered = {
-        k: d[k] for k in ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len")
+        k: d[k]
+        for k in ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len", "policy")
     }
     ordered.update({k: d[k] for k in SUMMARY_KEYS})
     ordered.update({k: v for k, v in d.items() if k not in ordered})
@@ -164,6 +195,9 @@ def ops_csv(r: AnalysisResult) -> str:
         "memory_s",
         "energy_j",
         "bound",
+        "data",
+        "compute",
+        "route",
     )
     w = csv.writer(buf)
     w.writerow(keys)
@@ -200,15 +234,24 @@ def render(r: AnalysisResult) -> None:
     ]
     for k, v in rows:
         head.add_row(k, v)
+    head.add_row("placement", f"{r.policy}  ({r.policy_reason})" if r.policy_reason else r.policy)
     console.print(head)
+    multi = len(r.sides) > 1
+    if multi:
+        render_sides(r)
     for phase, label in (("prefill", "prefill (whole batch)"), ("decode", "decode step (mean)")):
         t = Table(title=label, title_justify="left")
-        for col in ("op", "unit", "time", "share", "GFLOP", "MB", "flop/B", "bound"):
-            t.add_column(col, justify="left" if col in ("op", "unit", "bound") else "right")
+        cols: tuple[str, ...] = ("op", "unit", "time", "share", "GFLOP", "MB", "flop/B", "bound")
+        if multi:
+            cols = (*cols, "data on", "runs on")
+        for col in cols:
+            t.add_column(
+                col, justify="right" if col in ("time", "share", "GFLOP", "MB", "flop/B") else "left"
+            )
         ops = [o for o in r.ops if o.phase == phase]
         total = sum(o.time_s for o in ops) or 1.0
         for o in ops:
-            t.add_row(
+            cells = [
                 o.name,
                 o.unit,
                 fmt_time(o.time_s),
@@ -217,10 +260,35 @@ def render(r: AnalysisResult) -> None:
                 f"{o.bytes / 1e6:,.1f}",
                 f"{o.intensity:,.1f}",
                 o.bound,
-            )
+            ]
+            if multi:
+                cells += [o.data or "-", o.compute or "-"]
+            t.add_row(*cells)
         console.print(t)
     for note in r.notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def render_sides(r: AnalysisResult) -> None:
+    """Per-side and per-link totals of the run, and the re-maps of the decode."""
+    t = Table(title="memory sides (whole run)", title_justify="left")
+    for col in ("side", "memory", "holds (peak)", "of", "fits", "moved", "busy", "energy"):
+        t.add_column(col, justify="left" if col in ("side", "memory", "fits") else "right")
+    for s in r.sides:
+        fit = "[green]yes[/]" if s.fits else "[red]no[/]"
+        t.add_row(s.name, s.memory, fmt_bytes(s.resident_bytes), fmt_bytes(s.capacity_bytes), fit,
+                  fmt_bytes(s.bytes_moved), fmt_time(s.busy_s), f"{s.energy_j:,.1f} J")  # fmt: skip
+    console.print(t)
+    routes = sorted({o.route for o in r.ops if o.route})
+    for link in r.links:
+        console.print(f"link {link.name}: {fmt_bytes(link.bytes)} over the run")
+    for rt in routes:
+        console.print(f"route: {rt}")
+    for m in r.remaps:
+        console.print(
+            f"re-map at decode step {m.step} (context {m.context}): {m.change}; "
+            f"migrated {fmt_bytes(m.migrated_bytes)} in {fmt_time(m.migration_s)}"
+        )
 
 
 @app.command("models")

@@ -14,7 +14,7 @@ from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.kernels import load_overlay
 from hetsim.hardware.provenance import Provenance
-from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side
+from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side, SideLink
 from hetsim.units import PJ, parse_quantity
 
 Raw = Mapping[str, Any]
@@ -138,12 +138,28 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         raise ConfigError(f"{where}: must be a mapping")
     check_keys(
         raw,
-        ("name", "bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "provenance"),
+        (
+            "name",
+            "bandwidth",
+            "latency",
+            "energy_pj_per_bit",
+            "in_network_reduction",
+            "efficiency",
+            "provenance",
+        ),
         where,
     )
     if "bandwidth" not in raw:
         raise ConfigError(f"{where}: missing 'bandwidth'")
-    numbers = [k for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction") if k in raw]
+    numbers = [
+        k
+        for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "efficiency")
+        if k in raw
+    ]
+    try:
+        eff = float(raw.get("efficiency", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.efficiency: must be a number in (0, 1]") from None
     inr = raw.get("in_network_reduction", False)
     if not isinstance(inr, bool):
         raise ConfigError(f"{where}.in_network_reduction: must be true or false")
@@ -153,6 +169,7 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
         energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
         in_network_reduction=inr,
+        efficiency=eff,
         provenance=ctx.sources(raw, numbers, where),
     )
 
@@ -171,7 +188,29 @@ DEVICE_KEYS = (
     "provenance",
     "default_provenance",
     "aliases",
+    "links",
 )
+
+
+def _side_links(raw: Any, ctx: _Ctx, where: str) -> tuple[SideLink, ...]:
+    """``links: [{between: [a, b], name, bandwidth, ...}]`` joining named sides."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: must be a list of {{between: [side, side], bandwidth, ...}}")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{w}: must be a mapping")
+        ends = item.get("between")
+        if not isinstance(ends, list) or len(ends) != 2:
+            raise ConfigError(f"{w}: 'between' must name two sides, e.g. between: [hbm, ddr]")
+        link = _link({k: v for k, v in item.items() if k != "between"}, ctx, w)
+        if link is None:
+            raise ConfigError(f"{w}: missing link description")
+        out.append(SideLink(str(ends[0]), str(ends[1]), link))
+    return tuple(out)
 
 
 def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
@@ -194,8 +233,8 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         if not isinstance(s.get("memory"), Mapping):
             raise ConfigError(f"{w}: missing 'memory' mapping")
         units_raw = s.get("units")
-        if not isinstance(units_raw, list) or not units_raw:
-            raise ConfigError(f"{w}: 'units' must be a non-empty list")
+        if not isinstance(units_raw, list) or (i == 0 and not units_raw):
+            raise ConfigError(f"{w}: 'units' must be a list (non-empty on the first side)")
         units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
         sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
     numbers = [k for k in ("kernel_overhead", "static_power_w", "tdp_w", "price_usd") if k in raw]
@@ -209,6 +248,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         sides=tuple(sides),
         side_link=_link(raw.get("side_link"), ctx, f"{name}.side_link"),
         interconnect=_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
+        links=_side_links(raw.get("links"), ctx, f"{name}.links"),
         kernel_overhead_s=parse_quantity(
             raw.get("kernel_overhead", 0.0), "s", where=f"{where}.kernel_overhead"
         ),

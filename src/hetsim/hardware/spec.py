@@ -113,6 +113,8 @@ class Link:
     # the switch reduces in the network (NVLink SHARP / NVLS): an all-reduce sends and
     # receives each byte once per device instead of a ring's 2(p-1)/p
     in_network_reduction: bool = False
+    # fraction of ``bandwidth`` a bulk stream between memory sides reaches (placement routes)
+    efficiency: float = 1.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
     def allreduce_wire_factor(self, p: int) -> float:
@@ -121,29 +123,47 @@ class Link:
 
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
+        if not 0 < self.efficiency <= 1:
+            raise ConfigError(f"link {self.name!r}: efficiency must be in (0, 1], got {self.efficiency}")
         if self.latency_s < 0:
             raise ConfigError(f"link {self.name!r}: latency must be non-negative")
 
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One memory tier and the compute units next to it."""
+    """One memory tier and the compute units next to it (none: a storage-only tier such as
+    host DRAM behind PCIe or an NVMe drive, whose data must stream to another side)."""
 
     name: str
     memory: MemoryTier
     units: tuple[ComputeUnit, ...]
 
-    def __post_init__(self) -> None:
-        if not self.units:
-            raise ConfigError(f"side {self.name!r}: needs at least one compute unit")
+    @property
+    def has_compute(self) -> bool:
+        return bool(self.units)
 
     def unit_for(self, prefers: str) -> ComputeUnit:
         """The unit that runs an op preferring ``prefers`` (see ``UNIT_FALLBACK``)."""
+        if not self.units:
+            raise ConfigError(f"side {self.name!r} has no compute units; its data must stream elsewhere")
         by_kind = {u.kind: u for u in self.units}
         for kind in UNIT_FALLBACK.get(prefers, (prefers,)):
             if kind in by_kind:
                 return by_kind[kind]
         return self.units[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SideLink:
+    """A link joining two memory sides of one device (named by side name); transfers are
+    routed over a graph of these (``hetsim.placement.topology``)."""
+
+    a: str
+    b: str
+    link: Link
+
+    def joins(self, x: str, y: str) -> bool:
+        return {self.a, self.b} == {x, y}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +181,34 @@ class Device:
     provenance: Sources = field(default_factory=dict, compare=False)
     # calibrated kernel model (hardware/calibrated/<name>.yaml); None: datasheet roofline
     kernels: KernelParams | None = field(default=None, compare=False)
+    # links between sides for three or more sides (``side_link`` joins sides 0 and 1 otherwise)
+    links: tuple[SideLink, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sides:
             raise ConfigError(f"hardware {self.name!r}: needs at least one memory side")
-        if len(self.sides) > 1 and self.side_link is None:
-            raise ConfigError(f"hardware {self.name!r}: several sides need a side_link")
+        if not self.sides[0].units:
+            raise ConfigError(f"hardware {self.name!r}: the first (primary) side needs compute units")
+        if len(self.sides) > 1 and self.side_link is None and not self.links:
+            raise ConfigError(f"hardware {self.name!r}: several sides need a side_link or links")
+        names = [s.name for s in self.sides]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"hardware {self.name!r}: side names must be unique, got {names}")
+        for sl in self.links:
+            for end in (sl.a, sl.b):
+                if end not in names:
+                    raise ConfigError(
+                        f"hardware {self.name!r}: link {sl.link.name!r} names side {end!r}; "
+                        f"sides are {', '.join(names)}"
+                    )
+
+    def side_links(self) -> tuple[SideLink, ...]:
+        """Every link between sides: ``links``, or ``side_link`` between sides 0 and 1."""
+        if self.links:
+            return self.links
+        if self.side_link is not None and len(self.sides) > 1:
+            return (SideLink(self.sides[0].name, self.sides[1].name, self.side_link),)
+        return ()
         if self.n_devices < 1:
             raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
 
@@ -193,7 +235,7 @@ class Device:
                 for k, v in unit.provenance.items():
                     out[f"{side.name}.{unit.name}.{k}"] = v
                 out[f"{side.name}.{unit.name}.efficiency"] = unit.efficiency.provenance
-        for link in (self.side_link, self.interconnect):
+        for link in (self.side_link, self.interconnect, *(sl.link for sl in self.links)):
             if link is not None:
                 for k, v in link.provenance.items():
                     out[f"{link.name}.{k}"] = v

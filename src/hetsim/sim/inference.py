@@ -10,16 +10,18 @@ steps except near a regime change, where it differs by far less than 0.1%.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SweepResult
+from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SideResult, SweepResult
 from hetsim.cost.roofline import Cost, Overlap, price
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
+from hetsim.placement.policies import check_name
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import AttentionImpl, Shard, build_ops, kv_bytes_per_token, weight_bytes
 from hetsim.workload.model import ModelSpec
@@ -113,13 +115,17 @@ def _evaluate(
     P: FloatArray,
     G: FloatArray,
     opts: Options,
+    pricer: Any = None,
 ) -> tuple[dict[str, FloatArray], list[Op], list[Cost], list[Op], list[Cost]]:
-    """Metrics for N configurations (arrays of shape (N,)), plus ops and costs."""
+    """Metrics for N configurations (arrays of shape (N,)), plus ops and costs. ``pricer``
+    (a :class:`hetsim.sim.placed.Pricer`) prices under a placement instead of the primary
+    side: called as ``pricer(ops, phase, context)``; it adds its ``migration_s`` to the run
+    and states the ``bandwidth_bytes_per_s`` MBU is measured against."""
     n_dev = opts.tp * opts.pp
     pre_ops = build_ops(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
-    pre_costs = _price_all(pre_ops, dev, prec, opts)
+    pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
     pre = sum(pre_costs, Cost())
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
@@ -133,7 +139,7 @@ def _evaluate(
         tp=opts.tp,
         attention=opts.attention,
     )
-    dec_costs = _price_all(dec_ops, dev, prec, opts)
+    dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
     dec = sum(dec_costs, Cost())
 
     def mean(x: Any) -> FloatArray:
@@ -155,11 +161,11 @@ def _evaluate(
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
     ttft = pre.time_s + p2p * P + step + first * (dec_t[:, 0] + p2p + step)
     tpot = np.where(steps > 0, mean(dec.time_s) + p2p + step, 0.0)
-    e2e = ttft + steps * tpot
+    e2e = ttft + steps * tpot + (pricer.migration_s if pricer else 0.0)
     dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
     energy = dyn + n_dev * dev.static_power_w * e2e
     side = dev.primary
-    bw = side.memory.bandwidth_bytes_per_s
+    bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
     peak = side.unit_for("matrix").peak(prec.compute)
     dec_time = np.maximum(mean(dec.time_s), 1e-30)
     out = {
@@ -187,7 +193,10 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs],
+        # per-op decode means are for the one-configuration table; a sweep does not read them
+        [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
+        if B.size == 1
+        else [],
     )
 
 
@@ -209,9 +218,14 @@ def analyze(
     overlap: Overlap = "max",
     check_fit: bool = False,
     serving: Serving | None = None,
+    policy: str = "auto",
+    dynamic: bool = True,
 ) -> AnalysisResult:
-    """Analyse one static-batch inference run. With ``check_fit`` a run whose footprint
-    exceeds the device memory raises :class:`CapacityError`."""
+    """Analyse one static-batch inference run under a placement ``policy`` (``hetsim
+    policies``; ``auto``: the primary side when it fits, else the fastest policy that fits
+    the whole device). ``dynamic`` re-places the decode as the KV cache grows (else it is
+    placed once for the full length). With ``check_fit`` a run whose placement does not fit
+    raises :class:`CapacityError`."""
     m, dev, prec = _resolve(model, hardware, precision)
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
     if pp < 1 or pp > m.n_layers:
@@ -221,10 +235,19 @@ def analyze(
     fp = footprint(m, prec, w.batch, seq, opts)
     cap = dev.primary.memory.capacity_bytes
     fits = bool(fp["total"] <= cap)
+    key = check_name(policy)
+    if key != "primary" and not (key == "auto" and (fits or len(dev.sides) == 1)):
+        from hetsim.sim.placed_analyze import analyze_placed  # imports this module
+
+        return analyze_placed(key, m, dev, prec, w, opts, fp, check_fit=check_fit, dynamic=dynamic)
     if check_fit and not fits:
+        more = ""
+        if len(dev.sides) > 1:
+            rest = " + ".join(f"{s.memory.capacity_bytes / 1e9:.0f} GB {s.name}" for s in dev.sides[1:])
+            more = f" on {dev.primary.name} ({rest} unused by policy 'primary'; try --policy auto or offload)"
         raise CapacityError(
             f"{m.name} at batch {w.batch}, {seq} tokens needs {fp['total'] / 1e9:.1f} GB per "
-            f"device but {dev.name} has {cap / 1e9:.1f} GB; try a larger --tp, a smaller "
+            f"device but {dev.name} has {cap / 1e9:.1f} GB{more}; try a larger --tp, a smaller "
             "--weight-dtype/--kv-dtype, or a smaller batch"
         )
     arr = (
@@ -233,6 +256,41 @@ def analyze(
         np.array([float(w.output_len)]),
     )
     r, pre_ops, pre_costs, dec_ops, dec_costs = _evaluate(m, dev, prec, *arr, opts)
+    why = "requested" if key == "primary" else "auto: fits on the primary side"
+    if key == "auto" and not fits:
+        why = f"auto: {dev.name} has one memory side; nothing to place elsewhere"
+    out = result_record(m, dev, prec, w, opts, fp, fits, r, (pre_ops, pre_costs, dec_ops, dec_costs))
+    return dataclasses.replace(out, policy="primary", policy_reason=why, sides=_primary_sides(out, dev))
+
+
+def _primary_sides(r: AnalysisResult, dev: Device) -> list[SideResult]:
+    steps = max(r.output_len - 1, 0)
+    moved = r.prefill.bytes + steps * r.decode.bytes
+    energy = r.prefill.energy_j + steps * r.decode.energy_j
+    out = []
+    for i, s in enumerate(dev.sides):
+        m = s.memory
+        held = r.footprint_bytes if i == 0 else 0.0
+        out.append(SideResult(s.name, m.name, m.capacity_bytes, held, held <= m.capacity_bytes,
+                              moved if i == 0 else 0.0, r.e2e_latency_s if i == 0 else 0.0,
+                              energy if i == 0 else 0.0))  # fmt: skip
+    return out
+
+
+def result_record(
+    m: ModelSpec,
+    dev: Device,
+    prec: Precision,
+    w: Workload,
+    opts: Options,
+    fp: dict[str, Any],
+    fits: bool,
+    r: dict[str, FloatArray],
+    priced: tuple[list[Op], list[Cost], list[Op], list[Cost]],
+) -> AnalysisResult:
+    """The result record of one evaluated configuration (N = 1)."""
+    pre_ops, pre_costs, dec_ops, dec_costs = priced
+    cap = dev.primary.memory.capacity_bytes
 
     def s(key: str) -> float:
         return float(np.asarray(r[key]).reshape(-1)[0])
@@ -248,8 +306,8 @@ def analyze(
         model=m.name,
         hardware=dev.name,
         precision=prec.label,
-        tp=tp,
-        pp=pp,
+        tp=opts.tp,
+        pp=opts.pp,
         batch=w.batch,
         input_len=w.input_len,
         output_len=w.output_len,
@@ -331,17 +389,27 @@ def sweep(
     attention: AttentionImpl = "fused",
     overlap: Overlap = "max",
     serving: Serving | None = None,
+    policy: str = "auto",
+    dynamic: bool = True,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
-    together). No per-configuration Python loop."""
+    together) under a placement ``policy`` (``auto``: per configuration, the primary side
+    where it fits, else the fastest policy that fits). No per-configuration Python loop."""
     m, dev, prec = _resolve(model, hardware, precision)
     B, P, G = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(batch, input_len, output_len))
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
+    fp_all = footprint(m, prec, B, P + G, opts)
+    fp = fp_all["total"]
+    key = check_name(policy)
+    primary_fits = fp <= dev.primary.memory.capacity_bytes
+    if key != "primary" and not (key == "auto" and (len(dev.sides) == 1 or bool(np.all(primary_fits)))):
+        from hetsim.sim.placed_analyze import sweep_placed  # imports this module
+
+        return sweep_placed(key, m, dev, prec, (B, P, G), opts, fp_all, dynamic=dynamic)
     r, *_ = _evaluate(m, dev, prec, B, P, G, opts)
-    fp = footprint(m, prec, B, P + G, opts)["total"]
     return SweepResult(
         model=m.name,
         hardware=dev.name,
@@ -350,18 +418,19 @@ def sweep(
         input_len=P,
         output_len=G,
         footprint_bytes=fp,
-        fits=fp <= dev.primary.memory.capacity_bytes,
-        **{
-            k: np.asarray(r[k], dtype=float)
-            for k in (
-                "ttft_s",
-                "tpot_s",
-                "e2e_latency_s",
-                "output_throughput_tok_per_s",
-                "mbu",
-                "mfu",
-                "energy_j_per_token",
-                "avg_power_w",
-            )
-        },
+        fits=primary_fits,
+        **{k: np.asarray(r[k], dtype=float) for k in SWEEP_METRICS},
+        policy=np.full(B.shape, "primary"),
     )
+
+
+SWEEP_METRICS = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "output_throughput_tok_per_s",
+    "mbu",
+    "mfu",
+    "energy_j_per_token",
+    "avg_power_w",
+)

@@ -1,0 +1,204 @@
+"""Placement policies over any number of memory sides, registered by name.
+
+A policy maps a :class:`Problem` (the device, the resident bytes of every group, the
+activation workspace) to a :class:`Placement`. The built-in ones are closed-form fills, so
+they broadcast over arrays of resident bytes (a sweep, or every context of a decode):
+
+- ``primary``: everything on side 0 (today's homogeneous behaviour).
+- ``offload``: side 0 holds what fits, the rest is held on the other sides, fastest route to
+  side 0 first, and streamed to side 0's units layer by layer (FlexGen, ZeRO-Inference, GH200
+  "extended GPU memory"). Fill order: embeddings/LM head, qkv, fc weights, then the KV cache
+  (it grows, so it spills last and nothing already placed has to move).
+- ``pim-attention``: the KV cache on the memory side with its own compute and the widest
+  memory, attention computed there (AttAcc, NeuPIMs); weights as ``offload``.
+
+``auto`` is not a fill: the simulator evaluates ``primary`` when it fits, otherwise every
+applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hetsim.errors import MappingError, UnknownNameError
+from hetsim.hardware.spec import Device
+from hetsim.placement.record import GROUPS, GroupPlacement, Placement
+from hetsim.placement.topology import stream_bandwidth
+from hetsim.workload.ops import Num
+
+FILL_ORDER = ("head", "qkv", "fc", "attention")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What a policy places: resident bytes per group (KV at the context being placed) and
+    the activation workspace, per device. Values may be arrays (broadcast together)."""
+
+    device: Device
+    resident: dict[str, Num]
+    workspace_bytes: Num
+    phase: str = "decode"
+
+    def capacity(self, s: int) -> float:
+        return self.device.sides[s].memory.capacity_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    placement: Placement
+    thresholds_bytes: tuple[float, ...] = ()  # KV bytes at which the held sides change
+
+
+PolicyFn = Callable[[Problem], FillResult]
+_REGISTRY: dict[str, tuple[PolicyFn, str]] = {}
+
+
+def register(name: str, doc: str) -> Callable[[PolicyFn], PolicyFn]:
+    """Register a placement policy under ``name`` (plug-ins may add their own)."""
+
+    def deco(fn: PolicyFn) -> PolicyFn:
+        _REGISTRY[name] = (fn, doc)
+        return fn
+
+    return deco
+
+
+AUTO_DOC = (
+    "primary when it fits, otherwise the fastest applicable policy that fits (the output says which and why)"
+)
+
+
+def policy_names() -> list[str]:
+    return ["auto", *_REGISTRY]
+
+
+def policy_doc(name: str) -> str:
+    return AUTO_DOC if name == "auto" else _REGISTRY[name][1]
+
+
+def get_policy(name: str) -> PolicyFn:
+    key = name.strip().lower()
+    if key not in _REGISTRY:
+        raise UnknownNameError("placement policy", name, policy_names())
+    return _REGISTRY[key][0]
+
+
+def check_name(name: str) -> str:
+    key = name.strip().lower()
+    if key != "auto":
+        get_policy(key)
+    return key
+
+
+def _side_order(dev: Device, first: int = 0) -> list[int]:
+    """Sides by how fast their data reach side ``first``'s units (``first`` itself first)."""
+    others = [s for s in range(len(dev.sides)) if s != first]
+    others.sort(key=lambda s: -stream_bandwidth(dev, s, first))
+    return [first, *others]
+
+
+def _fill(
+    p: Problem, order: tuple[str, ...], sides: list[int], free: list[Num]
+) -> tuple[dict[str, tuple[Num, ...]], tuple[float, ...]]:
+    """Water-fill the groups in ``order`` into ``sides`` in turn; what is left over after the
+    last side stays on it (over capacity, reported by the fit check)."""
+    n = len(p.device.sides)
+    shares: dict[str, tuple[Num, ...]] = {}
+    free = list(free)
+    thresholds: list[float] = []
+    for g in order:
+        total = np.asarray(p.resident[g], dtype=float)
+        left: Num = total
+        got: list[Num] = [0.0] * n
+        if g == "attention" and all(np.size(free[s]) == 1 for s in sides):
+            room = np.cumsum([max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides[:-1]])
+            thresholds = [float(x) for x in room]
+        for i, s in enumerate(sides):
+            put = left if i == len(sides) - 1 else np.minimum(left, np.maximum(free[s], 0.0))
+            got[s] = np.where(total > 0, put / np.maximum(total, 1e-300), 1.0 if i == 0 else 0.0)
+            free[s] = free[s] - put
+            left = left - put
+        shares[g] = tuple(got)
+    return shares, tuple(thresholds)
+
+
+def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
+    """Free bytes per side once the activation workspace is placed, and the side holding it:
+    the first side in ``order`` it fits on (activations then stream to the compute)."""
+    ws = float(np.max(p.workspace_bytes))
+    side = next((s for s in order if p.capacity(s) >= ws), order[0])
+    free = [p.capacity(s) - (p.workspace_bytes if s == side else 0.0) for s in range(len(p.device.sides))]
+    return free, side
+
+
+@register("primary", "everything on the primary side (side 0); refuses when the footprint does not fit")
+def primary(p: Problem) -> FillResult:
+    return FillResult(Placement.primary(len(p.device.sides)))
+
+
+@register(
+    "offload",
+    "primary holds what fits; weights, then KV, spill to the other sides (fastest route first) "
+    "and stream to the primary compute layer by layer with prefetch (FlexGen / ZeRO-Inference / GH200)",
+)
+def offload(p: Problem) -> FillResult:
+    dev = p.device
+    n = len(dev.sides)
+    sides = _side_order(dev, 0)
+    free, ws = _free(p, sides)
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free)
+    groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
+    return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
+
+
+def pim_sides(dev: Device) -> list[int]:
+    """Sides other than the primary with compute units of their own (memory-side compute)."""
+    return [s for s in range(1, len(dev.sides)) if dev.sides[s].has_compute]
+
+
+@register(
+    "pim-attention",
+    "KV cache and attention on memory-side compute (AttAcc / NeuPIMs style); "
+    "weights as offload on the host compute",
+)
+def pim_attention(p: Problem) -> FillResult:
+    dev = p.device
+    n = len(dev.sides)
+    pims = pim_sides(dev)
+    if not pims:
+        raise MappingError(
+            f"policy 'pim-attention' cannot apply to {dev.name}: no side other than the primary "
+            "has compute units of its own (memory-side compute); try --policy offload"
+        )
+    pims.sort(key=lambda s: -dev.sides[s].memory.bandwidth_bytes_per_s)
+    free, ws = _free(p, _side_order(dev, 0))
+    kv_shares, thresholds = _fill(p, ("attention",), pims, free)
+    kv_total = np.asarray(p.resident["attention"], dtype=float)
+    for s in pims:
+        free[s] = free[s] - kv_total * kv_shares["attention"][s]
+    shares, _ = _fill(p, ("head", "qkv", "fc"), _side_order(dev, 0), free)
+    groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
+    groups["attention"] = GroupPlacement(kv_shares["attention"], tuple(range(n)))
+    return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
+
+
+def usage_bytes(p: Problem, pl: Placement) -> tuple[Num, ...]:
+    """Resident bytes per side under ``pl`` (groups by share, workspace on its side)."""
+    n = len(p.device.sides)
+    out: list[Num] = [p.workspace_bytes if s == pl.workspace_side else 0.0 for s in range(n)]
+    for g, gp in pl.groups.items():
+        for s in range(n):
+            out[s] = out[s] + np.asarray(p.resident[g], dtype=float) * gp.shares[s]
+    return tuple(out)
+
+
+def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
+    """Whether every side holds what ``pl`` puts there (a bool array, broadcast shape)."""
+    ok = np.asarray(True)
+    for s, used in enumerate(usage_bytes(p, pl)):
+        ok = np.logical_and(ok, np.asarray(used) <= p.capacity(s) * (1 + 1e-12))
+    return ok

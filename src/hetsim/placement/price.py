@@ -1,0 +1,225 @@
+"""Pricing of one op under a placement, on any number of memory sides.
+
+For each side ``c`` that computes part of the op, the part whose data are held on ``c`` is
+priced by :func:`hetsim.cost.roofline.op_cost` on ``c``'s units and memory (the calibrated
+kernel model on the primary side where the device has one, exactly as the homogeneous path).
+Data held on another side ``s`` and computed on ``c`` stream over the route ``s -> c``
+(:mod:`hetsim.placement.topology`) while ``c`` computes (layer-by-layer prefetch, so the
+stream overlaps the compute): they keep ``s``'s memory and every link of the route busy.
+
+  op time = max(each compute side's priced time, each memory's busy time, each link's busy
+            time + route latency per repetition) + activation exchange
+  exchange = a compute side other than the primary receives its input activation and returns
+            its output over the route to the primary (latency + bytes / bandwidth, serial)
+  energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
+            + exchanged bits x J/bit of the route
+
+Shares may be arrays, so one call prices a sweep or every decode context at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from hetsim.cost.roofline import Cost, Overlap, op_cost, price
+from hetsim.hardware.spec import Device
+from hetsim.placement.record import GroupPlacement, Placement
+from hetsim.placement.topology import link_bandwidth, route
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.ops import Num, Op
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCost:
+    """An op's (or a sum of ops') cost with where its bytes went. Fields may be arrays."""
+
+    cost: Cost
+    side_bytes: tuple[Num, ...]  # bytes read/written in each side's memory
+    side_busy_s: tuple[Num, ...]  # seconds each side's memory or units are busy
+    side_energy_j: tuple[Num, ...]  # dynamic energy charged to each side (compute + its memory)
+    link_bytes: dict[str, Num] = field(default_factory=dict)  # bytes over each side link
+    compute_sides: tuple[int, ...] = (0,)  # sides whose units run (part of) it
+    data_sides: tuple[int, ...] = (0,)  # sides holding its weights / KV
+
+    def __add__(self, other: PlacedCost) -> PlacedCost:
+        links = dict(self.link_bytes)
+        for k, v in other.link_bytes.items():
+            links[k] = links.get(k, 0.0) + v
+        return PlacedCost(
+            self.cost + other.cost,
+            tuple(a + b for a, b in zip(self.side_bytes, other.side_bytes, strict=True)),
+            tuple(a + b for a, b in zip(self.side_busy_s, other.side_busy_s, strict=True)),
+            tuple(a + b for a, b in zip(self.side_energy_j, other.side_energy_j, strict=True)),
+            links,
+            tuple(sorted(set(self.compute_sides) | set(other.compute_sides))),
+            tuple(sorted(set(self.data_sides) | set(other.data_sides))),
+        )
+
+
+def empty(n_sides: int) -> PlacedCost:
+    z = (0.0,) * n_sides
+    return PlacedCost(Cost(), z, z, z, {}, (), ())
+
+
+def _kv_bytes(op: Op) -> Num:
+    return op.kv_read_bytes + op.kv_write_bytes
+
+
+def _local_bytes(
+    op: Op, gp: GroupPlacement, kv: GroupPlacement, is_attention: bool, s: int, c: int, frac_c: Num
+) -> tuple[Num, Num, Num]:
+    """(weight, kv read, kv write) bytes per repetition held on ``s`` and used by compute ``c``."""
+    own = gp.shares[s] if gp.compute[s] == c else 0.0
+    if is_attention:
+        return op.weight_bytes * own, op.kv_read_bytes * own, op.kv_write_bytes * own
+    k = frac_c * kv.shares[s]
+    return op.weight_bytes * own, op.kv_read_bytes * k, op.kv_write_bytes * k
+
+
+def price_op(
+    op: Op, dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
+) -> PlacedCost:
+    """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``."""
+    n = len(dev.sides)
+    zeros = (0.0,) * n
+    if op.kind == "collective":
+        cc = price(op, dev, prec, tp, overlap)
+        return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
+    gp = pl.group(op)
+    kv = pl.groups["attention"]
+    is_attention = op.sublayer == "attention"
+    local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
+    if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
+        pc = price(op, dev, prec, tp, overlap)
+        busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
+        held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
+        return PlacedCost(
+            pc,
+            tuple(pc.bytes if s == 0 else 0.0 for s in range(n)),
+            busy,
+            tuple(pc.energy_j if s == 0 else 0.0 for s in range(n)),
+            {},
+            (0,),
+            held,
+        )
+    kp = dev.kernels
+    count = op.count
+    computes = sorted({gp.compute[s] for s in gp.held_sides()})
+    side_bytes: list[Num] = [0.0] * n
+    side_busy: list[Num] = [0.0] * n
+    side_energy: list[Num] = [0.0] * n
+    mem_busy: list[Num] = [0.0] * n
+    links: dict[str, Num] = {}
+    link_busy: dict[str, Num] = {}
+    link_lat: dict[str, float] = {}
+    times: list[Num] = []
+    compute_s: Num = 0.0
+    overhead_s: Num = 0.0
+    energy: Num = 0.0
+    sync: Num = 0.0
+    flop: Num = 0.0
+
+    def stream(nbytes: Num, s: int, c: int) -> Num:
+        """Charge ``nbytes`` (all repetitions) streamed from side s to side c; its energy."""
+        r = route(dev, s, c)
+        for name in r.links:
+            bw = link_bandwidth(dev, name)
+            links[name] = links.get(name, 0.0) + nbytes
+            link_busy[name] = link_busy.get(name, 0.0) + nbytes / bw
+            link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)
+        out: Num = nbytes * 8 * r.energy_j_per_bit
+        return out
+
+    for c in computes:
+        frac = gp.compute_share(c)
+        active = np.asarray(np.asarray(frac) > 0, dtype=float)
+        w, kr, kw = _local_bytes(op, gp, kv, is_attention, c, c, frac)
+        part = replace(
+            op,
+            flop=op.flop * frac,
+            weight_bytes=w,
+            kv_read_bytes=kr,
+            kv_write_bytes=kw,
+            act_read_bytes=op.act_read_bytes * active,
+            act_write_bytes=op.act_write_bytes * frac,
+            gemm_n=op.gemm_n * frac if op.kind == "gemm" else op.gemm_n,
+        )
+        side = dev.sides[c]
+        kpc = kp if c == 0 else None
+        ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
+        cc = op_cost(
+            part, side.unit_for(op.prefers), side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc
+        )
+        cc = cc.scale(active)
+        times.append(cc.time_s)
+        compute_s = np.maximum(compute_s, cc.compute_s)
+        overhead_s = np.maximum(overhead_s, cc.overhead_s)
+        energy = energy + cc.energy_j
+        flop = flop + cc.flop
+        side_bytes[c] = side_bytes[c] + cc.bytes
+        side_busy[c] = side_busy[c] + cc.time_s
+        side_energy[c] = side_energy[c] + cc.energy_j
+        mem_busy[c] = mem_busy[c] + cc.memory_s
+        for s in range(n):
+            if s == c:
+                continue
+            w, kr, kw = _local_bytes(op, gp, kv, is_attention, s, c, frac)
+            nb = (w + kr + kw) * count
+            if not np.any(np.asarray(nb) > 0):
+                continue
+            mem = dev.sides[s].memory
+            per_rep = np.maximum(np.asarray(nb, dtype=float) / count, 1.0)
+            t_mem = nb / (mem.bandwidth_bytes_per_s * mem.efficiency(per_rep))
+            mem_busy[s] = mem_busy[s] + t_mem
+            side_busy[s] = side_busy[s] + t_mem
+            side_bytes[s] = side_bytes[s] + nb
+            e_mem = nb * 8 * mem.energy_j_per_bit
+            side_energy[s] = side_energy[s] + e_mem
+            energy = energy + e_mem + stream(nb, s, c)
+        if c != pl.workspace_side:
+            xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
+            r = route(dev, c, pl.workspace_side)
+            energy = energy + stream(xb, c, pl.workspace_side)
+            sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
+    body: Num = 0.0
+    for t in times:
+        body = np.maximum(body, t)
+    for t in mem_busy:
+        body = np.maximum(body, t)
+    for name, t in link_busy.items():
+        body = np.maximum(body, t + count * link_lat[name])
+    mem_s: Num = 0.0
+    for t in [*mem_busy, *link_busy.values()]:
+        mem_s = np.maximum(mem_s, t)
+    total_bytes: Num = 0.0
+    for b in side_bytes:
+        total_bytes = total_bytes + b
+    cost = Cost(
+        time_s=body + sync,
+        compute_s=compute_s,
+        memory_s=mem_s,
+        overhead_s=overhead_s,
+        energy_j=energy,
+        flop=flop,
+        bytes=total_bytes,
+    )
+    data = set(gp.held_sides()) if np.any(np.asarray(op.weight_bytes) > 0) or is_attention else set()
+    if not is_attention and np.any(np.asarray(_kv_bytes(op)) > 0):
+        data |= set(kv.held_sides())
+    return PlacedCost(
+        cost,
+        tuple(side_bytes),
+        tuple(side_busy),
+        tuple(side_energy),
+        links,
+        tuple(computes),
+        tuple(sorted(data)),
+    )
+
+
+def price_ops(
+    ops: list[Op], dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
+) -> list[PlacedCost]:
+    return [price_op(op, dev, prec, pl, tp, overlap) for op in ops]

@@ -1,0 +1,93 @@
+"""Placement through analyze and the CLI: gh200 end to end, auto = primary where it fits,
+the overflow priced slower than HBM, and the bad-input errors (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+import hetsim
+from hetsim.cost.roofline import price
+from hetsim.errors import CapacityError, MappingError, UnknownNameError
+from hetsim.placement.price import price_op
+from hetsim.placement.record import Placement
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import build_ops
+from tests.conftest import CliResult
+
+Run = Callable[..., CliResult]
+GH200_70B = ("analyze", "-m", "llama2-70b", "-H", "gh200", "-b", "8", "-p", "2048", "-g", "512")
+W = hetsim.Workload(8, 2048, 512)
+
+
+def test_primary_placement_prices_exactly_as_the_homogeneous_path() -> None:
+    dev = hetsim.get_hardware("gh200")
+    prec = Precision()
+    pl = Placement.primary(len(dev.sides))
+    for phase, q in (("prefill", 512.0), ("decode", 1.0)):
+        for op in build_ops(
+            hetsim.get_model("llama2-7b"), prec, phase=phase, batch=4, q_len=q, context=600.0
+        ):
+            assert price_op(op, dev, prec, pl).cost == price(op, dev, prec)
+
+
+def test_gh200_70b_auto_offloads_and_costs_more_than_hbm_speed() -> None:
+    r = hetsim.analyze("llama2-70b", "gh200", W, check_fit=True)
+    assert r.policy == "offload" and r.fits and "auto" in r.policy_reason
+    hbm, lpddr = r.sides
+    assert hbm.resident_bytes <= hbm.capacity_bytes and 0 < lpddr.resident_bytes <= lpddr.capacity_bytes
+    assert hbm.resident_bytes + lpddr.resident_bytes == pytest.approx(r.footprint_bytes, rel=1e-9)
+    assert r.links and r.links[0].name == "NVLink-C2C" and r.links[0].bytes > 0
+    at_hbm_speed = hetsim.analyze("llama2-70b", "gh200", W, policy="primary")  # every byte at HBM speed
+    assert not at_hbm_speed.fits
+    assert r.tpot_s > 1.5 * at_hbm_speed.tpot_s
+    # the overflow streams over NVLink-C2C: a decode step is at least its streamed bytes / link
+    streamed = r.links[0].bytes
+    steps = W.output_len - 1
+    assert r.tpot_s * steps + r.ttft_s >= streamed / 450e9 * 0.999
+    assert 0 < r.mbu <= 1 and 0 < r.mfu <= 1
+    assert any(o.route == "lpddr -> hbm over NVLink-C2C" for o in r.ops)
+
+
+def test_auto_equals_primary_where_it_fits() -> None:
+    a = hetsim.analyze("llama2-7b", "gh200", W)
+    p = hetsim.analyze("llama2-7b", "gh200", W, policy="primary")
+    o = hetsim.analyze("llama2-7b", "gh200", W, policy="offload")
+    assert a.policy == "primary" and a.tpot_s == p.tpot_s and a.ttft_s == p.ttft_s
+    assert o.tpot_s == pytest.approx(p.tpot_s, rel=1e-12) and o.ttft_s == pytest.approx(p.ttft_s, rel=1e-12)
+
+
+def test_bad_policies() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean offload"):
+        hetsim.analyze("llama2-7b", "gh200", W, policy="ofload")
+    with pytest.raises(MappingError, match="no side other than the primary"):
+        hetsim.analyze("llama2-7b", "h100-sxm", W, policy="pim-attention")
+    with pytest.raises(CapacityError, match="lpddr"):
+        hetsim.analyze("llama2-70b", "gh200", W, policy="primary", check_fit=True)
+    with pytest.raises(CapacityError, match="any policy"):
+        hetsim.analyze("llama2-70b", "gh200", hetsim.Workload(512, 4096, 4096), check_fit=True)
+
+
+def test_cli_gh200_json_and_errors(run_cli: Run) -> None:
+    r = run_cli(*GH200_70B, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["policy"] == "offload" and d["fits"] is True
+    assert [s["name"] for s in d["sides"]] == ["hbm", "lpddr"]
+    assert {"resident_bytes", "capacity_bytes", "bytes_moved", "busy_s", "energy_j"} <= set(d["sides"][0])
+    assert d["links"][0]["name"] == "NVLink-C2C"
+    assert {"data", "compute", "route"} <= set(d["ops"][0])
+    for args, text in (
+        (("--policy", "primary"), "unused by policy 'primary'"),
+        (("--policy", "ofload"), "did you mean offload"),
+    ):
+        bad = run_cli(*GH200_70B, *args)
+        assert bad.code == 2 and text in bad.err and len(bad.err.strip().splitlines()) == 1
+    bad = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "--policy", "pim-attention")
+    assert bad.code == 2 and "memory-side compute" in bad.err
+    t = run_cli(*GH200_70B)
+    assert t.code == 0 and "memory sides" in t.out and "data on" in t.out
+    p = run_cli("policies")
+    assert p.code == 0 and "offload" in p.out and "pim-attention" in p.out

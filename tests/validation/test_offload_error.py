@@ -1,0 +1,42 @@
+"""Offload inference against published measurements (data/measurements/offload_*.csv): the
+committed global knobs are the fit's optimum, and the error levels recorded in docs/placement.md
+hold (a model change that worsens them fails here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hetsim
+from hetsim.experiments import offload_fit as fit
+
+
+@pytest.fixture(scope="module")
+def errs() -> list[fit.RowError]:
+    return fit.errors(fit.LINK_EFFICIENCY, fit.CPU_EFFICIENCY)
+
+
+def test_presets_carry_the_committed_knobs() -> None:
+    for name in ("flexgen-t4", "a6000-offload"):
+        dev = hetsim.get_hardware(name)
+        assert {sl.link.efficiency for sl in dev.links} == {fit.LINK_EFFICIENCY}
+        cpus = [u for s in dev.sides for u in s.units if u.kind == "cpu"]
+        assert cpus and all(u.efficiency(1e9) == fit.CPU_EFFICIENCY for u in cpus)
+        assert all(sl.link.provenance["efficiency"].kind == "calibrated" for sl in dev.links)
+
+
+def test_committed_knobs_are_the_grid_optimum_nearby() -> None:
+    le, ce, obj = fit.fit((0.5, fit.LINK_EFFICIENCY, 0.8), (0.03, fit.CPU_EFFICIENCY, 0.07))
+    assert (le, ce) == (fit.LINK_EFFICIENCY, fit.CPU_EFFICIENCY)
+    assert obj < 0.25  # mean |log error| on the fitted subset
+
+
+def test_recorded_error_levels(errs: list[fit.RowError]) -> None:
+    fitted = [abs(e.error) for e in errs if e.fitted]
+    held = [abs(e.error) for e in errs if not e.fitted]
+    assert len(fitted) == 5 and len(held) == 13
+    assert np.mean(fitted) <= 0.22 and np.mean(held) <= 0.84
+    within = [e for e in errs if abs(e.error) <= 0.25]
+    # the issue's target: >= 6 points within 25%, from >= 2 sources, one set of global knobs
+    assert len(within) >= 7 and len({e.row.file for e in within}) >= 2  # one file per source
+    assert sum(not e.fitted for e in within) >= 4
