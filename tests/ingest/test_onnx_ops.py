@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from onnx import TensorProto, helper
 
 from hetsim.ingest import ingest_onnx
@@ -195,3 +196,43 @@ def test_kv_inputs_and_outputs_take_the_kv_role(tmp_path: Path) -> None:
     o = op.to_op(Precision.of("fp16", kv="int8"))
     assert o.kv_read_bytes == 1 * 2 * 10 * 8  # int8 KV: 1 byte
     assert o.kv_write_bytes == 2 * 11 * 8 and o.act_read_bytes == 2 * 8 * 2
+
+
+def test_sequence_dimension_takes_input_len(tmp_path: Path) -> None:
+    node = helper.make_node("MatMul", ["x", "w"], ["y"])
+    p = save(tmp_path, [node], [vi("x", ["batch", "sequence", 16])], ["y"], [init("w", [16, 4])])
+    g = ingest_onnx(p, batch=2, seq_len=8)
+    assert g.ops[0].macs == 2 * 8 * 16 * 4 and dict(g.inputs)["x"] == (2, 8, 16)
+
+
+@pytest.mark.parametrize(
+    ("op_type", "opset", "attrs", "params", "per_element"),
+    [
+        ("InstanceNormalization", 17, {}, 2, 5.0),
+        ("GroupNormalization", 21, {"num_groups": 2}, 2, 5.0),
+        ("RMSNormalization", 23, {}, 1, 4.0),
+        ("LayerNormalization", 17, {}, 1, 5.0),
+    ],
+)
+def test_normalisations(
+    tmp_path: Path, op_type: str, opset: int, attrs: dict[str, int], params: int, per_element: float
+) -> None:
+    # channel norms on (2, 4, 6, 6); last-axis norms on (2, 36, 4): 288 elements, 4-wide scale
+    shape = [2, 36, 4] if op_type in ("LayerNormalization", "RMSNormalization") else [2, 4, 6, 6]
+    scale = [4]
+    names = ["s", "b"][:params]
+    node = helper.make_node(op_type, ["x", *names], ["y"], **attrs)
+    p = save(tmp_path, [node], [vi("x", shape)], ["y"], [init(n, scale) for n in names], opset=opset)
+    op = one(p)
+    assert op.op_class == "normalisation" and op.flop == per_element * 2 * 4 * 36
+    assert op.to_op(FP16).weight_bytes == params * 4 * 2
+
+
+def test_resize_linear(tmp_path: Path) -> None:
+    import numpy as np
+    from onnx import numpy_helper
+
+    node = helper.make_node("Resize", ["x", "", "sc"], ["y"], mode="linear")
+    sc = numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "sc")
+    op = one(save(tmp_path, [node], [vi("x", [1, 3, 4, 4])], ["y"], [sc]))
+    assert op.flop == 2 * 2**2 * (3 * 8 * 8)  # bilinear: 4 taps, a multiply-add each, per output

@@ -14,7 +14,7 @@ from typing import Any
 
 from hetsim.errors import ConfigError
 from hetsim.ingest.onnx_load import KV_NAMES, LoadedGraph, bind_and_infer
-from hetsim.ingest.onnx_rules import FUSED_ATTENTION_OPS, RULES, VIEW_OPS, Node, unsupported
+from hetsim.ingest.onnx_rules import FUSED_ATTENTION_OPS, NORM_FLOP, RULES, VIEW_OPS, Node, unsupported
 from hetsim.ingest.patterns import mark_attention
 from hetsim.ingest.records import GraphOp, IngestedGraph, Role, TensorUse, Unsupported
 from hetsim.workload.dtypes import Precision
@@ -22,6 +22,7 @@ from hetsim.workload.dtypes import Precision
 # onnx.TensorProto element types: floats take the analysed precision; others keep their size
 FLOAT_TYPES = frozenset((1, 10, 11, 16, 17, 18, 19, 20, 23))
 NATIVE_BITS = {2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 12: 32, 13: 64, 21: 4, 22: 4}
+SHAPE_PRESERVING = FUSED_ATTENTION_OPS | frozenset(NORM_FLOP) | {"Softmax", "LogSoftmax"}
 FOLD_SOURCES = frozenset(("Constant", "Shape", "Size", "ConstantOfShape"))
 
 
@@ -92,11 +93,10 @@ def _count(path: Path, lg: LoadedGraph) -> IngestedGraph:
             views += 1
             continue
         name = node.name or f"{node.op_type}_{i}"
-        if node.op_type in FUSED_ATTENTION_OPS and node.output[0] in lg.tensors:
-            # contrib attention ops have no ONNX shape inference: the output is shaped like Q
-            if lg.tensors[node.output[0]].shape is None and node.input[0] in lg.tensors:
-                lg.tensors[node.output[0]] = lg.tensors[node.input[0]]
-        elif node.op_type in FUSED_ATTENTION_OPS:
+        out0 = lg.tensors.get(node.output[0])
+        if (node.op_type in SHAPE_PRESERVING) and (out0 is None or out0.shape is None) and ins:
+            # ops ONNX cannot infer here (contrib ops, function-bodied norms) keep the shape
+            # of their first input: attention's output is shaped like Q
             lg.tensors[node.output[0]] = lg.tensors[node.input[0]]
         n = Node(
             name,
