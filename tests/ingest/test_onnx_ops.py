@@ -194,8 +194,9 @@ def test_kv_inputs_and_outputs_take_the_kv_role(tmp_path: Path) -> None:
     ins = [vi("past_key", ["batch", 2, 10, 8]), vi("k", ["batch", 2, 1, 8])]
     op = one(save(tmp_path, nodes, ins, ["present_key"]))
     o = op.to_op(Precision.of("fp16", kv="int8"))
-    assert o.kv_read_bytes == 1 * 2 * 10 * 8  # int8 KV: 1 byte
-    assert o.kv_write_bytes == 2 * 11 * 8 and o.act_read_bytes == 2 * 8 * 2
+    # a cache update writes the new token only (int8 KV: 1 byte), reading it from the fp16 k
+    assert o.kv_read_bytes == 0 and o.kv_write_bytes == 2 * 1 * 8
+    assert o.act_read_bytes == 2 * 8 * 2
 
 
 def test_sequence_dimension_takes_input_len(tmp_path: Path) -> None:
@@ -236,3 +237,42 @@ def test_resize_linear(tmp_path: Path) -> None:
     sc = numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "sc")
     op = one(save(tmp_path, [node], [vi("x", [1, 3, 4, 4])], ["y"], [sc]))
     assert op.flop == 2 * 2**2 * (3 * 8 * 8)  # bilinear: 4 taps, a multiply-add each, per output
+
+
+def test_decode_step_with_kv_cache(tmp_path: Path) -> None:
+    # one decode step of one attention head: x (B, 1, 8); past K/V (B, 1, P, 8) -> present (P + 1)
+    import numpy as np
+    from onnx import numpy_helper
+
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q3"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k3"]),
+        helper.make_node("MatMul", ["x", "wv"], ["v3"]),
+        helper.make_node("Unsqueeze", ["q3", "ax"], ["q"]),
+        helper.make_node("Unsqueeze", ["k3", "ax"], ["k"]),
+        helper.make_node("Unsqueeze", ["v3", "ax"], ["v"]),
+        helper.make_node("Concat", ["past_key", "k"], ["present_key"], axis=2),
+        helper.make_node("Concat", ["past_value", "v"], ["present_value"], axis=2),
+        helper.make_node("Transpose", ["present_key"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "present_value"], ["o"]),
+    ]
+    ax = numpy_helper.from_array(np.array([1], dtype=np.int64), "ax")
+    inits = [init("wq", [8, 8]), init("wk", [8, 8]), init("wv", [8, 8]), ax]
+    ins = [
+        vi("x", ["batch", 1, 8]),
+        vi("past_key", ["batch", 1, "past", 8]),
+        vi("past_value", ["batch", 1, "past", 8]),
+    ]
+    p = save(tmp_path, nodes, ins, ["o", "present_key", "present_value"], inits)
+    shapes = {"past_key": (2, 1, 15, 8), "past_value": (2, 1, 15, 8)}
+    g = ingest_onnx(p, shapes, batch=2)
+    ops = [o.to_op(FP16) for o in g.ops]
+    kv_written = sum(o.kv_write_bytes for o in ops)
+    assert kv_written == 2 * (2 * 1 * 8 * 2)  # K and V of the new token, fp16
+    attn = [o for o in g.ops if o.op_class == "attention"]
+    assert {o.op_type for o in attn} == {"MatMul", "Softmax"}
+    assert sum(o.macs for o in attn) == 2 * (2 * 1 * 16 * 8)  # q . K^T and p . V over 16 tokens
+    kv_read = sum(o.kv_read_bytes for o in ops)
+    assert kv_read == 2 * (2 * 16 * 8 * 2)  # the whole cache (15 + 1 tokens), K and V, read once

@@ -110,6 +110,8 @@ def _count(path: Path, lg: LoadedGraph) -> IngestedGraph:
         rule = RULES.get(node.op_type)
         if rule is None or node.domain not in ("", "ai.onnx", "com.microsoft"):
             ops.append(unsupported(n))
+        elif node.op_type == "Concat" and any(t is not None and t.role == "kv" for t in n.inputs):
+            ops.append(_cache_update(n))
         else:
             ops.append(rule(n))
     ops = mark_attention(ops)
@@ -130,6 +132,14 @@ def _count(path: Path, lg: LoadedGraph) -> IngestedGraph:
         folded_nodes=folded,
         view_nodes=views,
     )
+
+
+def _cache_update(n: Node) -> GraphOp:
+    """``Concat(past, new) -> present``: a static or paged cache writes only the new tokens
+    (the copy of the past the ONNX semantics imply is not made by a serving runtime)."""
+    new = tuple(t for t in n.inputs if t is not None and t.role != "kv")
+    written = TensorUse(n.outputs[0].name, sum(t.elements for t in new), "kv", n.outputs[0].native_bits)
+    return GraphOp(n.name, n.op_type, "other", "lookup", "vector", 0.0, 0.0, new, (written,))
 
 
 def _elems(shape: tuple[int, ...] | None) -> float:
