@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from hetsim.analysis.breakdown import article_check
-from hetsim.analysis.graph_result import GraphResult
+from hetsim.analysis.graph_result import ClassShare, GraphResult
 from hetsim.cli.common import console, print_json
 from hetsim.cost.roofline import Overlap
 from hetsim.hardware.spec import Device
@@ -115,7 +115,7 @@ def render_graph(r: GraphResult, top: int = 15) -> None:
     ):
         head.add_row(k, v)
     console.print(head)
-    render_classes(r)
+    render_classes(r.classes)
     t = Table(title=f"top {top} ops by time (of {len(r.ops)})", title_justify="left")
     for col in ("op", "type", "class", "time", "share", "GFLOP", "MB", "flop/B", "bound"):
         t.add_column(col, justify="left" if col in ("op", "type", "class", "bound") else "right")
@@ -141,11 +141,11 @@ def render_graph(r: GraphResult, top: int = 15) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
-def render_classes(r: GraphResult) -> None:
-    t = Table(title="operator classes", title_justify="left")
+def render_classes(classes: list[ClassShare], title: str = "operator classes") -> None:
+    t = Table(title=title, title_justify="left")
     for col in ("class", "ops", "GFLOP", "MB", "time", "share"):
         t.add_column(col, justify="left" if col == "class" else "right")
-    for c in r.classes:
+    for c in classes:
         t.add_row(
             c.op_class,
             str(c.n_ops),
@@ -155,7 +155,7 @@ def render_classes(r: GraphResult) -> None:
             f"{c.time_share:.1%}",
         )
     console.print(t)
-    chk = article_check(r.classes)
+    chk = article_check(classes)
     console.print(
         "article check (normalisation + elementwise time / matmul time; matmul flop over each): "
         f"{chk['time_norm_plus_elementwise_over_matmul']:.2f}x time, "

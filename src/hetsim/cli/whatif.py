@@ -47,26 +47,26 @@ def whatif_cmd(
         fusion = w.graph_fusion_whatifs(graph, dev, Precision())
         from hetsim.sim.graph_run import analyze_graph
 
-        base = analyze_graph(graph, dev)
-        out.update(quantisation=quant, fusion=fusion, classes=base.classes)
+        classes = {"operator classes": analyze_graph(graph, dev).classes}
+        out.update(quantisation=quant, fusion=fusion, classes=classes["operator classes"])
         kind = "graph"
     else:
         from hetsim.sim.inference import Workload
         from hetsim.workload.registry import get_model
 
-        quant = w.llm_quant_whatifs(get_model(model), dev, Workload(batch, input_len, output_len), tp=tp)
-        fusion, base, kind = [], None, "llm"
-        out.update(quantisation=quant)
+        spec, work = get_model(model), Workload(batch, input_len, output_len)
+        quant = w.llm_quant_whatifs(spec, dev, work, tp=tp)
+        fusion = w.llm_attention_whatifs(spec, dev, work, tp=tp)
+        classes = w.llm_classes(spec, dev, work, tp=tp)
+        kind = "llm"
+        out.update(quantisation=quant, fusion=fusion, classes=classes)
     if as_json:
-        from dataclasses import asdict
-
-        print_json({k: [asdict(x) for x in v] if isinstance(v, list) else v for k, v in out.items()})
+        print_json(_plain(out))
         return
     _table(f"quantisation what-ifs: {model} on {dev.name}, batch {batch}", quant, kind)
-    if fusion:
-        _table("fusion what-ifs (fp16)", fusion, kind)
-    if base is not None:
-        render_classes(base)
+    _table("fusion what-ifs (fp16)", fusion, kind)
+    for title, shares in classes.items():
+        render_classes(shares, title)
 
 
 def _table(title: str, rows: list[WhatIf], kind: str) -> None:
@@ -98,3 +98,16 @@ def _table(title: str, rows: list[WhatIf], kind: str) -> None:
     for name, fn in metrics:
         t.add_row(name, *(fn(r) for r in rows))
     console.print(t)
+
+
+def _plain(obj: object) -> object:
+    """Records to JSON-ready dicts and lists, at any depth."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hetsim.analysis.graph_result import GraphResult
+from hetsim.analysis.breakdown import builder_class, class_shares
+from hetsim.analysis.graph_result import ClassShare, GraphResult
 from hetsim.analysis.result import AnalysisResult
 from hetsim.hardware.spec import Device
 from hetsim.ingest.fusion import FUSE_CHOICES, fuse
@@ -76,3 +77,23 @@ def llm_quant_whatifs(model: ModelSpec, dev: Device, workload: Workload, tp: int
         _from_llm(label, analyze(model, dev, workload, Precision.of(w, a, k), tp=tp))
         for label, w, a, k in QUANT_VARIANTS
     ]
+
+
+def llm_attention_whatifs(model: ModelSpec, dev: Device, workload: Workload, tp: int = 1) -> list[WhatIf]:
+    """The builders' fusion what-if: attention unfused (score matrix written and re-read)
+    against fused (flash-style). Norms and activations are always fused in the builders."""
+    return [
+        _from_llm(f"attention {impl}", analyze(model, dev, workload, Precision(), tp=tp, attention=impl))
+        for impl in ("unfused", "fused")
+    ]
+
+
+def llm_classes(
+    model: ModelSpec, dev: Device, workload: Workload, tp: int = 1
+) -> dict[str, list[ClassShare]]:
+    """Operator-class breakdown of the baseline run, per phase (prefill; mean decode step)."""
+    r = analyze(model, dev, workload, Precision(), tp=tp)
+    return {
+        f"operator classes, {phase}": class_shares((builder_class(o), o) for o in r.ops if o.phase == phase)
+        for phase in ("prefill", "decode")
+    }
