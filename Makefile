@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test bench lint clean install install-dev
+.PHONY: demo test bench fuzz lint clean install install-dev
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +15,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install -q -e '.[dev,onnx,torch]'
+	$(PY) -m pip install -q -e '.[dev,explore,ray,onnx,torch]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/hetsim demo --out out
+	$(BIN)/hetsim demo --out out --force
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
@@ -31,6 +31,10 @@ lint: install-dev
 
 test: lint
 	$(BIN)/pytest
+
+# 100,000 generated command lines and mutated files through the CLI (about an hour on 2 cores)
+fuzz: install-dev
+	$(BIN)/pytest tests/cli/test_fuzz.py --long -x
 
 bench: install-dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py

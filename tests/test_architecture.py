@@ -10,7 +10,7 @@ import hetsim
 ROOT = Path(hetsim.__file__).parent
 # A module may import only from its own layer or layers listed before it.
 LAYERS = [
-    {"units", "errors", "datafiles"},
+    {"units", "errors", "safeload", "outfiles", "datafiles"},
     {"workload"},
     {"ingest"},
     {"hardware"},
@@ -23,6 +23,7 @@ LAYERS = [
     {"calibration"},
     {"experiments"},
     {"report"},
+    {"explore"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

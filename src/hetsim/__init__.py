@@ -1,27 +1,49 @@
 """hetsim: a co-design lab for LLM inference on heterogeneous memory and compute.
 
-The public API lives in :mod:`hetsim.api` and is re-exported here.
+The public API lives in :mod:`hetsim.api` and is re-exported here. The re-exports are
+resolved on first use (PEP 562), so ``import hetsim.cli`` does not pay for NumPy and the
+whole model just to print ``--help``.
 """
 
-from hetsim.api import (
-    AnalysisResult,
-    Device,
-    ModelSpec,
-    OpResult,
-    PhaseResult,
-    Precision,
-    SweepResult,
-    Workload,
-    analyze,
-    get_hardware,
-    get_model,
-    list_hardware,
-    list_models,
-    sweep,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from hetsim.errors import CapacityError, ConfigError, HetsimError, MappingError
 
+if TYPE_CHECKING:
+    from hetsim.api import (
+        AnalysisResult,
+        Device,
+        ModelSpec,
+        OpResult,
+        PhaseResult,
+        Precision,
+        SweepResult,
+        Workload,
+        analyze,
+        get_hardware,
+        get_model,
+        list_hardware,
+        list_models,
+        sweep,
+    )  # fmt: skip
+
 __version__ = "0.1.0"
+
+_API = (
+    "AnalysisResult", "Device", "ModelSpec", "OpResult", "PhaseResult", "Precision", "SweepResult",
+    "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "sweep",
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from hetsim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'hetsim' has no attribute {name!r}")
+
 
 __all__ = [
     "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError", "MappingError",

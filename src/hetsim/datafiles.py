@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.safeload import parse_text, read_text
 
 T = TypeVar("T")
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON file whose top level is a mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {first}") from None
+    text = read_text(path)
+    trusted = _PACKAGE in path.resolve().parents  # a file shipped inside hetsim itself
+    data = parse_text(text, "json" if path.suffix == ".json" else "yaml", str(path), trusted=trusted)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     return data
@@ -38,6 +31,10 @@ def preset_files(package: str) -> list[Path]:
 
 
 def check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse keys outside ``allowed`` (and keys that are not strings, e.g. ``1:`` or ``null:``)."""
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"{where}: key {odd[0]!r} is not a name; keys must be text")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise ConfigError(

@@ -37,3 +37,7 @@ class MappingError(HetsimError):
 
 class MeasurementError(HetsimError):
     """A measurement file cannot be read."""
+
+
+class ModelError(HetsimError):
+    """A result came out physically impossible (non-finite, negative, utilisation above 1)."""

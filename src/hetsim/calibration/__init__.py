@@ -8,9 +8,28 @@ shared kernel-model parameters (written as overlays on the datasheet presets).
 - :mod:`microbench` measures a real GPU (PyTorch, imported lazily) into the same schema.
 """
 
-from hetsim.calibration.api import Calibration, calibrate, load, validate
-from hetsim.calibration.measurements import Measurement, find_realdata, read_measurements
-from hetsim.calibration.report import Report
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hetsim.calibration.api import Calibration, calibrate, load, validate
+    from hetsim.calibration.measurements import Measurement, find_realdata, read_measurements
+    from hetsim.calibration.report import Report
+
+_WHERE = {
+    "Calibration": "api", "calibrate": "api", "load": "api", "validate": "api", "Report": "report",
+    "Measurement": "measurements", "find_realdata": "measurements", "read_measurements": "measurements",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the re-exports on first use, so the CLI's start-up does not load SciPy."""
+    if name in _WHERE:
+        return getattr(import_module(f"hetsim.calibration.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'hetsim.calibration' has no attribute {name!r}")
+
 
 __all__ = [
     "Calibration",

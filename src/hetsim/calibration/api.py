@@ -9,10 +9,9 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
+from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
 from hetsim.calibration.fit import (
     COLLECTIVE_PARAMS,
-    DEFAULT_FIT_FILES,
-    DEFAULT_FIT_HARDWARE,
     KERNEL_PARAMS,
     FitResult,
     fit_params,
@@ -25,7 +24,7 @@ from hetsim.calibration.profile import (
     overlay_text,
     provenance_for,
     read_scope,
-    write_overlay,
+    write_overlays,
 )
 from hetsim.calibration.report import Report, score
 from hetsim.errors import HetsimError, MeasurementError
@@ -33,7 +32,6 @@ from hetsim.hardware.kernels import KernelParams, with_values
 from hetsim.hardware.loader import HARDWARE, get_hardware
 from hetsim.hardware.spec import Device
 
-DEFAULT_SKIP_TAGS = frozenset({"per_gpu_vs_total"})
 # the calibrated profile's serving assumption for the C++ engines it is checked against
 DEFAULT_STEP_OVERHEAD_S = 0.0
 
@@ -95,10 +93,13 @@ def calibrate(
     out_dir: Path | None = None,
     write: bool = True,
     skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS,
+    force: bool = True,
 ) -> Calibration:
     """Fit one shared parameter set on the kernel-level rows of ``fit_hardware`` in
     ``fit_files``; write overlays for the fit hardware (role ``fitted``) and for
-    ``transfer_to`` (default: every other known hardware in the files; role ``transferred``)."""
+    ``transfer_to`` (default: every other known hardware in the files; role ``transferred``)
+    into ``out_dir`` (default: the package's ``hardware/calibrated/``); with ``force=False`` an
+    existing overlay file is an error and nothing is written."""
     _, tasks, skipped, devices = load(paths, skip_tags)
     fit_hw = tuple(get_hardware(h).name for h in fit_hardware)
     files = tuple(Path(f).name for f in fit_files)
@@ -121,6 +122,7 @@ def calibrate(
         params = with_values(params, cfit.params)
     targets = list(dict.fromkeys([*fit_hw, *(transfer_to if transfer_to is not None else sorted(devices))]))
     overlays: dict[str, Path] = {}
+    texts: dict[str, str] = {}
     kfiles = sorted({t.rows[0].file for t in kernel_tasks})
     cfiles = sorted({t.rows[0].file for t in coll_tasks})
     for name in targets:
@@ -143,7 +145,9 @@ def calibrate(
             rms = {"kernel": kfit.rms_log_error, **({"collective": cfit.rms_log_error} if cfit else {})}
             text = overlay_text(dev.name, p, role=kind, fit_hardware=fit_hw, fit_files=[*kfiles, *cfiles],
                                 fit_rows=rows, rms_log_error=rms)  # fmt: skip
-            overlays[dev.name] = write_overlay(text, dev.name, out_dir)
+            texts[dev.name] = text
+    if write:
+        overlays = write_overlays(texts, out_dir, force=force)
     used = set(kfiles) | set(cfiles)
 
     def role(r: Measurement) -> str:

@@ -15,18 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from hetsim.calibration.predict import Task, predict_task
 from hetsim.errors import MeasurementError
 from hetsim.hardware.kernels import KernelParams, with_values
 from hetsim.hardware.spec import Device
 from hetsim.workload.ops import FloatArray
-
-DEFAULT_FIT_HARDWARE = ("a100-80gb-sxm", "a40")
-# kernel-level files whose rows time kernels alone (CUDA time); LLMCompass times wall clock
-# through PyTorch (launch included) and lmdeploy is end to end: both are kept as checks.
-DEFAULT_FIT_FILES = ("vidur_ops.csv", "gpu_stream.csv", "vidur_allreduce.csv")
 
 # (name, lower, upper, scale): fitted value = x * scale
 KERNEL_PARAMS: tuple[tuple[str, float, float, float], ...] = (
@@ -112,6 +106,8 @@ def fit_params(
     lo = np.array([s[1] for s in spec])
     hi = np.array([s[2] for s in spec])
     x0 = np.clip(np.array([getattr(base, n) / sc for n, sc in zip(names, scales, strict=True)]), lo, hi)
+    from scipy.optimize import least_squares  # imported here: SciPy's optimiser is slow to load
+
     sol = least_squares(
         lambda x: _residuals(tasks, devices, base, names, x, scales), x0, bounds=(lo, hi),
         loss="soft_l1", f_scale=0.3, max_nfev=400,

@@ -18,6 +18,7 @@ import yaml
 from hetsim.datafiles import read_mapping
 from hetsim.hardware.kernels import KernelParams, kernel_params_to_mapping, overlay_path
 from hetsim.hardware.provenance import Provenance
+from hetsim.outfiles import atomic_write_text, check_new_file
 
 # parameters no fit touches, with where their value comes from
 ASSUMED: dict[str, str] = {
@@ -95,11 +96,18 @@ def provenance_for(
     return {n: Provenance("calibrated", text) for n in names}
 
 
-def write_overlay(text: str, device: str, out_dir: Path | None = None) -> Path:
-    path = (out_dir / f"{device}.yaml") if out_dir else overlay_path(device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+def write_overlays(
+    texts: Mapping[str, str], out_dir: Path | None = None, *, force: bool = True
+) -> dict[str, Path]:
+    """Write ``{device: overlay text}`` as ``<device>.yaml`` into ``out_dir`` (an existing
+    folder; default: the package's overlay folder). Every target is checked before the first
+    is written (so a refusal writes nothing); each file is written atomically."""
+    paths = {d: (out_dir / f"{d}.yaml") if out_dir else overlay_path(d) for d in texts}
+    for path in paths.values():
+        check_new_file(path, force, "overlay")
+    for d, path in paths.items():
+        atomic_write_text(path, texts[d])
+    return paths
 
 
 def assumed_provenance() -> dict[str, Provenance]:

@@ -5,22 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from hetsim.analysis.result import AnalysisResult
-from hetsim.cli.common import app, console, print_json
-from hetsim.cli.graph import GraphRequest, run_graph
-from hetsim.cost.roofline import Overlap
+from hetsim.cli.common import app, console, positive, print_json
+from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import get_hardware, list_hardware
-from hetsim.ingest.proxies_index import is_onnx_model
-from hetsim.sim.inference import Workload, analyze
 from hetsim.units import fmt_bytes, fmt_time
-from hetsim.workload.dtypes import Precision
-from hetsim.workload.registry import get_model, list_models
+
+if TYPE_CHECKING:  # imported inside the commands, so that start-up stays fast
+    from hetsim.analysis.result import AnalysisResult
 
 SUMMARY_KEYS = (
     "params",
@@ -52,12 +47,6 @@ OP_KEYS = (
 )
 
 
-def _positive(value: int, name: str) -> int:
-    if value < 1:
-        raise ConfigError(f"--{name} must be a positive integer, got {value}")
-    return value
-
-
 @app.command("analyze")
 def analyze_cmd(
     model: Annotated[
@@ -87,13 +76,6 @@ def analyze_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
-    input_shape: Annotated[
-        list[str] | None,
-        typer.Option("--input-shape", help="ONNX models: bind an input, NAME=1x3x224x224 (repeatable)."),
-    ] = None,
-    fuse: Annotated[
-        str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
-    ] = "none",
     policy: Annotated[
         str, typer.Option(help="Placement policy (hetsim policies); auto: primary when it fits.")
     ] = "auto",
@@ -103,9 +85,23 @@ def analyze_cmd(
     plot_tiers: Annotated[
         Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
     ] = None,
+    force: ForceOption = False,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="ONNX models: bind an input, NAME=1x3x224x224 (repeatable)."),
+    ] = None,
+    fuse: Annotated[
+        str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
+    ] = "none",
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
+    from hetsim.analysis.checks import check_result
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.sim.inference import Workload, analyze
+    from hetsim.workload.dtypes import Precision
+    from hetsim.workload.registry import get_model
+
     if attention not in ("fused", "unfused"):
         raise ConfigError("--attention must be 'fused' or 'unfused'")
     if overlap not in ("max", "sum"):
@@ -119,15 +115,26 @@ def analyze_cmd(
         (input_len, "input-len"),
         (output_len, "output-len"),
     ):
-        _positive(value, name)
+        positive(value, name)
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
-        if path is not None and path.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"{flag} {path}: use a .png, .svg or .pdf file name")
+        if path is not None:
+            check_plot_path(path, force, flag)
+    if plot is not None and plot == plot_tiers:
+        raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
-    if is_onnx_model(model):
+    if model.lower().endswith(".onnx"):
+        from hetsim.cli.graph import GraphRequest, run_graph
+
         req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
-        ov: Overlap = "max" if overlap == "max" else "sum"
-        run_graph(req, get_hardware(hardware), prec, ov, as_json=as_json, as_csv=as_csv, plot=plot)
+        run_graph(
+            req,
+            get_hardware(hardware),
+            prec,
+            "max" if overlap == "max" else "sum",
+            as_json=as_json,
+            as_csv=as_csv,
+            plot=plot,
+        )
         return
     if input_shape or fuse != "none":
         raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
@@ -144,6 +151,7 @@ def analyze_cmd(
         policy=policy,
         dynamic=not static_placement,
     )
+    check_result(result)
     if plot_tiers is not None:
         from hetsim.report.tiers import plot_tiers as draw_tiers
 
@@ -207,6 +215,8 @@ def ops_csv(r: AnalysisResult) -> str:
 
 
 def render(r: AnalysisResult) -> None:
+    from rich.table import Table
+
     head = Table(
         title=(
             f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, "
@@ -271,6 +281,8 @@ def render(r: AnalysisResult) -> None:
 
 def render_sides(r: AnalysisResult) -> None:
     """Per-side and per-link totals of the run, and the re-maps of the decode."""
+    from rich.table import Table
+
     t = Table(title="memory sides (whole run)", title_justify="left")
     for col in ("side", "memory", "holds (peak)", "of", "fits", "moved", "busy", "energy"):
         t.add_column(col, justify="left" if col in ("side", "memory", "fits") else "right")
@@ -294,6 +306,10 @@ def render_sides(r: AnalysisResult) -> None:
 @app.command("models")
 def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the model presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.workload.registry import list_models
+
     models = list_models()
     if as_json:
         print_json(
@@ -346,6 +362,10 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command("hardware")
 def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the hardware presets with their key numbers."""
+    from rich.table import Table
+
+    from hetsim.hardware.loader import list_hardware
+
     devices = list_hardware()
     if as_json:
         print_json(

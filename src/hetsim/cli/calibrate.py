@@ -4,17 +4,18 @@ shared kernel parameters on measurements, or measure a GPU with ``--device cuda`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from hetsim.calibration.api import DEFAULT_SKIP_TAGS, calibrate, validate
-from hetsim.calibration.fit import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
-from hetsim.calibration.measurements import find_realdata
-from hetsim.calibration.report import Report
-from hetsim.cli.common import app, console, print_json
-from hetsim.errors import MeasurementError
+from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
+from hetsim.cli.common import app, console, print_json, progress
+from hetsim.cli.outputs import ForceOption
+from hetsim.errors import ConfigError, MeasurementError
+from hetsim.outfiles import check_new_file
+
+if TYPE_CHECKING:  # the calibration package (NumPy, SciPy) is imported inside the commands
+    from hetsim.calibration.report import Report
 
 # Further CSVs after the flag's first one, so that `--measurements A.csv B.csv` (one flag,
 # several files, as the issue writes it) parses on both commands.
@@ -27,6 +28,8 @@ ExtraCsvs = Annotated[
 def _files(measurements: list[Path] | None) -> list[Path]:
     """The given CSVs, or every CSV of the shared folder (``$HETSIM_REALDATA``,
     ``../shared/realdata``) when none is given."""
+    from hetsim.calibration.measurements import find_realdata
+
     if measurements:
         return measurements
     root = find_realdata()
@@ -46,6 +49,8 @@ def _pct(x: float) -> str:
 
 
 def render_report(rep: Report, title: str, worst: int = 10) -> None:
+    from rich.table import Table
+
     j = rep.to_json(worst)
     console.print(
         f"[bold]{title}[/]: {j['rows_scored']} rows scored, MAPE {_pct(j['mape'])}, median APE "
@@ -100,6 +105,10 @@ def validate_cmd(
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
     per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    from hetsim.calibration.api import validate
+
+    if not 0 <= worst <= 10_000:
+        raise ConfigError(f"--worst must be a whole number from 0 to 10,000, got {worst}")
     skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
     rep = validate(
         _files((measurements or []) + (extra or [])), calibrated=not uncalibrated, skip_tags=frozenset(skip)
@@ -108,6 +117,25 @@ def validate_cmd(
         print_json(rep.to_json(worst))
     else:
         render_report(rep, "validate", worst)
+
+
+def _check_overlay_target(out_dir: Path | None, into_package: bool) -> None:
+    """Overlays go where the user said: a folder (--out-dir), or the package (--into-package)."""
+    if into_package and out_dir is not None:
+        raise ConfigError("choose one of --out-dir and --into-package")
+    if not into_package and out_dir is None:
+        raise ConfigError(
+            "say where the overlays go: --out-dir FOLDER, "
+            "or --into-package to replace the committed ones; --dry-run writes nothing"
+        )
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out-dir {out_dir} is a file; give a folder")
+        if not out_dir.exists():
+            parent = out_dir.parent
+            if not parent.is_dir():
+                raise ConfigError(f"--out-dir {out_dir}: folder {parent} does not exist; create it first")
+            out_dir.mkdir()
 
 
 @app.command("calibrate")
@@ -144,8 +172,16 @@ def calibrate_cmd(
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out-dir", help="Write overlays here instead of hetsim/hardware/calibrated/."),
+        typer.Option("--out-dir", help="Folder to write the overlays into (required unless --dry-run)."),
     ] = None,
+    into_package: Annotated[
+        bool,
+        typer.Option(
+            "--into-package",
+            help="Replace the committed overlays in hetsim/hardware/calibrated/ (instead of --out-dir).",
+        ),
+    ] = False,
+    force: ForceOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fit and score, write nothing.")] = False,
     device: Annotated[
         str | None,
@@ -162,31 +198,40 @@ def calibrate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit the shared kernel-model parameters on measurements and write calibrated overlays
-    (with provenance); or, with --device cuda, measure this GPU into a CSV."""
+    (with provenance) into --out-dir; or, with --device cuda, measure this GPU into a CSV."""
     if device is not None:
         from hetsim.calibration.microbench import run_microbenchmarks, torch_backend
 
         if device != "cuda":
             raise MeasurementError(f"--device {device!r}: only 'cuda' is supported")
+        check_new_file(out, force, "--out")
         path = run_microbenchmarks(torch_backend(), out, quick=quick)
         console.print(
             f"measurements written to {path}; score them with: hetsim validate --measurements {path}"
         )
         return
-    cal = calibrate(
-        _files((from_measurements or []) + (extra or [])),
-        fit_hardware=fit_hardware or DEFAULT_FIT_HARDWARE,
-        fit_files=fit_file or DEFAULT_FIT_FILES,
-        transfer_to=transfer_to,
-        out_dir=out_dir,
-        write=not dry_run,
-    )
+    from hetsim.calibration.api import calibrate
+
+    if not dry_run:
+        _check_overlay_target(out_dir, into_package)
+    with progress("calibrate: fitting the shared kernel parameters"):
+        cal = calibrate(
+            _files((from_measurements or []) + (extra or [])),
+            fit_hardware=fit_hardware or DEFAULT_FIT_HARDWARE,
+            fit_files=fit_file or DEFAULT_FIT_FILES,
+            transfer_to=transfer_to,
+            out_dir=out_dir,
+            write=not dry_run,
+            force=force,
+        )
     fitted = {**cal.kernel_fit.params, **(cal.collective_fit.params if cal.collective_fit else {})}
     if as_json:
         print_json({"params": fitted, "fit_rows": cal.kernel_fit.rows,
                     "overlays": {k: str(v) for k, v in cal.overlays.items()},
                     **cal.report.to_json()})  # fmt: skip
         return
+    from rich.table import Table
+
     t = Table(title="fitted shared parameters", title_justify="left")
     t.add_column("parameter")
     t.add_column("value", justify="right")

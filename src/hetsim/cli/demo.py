@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,28 +9,35 @@ import typer
 
 from hetsim.cli.analyze import render, result_json
 from hetsim.cli.common import app, console
-from hetsim.hardware.loader import get_hardware
-from hetsim.sim.inference import Workload, analyze
-from hetsim.workload.dtypes import Precision
+from hetsim.cli.outputs import ForceOption
+
+ANALYSIS_JSON = "analyze-llama2-70b-4xh100.json"
+ROOFLINE_PNG = "roofline-llama2-70b-4xh100.png"
 
 
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = Path("out"),
+    force: ForceOption = False,
 ) -> None:
     """Run the main job on built-in defaults: a representative analysis (llama2-70b on
     4x h100-sxm) and the H2M2 reproduction, writing reports and plots under OUT."""
-    out.mkdir(parents=True, exist_ok=True)
+    from hetsim.cli.reproduce import check_h2m2_out, run_h2m2
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.outfiles import atomic_write_text, check_out_dir, strict_json
+    from hetsim.sim.inference import Workload, analyze
+    from hetsim.workload.dtypes import Precision
+
+    check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, "h2m2/"])
+    check_h2m2_out(out / "h2m2", force)
     prec = Precision()
     hw = get_hardware("h100-sxm")
     r = analyze("llama2-70b", hw, Workload(64, 2048, 2048), prec, tp=4, check_fit=True)
     render(r)
-    (out / "analyze-llama2-70b-4xh100.json").write_text(json.dumps(result_json(r), indent=2))
+    atomic_write_text(out / ANALYSIS_JSON, strict_json(result_json(r), indent=2))
     from hetsim.report.roofline import plot_roofline
 
-    plot_roofline(r, hw, prec, out / "roofline-llama2-70b-4xh100.png")
-    from hetsim.cli.reproduce import run_h2m2
-
+    plot_roofline(r, hw, prec, out / ROOFLINE_PNG)
     res = run_h2m2(out / "h2m2")
     met = sum(t["met"] for t in res["targets"])
     console.print(f"H2M2 reproduction: {met}/{len(res['targets'])} targets met, see {out}/h2m2/report.md")

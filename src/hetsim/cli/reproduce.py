@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hetsim.cli.common import app, console, print_json
+from hetsim.cli.common import app, console, print_json, progress
+from hetsim.cli.outputs import ForceOption
 from hetsim.errors import UnknownNameError
 
 reproduce_app = typer.Typer(help="Reproduce published results.", no_args_is_help=True)
@@ -16,13 +17,28 @@ app.add_typer(reproduce_app, name="reproduce")
 JSON_KEYS = ("models", "literal", "dynamic_lengths", "hbm8_speedup", "energy_per_token_vs_lpddr")
 
 
+DEFAULT_OUT = Path("out/h2m2")
+
+
+def check_h2m2_out(out: Path, force: bool) -> Path:
+    """``out`` can take the reproduction's files (see :func:`hetsim.outfiles.check_out_dir`);
+    the default folder's parent is created, a folder the user names needs an existing parent."""
+    from hetsim.outfiles import check_out_dir
+    from hetsim.report.h2m2 import output_names
+
+    return check_out_dir(out, force, output_names(), create_parents=out == DEFAULT_OUT)
+
+
 def run_h2m2(out: Path) -> dict[str, Any]:
-    """Run the reproduction and write report.md, results.json and plots under ``out``."""
+    """Run the reproduction and write report.md, results.json and plots under ``out`` (checked
+    first with :func:`check_h2m2_out`)."""
     from hetsim.experiments.h2m2_run import reproduce
     from hetsim.report.h2m2 import write_all
 
-    rep = reproduce()
-    write_all(rep, out)
+    with progress("H2M2 reproduction") as step:
+        rep = reproduce()
+        step("writing report and plots")
+        write_all(rep, out)
     return rep.results
 
 
@@ -37,10 +53,12 @@ def json_view(results: dict[str, Any]) -> dict[str, Any]:
 
 @reproduce_app.command("h2m2")
 def h2m2_cmd(
-    out: Annotated[Path, typer.Option(help="Folder for report.md, results.json, plots.")] = Path("out/h2m2"),
+    out: Annotated[Path, typer.Option(help="Folder for report.md, results.json, plots.")] = DEFAULT_OUT,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results object.")] = False,
+    force: ForceOption = False,
 ) -> None:
     """H2M2 (arXiv 2504.14893): every mapping policy vs LPDDR-only, literal and calibrated."""
+    check_h2m2_out(out, force)
     results = run_h2m2(out)
     if as_json:
         print_json(json_view(results))

@@ -4,18 +4,15 @@ side by side, plus the operator-class breakdown, for a builder LLM or an ONNX gr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from hetsim.cli.common import app, console, print_json
-from hetsim.cli.graph import GraphRequest, ingest, render_classes
-from hetsim.hardware.loader import get_hardware
-from hetsim.ingest.proxies_index import is_onnx_model
-from hetsim.sim.whatif import WhatIf
+from hetsim.cli.common import app, console, positive, print_json
 from hetsim.units import fmt_bytes, fmt_time
-from hetsim.workload.dtypes import Precision
+
+if TYPE_CHECKING:  # imported inside the command, so that start-up stays fast
+    from hetsim.sim.whatif import WhatIf
 
 
 @app.command("whatif")
@@ -34,14 +31,16 @@ def whatif_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Quantisation and fusion what-ifs side by side (the co-design method's section 4)."""
-    from hetsim.cli.analyze import _positive
+    from hetsim.cli.graph import GraphRequest, ingest, render_classes
+    from hetsim.hardware.loader import get_hardware
     from hetsim.sim import whatif as w
+    from hetsim.workload.dtypes import Precision
 
     for value, name in ((batch, "batch"), (input_len, "input-len"), (output_len, "output-len"), (tp, "tp")):
-        _positive(value, name)
+        positive(value, name)
     dev = get_hardware(hardware)
     out: dict[str, object] = {"model": model, "hardware": dev.name}
-    if is_onnx_model(model):
+    if model.lower().endswith(".onnx"):
         graph = ingest(GraphRequest(model, tuple(input_shape or ()), batch, input_len, "none"))
         quant = w.graph_quant_whatifs(graph, dev)
         fusion = w.graph_fusion_whatifs(graph, dev, Precision())
@@ -70,6 +69,8 @@ def whatif_cmd(
 
 
 def _table(title: str, rows: list[WhatIf], kind: str) -> None:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left")
     t.add_column("metric", style="bold")
     for r in rows:

@@ -64,9 +64,12 @@ def gemm_times(unit: ComputeUnit, peak: float, kp: KernelParams, m: Num, n: Num,
 
 def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
     """Smooth overlap of compute and memory time: the p-norm (p -> inf is the max)."""
-    hi = np.maximum(np.maximum(compute_s, memory_s), 1e-300)
-    out: Num = hi * ((compute_s / hi) ** p + (memory_s / hi) ** p) ** (1.0 / p)
-    return out
+    # the larger term's ratio is exactly 1, so one power suffices: hi (1 + (lo/hi)^p)^(1/p)
+    hi = np.maximum(compute_s, memory_s)
+    lo = np.minimum(compute_s, memory_s)
+    safe = np.maximum(hi, 1e-300)
+    out: Num = np.where(hi > 0, safe * (1.0 + (lo / safe) ** p) ** (1.0 / p), 0.0)
+    return out if np.ndim(out) else float(out)
 
 
 VECTOR_KINDS = ("norm", "softmax", "elementwise")
@@ -98,6 +101,11 @@ def kernel_times(
     nbytes = op.bytes
     if op.kind == "gemm":
         compute_s, extra = gemm_times(unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k)
+        # an op may be several GEMMs of that shape (MoE: one per touched expert, each of
+        # gemm_m rows); price all of them, not one (else MFU exceeds 1)
+        shape = 2.0 * np.asarray(op.gemm_m * op.gemm_n * op.gemm_k, dtype=float)
+        groups = np.where(shape > 0, np.maximum(op.flop / np.where(shape > 0, shape, 1.0), 1.0), 1.0)
+        compute_s, extra = compute_s * groups, extra * groups
         nbytes = nbytes + extra
     elif op.kind == "attention":
         compute_s = op.flop / (peak * kp.attention_efficiency)

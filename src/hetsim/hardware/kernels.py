@@ -22,7 +22,7 @@ from typing import Any
 from hetsim.datafiles import read_mapping
 from hetsim.errors import ConfigError
 from hetsim.hardware.provenance import Provenance
-from hetsim.units import parse_quantity
+from hetsim.units import parse_number, parse_quantity
 
 # Output tiles cuBLAS / CUTLASS choose between for fp16 on tensor-core GPUs (M x N).
 DEFAULT_TILES: tuple[tuple[int, int], ...] = (
@@ -137,11 +137,11 @@ def kernel_params_from_mapping(raw: Mapping[str, Any], where: str) -> KernelPara
         if name not in raw:
             continue
         if name in _TIME_FIELDS:
-            values[name] = parse_quantity(raw[name], "s", where=f"{where}.{name}")
+            values[name] = parse_quantity(raw[name], "s", where=f"{where}.{name}", unit_in_name=True)
         elif name == "split_k_min_k":
-            values[name] = int(raw[name])
+            values[name] = int(parse_number(raw[name], where=f"{where}.{name}"))
         else:
-            values[name] = float(raw[name])
+            values[name] = parse_number(raw[name], where=f"{where}.{name}")
     if "tiles" in raw:
         try:
             values["tiles"] = tuple((int(t[0]), int(t[1])) for t in raw["tiles"])

@@ -15,7 +15,7 @@ from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.kernels import load_overlay
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side, SideLink
-from hetsim.units import PJ, parse_quantity
+from hetsim.units import PJ, parse_number, parse_quantity
 
 Raw = Mapping[str, Any]
 
@@ -46,20 +46,50 @@ class _Ctx:
         return out
 
 
+# Schema of units (the rule every hardware file follows):
+# - a quantity whose key has no unit in its name (capacity, bandwidth, latency, cache, clock,
+#   kernel_overhead, peak.<dtype>) is a string with its unit: "80 GB", "3.35 TB/s", "400 Gb/s",
+#   "500 ns", "1980 MHz", "989 TFLOP/s"; a bare number is refused;
+# - a key that names its unit takes a bare number in that unit: energy_pj_per_flop,
+#   energy_pj_per_bit, static_power_w, tdp_w, price_usd;
+# - pure counts and ratios are bare numbers: n_parallel, tile_mn, n_devices, efficiency values
+#   (fractions in (0, 1]) and sizes (flop or bytes of an op).
+def _q(raw: Raw, key: str, kind: str, where: str) -> float:
+    """Quantity ``key`` of ``raw`` in SI units (0 when absent); the unit must be written."""
+    return parse_quantity(raw[key], kind, where=f"{where}.{key}") if key in raw else 0.0
+
+
+def _n(raw: Raw, key: str, where: str) -> float:
+    """Non-negative finite number ``key`` of ``raw`` (0 when absent); its unit is in its name."""
+    return parse_number(raw[key], where=f"{where}.{key}") if key in raw else 0.0
+
+
+def _count(value: Any, where: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 2**31:
+        raise ConfigError(f"{where}: must be a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def _tile(raw: Any, where: str) -> tuple[int, int]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise ConfigError(f"{where}: give [M, N], two whole numbers of output rows and columns")
+    return _count(raw[0], where, minimum=0), _count(raw[1], where, minimum=0)
+
+
 def _curve(raw: Any, where: str) -> EfficiencyCurve:
     if raw is None:
         return FULL
-    if isinstance(raw, int | float):
-        return EfficiencyCurve.constant(float(raw))
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return EfficiencyCurve.constant(parse_number(raw, where=where))
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: efficiency must be a number or {{sizes, values, provenance}}")
     check_keys(raw, ("sizes", "values", "provenance"), where)
     prov = Provenance.parse(raw.get("provenance", "assumed: default"), f"{where}.provenance")
-    try:
-        sizes = tuple(float(s) for s in raw.get("sizes", (1.0,)))
-        values = tuple(float(v) for v in raw["values"])
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"{where}: sizes and values must be lists of numbers") from None
+    sizes_raw, values_raw = raw.get("sizes", (1.0,)), raw.get("values")
+    if not isinstance(sizes_raw, list | tuple) or not isinstance(values_raw, list | tuple):
+        raise ConfigError(f"{where}: sizes and values must be lists of numbers")
+    sizes = tuple(parse_number(s, where=f"{where}.sizes") for s in sizes_raw)
+    values = tuple(parse_number(v, where=f"{where}.values") for v in values_raw)
     return EfficiencyCurve(sizes, values, prov)
 
 
@@ -89,11 +119,11 @@ def _unit(raw: Raw, ctx: _Ctx, where: str) -> ComputeUnit:
         name=str(raw.get("name", raw.get("kind", "unit"))),
         kind=raw.get("kind", "matrix"),
         peak_flop_per_s=peak,
-        energy_j_per_flop=float(raw.get("energy_pj_per_flop", 0.0)) * PJ,
+        energy_j_per_flop=_n(raw, "energy_pj_per_flop", where) * PJ,
         efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
-        n_parallel=int(raw.get("n_parallel", 0)),
-        tile_mn=(int(tile[0]), int(tile[1])),
-        clock_hz=parse_quantity(raw.get("clock", 0.0), "hz", where=f"{where}.clock"),
+        n_parallel=_count(raw.get("n_parallel", 0), f"{where}.n_parallel", minimum=0),
+        tile_mn=_tile(tile, f"{where}.tile_mn"),
+        clock_hz=_q(raw, "clock", "hz", where),
         provenance=ctx.sources(raw, numbers, where),
     )
 
@@ -123,10 +153,10 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
         technology=str(raw.get("technology", "")),
         capacity_bytes=parse_quantity(raw["capacity"], "bytes", where=f"{where}.capacity"),
         bandwidth_bytes_per_s=parse_quantity(raw["bandwidth"], "bytes_per_s", where=f"{where}.bandwidth"),
-        latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
-        energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
+        latency_s=_q(raw, "latency", "s", where),
+        energy_j_per_bit=_n(raw, "energy_pj_per_bit", where) * PJ,
         efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
-        cache_bytes=parse_quantity(raw.get("cache", 0.0), "bytes", where=f"{where}.cache"),
+        cache_bytes=_q(raw, "cache", "bytes", where),
         provenance=ctx.sources(raw, numbers, where),
     )
 
@@ -156,18 +186,15 @@ def _link(raw: Any, ctx: _Ctx, where: str) -> Link | None:
         for k in ("bandwidth", "latency", "energy_pj_per_bit", "in_network_reduction", "efficiency")
         if k in raw
     ]
-    try:
-        eff = float(raw.get("efficiency", 1.0))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.efficiency: must be a number in (0, 1]") from None
+    eff = parse_number(raw["efficiency"], where=f"{where}.efficiency") if "efficiency" in raw else 1.0
     inr = raw.get("in_network_reduction", False)
     if not isinstance(inr, bool):
         raise ConfigError(f"{where}.in_network_reduction: must be true or false")
     return Link(
         name=str(raw.get("name", "link")),
         bandwidth_bytes_per_s=parse_quantity(raw["bandwidth"], "bytes_per_s", where=f"{where}.bandwidth"),
-        latency_s=parse_quantity(raw.get("latency", 0.0), "s", where=f"{where}.latency"),
-        energy_j_per_bit=float(raw.get("energy_pj_per_bit", 0.0)) * PJ,
+        latency_s=_q(raw, "latency", "s", where),
+        energy_j_per_bit=_n(raw, "energy_pj_per_bit", where) * PJ,
         in_network_reduction=inr,
         efficiency=eff,
         provenance=ctx.sources(raw, numbers, where),
@@ -238,10 +265,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
         sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
     numbers = [k for k in ("kernel_overhead", "static_power_w", "tdp_w", "price_usd") if k in raw]
-    try:
-        n_devices = int(raw.get("n_devices", 1))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: n_devices must be an integer") from None
+    n_devices = _count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
     return Device(
         name=name,
         description=str(raw.get("description", "")),
@@ -249,13 +273,11 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         side_link=_link(raw.get("side_link"), ctx, f"{name}.side_link"),
         interconnect=_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
         links=_side_links(raw.get("links"), ctx, f"{name}.links"),
-        kernel_overhead_s=parse_quantity(
-            raw.get("kernel_overhead", 0.0), "s", where=f"{where}.kernel_overhead"
-        ),
-        static_power_w=float(raw.get("static_power_w", 0.0)),
-        tdp_w=float(raw.get("tdp_w", 0.0)),
+        kernel_overhead_s=_q(raw, "kernel_overhead", "s", where),
+        static_power_w=_n(raw, "static_power_w", where),
+        tdp_w=_n(raw, "tdp_w", where),
         n_devices=n_devices,
-        price_usd=float(raw.get("price_usd", 0.0)),
+        price_usd=_n(raw, "price_usd", where),
         provenance=ctx.sources(raw, numbers, where),
     )
 

@@ -9,6 +9,7 @@ carries a :class:`Provenance`, kept per field name in ``provenance``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,8 +35,14 @@ UNIT_FALLBACK: dict[str, tuple[str, ...]] = {
 
 def _positive(owner: str, **values: float) -> None:
     for name, value in values.items():
-        if not value > 0:
-            raise ConfigError(f"{owner}: {name} must be positive, got {value}")
+        if not 0 < value < math.inf:
+            raise ConfigError(f"{owner}: {name} must be positive and finite, got {value}")
+
+
+def _non_negative(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not 0 <= value < math.inf:
+            raise ConfigError(f"{owner}: {name} must be non-negative and finite, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,7 @@ class ComputeUnit:
         for name, rate in self.peak_flop_per_s.items():
             dtype(name)
             _positive(f"unit {self.name!r}", **{f"peak[{name}]": rate})
+        _non_negative(f"unit {self.name!r}", energy_j_per_flop=self.energy_j_per_flop, clock=self.clock_hz)
 
     def peak(self, dt: DType | str) -> float:
         """Dense peak flop/s for ``dt``; a type without its own rate runs at the rate of the
@@ -98,8 +106,8 @@ class MemoryTier:
             capacity=self.capacity_bytes,
             bandwidth=self.bandwidth_bytes_per_s,
         )
-        if self.cache_bytes < 0:
-            raise ConfigError(f"memory {self.name!r}: cache must be non-negative")
+        _non_negative(f"memory {self.name!r}", cache=self.cache_bytes, latency=self.latency_s,
+                      energy_j_per_bit=self.energy_j_per_bit)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +131,9 @@ class Link:
 
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
+        _non_negative(f"link {self.name!r}", latency=self.latency_s, energy_j_per_bit=self.energy_j_per_bit)
         if not 0 < self.efficiency <= 1:
             raise ConfigError(f"link {self.name!r}: efficiency must be in (0, 1], got {self.efficiency}")
-        if self.latency_s < 0:
-            raise ConfigError(f"link {self.name!r}: latency must be non-negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +208,15 @@ class Device:
                         f"hardware {self.name!r}: link {sl.link.name!r} names side {end!r}; "
                         f"sides are {', '.join(names)}"
                     )
+        if self.n_devices < 1:
+            raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
+        _non_negative(
+            f"hardware {self.name!r}",
+            kernel_overhead=self.kernel_overhead_s,
+            static_power_w=self.static_power_w,
+            tdp_w=self.tdp_w,
+            price_usd=self.price_usd,
+        )
 
     def side_links(self) -> tuple[SideLink, ...]:
         """Every link between sides: ``links``, or ``side_link`` between sides 0 and 1."""
@@ -209,8 +225,6 @@ class Device:
         if self.side_link is not None and len(self.sides) > 1:
             return (SideLink(self.sides[0].name, self.sides[1].name, self.side_link),)
         return ()
-        if self.n_devices < 1:
-            raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
 
     @property
     def primary(self) -> Side:

@@ -162,8 +162,8 @@ def pim_sides(dev: Device) -> list[int]:
 
 @register(
     "pim-attention",
-    "KV cache and attention on memory-side compute (AttAcc / NeuPIMs style); "
-    "weights as offload on the host compute",
+    "KV cache on memory-side compute (PIM: AttAcc / NeuPIMs; a host CPU: FlexGen --cpu), decode "
+    "attention computed there, prefill attention on the primary; weights as offload",
 )
 def pim_attention(p: Problem) -> FillResult:
     dev = p.device
@@ -175,14 +175,22 @@ def pim_attention(p: Problem) -> FillResult:
             "has compute units of its own (memory-side compute); try --policy offload"
         )
     pims.sort(key=lambda s: -dev.sides[s].memory.bandwidth_bytes_per_s)
-    free, ws = _free(p, _side_order(dev, 0))
-    kv_shares, thresholds = _fill(p, ("attention",), pims, free)
+    order = _side_order(dev, 0)
+    free, ws = _free(p, order)
+    # KV heads fill the memory-side compute first; what does not fit there is held (and its
+    # heads computed) like offload: primary first, then the fastest route to it
+    kv_order = pims + [s for s in order if s not in pims]
+    kv_shares, thresholds = _fill(p, ("attention",), kv_order, free)
     kv_total = np.asarray(p.resident["attention"], dtype=float)
-    for s in pims:
+    for s in range(n):
         free[s] = free[s] - kv_total * kv_shares["attention"][s]
-    shares, _ = _fill(p, ("head", "qkv", "fc"), _side_order(dev, 0), free)
+    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
-    groups["attention"] = GroupPlacement(kv_shares["attention"], tuple(range(n)))
+    # decode attention runs beside its KV; the compute-bound prefill attention runs on the
+    # primary's units, its KV streamed from and written to the same sides (nothing migrates)
+    near = p.phase == "decode"
+    compute = tuple(s if (s in pims and near) else 0 for s in range(n))
+    groups["attention"] = GroupPlacement(kv_shares["attention"], compute)
     return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
 
 

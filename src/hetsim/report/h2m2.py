@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from hetsim.experiments.h2m2_targets import (
     PAPER_MEANS,
     PAPER_OVERHEAD,
 )
+from hetsim.outfiles import atomic_write, atomic_write_text, strict_json
 
 
 def _f(x: float | None, nd: int = 2) -> str:
@@ -247,7 +247,7 @@ def write_report(rep: Reproduction, out: Path) -> Path:
         "",
     ]
     path = out / "report.md"
-    path.write_text("\n".join(L), encoding="utf-8")
+    atomic_write_text(path, "\n".join(L))
     return path
 
 
@@ -272,7 +272,7 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         paths.append(out / f"speedup_{m}.png")
-        fig.savefig(paths[-1], dpi=110)
+        _save(fig, paths[-1])
         plt.close(fig)
     recs = rep.dynamic_records["h2m2"]
     it = [r.index for r in recs]
@@ -284,7 +284,7 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "mapping_over_iterations.png")
-    fig.savefig(paths[-1], dpi=110)
+    _save(fig, paths[-1])
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, name in enumerate(("HBM", "LPDDR")):
@@ -294,12 +294,24 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "occupancy_over_iterations.png")
-    fig.savefig(paths[-1], dpi=110)
+    _save(fig, paths[-1])
     plt.close(fig)
     return paths
 
 
+def _save(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+
+
+def output_names() -> list[str]:
+    """The files :func:`write_all` writes (so a caller can check the folder first)."""
+    return ["results.json", "report.md", *(f"speedup_{m}.png" for m in MODELS),
+            "mapping_over_iterations.png", "occupancy_over_iterations.png"]  # fmt: skip
+
+
 def write_all(rep: Reproduction, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rep.results, indent=2, default=str), encoding="utf-8")
+    """Write results.json, report.md and the plots into ``out`` (an existing folder, or one
+    whose parent exists)."""
+    out.mkdir(exist_ok=True)
+    atomic_write_text(out / "results.json", strict_json(rep.results, indent=2))
     return [out / "results.json", write_report(rep, out), *write_plots(rep, out)]

@@ -8,6 +8,7 @@ import numpy as np
 
 from hetsim.analysis.result import AnalysisResult
 from hetsim.hardware.spec import Device
+from hetsim.outfiles import atomic_write
 from hetsim.workload.dtypes import Precision
 
 
@@ -75,7 +76,8 @@ def plot_roofline(result: AnalysisResult, device: Device, prec: Precision, path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path

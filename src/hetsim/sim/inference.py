@@ -107,6 +107,19 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
+def _total(costs: list[Cost]) -> Cost:
+    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
+    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    out = {}
+    for f in ("time_s", "energy_j", "flop", "bytes"):
+        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
+        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
+        for x in parts:
+            np.add(acc, x, out=acc)
+        out[f] = acc
+    return Cost(**out)
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -122,11 +135,16 @@ def _evaluate(
     side: called as ``pricer(ops, phase, context)``; it adds its ``migration_s`` to the run
     and states the ``bandwidth_bytes_per_s`` MBU is measured against."""
     n_dev = opts.tp * opts.pp
+    if n_dev > 1 and dev.interconnect is None:
+        raise ConfigError(
+            f"tp={opts.tp}, pp={opts.pp}: {dev.name} has no interconnect, so the devices cannot "
+            "exchange activations; use tp=1 and pp=1, or a hardware file with an 'interconnect'"
+        )
     pre_ops = build_ops(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = sum(pre_costs, Cost())
+    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -140,7 +158,7 @@ def _evaluate(
         attention=opts.attention,
     )
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
-    dec = sum(dec_costs, Cost())
+    dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
@@ -173,20 +191,20 @@ def _evaluate(
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
-        "mbu": np.where(steps > 0, mean(dec.bytes) / dec_time / bw / opts.pp, 0.0),
-        "mfu": pre.flop / pre.time_s / peak / opts.pp,
+        "mbu": np.where(steps > 0, _utilisation(mean(dec.bytes), dec_time, bw * opts.pp), 0.0),
+        "mfu": _utilisation(pre.flop, pre.time_s, peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
         "avg_power_w": energy / e2e,
         "prefill_flop": pre.flop,
         "prefill_bytes": pre.bytes,
         "prefill_energy_j": pre.energy_j * opts.tp,
-        "prefill_mbu": pre.bytes / pre.time_s / bw / opts.pp,
+        "prefill_mbu": _utilisation(pre.bytes, pre.time_s, bw * opts.pp),
         "decode_time_s": mean(dec.time_s),
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
-        "decode_mfu": mean(dec.flop) / dec_time / peak / opts.pp,
+        "decode_mfu": _utilisation(mean(dec.flop), dec_time, peak * opts.pp),
     }
     return (
         out,
@@ -198,6 +216,16 @@ def _evaluate(
         if B.size == 1
         else [],
     )
+
+
+def _utilisation(work: Any, time_s: Any, peak_per_s: float) -> FloatArray:
+    """work / time / peak. Every op's time is at least its work at the peak rate, so the
+    ratio exceeds 1 only by floating-point rounding (1 + 4e-16), which is clipped here; a
+    larger excess is a modelling bug and is left for :func:`analysis.checks.check_result`
+    to refuse rather than hidden."""
+    raw = np.asarray(work, dtype=float) / time_s / peak_per_s
+    out: FloatArray = np.where(raw <= 1.0 + 1e-9, np.minimum(raw, 1.0), raw)
+    return out
 
 
 def _resolve(

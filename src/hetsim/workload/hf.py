@@ -171,5 +171,7 @@ def model_from_hf_config(cfg: Cfg, name: str = "custom") -> ModelSpec:
         )
     try:
         return builder(cfg, name or kind)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"config.json for {kind}: {exc}") from None
+    except ZeroDivisionError:
+        raise ConfigError(f"config.json for {kind}: a head count or size is 0") from None

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from hetsim.errors import ConfigError
+from hetsim.units import yaml_number_hint
 
 FfnKind = Literal["gated", "plain"]
 NormKind = Literal["rmsnorm", "layernorm"]
 BiasKind = Literal["none", "qkv", "all"]
+MAX_SIZE = 2**31  # largest accepted layer count / width / vocabulary (keeps counts finite)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +44,19 @@ class ModelSpec:
     aliases: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"model name must be non-empty text, got {self.name!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"model {self.name!r}: {f.name} must be a non-negative integer")
+            if f.type == "int" and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE
+            ):
+                raise ConfigError(
+                    f"model {self.name!r}: {f.name} must be a whole number from 0 to {MAX_SIZE}, "
+                    f"got {value!r}{yaml_number_hint(value)}"
+                )
+            if f.type == "str" and not isinstance(value, str):
+                raise ConfigError(f"model {self.name!r}: {f.name} must be text, got {value!r}")
         positive = (
             "n_layers",
             "d_model",
@@ -67,6 +78,20 @@ class ModelSpec:
             raise ConfigError(f"model {self.name!r}: experts_per_token must be between 1 and n_experts")
         if self.ffn not in ("gated", "plain"):
             raise ConfigError(f"model {self.name!r}: ffn must be 'gated' or 'plain'")
+        if self.norm not in ("rmsnorm", "layernorm"):
+            raise ConfigError(f"model {self.name!r}: norm must be 'rmsnorm' or 'layernorm'")
+        if self.bias not in ("none", "qkv", "all"):
+            raise ConfigError(f"model {self.name!r}: bias must be 'none', 'qkv' or 'all'")
+        for flag in ("tied_embeddings", "parallel_block"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"model {self.name!r}: {flag} must be true or false")
+        pub = self.published_params
+        if pub is not None and (isinstance(pub, bool) or not isinstance(pub, int | float)
+                                or not 0 < pub < 1e15):  # fmt: skip
+            raise ConfigError(f"model {self.name!r}: published_params must be a positive number, got "
+                              f"{pub!r}{yaml_number_hint(pub)}")  # fmt: skip
+        if not all(isinstance(a, str) for a in self.aliases):
+            raise ConfigError(f"model {self.name!r}: aliases must be a list of names")
 
     # ---- derived sizes (elements) -------------------------------------------------------
     @property

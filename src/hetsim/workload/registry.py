@@ -3,7 +3,7 @@ Hugging Face ``config.json``."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,14 @@ def model_from_mapping(data: dict[str, Any], where: str) -> ModelSpec:
     check_keys(data, _FIELDS, where)
     if "name" not in data:
         raise ConfigError(f"{where}: missing key 'name'")
+    missing = [f.name for f in fields(ModelSpec) if f.default is MISSING and f.name not in data]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
     data = dict(data)
-    data["aliases"] = tuple(data.get("aliases", ()))
+    aliases = data.get("aliases") or ()
+    if not isinstance(aliases, list | tuple):
+        raise ConfigError(f"{where}: aliases must be a list of names")
+    data["aliases"] = tuple(aliases)
     try:
         return ModelSpec(**data)
     except TypeError as exc:

@@ -1,0 +1,161 @@
+"""One error path (one line, exit 2, JSON error object), safe file reading, nothing overwritten."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hetsim.errors import ConfigError
+from hetsim.outfiles import atomic_write_text, check_new_file, check_out_dir, strict_json
+from hetsim.safeload import parse_text
+from tests.conftest import CliResult
+
+Run = Callable[..., CliResult]
+SMALL = ("analyze", "-m", "llama2-7b", "-H", "h100-sxm", "-p", "64", "-g", "4")
+
+
+def _bad(r: CliResult, *needles: str) -> str:
+    assert r.code == 2, (r.code, r.out, r.err)
+    assert "Traceback" not in r.err + r.out
+    line = r.err.strip()
+    assert line.startswith("error: ") and "\n" not in line, r.err
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def test_version_and_short_help(run_cli: Run) -> None:
+    r = run_cli("--version")
+    assert r.code == 0 and r.out.startswith("hetsim 0.")
+    r = run_cli("analyze", "-h")
+    assert r.code == 0 and "--model" in r.out
+
+
+def test_json_failure_prints_an_error_object(run_cli: Run) -> None:
+    r = run_cli("analyze", "-m", "llama2-70b", "-H", "a100", "--json")
+    _bad(r, "needs")
+    err = json.loads(r.out)["error"]
+    assert err["kind"] == "CapacityError" and "needs" in err["message"]
+    r = run_cli("analyze", "--batch", "many", "--json")
+    _bad(r, "--batch")
+    assert json.loads(r.out)["error"]["kind"] == "UsageError"
+
+
+def test_tensor_parallel_without_interconnect_is_refused(run_cli: Run) -> None:
+    _bad(run_cli("analyze", "-m", "llama2-7b", "-H", "mi210", "--tp", "2"), "no interconnect")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"name: caf\xe9\n", "not UTF-8"),
+        (b"name: a\nname: b\n", "duplicate key 'name'"),
+        (b"name: x\n1: 2\n", "not a name"),
+        (b"x: " + b"[" * 200 + b"]" * 200 + b"\n", "nested"),
+        (b"a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+         + b"".join(b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n"
+                    % ((98 + i, 98 + i) + (97 + i,) * 10) for i in range(8)), "aliases"),
+        (b"a: &a [*a]\n", "refers to itself"),
+        (b"- 1\n- 2\n", "top level must be a mapping"),
+    ],
+)  # fmt: skip
+def test_bad_yaml_files_get_one_line(run_cli: Run, tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "hw.yaml"
+    path.write_bytes(content)
+    _bad(run_cli(*SMALL[:3], "-H", str(path)), needle)
+
+
+def test_recursive_alias_and_json_constants_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"refers to itself|not valid"):
+        parse_text("a: &a\n  b: *a\n", "yaml", "x.yaml")
+    with pytest.raises(ConfigError, match="strict JSON"):
+        parse_text('{"a": NaN}', "json", "c.json")
+    with pytest.raises(ConfigError, match="duplicate key"):
+        parse_text('{"a": 1, "a": 2}', "json", "c.json")
+
+
+def test_model_file_errors_name_the_key(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "name: tiny\nn_layers: 2\nd_model: 64\nn_heads: 4\nn_kv_heads: 4\nhead_dim: 16\nd_ff: 128\n"
+    )
+    _bad(run_cli("analyze", "-m", str(path)), "missing key(s) vocab_size")
+    path.write_text(path.read_text() + "vocab_size: 1.0e+400\n")
+    _bad(run_cli("analyze", "-m", str(path)), "vocab_size")
+    cfg = tmp_path / "config.json"
+    hf = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 0,
+          "intermediate_size": 128, "vocab_size": 100}  # fmt: skip
+    cfg.write_text(json.dumps(hf))
+    _bad(run_cli("analyze", "-m", str(cfg)), "config.json")
+
+
+def test_plot_is_never_overwritten_or_put_under_a_missing_folder(run_cli: Run, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"precious")
+    _bad(run_cli(*SMALL, "--plot", str(mine)), "exists", "--force")
+    assert mine.read_bytes() == b"precious"
+    missing = tmp_path / "nope" / "x.png"
+    _bad(run_cli(*SMALL, "--plot", str(missing)), "does not exist")
+    assert not missing.parent.exists()
+    _bad(run_cli(*SMALL, "--plot", str(mine / "x.png")), "is a file")
+    _bad(run_cli(*SMALL, "--plot", str(tmp_path)), ".png")
+    r = run_cli(*SMALL, "--plot", str(mine), "--force", "--json")
+    assert r.code == 0, r.err
+    assert mine.read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_output_folder_rules(tmp_path: Path) -> None:
+    names = ["report.md", "results.json"]
+    out = check_out_dir(tmp_path / "new", False, names)
+    assert out.is_dir()
+    with pytest.raises(ConfigError, match="does not exist"):
+        check_out_dir(tmp_path / "a" / "b", False, names)
+    (out / "report.md").write_text("old")
+    with pytest.raises(ConfigError, match=r"--force"):
+        check_out_dir(out, False, names)
+    check_out_dir(out, True, names)
+    (out / "notes.txt").write_text("the user's")
+    with pytest.raises(ConfigError, match=r"notes\.txt"):
+        check_out_dir(out, True, names)
+    with pytest.raises(ConfigError, match="is a file"):
+        check_out_dir(out / "notes.txt", True, names)
+    with pytest.raises(ConfigError, match="is a folder"):
+        check_new_file(out, True)
+
+
+def test_reproduce_refuses_a_folder_with_user_files(run_cli: Run, tmp_path: Path) -> None:
+    (tmp_path / "report.md").write_text("my notes")
+    (tmp_path / "todo.txt").write_text("mine")
+    _bad(run_cli("reproduce", "h2m2", "--out", str(tmp_path)), "todo.txt")
+    _bad(run_cli("demo", "--out", str(tmp_path / "x" / "y")), "does not exist")
+    assert (tmp_path / "report.md").read_text() == "my notes"
+
+
+def test_calibrate_needs_a_named_target(run_cli: Run, tmp_path: Path) -> None:
+    _bad(run_cli("calibrate", "--from-measurements", str(tmp_path / "m.csv")), "--out-dir")
+    _bad(
+        run_cli("calibrate", "--out-dir", str(tmp_path), "--into-package", "--from-measurements", "m.csv"),
+        "choose one",
+    )
+    _bad(run_cli("validate", "--worst", "-3"), "--worst")
+
+
+def test_atomic_write_and_strict_json(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    atomic_write_text(path, strict_json({"a": float("inf"), "b": [float("nan"), 1.5]}))
+    assert json.loads(path.read_text()) == {"a": None, "b": [None, 1.5]}
+    assert "Infinity" not in path.read_text() and "NaN" not in path.read_text()
+
+
+def test_packaged_yaml_passes_the_strict_loader() -> None:
+    """The presets are read with libyaml's fast loader; here they pass the strict one too
+    (no duplicate keys, nesting or alias expansion beyond the limits)."""
+    root = Path(__file__).parents[2] / "src/hetsim"
+    files = sorted(root.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        assert isinstance(parse_text(path.read_text(encoding="utf-8"), "yaml", str(path)), dict)
