@@ -110,6 +110,11 @@ def test_whatif_graph_and_llm(run_cli: Run) -> None:
     assert f["fuse all"]["latency_s"] < f["fuse none"]["latency_s"]
     r = run_cli("whatif", "-m", "llama2-7b", "-b", "4", "-p", "256", "-g", "32", "--json")
     assert r.code == 0, r.err
-    q = {x["label"]: x for x in json.loads(r.out)["quantisation"]}
+    d = json.loads(r.out)
+    q = {x["label"]: x for x in d["quantisation"]}
     assert q["KV cache int8"]["footprint_bytes"] < q["baseline W16A16KV16"]["footprint_bytes"]
+    f = {x["label"]: x for x in d["fusion"]}
+    assert f["attention fused"]["first_s"] <= f["attention unfused"]["first_s"]
+    prefill = {c["op_class"]: c for c in d["classes"]["operator classes, prefill"]}
+    assert prefill["matmul"]["flop"] > 100 * prefill["normalisation"]["flop"] > 0
     assert q["weights int4"]["latency_s"] < q["baseline W16A16KV16"]["latency_s"]  # decode is memory-bound

@@ -140,3 +140,19 @@ def test_quantised_weights_never_slower() -> None:
     g = proxy("resnet50")
     t = {w: analyze_graph(g, "h100-sxm", Precision.of(w, "fp16")).latency_s for w in ("fp16", "int8", "int4")}
     assert t["int4"] <= t["int8"] <= t["fp16"]
+
+
+@given(
+    name=st.sampled_from(["vit_b_16", "resnet50", "nerf_mlp"]),
+    hw=st.sampled_from(["a100-80gb-sxm", "h100-sxm", "h200", "mi210", "l40s", "tpu-v5e"]),
+    mode=st.sampled_from(["elementwise", "attention", "all"]),
+    batch=st.sampled_from([1, 4]),
+)
+def test_fusion_is_never_slower_and_moves_no_more(name: str, hw: str, mode: str, batch: int) -> None:
+    g = proxy(name, batch)
+    f = fuse(g, mode)  # type: ignore[arg-type]
+    r, rf = analyze_graph(g, hw), analyze_graph(f, hw)
+    assert rf.bytes <= r.bytes * (1 + 1e-12)
+    assert rf.flop == pytest.approx(r.flop)
+    assert rf.latency_s <= r.latency_s * (1 + 1e-9)
+    assert rf.energy_j <= r.energy_j * (1 + 1e-9)
