@@ -172,8 +172,9 @@ def bind_and_infer(
         tensors = _tensor_infos(inferred)
         known = {k: v.shape for k, v in tensors.items() if v.shape is not None}
         model = inferred
-        if i == FOLD_ROUNDS - 1 or not fold_shape_values(model, known):
-            break
+        resolved = all(o in known for node in model.graph.node for o in node.output if o)
+        if resolved or i == FOLD_ROUNDS - 1 or not fold_shape_values(model, known):
+            break  # folding only serves to resolve shapes inference left unknown
     for t in inferred.graph.initializer:
         tensors[t.name] = TensorInfo(tuple(int(d) for d in t.dims), t.data_type)
     return LoadedGraph(inferred, tensors, frozenset(weights), tuple(data), batch_bound)
