@@ -7,8 +7,7 @@ from collections.abc import Iterable
 
 from hetsim.analysis.graph_result import ClassShare
 from hetsim.analysis.result import OpResult
-
-CLASSES = ("matmul", "attention", "normalisation", "elementwise", "other")
+from hetsim.ingest.records import OP_CLASSES
 
 
 def builder_class(op: OpResult) -> str:
@@ -31,7 +30,7 @@ def class_shares(ops: Iterable[tuple[str, OpResult]]) -> list[ClassShare]:
     rows = list(ops)
     total = sum(o.time_s for _, o in rows) or 1e-30
     out = []
-    for cls in CLASSES:
+    for cls in OP_CLASSES:
         rs = [o for c, o in rows if c == cls]
         t = sum(o.time_s for o in rs)
         out.append(ClassShare(cls, len(rs), sum(o.flop for o in rs), sum(o.bytes for o in rs), t, t / total))

@@ -8,10 +8,6 @@ PROXY_DIR = Path(__file__).parent / "proxies"
 PROXY_NAMES = ("resnet50", "vit_b_16", "sd15_unet", "nerf_mlp")
 
 
-def is_onnx_model(model: str) -> bool:
-    return model.lower().endswith(".onnx")
-
-
 def resolve_model_file(model: str) -> Path:
     """``model`` as a path; a bare shipped proxy name (``resnet50.onnx``) that is not a file
     in the working directory resolves to the shipped copy."""
