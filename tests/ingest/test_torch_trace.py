@@ -79,3 +79,18 @@ def test_plain_module_hand_counts() -> None:
     assert len(gelu) == 1 and gelu[0].flop == 8 * 8 * 256
     weights = sum(t.elements for o in g.ops for t in o.reads if t.role == "weight")
     assert weights == g.params
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="missed target: at a 512-token prompt the eager HF code moves ~12-13% more bytes than the "
+    "builders' fused graph even after fusion (fp32 RMSNorm upcast read twice, rotary through "
+    "cat/neg/mul, attention-output copies); flop still agree",
+)
+def test_long_prefill_bytes_match_builders() -> None:
+    cfg = CONFIGS["llama"]
+    g = fuse(trace_hf(cfg, "prefill", batch=1, q_len=512, context=512), "all")
+    ops = build_ops(model_from_hf_config(cfg), PREC, phase="prefill", batch=1.0, q_len=512.0, context=512.0)
+    assert g.flop == pytest.approx(sum(float(o.total_flop) for o in ops), rel=0.01)
+    traced = sum(o.bytes_read(PREC) + o.bytes_written(PREC) for o in g.ops)
+    assert traced == pytest.approx(sum(float(o.total_bytes) for o in ops), rel=0.02)
