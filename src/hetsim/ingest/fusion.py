@@ -14,6 +14,7 @@ its first member, and only the reads and writes that cross its boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from hetsim.errors import ConfigError
@@ -43,10 +44,17 @@ def fuse(graph: IngestedGraph, mode: Fuse) -> IngestedGraph:
             i = parent[i]
         return i
 
+    # roots of groups holding a matrix op: a group never holds two (it is priced as one)
+    anchored = {i for i, o in enumerate(ops) if o.kind in ("gemm", "attention")}
+
     def union(anchor: int, other: int) -> None:
         a, b = find(anchor), find(other)
         if a != b:
-            parent[max(a, b)] = min(a, b)  # the earlier node anchors the group
+            root, child = min(a, b), max(a, b)  # the earlier node anchors the group
+            parent[child] = root
+            if child in anchored:
+                anchored.discard(child)
+                anchored.add(root)
 
     producer = {t.name: i for i, o in enumerate(ops) for t in o.writes}
     consumers: dict[str, set[int]] = {}
@@ -73,11 +81,47 @@ def fuse(graph: IngestedGraph, mode: Fuse) -> IngestedGraph:
                 ):
                     union(p, i)
                     break
+        _fuse_shared_inputs(ops, consumers, graph.outputs, find, union, anchored)
     groups: dict[int, list[int]] = {}
     for i in range(len(ops)):
         groups.setdefault(find(i), []).append(i)
     fused = tuple(_merge(ops, idx, consumers, graph.outputs) for idx in groups.values())
     return graph.with_ops(fused, mode)
+
+
+def _pointwise(o: GraphOp) -> bool:
+    return o.op_class == "elementwise" and o.kind in ("elementwise", "norm")
+
+
+def _fuse_shared_inputs(
+    ops: list[GraphOp],
+    consumers: dict[str, set[int]],
+    outputs: frozenset[str],
+    find: Callable[[int], int],
+    union: Callable[[int, int], None],
+    anchored: set[int],
+) -> None:
+    """A tensor read by several pointwise ops that all ended in one group (x in
+    ``x * sigmoid(x)``, the upcast input of an RMSNorm) stays on chip too: its producer joins
+    that group, unless both already hold a matrix op. Repeated until nothing changes."""
+    changed = True
+    while changed:
+        changed = False
+        for p, o in enumerate(ops):
+            if not o.supported:
+                continue
+            for t in o.writes:
+                readers = consumers.get(t.name, set())
+                if len(readers) < 2 or t.name in outputs or not all(_pointwise(ops[r]) for r in readers):
+                    continue
+                roots = {find(r) for r in readers}
+                if len(roots) != 1:
+                    continue
+                g = roots.pop()
+                if find(p) == g or (find(p) in anchored and g in anchored):
+                    continue
+                union(p, g)
+                changed = True
 
 
 def _merge(
@@ -90,8 +134,9 @@ def _merge(
     written = {t.name for m in members for t in m.writes}
     # an intermediate stays on chip when every reader of it is in the group
     internal = {t for t in written if t not in outputs and consumers.get(t, set()) <= inside}
-    reads = tuple(t for m in members for t in m.reads if t.name not in written)
-    writes = tuple(t for m in members for t in m.writes if t.name not in internal)
+    # a fused kernel reads each outside tensor once and writes each result once
+    reads = tuple({t.name: t for m in members for t in m.reads if t.name not in written}.values())
+    writes = tuple({t.name: t for m in members for t in m.writes if t.name not in internal}.values())
     a = members[0]
     return GraphOp(
         name="+".join(m.name for m in members),
