@@ -56,7 +56,8 @@ def test_auto_equals_primary_where_it_fits() -> None:
     p = hetsim.analyze("llama2-7b", "gh200", W, policy="primary")
     o = hetsim.analyze("llama2-7b", "gh200", W, policy="offload")
     assert a.policy == "primary" and a.tpot_s == p.tpot_s and a.ttft_s == p.ttft_s
-    assert o.tpot_s == pytest.approx(p.tpot_s, rel=1e-12) and o.ttft_s == pytest.approx(p.ttft_s, rel=1e-12)
+    # offload adds the capacity side's bandwidth even where everything fits: never slower
+    assert o.policy == "offload" and o.tpot_s <= p.tpot_s and o.sides[1].resident_bytes > 0
 
 
 def test_bad_policies() -> None:

@@ -79,9 +79,18 @@ def _local_bytes(
 
 
 def price_op(
-    op: Op, dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
+    op: Op,
+    dev: Device,
+    prec: Precision,
+    pl: Placement,
+    tp: int = 1,
+    overlap: Overlap = "max",
+    *,
+    detail: bool = True,
 ) -> PlacedCost:
-    """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``."""
+    """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
+    ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
+    accumulated (the cost itself is the same)."""
     n = len(dev.sides)
     zeros = (0.0,) * n
     if op.kind == "collective":
@@ -126,25 +135,27 @@ def price_op(
         r = route(dev, s, c)
         for name in r.links:
             bw = link_bandwidth(dev, name)
-            links[name] = links.get(name, 0.0) + nbytes
+            if detail:
+                links[name] = links.get(name, 0.0) + nbytes
             link_busy[name] = link_busy.get(name, 0.0) + nbytes / bw
             link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)
-        out: Num = nbytes * 8 * r.energy_j_per_bit
+        out: Num = nbytes * (8 * r.energy_j_per_bit)
         return out
 
     for c in computes:
         frac = gp.compute_share(c)
-        active = np.asarray(np.asarray(frac) > 0, dtype=float)
+        whole = np.ndim(frac) == 0 and float(frac) == 1.0  # every part computed here
+        active: Num = 1.0 if whole else np.asarray(np.asarray(frac) > 0, dtype=float)
         w, kr, kw = _local_bytes(op, gp, kv, is_attention, c, c, frac)
         part = replace(
             op,
-            flop=op.flop * frac,
+            flop=op.flop if whole else op.flop * frac,
             weight_bytes=w,
             kv_read_bytes=kr,
             kv_write_bytes=kw,
-            act_read_bytes=op.act_read_bytes * active,
-            act_write_bytes=op.act_write_bytes * frac,
-            gemm_n=op.gemm_n * frac if op.kind == "gemm" else op.gemm_n,
+            act_read_bytes=op.act_read_bytes if whole else op.act_read_bytes * active,
+            act_write_bytes=op.act_write_bytes if whole else op.act_write_bytes * frac,
+            gemm_n=op.gemm_n * frac if op.kind == "gemm" and not whole else op.gemm_n,
         )
         side = dev.sides[c]
         kpc = kp if c == 0 else None
@@ -152,31 +163,35 @@ def price_op(
         cc = op_cost(
             part, side.unit_for(op.prefers), side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc
         )
-        cc = cc.scale(active)
+        if not whole:
+            cc = cc.scale(active)
         times.append(cc.time_s)
         compute_s = np.maximum(compute_s, cc.compute_s)
         overhead_s = np.maximum(overhead_s, cc.overhead_s)
         energy = energy + cc.energy_j
         flop = flop + cc.flop
         side_bytes[c] = side_bytes[c] + cc.bytes
-        side_busy[c] = side_busy[c] + cc.time_s
-        side_energy[c] = side_energy[c] + cc.energy_j
+        if detail:
+            side_busy[c] = side_busy[c] + cc.time_s
+            side_energy[c] = side_energy[c] + cc.energy_j
         mem_busy[c] = mem_busy[c] + cc.memory_s
         for s in range(n):
             if s == c:
                 continue
-            w, kr, kw = _local_bytes(op, gp, kv, is_attention, s, c, frac)
-            nb = (w + kr + kw) * count
-            if not np.any(np.asarray(nb) > 0):
+            parts = [x for x in _local_bytes(op, gp, kv, is_attention, s, c, frac) if np.ndim(x) or float(x)]
+            if not parts:
                 continue
+            per_rep: Num = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+            nb = per_rep * count
             mem = dev.sides[s].memory
-            per_rep = np.maximum(np.asarray(nb, dtype=float) / count, 1.0)
-            t_mem = nb / (mem.bandwidth_bytes_per_s * mem.efficiency(per_rep))
+            eff = mem.efficiency(np.maximum(per_rep, 1.0)) if mem.efficiency.values != (1.0,) else 1.0
+            t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
             mem_busy[s] = mem_busy[s] + t_mem
-            side_busy[s] = side_busy[s] + t_mem
             side_bytes[s] = side_bytes[s] + nb
-            e_mem = nb * 8 * mem.energy_j_per_bit
-            side_energy[s] = side_energy[s] + e_mem
+            e_mem = nb * (8 * mem.energy_j_per_bit)
+            if detail:
+                side_busy[s] = side_busy[s] + t_mem
+                side_energy[s] = side_energy[s] + e_mem
             energy = energy + e_mem + stream(nb, s, c)
         if c != pl.workspace_side:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
