@@ -11,11 +11,11 @@ $(BIN)/activate:
 	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[web]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,explore,ray,web]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -19,9 +19,12 @@ LAYERS = [
     {"mapping"},
     {"analysis"},
     {"sim"},
+    {"serving"},
     {"calibration"},
     {"experiments"},
     {"report"},
+    {"explore"},
+    {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -124,9 +124,20 @@ def validate_cmd(
     ] = None,
     worst: Annotated[int, typer.Option(help="How many worst rows to list.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    serving: Annotated[
+        bool, typer.Option("--serving", help="Score the serving rows (QPS=N) through serve-sim instead.")
+    ] = False,
+    serving_fit: Annotated[
+        bool, typer.Option("--serving-fit", help="With --serving: fit on each GPU, score on the other.")
+    ] = False,
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
     per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    if serving:
+        from hetsim.cli.serve import serving_validate
+
+        serving_validate(_files((measurements or []) + (extra or [])), fit=serving_fit, as_json=as_json)
+        return
     from hetsim.calibration.api import validate
 
     if not 0 <= worst <= 10_000:

@@ -64,9 +64,12 @@ def gemm_times(unit: ComputeUnit, peak: float, kp: KernelParams, m: Num, n: Num,
 
 def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
     """Smooth overlap of compute and memory time: the p-norm (p -> inf is the max)."""
-    hi = np.maximum(np.maximum(compute_s, memory_s), 1e-300)
-    out: Num = hi * ((compute_s / hi) ** p + (memory_s / hi) ** p) ** (1.0 / p)
-    return out
+    # the larger term's ratio is exactly 1, so one power suffices: hi (1 + (lo/hi)^p)^(1/p)
+    hi = np.maximum(compute_s, memory_s)
+    lo = np.minimum(compute_s, memory_s)
+    safe = np.maximum(hi, 1e-300)
+    out: Num = np.where(hi > 0, safe * (1.0 + (lo / safe) ** p) ** (1.0 / p), 0.0)
+    return out if np.ndim(out) else float(out)
 
 
 VECTOR_KINDS = ("norm", "softmax", "elementwise")

@@ -33,9 +33,9 @@ from hetsim.hardware.spec import Device, SideLink
 DATA = Path(__file__).resolve().parents[3] / "data" / "measurements"
 FILES = (DATA / "offload_flexgen_t4.csv", DATA / "offload_zero_inference_a6000.csv")
 LINK_EFFICIENCY = 0.6  # committed in the presets (hardware/presets/flexgen-t4.yaml, a6000-offload.yaml)
-CPU_EFFICIENCY = 0.05
-GRID_LINK = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)
-GRID_CPU = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5)
+CPU_EFFICIENCY = 0.01
+GRID_LINK = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)
+GRID_CPU = (0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)
 
 
 def in_fit_subset(r: Measurement) -> bool:

@@ -107,6 +107,28 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
     return [price(op, dev, prec, opts.tp, opts.overlap) for op in ops]
 
 
+def _total(costs: list[Cost]) -> Cost:
+    """Sum of the fields the metrics use (time, energy, flop, bytes). Parts of equal shape are
+    summed in place first and broadcast once: in a sweep most decode ops are (N, 1) (they do
+    not depend on the context) and only attention is (N, K)."""
+    out = {}
+    for f in ("time_s", "energy_j", "flop", "bytes"):
+        by_shape: dict[tuple[int, ...], FloatArray] = {}
+        for c in costs:
+            x = np.asarray(getattr(c, f), dtype=float)
+            acc = by_shape.get(x.shape)
+            if acc is None:
+                by_shape[x.shape] = x.copy()
+            else:
+                np.add(acc, x, out=acc)
+        shapes = sorted(by_shape, key=lambda sh: int(np.prod(sh)))
+        total = np.zeros(np.broadcast_shapes(*shapes))
+        for sh in shapes:
+            np.add(total, by_shape[sh], out=total)
+        out[f] = total
+    return Cost(**out)
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -131,7 +153,7 @@ def _evaluate(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
     pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = sum(pre_costs, Cost())
+    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -145,7 +167,7 @@ def _evaluate(
         attention=opts.attention,
     )
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
-    dec = sum(dec_costs, Cost())
+    dec = _total(dec_costs)
 
     def mean(x: Any) -> FloatArray:
         out: FloatArray = np.broadcast_to(np.asarray(x, dtype=float), ctx.shape) @ _W
@@ -202,9 +224,10 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        # per-op decode means are for the one-configuration table; a sweep does not read them
+        # per-op decode means are for the one-configuration table; a sweep does not read them,
+        # nor does the placed path (it averages its own per-side records)
         [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
-        if B.size == 1
+        if B.size == 1 and pricer is None
         else [],
     )
 

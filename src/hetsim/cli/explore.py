@@ -1,0 +1,213 @@
+"""`hetsim explore`: run a sweep spec into a Parquet store, resume it, query it, plot fronts.
+
+hetsim explore SPEC.yaml --out DIR [--workers N | --ray auto|ADDRESS] [--dry-run] [--frontier-only]
+hetsim explore --resume DIR
+hetsim explore query DIR "SELECT ... FROM results ..."
+hetsim explore pareto DIR --x COL --y COL [--plot PNG]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from hetsim.cli.common import app, console, err_console, print_json
+from hetsim.errors import ConfigError, HetsimError
+from hetsim.units import fmt_bytes, fmt_time
+
+
+class _DefaultRun(TyperGroup):
+    """`hetsim explore SPEC ...` means `hetsim explore run SPEC ...`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+explore_app = typer.Typer(
+    cls=_DefaultRun,
+    no_args_is_help=True,
+    help="Design-space exploration: sweep a spec into a Parquet store, resume, query, Pareto fronts.",
+)
+app.add_typer(explore_app, name="explore")
+
+
+@explore_app.command("run")
+def run_cmd(
+    spec: Annotated[Path | None, typer.Argument(help="Sweep spec (YAML/JSON).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="New or empty folder for the store.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the store in this folder.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes (0: all cores).", min=0)] = 0,
+    ray: Annotated[str | None, typer.Option(help="'auto' (local Ray) or a cluster ADDRESS.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count points; estimate time and disk.")] = False,
+    frontier_only: Annotated[
+        bool, typer.Option("--frontier-only", help="Keep only each chunk's Pareto front on the objectives.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run SPEC into --out DIR (or continue one with --resume DIR)."""
+    from hetsim.explore import dry_run as estimate
+    from hetsim.explore import explore
+
+    if dry_run:
+        if spec is None:
+            raise ConfigError("--dry-run needs a spec file")
+        d = estimate(spec, workers=workers or None)
+        view = {"points": d.n_points, "chunks": d.n_chunks, "workers": d.workers,
+                "est_seconds": d.est_seconds, "est_bytes": d.est_bytes,
+                "sample_points": d.sample_points, "sample_kept": d.sample_kept}  # fmt: skip
+        if as_json:
+            print_json(view)
+            return
+        console.print(
+            f"{d.n_points:,} points in {d.n_chunks:,} chunks; about {fmt_time(d.est_seconds)} on "
+            f"{d.workers} workers and {fmt_bytes(d.est_bytes)} of Parquet "
+            f"(timed on {d.sample_points:,} points, {d.sample_kept:,} kept by the filters)"
+        )
+        return
+    if resume is None and out is None:
+        raise ConfigError("give --out DIR for a new run, or --resume DIR")
+    if resume is not None and out is not None and resume != out:
+        raise ConfigError("give either --out or --resume, not both")
+    target = resume or out
+    assert target is not None
+    progress, on_progress = _progress()
+    try:
+        with progress:
+            s = explore(spec, target, workers=workers or None, ray=ray, resume=resume is not None,
+                        frontier_only=frontier_only, on_progress=on_progress)  # fmt: skip
+    except KeyboardInterrupt:
+        msg = f"interrupted; finished chunks are kept: continue with hetsim explore --resume {target}"
+        print(msg, file=sys.stderr)  # one line, never wrapped
+        raise SystemExit(130) from None
+    summary = {"out": str(s.out), "points": s.n_points, "chunks": s.n_chunks, "chunks_run": s.chunks_run,
+               "rows": s.rows, "removed": s.removed, "seconds": s.seconds}  # fmt: skip
+    if as_json:
+        print_json(summary)
+        return
+    removed = ", ".join(f"{k}: {v:,}" for k, v in s.removed.items() if v) or "none"
+    console.print(
+        f"{s.n_points:,} points ({s.chunks_run} of {s.n_chunks} chunks run now, {fmt_time(s.seconds)}); "
+        f"{s.rows:,} rows in {s.out}; removed by filters: {removed}"
+    )
+
+
+def _progress() -> tuple[Any, Any]:
+    from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = f"{task.total:,.0f}" if task.total is not None else "?"
+            return Text(f"{task.completed:,.0f}/{total} points")
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed:,.0f} points/s" if task.speed else "", style="cyan")
+
+    progress = Progress(
+        TextColumn("[bold]explore"), BarColumn(), Count(), Rate(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not sys.stderr.isatty(),
+    )  # fmt: skip
+    task = progress.add_task("explore", total=None)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, on_progress
+
+
+def _connect(store_dir: Path) -> Any:
+    from hetsim.explore.store import open_existing
+
+    try:
+        import duckdb
+    except ImportError:
+        raise ConfigError("explore query needs duckdb: pip install 'hetsim[explore]'") from None
+    files = [str(f) for f in open_existing(store_dir).files()]
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet({files!r})")
+    return con
+
+
+@explore_app.command("query")
+def query_cmd(
+    store: Annotated[Path, typer.Argument(help="A store written by hetsim explore.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the view `results`.")],
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
+) -> None:
+    """Run DuckDB SQL over a store's Parquet files (the table of results is the view `results`)."""
+    import duckdb
+
+    con = _connect(store)
+    try:
+        cur = con.execute(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    names = [d[0] for d in cur.description or []]
+    rows = cur.fetchall()
+    if as_json:
+        print_json([dict(zip(names, r, strict=True)) for r in rows])
+    elif as_csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(names)
+        w.writerows(rows)
+    else:
+        from rich.table import Table
+
+        t = Table(*names)
+        for r in rows:
+            t.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+        console.print(t)
+
+
+@explore_app.command("pareto")
+def pareto_cmd(
+    store: Annotated[Path, typer.Argument(help="A store written by hetsim explore.")],
+    x: Annotated[str, typer.Option(help="Column on the x axis.")] = "tok_per_s_per_user",
+    y: Annotated[str, typer.Option(help="Column on the y axis.")] = "tok_per_s_per_device",
+    sense: Annotated[str, typer.Option(help="min/max for x and y, e.g. 'max,max' or 'min,max'.")] = "max,max",
+    plot: Annotated[Path | None, typer.Option(help="PNG to write (must not exist).")] = None,
+    where: Annotated[str | None, typer.Option(help="SQL condition on `results` rows first.")] = None,
+) -> None:
+    """The Pareto front of two columns over a store (optionally a PNG of it)."""
+    import duckdb
+
+    from hetsim.explore.pareto import pareto_mask, plot_front
+
+    senses = tuple(sense.split(","))
+    if len(senses) != 2 or any(s not in ("min", "max") for s in senses):
+        raise ConfigError(f"--sense {sense!r}: write two of min/max, e.g. 'max,max'")
+    if plot is not None and plot.exists():
+        raise ConfigError(f"--plot {plot} exists; refusing to overwrite it")
+    con = _connect(store)
+    cond = f" WHERE {where}" if where else ""
+    try:
+        table = con.execute(f"SELECT * FROM results{cond}").fetchnumpy()
+    except duckdb.Error as exc:
+        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    for c in (x, y):
+        if c not in table:
+            raise HetsimError(f"unknown column {c!r}; choose from {', '.join(table)}")
+    cols = {k: (v.filled() if hasattr(v, "filled") else v) for k, v in table.items()}
+    mask = pareto_mask(cols, [(x, senses[0]), (y, senses[1])])
+    order = sorted(map(int, mask.nonzero()[0]), key=lambda i: float(cols[x][i]))
+    show = ["model", "hardware", "tp", "batch", "input_len", "output_len", x, y, "usd_per_mtoken"]
+    from rich.table import Table
+
+    t = Table(*dict.fromkeys(show))
+    for i in order:
+        t.add_row(*(f"{cols[c][i]:.4g}" if isinstance(cols[c][i], float) else str(cols[c][i])
+                    for c in dict.fromkeys(show)))  # fmt: skip
+    console.print(t)
+    if plot is not None:
+        n = plot_front(cols, x, y, str(plot), senses=(senses[0], senses[1]))
+        console.print(f"{n} points on the front; plot in {plot}")

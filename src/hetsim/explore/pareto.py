@@ -1,0 +1,84 @@
+"""Pareto fronts over chosen objectives (each minimised or maximised)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray[Any, Any]
+
+
+def pareto_mask(columns: Mapping[str, Array], objectives: Sequence[tuple[str, str]]) -> Array:
+    """Boolean mask of the rows no other row dominates (at least as good in every objective
+    and better in one). Rows with a NaN objective are never on the front; of exact duplicates
+    the first is kept, so a front has no repeated points."""
+    if not objectives:
+        raise ValueError("give at least one objective")
+    cols = [np.asarray(columns[c], dtype=float) * (-1.0 if s == "max" else 1.0) for c, s in objectives]
+    x = np.stack(cols, axis=1)  # (n, m), all minimised
+    n = x.shape[0]
+    ok = ~np.isnan(x).any(axis=1)
+    keep = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return keep
+    order = idx[np.lexsort(x[idx].T[::-1])]  # by first objective, then the next ...
+    if x.shape[1] == 1:
+        keep[order[0]] = True
+        return keep
+    if x.shape[1] == 2:
+        y = x[order, 1]  # sorted by the first: a row is kept iff its second beats all before
+        before = np.concatenate([[np.inf], np.minimum.accumulate(y)[:-1]])
+        keep[order[y < before]] = True
+        return keep
+    front: list[int] = []
+    for i in order:  # lexicographic order: no later row dominates an earlier one
+        if not front or not np.any(np.all(x[front] <= x[i], axis=1)):
+            front.append(int(i))
+    keep[front] = True
+    return keep
+
+
+def top_k(columns: Mapping[str, Array], by: str, k: int, order: str = "min") -> Array:
+    """Indices of the ``k`` best rows by ``by`` (stable: ties keep their order)."""
+    x = np.asarray(columns[by], dtype=float)
+    key = -x if order == "max" else x
+    return np.argsort(key, kind="stable")[:k]
+
+
+def plot_front(
+    columns: Mapping[str, Array],
+    x: str,
+    y: str,
+    path: str,
+    *,
+    senses: tuple[str, str] = ("max", "max"),
+    label: str | None = None,
+) -> int:
+    """Scatter every row in grey and the (x, y) front in colour; write a PNG to ``path``.
+    Returns the number of points on the front."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mask = pareto_mask(columns, [(x, senses[0]), (y, senses[1])])
+    xs, ys = np.asarray(columns[x], dtype=float), np.asarray(columns[y], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    ax.scatter(xs[~mask], ys[~mask], s=6, c="0.75", label="designs")
+    o = np.argsort(xs[mask])
+    ax.plot(xs[mask][o], ys[mask][o], "o-", c="tab:red", ms=4, label="Pareto front")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    for axis, vals in (("x", xs), ("y", ys)):
+        v = vals[np.isfinite(vals)]
+        if v.size and v.min() > 0 and v.max() / v.min() > 100:
+            getattr(ax, f"set_{axis}scale")("log")
+    ax.set_title(label or f"{y} vs {x}")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return int(mask.sum())

@@ -1,0 +1,298 @@
+"""A sweep spec: named axes (a list or one value each), zip groups, hardware parameters over a
+base preset, validity filters, prices and objectives.
+
+The points are the Cartesian product of *dimensions*: every axis is one dimension, except the
+axes of a ``zip`` group, which vary together and form one. Point ``i`` is decoded in mixed
+radix with the last dimension fastest; the vectorisable axes (batch, input_len, output_len)
+are ordered last, so a contiguous index range falls into few groups of (model, hardware, tp,
+data types, ...) and each group is evaluated as one vectorised sweep.
+
+    axes:   {model: [llama2-7b, llama2-70b], hardware: h2m2, tp: [1, 2], batch: [1, 8, 64]}
+    hardware_params: {hbm.capacity: [48 GB, 96 GB], lpddr.bandwidth: [272 GB/s, 544 GB/s]}
+    zip:    [[input_len, output_len]]
+    filters: [fits, divisible, applicable, "tpot_s <= 0.05"]   # the first three are the default
+
+``fits``: the footprint fits the memory (the placement's, for two-tier systems);
+``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
+placement policy can apply to the hardware (pim-attention needs memory-side compute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.units import parse_quantity
+
+# axis name -> default value (None: required)
+AXES: dict[str, Any] = {
+    "model": None,
+    "hardware": None,
+    "tp": 1,
+    "pp": 1,
+    "batch": None,
+    "input_len": None,
+    "output_len": None,
+    "weight_dtype": "fp16",
+    "act_dtype": None,  # default: the weight type if it is a float type, else fp16
+    "kv_dtype": None,  # default: the activation type
+    "attention": "fused",
+    "overlap": "max",
+    "policy": "auto",  # placement policy (hetsim policies); auto: primary side where it fits
+}
+INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len"})
+VECTOR_AXES = ("batch", "input_len", "output_len")
+# hardware parameter field -> (unit kind for parse_quantity, column suffix)
+SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "bytes_per_s"),
+               "compute_scale": ("", "x")}  # fmt: skip
+LINK_PARAMS = {"bandwidth": ("bytes_per_s", "bytes_per_s"), "latency": ("s", "s")}
+LINKS = ("link", "interconnect")  # the side link of a device; the device-to-device interconnect
+STATIC_FILTERS = ("fits", "divisible", "applicable")
+TOP_KEYS = ("name", "description", "axes", "hardware_params", "zip", "filters", "prices",
+            "objectives", "reduce", "chunk_size")  # fmt: skip
+_BOUND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A metric bound such as ``tpot_s <= 0.05`` (applied to the evaluated rows)."""
+
+    column: str
+    op: str
+    value: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.column} {self.op} {self.value:g}"
+
+    def keep(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        ops = {"<=": np.less_equal, ">=": np.greater_equal, "<": np.less, ">": np.greater,
+               "==": np.equal}  # fmt: skip
+        out: np.ndarray[Any, Any] = ops[self.op](x, self.value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """One radix of the product: the axes it sets and their values (equal lengths)."""
+
+    axes: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]  # per axis, the value list
+
+    @property
+    def size(self) -> int:
+        return len(self.values[0])
+
+    @property
+    def vector(self) -> bool:
+        return all(a in VECTOR_AXES for a in self.axes)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    raw: Mapping[str, Any]  # the spec as given (JSON-able); its hash names the store
+    dims: tuple[Dimension, ...]  # group dimensions first, vector dimensions last
+    constants: Mapping[str, Any]  # axes with one value, and defaults
+    params: tuple[str, ...]  # hardware parameter names, e.g. "hbm.capacity"
+    static_filters: tuple[str, ...]
+    bounds: tuple[Bound, ...]
+    objectives: tuple[tuple[str, str], ...]  # (column, "min" | "max")
+    reduce: Mapping[str, Any]
+    chunk_size: int
+
+    @property
+    def n_points(self) -> int:
+        return math.prod(d.size for d in self.dims)
+
+    @property
+    def n_vector(self) -> int:
+        return math.prod(d.size for d in self.dims if d.vector)
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def decode(self, index: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        """Per-axis value *positions*: for each dimension, the value index of every point."""
+        out: dict[str, np.ndarray[Any, Any]] = {}
+        rest = np.asarray(index, dtype=np.int64)
+        for d in reversed(self.dims):
+            pos = rest % d.size
+            rest = rest // d.size
+            for a in d.axes:
+                out[a] = pos
+        return out
+
+    def value_of(self, axis: str, pos: int) -> Any:
+        for d in self.dims:
+            if axis in d.axes:
+                return d.values[d.axes.index(axis)][pos]
+        return self.constants[axis]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _axis_values(name: str, raw: Any) -> list[Any]:
+    values = _as_list(raw)
+    if not values:
+        raise ConfigError(f"axis {name!r} has an empty list; give at least one value")
+    out = []
+    for v in values:
+        if name in INT_AXES:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"axis {name!r}: values must be positive integers, got {v!r}")
+        elif not isinstance(v, str):
+            raise ConfigError(f"axis {name!r}: values must be names, got {v!r}")
+        out.append(v)
+    return out
+
+
+def _param_values(name: str, raw: Any) -> list[float]:
+    head, _, field = name.partition(".")
+    if not field:
+        raise ConfigError(f"hardware parameter {name!r}: write it as SIDE.FIELD, e.g. hbm.capacity")
+    table = LINK_PARAMS if head in LINKS else SIDE_PARAMS
+    if field not in table:
+        raise UnknownNameError(f"field of hardware parameter {name!r}", field, table)
+    kind = table[field][0]
+    out = []
+    for v in _as_list(raw):
+        if kind and not isinstance(v, str):
+            raise ConfigError(
+                f"hardware parameter {name!r}: {v!r} has no unit; write it with one, "
+                f"e.g. '96 GB', '3 TB/s' or '10 us'"
+            )
+        x = parse_quantity(v, kind, where=f"hardware parameter {name!r}") if kind else v
+        if isinstance(x, bool) or not isinstance(x, int | float) or not x > 0:
+            raise ConfigError(f"hardware parameter {name!r}: values must be positive, got {v!r}")
+        out.append(float(x))
+    if not out:
+        raise ConfigError(f"hardware parameter {name!r} has an empty list")
+    return out
+
+
+def param_column(name: str) -> str:
+    """Column of a hardware parameter: ``hbm.capacity`` -> ``hbm_capacity_bytes``."""
+    head, _, field = name.partition(".")
+    table = LINK_PARAMS if head in LINKS else SIDE_PARAMS
+    return f"{head}_{field}_{table[field][1]}".replace("-", "_")
+
+
+def _filters(raw: Any) -> tuple[tuple[str, ...], tuple[Bound, ...]]:
+    static: list[str] = []
+    bounds: list[Bound] = []
+    for f in _as_list(list(STATIC_FILTERS) if raw is None else raw):
+        if not isinstance(f, str):
+            raise ConfigError(f"filter {f!r}: write 'fits', 'divisible' or a bound like 'tpot_s <= 0.05'")
+        if f in STATIC_FILTERS:
+            static.append(f)
+            continue
+        m = _BOUND.match(f)
+        if not m:
+            raise ConfigError(f"filter {f!r}: write 'fits', 'divisible' or a bound like 'tpot_s <= 0.05'")
+        bounds.append(Bound(m.group(1), m.group(2), float(m.group(3))))
+    return tuple(static), tuple(bounds)
+
+
+def _objectives(raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return (("output_throughput_tok_per_s", "max"), ("usd_per_mtoken", "min"))
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError("objectives: give a mapping of column to min or max, e.g. {tpot_s: min}")
+    out = []
+    for col, sense in raw.items():
+        if sense not in ("min", "max"):
+            raise ConfigError(f"objective {col!r}: sense must be min or max, got {sense!r}")
+        out.append((str(col), str(sense)))
+    return tuple(out)
+
+
+def parse_spec(raw: Mapping[str, Any]) -> Spec:
+    """Validate a spec mapping (the YAML as loaded) and build its product."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("a spec must be a mapping with an 'axes' key")
+    unknown = [k for k in raw if k not in TOP_KEYS]
+    if unknown:
+        raise UnknownNameError("spec key", str(unknown[0]), TOP_KEYS)
+    axes_raw = raw.get("axes")
+    if not isinstance(axes_raw, Mapping) or not axes_raw:
+        raise ConfigError("spec: 'axes' must be a mapping of axis name to a value or a list")
+    for name in axes_raw:
+        if name not in AXES:
+            hint = " (hardware parameters go under hardware_params)" if "." in str(name) else ""
+            raise UnknownNameError(f"axis{hint}", str(name), AXES)
+    missing = [
+        a for a, d in AXES.items() if d is None and a not in axes_raw and a not in ("act_dtype", "kv_dtype")
+    ]
+    if missing:
+        raise ConfigError(f"spec: axis {missing[0]!r} is required (give a value or a list)")
+    values: dict[str, list[Any]] = {a: _axis_values(a, v) for a, v in axes_raw.items()}
+    params_raw = raw.get("hardware_params") or {}
+    if not isinstance(params_raw, Mapping):
+        raise ConfigError("hardware_params: expected a mapping like {hbm.capacity: [48 GB, 96 GB]}")
+    for name, v in params_raw.items():
+        values[str(name)] = _param_values(str(name), v)
+    groups = _zip_groups(raw.get("zip"), values)
+    zipped = {a for g in groups for a in g}
+    dims_raw = [tuple(g) for g in groups] + [(a,) for a in values if a not in zipped]
+    dims = [Dimension(g, tuple(tuple(values[a]) for a in g)) for g in dims_raw]
+    multi = [d for d in dims if d.size > 1]
+    constants = {a: AXES[a] for a in AXES}
+    for d in dims:
+        if d.size == 1:
+            constants.update({a: d.values[i][0] for i, a in enumerate(d.axes)})
+    ordered = [d for d in multi if not d.vector] + [d for d in multi if d.vector]
+    static, bounds = _filters(raw.get("filters"))
+    chunk = raw.get("chunk_size", 16384)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, got {chunk!r}")
+    reduce = raw.get("reduce") or {}
+    if not isinstance(reduce, Mapping) or any(k not in ("pareto", "top_k") for k in reduce):
+        raise ConfigError("reduce: give {pareto: true} or {top_k: {by: COLUMN, k: N, order: min|max}}")
+    return Spec(
+        name=str(raw.get("name", "explore")),
+        raw=json.loads(json.dumps(raw, default=str)),
+        dims=tuple(ordered),
+        constants=constants,
+        params=tuple(str(n) for n in params_raw),
+        static_filters=static,
+        bounds=bounds,
+        objectives=_objectives(raw.get("objectives")),
+        reduce=reduce,
+        chunk_size=chunk,
+    )
+
+
+def _zip_groups(raw: Any, values: Mapping[str, list[Any]]) -> list[list[str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise ConfigError("zip: expected a list of axis lists, e.g. [[input_len, output_len]]")
+    groups, seen = [], set()
+    for g in raw:
+        if not isinstance(g, Sequence) or isinstance(g, str) or len(g) < 2:
+            raise ConfigError(f"zip group {g!r}: list two or more axes that vary together")
+        for a in g:
+            if a not in values:
+                raise UnknownNameError("axis in zip group", str(a), values)
+            if a in seen:
+                raise ConfigError(f"zip: axis {a!r} is in more than one group")
+            seen.add(a)
+        lengths = {a: len(values[a]) for a in g}
+        if len(set(lengths.values())) > 1:
+            told = ", ".join(f"{a} has {n}" for a, n in lengths.items())
+            raise ConfigError(f"zip group {list(g)}: the axes need equal lengths ({told})")
+        groups.append([str(a) for a in g])
+    return groups
