@@ -360,6 +360,15 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
                         }
                         for s in d.sides
                     ],
+                    "links": [
+                        {
+                            "between": [sl.a, sl.b],
+                            "name": sl.link.name,
+                            "bandwidth_bytes_per_s": sl.link.bandwidth_bytes_per_s,
+                            "efficiency": sl.link.efficiency,
+                        }
+                        for sl in d.side_links()
+                    ],
                     "sources": {k: str(v) for k, v in d.sources().items()},
                 }
                 for d in devices
@@ -381,13 +390,16 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         bw = " + ".join(f"{s.memory.bandwidth_bytes_per_s / 1e12:.2f} TB/s" for s in d.sides)
         u = d.primary.unit_for("matrix")
         link = d.side_link or d.interconnect
+        links = " + ".join(
+            f"{sl.link.name} {sl.link.bandwidth_bytes_per_s / 1e9:,.1f} GB/s" for sl in d.links
+        )
         name = d.name + (f" (x{d.n_devices})" if d.n_devices > 1 else "")
         t.add_row(
             name,
             mem,
             bw,
             f"{u.peak('fp16') / 1e12:,.0f} / {u.peak('int8') / 1e12:,.0f} T",
-            f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-",
+            links or (f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-"),
             f"{d.tdp_w:,.0f} W" if d.tdp_w else "-",
         )
     console.print(t)

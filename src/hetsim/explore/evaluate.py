@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.prices import PriceBook, default_prices, device_capex, usd_per_hour, usd_per_mtoken
-from hetsim.errors import ConfigError, HetsimError, UnknownNameError
+from hetsim.errors import ConfigError, HetsimError, MappingError, UnknownNameError
 from hetsim.explore.pareto import pareto_mask, top_k
 from hetsim.explore.spec import LINKS, VECTOR_AXES, Spec, param_column
 from hetsim.hardware.loader import get_hardware
@@ -166,8 +166,14 @@ class Evaluator:
         prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
         vec = {a: np.asarray([s.value_of(a, int(i)) for i in range(_size(s, a))])[pos[a]]
                if a in pos else np.full(idx.size, v[a]) for a in VECTOR_AXES}  # fmt: skip
-        r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
-                  attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip
+        try:
+            r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
+                      attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip
+        except MappingError:
+            if "applicable" not in s.static_filters:
+                raise
+            removed["applicable"] += idx.size
+            return None
         n = idx.size
         n_dev = tp * pp
         cols: dict[str, Array] = {"index": idx}

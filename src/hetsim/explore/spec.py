@@ -10,7 +10,11 @@ data types, ...) and each group is evaluated as one vectorised sweep.
     axes:   {model: [llama2-7b, llama2-70b], hardware: h2m2, tp: [1, 2], batch: [1, 8, 64]}
     hardware_params: {hbm.capacity: [48 GB, 96 GB], lpddr.bandwidth: [272 GB/s, 544 GB/s]}
     zip:    [[input_len, output_len]]
-    filters: [fits, divisible, "tpot_s <= 0.05"]
+    filters: [fits, divisible, applicable, "tpot_s <= 0.05"]   # the first three are the default
+
+``fits``: the footprint fits the memory (the placement's, for two-tier systems);
+``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
+placement policy can apply to the hardware (pim-attention needs memory-side compute).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "byt
                "compute_scale": ("", "x")}  # fmt: skip
 LINK_PARAMS = {"bandwidth": ("bytes_per_s", "bytes_per_s"), "latency": ("s", "s")}
 LINKS = ("link", "interconnect")  # the side link of a device; the device-to-device interconnect
-STATIC_FILTERS = ("fits", "divisible")
+STATIC_FILTERS = ("fits", "divisible", "applicable")
 TOP_KEYS = ("name", "description", "axes", "hardware_params", "zip", "filters", "prices",
             "objectives", "reduce", "chunk_size")  # fmt: skip
 _BOUND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
@@ -189,7 +193,7 @@ def param_column(name: str) -> str:
 def _filters(raw: Any) -> tuple[tuple[str, ...], tuple[Bound, ...]]:
     static: list[str] = []
     bounds: list[Bound] = []
-    for f in _as_list(["fits", "divisible"] if raw is None else raw):
+    for f in _as_list(list(STATIC_FILTERS) if raw is None else raw):
         if not isinstance(f, str):
             raise ConfigError(f"filter {f!r}: write 'fits', 'divisible' or a bound like 'tpot_s <= 0.05'")
         if f in STATIC_FILTERS:
