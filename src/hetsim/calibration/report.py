@@ -79,7 +79,7 @@ class Report:
             "worst": [
                 {"row": s.row.key, "hardware": s.row.hardware, "metric": s.metric,
                  "model": s.row.model, "precision": s.row.precision, "role": s.role,
-                 "measured": s.row.value, "predicted": s.predicted, "unit": s.row.unit, "ape": s.ape}
+                 "measured": s.row.value, "unit": s.row.unit, "predicted": s.predicted, "ape": s.ape}
                 for s in self.worst(worst)
             ],
         }  # fmt: skip

@@ -19,7 +19,7 @@ applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -36,12 +36,18 @@ FILL_ORDER = ("head", "qkv", "fc", "attention")
 @dataclass(frozen=True, slots=True)
 class Problem:
     """What a policy places: resident bytes per group (KV at the context being placed) and
-    the activation workspace, per device. Values may be arrays (broadcast together)."""
+    the activation workspace, per device. Values may be arrays (broadcast together).
+
+    Search policies also get ``parts`` (blocks each group splits into: KV heads, heads) and
+    ``evaluate``: the phase's time (s) under a placement whose shares may carry a leading
+    candidate axis (shape (S,)), returned per candidate."""
 
     device: Device
     resident: dict[str, Num]
     workspace_bytes: Num
     phase: str = "decode"
+    parts: dict[str, int] = field(default_factory=dict)
+    evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
     def capacity(self, s: int) -> float:
         return self.device.sides[s].memory.capacity_bytes
@@ -55,16 +61,30 @@ class FillResult:
 
 PolicyFn = Callable[[Problem], FillResult]
 _REGISTRY: dict[str, tuple[PolicyFn, str]] = {}
+_SEARCH: set[str] = set()
 
 
-def register(name: str, doc: str) -> Callable[[PolicyFn], PolicyFn]:
-    """Register a placement policy under ``name`` (plug-ins may add their own)."""
+def register(name: str, doc: str, *, search: bool = False) -> Callable[[PolicyFn], PolicyFn]:
+    """Register a placement policy under ``name`` (plug-ins may add their own). ``search``
+    policies price candidates (``Problem.evaluate``): analyze only, not vectorised sweeps,
+    and not among ``auto``'s candidates (auto stays a few closed-form evaluations)."""
 
     def deco(fn: PolicyFn) -> PolicyFn:
         _REGISTRY[name] = (fn, doc)
+        if search:
+            _SEARCH.add(name)
         return fn
 
     return deco
+
+
+def is_search(name: str) -> bool:
+    return name in _SEARCH
+
+
+def fill_policy_names() -> list[str]:
+    """Closed-form policies other than primary: ``auto``'s candidates."""
+    return [n for n in _REGISTRY if n != "primary" and n not in _SEARCH]
 
 
 AUTO_DOC = (
@@ -102,10 +122,13 @@ def _side_order(dev: Device, first: int = 0) -> list[int]:
 
 
 def _fill(
-    p: Problem, order: tuple[str, ...], sides: list[int], free: list[Num]
+    p: Problem, order: tuple[str, ...], sides: list[int], free: list[Num], balance: float = 1.0
 ) -> tuple[dict[str, tuple[Num, ...]], tuple[float, ...]]:
     """Water-fill the groups in ``order`` into ``sides`` in turn; what is left over after the
-    last side stays on it (over capacity, reported by the fit check)."""
+    last side stays on it (over capacity, reported by the fit check). With ``balance`` < 1 the
+    first side keeps only that share of each group (more where the other sides lack room):
+    reading it there and streaming the rest from the next side then finish together, and
+    the first side's memory is not the bottleneck (see :func:`balance`)."""
     n = len(p.device.sides)
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
@@ -114,16 +137,36 @@ def _fill(
         total = np.asarray(p.resident[g], dtype=float)
         left: Num = total
         got: list[Num] = [0.0] * n
-        if g == "attention" and all(np.size(free[s]) == 1 for s in sides):
-            room = np.cumsum([max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides[:-1]])
-            thresholds = [float(x) for x in room]
+        scalar = all(np.size(free[s]) == 1 for s in sides)
+        if g == "attention" and scalar:
+            room = [max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides]
+            # the first side fills at KV = room0 / balance; then the next sides in turn
+            thresholds = sorted({room[0] / balance, *(float(x) for x in np.cumsum(room[:-1])[1:])})
         for i, s in enumerate(sides):
-            put = left if i == len(sides) - 1 else np.minimum(left, np.maximum(free[s], 0.0))
+            room_s = np.maximum(free[s], 0.0)
+            if i == len(sides) - 1:
+                put = left
+            elif i == 0 and balance < 1.0:
+                rest = sum(np.maximum(free[x], 0.0) for x in sides[1:])
+                put = np.minimum(np.minimum(np.maximum(balance * total, total - rest), room_s), total)
+            else:
+                put = np.minimum(left, room_s)
             got[s] = np.where(total > 0, put / np.maximum(total, 1e-300), 1.0 if i == 0 else 0.0)
             free[s] = free[s] - put
             left = left - put
         shares[g] = tuple(got)
     return shares, tuple(thresholds)
+
+
+def balance(dev: Device, sides: list[int]) -> float:
+    """The share of a split group the first side should hold so that reading it there and
+    streaming the rest from the next side take the same time: bw0 / (bw0 + bw_stream)
+    (holding more only makes the first side's memory the bottleneck)."""
+    if len(sides) < 2:
+        return 1.0
+    bw0 = dev.sides[sides[0]].memory.bandwidth_bytes_per_s
+    bw1 = stream_bandwidth(dev, sides[1], sides[0])
+    return bw0 / (bw0 + bw1)
 
 
 def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
@@ -143,14 +186,15 @@ def primary(p: Problem) -> FillResult:
 @register(
     "offload",
     "primary holds what fits; weights, then KV, spill to the other sides (fastest route first) "
-    "and stream to the primary compute layer by layer with prefetch (FlexGen / ZeRO-Inference / GH200)",
+    "and stream to the primary compute layer by layer with prefetch (FlexGen / ZeRO-Inference / "
+    "GH200); a split group keeps the bandwidth-balanced share on the primary",
 )
 def offload(p: Problem) -> FillResult:
     dev = p.device
     n = len(dev.sides)
     sides = _side_order(dev, 0)
     free, ws = _free(p, sides)
-    shares, thresholds = _fill(p, FILL_ORDER, sides, free)
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free, balance(dev, sides))
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
 
@@ -184,7 +228,7 @@ def pim_attention(p: Problem) -> FillResult:
     kv_total = np.asarray(p.resident["attention"], dtype=float)
     for s in range(n):
         free[s] = free[s] - kv_total * kv_shares["attention"][s]
-    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free)
+    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, balance(dev, order))
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the
     # primary's units, its KV streamed from and written to the same sides (nothing migrates)
@@ -210,3 +254,7 @@ def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
     for s, used in enumerate(usage_bytes(p, pl)):
         ok = np.logical_and(ok, np.asarray(used) <= p.capacity(s) * (1 + 1e-12))
     return ok
+
+
+# the search policies register themselves on import (they use the names above)
+from hetsim.placement import search as _search  # noqa: E402, F401  # isort: skip

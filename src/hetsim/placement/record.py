@@ -60,7 +60,10 @@ class GroupPlacement:
         return cls(shares, comp)
 
     def compute_share(self, c: int) -> Num:
-        """Fraction of the group's work computed on side ``c``."""
+        """Fraction of the group's work computed on side ``c`` (exactly 1.0 where every part
+        is computed there, whatever the shares)."""
+        if all(self.compute[s] == c for s in self.held):
+            return 1.0
         out: Num = 0.0
         for s, share in enumerate(self.shares):
             if self.compute[s] == c:

@@ -11,6 +11,8 @@ and each re-map gets a record. No per-token loop.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +20,13 @@ import numpy as np
 
 from hetsim.cost.roofline import Cost, Overlap
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import FillResult, PolicyFn, Problem, usage_bytes
+from hetsim.placement.policies import FillResult, PolicyFn, Problem, is_search, usage_bytes
 from hetsim.placement.price import PlacedCost, empty, price_op
-from hetsim.placement.record import Placement
+from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import FloatArray, Num, Op
 
 
 def split_weights(model: ModelSpec, prec: Precision, fp: dict[str, Any], tp: int) -> dict[str, float]:
@@ -108,9 +110,9 @@ class Pricer:
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
 
-    def place(self, tokens: Num, phase: str) -> tuple[FillResult, Problem]:
+    def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
-        place for the full length throughout)."""
+        place for the full length throughout); ``ops`` lets search policies price candidates."""
         decode = phase == "decode" and np.ndim(tokens) == 2
         b = self.B[:, None] if decode else self.B
         ws = self.ws[:, None] if decode and self.ws.ndim == 1 else self.ws
@@ -118,20 +120,53 @@ class Pricer:
             full = self.P + self.G
             tokens = full[:, None] if decode else full
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase)
+        if ops is not None:
+            parts: dict[str, int] = {}
+            for op in ops:
+                g = group_of(op)
+                if g is not None and op.n_parts > 1:
+                    parts.setdefault(g, op.n_parts)
+            p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops))
         return self.fn(p), p
 
+    def _evaluator(self, ops: list[Op]) -> Callable[[Placement], FloatArray]:
+        """Phase time (s) of ``ops`` under a placement whose shares may carry leading
+        candidate axes; returns one time per candidate (trailing op axes averaged)."""
+        nd = max(np.ndim(op.flop) for op in ops)
+
+        def evaluate(pl: Placement) -> FloatArray:
+            lead = max(np.ndim(x) for g in pl.groups.values() for x in g.shares)
+            groups = {
+                k: GroupPlacement(tuple(np.reshape(x, np.shape(x) + (1,) * nd) if np.ndim(x) == lead and lead
+                                        else x for x in g.shares), g.compute)
+                for k, g in pl.groups.items()
+            }  # fmt: skip
+            pl2 = dataclasses.replace(pl, groups=groups)
+            t: Num = 0.0
+            for op in ops:
+                t = t + price_op(op, self.dev, self.prec, pl2, self.tp, self.overlap).cost.time_s
+            arr = np.asarray(t, dtype=float)
+            arr = np.broadcast_to(arr, arr.shape[:lead] + arr.shape[lead:]) if arr.ndim >= lead else arr
+            out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
+            return out
+
+        return evaluate
+
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
-        res, p = self.place(context, phase)
+        res, p = self.place(context, phase, ops)
         pl = res.placement
-        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap) for op in ops]
+        detail = self.B.size == 1  # per-side / per-link records only for one configuration
+        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
             self.run.usage_prefill = usage_bytes(p, pl)
+            self._pre_problem = p
             return [c.cost for c in costs]
         self.run.decode, self.run.decode_costs = pl, costs
         self.run.usage_decode = usage_bytes(p, pl)
-        full, pf = self.place(self.P + self.G, "prefill")  # the footprint's length, P + G tokens
-        self.run.usage_end = usage_bytes(pf, full.placement)
+        self._dec_problem = p
+        full, pf = self.place(self.P + self.G, "prefill", ops if is_search(self.run.policy) else None)
+        self.run.usage_end = usage_bytes(pf, full.placement if not is_search(self.run.policy) else pl)
         self.run.roles_decode = roles(p, pl)
         self.run.thresholds_bytes = res.thresholds_bytes
         if self.B.size == 1:
@@ -145,38 +180,61 @@ class Pricer:
         self.bandwidth_bytes_per_s = sum(self.dev.sides[s].memory.bandwidth_bytes_per_s for s in used or [0])
         return [c.cost for c in costs]
 
+    def _moved(
+        self, before: tuple[Placement, Problem], after: tuple[Placement, Problem]
+    ) -> tuple[float, float, str]:
+        """(bytes that must leave a side, seconds to move them, what changed) between two
+        placements; bytes that only grow (new KV) do not move."""
+        names = [s.name for s in self.dev.sides]
+        (old_pl, pb), (new_pl, pa) = before, after
+        moved, secs, gained = 0.0, 0.0, ""
+        for g, gp in new_pl.groups.items():
+            old = old_pl.groups[g]
+            r_old, r_new = float(np.max(pb.resident[g])), float(np.max(pa.resident[g]))
+            held_old = [r_old * float(np.max(old.shares[s])) for s in range(len(names))]
+            held_new = [r_new * float(np.max(gp.shares[s])) for s in range(len(names))]
+            gain = [b - a for a, b in zip(held_old, held_new, strict=True)]
+            dst = int(np.argmax(gain))  # where the group grew most: where moved bytes go
+            for s in range(len(names)):
+                if held_new[s] > 1e-9 and held_old[s] <= 1e-9:
+                    what = "KV cache" if g == "attention" else f"{g} weights"
+                    gained = f"{what} now also on {names[s]}"
+                left = max(held_old[s] - held_new[s], 0.0)
+                if left > 1.0:
+                    moved += left
+                    secs += left / stream_bandwidth(self.dev, s, dst) if dst != s else 0.0
+        return moved, secs, gained
+
     def remaps(self, P: int, G: int) -> list[Remap]:
-        """Re-map records of the decode (steps 1 .. G-1 at context P + step), closed form:
-        the first context whose KV passes each of the policy's thresholds."""
+        """Re-map records of the run, closed form: the prefill-to-decode re-placement (when
+        the policy places the phases differently), then the first decode context whose KV
+        passes each of the policy's thresholds (steps 1 .. G-1 at context P + step)."""
         out: list[Remap] = []
-        if not self.dynamic or G < 2:
+        if G < 2:
+            return out
+        pre, dec = self.run.prefill, self.run.decode
+        if pre is not None and dec is not None and hasattr(self, "_pre_problem"):
+            moved, secs, what = self._moved((pre, self._pre_problem), (dec, self._dec_problem))
+            if moved > 0:
+                out.append(Remap(0, P, what or "re-placed for the decode", moved, secs))
+        if not self.dynamic:
+            self._record(out)
             return out
         per_ctx = float(np.max(self.B * self.kvpt))
-        names = [s.name for s in self.dev.sides]
         for thr in self.run.thresholds_bytes:
             c = int(np.floor(thr / per_ctx)) + 1  # first context whose KV exceeds the threshold
             if not P + 1 < c <= P + G - 1:
                 continue
             (before, pb), (after, pa) = self.place(float(c - 1), "decode"), self.place(float(c), "decode")
-            moved, secs = 0.0, 0.0
-            gained = ""
-            for g, gp in after.placement.groups.items():
-                old = before.placement.groups[g]
-                for s in range(len(names)):
-                    held_old = float(np.max(pb.resident[g])) * float(np.max(old.shares[s]))
-                    held_new = float(np.max(pa.resident[g])) * float(np.max(gp.shares[s]))
-                    if held_new > 1e-9 and held_old <= 1e-9:
-                        what = "KV cache" if g == "attention" else f"{g} weights"
-                        gained = f"{what} now also on {names[s]}"
-                    left = max(held_old - held_new, 0.0)
-                    if left > 0:
-                        moved += left
-                        dst = int(np.argmax([float(np.max(x)) for x in gp.shares]))
-                        secs += left / stream_bandwidth(self.dev, s, dst)
-            out.append(Remap(c - P, c, gained or "shares change", moved, secs))
+            moved, secs, gained = self._moved((before.placement, pb), (after.placement, pa))
+            full = f"{self.dev.sides[0].name} full: new KV goes to the other sides"
+            out.append(Remap(c - P, c, gained or full, moved, secs))
+        self._record(out)
+        return out
+
+    def _record(self, out: list[Remap]) -> None:
         self.run.remaps = out
         self.run.migration_s = sum(r.migration_s for r in out)
-        return out
 
 
 def peak_usage(run: PlacedRun, s: int) -> float:

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult, SweepResult
+from hetsim.cost.roofline import Cost
 from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import check_name, get_policy, policy_names
+from hetsim.placement.policies import check_name, fill_policy_names, get_policy, is_search, policy_names
 from hetsim.placement.record import Placement
 from hetsim.placement.topology import route
 from hetsim.sim.inference import (
@@ -73,6 +74,8 @@ def choose(
 ) -> tuple[str, str, tuple[dict[str, Any], list[Any], Pricer, bool]]:  # fmt: skip
     """(policy chosen, why, its evaluation)."""
     key = check_name(policy)
+    if key == "oracle":
+        return _oracle(m, dev, prec, w, opts, check_fit=check_fit, dynamic=dynamic)
     if key != "auto":
         ev = _evaluate_policy(key, m, dev, prec, w, opts, dynamic)
         if check_fit and not ev[3]:
@@ -90,9 +93,7 @@ def choose(
         )
     tried: list[tuple[str, tuple[dict[str, Any], list[Any], Pricer, bool]]] = []
     skipped: list[str] = []
-    for name in policy_names():
-        if name in ("auto", "primary"):
-            continue
+    for name in auto_candidates(dev):
         try:
             tried.append((name, _evaluate_policy(name, m, dev, prec, w, opts, dynamic)))
         except MappingError as exc:
@@ -114,6 +115,44 @@ def choose(
     why = f"auto: the footprint exceeds {dev.primary.name}; {name} is the fastest that fits"
     why += f" ({_f(ev[0]['e2e_latency_s']):.3g} s end to end" + (f"; {others})" if others else ")")
     return name, why, ev
+
+
+Evaluation = tuple[dict[str, Any], list[Any], Pricer, bool]
+
+
+def auto_candidates(dev: Device) -> list[str]:
+    """``auto``'s candidates: the closed-form policies, plus the head-aware ``h2m2`` greedy
+    where a memory side other than the primary has matrix units of its own (an accelerator
+    chip, as H2M2's capacity side; a CPU or PIM side gets the closed-form policies only)."""
+    names = fill_policy_names()
+    if any(u.kind == "matrix" for s in dev.sides[1:] for u in s.units):
+        names.append("h2m2")
+    return names
+
+
+def _oracle(
+    m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, *, check_fit: bool, dynamic: bool
+) -> tuple[str, str, Evaluation]:
+    """The oracle's own split search, then the fastest end to end (migration included) of it
+    and every other registered policy that applies and fits: never slower than any of them."""
+    tried: list[tuple[str, Evaluation]] = []
+    for name in policy_names():
+        if name == "auto":
+            continue
+        try:
+            ev = _evaluate_policy(name, m, dev, prec, w, opts, dynamic)
+        except (MappingError, CapacityError):
+            continue
+        if ev[3]:
+            tried.append((name, ev))
+    if not tried:
+        raise CapacityError(f"policy 'oracle': {m.name} at batch {w.batch} fits {dev.name} under no policy")
+    tried.sort(key=lambda t: _f(t[1][0]["e2e_latency_s"]))
+    best, ev = tried[0]
+    ev[2].run.policy = "oracle"
+    why = f"oracle: fastest of its split search and {len(tried) - 1} other policies that fit (as {best})"
+    del check_fit
+    return "oracle", why, ev
 
 
 def _shares_text(pl: Placement | None, op: Any, dev: Device) -> tuple[str, str, str]:
@@ -149,7 +188,8 @@ def assemble(
     n = len(dev.sides)
     steps = max(w.output_len - 1, 0)
     pre = total(run.prefill_costs, n)
-    dec = mean_placed(total(run.decode_costs, n), _mean)
+    dec_means = [mean_placed(c, _mean) for c in run.decode_costs]  # per op, mean over the steps
+    dec = total(dec_means, n)
     sides = []
     for s, side in enumerate(dev.sides):
         resident = peak_usage(run, s)
@@ -171,7 +211,7 @@ def assemble(
     ):
         phase_ops = ops[0] if phase == "prefill" else ops[1]
         for op, pc in zip(phase_ops, costs, strict=True):
-            c = mean_placed(pc, _mean) if phase == "decode" else pc
+            c = pc
             res = _op_result(op, c.cost, phase, dev)
             data, comp, rt = _shares_text(pl, op, dev)
             unit = res.unit
@@ -209,7 +249,8 @@ def analyze_placed(
     )
     run = pricer.run
     priced = (ops[0], [c.cost for c in run.prefill_costs], ops[1],
-              [mean_placed(c, _mean).cost for c in run.decode_costs])  # fmt: skip
+              [Cost(*(_mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__))
+               for c in run.decode_costs])  # fmt: skip
     base = result_record(m, dev, prec, w, opts, fp, fits, r, priced)
     return assemble(base, dev, pricer, ops, name, why, fits, w)
 
@@ -233,7 +274,14 @@ def sweep_placed(
     B, P, G = bpg
     weights = split_weights(m, prec, fp, opts.tp)
     kvpt = float(np.ravel(np.asarray(fp["kv_cache"]) / (B * (P + G)))[0])  # same for every config
-    names = [policy] if policy != "auto" else [n for n in policy_names() if n not in ("auto", "primary")]
+    if is_search(policy):
+        raise MappingError(
+            f"policy {policy!r} searches priced candidates per configuration: use analyze, not sweep"
+        )
+    fits0 = np.asarray(fp["total"], dtype=float) <= dev.primary.memory.capacity_bytes
+    names = [policy] if policy != "auto" else ["primary", *fill_policy_names()]
+    if policy == "auto" and not np.any(fits0):
+        names = fill_policy_names()  # no configuration fits the primary: skip evaluating it
     evals = []
     for name in names:
         try:
@@ -249,9 +297,17 @@ def sweep_placed(
             ok &= _peak_per_config(pricer, s, len(B)) <= dev.sides[s].memory.capacity_bytes * (1 + 1e-12)
         evals.append((name, r, ok))
     e2e = np.stack([np.where(ok, np.asarray(r["e2e_latency_s"], dtype=float), np.inf) for _, r, ok in evals])
+    with_primary = policy == "auto" and evals[0][0] == "primary"
+    if with_primary:  # primary (row 0) where everything fits it; else the fastest that fits
+        e2e[0] = np.inf
+        first = 1 if len(evals) > 1 else 0
+    else:
+        first = 0
     pick = np.argmin(e2e, axis=0)
     none = ~np.isfinite(e2e.min(axis=0))
-    pick = np.where(none, 0, pick)
+    pick = np.where(none, first, pick)
+    if with_primary:
+        pick = np.where(fits0, 0, pick)
     idx = np.arange(len(B))
     metrics = {
         k: np.stack([np.broadcast_to(np.asarray(r[k], dtype=float), B.shape) for _, r, _ in evals])[pick, idx]

@@ -1,0 +1,187 @@
+"""Search policies over head-aware splits between two computing sides (H2M2-style).
+
+Each of the groups qkv, attention (KV heads) and fc (column blocks) splits into its parts;
+``n`` of them are held and computed on the primary, the rest on the memory side with the
+widest memory among those with compute of their own (H2M2's capacity-side chip, GH200's Grace,
+a PIM stack). Embeddings and the workspace stay on the primary. Candidates are priced by
+the problem's ``evaluate`` (the real op graph through :mod:`hetsim.placement.price`), all
+candidates of one search at once by broadcasting a leading axis of shares.
+
+- ``h2m2``: greedy, attention then qkv then fc, each taking the split that minimises the
+  phase time within the capacity the earlier ones left (arXiv 2504.14893, h2m2.md §4).
+- ``attention-first`` / ``qkv-first`` / ``fc-first``: that group puts as many parts on the
+  primary as fit, then the greedy for the others.
+- ``naive-sublayer``: each group entirely on one side, best of the 2^3 choices.
+- ``oracle``: every split of the three groups when the space is at most ``EXHAUSTIVE_MAX``
+  candidates, else every split on a grid of at most ``GRID_LEVELS`` levels per group (a stated
+  coarse search); then the best of that and of every closed-form policy, so it is never
+  slower than any of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hetsim.errors import CapacityError, MappingError
+from hetsim.placement.policies import (
+    FillResult,
+    Problem,
+    fill_policy_names,
+    fits,
+    get_policy,
+    pim_sides,
+    register,
+)
+from hetsim.placement.record import GroupPlacement, Placement
+
+SPLIT_GROUPS = ("attention", "qkv", "fc")  # the greedy's order
+EXHAUSTIVE_MAX = 20_000
+GRID_LEVELS = 17
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def _partner(p: Problem) -> int:
+    sides = pim_sides(p.device)
+    if not sides:
+        raise MappingError(
+            f"head-aware policies need a second side with compute units; {p.device.name} has none "
+            "(try --policy offload)"
+        )
+    return max(sides, key=lambda s: p.device.sides[s].memory.bandwidth_bytes_per_s)
+
+
+def _placement(p: Problem, name: str, b: int, share0: Mapping[str, object]) -> Placement:
+    """Groups split between side 0 (share ``share0[g]``) and side ``b``; head on side 0."""
+    n = len(p.device.sides)
+    groups = {"head": GroupPlacement.on(n, 0, 0)}
+    for g in SPLIT_GROUPS:
+        x = np.asarray(share0[g], dtype=float)
+        shares = tuple(x if s == 0 else (1.0 - x if s == b else 0.0) for s in range(n))
+        groups[g] = GroupPlacement(shares, tuple(range(n)))  # each side computes what it holds
+    return Placement(name, groups, n_sides=n)
+
+
+def _capacity_ok(p: Problem, b: int, share0: Mapping[str, object], placed: tuple[str, ...]) -> BoolArray:
+    """Whether the groups in ``placed`` fit both sides (broadcast over candidate axes)."""
+    r = {g: float(np.max(p.resident[g])) for g in (*SPLIT_GROUPS, "head")}
+    fast: Any = float(np.max(p.workspace_bytes)) + r["head"]
+    slow: Any = 0.0
+    for g in placed:
+        x = np.asarray(share0[g], dtype=float)
+        fast = fast + r[g] * x
+        slow = slow + r[g] * (1.0 - x)
+    cap0, capb = p.capacity(0), p.capacity(b)
+    ok: BoolArray = (np.asarray(fast) <= cap0 * (1 + 1e-12)) & (np.asarray(slow) <= capb * (1 + 1e-12))
+    return ok
+
+
+def _evaluate(p: Problem, pl: Placement) -> FloatArray:
+    if p.evaluate is None:
+        raise MappingError(f"policy {pl.policy!r} searches over priced candidates: use analyze, not a sweep")
+    return p.evaluate(pl)
+
+
+def _levels(n_parts: int) -> FloatArray:
+    return np.arange(n_parts + 1, dtype=float) / n_parts
+
+
+def greedy(p: Problem, name: str = "h2m2", fill_first: str | None = None) -> FillResult:
+    b = _partner(p)
+    share0: dict[str, object] = {g: 1.0 for g in SPLIT_GROUPS}
+    placed: tuple[str, ...] = ()
+    order = ((fill_first,) if fill_first else ()) + tuple(g for g in SPLIT_GROUPS if g != fill_first)
+    for g in order:
+        cand = _levels(p.parts.get(g, 1))
+        trial = {**share0, g: cand}
+        ok = _capacity_ok(p, b, trial, (*placed, g))
+        if not np.any(ok):
+            raise CapacityError(f"{name}: no split of {g} fits the primary and side {p.device.sides[b].name}")
+        if g == fill_first:
+            k = int(np.flatnonzero(ok)[-1])
+        else:
+            t = np.where(ok, _evaluate(p, _placement(p, name, b, trial)), np.inf)
+            k = int(np.argmin(t))
+        share0[g] = float(cand[k])
+        placed = (*placed, g)
+    return FillResult(_placement(p, name, b, share0))
+
+
+@register("h2m2", "head-aware greedy (H2M2): attention, qkv, fc each split between the primary and "
+          "the memory side with compute, minimising the phase time within capacity", search=True)  # fmt: skip
+def h2m2(p: Problem) -> FillResult:
+    return greedy(p)
+
+
+@register("attention-first", "all KV heads that fit on the primary, then the h2m2 greedy", search=True)
+def attention_first(p: Problem) -> FillResult:
+    return greedy(p, "attention-first", "attention")
+
+
+@register("qkv-first", "all qkv parts that fit on the primary, then the h2m2 greedy", search=True)
+def qkv_first(p: Problem) -> FillResult:
+    return greedy(p, "qkv-first", "qkv")
+
+
+@register("fc-first", "all fc column blocks that fit on the primary, then the h2m2 greedy", search=True)
+def fc_first(p: Problem) -> FillResult:
+    return greedy(p, "fc-first", "fc")
+
+
+@register("naive-sublayer", "each of qkv / attention / fc entirely on one computing side, best of 2^3",
+          search=True)  # fmt: skip
+def naive_sublayer(p: Problem) -> FillResult:
+    b = _partner(p)
+    best: tuple[float, dict[str, object]] | None = None
+    for pick in itertools.product((1.0, 0.0), repeat=len(SPLIT_GROUPS)):
+        share0: dict[str, object] = dict(zip(SPLIT_GROUPS, pick, strict=True))
+        if not bool(_capacity_ok(p, b, share0, SPLIT_GROUPS)):
+            continue
+        t = float(np.asarray(_evaluate(p, _placement(p, "naive-sublayer", b, share0))).reshape(-1)[0])
+        if best is None or t < best[0]:
+            best = (t, share0)
+    if best is None:
+        raise CapacityError("naive-sublayer: no whole-group choice fits both computing sides")
+    return FillResult(_placement(p, "naive-sublayer", b, best[1]))
+
+
+@register("oracle", "exhaustive split search (a stated grid where the space is large), and never slower "
+          "than any closed-form policy", search=True)  # fmt: skip
+def oracle(p: Problem) -> FillResult:
+    cands: list[tuple[float, FillResult]] = []
+    for name in fill_policy_names():
+        try:
+            res = get_policy(name)(p)
+        except (MappingError, CapacityError):
+            continue
+        if bool(np.all(fits(p, res.placement))):
+            cands.append((float(np.asarray(_evaluate(p, res.placement)).reshape(-1)[0]), res))
+    try:
+        b = _partner(p)
+    except MappingError:
+        b = -1
+    if b > 0:
+        sizes = [p.parts.get(g, 1) + 1 for g in SPLIT_GROUPS]
+        exhaustive = int(np.prod(sizes)) <= EXHAUSTIVE_MAX
+        axes = [_levels(p.parts.get(g, 1)) if exhaustive else np.linspace(0.0, 1.0, min(GRID_LEVELS, k))
+                for g, k in zip(SPLIT_GROUPS, sizes, strict=True)]  # fmt: skip
+        grids = np.meshgrid(*axes, indexing="ij")
+        share0: dict[str, object] = {g: grid for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
+        ok = _capacity_ok(p, b, share0, SPLIT_GROUPS)
+        if np.any(ok):
+            t = np.where(ok, _evaluate(p, _placement(p, "oracle", b, share0)), np.inf)
+            k = np.unravel_index(int(np.argmin(t)), t.shape)
+            best = {g: float(grid[k]) for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
+            cands.append((float(t[k]), FillResult(_placement(p, "oracle", b, best))))
+    if not cands:
+        raise CapacityError("oracle: no candidate placement fits")
+    _, res = min(cands, key=lambda c: c[0])
+    pl = res.placement
+    return FillResult(
+        Placement("oracle", pl.groups, pl.reason, pl.n_sides, pl.workspace_side), res.thresholds_bytes
+    )

@@ -1,0 +1,175 @@
+"""Physics of placement, as properties (hypothesis): every part placed exactly once, bytes
+conserved across sides and links, more bandwidth or capacity never slower, the oracle never
+slower than any other policy, auto = primary where everything fits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hetsim
+from hetsim.errors import HetsimError
+from hetsim.hardware.spec import SideLink
+from hetsim.placement.policies import _REGISTRY, Problem, get_policy, register, usage_bytes
+from hetsim.placement.price import price_op
+from hetsim.placement.topology import route
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import build_ops
+
+GB = 1e9
+DEVICES = ("gh200", "flexgen-t4", "hbm-pim", "sn40l", "h2m2", "a6000-offload")
+FILLS = ("primary", "offload", "pim-attention")
+sizes = st.floats(min_value=0.01 * GB, max_value=400 * GB)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(DEVICES), st.sampled_from(FILLS), sizes, sizes, sizes, sizes, st.floats(0.0, 20 * GB))
+def test_every_part_placed_exactly_once(dev_name: str, policy: str, q: float, f: float, h: float, kv: float,
+                                        ws: float) -> None:  # fmt: skip
+    dev = hetsim.get_hardware(dev_name)
+    p = Problem(dev, {"qkv": q, "fc": f, "head": h, "attention": kv}, ws)
+    try:
+        pl = get_policy(policy)(p).placement
+    except HetsimError:
+        return  # the policy does not apply to this system (no memory-side compute)
+    for gp in pl.groups.values():
+        shares = [float(x) for x in gp.shares]
+        assert min(shares) >= 0 and sum(shares) == pytest.approx(1.0, abs=1e-12)
+        for s in gp.held_sides():
+            assert dev.sides[gp.compute[s]].has_compute  # computed where there are units
+    used = usage_bytes(p, pl)
+    assert sum(float(u) for u in used) == pytest.approx(q + f + h + kv + ws, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(("flexgen-t4", "gh200", "sn40l")), st.integers(1, 64), st.integers(64, 4096),
+       st.floats(0.0, 1.0))  # fmt: skip
+def test_bytes_conserved_on_sides_and_links(dev_name: str, batch: int, ctx: int, squeeze: float) -> None:
+    """Under offload every op's bytes appear once across the sides, and every streamed byte
+    on each link of its route."""
+    dev = hetsim.get_hardware(dev_name)
+    prec = Precision()
+    model = hetsim.get_model("llama2-13b")
+    ops = build_ops(model, prec, phase="decode", batch=float(batch), q_len=1.0, context=float(ctx))
+    cap0 = dev.sides[0].memory.capacity_bytes
+    # resident sizes that spill past the primary by a varying amount
+    p = Problem(dev, {"qkv": 0.3 * cap0, "fc": (0.5 + 2 * squeeze) * cap0, "head": 0.05 * cap0,
+                      "attention": (0.2 + squeeze) * cap0}, 0.01 * cap0)  # fmt: skip
+    pl = get_policy("offload")(p).placement
+    kv = pl.groups["attention"]
+    for op in ops:
+        pc = price_op(op, dev, prec, pl)
+        assert sum(float(b) for b in pc.side_bytes) == pytest.approx(float(op.bytes) * op.count, rel=1e-9)
+        gp = pl.group(op)
+        expect: dict[str, float] = {}
+        if gp is None or op.kind == "collective":
+            assert not pc.link_bytes
+            continue
+        for s in range(1, len(dev.sides)):
+            own = float(gp.shares[s])
+            if op.sublayer == "attention":
+                remote = float(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes) * own
+            else:
+                remote = float(op.weight_bytes) * own + float(op.kv_read_bytes + op.kv_write_bytes) * float(
+                    kv.shares[s]
+                )
+            for link in route(dev, s, 0).links:
+                expect[link] = expect.get(link, 0.0) + remote * op.count
+        for link, b in expect.items():
+            assert float(pc.link_bytes.get(link, 0.0)) == pytest.approx(b, rel=1e-9, abs=1.0)
+
+
+def _scaled(dev: hetsim.Device, side: int, what: str, k: float) -> hetsim.Device:
+    s = dev.sides[side]
+    if what == "capacity":
+        mem = dataclasses.replace(s.memory, capacity_bytes=s.memory.capacity_bytes * k)
+    else:
+        mem = dataclasses.replace(s.memory, bandwidth_bytes_per_s=s.memory.bandwidth_bytes_per_s * k)
+    sides = tuple(dataclasses.replace(x, memory=mem) if i == side else x for i, x in enumerate(dev.sides))
+    return dataclasses.replace(dev, sides=sides)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")), st.sampled_from(("offload", "pim-attention")),
+       st.integers(0, 2), st.floats(1.0, 4.0), st.integers(1, 48), st.integers(256, 4096))  # fmt: skip
+def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: float, batch: int,
+                                     prompt: int) -> None:  # fmt: skip
+    """The same placement on a side (memory or its link) with more bandwidth is never slower."""
+    dev = hetsim.get_hardware(dev_name)
+    side = side % len(dev.sides)
+    w = hetsim.Workload(batch, prompt, 64)
+    fn = get_policy(policy)
+    # place as on the base device, price on the faster one
+    register("test-frozen", "test only")(lambda p: fn(dataclasses.replace(p, device=dev)))
+    try:
+        base = hetsim.analyze("llama2-13b", dev, w, policy="test-frozen")
+        faster = [_scaled(dev, side, "bandwidth", k)]
+        if side > 0 and dev.links:
+
+            def wider(sl: SideLink) -> SideLink:
+                link = dataclasses.replace(sl.link, bandwidth_bytes_per_s=sl.link.bandwidth_bytes_per_s * k)
+                return dataclasses.replace(sl, link=link)
+
+            links = tuple(wider(sl) for sl in dev.links)
+            faster.append(dataclasses.replace(dev, links=links))
+        for fast in faster:
+            more = hetsim.analyze("llama2-13b", fast, w, policy="test-frozen")
+            assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-9)
+            assert more.tpot_s <= base.tpot_s * (1 + 1e-9) and more.ttft_s <= base.ttft_s * (1 + 1e-9)
+    except HetsimError:
+        return
+    finally:
+        _REGISTRY.pop("test-frozen", None)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")), st.integers(0, 2), st.floats(1.0, 3.0),
+       st.integers(8, 64), st.integers(1024, 4096))  # fmt: skip
+def test_more_capacity_never_slower_while_offloading(dev_name: str, side: int, k: float, batch: int,
+                                                     prompt: int) -> None:  # fmt: skip
+    """Offload with more capacity on any side is never slower (while the footprint still
+    exceeds the primary: there auto switches to primary by definition, see docs/placement.md)."""
+    dev = hetsim.get_hardware(dev_name)
+    side = side % len(dev.sides)
+    w = hetsim.Workload(batch, prompt, 64)
+    bigger = _scaled(dev, side, "capacity", k)
+    try:
+        base = hetsim.analyze("llama2-13b", dev, w, policy="offload", check_fit=True)
+        more = hetsim.analyze("llama2-13b", bigger, w, policy="offload", check_fit=True)
+    except HetsimError:
+        return
+    if more.footprint_bytes <= bigger.sides[0].memory.capacity_bytes:
+        return
+    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(("gh200", "hbm-pim", "h2m2", "flexgen-t4")), st.integers(1, 16), st.integers(16, 1024),
+       st.integers(1, 64))  # fmt: skip
+def test_auto_is_primary_where_everything_fits(dev_name: str, batch: int, prompt: int, gen: int) -> None:
+    w = hetsim.Workload(batch, prompt, gen)
+    auto = hetsim.analyze("llama2-7b", dev_name, w)
+    if not auto.footprint_bytes <= hetsim.get_hardware(dev_name).sides[0].memory.capacity_bytes:
+        return
+    prim = hetsim.analyze("llama2-7b", dev_name, w, policy="primary")
+    assert (
+        auto.policy == "primary" and auto.e2e_latency_s == prim.e2e_latency_s and auto.ttft_s == prim.ttft_s
+    )
+
+
+@pytest.mark.parametrize("dev_name", ["h2m2", "hbm-pim"])
+def test_oracle_never_slower_than_any_policy(dev_name: str) -> None:
+    w = hetsim.Workload(8, 1024, 64)
+    oracle = hetsim.analyze("llama2-70b", dev_name, w, policy="oracle")
+    assert oracle.fits
+    for name in ("offload", "pim-attention", "h2m2", "attention-first", "naive-sublayer"):
+        try:
+            other = hetsim.analyze("llama2-70b", dev_name, w, policy=name, check_fit=True)
+        except HetsimError:
+            continue
+        assert oracle.e2e_latency_s <= other.e2e_latency_s * (1 + 1e-12), name
+    assert np.isfinite(oracle.tpot_s) and 0 < oracle.mbu <= 1
