@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,32 @@ def test_cli_gh200_json_and_errors(run_cli: Run) -> None:
     assert t.code == 0 and "memory sides" in t.out and "data on" in t.out
     p = run_cli("policies")
     assert p.code == 0 and "offload" in p.out and "pim-attention" in p.out
+
+
+def test_link_graph_files_and_their_errors(tmp_path: Path, run_cli: Run) -> None:
+    """A three-side file with a graph of links loads; a link naming a missing side, a side
+    link with a bad efficiency, or a storage side as primary are one-line errors."""
+    import yaml
+
+    src = yaml.safe_load(
+        (Path(hetsim.__file__).parent / "hardware" / "presets" / "flexgen-t4.yaml").read_text()
+    )
+    src["name"] = "mybox"
+    src.pop("aliases")
+    good = tmp_path / "box.yaml"
+    good.write_text(yaml.safe_dump(src))
+    r = run_cli("analyze", "-m", "opt-30b", "-H", str(good), "-b", "8", "-p", "256", "-g", "8", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert [s["name"] for s in d["sides"]] == ["gpu", "host", "ssd"] and d["policy"] != "primary"
+    for change, text in (
+        (lambda c: c["links"][1].update(between=["host", "tape"]), "names side 'tape'"),
+        (lambda c: c["links"][0].update(efficiency=1.5), "efficiency"),
+        (lambda c: c["sides"].reverse(), "primary"),
+    ):
+        cfg = yaml.safe_load(good.read_text())
+        change(cfg)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(cfg))
+        r = run_cli("analyze", "-m", "opt-30b", "-H", str(bad))
+        assert r.code == 2 and text in r.err and len(r.err.strip().splitlines()) == 1, r.err

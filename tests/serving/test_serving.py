@@ -155,4 +155,5 @@ def test_h2m2_mappings_serve_within_capacity() -> None:
     assert all(np.isfinite(v) and v > 0 for v in sp.values()) and r.remaps >= 1
     # re-solving the same LP for the footprint in use is not slower than planning for the largest
     assert sp["dynamic-lp"] >= sp["static-lp"]
+    assert sp["dynamic-h2m2-placed"] >= sp["static-h2m2-placed"]
     assert sp["static-lp"] > 1.0  # HBM beside the LPDDR helps

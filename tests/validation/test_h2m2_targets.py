@@ -54,3 +54,17 @@ def test_energy_arithmetic_says_no_physical_static_term(results: dict[str, Any])
     """The 2x2 solve for per-device static power hitting 0.76x and 1.31x exactly is negative."""
     p_h, p_l = results["energy_arithmetic"]["per_device_w"]
     assert p_h < 0 or p_l < 0
+
+
+def test_reproduction_unchanged_within_one_percent(results: dict[str, Any]) -> None:
+    """Every target's value as the reproduction computed it before the placement layer (commit
+    ec9192b, tests/validation/h2m2_reference.json): moving H2M2 onto the shared placement path
+    must keep each within 1% (issue 7)."""
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "h2m2_reference.json").read_text())
+    assert set(ref) == {t.name for t in TARGETS}
+    for t in TARGETS:
+        value = float(t.check(results)[0])
+        assert value == pytest.approx(ref[t.name], rel=0.01), t.name

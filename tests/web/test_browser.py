@@ -242,3 +242,56 @@ def test_analyze_placement_on_two_memory_sides(page: Page, dashboard: Dashboard)
     assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention"))
     change(page, lambda: page.check("#in-static_placement"))
     assert_analysis(page, hetsim.analyze("llama2-13b", "gh200", w, policy="pim-attention", dynamic=False))
+
+
+def test_explore_page(page: Page, dashboard: Dashboard, sweep_dir: Path) -> None:
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    cols = read_results(sweep_dir / "small")
+    open_page(page, dashboard.url + "/explore")
+    front = pareto_mask(cols, [("tok_per_s_per_user", "max"), ("tok_per_s_per_device", "max")])
+    assert cards(page)["frontier"][0] == int(front.sum())
+    assert plot_points(page)["fig-pareto"] == len(cols["ttft_s"])  # every row drawn, frontier included
+    change(page, lambda: page.fill("#in-filters", "tpot_s <= 0.03"))
+    keep = cols["tpot_s"] <= 0.03
+    kept = {k: v[keep] for k, v in cols.items()}
+    front = pareto_mask(kept, [("tok_per_s_per_user", "max"), ("tok_per_s_per_device", "max")])
+    assert cards(page)["kept"][0] == int(keep.sum()) and cards(page)["frontier"][0] == int(front.sum())
+    change(page, lambda: page.check("#in-frontier_only"))
+    assert plot_points(page)["fig-pareto"] == int(front.sum())
+    assert page.locator("#table-frontier tbody tr").count() == int(front.sum())
+    shot(page, "explore")
+    change(page, lambda: page.fill("#in-filters", "tpot_s <= fast"))
+    assert page.inner_text("#error") == "error: filter 'tpot_s <= fast': write a bound like 'tpot_s <= 0.05'"
+
+
+def test_serving_page(page: Page, dashboard: Dashboard) -> None:
+    from hetsim.serving import make_requests, simulate_serving
+
+    def api_run(rate: float, engine: str = "vllm") -> Any:
+        reqs = make_requests(300, rate_per_s=rate, seed=0, input_len="512", output_len="128")
+        return simulate_serving(
+            "llama2-7b",
+            "a100-80gb-sxm",
+            reqs,
+            engine=engine,
+            precision=hetsim.Precision.of("bf16"),
+            slo="ttft=0.5,tpot=0.05",
+        )
+
+    open_page(page, dashboard.url + "/serving")
+    r = api_run(4.0)
+    got = cards(page)
+    assert got["output_throughput_tok_per_s"][0] == r.output_throughput_tok_per_s
+    assert got["ttft_p99_s"][0] == r.ttft_s.p99 and got["slo_attainment"][0] == r.slo_attainment
+    points = plot_points(page)
+    assert {"fig-latency-cdf", "fig-rate-sweep", "fig-kv-timeline"} <= set(points) and min(
+        points.values()
+    ) > 0
+    change(page, lambda: page.fill("#in-rate", "12"))
+    change(page, lambda: page.select_option("#in-engine", "sglang"))
+    r = api_run(12.0, "sglang")
+    got = cards(page)
+    assert got["tpot_p50_s"][0] == r.tpot_s.p50 and got["completed"][0] == r.completed
+    shot(page, "serving")

@@ -149,3 +149,38 @@ def test_upload_that_is_not_a_hardware_file(dashboard: Dashboard) -> None:
         status == 400
         and reply["view"]["error"] == "uploaded file 'run.sh': expected a .yaml or .yml or .json file"
     )
+
+
+def test_explore_api_is_the_store_and_pareto_mask(dashboard: Dashboard, sweep_dir: Path) -> None:
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    cols = read_results(sweep_dir / "small")
+    values = {"store": "small", "x": "ttft_s", "x_sense": "min", "y": "tok_per_s_per_device",
+              "y_sense": "max", "filters": "tpot_s <= 0.05, batch >= 4"}  # fmt: skip
+    status, reply = api(dashboard, "explore", values)
+    assert status == 200, reply
+    keep = (cols["tpot_s"] <= 0.05) & (cols["batch"] >= 4)
+    kept = {k: v[keep] for k, v in cols.items()}
+    front = pareto_mask(kept, [("ttft_s", "min"), ("tok_per_s_per_device", "max")])
+    got = cards(reply["view"])
+    assert (
+        got["rows"] == len(cols["ttft_s"])
+        and got["kept"] == int(keep.sum())
+        and got["frontier"] == int(front.sum())
+    )
+    table = reply["view"]["tables"][0]
+    xi = [c["key"] for c in table["columns"]].index("ttft_s")
+    assert sorted(row[xi] for row in table["rows"]) == sorted(kept["ttft_s"][front].tolist())
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [({"store": "../"}, "outside"), ({"store": "/etc"}, "absolute"), ({"store": "small/../.."}, "outside"),
+     ({"store": "small", "filters": "tpot_s < fast"}, "write a bound like"),
+     ({"store": "small", "filters": "nope <= 1"}, "no numeric column 'nope'"),
+     ({"store": "small", "x": "model"}, "no numeric column 'model'")],
+)  # fmt: skip
+def test_explore_bad_inputs(dashboard: Dashboard, values: dict[str, str], needle: str) -> None:
+    status, reply = api(dashboard, "explore", values)
+    assert status == 400 and needle in reply["view"]["error"], reply

@@ -86,8 +86,16 @@ def analyze_cmd(
         Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
     ] = None,
     force: ForceOption = False,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="ONNX models: bind an input, NAME=1x3x224x224 (repeatable)."),
+    ] = None,
+    fuse: Annotated[
+        str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
+    ] = "none",
 ) -> None:
-    """Predict latency, throughput, utilisation and energy of one static-batch run."""
+    """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
+    of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
     from hetsim.analysis.checks import check_result
     from hetsim.hardware.loader import get_hardware
     from hetsim.sim.inference import Workload, analyze
@@ -114,6 +122,22 @@ def analyze_cmd(
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
+    if model.lower().endswith(".onnx"):
+        from hetsim.cli.graph import GraphRequest, run_graph
+
+        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
+        run_graph(
+            req,
+            get_hardware(hardware),
+            prec,
+            "max" if overlap == "max" else "sum",
+            as_json=as_json,
+            as_csv=as_csv,
+            plot=plot,
+        )
+        return
+    if input_shape or fuse != "none":
+        raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         get_hardware(hardware),
@@ -360,6 +384,15 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
                         }
                         for s in d.sides
                     ],
+                    "links": [
+                        {
+                            "between": [sl.a, sl.b],
+                            "name": sl.link.name,
+                            "bandwidth_bytes_per_s": sl.link.bandwidth_bytes_per_s,
+                            "efficiency": sl.link.efficiency,
+                        }
+                        for sl in d.side_links()
+                    ],
                     "sources": {k: str(v) for k, v in d.sources().items()},
                 }
                 for d in devices
@@ -381,13 +414,16 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         bw = " + ".join(f"{s.memory.bandwidth_bytes_per_s / 1e12:.2f} TB/s" for s in d.sides)
         u = d.primary.unit_for("matrix")
         link = d.side_link or d.interconnect
+        links = " + ".join(
+            f"{sl.link.name} {sl.link.bandwidth_bytes_per_s / 1e9:,.1f} GB/s" for sl in d.links
+        )
         name = d.name + (f" (x{d.n_devices})" if d.n_devices > 1 else "")
         t.add_row(
             name,
             mem,
             bw,
             f"{u.peak('fp16') / 1e12:,.0f} / {u.peak('int8') / 1e12:,.0f} T",
-            f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-",
+            links or (f"{link.name} {link.bandwidth_bytes_per_s / 1e9:,.0f} GB/s" if link else "-"),
             f"{d.tdp_w:,.0f} W" if d.tdp_w else "-",
         )
     console.print(t)

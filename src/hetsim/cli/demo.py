@@ -14,6 +14,7 @@ from hetsim.cli.outputs import ForceOption
 ANALYSIS_JSON = "analyze-llama2-70b-4xh100.json"
 ROOFLINE_PNG = "roofline-llama2-70b-4xh100.png"
 ANALYSIS_HTML = "analyze-llama2-70b-4xh100.html"  # written when the web extra is installed
+SCREENSHOTS = "screenshots/"  # the browser tests' page screenshots (tests/web) share out/
 
 
 @app.command("demo")
@@ -29,7 +30,7 @@ def demo_cmd(
     from hetsim.sim.inference import Workload, analyze
     from hetsim.workload.dtypes import Precision
 
-    check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, ANALYSIS_HTML, "h2m2/"])
+    check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, ANALYSIS_HTML, "h2m2/", SCREENSHOTS])
     check_h2m2_out(out / "h2m2", force)
     prec = Precision()
     hw = get_hardware("h100-sxm")

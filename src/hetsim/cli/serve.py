@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hetsim.cli.common import app, console, print_json
+from hetsim.cli.common import app, console, err_console, print_json
 from hetsim.errors import ConfigError
 
 
@@ -218,12 +218,14 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
     ``fit`` the engine overheads are fitted on one GPU's rows and scored on the other's."""
     from rich.table import Table
 
-    from hetsim.serving.engine import get_engine
-    from hetsim.serving.validate import cross_validate, load_serving_rows, mape_by_metric, predict_rows
+    from hetsim.serving.rows import load_serving_rows
+    from hetsim.serving.validate import cross_validate, mape_by_metric, predict_rows
 
     out: dict[str, Any] = {}
     for f in files:
-        rows = load_serving_rows(f)
+        rows, skipped = load_serving_rows(f)
+        for why, n in skipped.items():
+            err_console.print(f"{f.name}: {n} serving rows skipped: {why}")
         if not rows:
             continue
         if fit:
@@ -231,12 +233,13 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
                 {
                     "fit": cv.fit_hardware, "score": cv.score_hardware,
                     "step_overhead_s": cv.step_overhead_s, "seq_overhead_s": cv.seq_overhead_s,
+                    "max_num_seqs": cv.max_num_seqs,
                     "fit_mape": cv.fit_mape, "held_out_mape": cv.held_out_mape,
                 }
                 for cv in cross_validate(f)
             ]  # fmt: skip
         else:
-            scores = predict_rows(rows, get_engine("trtllm"))
+            scores = predict_rows(rows)
             hws = sorted({s.row.hardware for s in scores})
             out[f.name] = {hw: mape_by_metric([s for s in scores if s.row.hardware == hw]) for hw in hws}
     if not out:
@@ -253,5 +256,5 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
         else:
             for hw, per in res.items():
                 for metric, v in per.items():
-                    t.add_row(name, "H100 (preset)", hw, metric, f"{v:.1%}")
+                    t.add_row(name, "presets", hw, metric, f"{v:.1%}")
         console.print(t)

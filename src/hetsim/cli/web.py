@@ -42,7 +42,7 @@ def dashboard_cmd(
     max_upload_mb: Annotated[float, typer.Option(help="Largest file a page accepts, in MB.")] = 2.0,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
 ) -> None:
-    """Start the local web dashboard (Analyze, Compare, Validate, H2M2 pages)."""
+    """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
     from hetsim.calibration.measurements import find_realdata
     from hetsim.units import MB
     from hetsim.web.context import Context

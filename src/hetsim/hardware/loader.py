@@ -261,7 +261,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
             raise ConfigError(f"{w}: missing 'memory' mapping")
         units_raw = s.get("units")
         if not isinstance(units_raw, list) or (i == 0 and not units_raw):
-            raise ConfigError(f"{w}: 'units' must be a list (non-empty on the first side)")
+            raise ConfigError(
+                f"{w}: 'units' must be a list, and the first (primary) side needs compute units"
+            )
         units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
         sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
     numbers = [k for k in ("kernel_overhead", "static_power_w", "tdp_w", "price_usd") if k in raw]

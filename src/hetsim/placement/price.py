@@ -67,15 +67,44 @@ def _kv_bytes(op: Op) -> Num:
     return op.kv_read_bytes + op.kv_write_bytes
 
 
+def _acc(total: Num, x: Num) -> Num:
+    """total + x, without an array copy while ``total`` is still the scalar 0."""
+    if np.ndim(total) == 0 and float(total) == 0.0:
+        return x
+    return total + x
+
+
+def _max(a: Num, b: Num) -> Num:
+    """max(a, b), without an array copy where one side is the scalar 0 (times are >= 0)."""
+    if np.ndim(a) == 0 and float(a) == 0.0:
+        return b
+    if np.ndim(b) == 0 and float(b) == 0.0:
+        return a
+    return np.maximum(a, b)
+
+
+def _times(x: Num, f: Num) -> Num:
+    """x * f, skipping the array work where f is a scalar 0 or 1 or x is a scalar 0."""
+    if np.ndim(f) == 0:
+        f = float(f)
+        if f == 0.0:
+            return 0.0
+        if f == 1.0:
+            return x
+    if np.ndim(x) == 0 and float(x) == 0.0:
+        return 0.0
+    return x * f
+
+
 def _local_bytes(
     op: Op, gp: GroupPlacement, kv: GroupPlacement, is_attention: bool, s: int, c: int, frac_c: Num
 ) -> tuple[Num, Num, Num]:
     """(weight, kv read, kv write) bytes per repetition held on ``s`` and used by compute ``c``."""
     own = gp.shares[s] if gp.compute[s] == c else 0.0
     if is_attention:
-        return op.weight_bytes * own, op.kv_read_bytes * own, op.kv_write_bytes * own
-    k = frac_c * kv.shares[s]
-    return op.weight_bytes * own, op.kv_read_bytes * k, op.kv_write_bytes * k
+        return _times(op.weight_bytes, own), _times(op.kv_read_bytes, own), _times(op.kv_write_bytes, own)
+    k = _times(frac_c, kv.shares[s])
+    return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
 def price_op(
@@ -136,11 +165,10 @@ def price_op(
         for name in r.links:
             bw = link_bandwidth(dev, name)
             if detail:
-                links[name] = links.get(name, 0.0) + nbytes
-            link_busy[name] = link_busy.get(name, 0.0) + nbytes / bw
+                links[name] = _acc(links.get(name, 0.0), nbytes)
+            link_busy[name] = _acc(link_busy.get(name, 0.0), nbytes / bw)
             link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)
-        out: Num = nbytes * (8 * r.energy_j_per_bit)
-        return out
+        return r.energy_j_per_bit
 
     for c in computes:
         frac = gp.compute_share(c)
@@ -166,15 +194,15 @@ def price_op(
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
-        compute_s = np.maximum(compute_s, cc.compute_s)
-        overhead_s = np.maximum(overhead_s, cc.overhead_s)
-        energy = energy + cc.energy_j
-        flop = flop + cc.flop
-        side_bytes[c] = side_bytes[c] + cc.bytes
+        compute_s = _max(compute_s, cc.compute_s)
+        overhead_s = _max(overhead_s, cc.overhead_s)
+        energy = _acc(energy, cc.energy_j)
+        flop = _acc(flop, cc.flop)
+        side_bytes[c] = _acc(side_bytes[c], cc.bytes)
         if detail:
-            side_busy[c] = side_busy[c] + cc.time_s
-            side_energy[c] = side_energy[c] + cc.energy_j
-        mem_busy[c] = mem_busy[c] + cc.memory_s
+            side_busy[c] = _acc(side_busy[c], cc.time_s)
+            side_energy[c] = _acc(side_energy[c], cc.energy_j)
+        mem_busy[c] = _acc(mem_busy[c], cc.memory_s)
         for s in range(n):
             if s == c:
                 continue
@@ -186,31 +214,31 @@ def price_op(
             mem = dev.sides[s].memory
             eff = mem.efficiency(np.maximum(per_rep, 1.0)) if mem.efficiency.values != (1.0,) else 1.0
             t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
-            mem_busy[s] = mem_busy[s] + t_mem
-            side_bytes[s] = side_bytes[s] + nb
-            e_mem = nb * (8 * mem.energy_j_per_bit)
+            mem_busy[s] = _acc(mem_busy[s], t_mem)
+            side_bytes[s] = _acc(side_bytes[s], nb)
+            e_link = stream(nb, s, c)  # J/bit over the route
             if detail:
-                side_busy[s] = side_busy[s] + t_mem
-                side_energy[s] = side_energy[s] + e_mem
-            energy = energy + e_mem + stream(nb, s, c)
+                e_mem = nb * (8 * mem.energy_j_per_bit)
+                side_busy[s] = _acc(side_busy[s], t_mem)
+                side_energy[s] = _acc(side_energy[s], e_mem)
+            energy = _acc(energy, nb * (8 * (mem.energy_j_per_bit + e_link)))
         if c != pl.workspace_side:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)
-            energy = energy + stream(xb, c, pl.workspace_side)
+            energy = energy + xb * (8 * stream(xb, c, pl.workspace_side))
             sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
-    body: Num = 0.0
-    for t in times:
-        body = np.maximum(body, t)
-    for t in mem_busy:
-        body = np.maximum(body, t)
-    for name, t in link_busy.items():
-        body = np.maximum(body, t + count * link_lat[name])
+    # memory_s: the busiest memory or link (a link's start-up latency per layer included)
     mem_s: Num = 0.0
-    for t in [*mem_busy, *link_busy.values()]:
-        mem_s = np.maximum(mem_s, t)
+    for t in mem_busy:
+        mem_s = _max(mem_s, t)
+    for name, t in link_busy.items():
+        mem_s = _max(mem_s, t + count * link_lat[name])
+    body: Num = mem_s
+    for t in times:
+        body = _max(body, t)
     total_bytes: Num = 0.0
     for b in side_bytes:
-        total_bytes = total_bytes + b
+        total_bytes = _acc(total_bytes, b)
     cost = Cost(
         time_s=body + sync,
         compute_s=compute_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name
 from hetsim.serving.engine import EngineConfig, get_engine
-from hetsim.serving.h2m2 import mapping_policy
+from hetsim.serving.h2m2 import mapping_policy, placed_greedy
 from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.metrics import (
     ServingResult,
@@ -183,7 +184,8 @@ def simulate_serving(
 
 
 _LEVELLED: dict[tuple[Any, ...], Levelled] = {}
-MAPPING_POLICIES = ("h2m2", "static-lp", "attention-first", "qkv-first", "fc-first")  # hetsim.mapping
+# hetsim.mapping's head-aware mappings, and the H2M2 greedy priced by the placement path
+MAPPING_POLICIES = ("h2m2", "static-lp", "attention-first", "qkv-first", "fc-first", "h2m2-placed")
 
 
 def _levelled(
@@ -209,7 +211,8 @@ def _levelled(
     if policy in MAPPING_POLICIES:
         if len(dev.sides) != 2 or dev.side_link is None:
             raise ConfigError(f"--policy {policy}: head-aware mapping needs a two-side system such as h2m2")
-        pol = (policy, mapping_policy(policy, m, prec, kv.kv_bytes_per_token))
+        make_fn = placed_greedy if policy == "h2m2-placed" else partial(mapping_policy, policy)
+        pol = (policy, make_fn(m, prec, kv.kv_bytes_per_token))
     lv = build_levelled(
         pol,
         dev,

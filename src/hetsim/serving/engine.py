@@ -125,7 +125,7 @@ PRESETS: dict[str, EngineConfig] = {
     ),
     "trtllm": EngineConfig(
         name="trtllm",
-        max_num_seqs=256,
+        max_num_seqs=512,
         max_num_batched_tokens=8192,
         chunked_prefill=False,
         mix_prefill_decode=True,
@@ -136,9 +136,9 @@ PRESETS: dict[str, EngineConfig] = {
         preemption="recompute",
         prefix_caching=False,
         step_overhead_s=1.0e-3,
-        seq_overhead_s=0.0,
+        seq_overhead_s=1.0e-5,
         provenance={
-            "max_num_seqs": "assumed: max_batch_size 256 of the v0.14 Triton model repository templates",
+            "max_num_seqs": f"max_batch_size (not stated by the source): {_FIT}",
             "max_num_batched_tokens": f"docs: TensorRT-LLM max_num_tokens default 8192 ({_TRT})",
             "chunked_prefill": "docs: TensorRT-LLM enable_chunked_context is off by default",
             "mix_prefill_decode": f"docs: in-flight batching runs context and generation together ({_TRT})",

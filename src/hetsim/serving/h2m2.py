@@ -17,14 +17,19 @@ for the largest footprint the KV capacity allows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from hetsim.cost.partition import PartitionOptions, decode_work, split_tables
 from hetsim.hardware.loader import get_hardware
 from hetsim.mapping.registry import get_policy as get_mapping
 from hetsim.placement.policies import FillResult, PolicyFn, Problem
+from hetsim.placement.price import price_op
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.serving.requests import RequestSet
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
 
@@ -49,6 +54,51 @@ def mapping_policy(name: str, model: ModelSpec, prec: Precision, kv_bytes_per_to
     return fn
 
 
+GRID = np.linspace(0.0, 1.0, 33)  # candidate HBM shares of a group
+
+
+def placed_greedy(model: ModelSpec, prec: Precision, kv_bytes_per_token: float) -> PolicyFn:
+    """H2M2's greedy (attention, then qkv, then fc, each taking the HBM share that minimises the
+    decode iteration's time within the capacity the earlier ones left), with every candidate
+    priced by the placement pricing path itself (one pricing path for choosing and pricing).
+    Undecided groups sit on the capacity side while earlier ones are chosen."""
+
+    def fn(p: Problem) -> FillResult:
+        dev = p.device
+        kv = float(max(float(p.resident["attention"]), kv_bytes_per_token))
+        ops = build_ops(model, prec, phase="decode", batch=MAPPING_BATCH, q_len=1.0,
+                        context=kv / kv_bytes_per_token / MAPPING_BATCH)  # fmt: skip
+        ws = float(np.max(p.workspace_bytes))
+        free_hbm = p.capacity(0) - ws - float(p.resident["head"])
+        free_lp = p.capacity(1)
+        share = {"attention": 0.0, "qkv": 0.0, "fc": 0.0}
+        for g in ("attention", "qkv", "fc"):
+            res = {k: float(np.max(p.resident[k])) for k in share}
+            trial = {**share, g: GRID}
+            hbm = sum(res[k] * np.asarray(trial[k]) for k in share)
+            lp = sum(res[k] * (1 - np.asarray(trial[k])) for k in share)
+            ok = (hbm <= free_hbm) & (lp <= free_lp)
+            if not np.any(ok):
+                continue
+            pl = _placement("h2m2-placed", trial)
+            t = sum(_grid(price_op(op, dev, prec, pl).cost.time_s) for op in ops)
+            share[g] = float(GRID[int(np.argmin(np.where(ok, t, np.inf)))])
+        return FillResult(_placement("h2m2-placed", share))
+
+    return fn
+
+
+def _grid(x: Any) -> Any:
+    return np.broadcast_to(np.asarray(x, dtype=float), GRID.shape)
+
+
+def _placement(name: str, share: dict[str, Any]) -> Placement:
+    groups = {"head": GroupPlacement.on(2, 0, 0)}
+    for g, f in share.items():
+        groups[g] = GroupPlacement((f, 1.0 - np.asarray(f)), (0, 1))
+    return Placement(name, groups, n_sides=2, workspace_side=0)
+
+
 @dataclass(frozen=True, slots=True)
 class DynamicVsStatic:
     lpddr_only_tok_per_s: float
@@ -56,6 +106,8 @@ class DynamicVsStatic:
     dynamic_lp_tok_per_s: float  # the same LP re-solved at every footprint level
     static_h2m2_tok_per_s: float
     dynamic_h2m2_tok_per_s: float
+    static_placed_tok_per_s: float  # the greedy priced by the placement path
+    dynamic_placed_tok_per_s: float
     remaps: int
     migration_s: float
 
@@ -75,6 +127,8 @@ class DynamicVsStatic:
             "dynamic-lp": self.dynamic_lp_tok_per_s / b,
             "static-h2m2": self.static_h2m2_tok_per_s / b,
             "dynamic-h2m2": self.dynamic_h2m2_tok_per_s / b,
+            "static-h2m2-placed": self.static_placed_tok_per_s / b,
+            "dynamic-h2m2-placed": self.dynamic_placed_tok_per_s / b,
         }
 
 
@@ -87,12 +141,13 @@ def dynamic_vs_static(model: str, reqs: RequestSet, engine: str = "vllm") -> Dyn
     base = simulate_serving(m, "h2m2-lpddr-only", reqs, engine=engine)
     runs = {
         (pol, dyn): simulate_serving(m, h2m2, reqs, engine=engine, policy=pol, dynamic_placement=dyn)
-        for pol in ("static-lp", "h2m2")
+        for pol in ("static-lp", "h2m2", "h2m2-placed")
         for dyn in (False, True)
     }
     tput = {k: r.output_throughput_tok_per_s for k, r in runs.items()}
     dyn = runs[("h2m2", True)]
     return DynamicVsStatic(
         base.output_throughput_tok_per_s, tput[("static-lp", False)], tput[("static-lp", True)],
-        tput[("h2m2", False)], tput[("h2m2", True)], dyn.remaps, dyn.migration_s,
+        tput[("h2m2", False)], tput[("h2m2", True)], tput[("h2m2-placed", False)],
+        tput[("h2m2-placed", True)], dyn.remaps, dyn.migration_s,
     )  # fmt: skip

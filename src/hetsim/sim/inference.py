@@ -195,12 +195,16 @@ def _evaluate(
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
     peak = side.unit_for("matrix").peak(prec.compute)
     dec_time = np.maximum(mean(dec.time_s), 1e-30)
+    # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
+    # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
+    pre_mem = _memory_bytes(pre_ops, pre_costs)
+    dec_mem = mean(_memory_bytes(dec_ops, dec_costs))
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
-        "mbu": np.where(steps > 0, _utilisation(mean(dec.bytes), dec_time, bw * opts.pp), 0.0),
+        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
         "mfu": _utilisation(pre.flop, pre.time_s, peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
@@ -208,7 +212,7 @@ def _evaluate(
         "prefill_flop": pre.flop,
         "prefill_bytes": pre.bytes,
         "prefill_energy_j": pre.energy_j * opts.tp,
-        "prefill_mbu": _utilisation(pre.bytes, pre.time_s, bw * opts.pp),
+        "prefill_mbu": _utilisation(pre_mem, pre.time_s, bw * opts.pp),
         "decode_time_s": mean(dec.time_s),
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
@@ -220,11 +224,17 @@ def _evaluate(
         pre_ops,
         pre_costs,
         dec_ops,
-        # per-op decode means are for the one-configuration table; a sweep does not read them
+        # per-op decode means are for the one-configuration table; a sweep does not read them,
+        # nor does the placed path (it averages its own per-side records)
         [Cost(*(mean(getattr(c, f)) for f in Cost.__dataclass_fields__)) for c in dec_costs]
-        if B.size == 1
+        if B.size == 1 and pricer is None
         else [],
     )
+
+
+def _memory_bytes(ops: list[Op], costs: list[Cost]) -> Any:
+    """Bytes the ops move to and from memory (collectives excluded: they move over a link)."""
+    return sum((c.bytes for op, c in zip(ops, costs, strict=True) if op.kind != "collective"), 0.0)
 
 
 def _utilisation(work: Any, time_s: Any, peak_per_s: float) -> FloatArray:

@@ -48,4 +48,4 @@ def defaults(page: Page, ctx: Context) -> Inputs:
 
 def _load() -> None:
     # Importing a page module registers it.
-    from hetsim.web.pages import analyze, compare, h2m2, validate  # noqa: F401
+    from hetsim.web.pages import analyze, compare, explore, h2m2, serving, validate  # noqa: F401
