@@ -22,7 +22,7 @@ from hetsim.workload.graph import build_ops
 
 GB = 1e9
 DEVICES = ("gh200", "flexgen-t4", "hbm-pim", "sn40l", "h2m2", "a6000-offload")
-FILLS = ("primary", "offload", "pim-attention")
+FILLS = ("primary", "offload", "pim-attention", "hierarchical")
 sizes = st.floats(min_value=0.01 * GB, max_value=400 * GB)
 
 
@@ -94,7 +94,8 @@ def _scaled(dev: hetsim.Device, side: int, what: str, k: float) -> hetsim.Device
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")), st.sampled_from(("offload", "pim-attention")),
+@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")),
+       st.sampled_from(("offload", "pim-attention", "hierarchical")),
        st.integers(0, 2), st.floats(1.0, 4.0), st.integers(1, 48), st.integers(256, 4096))  # fmt: skip
 def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: float, batch: int,
                                      prompt: int) -> None:  # fmt: skip
