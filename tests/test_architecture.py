@@ -12,6 +12,7 @@ ROOT = Path(hetsim.__file__).parent
 LAYERS = [
     {"units", "errors", "safeload", "outfiles", "datafiles"},
     {"workload"},
+    {"ingest"},
     {"hardware"},
     {"memory"},
     {"cost"},
@@ -19,10 +20,12 @@ LAYERS = [
     {"mapping"},
     {"analysis"},
     {"sim"},
+    {"serving"},
     {"calibration"},
     {"experiments"},
     {"report"},
     {"explore"},
+    {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

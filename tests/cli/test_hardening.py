@@ -159,3 +159,47 @@ def test_packaged_yaml_passes_the_strict_loader() -> None:
     assert len(files) > 20
     for path in files:
         assert isinstance(parse_text(path.read_text(encoding="utf-8"), "yaml", str(path)), dict)
+
+
+def test_cli_start_up_imports_no_heavy_library() -> None:
+    """`hetsim --help` must stay fast: the command modules import NumPy, SciPy, Matplotlib
+    and PyYAML inside the commands (timings: make bench, bench_startup)."""
+    import subprocess
+    import sys
+
+    heavy = "{'numpy', 'scipy', 'matplotlib', 'yaml'}"
+    code = f"import sys; import hetsim.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_validate_fits_a_100_column_terminal(run_cli: Run) -> None:
+    r = run_cli("validate", "--worst", "5")
+    if r.code == 2 and "no shared data folder" in r.err:
+        pytest.skip("the shared measurements are not next to this checkout")
+    assert r.code == 0, r.err
+    assert max(len(line.rstrip()) for line in r.out.splitlines()) <= 100
+    assert "fitted rows" in r.out and "held-out rows" in r.out and "unit" in r.out
+
+
+def test_calibrate_on_kernel_rows_only_writes_loadable_overlays(run_cli: Run, tmp_path: Path) -> None:
+    """A fit without all-reduce rows used to write overlays that no later command could load."""
+    from hetsim.calibration.measurements import find_realdata
+    from hetsim.datafiles import read_mapping
+    from hetsim.hardware.kernels import kernel_params_from_mapping
+
+    root = find_realdata()
+    if root is None or not (root / "vidur_ops.csv").is_file():
+        pytest.skip("the shared measurements are not next to this checkout")
+    lines = (root / "vidur_ops.csv").read_text(encoding="utf-8").splitlines()
+    small = tmp_path / "small.csv"
+    small.write_text("\n".join([lines[0], *[x for x in lines[1:] if "A100" in x.upper()][:150]]) + "\n")
+    args = ("calibrate", "--from-measurements", str(small), "--fit-file", "small.csv",
+            "--fit-hardware", "a100-80gb-sxm", "--out-dir", str(tmp_path / "ov"), "--json")  # fmt: skip
+    r = run_cli(*args)
+    assert r.code == 0, r.err
+    overlay = tmp_path / "ov" / "a100-80gb-sxm.yaml"
+    kernel_params_from_mapping(read_mapping(overlay)["kernels"], str(overlay))  # loads: every value sourced
+    before = overlay.read_text()
+    _bad(run_cli(*args), "exists", "--force")
+    assert overlay.read_text() == before

@@ -85,3 +85,19 @@ def test_query_errors(run_cli: Run, spec: Path, tmp_path: Path) -> None:
     assert r.code == 2 and "not an explore store" in r.err
     r = run_cli("explore", "--resume", str(tmp_path / "missing"))
     assert r.code == 2 and "no such directory" in r.err
+
+
+def test_frontier_only_keeps_a_superset_of_the_global_front(run_cli: Run, spec: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    full, front = tmp_path / "full", tmp_path / "front"
+    assert run_cli("explore", str(spec), "--out", str(full), "--workers", "1").code == 0
+    assert run_cli("explore", str(spec), "--out", str(front), "--workers", "1", "--frontier-only").code == 0
+    a, b = read_results(full), read_results(front)
+    obj = [("output_throughput_tok_per_s", "max"), ("usd_per_mtoken", "min")]
+    best = set(a["index"][pareto_mask(a, obj)].tolist())
+    assert best <= set(b["index"].tolist()) and len(b["index"]) < len(a["index"])
+    assert np.all(pareto_mask(b, obj))  # one chunk here: what is kept is exactly the front

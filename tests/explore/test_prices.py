@@ -28,8 +28,11 @@ def test_capex_is_logic_plus_memory_and_keeps_the_street_price() -> None:
     assert c.memory_usd == pytest.approx(80 * default_prices().memory_usd_per_gb["HBM3"].value)
     h2m2 = device_capex(hetsim.get_hardware("h2m2"))
     lp = device_capex(hetsim.get_hardware("h2m2-lpddr-only"))
-    assert h2m2.logic_usd == pytest.approx(2 * lp.logic_usd)  # one chip per side
-    assert h2m2.total_usd > lp.total_usd
+    hbm8 = device_capex(hetsim.get_hardware("hbm-8x"))
+    assert h2m2.logic_usd == pytest.approx(lp.logic_usd) == pytest.approx(2 * hbm8.logic_usd)  # 2 chips
+    assert h2m2.total_usd - lp.total_usd == pytest.approx(
+        96 * default_prices().memory_usd_per_gb["HBM3"].value
+    )
 
 
 def test_system_cost_per_hour_and_per_token() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -91,3 +92,39 @@ def test_never_writes_into_a_folder_that_holds_something_else(tmp_path: Path) ->
 def test_pool_equals_inline(tmp_path: Path, reference: dict) -> None:  # type: ignore[type-arg]
     explore(SPEC, tmp_path / "pool", workers=2)
     assert _sorted(read_results(tmp_path / "pool")) == reference
+
+
+def test_ctrl_c_stops_cleanly_and_the_store_resumes(tmp_path: Path, reference: dict) -> None:  # type: ignore[type-arg]
+    out = tmp_path / "store"
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(SPEC))
+    code = (
+        "import time, hetsim.explore.backends as b\n"
+        "orig = b.run_chunk\n"
+        "def slow(*a):\n"
+        "    time.sleep(0.05)\n"
+        "    return orig(*a)\n"
+        "b.run_chunk = slow\n"
+        "from hetsim.cli import main\n"
+        f"main(['explore', {str(spec_file)!r}, '--out', {str(out)!r}, '--workers', '1'])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    done = out / "done.jsonl"
+    deadline = time.monotonic() + 60
+    while not (done.exists() and done.read_text().count("\n") >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"hetsim explore --resume {out}" in err and "Traceback" not in err
+    explore(None, out, resume=True, workers=1)
+    assert _sorted(read_results(out)) == reference
+
+
+def test_progress_is_reported_up_to_the_total(tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    explore(SPEC, tmp_path / "s", workers=1, on_progress=lambda d, t: seen.append((d, t)))
+    done = [d for d, _ in seen]
+    assert seen[0] == (0, 288) and seen[-1] == (288, 288)
+    assert done == sorted(done) and len(seen) == 25  # once at the start, then once per chunk

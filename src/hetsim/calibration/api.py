@@ -28,8 +28,9 @@ from hetsim.calibration.profile import (
 )
 from hetsim.calibration.report import Report, score
 from hetsim.errors import HetsimError, MeasurementError
-from hetsim.hardware.kernels import KernelParams, with_values
+from hetsim.hardware.kernels import NUMBER_FIELDS, KernelParams, with_values
 from hetsim.hardware.loader import HARDWARE, get_hardware
+from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import Device
 
 # the calibrated profile's serving assumption for the C++ engines it is checked against
@@ -137,6 +138,8 @@ def calibrate(
             prov.update(
                 provenance_for(list(cfit.params), cfiles, fit_hw, cfit.rows, cfit.rms_log_error, dev.name)
             )
+        for name in NUMBER_FIELDS:  # a parameter no fit touched keeps its default, and says so
+            prov.setdefault(name, Provenance("assumed", "default value; the fit files held no rows for it"))
         p = replace(params, provenance=prov)
         devices[dev.name] = replace(dev, kernels=p)
         if write:

@@ -10,6 +10,7 @@ a fake timer, so nothing here needs a GPU to be tested.
 from __future__ import annotations
 
 import csv
+import io
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from hetsim.calibration.measurements import COLUMNS
 from hetsim.errors import MeasurementError
+from hetsim.outfiles import atomic_write_text
 
 Thunk = Callable[[], Any]
 
@@ -95,12 +97,11 @@ def run_microbenchmarks(backend: Backend, out: Path, *, quick: bool = False) -> 
                          metric="decode_step_latency", value=f"{t * 1e3:.6g}", unit="ms",
                          notes=f"one decode step, eager PyTorch; H={heads},KV={kv},E={d},F={ff},"
                                f"gated=True; {notes_env}"))  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
-    return out
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+    w.writeheader()
+    w.writerows(rows)
+    return atomic_write_text(out, buf.getvalue())  # the caller checked the path (no overwrite)
 
 
 def torch_backend(repeats: int = 20) -> Backend:

@@ -69,7 +69,7 @@ class Report:
             "by_role_hardware_metric": self.by(lambda s: f"{s.role}/{s.row.hardware}/{s.metric}"),
             "worst": [
                 {"row": s.row.key, "hardware": s.row.hardware, "metric": s.metric,
-                 "model": s.row.model, "role": s.role, "measured": s.row.value,
+                 "model": s.row.model, "role": s.role, "measured": s.row.value, "unit": s.row.unit,
                  "predicted": s.predicted, "ape": s.ape}
                 for s in self.worst(worst)
             ],

@@ -15,6 +15,8 @@ from hetsim.errors import ConfigError, MeasurementError
 from hetsim.outfiles import check_new_file
 
 if TYPE_CHECKING:  # the calibration package (NumPy, SciPy) is imported inside the commands
+    from rich.table import Table
+
     from hetsim.calibration.report import Report
 
 # Further CSVs after the flag's first one, so that `--measurements A.csv B.csv` (one flag,
@@ -48,36 +50,56 @@ def _pct(x: float) -> str:
     return "-" if x != x else f"{x:.1%}"
 
 
-def render_report(rep: Report, title: str, worst: int = 10) -> None:
+WIDTH = 100  # validate and calibrate tables fit a 100-column terminal
+
+
+def _error_table(title: str, rows: dict[str, dict[str, float]], split: bool) -> Table:
     from rich.table import Table
 
+    t = Table(title=title, title_justify="left", width=WIDTH if split else None)
+    heads = ("hardware", "metric") if split else (title.split(" (")[0],)
+    for col in heads:
+        t.add_column(col, overflow="fold")
+    for col in ("rows", "MAPE", "median APE"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for k, v in rows.items():
+        t.add_row(*(k.split("/", 1) if split else (k,)), str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
+    return t
+
+
+def render_report(rep: Report, title: str, worst: int = 10) -> None:
+    """The report in tables that fit :data:`WIDTH` columns: totals per role and level, then
+    fitted and held-out rows in separate tables, per source, and the worst rows with units."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(width=min(WIDTH, console.width), highlight=False)
     j = rep.to_json(worst)
-    console.print(
+    out.print(
         f"[bold]{title}[/]: {j['rows_scored']} rows scored, MAPE {_pct(j['mape'])}, median APE "
         f"{_pct(j['median_ape'])} ({'calibrated profiles' if rep.calibrated else 'datasheet roofline'})"
     )
     if j["rows_skipped"]:
-        console.print("skipped: " + ", ".join(f"{k} {v}" for k, v in j["rows_skipped"].items()))
-    tables = (
-        ("by_role_level", "role / level"),
-        ("by_role_hardware_metric", "role / hardware / metric"),
-        ("by_source", "source"),
-    )
-    for key, label in tables:
-        t = Table(title=label, title_justify="left")
-        for col in (label, "rows", "MAPE", "median APE"):
-            t.add_column(col, justify="left" if col == label else "right")
-        for k, v in j[key].items():
-            t.add_row(k, str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
-        console.print(t)
-    t = Table(title=f"worst {worst} rows", title_justify="left")
-    for col in ("row", "role", "hardware", "metric", "model", "measured", "predicted", "APE"):
-        t.add_column(col)
+        out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in j["rows_skipped"].items()))
+    out.print(_error_table("role / level", j["by_role_level"], split=False))
+    for role, label in (("fitted", "fitted rows (used by the committed fit)"), ("held-out", "held-out rows")):
+        rows = {
+            k.split("/", 1)[1]: v for k, v in j["by_role_hardware_metric"].items() if k.startswith(role + "/")
+        }
+        if rows:
+            out.print(_error_table(label, rows, split=True))
+    out.print(_error_table("source", j["by_source"], split=False))
+    t = Table(title=f"worst {worst} rows", title_justify="left", width=WIDTH)
+    t.add_column("role, file:line", overflow="fold", ratio=2)
+    t.add_column("hardware, metric", overflow="fold", ratio=2)
+    t.add_column("model", overflow="fold", ratio=2)
+    for col in ("measured", "predicted", "unit", "APE"):
+        t.add_column(col, justify="left" if col == "unit" else "right", no_wrap=True)
     for w in j["worst"]:
-        t.add_row(w["row"], w["role"], w["hardware"], w["metric"], w["model"][:28], f"{w['measured']:.4g}",
-                  f"{w['predicted']:.4g}", _pct(w["ape"]))  # fmt: skip
-    console.print(t)
-    console.print("fitted: rows of the hardware and files the committed fit used; held-out: all others")
+        values = (f"{w['measured']:.4g}", f"{w['predicted']:.4g}", w.get("unit", ""), _pct(w["ape"]))
+        t.add_row(f"{w['role']}\n{w['row']}", f"{w['hardware']}\n{w['metric']}", w["model"], *values)
+    out.print(t)
+    out.print("fitted: rows of the hardware and files the committed fit used; held-out: all others")
 
 
 @app.command("validate")
@@ -102,17 +124,28 @@ def validate_cmd(
     ] = None,
     worst: Annotated[int, typer.Option(help="How many worst rows to list.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    serving: Annotated[
+        bool, typer.Option("--serving", help="Score the serving rows (QPS=N) through serve-sim instead.")
+    ] = False,
+    serving_fit: Annotated[
+        bool, typer.Option("--serving-fit", help="With --serving: fit on each GPU, score on the other.")
+    ] = False,
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
     per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    if serving:
+        from hetsim.cli.serve import serving_validate
+
+        serving_validate(_files((measurements or []) + (extra or [])), fit=serving_fit, as_json=as_json)
+        return
     from hetsim.calibration.api import validate
 
     if not 0 <= worst <= 10_000:
         raise ConfigError(f"--worst must be a whole number from 0 to 10,000, got {worst}")
     skip = DEFAULT_SKIP_TAGS - set(keep_tag or [])
-    rep = validate(
-        _files((measurements or []) + (extra or [])), calibrated=not uncalibrated, skip_tags=frozenset(skip)
-    )
+    files = _files((measurements or []) + (extra or []))
+    with progress(f"validate: predicting the rows of {len(files)} file(s)"):
+        rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
     if as_json:
         print_json(rep.to_json(worst))
     else:

@@ -13,6 +13,8 @@ from hetsim.cli.outputs import ForceOption
 
 ANALYSIS_JSON = "analyze-llama2-70b-4xh100.json"
 ROOFLINE_PNG = "roofline-llama2-70b-4xh100.png"
+ANALYSIS_HTML = "analyze-llama2-70b-4xh100.html"  # written when the web extra is installed
+SCREENSHOTS = "screenshots/"  # the browser tests' page screenshots (tests/web) share out/
 
 
 @app.command("demo")
@@ -28,7 +30,7 @@ def demo_cmd(
     from hetsim.sim.inference import Workload, analyze
     from hetsim.workload.dtypes import Precision
 
-    check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, "h2m2/"])
+    check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, ANALYSIS_HTML, "h2m2/", SCREENSHOTS])
     check_h2m2_out(out / "h2m2", force)
     prec = Precision()
     hw = get_hardware("h100-sxm")
@@ -38,6 +40,12 @@ def demo_cmd(
     from hetsim.report.roofline import plot_roofline
 
     plot_roofline(r, hw, prec, out / ROOFLINE_PNG)
+    from hetsim.cli.web import web_extra_installed
+
+    if web_extra_installed():
+        from hetsim.web.report import write_analysis_html
+
+        write_analysis_html(r, hw, prec.compute.name, out / ANALYSIS_HTML)
     res = run_h2m2(out / "h2m2")
     met = sum(t["met"] for t in res["targets"])
     console.print(f"H2M2 reproduction: {met}/{len(res['targets'])} targets met, see {out}/h2m2/report.md")

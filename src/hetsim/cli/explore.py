@@ -82,9 +82,8 @@ def run_cmd(
             s = explore(spec, target, workers=workers or None, ray=ray, resume=resume is not None,
                         frontier_only=frontier_only, on_progress=on_progress)  # fmt: skip
     except KeyboardInterrupt:
-        err_console.print(
-            f"interrupted; finished chunks are kept: continue with hetsim explore --resume {target}"
-        )
+        msg = f"interrupted; finished chunks are kept: continue with hetsim explore --resume {target}"
+        print(msg, file=sys.stderr)  # one line, never wrapped
         raise SystemExit(130) from None
     summary = {"out": str(s.out), "points": s.n_points, "chunks": s.n_chunks, "chunks_run": s.chunks_run,
                "rows": s.rows, "removed": s.removed, "seconds": s.seconds}  # fmt: skip
@@ -102,12 +101,17 @@ def _progress() -> tuple[Any, Any]:
     from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
+    class Count(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = f"{task.total:,.0f}" if task.total is not None else "?"
+            return Text(f"{task.completed:,.0f}/{total} points")
+
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
             return Text(f"{task.speed:,.0f} points/s" if task.speed else "", style="cyan")
 
     progress = Progress(
-        TextColumn("[bold]explore"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), Rate(),
+        TextColumn("[bold]explore"), BarColumn(), Count(), Rate(),
         TextColumn("ETA"), TimeRemainingColumn(), console=err_console, disable=not sys.stderr.isatty(),
     )  # fmt: skip
     task = progress.add_task("explore", total=None)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from hetsim.cli.common import app, console, print_json
-from hetsim.placement.policies import policy_doc, policy_names
 
 
 @app.command("policies")
 def policies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the placement policies (analyze --policy NAME, sweep(policy=NAME))."""
+    from rich.table import Table
+
+    from hetsim.placement.policies import policy_doc, policy_names
+
     names = policy_names()
     if as_json:
         print_json([{"name": n, "description": policy_doc(n)} for n in names])

@@ -18,6 +18,7 @@ JSON_KEYS = ("models", "literal", "dynamic_lengths", "hbm8_speedup", "energy_per
 
 
 DEFAULT_OUT = Path("out/h2m2")
+H2M2_HTML = "report.html"  # the interactive report, written when the web extra is installed
 
 
 def check_h2m2_out(out: Path, force: bool) -> Path:
@@ -26,7 +27,7 @@ def check_h2m2_out(out: Path, force: bool) -> Path:
     from hetsim.outfiles import check_out_dir
     from hetsim.report.h2m2 import output_names
 
-    return check_out_dir(out, force, output_names(), create_parents=out == DEFAULT_OUT)
+    return check_out_dir(out, force, [*output_names(), H2M2_HTML], create_parents=out == DEFAULT_OUT)
 
 
 def run_h2m2(out: Path) -> dict[str, Any]:
@@ -39,6 +40,12 @@ def run_h2m2(out: Path) -> dict[str, Any]:
         rep = reproduce()
         step("writing report and plots")
         write_all(rep, out)
+        from hetsim.cli.web import web_extra_installed
+
+        if web_extra_installed():  # the interactive report, with the memory-tier timeline
+            from hetsim.web.report import write_h2m2_html
+
+            write_h2m2_html(rep, out / H2M2_HTML)
     return rep.results
 
 

@@ -55,7 +55,7 @@ class PriceBook:
     memory_usd_per_gb: Mapping[str, Price]
     devices: Mapping[str, Price]
     chips: Mapping[str, Price]
-    chip_of_device: Mapping[str, str]
+    chip_of_device: Mapping[str, tuple[str, int]]  # device -> (chip, chips per device)
 
     def __post_init__(self) -> None:
         if self.pue.value < 1:
@@ -84,7 +84,12 @@ class PriceBook:
                     table[str(name)] = _price(v, f"{where}.{key}.{name}", "stated in the spec")
                 changes[key] = table
             elif key == "chip_of_device":
-                changes[key] = {**self.chip_of_device, **{str(k): str(v) for k, v in value.items()}}
+                if not isinstance(value, Mapping):
+                    raise ConfigError(
+                        f"{where}.chip_of_device: expected {{DEVICE: {{chip: NAME, count: N}}}}"
+                    )
+                extra = {str(k): _chip_of(v, f"{where}.chip_of_device.{k}") for k, v in value.items()}
+                changes[key] = {**self.chip_of_device, **extra}
             else:
                 raise UnknownNameError(f"{where} entry", str(key), (*_SCALARS, *_TABLES, "chip_of_device"))
         return replace(self, **changes)
@@ -105,6 +110,15 @@ def _price(raw: Any, where: str, default_source: str) -> Price:
     return Price(float(raw), default_source)
 
 
+def _chip_of(raw: Any, where: str) -> tuple[str, int]:
+    if not isinstance(raw, Mapping) or "chip" not in raw:
+        raise ConfigError(f"{where}: expected {{chip: NAME, count: N}}")
+    count = raw.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"{where}: count must be a positive integer, got {count!r}")
+    return str(raw["chip"]), count
+
+
 @cache
 def default_prices() -> PriceBook:
     """The committed price book (``hetsim/cost/prices.yaml``)."""
@@ -120,7 +134,9 @@ def default_prices() -> PriceBook:
         t["memory_usd_per_gb"],
         t["devices"],
         t["chips"],
-        chip_of_device=dict(raw["chip_of_device"]),
+        chip_of_device={
+            str(k): _chip_of(v, f"{where}.chip_of_device.{k}") for k, v in raw["chip_of_device"].items()
+        },
     )
 
 
@@ -159,12 +175,12 @@ def device_capex(device: Device, book: PriceBook | None = None, *, base: Device 
     mem, sources = memory_usd(device, book)
     name = base.name
     if name in book.chip_of_device:
-        chip = book.chip_of_device[name]
+        chip, count = book.chip_of_device[name]
         if chip not in book.chips:
             raise UnknownNameError("chip price", chip, book.chips)
         p = book.chips[chip]
-        sources[f"chips.{chip}"] = f"{p.value} $ per side: {p.source} ({p.date})"
-        return Capex(p.value * len(device.sides), mem, sources)
+        sources[f"chips.{chip}"] = f"{count} x {p.value} $: {p.source} ({p.date})"
+        return Capex(p.value * count, mem, sources)
     if name in book.devices:
         p = book.devices[name]
         sources[f"devices.{name}"] = f"{p.value} $: {p.source} ({p.date})"

@@ -259,17 +259,26 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
 
     paths = []
     for m in MODELS:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(7.5, 5))
         block = rep.results["models"][m]
-        for p in ("h2m2", "oracle", "hierarchical", "static-lp", "attention-first", "hbm-only"):
+        avg = [int(x) for x in rep.results.get("averaged_seq_lens", {}).get(m, [])]
+        for i, p in enumerate(("h2m2", "oracle", "hierarchical", "static-lp", "attention-first", "hbm-only")):
             by = block[p]["speedup_by_seq_len"]
             xs = [int(s) for s, v in by.items() if v is not None]
-            ax.plot(xs, [by[str(x)] for x in xs], marker="o", label=p)
+            missing = " (missing S: does not fit in HBM)" if p == "hbm-only" and len(xs) < len(by) else ""
+            ax.plot(xs, [by[str(x)] for x in xs], marker="o", color=f"C{i}", label=f"{p}, ours{missing}")
+            paper = PAPER_MEANS.get(m, {}).get(p)
+            if paper is not None and avg:  # the paper gives the mean over its S range
+                ours = block[p]["mean_speedup"]
+                ax.hlines(paper, min(avg), max(avg), colors=f"C{i}", linestyles="--", lw=1.2,
+                          label=f"{p}, paper mean {paper:.2f}x (ours {ours:.2f}x)")  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set(xlabel="sequence length S", ylabel="speedup over LPDDR-only",
-               title=f"{m}, B={MODELS[m].batch} (calibrated)")  # fmt: skip
-        ax.legend(fontsize=7)
+        ax.set(xlabel="sequence length S (tokens of context)",
+               ylabel="decode speedup over LPDDR-only (x)",
+               title=f"{m}, batch {MODELS[m].batch}: speedup per mapping policy (calibrated)")  # fmt: skip
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6, loc="upper right", framealpha=0.9)
         fig.tight_layout()
         paths.append(out / f"speedup_{m}.png")
         _save(fig, paths[-1])
@@ -279,8 +288,11 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for sub in ("attention", "qkv", "fc"):
         ax.step(it, [r.mapping[sub] for r in recs], where="post", label=f"{sub} parts on HBM")
-    ax.set(xlabel="decode iteration", ylabel="parts on the HBM side",
-           title="H2M2 mapping over iterations (GPT3-175B, B=32)")  # fmt: skip
+    ax.set(xlabel="decode iteration (one generated token per sequence)",
+           ylabel="parts mapped to the HBM side (count)",
+           title="H2M2 run-time mapping, GPT3-175B, batch 32: parts of each sublayer on HBM\n"
+                 "(parts: the head / column blocks of a sublayer; the rest sit on LPDDR)")  # fmt: skip
+    ax.title.set_fontsize(8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "mapping_over_iterations.png")
@@ -288,9 +300,12 @@ def write_plots(rep: Reproduction, out: Path) -> list[Path]:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, name in enumerate(("HBM", "LPDDR")):
-        ax.plot(it, [r.used_bytes[i] / 1e9 for r in recs], label=f"{name} used")
-        ax.axhline(rep.capacity_bytes[i] / 1e9, ls="--", lw=0.8, color=f"C{i}")
-    ax.set(xlabel="decode iteration", ylabel="GB", title="Memory occupancy per side (H2M2)")
+        ax.plot(it, [r.used_bytes[i] / 1e9 for r in recs], label=f"{name} used", color=f"C{i}")
+        cap = rep.capacity_bytes[i] / 1e9
+        ax.axhline(cap, ls="--", lw=0.8, color=f"C{i}", label=f"{name} capacity {cap:,.0f} GB")
+    ax.set(xlabel="decode iteration (one generated token per sequence)", ylabel="memory in use (GB)",
+           title="Memory occupancy per side during the H2M2 run (GPT3-175B, batch 32)")  # fmt: skip
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "occupancy_over_iterations.png")

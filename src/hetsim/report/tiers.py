@@ -8,6 +8,7 @@ import numpy as np
 
 from hetsim.analysis.result import AnalysisResult
 from hetsim.errors import ConfigError
+from hetsim.outfiles import atomic_write
 
 ROLES = ("weights", "kv", "activations")
 ROLE_LABEL = {"weights": "weights", "kv": "KV cache", "activations": "activations"}
@@ -39,15 +40,19 @@ def plot_tiers(result: AnalysisResult, path: Path) -> Path:
         ax.axhline(side.capacity_bytes / 1e9, color="k", lw=1, ls="--", label="capacity")
         for m in result.remaps:
             ax.axvline(m.step, color="C3", lw=1)
-        ax.set_ylabel(f"{side.name} ({side.memory})\nGB")
+        ax.set_ylabel(f"{side.name} ({side.memory})\nresident (GB)")
+        ax.set_ylim(0, side.capacity_bytes / 1e9 * 1.08)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="upper left", fontsize=8, ncol=4)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), fontsize=8, ncol=4,
+               frameon=False)  # fmt: skip
     axes[-1, 0].set_xlabel("decode step" + ("  (red: re-map)" if result.remaps else ""))
     fig.suptitle(
         f"{result.model} on {result.hardware}: memory tiers under policy {result.policy}", fontsize=10
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path

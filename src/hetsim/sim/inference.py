@@ -108,15 +108,24 @@ def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> li
 
 
 def _total(costs: list[Cost]) -> Cost:
-    """Sum of the fields the metrics use (time, energy, flop, bytes), accumulated in place:
-    a sweep's decode costs are (N, K) arrays, and fresh temporaries per add dominated it."""
+    """Sum of the fields the metrics use (time, energy, flop, bytes). Parts of equal shape are
+    summed in place first and broadcast once: in a sweep most decode ops are (N, 1) (they do
+    not depend on the context) and only attention is (N, K)."""
     out = {}
     for f in ("time_s", "energy_j", "flop", "bytes"):
-        parts = [np.asarray(getattr(c, f), dtype=float) for c in costs]
-        acc = np.zeros(np.broadcast_shapes(*(x.shape for x in parts)))
-        for x in parts:
-            np.add(acc, x, out=acc)
-        out[f] = acc
+        by_shape: dict[tuple[int, ...], FloatArray] = {}
+        for c in costs:
+            x = np.asarray(getattr(c, f), dtype=float)
+            acc = by_shape.get(x.shape)
+            if acc is None:
+                by_shape[x.shape] = x.copy()
+            else:
+                np.add(acc, x, out=acc)
+        shapes = sorted(by_shape, key=lambda sh: int(np.prod(sh)))
+        total = np.zeros(np.broadcast_shapes(*shapes))
+        for sh in shapes:
+            np.add(total, by_shape[sh], out=total)
+        out[f] = total
     return Cost(**out)
 
 
@@ -186,12 +195,16 @@ def _evaluate(
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
     peak = side.unit_for("matrix").peak(prec.compute)
     dec_time = np.maximum(mean(dec.time_s), 1e-30)
+    # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
+    # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
+    pre_mem = _memory_bytes(pre_ops, pre_costs)
+    dec_mem = mean(_memory_bytes(dec_ops, dec_costs))
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
-        "mbu": np.where(steps > 0, _utilisation(mean(dec.bytes), dec_time, bw * opts.pp), 0.0),
+        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
         "mfu": _utilisation(pre.flop, pre.time_s, peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
@@ -199,7 +212,7 @@ def _evaluate(
         "prefill_flop": pre.flop,
         "prefill_bytes": pre.bytes,
         "prefill_energy_j": pre.energy_j * opts.tp,
-        "prefill_mbu": _utilisation(pre.bytes, pre.time_s, bw * opts.pp),
+        "prefill_mbu": _utilisation(pre_mem, pre.time_s, bw * opts.pp),
         "decode_time_s": mean(dec.time_s),
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
@@ -217,6 +230,11 @@ def _evaluate(
         if B.size == 1 and pricer is None
         else [],
     )
+
+
+def _memory_bytes(ops: list[Op], costs: list[Cost]) -> Any:
+    """Bytes the ops move to and from memory (collectives excluded: they move over a link)."""
+    return sum((c.bytes for op, c in zip(ops, costs, strict=True) if op.kind != "collective"), 0.0)
 
 
 def _utilisation(work: Any, time_s: Any, peak_per_s: float) -> FloatArray:

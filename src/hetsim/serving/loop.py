@@ -1,0 +1,383 @@
+"""The event-driven engine loop: continuous batching over a paged KV cache.
+
+Time advances from event to event (an arrival the scheduler can admit, a prefill chunk, a
+completion, a KV-cache exhaustion); never token by token. An iteration that carries prefill
+work is priced on its own. A run of decode-only iterations with an unchanged batch (n
+sequences, total context S0 + n j at step j) is advanced in closed form: step time is
+piecewise linear in context, so k steps take k (t_0 + t_{k-1}) / 2 and the step at which a
+future arrival lands is the root of that quadratic. Work per event is O(batch) NumPy at most.
+
+Request life: waiting -> admitted (KV blocks) -> prefill chunk(s) -> first token -> one token
+per decode iteration -> finished (blocks freed). A preempted request (KV blocks ran out)
+returns to the front of the queue: by *recompute* (its KV is dropped and prompt + generated
+tokens are prefilled again) or *swap* (its KV is copied to host memory and back, charged on
+``swap_bandwidth_bytes_per_s``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hetsim.serving.engine import EngineConfig
+from hetsim.serving.placed import Levelled
+from hetsim.serving.pricing import IterationPricer
+from hetsim.serving.requests import RequestSet
+
+
+@dataclass(slots=True)
+class LoopLog:
+    """What the loop records: per request, per event and over time (all O(events))."""
+
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    arrival_s: np.ndarray
+    preemptions: np.ndarray
+    # one row per priced iteration or closed-form run: start, duration, steps, decode
+    # sequences, prefill tokens
+    iterations: list[tuple[float, float, int, int, int]] = field(default_factory=list)
+    # one row per event: time, KV blocks used, running, waiting, preemptions so far
+    timeline: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    total_blocks: int = 0
+    truncated: str = ""  # why the run stopped early ("" when every request finished)
+    remaps: int = 0  # placement re-decided (a multi-tier system under a dynamic policy)
+    migrated_bytes: float = 0.0
+    migration_s: float = 0.0
+
+
+def run_engine(
+    reqs: RequestSet,
+    eng: EngineConfig,
+    pricer: IterationPricer,
+    *,
+    total_blocks: int,
+    kv_bytes_per_token: float,
+    prefilled: bool = False,
+    max_queue: int | None = None,
+    max_time_s: float = 1e7,
+    progress: object | None = None,
+    levels: Levelled | None = None,
+) -> LoopLog:
+    """Serve ``reqs`` on one engine instance. ``prefilled``: prompts arrive with their KV
+    cache (the decode side of a disaggregated pair) and only need blocks. ``levels``: cost
+    tables per KV-footprint level of a multi-tier placement; the level (and so the
+    placement) follows the blocks in use, each change charged as a migration."""
+    K = len(reqs)
+    bs = eng.block_size
+    P = [int(x) for x in reqs.input_len]
+    G = [int(x) for x in reqs.output_len]
+    arr = np.array(reqs.arrival_s, dtype=float)
+    closed = reqs.arrival == "closed"
+    prefix = reqs.prefix_len if eng.prefix_caching else 0
+    prefix_ready = False
+    prefix_blocks = -(-prefix // bs)
+    target = list(P)  # prompt tokens a prefill must cover (grows on recompute)
+    done = [0] * K  # of them computed
+    kv = [0] * K  # tokens in the KV cache
+    shared = [0] * K  # of them in the shared prefix blocks
+    swapped = [False] * K  # KV cache parked in host memory
+    gen = [0] * K
+    blocks = [0] * K
+    first = np.full(K, np.nan)
+    finish = np.full(K, np.nan)
+    npre = np.zeros(K, dtype=np.int64)
+    log = LoopLog(first, finish, arr, npre, total_blocks=total_blocks)
+    waiting: deque[int] = deque()
+    dec: list[int] = []  # decoding, in admission order
+    pf: list[int] = []  # admitted, prefill not finished, in admission order
+    swapped_io = 0.0  # seconds of swap traffic to charge to the next iteration
+    used = 0
+    n_preempt = 0
+    completed = 0
+    order = [int(i) for i in np.argsort(arr, kind="stable")] if not closed else list(range(K))
+    n_open = int(np.sum(np.isfinite(arr)))
+    ai = 0  # next arrival in ``order``
+    released = n_open
+    t = 0.0
+    max_tok, max_seq = eng.max_num_batched_tokens, eng.max_num_seqs
+    mix, chunked, on_demand = eng.mix_prefill_decode, eng.chunked_prefill, eng.reservation == "on_demand"
+    over_s, seq_over = eng.step_overhead_s, eng.seq_overhead_s
+    iters, tl = log.iterations, log.timeline
+
+    def own_blocks(i: int, tokens: int) -> int:
+        return -(-(tokens - shared[i]) // bs)
+
+    def start_of(i: int) -> int:
+        return prefix if (prefix and prefix_ready and done[i] == 0 and not swapped[i]) else done[i]
+
+    def need_blocks(i: int) -> int:
+        """Blocks to admit request i now."""
+        if not on_demand:
+            return own_blocks(i, P[i] + G[i])
+        if prefilled or swapped[i]:  # its KV, and a slot for the token it decodes next
+            return own_blocks(i, max(kv[i], target[i]) + 1)
+        s0 = start_of(i)
+        q = target[i] - s0
+        return -(
+            -(s0 + (min(q, max_tok) if chunked else q) - (prefix if s0 == prefix and prefix else 0)) // bs
+        )
+
+    def set_blocks(i: int) -> None:
+        nonlocal used
+        nb = own_blocks(i, kv[i])
+        used += nb - blocks[i]
+        blocks[i] = nb
+
+    def preempt(i: int) -> None:
+        nonlocal used, n_preempt, swapped_io
+        (dec if i in dec else pf).remove(i)
+        used -= blocks[i]
+        blocks[i] = 0
+        npre[i] += 1
+        n_preempt += 1
+        if eng.preemption == "swap" and i not in pf:
+            swapped_io += kv[i] * kv_bytes_per_token / eng.swap_bandwidth_bytes_per_s  # copy out
+            swapped[i] = True
+        else:  # recompute: prompt and generated tokens are prefilled again
+            target[i], done[i], kv[i], shared[i] = P[i] + gen[i], 0, 0, 0
+        waiting.appendleft(i)
+
+    def finish_req(i: int, when: float) -> None:
+        nonlocal used, completed, released
+        finish[i] = when
+        used -= blocks[i]
+        blocks[i] = 0
+        completed += 1
+        if closed and released < K:
+            arr[released] = when
+            waiting.append(released)
+            released += 1
+
+    def make_room_for_decode() -> int:
+        """Preempt the newest requests until every decode token has a KV slot; returns the
+        blocks the decode tokens take."""
+        grow = sum(1 for i in dec if (kv[i] - shared[i]) % bs == 0)
+        while grow > total_blocks - used and (dec or pf):
+            victim = max(dec + pf, key=lambda j: (arr[j], j))
+            if victim in dec and (kv[victim] - shared[victim]) % bs == 0:
+                grow -= 1
+            preempt(victim)
+        return grow
+
+    def admit_direct(i: int, nb: int) -> None:
+        """Into the decode set without a prefill (swapped back in, or KV sent by a prefill node)."""
+        nonlocal swapped_io, used
+        if swapped[i]:
+            swapped_io += kv[i] * kv_bytes_per_token / eng.swap_bandwidth_bytes_per_s  # copy in
+            swapped[i] = False
+        else:
+            done[i] = kv[i] = target[i]
+            gen[i] = 1
+            if first[i] != first[i]:
+                first[i] = arr[i]
+        used += nb - blocks[i]
+        blocks[i] = nb
+        dec.append(i)
+
+    def form_chunks(room: int, reserve: int) -> list[tuple[int, int]]:
+        """Prefill chunks within ``room`` tokens, leaving ``reserve`` blocks for the decodes."""
+        nonlocal used
+        chunks: list[tuple[int, int]] = []
+        cap = total_blocks - reserve
+        for i in pf:
+            if room <= 0:
+                break
+            q = target[i] - done[i]
+            q = min(q, room) if chunked else q
+            if q > room:
+                break
+            if on_demand:
+                extra = own_blocks(i, done[i] + q) - blocks[i]
+                if extra > cap - used:
+                    break
+                used += extra  # allocated now, so the admissions below see them taken
+                blocks[i] += extra
+            chunks.append((i, q))
+            room -= q
+        while waiting and room > 0 and len(dec) + len(pf) < max_seq:
+            i = waiting[0]
+            nb = need_blocks(i)
+            if nb > cap - used:
+                break
+            if prefilled or swapped[i]:
+                waiting.popleft()
+                admit_direct(i, nb)
+                room -= 1 if mix else 0  # it decodes in this iteration
+                continue
+            s0 = start_of(i)
+            q = target[i] - s0
+            if not chunked and q > room:
+                break
+            q = min(q, room)
+            waiting.popleft()
+            shared[i] = prefix if (s0 and s0 == prefix) else 0
+            done[i] = kv[i] = s0
+            used += nb - blocks[i]
+            blocks[i] = nb
+            pf.append(i)
+            chunks.append((i, q))
+            room -= q
+        return chunks
+
+    events = 0
+    level = 0
+    block_bytes = bs * kv_bytes_per_token
+    level_room = total_blocks
+    if levels is not None:
+        pricer = levels.pricers[0]
+    while completed < K:
+        while ai < n_open and arr[order[ai]] <= t:
+            waiting.append(order[ai])
+            ai += 1
+        if levels is not None:
+            j = levels.level_of(used * block_bytes)
+            if j != level:
+                moved, secs = levels.migration(level, j, used * block_bytes)
+                swapped_io += secs
+                log.remaps += 1
+                log.migrated_bytes += moved
+                log.migration_s += secs
+                level, pricer = j, levels.pricers[j]
+            level_room = min(total_blocks, int(levels.level_bytes[j] // block_bytes))
+        if max_queue is not None and len(waiting) > max_queue:
+            log.truncated = (
+                f"stopped at t = {t:.1f} s: {len(waiting)} requests waiting (bound {max_queue}); "
+                "the arrival rate exceeds what the engine serves"
+            )
+            break
+        if t > max_time_s:
+            log.truncated = f"stopped at the simulated-time bound of {max_time_s:g} s"
+            break
+        if not dec and not pf and not waiting:
+            t = float(arr[order[ai]])  # idle until the next arrival
+            continue
+        if mix:
+            reserve = make_room_for_decode() if on_demand and dec else 0
+            chunks = form_chunks(max_tok - len(dec), reserve)
+            decoders = dec
+        else:  # a prefill iteration when there is prefill work, else a decode iteration
+            chunks = form_chunks(max_tok, 0)
+            if not chunks and on_demand and dec:
+                make_room_for_decode()
+            decoders = [] if chunks else dec
+        if prefilled:
+            for i in [j for j in dec if gen[j] >= G[j]]:  # one-token requests sent by a prefill node
+                dec.remove(i)
+                finish_req(i, t)
+        n = len(decoders)
+        if not chunks and not n:
+            if swapped_io:
+                t += swapped_io
+                swapped_io = 0.0
+            elif pf:  # a partial prefill cannot get blocks: free the newest
+                preempt(max(pf, key=lambda j: (arr[j], j)))
+            elif ai < n_open:  # nothing fits yet: wait for the next arrival
+                t = max(t, float(arr[order[ai]]))
+            elif not waiting:
+                continue
+            else:
+                log.truncated = "stopped: the queue head can never get KV blocks"
+                break
+            continue
+        runs = not (chunks or swapped_io)
+        if not runs:
+            ctx = float(sum([kv[i] for i in decoders]) + n)
+            cq = [float(q) for _, q in chunks]
+            cc = [float(done[i] + q) for i, q in chunks]
+            dt = pricer.step_s(n, ctx, cq, cc) + over_s + seq_over * (n + len(chunks)) + swapped_io
+            swapped_io = 0.0
+            iters.append((t, dt, 1, n, int(sum(cq))))
+            t += dt
+            for i in decoders:
+                kv[i] += 1
+                gen[i] += 1
+                if on_demand:
+                    set_blocks(i)
+            for i, q in chunks:
+                done[i] += q
+                kv[i] = done[i]
+                if on_demand:
+                    set_blocks(i)
+                if done[i] >= target[i]:
+                    pf.remove(i)
+                    dec.append(i)
+                    gen[i] += 1
+                    if first[i] != first[i]:
+                        first[i] = t
+                    if prefix and not prefix_ready and target[i] >= prefix:
+                        prefix_ready = True
+                        used += prefix_blocks
+        else:
+            # closed-form run of decode-only iterations with this batch
+            rem = min([G[i] - gen[i] for i in dec])
+            k = rem
+            S0 = float(sum([kv[i] for i in dec]) + n)
+            base = pricer.dense_s(n, n) + over_s + seq_over * n
+            t0 = base + pricer.decode_attention_s(n, S0)
+            if on_demand:
+                own = np.array([kv[i] - shared[i] for i in dec])
+                k = min(k, _kv_steps(own, bs, total_blocks - used, k))
+                if level_room - used > 0:  # stay within this placement level
+                    k = min(k, _kv_steps(own, bs, level_room - used, k))
+            if (
+                ai < n_open
+                and not waiting
+                and len(dec) < max_seq
+                and need_blocks(order[ai]) <= total_blocks - used
+            ):
+                tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+                k = min(
+                    k, _steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
+                )
+            tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+            dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
+            iters.append((t, dur, k, n, 0))
+            t += dur
+            for i in dec:
+                kv[i] += k
+                gen[i] += k
+            if on_demand:
+                for i in dec:
+                    set_blocks(i)
+        if not runs or k == rem:
+            for i in [j for j in dec if gen[j] >= G[j]]:
+                dec.remove(i)
+                finish_req(i, t)
+        tl.append((t, used, len(dec) + len(pf), len(waiting), n_preempt))
+        events += 1
+        if progress is not None and events % 512 == 0:
+            progress(completed)  # type: ignore[operator]
+    return log
+
+
+def _steps_to_reach(t0: float, d: float, gap: float) -> int:
+    """Fewest steps (>= 1) whose cumulative time k t0 + d k (k-1)/2 reaches ``gap``."""
+    if gap <= t0:
+        return 1
+    if d <= 1e-18:
+        return max(1, math.ceil(gap / t0 - 1e-12))
+    a, b = d / 2, t0 - d / 2
+    k = (-b + math.sqrt(b * b + 4 * a * gap)) / (2 * a)
+    return max(1, math.ceil(k - 1e-9))
+
+
+def _kv_steps(own: np.ndarray, bs: int, free: int, k_max: int) -> int:
+    """Most decode steps (<= k_max, >= 1) the running sequences (``own`` tokens each in their
+    own blocks) can take before they need more than ``free`` new blocks."""
+
+    def new_blocks(k: int) -> int:
+        return int(np.sum(-(-(own + k) // bs) - (-(-own // bs))))
+
+    if new_blocks(k_max) <= free:
+        return k_max
+    lo, hi = 1, k_max  # new_blocks(1) <= free was ensured by the caller's preemption
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if new_blocks(mid) <= free:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

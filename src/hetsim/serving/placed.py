@@ -1,0 +1,129 @@
+"""Serving on multi-tier systems: the placement follows the KV footprint as requests come and go.
+
+A placement policy (:mod:`hetsim.placement`) maps the resident bytes (weights by group, the KV
+cache of every request in the engine, the workspace) to shares per memory side. In serving the
+KV footprint changes at every admission and completion, so the iteration cost depends on it.
+The footprint range [0, KV capacity] is cut into *levels*: the policy's own spill thresholds
+plus evenly spaced points past the first one. Each level gets its iteration-cost tables
+(:func:`hetsim.serving.pricing.build_pricer` with the placed op pricer), priced for the
+placement at the level's upper end (the most-spilled placement the level can need).
+
+*Dynamic* mapping re-decides the placement whenever the footprint moves to another level and
+charges the migration: with the bytes resident now, whatever the new shares take off a side
+moves to the side that gains most, at the stream bandwidth between them
+(:func:`hetsim.placement.topology.stream_bandwidth`). *Static* mapping decides once, for the
+largest footprint the KV capacity allows (what a FlexGen-style offline LP plans for), and never
+moves anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hetsim.cost.roofline import Cost
+from hetsim.hardware.spec import Device
+from hetsim.placement.policies import PolicyFn, get_policy
+from hetsim.placement.price import price_op
+from hetsim.placement.record import Placement
+from hetsim.placement.topology import stream_bandwidth
+from hetsim.serving.pricing import IterationPricer, OpPricer
+from hetsim.sim.placed import problem
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.ops import Op
+
+EXTRA_LEVELS = 4  # evenly spaced levels between the first spill threshold and the capacity
+
+
+def placed_pricer(dev: Device, prec: Precision, pl: Placement, tp: int) -> OpPricer:
+    """Ops priced under placement ``pl`` (data on its sides, compute where it says)."""
+
+    def run(ops: list[Op]) -> list[Cost]:
+        return [price_op(op, dev, prec, pl, tp).cost for op in ops]
+
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class Levelled:
+    """Iteration-cost tables per KV-footprint level (bytes per device, ascending)."""
+
+    policy: str
+    dynamic: bool
+    level_bytes: tuple[float, ...]  # upper end of each level
+    placements: tuple[Placement, ...]
+    pricers: tuple[IterationPricer, ...]
+    weights: dict[str, float]
+    device: Device
+
+    def level_of(self, kv_bytes: float) -> int:
+        """The first level whose upper end exceeds ``kv_bytes`` (the last one otherwise)."""
+        for j, hi in enumerate(self.level_bytes):
+            if kv_bytes < hi:
+                return j
+        return len(self.level_bytes) - 1
+
+    def migration(self, old: int, new: int, kv_bytes: float) -> tuple[float, float]:
+        """(bytes moved, seconds) to go from level ``old``'s placement to ``new``'s with
+        ``kv_bytes`` of KV cache (and the weights) resident."""
+        if old == new:
+            return 0.0, 0.0
+        a, b = self.placements[old], self.placements[new]
+        moved = secs = 0.0
+        for g, gp in b.groups.items():
+            res = kv_bytes if g == "attention" else self.weights.get(g, 0.0)
+            new_sh = [float(np.max(x)) for x in gp.shares]
+            old_sh = [float(np.max(x)) for x in a.groups[g].shares]
+            dst = int(np.argmax(np.array(new_sh) - np.array(old_sh)))
+            for s, (o, n) in enumerate(zip(old_sh, new_sh, strict=True)):
+                left = res * max(o - n, 0.0)
+                if left > 0 and s != dst:
+                    moved += left
+                    secs += left / stream_bandwidth(self.device, s, dst)
+        return moved, secs
+
+
+def levels_for(
+    fn: PolicyFn, dev: Device, weights: dict[str, float], workspace: float, kv_cap: float
+) -> list[float]:
+    """Upper ends of the footprint levels: the policy's spill thresholds and evenly spaced
+    points from the first threshold to ``kv_cap``."""
+    res = fn(problem(dev, weights, kv_cap, workspace, "decode"))
+    thr = sorted(t for t in res.thresholds_bytes if 0 < t < kv_cap)
+    if not thr:
+        return [kv_cap]
+    extra = np.linspace(thr[0], kv_cap, EXTRA_LEVELS + 2)[1:]
+    return sorted({*thr, *(float(x) for x in extra)})
+
+
+LEVEL_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)  # of KV capacity
+
+
+def build_levelled(
+    policy: str | tuple[str, PolicyFn],
+    dev: Device,
+    prec: Precision,
+    weights: dict[str, float],
+    workspace: float,
+    kv_cap: float,
+    *,
+    tp: int,
+    dynamic: bool,
+    make: object,
+) -> Levelled:
+    """Tables per level; ``make(op_pricer)`` builds one :class:`IterationPricer`. ``policy``: a
+    registered name, or (name, fn) for a policy without spill thresholds of its own (its levels
+    are fixed fractions of the KV capacity)."""
+    if isinstance(policy, str):
+        fn = get_policy(policy)
+        ends = levels_for(fn, dev, weights, workspace, kv_cap) if dynamic else [kv_cap]
+    else:
+        policy, fn = policy
+        ends = [kv_cap * f for f in LEVEL_FRACTIONS] if dynamic else [kv_cap]
+    placements, pricers = [], []
+    for hi in ends:
+        pl = fn(problem(dev, weights, hi, workspace, "decode")).placement
+        placements.append(pl)
+        pricers.append(make(placed_pricer(dev, prec, pl, tp)))  # type: ignore[operator]
+    return Levelled(policy, dynamic, tuple(ends), tuple(placements), tuple(pricers), weights, dev)

@@ -1,0 +1,219 @@
+"""Iteration pricing for a batch that mixes prefill chunks and decode tokens.
+
+One forward pass of a continuous-batching engine runs ``T`` tokens: one per decoding
+sequence and ``q_i`` per prefill chunk. Its ops split by what their work depends on (all
+counts come from :func:`hetsim.workload.graph.build_ops`, all prices from :mod:`hetsim.cost`):
+
+- *token ops* (QKV/output/FFN GEMMs, norms, activations, residuals, embedding, all-reduces):
+  a function of ``T`` only (GEMM M = T) -> table ``token_s[T]``;
+- *sequence ops* (final norm, LM head: logits of the last position of each sequence):
+  a function of the number of sequences ``n`` -> table ``seq_s[n]``;
+- *decode attention*: n sequences reading ``S = sum of contexts`` cached tokens; flop and KV
+  bytes are linear in S, so it is tabulated per n on a grid of the mean context S/n and
+  interpolated linearly: step time is piecewise linear in context;
+- *prefill attention* of a chunk of ``q`` new tokens at context ``c`` (c - q cached before
+  it): tabulated on a (q, c) grid, interpolated bilinearly in log space. Chunks are priced
+  one by one and added (a varlen kernel runs each sequence's tiles).
+
+Tables are built once per (model, hardware, precision, tp, engine limits) with one
+vectorised pricing call each, so pricing an iteration costs a few table look-ups and a decode
+run of k steps with an unchanged batch is summed in closed form (arithmetic series over the
+piecewise-linear step time). ``op_pricer`` is the hook for placement policies: any function
+from ops to costs (e.g. a placement that spreads tensors over memory sides) can price them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hetsim.cost.roofline import Cost, price
+from hetsim.errors import ConfigError
+from hetsim.hardware.spec import Device
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import build_ops
+from hetsim.workload.model import ModelSpec
+from hetsim.workload.ops import FloatArray, Op
+
+OpPricer = Callable[[list[Op]], list[Cost]]
+SEQ_OPS = ("final_norm", "lm_head")
+DECODE_GRID = 48  # mean-context points of the decode-attention table
+PREFILL_GRID = 28  # points per axis of the prefill-attention table
+
+
+def default_op_pricer(dev: Device, prec: Precision, tp: int) -> OpPricer:
+    """Every op on the device's primary side (the homogeneous path of :mod:`hetsim.sim`)."""
+
+    def run(ops: list[Op]) -> list[Cost]:
+        return [price(op, dev, prec, tp) for op in ops]
+
+    return run
+
+
+def _times(
+    ops: list[Op], costs: list[Cost], keep: Callable[[Op], bool], shape: tuple[int, ...]
+) -> FloatArray:
+    out = np.zeros(shape)
+    for op, c in zip(ops, costs, strict=True):
+        if keep(op):
+            out = out + np.broadcast_to(np.asarray(c.time_s, dtype=float), shape)
+    return out
+
+
+def _geom(lo: float, hi: float, n: int) -> FloatArray:
+    return np.unique(np.rint(np.geomspace(lo, max(hi, lo + 1), n)))
+
+
+@dataclass(frozen=True, slots=True)
+class IterationPricer:
+    """Seconds of one forward pass (device time, no host overhead) from look-up tables."""
+
+    token_s: FloatArray  # (T_max + 1,) token ops at T tokens
+    seq_s: FloatArray  # (N_max + 1,) sequence ops at n sequences
+    dec_x: FloatArray  # (X,) mean context per decoding sequence (tokens)
+    dec_s: FloatArray  # (N_max + 1, X) decode attention at n sequences, mean context x
+    pre_lq: FloatArray  # (Q,) log chunk tokens
+    pre_lc: FloatArray  # (C,) log context after the chunk
+    pre_ls: FloatArray  # (Q, C) log seconds of a chunk's attention
+
+    @property
+    def max_tokens(self) -> int:
+        return len(self.token_s) - 1
+
+    @property
+    def max_seqs(self) -> int:
+        return len(self.seq_s) - 1
+
+    def decode_attention_s(self, n: int, total_context: float) -> float:
+        """Attention of ``n`` decoding sequences reading ``total_context`` cached tokens."""
+        if n <= 0:
+            return 0.0
+        return float(np.interp(total_context / n, self.dec_x, self.dec_s[n]))
+
+    def prefill_attention_s(self, q: Sequence[float], c: Sequence[float]) -> float:
+        """Attention of prefill chunks: ``q[i]`` new tokens at context ``c[i]`` (>= q[i])."""
+        if len(q) > 8:
+            lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
+            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum())
+        return sum(
+            _bilinear1(self.pre_lq, self.pre_lc, self.pre_ls, math.log(a), math.log(b))
+            for a, b in zip(q, c, strict=True)
+        )
+
+    def dense_s(self, tokens: int, seqs: int) -> float:
+        """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
+        return float(self.token_s[tokens] + self.seq_s[seqs])
+
+    def step_s(
+        self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
+    ) -> float:
+        """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
+        total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
+        tokens = n_decode + int(sum(chunks_q))
+        return (
+            self.dense_s(tokens, n_decode + len(chunks_q))
+            + self.decode_attention_s(n_decode, decode_context)
+            + self.prefill_attention_s(chunks_q, chunks_c)
+        )
+
+
+def _bilinear1(gx: FloatArray, gy: FloatArray, z: FloatArray, x: float, y: float) -> float:
+    """Scalar form of :func:`_bilinear`, exp of the interpolated log value (few chunks)."""
+    nx, ny = len(gx), len(gy)
+    x = min(max(x, gx[0]), gx[-1])
+    y = min(max(y, gy[0]), gy[-1])
+    i = min(max(int(np.searchsorted(gx, x)) - 1, 0), nx - 2)
+    j = min(max(int(np.searchsorted(gy, y)) - 1, 0), ny - 2)
+    fx = (x - gx[i]) / (gx[i + 1] - gx[i])
+    fy = (y - gy[j]) / (gy[j + 1] - gy[j])
+    v = (
+        z[i, j] * (1 - fx) * (1 - fy)
+        + z[i + 1, j] * fx * (1 - fy)
+        + z[i, j + 1] * (1 - fx) * fy
+        + z[i + 1, j + 1] * fx * fy
+    )
+    return math.exp(float(v))
+
+
+def _bilinear(gx: FloatArray, gy: FloatArray, z: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
+    x = np.clip(x, gx[0], gx[-1])
+    y = np.clip(y, gy[0], gy[-1])
+    i = np.clip(np.searchsorted(gx, x) - 1, 0, len(gx) - 2)
+    j = np.clip(np.searchsorted(gy, y) - 1, 0, len(gy) - 2)
+    fx = (x - gx[i]) / (gx[i + 1] - gx[i])
+    fy = (y - gy[j]) / (gy[j + 1] - gy[j])
+    out: FloatArray = (
+        z[i, j] * (1 - fx) * (1 - fy)
+        + z[i + 1, j] * fx * (1 - fy)
+        + z[i, j + 1] * (1 - fx) * fy
+        + z[i + 1, j + 1] * fx * fy
+    )
+    return out
+
+
+def build_pricer(
+    model: ModelSpec,
+    dev: Device,
+    prec: Precision,
+    *,
+    tp: int,
+    max_tokens: int,
+    max_seqs: int,
+    max_context: int,
+    op_pricer: OpPricer | None = None,
+) -> IterationPricer:
+    """Tables for iterations of up to ``max_tokens`` tokens, ``max_seqs`` sequences and
+    contexts up to ``max_context`` tokens."""
+    if min(max_tokens, max_seqs, max_context) < 1:
+        raise ConfigError("iteration limits must be positive")
+    run = op_pricer or default_op_pricer(dev, prec, tp)
+
+    def is_attention(op: Op) -> bool:
+        return op.sublayer == "attention"
+
+    def is_seq(op: Op) -> bool:
+        return op.name in SEQ_OPS
+
+    # token ops: one "sequence" of T tokens (T = 0 costs nothing)
+    T = np.arange(1, max_tokens + 1, dtype=float)
+    ops = build_ops(model, prec, phase="prefill", batch=1.0, q_len=T, context=T, tp=tp)
+    token = np.concatenate(
+        [[0.0], _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape)]
+    )
+    # sequence ops: n sequences of one token
+    n = np.arange(1, max_seqs + 1, dtype=float)
+    ops = build_ops(model, prec, phase="decode", batch=n, q_len=1.0, context=1.0, tp=tp)
+    seq = np.concatenate([[0.0], _times(ops, run(ops), is_seq, n.shape)])
+    # decode attention: n sequences at mean context x
+    x = _geom(1.0, float(max_context), DECODE_GRID)
+    ops = [
+        o
+        for o in build_ops(
+            model, prec, phase="decode", batch=n[:, None], q_len=1.0, context=x[None, :], tp=tp
+        )
+    ]
+    ops = [o for o in ops if is_attention(o)]
+    dec = np.vstack([np.zeros((1, len(x))), _times(ops, run(ops), is_attention, (len(n), len(x)))])
+    # prefill attention: a chunk of q tokens ending at context c >= q
+    gq = _geom(1.0, float(max_tokens), PREFILL_GRID)
+    gc = _geom(1.0, float(max(max_context, max_tokens)), PREFILL_GRID)
+    Q, C = np.meshgrid(gq, gc, indexing="ij")
+    C = np.maximum(C, Q)
+    ops = [
+        o
+        for o in build_ops(model, prec, phase="prefill", batch=1.0, q_len=Q, context=C, tp=tp)
+        if is_attention(o)
+    ]
+    pre = _times(ops, run(ops), is_attention, Q.shape)
+    return IterationPricer(
+        token_s=token,
+        seq_s=seq,
+        dec_x=x,
+        dec_s=dec,
+        pre_lq=np.log(gq),
+        pre_lc=np.log(gc),
+        pre_ls=np.log(np.maximum(pre, 1e-30)),
+    )

@@ -1,0 +1,164 @@
+"""What a page shows, as plain records: summary cards, figures (Plotly JSON), tables, notes.
+
+Pages build a :class:`View` from core-API results; ``static/dashboard.js`` renders it, in the
+dashboard and in the static HTML report alike. Cards keep the exact API value beside the
+formatted text (``data-value`` in the page), so a test can compare both with the API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hetsim.errors import ConfigError
+
+FieldKind = Literal["select", "number", "file", "checkbox", "text"]
+# How dashboard.js formats a table column (the CSV download keeps the raw numbers).
+ColumnFmt = Literal["", "time", "bytes", "pct", "int", "float", "sci", "x"]
+
+
+def clean(obj: Any) -> Any:
+    """JSON-ready copy of ``obj``: non-finite floats become None, tuples become lists."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalar
+        return clean(obj.item())
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    key: str  # stable id (data-key in the page)
+    label: str
+    value: Any  # the exact API value (data-value)
+    text: str  # what a person reads
+    tone: Literal["", "good", "bad"] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    fmt: ColumnFmt = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    id: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: list[list[Any]]
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    id: str
+    title: str
+    data: list[dict[str, Any]]  # Plotly traces
+    layout: dict[str, Any]
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    title: str
+    cards: list[Card] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = clean(
+            {
+                "title": self.title,
+                "error": self.error,
+                "notes": self.notes,
+                "cards": [vars_of(c) for c in self.cards],
+                "figures": [vars_of(f) for f in self.figures],
+                "tables": [
+                    {
+                        "id": t.id,
+                        "title": t.title,
+                        "caption": t.caption,
+                        "columns": [vars_of(c) for c in t.columns],
+                        "rows": t.rows,
+                    }
+                    for t in self.tables
+                ],
+            }
+        )
+        return out
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {k: getattr(obj, k) for k in obj.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input of a page's form."""
+
+    name: str
+    label: str
+    kind: FieldKind
+    default: Any = ""
+    options: tuple[str, ...] = ()
+    help: str = ""
+    accept: str = ""  # file inputs: ".yaml,.yml,.json"
+    group: str = ""  # fields of one group share a box
+    blank: str = "(auto)"  # how a select shows its "" option
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = clean(vars_of(self))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    name: str  # the file name the browser sent (never used as a path)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """A form's values as the browser sent them (strings), with typed, checked getters that
+    raise :class:`ConfigError` with a one-line message naming the field."""
+
+    values: Mapping[str, Any]
+    uploads: Mapping[str, Upload] = field(default_factory=dict)
+
+    def text(self, name: str, default: str = "") -> str:
+        v = self.values.get(name, default)
+        return default if v is None else str(v).strip()
+
+    def integer(self, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        raw = self.text(name, str(default)) or str(default)
+        try:
+            v = int(float(raw))
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if v != float(raw) or v < minimum or (maximum is not None and v > maximum):
+            top = f" and at most {maximum}" if maximum is not None else ""
+            raise ConfigError(f"{name} must be a whole number of at least {minimum}{top}, got {raw!r}")
+        return v
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        v = self.values.get(name, default)
+        return v is True or str(v).lower() in ("1", "true", "on", "yes")
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        v = self.text(name, default) or default
+        if v not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {v!r}")
+        return v
+
+
+PageBuilder = Callable[[Inputs, Any], View]

@@ -1,0 +1,86 @@
+"""`hetsim serve-sim` end to end: JSON, files it writes, and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+
+Run = Callable[..., CliResult]
+BASE = ("serve-sim", "-m", "llama3-8b", "-H", "h100-sxm", "-n", "200", "-p", "256", "-g", "64")
+
+
+def test_json_and_outputs(run_cli: Run, tmp_path: Path) -> None:
+    files = {
+        k: tmp_path / n for k, n in (("csv", "r.csv"), ("trace", "t.json"), ("cdf", "c.png"), ("kv", "k.png"))
+    }
+    r = run_cli(
+        *BASE, "--rate", "10", "--slo", "ttft=0.5,tpot=0.05", "--json", "--csv-out", str(files["csv"]),
+        "--trace-out", str(files["trace"]), "--plot-cdf", str(files["cdf"]), "--plot-kv", str(files["kv"]),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    for key in ("request_throughput_per_s", "output_throughput_tok_per_s", "total_throughput_tok_per_s",
+                "goodput_req_per_s", "slo_attainment", "kv_peak_utilization", "preemptions"):  # fmt: skip
+        assert key in d
+    for key in ("ttft_s", "tpot_s", "itl_s", "e2e_latency_s"):
+        assert d[key]["p50"] <= d[key]["p90"] <= d[key]["p99"]
+    assert d["completed"] == 200 and 0 < d["slo_attainment"] <= 1
+    rows = files["csv"].read_text().splitlines()
+    assert rows[0].startswith("request,arrival_s") and len(rows) == 201
+    trace = json.loads(files["trace"].read_text())
+    assert any(e.get("name") == "kv_cache" for e in trace["traceEvents"])
+    assert files["cdf"].stat().st_size > 5000 and files["kv"].stat().st_size > 5000
+    again = run_cli(*BASE, "--rate", "10", "--csv-out", str(files["csv"]))
+    assert again.code == 2 and "already exists" in again.err  # never overwrites without --force
+
+
+def test_table_offline_closed_and_max_rate(run_cli: Run) -> None:
+    r = run_cli(*BASE, "--arrival", "offline", "--engine", "trtllm")
+    assert r.code == 0 and "TTFT" in r.out
+    r = run_cli(*BASE, "--arrival", "closed", "--concurrency", "8", "--engine", "sglang", "--json")
+    assert r.code == 0 and json.loads(r.out)["completed"] == 200
+    r = run_cli(*BASE, "--max-rate", "--slo", "ttft=0.2", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert 0 < d["max_rate_per_s"] < 1.5 * d["offline_throughput_per_s"] and d["attainment"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate", "0"), "--rate must be a positive"),
+        (("--rate", "-3"), "--rate must be a positive"),
+        (("--rate", "5", "--slo", "latency=3"), "unknown metric 'latency'"),
+        (("--rate", "5", "-p", "9000"), "more than the 8192-token context"),
+        (("--rate", "5", "--engine", "vlm"), "did you mean vllm"),
+        (("--arrival", "closed"), "--concurrency must be a positive"),
+        (("--rate", "5", "-p", "normal:abc"), "length 'normal:abc'"),
+        (("--rate", "5", "--disaggregate", "x"), "PREFILL:DECODE"),
+        (("--rate", "5", "--policy", "ofload"), "did you mean offload"),
+    ],
+)
+def test_bad_input_one_line_exit_2(run_cli: Run, args: tuple[str, ...], message: str) -> None:
+    r = run_cli(*BASE, *args)
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_bad_traces_and_kv_capacity(run_cli: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrival_s,input_len\n0,10\n")
+    r = run_cli(*BASE, "--trace", str(bad))
+    assert r.code == 2 and "missing column(s) output_len" in r.err
+    bad.write_text("arrival_s,input_len,output_len\n0,10,5\n0.5,-4,5\n")
+    r = run_cli(*BASE, "--trace", str(bad))
+    assert r.code == 2 and "line 3" in r.err
+    good = tmp_path / "good.csv"
+    good.write_text("arrival_s,input_len,output_len\n0,100,20\n0.2,300,10\n")
+    r = run_cli(*BASE, "--trace", str(good), "--json")
+    assert r.code == 0 and json.loads(r.out)["completed"] == 2
+    # 70B on one H100 leaves no KV cache at all
+    r = run_cli("serve-sim", "-m", "llama3-70b", "-H", "h100-sxm", "--rate", "1")
+    assert r.code == 2 and "larger --tp" in r.err

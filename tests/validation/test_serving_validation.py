@@ -1,0 +1,51 @@
+"""Serving rows of trtllm_serving.csv through serve-sim: the engine overheads of the trtllm
+preset and its batch cap were fitted on the H100 rows (1 ms per iteration, 10 us per sequence,
+max_batch_size 512; the H200 rows pick the same values), so the H200 rows are held out.
+Target: MAPE <= 12% per metric. Met for the throughputs; missed for mean ITL and mean TTFT
+(strict xfails with the reason); the recorded levels are guarded so they cannot silently get worse."""
+
+from __future__ import annotations
+
+import pytest
+
+from hetsim.calibration.measurements import find_realdata
+from hetsim.serving.rows import load_serving_rows
+from hetsim.serving.validate import mape_by_metric, predict_rows
+
+ROOT = find_realdata()
+pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
+TARGET = 0.12
+RECORDED = {  # held-out H200 MAPE when the fit was committed, plus a small margin
+    "request_throughput": 0.115,
+    "total_token_throughput": 0.105,
+    "output_throughput_total": 0.105,
+    "itl_mean": 0.175,
+    "ttft_mean": 0.18,
+}
+MISSES = {
+    "itl_mean": "17% held out: QPS=INF rows (8B 467/256: 39 ms measured vs 25 ms predicted) and "
+    "low-load rows whose source rounds ITL to whole ms (7 ms +- 0.5 ms is already 7%)",
+    "ttft_mean": "17% held out: QPS=32 rows, where the measured TTFT stays small while only part of "
+    "the rate is served (70B 202/214: 0.12 s at 14 of 32 req/s); the client's queueing is not in it",
+}
+
+
+@pytest.fixture(scope="module")
+def held_out() -> dict[str, float]:
+    assert ROOT is not None
+    rows, skipped = load_serving_rows(ROOT / "trtllm_serving.csv")
+    rows = [r for r in rows if r.hardware == "h200"]
+    assert len(rows) == 180 and not skipped and {r.engine for r in rows} == {"trtllm"}
+    return mape_by_metric(predict_rows(rows))
+
+
+@pytest.mark.parametrize("metric", sorted(RECORDED))
+def test_held_out_error_not_above_recorded(held_out: dict[str, float], metric: str) -> None:
+    assert held_out[metric] <= RECORDED[metric]
+
+
+@pytest.mark.parametrize("metric", sorted(RECORDED))
+def test_held_out_target(held_out: dict[str, float], metric: str, request: pytest.FixtureRequest) -> None:
+    if metric in MISSES:
+        request.applymarker(pytest.mark.xfail(reason=MISSES[metric], strict=True))
+    assert held_out[metric] <= TARGET
