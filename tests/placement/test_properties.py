@@ -133,7 +133,9 @@ def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: f
 def test_more_capacity_never_slower_while_offloading(dev_name: str, side: int, k: float, batch: int,
                                                      prompt: int) -> None:  # fmt: skip
     """Offload with more capacity on any side is never slower (while the footprint still
-    exceeds the primary: there auto switches to primary by definition, see docs/placement.md)."""
+    exceeds the primary: there auto switches to primary by definition, see docs/placement.md),
+    to a part in a million: moving bytes between tiers changes per-transfer sizes, and the
+    interpolated efficiency curves make that second-order effect (seen: 4e-8) non-monotone."""
     dev = hetsim.get_hardware(dev_name)
     side = side % len(dev.sides)
     w = hetsim.Workload(batch, prompt, 64)
@@ -145,7 +147,7 @@ def test_more_capacity_never_slower_while_offloading(dev_name: str, side: int, k
         return
     if more.footprint_bytes <= bigger.sides[0].memory.capacity_bytes:
         return
-    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-9)
+    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-6)
 
 
 @settings(max_examples=25, deadline=None)
