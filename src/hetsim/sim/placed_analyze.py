@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult, SweepResult
+from hetsim.cost.roofline import Cost
 from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name, fill_policy_names, get_policy, is_search, policy_names
@@ -187,7 +188,8 @@ def assemble(
     n = len(dev.sides)
     steps = max(w.output_len - 1, 0)
     pre = total(run.prefill_costs, n)
-    dec = mean_placed(total(run.decode_costs, n), _mean)
+    dec_means = [mean_placed(c, _mean) for c in run.decode_costs]  # per op, mean over the steps
+    dec = total(dec_means, n)
     sides = []
     for s, side in enumerate(dev.sides):
         resident = peak_usage(run, s)
@@ -209,7 +211,7 @@ def assemble(
     ):
         phase_ops = ops[0] if phase == "prefill" else ops[1]
         for op, pc in zip(phase_ops, costs, strict=True):
-            c = mean_placed(pc, _mean) if phase == "decode" else pc
+            c = pc
             res = _op_result(op, c.cost, phase, dev)
             data, comp, rt = _shares_text(pl, op, dev)
             unit = res.unit
@@ -247,7 +249,8 @@ def analyze_placed(
     )
     run = pricer.run
     priced = (ops[0], [c.cost for c in run.prefill_costs], ops[1],
-              [mean_placed(c, _mean).cost for c in run.decode_costs])  # fmt: skip
+              [Cost(*(_mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__))
+               for c in run.decode_costs])  # fmt: skip
     base = result_record(m, dev, prec, w, opts, fp, fits, r, priced)
     return assemble(base, dev, pricer, ops, name, why, fits, w)
 
