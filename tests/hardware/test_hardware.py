@@ -123,5 +123,5 @@ def test_a_null_where_a_mapping_belongs_is_one_clear_error(tmp_path) -> None:  #
     raw["sides"][0]["units"][0] = None
     path = tmp_path / "hw.yaml"
     path.write_text(yaml.safe_dump(dict(raw)))
-    with pytest.raises(ConfigError, match=r"units\[0\]: expected a mapping"):
+    with pytest.raises(ConfigError, match=r"units\[0\]: must be a mapping"):
         get_hardware(str(path))

@@ -36,7 +36,7 @@ def test_json_and_outputs(run_cli: Run, tmp_path: Path) -> None:
     assert any(e.get("name") == "kv_cache" for e in trace["traceEvents"])
     assert files["cdf"].stat().st_size > 5000 and files["kv"].stat().st_size > 5000
     again = run_cli(*BASE, "--rate", "10", "--csv-out", str(files["csv"]))
-    assert again.code == 2 and "already exists" in again.err  # never overwrites without --force
+    assert again.code == 2 and "exists; pass --force" in again.err  # never overwrites without --force
 
 
 def test_table_offline_closed_and_max_rate(run_cli: Run) -> None:

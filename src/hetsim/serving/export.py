@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hetsim.errors import ConfigError
+from hetsim.outfiles import atomic_write_text, check_new_file, strict_json
 from hetsim.serving.metrics import ServingResult, per_request_metrics
 
 CSV_COLUMNS = (
@@ -34,12 +33,8 @@ CSV_COLUMNS = (
 
 
 def writable(path: Path, force: bool) -> Path:
-    """``path`` if it may be written: refuse to overwrite a user's file without ``force``."""
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; choose another name or pass --force to overwrite it")
-    if not path.parent.exists():
-        raise ConfigError(f"{path}: folder {path.parent} does not exist")
-    return path
+    """``path`` if it may be written (the project's rules, :mod:`hetsim.outfiles`)."""
+    return check_new_file(path, force)
 
 
 def requests_csv(r: ServingResult) -> str:
@@ -133,20 +128,8 @@ def perfetto_trace(r: ServingResult, max_requests: int = 200) -> dict[str, Any]:
 
 
 def write_trace(r: ServingResult, path: Path, *, force: bool = False) -> None:
-    writable(path, force).write_text(json.dumps(_clean(perfetto_trace(r))))
+    atomic_write_text(writable(path, force), strict_json(perfetto_trace(r)))
 
 
 def write_csv(r: ServingResult, path: Path, *, force: bool = False) -> None:
-    writable(path, force).write_text(requests_csv(r))
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _clean(obj.item())
-    return obj
+    atomic_write_text(writable(path, force), requests_csv(r))

@@ -124,7 +124,7 @@ def auto_candidates(dev: Device) -> list[str]:
     """``auto``'s candidates: the closed-form policies, plus the head-aware ``h2m2`` greedy
     where a memory side other than the primary has matrix units of its own (an accelerator
     chip, as H2M2's capacity side; a CPU or PIM side gets the closed-form policies only)."""
-    names = fill_policy_names()
+    names = fill_policy_names(for_auto=True)
     if any(u.kind == "matrix" for s in dev.sides[1:] for u in s.units):
         names.append("h2m2")
     return names
@@ -279,9 +279,9 @@ def sweep_placed(
             f"policy {policy!r} searches priced candidates per configuration: use analyze, not sweep"
         )
     fits0 = np.asarray(fp["total"], dtype=float) <= dev.primary.memory.capacity_bytes
-    names = [policy] if policy != "auto" else ["primary", *fill_policy_names()]
+    names = [policy] if policy != "auto" else ["primary", *fill_policy_names(for_auto=True)]
     if policy == "auto" and not np.any(fits0):
-        names = fill_policy_names()  # no configuration fits the primary: skip evaluating it
+        names = fill_policy_names(for_auto=True)  # no configuration fits the primary: skip it
     evals = []
     for name in names:
         try:
