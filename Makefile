@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install -q -e '.[dev,explore,ray,web]'
+	$(PY) -m pip install -q -e '.[dev,explore,ray,web,onnx,torch]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -36,7 +36,7 @@ test: lint
 fuzz: install-dev
 	$(BIN)/pytest tests/cli/test_fuzz.py --long -x
 
-bench: install
+bench: install-dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py
 
 clean:

@@ -12,6 +12,7 @@ ROOT = Path(hetsim.__file__).parent
 LAYERS = [
     {"units", "errors", "safeload", "outfiles", "datafiles"},
     {"workload"},
+    {"ingest"},
     {"hardware"},
     {"memory"},
     {"cost"},

@@ -70,6 +70,7 @@ def test_unit_in_the_key_name_allows_a_bare_number() -> None:
         (("n_devices",), 1.5, "n_devices"),
         (("kernel_overhead",), "500 Ms", "kernel_overhead"),
         (("interconnect", "bandwidth"), "1e999 GB/s", "interconnect.bandwidth"),
+        (("sides", 0, "units", 0), 1.5, "must be a mapping"),  # found by a 6,000-case fuzz run
     ],
 )
 def test_hardware_file_values_are_checked(path: tuple[object, ...], value: object, needle: str) -> None:

@@ -31,7 +31,10 @@ def preset_files(package: str) -> list[Path]:
 
 
 def check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    """Refuse keys outside ``allowed`` (and keys that are not strings, e.g. ``1:`` or ``null:``)."""
+    """Refuse keys outside ``allowed`` (and keys that are not strings, e.g. ``1:`` or ``null:``),
+    and a value that is not a mapping at all."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of keys to values, got {data!r:.60}")
     odd = [k for k in data if not isinstance(k, str)]
     if odd:
         raise ConfigError(f"{where}: key {odd[0]!r} is not a name; keys must be text")

@@ -37,7 +37,7 @@ def check_new_file(path: Path, force: bool, what: str = "output") -> Path:
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name")
     if path.exists() and not force:
-        raise ConfigError(f"{what} {path} exists; pass --force to replace it, or choose another name")
+        raise ConfigError(f"{what} {path} already exists; pass --force to replace it, or choose another name")
     return path
 
 

@@ -39,7 +39,7 @@ def test_run_query_pareto(run_cli: Run, spec: Path, tmp_path: Path) -> None:
     assert p.code == 0, p.err
     assert png.stat().st_size > 1000 and "points on the front" in p.out
     again = run_cli("explore", "pareto", str(out), "--plot", str(png))
-    assert again.code == 2 and "refusing to overwrite" in again.err
+    assert again.code == 2 and "already exists" in again.err
 
 
 def test_dry_run_counts_and_estimates(run_cli: Run, spec: Path) -> None:

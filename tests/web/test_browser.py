@@ -164,9 +164,11 @@ def test_validate_page(page: Page, dashboard: Dashboard) -> None:
     got = cards(page)
     assert got["rows_scored"][0] == len(rep.scored) and got["mape"][0] == rep.stats()["mape"]
     assert plot_points(page)["fig-validate-scatter"] > 1000
-    change(page, lambda: page.uncheck("#in-calibrated"))
-    assert cards(page)["mape"][0] == validate(files, calibrated=False).stats()["mape"]
     shot(page, "validate")
+    change(page, lambda: page.select_option("#in-file", "lmdeploy.csv"))  # a small file: quick to redo
+    change(page, lambda: page.uncheck("#in-calibrated"))
+    one = validate([realdata / "lmdeploy.csv"], calibrated=False)
+    assert cards(page)["mape"][0] == one.stats()["mape"] and cards(page)["rows_scored"][0] == len(one.scored)
 
 
 def test_h2m2_page(page: Page, dashboard: Dashboard) -> None:

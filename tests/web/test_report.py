@@ -90,3 +90,18 @@ def test_cli_start_does_not_import_the_web_extra() -> None:
     code = "import sys, hetsim.cli; print([m for m in sys.modules if m.startswith(('plotly', 'hetsim.web'))])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_report_of_hetsim_compare_rows(run_cli: Run, tmp_path: Path) -> None:
+    r = run_cli("compare", "-m", "llama2-70b", "-H", "a100-80gb-sxm,h100-sxm", "--tp", "1", "--json")
+    assert r.code == 0, r.err
+    rows = json.loads(r.out)
+    run = tmp_path / "cmp.json"
+    run.write_text(r.out)
+    out = tmp_path / "cmp.html"
+    assert run_cli("report", str(run), "--html", str(out)).code == 0
+    view = _spec(out.read_text())["view"]
+    assert isinstance(view, dict)
+    shown = view["tables"][0]["rows"]
+    assert [row[1] for row in shown] == [row["fits"] for row in rows]  # llama2-70b fits neither at tp 1
+    assert any("does not fit" in n for n in view["notes"])

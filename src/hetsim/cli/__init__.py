@@ -19,6 +19,7 @@ from hetsim.cli import compare as _compare  # noqa: F401  # isort: skip
 from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip
 from hetsim.cli import calibrate as _calibrate  # noqa: F401  # isort: skip
+from hetsim.cli import whatif as _whatif  # noqa: F401  # isort: skip
 from hetsim.cli import placement as _placement  # noqa: F401  # isort: skip
 from hetsim.cli import serve as _serve  # noqa: F401  # isort: skip
 from hetsim.cli import explore as _explore  # noqa: F401  # isort: skip

@@ -86,8 +86,16 @@ def analyze_cmd(
         Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
     ] = None,
     force: ForceOption = False,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="ONNX models: bind an input, NAME=1x3x224x224 (repeatable)."),
+    ] = None,
+    fuse: Annotated[
+        str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
+    ] = "none",
 ) -> None:
-    """Predict latency, throughput, utilisation and energy of one static-batch run."""
+    """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
+    of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
     from hetsim.analysis.checks import check_result
     from hetsim.hardware.loader import get_hardware
     from hetsim.sim.inference import Workload, analyze
@@ -114,6 +122,22 @@ def analyze_cmd(
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     prec = Precision.of(weight_dtype, act_dtype, kv_dtype)
+    if model.lower().endswith(".onnx"):
+        from hetsim.cli.graph import GraphRequest, run_graph
+
+        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
+        run_graph(
+            req,
+            get_hardware(hardware),
+            prec,
+            "max" if overlap == "max" else "sum",
+            as_json=as_json,
+            as_csv=as_csv,
+            plot=plot,
+        )
+        return
+    if input_shape or fuse != "none":
+        raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         get_hardware(hardware),

@@ -53,7 +53,7 @@ def run_guarded(call: Callable[[], Any], args: list[str]) -> int:
         return fail("Interrupted", "interrupted", args, EXIT_INTERRUPT)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        return fail("OSError", f"cannot use{where}: {exc.strerror or exc}", args)
+        return fail("OSError", f"cannot read or write{where}: {exc.strerror or exc}", args)
     except Exception as exc:
         # Usage errors from Typer's (vendored) click carry ``format_message`` and ``exit_code``.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

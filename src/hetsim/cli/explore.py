@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from hetsim.cli.common import app, console, err_console, print_json
+from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError, HetsimError
 from hetsim.units import fmt_bytes, fmt_time
 
@@ -175,8 +176,9 @@ def pareto_cmd(
     x: Annotated[str, typer.Option(help="Column on the x axis.")] = "tok_per_s_per_user",
     y: Annotated[str, typer.Option(help="Column on the y axis.")] = "tok_per_s_per_device",
     sense: Annotated[str, typer.Option(help="min/max for x and y, e.g. 'max,max' or 'min,max'.")] = "max,max",
-    plot: Annotated[Path | None, typer.Option(help="PNG to write (must not exist).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG to write (an existing file needs --force).")] = None,
     where: Annotated[str | None, typer.Option(help="SQL condition on `results` rows first.")] = None,
+    force: ForceOption = False,
 ) -> None:
     """The Pareto front of two columns over a store (optionally a PNG of it)."""
     import duckdb
@@ -186,8 +188,8 @@ def pareto_cmd(
     senses = tuple(sense.split(","))
     if len(senses) != 2 or any(s not in ("min", "max") for s in senses):
         raise ConfigError(f"--sense {sense!r}: write two of min/max, e.g. 'max,max'")
-    if plot is not None and plot.exists():
-        raise ConfigError(f"--plot {plot} exists; refusing to overwrite it")
+    if plot is not None:
+        check_plot_path(plot, force)
     con = _connect(store)
     cond = f" WHERE {where}" if where else ""
     try:

@@ -19,6 +19,7 @@ import numpy as np
 from hetsim.cost.prices import PriceBook, default_prices, device_capex, usd_per_hour, usd_per_mtoken
 from hetsim.errors import ConfigError, HetsimError, MappingError, UnknownNameError
 from hetsim.explore.pareto import pareto_mask, top_k
+from hetsim.explore.serving_eval import serving_columns, serving_group
 from hetsim.explore.spec import LINKS, VECTOR_AXES, Spec, param_column
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.provenance import Provenance
@@ -41,6 +42,8 @@ INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len")
 
 def columns_of(spec: Spec) -> list[str]:
     """Every column a chunk of ``spec`` has, in order."""
+    if spec.mode == "serving":
+        return serving_columns([param_column(p) for p in spec.params])
     return ["index", *TEXT_AXES, *INT_COLUMNS, *(param_column(p) for p in spec.params), *METRICS, *DERIVED]
 
 
@@ -153,6 +156,8 @@ class Evaluator:
         params = tuple((p, float(s.value_of(p, int(pos[p][0])) if p in pos else s.value_of(p, 0)))
                        for p in s.params)  # fmt: skip
         model = get_model(v["model"])
+        if s.mode == "serving":
+            return self._bounded(serving_group(self, idx, pos, v, params, removed), removed)
         tp, pp = int(v["tp"]), int(v["pp"])
         if "divisible" in s.static_filters:
             try:
@@ -200,7 +205,14 @@ class Evaluator:
         if "fits" in s.static_filters:
             removed["fits"] += int((~cols["fits"]).sum())
             keep &= cols["fits"]
-        for b in s.bounds:
+        return self._bounded({c: x[keep] for c, x in cols.items()} if not keep.all() else cols, removed)
+
+    def _bounded(self, cols: dict[str, Array] | None, removed: dict[str, int]) -> dict[str, Array] | None:
+        """Apply the metric bounds (``tpot_s <= 0.05``) to a group's rows."""
+        if cols is None:
+            return None
+        keep = np.ones(cols["index"].size, dtype=bool)
+        for b in self.spec.bounds:
             k = b.keep(cols[b.column])
             removed[b.text] += int((keep & ~k).sum())
             keep &= k

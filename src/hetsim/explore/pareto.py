@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hetsim.outfiles import atomic_write
 
 Array = np.ndarray[Any, Any]
 
@@ -79,6 +82,6 @@ def plot_front(
     ax.set_title(label or f"{y} vs {x}")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)
     return int(mask.sum())

@@ -47,8 +47,15 @@ AXES: dict[str, Any] = {
     "attention": "fused",
     "overlap": "max",
     "policy": "auto",  # placement policy (hetsim policies); auto: primary side where it fits
+    # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
+    "rate": None,  # Poisson arrivals, requests/s
+    "requests": 200,  # requests per simulated run
+    "engine": "vllm",  # serving engine preset
+    "slo": "",  # e.g. "ttft=0.5,tpot=0.05" (seconds)
 }
-INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len"})
+SERVING_AXES = ("rate", "requests", "engine", "slo")
+MODES = ("static", "serving")
+INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len", "requests"})
 VECTOR_AXES = ("batch", "input_len", "output_len")
 # hardware parameter field -> (unit kind for parse_quantity, column suffix)
 SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "bytes_per_s"),
@@ -56,7 +63,7 @@ SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "byt
 LINK_PARAMS = {"bandwidth": ("bytes_per_s", "bytes_per_s"), "latency": ("s", "s")}
 LINKS = ("link", "interconnect")  # the side link of a device; the device-to-device interconnect
 STATIC_FILTERS = ("fits", "divisible", "applicable")
-TOP_KEYS = ("name", "description", "axes", "hardware_params", "zip", "filters", "prices",
+TOP_KEYS = ("name", "description", "mode", "axes", "hardware_params", "zip", "filters", "prices",
             "objectives", "reduce", "chunk_size")  # fmt: skip
 _BOUND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
 
@@ -99,6 +106,7 @@ class Dimension:
 @dataclass(frozen=True, slots=True)
 class Spec:
     name: str
+    mode: str  # "static" (vectorised static batches) or "serving" (one serving run per point)
     raw: Mapping[str, Any]  # the spec as given (JSON-able); its hash names the store
     dims: tuple[Dimension, ...]  # group dimensions first, vector dimensions last
     constants: Mapping[str, Any]  # axes with one value, and defaults
@@ -153,6 +161,9 @@ def _axis_values(name: str, raw: Any) -> list[Any]:
         if name in INT_AXES:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"axis {name!r}: values must be positive integers, got {v!r}")
+        elif name == "rate":
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                raise ConfigError(f"axis 'rate': values must be positive requests/s, got {v!r}")
         elif not isinstance(v, str):
             raise ConfigError(f"axis {name!r}: values must be names, got {v!r}")
         out.append(v)
@@ -233,9 +244,20 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         if name not in AXES:
             hint = " (hardware parameters go under hardware_params)" if "." in str(name) else ""
             raise UnknownNameError(f"axis{hint}", str(name), AXES)
-    missing = [
-        a for a, d in AXES.items() if d is None and a not in axes_raw and a not in ("act_dtype", "kv_dtype")
-    ]
+    mode = raw.get("mode", "static")
+    if mode not in MODES:
+        raise UnknownNameError("mode", str(mode), MODES)
+    if mode == "serving":
+        required: tuple[str, ...] = ("model", "hardware", "rate", "input_len", "output_len")
+        wrong = [a for a in ("batch", "pp", "attention", "overlap") if a in axes_raw]
+        if wrong:
+            raise ConfigError(f"axis {wrong[0]!r} has no meaning in serving mode (the engine batches)")
+    else:
+        required = ("model", "hardware", "batch", "input_len", "output_len")
+        wrong = [a for a in SERVING_AXES if a in axes_raw]
+        if wrong:
+            raise ConfigError(f"axis {wrong[0]!r} needs mode: serving")
+    missing = [a for a in required if a not in axes_raw]
     if missing:
         raise ConfigError(f"spec: axis {missing[0]!r} is required (give a value or a list)")
     values: dict[str, list[Any]] = {a: _axis_values(a, v) for a, v in axes_raw.items()}
@@ -263,6 +285,7 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         raise ConfigError("reduce: give {pareto: true} or {top_k: {by: COLUMN, k: N, order: min|max}}")
     return Spec(
         name=str(raw.get("name", "explore")),
+        mode=str(mode),
         raw=json.loads(json.dumps(raw, default=str)),
         dims=tuple(ordered),
         constants=constants,

@@ -62,9 +62,12 @@ class FillResult:
 PolicyFn = Callable[[Problem], FillResult]
 _REGISTRY: dict[str, tuple[PolicyFn, str]] = {}
 _SEARCH: set[str] = set()
+_NOT_AUTO: set[str] = set()
 
 
-def register(name: str, doc: str, *, search: bool = False) -> Callable[[PolicyFn], PolicyFn]:
+def register(
+    name: str, doc: str, *, search: bool = False, auto: bool = True
+) -> Callable[[PolicyFn], PolicyFn]:
     """Register a placement policy under ``name`` (plug-ins may add their own). ``search``
     policies price candidates (``Problem.evaluate``): analyze only, not vectorised sweeps,
     and not among ``auto``'s candidates (auto stays a few closed-form evaluations)."""
@@ -73,6 +76,8 @@ def register(name: str, doc: str, *, search: bool = False) -> Callable[[PolicyFn
         _REGISTRY[name] = (fn, doc)
         if search:
             _SEARCH.add(name)
+        if not auto:
+            _NOT_AUTO.add(name)
         return fn
 
     return deco
@@ -82,13 +87,14 @@ def is_search(name: str) -> bool:
     return name in _SEARCH
 
 
-def fill_policy_names() -> list[str]:
-    """Closed-form policies other than primary: ``auto``'s candidates."""
-    return [n for n in _REGISTRY if n != "primary" and n not in _SEARCH]
+def fill_policy_names(*, for_auto: bool = False) -> list[str]:
+    """Closed-form policies other than primary (``for_auto``: those ``auto`` weighs)."""
+    return [n for n in _REGISTRY if n != "primary" and n not in _SEARCH and not (for_auto and n in _NOT_AUTO)]
 
 
 AUTO_DOC = (
-    "primary when it fits, otherwise the fastest applicable policy that fits (the output says which and why)"
+    "primary when it fits, otherwise the fastest that fits of offload, pim-attention and (where a "
+    "memory side has matrix units) h2m2; the output says which and why"
 )
 
 
@@ -197,6 +203,23 @@ def offload(p: Problem) -> FillResult:
     shares, thresholds = _fill(p, FILL_ORDER, sides, free, balance(dev, sides))
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
+
+
+@register(
+    "hierarchical",
+    "the primary memory caches the others: it holds what fits, the rest is staged into it before "
+    "use (written there and read back), the primary's units compute everything",
+    auto=False,  # offload holds the same data and streams them without the staging
+)
+def hierarchical(p: Problem) -> FillResult:
+    dev = p.device
+    n = len(dev.sides)
+    sides = _side_order(dev, 0)
+    free, ws = _free(p, sides)
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free)
+    groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
+    pl = Placement("hierarchical", groups, n_sides=n, workspace_side=ws, staged=True)
+    return FillResult(pl, thresholds)
 
 
 def pim_sides(dev: Device) -> list[int]:

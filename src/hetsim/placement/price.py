@@ -222,6 +222,15 @@ def price_op(
                 side_busy[s] = _acc(side_busy[s], t_mem)
                 side_energy[s] = _acc(side_energy[s], e_mem)
             energy = _acc(energy, nb * (8 * (mem.energy_j_per_bit + e_link)))
+            if pl.staged:  # written into the compute side's memory, then read from it
+                home = dev.sides[c].memory
+                t_home = 2 * nb / home.bandwidth_bytes_per_s
+                mem_busy[c] = _acc(mem_busy[c], t_home)
+                side_bytes[c] = _acc(side_bytes[c], 2 * nb)
+                energy = _acc(energy, nb * (16 * home.energy_j_per_bit))
+                if detail:
+                    side_busy[c] = _acc(side_busy[c], t_home)
+                    side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
         if c != pl.workspace_side:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)

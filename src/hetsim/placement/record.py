@@ -85,6 +85,9 @@ class Placement:
     n_sides: int = 1
     workspace_side: int = 0  # activations and the residual stream
     notes: tuple[str, ...] = field(default=())
+    # streamed data are staged through the compute side's memory (a cache hierarchy): written
+    # there and read back, so they cost its bandwidth and energy twice over
+    staged: bool = False
 
     def __post_init__(self) -> None:
         missing = [g for g in GROUPS if g not in self.groups]

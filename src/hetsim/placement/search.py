@@ -150,8 +150,8 @@ def naive_sublayer(p: Problem) -> FillResult:
     return FillResult(_placement(p, "naive-sublayer", b, best[1]))
 
 
-@register("oracle", "exhaustive split search (a stated grid where the space is large), and never slower "
-          "than any closed-form policy", search=True)  # fmt: skip
+@register("oracle", "exhaustive split search (a stated grid where the space is large), then the fastest "
+          "end to end of it and every other policy: never slower than any", search=True)  # fmt: skip
 def oracle(p: Problem) -> FillResult:
     cands: list[tuple[float, FillResult]] = []
     for name in fill_policy_names():

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.outfiles import atomic_write
 from hetsim.serving.metrics import ServingResult, itl_samples, per_request_metrics
 
 
@@ -47,7 +48,7 @@ def plot_latency_cdf(r: ServingResult, path: Path) -> Path:
     axes[0].set_ylabel("fraction")
     fig.suptitle(f"{r.model} on {r.hardware} x{r.tp}, {r.engine}, {r.arrival} ({r.n_requests} requests)")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path
 
@@ -73,6 +74,6 @@ def plot_kv_timeline(r: ServingResult, path: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(f"KV cache of {r.engine}: {r.kv_blocks_total} blocks x {r.kv_block_tokens} tokens")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path

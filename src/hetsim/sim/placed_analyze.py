@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult, SweepResult
+from hetsim.cost.roofline import Cost
 from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name, fill_policy_names, get_policy, is_search, policy_names
@@ -123,7 +124,7 @@ def auto_candidates(dev: Device) -> list[str]:
     """``auto``'s candidates: the closed-form policies, plus the head-aware ``h2m2`` greedy
     where a memory side other than the primary has matrix units of its own (an accelerator
     chip, as H2M2's capacity side; a CPU or PIM side gets the closed-form policies only)."""
-    names = fill_policy_names()
+    names = fill_policy_names(for_auto=True)
     if any(u.kind == "matrix" for s in dev.sides[1:] for u in s.units):
         names.append("h2m2")
     return names
@@ -187,7 +188,8 @@ def assemble(
     n = len(dev.sides)
     steps = max(w.output_len - 1, 0)
     pre = total(run.prefill_costs, n)
-    dec = mean_placed(total(run.decode_costs, n), _mean)
+    dec_means = [mean_placed(c, _mean) for c in run.decode_costs]  # per op, mean over the steps
+    dec = total(dec_means, n)
     sides = []
     for s, side in enumerate(dev.sides):
         resident = peak_usage(run, s)
@@ -209,7 +211,7 @@ def assemble(
     ):
         phase_ops = ops[0] if phase == "prefill" else ops[1]
         for op, pc in zip(phase_ops, costs, strict=True):
-            c = mean_placed(pc, _mean) if phase == "decode" else pc
+            c = pc
             res = _op_result(op, c.cost, phase, dev)
             data, comp, rt = _shares_text(pl, op, dev)
             unit = res.unit
@@ -247,7 +249,8 @@ def analyze_placed(
     )
     run = pricer.run
     priced = (ops[0], [c.cost for c in run.prefill_costs], ops[1],
-              [mean_placed(c, _mean).cost for c in run.decode_costs])  # fmt: skip
+              [Cost(*(_mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__))
+               for c in run.decode_costs])  # fmt: skip
     base = result_record(m, dev, prec, w, opts, fp, fits, r, priced)
     return assemble(base, dev, pricer, ops, name, why, fits, w)
 
@@ -276,9 +279,9 @@ def sweep_placed(
             f"policy {policy!r} searches priced candidates per configuration: use analyze, not sweep"
         )
     fits0 = np.asarray(fp["total"], dtype=float) <= dev.primary.memory.capacity_bytes
-    names = [policy] if policy != "auto" else ["primary", *fill_policy_names()]
+    names = [policy] if policy != "auto" else ["primary", *fill_policy_names(for_auto=True)]
     if policy == "auto" and not np.any(fits0):
-        names = fill_policy_names()  # no configuration fits the primary: skip evaluating it
+        names = fill_policy_names(for_auto=True)  # no configuration fits the primary: skip it
     evals = []
     for name in names:
         try:

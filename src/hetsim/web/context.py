@@ -98,7 +98,8 @@ class Context:
                 return self._cache[key]  # type: ignore[no-any-return]
             value = make()
             with self._lock:
-                if len(self._cache) > 256:
+                if len(self._cache) > 128:  # views of large pages hold a few MB each
                     self._cache.clear()
+                    self._key_locks = {key: lock}
                 self._cache[key] = value
             return value

@@ -31,7 +31,8 @@ PALETTE = ("#4c78a8", "#72b7b2", "#54a24b", "#b279a2", "#9d755d", "#bab0ac")  # 
 BOUND_COLORS = {"memory": "#1f77b4", "compute": "#d62728", "link": "#7f7f7f"}
 BASE_LAYOUT: dict[str, Any] = {
     "margin": {"l": 70, "r": 20, "t": 40, "b": 60},
-    "legend": {"orientation": "h", "y": -0.2},
+    # above the plot: below it, a wrapped legend runs into the x-axis title
+    "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
     "hovermode": "closest",
     "font": {"size": 12},
 }

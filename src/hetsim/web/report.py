@@ -18,7 +18,10 @@ from hetsim.web.shell import render_page
 from hetsim.web.view import View
 from hetsim.workload.dtypes import Precision
 
-KINDS = "an analysis (hetsim analyze --json), a comparison (a JSON list of those) or an H2M2 results.json"
+KINDS = (
+    "an analysis (hetsim analyze --json), a comparison (hetsim compare --json, or a JSON list of analyses) "
+    "or an H2M2 results.json"
+)
 
 
 def _has_default(cls: Any, name: str) -> bool:
@@ -57,6 +60,30 @@ def analysis_from_json(d: Any, where: str = "analysis") -> AnalysisResult:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _comparison_row(d: Any, where: str) -> dict[str, Any]:
+    """A comparison row: a whole ``hetsim analyze --json`` object, or a ``hetsim compare --json`` row."""
+    from hetsim.web.pages.compare import summary
+
+    if isinstance(d, dict) and "ops" in d:
+        return summary(analysis_from_json(d, where))
+    need = (
+        "model",
+        "hardware",
+        "precision",
+        "tp",
+        "pp",
+        "batch",
+        "input_len",
+        "output_len",
+        "fits",
+        "ttft_s",
+    )
+    if not isinstance(d, dict) or any(k not in d for k in need):
+        missing = [k for k in need if not isinstance(d, dict) or k not in d]
+        raise ConfigError(f"{where}: not a hetsim analyze or compare row (missing {', '.join(missing)})")
+    return dict(d)
+
+
 def _device(name: str) -> Device | None:
     from hetsim.hardware.loader import get_hardware
 
@@ -85,11 +112,15 @@ def view_of(data: Any, where: str) -> tuple[str, str, View]:
         data = data["comparison"]
     if isinstance(data, list):
         if len(data) < 2:
-            raise ConfigError(f"{where}: a comparison needs at least two analyses")
-        results = [analysis_from_json(d, f"{where}[{i}]") for i, d in enumerate(data)]
-        r0 = results[0]
-        title = f"{r0.model}: {r0.precision}, batch {r0.batch}, {r0.input_len} + {r0.output_len} tokens"
-        return "compare", "Comparison", comparison_view(results, title)
+            raise ConfigError(f"{where}: a comparison needs at least two runs")
+        rows = [_comparison_row(d, f"{where}[{i}]") for i, d in enumerate(data)]
+        r0 = rows[0]
+        title = (
+            f"{r0['model']}: {r0['precision']}, batch {r0['batch']}, "
+            f"{r0['input_len']} + {r0['output_len']} tokens"
+        )
+        devices = [_device(str(r["hardware"])) for r in rows]
+        return "compare", "Comparison", comparison_view(rows, devices, title)
     if isinstance(data, dict) and "ops" in data and "ttft_s" in data:
         r = analysis_from_json(data, where)
         return "analyze", "Analysis", analysis_view(r, _device(r.hardware), _compute_dtype(r.precision))

@@ -37,9 +37,15 @@ def page_spec(page: Page, ctx: Context, view: View, static: bool = False) -> dic
 
 
 def build_view(page: Page, inp: Inputs, ctx: Context) -> View:
-    """The page's view, or a view holding the one-line error a bad input caused."""
+    """The page's view, or a view holding the one-line error a bad input caused. Views of the
+    same inputs (no uploads) are built once: every page is a pure function of its inputs,
+    except those that read files that may change (``Page.cacheable = False``)."""
     try:
-        return page.build(inp, ctx)
+        if inp.uploads or not page.cacheable:
+            return page.build(inp, ctx)
+        key = ("view", page.slug, json.dumps(dict(inp.values), sort_keys=True, default=str))
+        view: View = ctx.cached(key, lambda: page.build(inp, ctx))
+        return view
     except HetsimError as exc:
         return View("", error=ctx.scrub(str(exc)))
 

@@ -47,15 +47,17 @@ def _json_script(obj: Any) -> str:
 def render_page(spec: dict[str, Any], nav: list[tuple[str, str]], *, inline: bool) -> str:
     """HTML of one page. ``spec``: {page, title, intro, fields, view, static}; ``nav``: (slug,
     title) of every page (empty in a report); ``inline``: embed the assets (report)."""
+    # The renderer comes first and shows the cards and tables at once; plotly.min.js follows
+    # (async when served) and the figures are drawn when it has loaded.
     if inline:
         css = f"<style>{asset('dashboard.css').decode()}</style>"
         js = "".join(
             "<script>" + asset(n).decode().replace("</script", "<\\/script") + "</script>"
-            for n in ("plotly.min.js", "dashboard.js")
+            for n in ("dashboard.js", "plotly.min.js")
         )
     else:
         css = '<link rel="stylesheet" href="/static/dashboard.css">'
-        js = '<script src="/static/plotly.min.js"></script><script src="/static/dashboard.js"></script>'
+        js = '<script src="/static/dashboard.js"></script><script async src="/static/plotly.min.js"></script>'
     links = "".join(
         f'<a href="/{slug}"{" class=active" if slug == spec["page"] else ""}>{html.escape(title)}</a>'
         for slug, title in nav

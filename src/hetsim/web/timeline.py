@@ -105,7 +105,6 @@ def memory_timeline(
         yaxis={"domain": [0.0, 0.28], "title": {"text": "time (ms)"}},
         yaxis2={"domain": [0.36, 0.62], "title": {"text": f"parts on {side_names[0]}"}, "anchor": "x"},
         yaxis3={"domain": [0.70, 1.0], "title": {"text": "used (GB)"}, "anchor": "x"},
-        legend={"orientation": "h", "y": -0.12},
     )
     moved = sum(r.migrated_bytes for r in records)
     mig = sum(r.migration_s for r in records)

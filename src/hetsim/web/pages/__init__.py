@@ -20,6 +20,7 @@ class Page:
     fields: Callable[[Context], list[Field]]
     build: Callable[[Inputs, Context], View]
     order: int = 50
+    cacheable: bool = True  # False: the view depends on files that may change (a growing sweep store)
 
 
 _PAGES: dict[str, Page] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hetsim.analysis.checks import check_result
 from hetsim.analysis.result import AnalysisResult
 from hetsim.cost.roofline import Overlap
 from hetsim.hardware.spec import Device
@@ -201,7 +202,7 @@ def build(inp: Inputs, ctx: Context) -> View:
         policy=inp.choice("policy", tuple(policy_names()), "auto"),
         dynamic=not inp.flag("static_placement"),
     )
-    return analysis_view(r, device, prec.compute.name)
+    return analysis_view(check_result(r), device, prec.compute.name)
 
 
 PAGE = register(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from hetsim.analysis.checks import check_result
 from hetsim.analysis.result import AnalysisResult
+from hetsim.cost.prices import system_cost, usd_per_mtoken
 from hetsim.errors import ConfigError
 from hetsim.hardware.loader import get_hardware
+from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze
 from hetsim.web import figures
 from hetsim.web.context import Context
@@ -32,6 +38,8 @@ COLUMNS = (
     Column("mbu", "MBU", "pct"),
     Column("mfu", "MFU", "pct"),
     Column("footprint_bytes", "footprint per device", "bytes"),
+    Column("usd_per_mtoken", "$ per M output tokens", "float"),
+    Column("capex_usd", "capex ($)", "float"),
 )
 # (label, attribute, display scale)
 PANELS = (
@@ -40,6 +48,7 @@ PANELS = (
     ("output throughput (tok/s)", "output_throughput_tok_per_s", 1.0),
     ("energy per token (J)", "energy_j_per_token", 1.0),
 )
+COST_PANEL = "$ per M output tokens"
 
 
 def fields(ctx: Context) -> list[Field]:
@@ -51,34 +60,78 @@ def fields(ctx: Context) -> list[Field]:
     return out
 
 
-def label(r: AnalysisResult) -> str:
-    return f"{r.tp}× {r.hardware}" if r.tp > 1 else r.hardware
+def cost_of(row: Mapping[str, Any], device: Device | None) -> tuple[float | None, float | None]:
+    """($ per million output tokens, capex $) of the run's tp x pp devices at the run's average
+    power, with the explore issue's price book (hetsim.cost.prices); None without a preset device
+    or without the run's power (rows of ``hetsim compare --json`` do not carry it)."""
+    power, thr = row.get("avg_power_w"), row.get("output_throughput_tok_per_s")
+    if device is None or power is None or thr is None:
+        return None, None
+    sc = system_cost(device, int(row["tp"]) * int(row["pp"]), float(power))
+    return float(usd_per_mtoken(sc.usd_per_hour, thr)), sc.capex_usd
 
 
-def comparison_view(results: list[AnalysisResult], title: str) -> View:
-    """Bars and a table of the systems' results (also the report of a comparison)."""
-    labels = [label(r) for r in results]
+def summary(r: AnalysisResult) -> dict[str, Any]:
+    """The fields a comparison shows, as ``hetsim compare --json`` rows name them."""
+    keys = (
+        "model",
+        "hardware",
+        "precision",
+        "tp",
+        "pp",
+        "batch",
+        "input_len",
+        "output_len",
+        "fits",
+        "notes",
+        "avg_power_w",
+        *(c.key for c in COLUMNS[2:-2]),
+    )
+    return {k: getattr(r, k) for k in keys}
+
+
+def label(row: Mapping[str, Any]) -> str:
+    return f"{row['tp']}× {row['hardware']}" if int(row["tp"]) > 1 else str(row["hardware"])
+
+
+def comparison_view(rows: list[dict[str, Any]], devices: list[Device | None], title: str) -> View:
+    """Bars and a table of the systems' results (also the report of a comparison). ``rows``:
+    :func:`summary` of each result, or the rows of ``hetsim compare --json`` (None where a
+    system does not fit)."""
+    labels = [label(r) for r in rows]
     if len(set(labels)) < len(labels):
         labels = [f"{i + 1}: {s}" for i, s in enumerate(labels)]
-    rows = [
-        [lab, r.fits, *(getattr(r, c.key) for c in COLUMNS[2:])]
-        for lab, r in zip(labels, results, strict=True)
+    costs = [cost_of(r, d) for r, d in zip(rows, devices, strict=True)]
+    table = [
+        [lab, r["fits"], *(r.get(c.key) for c in COLUMNS[2:-2]), *cost]
+        for lab, r, cost in zip(labels, rows, costs, strict=True)
     ]
-    panels = [(name, [getattr(r, key) * scale for r in results]) for name, key, scale in PANELS]
+
+    def num(v: Any, scale: float = 1.0) -> float:
+        return float("nan") if v is None else float(v) * scale
+
+    panels = [(name, [num(r.get(key), scale) for r in rows]) for name, key, scale in PANELS]
+    panels.append((COST_PANEL, [num(c[0]) for c in costs]))
     notes = [
-        f"{lab} does not fit: {'; '.join(r.notes)}"
-        for lab, r in zip(labels, results, strict=True)
-        if not r.fits
+        f"{lab} does not fit in memory" + (f": {'; '.join(r['notes'])}" if r.get("notes") else "")
+        for lab, r in zip(labels, rows, strict=True)
+        if not r["fits"]
     ]
-    notes.append("$/Mtoken waits for the cost model of the explore issue (10).")
+    notes.append(
+        "$ per million tokens: capex amortised plus energy at the run's average power, from the price "
+        "book of hetsim.cost.prices (sources in src/hetsim/cost/prices.yaml)."
+    )
     return View(
         title,
         figures=[
             figures.grid_bars(
-                "compare-bars", "Systems side by side (lower latency and energy are better)", labels, panels
+                "compare-bars",
+                "Systems side by side (lower latency, energy and cost are better)",
+                labels,
+                panels,
             )
         ],
-        tables=[Table("compare", "Systems", COLUMNS, rows)],
+        tables=[Table("compare", "Systems", COLUMNS, table)],
         notes=notes,
     )
 
@@ -88,15 +141,20 @@ def build(inp: Inputs, ctx: Context) -> View:
     prec = read_precision(inp)
     w = Workload(inp.integer("batch", 8), inp.integer("input_len", 1024), inp.integer("output_len", 256))
     results = []
+    devices: list[Device | None] = []
     for i in range(1, MAX_SYSTEMS + 1):
         name = inp.text(f"hw{i}")
         if name:
             tp = inp.integer(f"tp{i}", 1, maximum=1024)
-            results.append(analyze(model, get_hardware(name), w, prec, tp=tp))
+            dev = get_hardware(name)
+            results.append(summary(check_result(analyze(model, dev, w, prec, tp=tp))))
+            devices.append(dev)
     if len(results) < 2:
         raise ConfigError("choose at least two systems to compare")
     return comparison_view(
-        results, f"{model.name}: {prec.label}, batch {w.batch}, {w.input_len} + {w.output_len} tokens"
+        results,
+        devices,
+        f"{model.name}: {prec.label}, batch {w.batch}, {w.input_len} + {w.output_len} tokens",
     )
 
 

@@ -263,5 +263,6 @@ PAGE = register(
         fields,
         build,
         order=30,
+        cacheable=False,  # a store grows while hetsim explore run writes it; _read keys on its manifest
     )
 )

@@ -27,8 +27,8 @@ GROUPS = (
 STAT_COLUMNS = (
     Column("group", "group"),
     Column("n", "rows", "int"),
-    Column("mape", "MAPE", "pct"),
-    Column("median_ape", "median APE", "pct"),
+    Column("mape", "mean abs. % error", "pct"),
+    Column("median_ape", "median abs. % error", "pct"),
 )
 
 
@@ -164,19 +164,19 @@ def build(inp: Inputs, ctx: Context) -> View:
         Card("rows_skipped", "rows skipped", sum(rep.skipped.values()), f"{sum(rep.skipped.values()):,}"),
         Card(
             "mape",
-            "MAPE (all rows)",
+            "mean abs. % error (all rows)",
             total["mape"],
             f"{total['mape']:.1%}" if np.isfinite(total["mape"]) else "-",
         ),
         Card(
             "median_ape",
-            "median APE",
+            "median abs. % error",
             total["median_ape"],
             f"{total['median_ape']:.1%}" if np.isfinite(total["median_ape"]) else "-",
         ),
         Card(
             "heldout_mape",
-            "MAPE (held-out rows)",
+            "mean abs. % error (held-out)",
             held["mape"],
             f"{held['mape']:.1%}" if np.isfinite(held["mape"]) else "-",
         ),

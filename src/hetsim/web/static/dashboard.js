@@ -7,7 +7,7 @@
   const body = document.body;
   const uploads = {};
   const drawn = new Map(); // figure id -> the JSON it was last drawn from
-  let seq = 0, pending = null, started = 0, inflight = 0;
+  let seq = 0, queued = 0, pending = null, started = 0, inflight = 0;
   window.hetsimTimings = [];
 
   const MS = 1e-3, US = 1e-6, NS = 1e-9;
@@ -219,14 +219,31 @@
     const notes = document.getElementById("notes");
     notes.replaceChildren(...(view.notes || []).map((n) => el("li", {}, n)));
     renderCards(view.cards || []);
-    renderFigures(view.figures || []);
     renderTables(view.tables || []);
-    seq += 1;
-    body.dataset.seq = String(seq);
-    body.dataset.state = view.error ? "error" : "ready";
+    body.dataset.numbers = "shown"; // cards and tables need no Plotly
+    if (window.hetsimNumbersMs === undefined) window.hetsimNumbersMs = performance.now();
+    const mine = ++queued;
+    whenPlotly(() => {
+      if (mine !== queued) return; // a newer view is waiting to be drawn
+      renderFigures(view.figures || []);
+      seq += 1;
+      body.dataset.seq = String(seq);
+      body.dataset.state = view.error ? "error" : "ready";
+      if (window.hetsimFirstRenderMs === undefined) window.hetsimFirstRenderMs = performance.now();
+    });
+  }
+  // plotly.min.js (4.6 MB) loads after this script: the numbers show while it compiles.
+  function whenPlotly(fn) {
+    if (window.Plotly) { fn(); return; }
+    if (document.readyState === "complete") {
+      const err = document.getElementById("error");
+      err.hidden = false;
+      err.textContent = "error: plotly.min.js did not load, so the figures cannot be drawn";
+      return;
+    }
+    window.addEventListener("load", () => whenPlotly(fn), { once: true });
   }
 
   if (!spec.static) buildForm(spec.fields);
   render(spec.view);
-  window.hetsimFirstRenderMs = performance.now();
 })();

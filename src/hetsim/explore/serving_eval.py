@@ -1,0 +1,104 @@
+"""Serving-mode points: one :func:`hetsim.serving.simulate_serving` run per point (Poisson
+arrivals at ``rate``, ``requests`` requests of ``input_len`` + ``output_len`` tokens) instead
+of a vectorised static batch. Far slower per point (tenths of a second), so meant for request
+rate x SLO x hardware questions of hundreds to thousands of points.
+
+Power is not simulated by the serving loop; $/hour charges every device at its TDP (stated in
+the column ``power_w_assumed``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hetsim.cost.prices import usd_per_hour, usd_per_mtoken
+from hetsim.errors import CapacityError, MappingError
+
+if TYPE_CHECKING:
+    from hetsim.explore.evaluate import Evaluator
+
+Array = np.ndarray[Any, Any]
+SERVING_TEXT = ("model", "hardware", "engine", "slo", "policy", "weight_dtype", "act_dtype", "kv_dtype")
+SERVING_INT = ("tp", "requests", "input_len", "output_len")
+SERVING_METRICS = ("rate", "completed", "output_throughput_tok_per_s", "request_throughput_per_s",
+                   "ttft_s", "ttft_p99_s", "tpot_s", "tpot_p99_s", "e2e_latency_s", "e2e_p99_s",
+                   "slo_attainment", "goodput_req_per_s", "kv_peak_utilization", "preemptions",
+                   "n_devices", "power_w_assumed", "capex_usd", "usd_per_hour", "usd_per_mtoken",
+                   "tok_per_s_per_usd")  # fmt: skip
+
+
+def serving_columns(params: list[str]) -> list[str]:
+    return ["index", *SERVING_TEXT, *SERVING_INT, *params, *SERVING_METRICS]
+
+
+Params = tuple[tuple[str, float], ...]
+
+
+def serving_group(
+    ev: Evaluator,
+    idx: Array,
+    pos: dict[str, Array],
+    v: dict[str, Any],
+    params: Params,
+    removed: dict[str, int],
+) -> dict[str, Array] | None:
+    """Rows of one group (equal model, hardware, parameters, tp, types, engine, policy)."""
+    from hetsim.explore.spec import param_column
+    from hetsim.serving.api import simulate_serving
+    from hetsim.serving.requests import make_requests
+    from hetsim.workload.dtypes import Precision
+
+    s = ev.spec
+    dev, capex_one = ev.device(v["hardware"], params)
+    prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
+    tp = int(v["tp"])
+    rows: list[dict[str, Any]] = []
+    for j in range(idx.size):
+        p = {a: s.value_of(a, int(pos[a][j])) if a in pos else v[a] for a in ("rate", "requests", "input_len",
+             "output_len")}  # fmt: skip
+        reqs = make_requests(int(p["requests"]), rate_per_s=float(p["rate"]), input_len=int(p["input_len"]),
+                             output_len=int(p["output_len"]))  # fmt: skip
+        policy = "primary" if v["policy"] == "auto" and len(dev.sides) == 1 else v["policy"]
+        try:
+            r = simulate_serving(v["model"], dev, reqs, engine=v["engine"], tp=tp, precision=prec,
+                                 slo=v["slo"] or None, policy=policy)  # fmt: skip
+        except (CapacityError, MappingError):
+            removed["fits"] = removed.get("fits", 0) + 1
+            continue
+        rows.append({"index": int(idx[j]), "rate": float(p["rate"]), "requests": int(p["requests"]),
+                     "input_len": int(p["input_len"]), "output_len": int(p["output_len"]),
+                     "r": r})  # fmt: skip
+    if not rows:
+        return None
+    n = len(rows)
+    res = [row["r"] for row in rows]
+    watts = np.full(n, dev.tdp_w * tp)
+    capex = np.full(n, capex_one * tp)
+    thr = np.array([r.output_throughput_tok_per_s for r in res], dtype=float)
+    per_hour = usd_per_hour(capex, watts, ev.prices)
+    cols: dict[str, Array] = {"index": np.array([row["index"] for row in rows], dtype=np.int64)}
+    labels = {"model": res[0].model, "hardware": v["hardware"], "engine": v["engine"], "slo": v["slo"],
+              "policy": v["policy"], "weight_dtype": prec.weight.name, "act_dtype": prec.activation.name,
+              "kv_dtype": prec.kv.name}  # fmt: skip
+    cols.update({a: np.full(n, labels[a], dtype=object) for a in SERVING_TEXT})
+    cols["tp"] = np.full(n, tp)
+    cols.update({a: np.array([row[a] for row in rows], dtype=np.int64) for a in SERVING_INT if a != "tp"})
+    cols.update({param_column(q): np.full(n, x) for q, x in params})
+    cols.update({
+        "rate": np.array([row["rate"] for row in rows]),
+        "completed": np.array([r.completed for r in res], dtype=np.int64),
+        "output_throughput_tok_per_s": thr,
+        "request_throughput_per_s": np.array([r.request_throughput_per_s for r in res]),
+        "ttft_s": np.array([r.ttft_s.mean for r in res]), "ttft_p99_s": np.array([r.ttft_s.p99 for r in res]),
+        "tpot_s": np.array([r.tpot_s.mean for r in res]), "tpot_p99_s": np.array([r.tpot_s.p99 for r in res]),
+        "e2e_latency_s": np.array([r.e2e_latency_s.mean for r in res]),
+        "e2e_p99_s": np.array([r.e2e_latency_s.p99 for r in res]),
+        "slo_attainment": np.array([r.slo_attainment for r in res], dtype=float),
+        "goodput_req_per_s": np.array([r.goodput_req_per_s for r in res], dtype=float),
+        "kv_peak_utilization": np.array([r.kv_peak_utilization for r in res], dtype=float),
+        "preemptions": np.array([r.preemptions for r in res], dtype=np.int64),
+        "n_devices": np.full(n, tp), "power_w_assumed": watts, "capex_usd": capex, "usd_per_hour": per_hour,
+        "usd_per_mtoken": usd_per_mtoken(per_hour, thr), "tok_per_s_per_usd": thr / capex,
+    })  # fmt: skip
+    return cols

@@ -1,0 +1,104 @@
+"""Price one pass of an ingested graph on a device: the builders' path (op records priced by
+:func:`hetsim.cost.roofline.price`), for graphs that are not decoder LLMs.
+
+Ops run one after another (one stream, no inter-kernel overlap); each is priced by the same
+roofline (or calibrated kernel model) as the LLM analysis, on the device's primary side.
+"""
+
+from __future__ import annotations
+
+from hetsim.analysis.breakdown import class_shares
+from hetsim.analysis.graph_result import GraphResult, UnsupportedShare
+from hetsim.analysis.result import OpResult
+from hetsim.cost.roofline import Cost, Overlap, price
+from hetsim.hardware.loader import get_hardware
+from hetsim.hardware.spec import Device
+from hetsim.ingest.records import IngestedGraph
+from hetsim.workload.dtypes import Precision
+
+
+def analyze_graph(
+    graph: IngestedGraph,
+    hardware: Device | str,
+    precision: Precision | None = None,
+    *,
+    overlap: Overlap = "max",
+) -> GraphResult:
+    """Latency, throughput, MFU/MBU, energy and the per-op roofline of one pass."""
+    dev = get_hardware(hardware) if isinstance(hardware, str) else hardware
+    prec = precision or Precision()
+    ops = graph.to_ops(prec)
+    costs = [price(op, dev, prec, 1, overlap) for op in ops]
+    total = sum(costs, Cost())
+    side = dev.primary
+    unit_names = [side.unit_for(op.prefers).name for op in ops]
+    t = float(total.time_s) or 1e-30
+    results = [
+        OpResult(
+            name=op.name,
+            phase="pass",
+            sublayer=g.op_class,
+            kind=g.op_type,
+            unit=u,
+            count=1,
+            flop=float(c.flop),
+            bytes=float(c.bytes),
+            weight_bytes=float(op.weight_bytes),
+            kv_bytes=float(op.kv_read_bytes + op.kv_write_bytes),
+            act_bytes=float(op.act_read_bytes + op.act_write_bytes),
+            intensity=float(c.flop) / float(c.bytes) if float(c.bytes) else float("inf"),
+            time_s=float(c.time_s),
+            compute_s=float(c.compute_s),
+            memory_s=float(c.memory_s),
+            energy_j=float(c.energy_j),
+            bound=c.bound,
+        )
+        for g, op, c, u in zip(graph.ops, ops, costs, unit_names, strict=True)
+    ]
+    classes = class_shares((g.op_class, r) for g, r in zip(graph.ops, results, strict=True))
+    weights = float(prec.weight.nbytes(graph.params))
+    act_peak = max(
+        (float(op.act_read_bytes + op.act_write_bytes + op.kv_read_bytes) for op in ops), default=0.0
+    )
+    footprint = weights + act_peak
+    cap = side.memory.capacity_bytes
+    energy = float(total.energy_j) + dev.static_power_w * t
+    peak = side.unit_for("matrix").peak(prec.compute)
+    notes = []
+    if graph.unsupported:
+        listed = ", ".join(f"{u.op_type} x{u.count}" for u in graph.unsupported)
+        notes.append(f"unsupported ops (bytes counted, flop unknown): {listed}")
+    if footprint > cap:
+        notes.append(f"does not fit: needs {footprint / 1e9:.1f} GB of {cap / 1e9:.1f} GB")
+    b = max(graph.batch, 1)
+    return GraphResult(
+        model=graph.name,
+        hardware=dev.name,
+        precision=prec.label,
+        fuse=graph.fused,
+        batch=b,
+        inputs={k: list(v) for k, v in graph.inputs},
+        params=graph.params,
+        weight_bytes=weights,
+        activation_peak_bytes=act_peak,
+        footprint_bytes=footprint,
+        capacity_bytes=cap,
+        fits=bool(footprint <= cap),
+        flop=float(total.flop),
+        macs=graph.macs,
+        bytes=float(total.bytes),
+        latency_s=t,
+        latency_per_item_s=t / b,
+        throughput_items_per_s=b / t,
+        mfu=float(total.flop) / t / peak,
+        mbu=float(total.bytes) / t / side.memory.bandwidth_bytes_per_s,
+        energy_j=energy,
+        energy_j_per_item=energy / b,
+        avg_power_w=energy / t,
+        classes=classes,
+        unsupported=[
+            UnsupportedShare(u.op_type, u.count, u.node_share, u.byte_share) for u in graph.unsupported
+        ],
+        ops=results,
+        notes=notes,
+    )
