@@ -104,13 +104,9 @@ def test_bounds_and_reduction_in_the_worker() -> None:
     assert sorted(top["usd_per_mtoken"]) == sorted(np.sort(full["usd_per_mtoken"])[:3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by studies/h2m2-sensitivity.yaml: the placement layer's offload split on h2m2 "
-    "gets slower with more HBM bandwidth (Chinchilla-70B B=32, 96 GB HBM, LPDDR 544 GB/s: TPOT "
-    "57.2 ms at 2.25 TB/s, 63.5 ms at 4 TB/s); issue 7's to fix, then drop this mark",
-)
 def test_more_hbm_bandwidth_is_never_slower_on_h2m2_under_auto() -> None:
+    """Found by studies/h2m2-sensitivity.yaml (Chinchilla-70B B=32, 96 GB HBM, LPDDR 544 GB/s:
+    TPOT was 57.2 ms at 2.25 TB/s, 63.5 ms at 4 TB/s; offload's weight split, issue 7b)."""
     raw = {"axes": {"model": "chinchilla-70b", "hardware": "h2m2", "batch": 32, "input_len": 1024,
                     "output_len": 512, "weight_dtype": "int8", "act_dtype": "int8", "kv_dtype": "int8"},
            "hardware_params": {"hbm.capacity": "96 GB", "hbm.bandwidth": ["2.25 TB/s", "3 TB/s", "4 TB/s"],

@@ -122,3 +122,25 @@ def test_link_graph_files_and_their_errors(tmp_path: Path, run_cli: Run) -> None
         bad.write_text(yaml.safe_dump(cfg))
         r = run_cli("analyze", "-m", "opt-30b", "-H", str(bad))
         assert r.code == 2 and text in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+@pytest.mark.parametrize(("prompt", "gen"), [(2048, 512), (1024, 256), (4096, 128)])
+def test_mfu_of_a_split_prefill_is_against_every_computing_side(run_cli: Run, prompt: int, gen: int) -> None:
+    """The h2m2 policy splits the prefill's GEMMs between both sides' units: its flop, counted
+    once, ran on the two at once, so MFU is against the summed peak (against the primary's
+    alone it was 1.89 and the physics check stopped the run)."""
+    args = ("analyze", "-m", "llama2-70b", "--weight-dtype", "int8", "-b", "32", "-p", str(prompt),
+            "-g", str(gen), "--policy", "h2m2", "-H", "h2m2", "--json")  # fmt: skip
+    res = run_cli(*args)
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    dev = hetsim.get_hardware("h2m2")
+    prec = Precision.of("int8", "fp16", "fp16")
+    peaks = [side.unit_for("matrix").peak(prec.compute) for side in dev.sides]
+    pre = out["prefill"]
+    assert {"hbm", "lpddr"} <= {
+        c for o in out["ops"] if o["phase"] == "prefill" for c in o["compute"].split(" + ")
+    }
+    assert pre["flop"] / pre["time_s"] > peaks[0]  # more than the primary alone could do
+    assert 0 < out["mfu"] <= 1
+    assert out["mfu"] == pytest.approx(pre["flop"] / pre["time_s"] / sum(peaks), rel=1e-9)

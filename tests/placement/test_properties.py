@@ -127,6 +127,62 @@ def test_more_bandwidth_never_slower(dev_name: str, policy: str, side: int, k: f
         _REGISTRY.pop("test-frozen", None)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(("h2m2", "gh200", "flexgen-t4", "hbm-pim")),
+       st.sampled_from(("offload", "pim-attention", "hierarchical", "auto")),
+       st.integers(0, 2), st.floats(1.0, 3.0), st.integers(8, 64), st.integers(512, 4096))  # fmt: skip
+def test_more_bandwidth_never_slower_with_re_placement(dev_name: str, policy: str, side: int, k: float,
+                                                       batch: int, prompt: int) -> None:  # fmt: skip
+    """More memory bandwidth on any side never makes a policy slower when the policy places
+    again on the faster device (the frozen-placement test above cannot see a policy whose
+    own split moves the wrong way: offload's bandwidth-balanced share once kept more weights
+    on a faster primary and pushed the KV cache over the narrow link, 57 -> 64 ms)."""
+    dev = hetsim.get_hardware(dev_name)
+    if policy == "auto" and dev_name == "h2m2":
+        policy = "offload"  # auto there weighs the h2m2 greedy: see the xfail below
+    side = side % len(dev.sides)
+    w = hetsim.Workload(batch, prompt, 256)
+    prec = Precision.of("int8", "int8", "int8")
+    fast = _scaled(dev, side, "bandwidth", k)
+    try:
+        base = hetsim.analyze("chinchilla-70b", dev, w, prec, policy=policy, check_fit=True)
+        more = hetsim.analyze("chinchilla-70b", fast, w, prec, policy=policy, check_fit=True)
+    except HetsimError:
+        return
+    assert more.tpot_s <= base.tpot_s * (1 + 1e-6)
+    assert more.e2e_latency_s <= base.e2e_latency_s * (1 + 1e-6)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "offload",
+        pytest.param("auto", marks=pytest.mark.xfail(strict=True, reason=(
+            "auto picks the h2m2 greedy here (best end to end), and the greedy is not monotone in "
+            "bandwidth: attention's split is chosen with qkv and fc still all on the faster HBM, "
+            "so a faster HBM draws more KV heads there and leaves fc less room (e2e 50.3 s at "
+            "2.25 TB/s, 51.5 s at 4 TB/s); left open by issue 7b"))),
+    ],
+)  # fmt: skip
+def test_more_hbm_bandwidth_never_slower_on_h2m2(policy: str) -> None:
+    """The case the sensitivity study found (Chinchilla-70B int8, B=32, 1024+512, 96 GB HBM,
+    LPDDR at 544 GB/s): TPOT at 2.25, 3 and 4 TB/s of HBM does not grow."""
+    dev = hetsim.get_hardware("h2m2")
+    prec = Precision.of("int8", "int8", "int8")
+    cap = 96 * GB / dev.sides[0].memory.capacity_bytes
+    dev = _scaled(
+        _scaled(dev, 0, "capacity", cap), 1, "bandwidth", 544 * GB / dev.sides[1].memory.bandwidth_bytes_per_s
+    )
+    tpots = []
+    for bw in (2.25e12, 3e12, 4e12):
+        d = _scaled(dev, 0, "bandwidth", bw / dev.sides[0].memory.bandwidth_bytes_per_s)
+        r = hetsim.analyze("chinchilla-70b", d, hetsim.Workload(32, 1024, 512), prec, policy=policy)
+        tpots.append(r.tpot_s)
+        if policy == "offload":  # the KV outgrows its HBM room mid-decode: one re-map, found in closed form
+            assert [m.change for m in r.remaps] == ["hbm full: new KV goes to the other sides"]
+    assert (np.diff(tpots) <= 1e-12).all(), tpots
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(("gh200", "flexgen-t4", "hbm-pim")), st.integers(0, 2), st.floats(1.0, 3.0),
        st.integers(8, 64), st.integers(1024, 4096))  # fmt: skip

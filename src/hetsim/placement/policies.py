@@ -18,6 +18,7 @@ applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,11 +47,20 @@ class Problem:
     resident: dict[str, Num]
     workspace_bytes: Num
     phase: str = "decode"
+    final_kv_bytes: Num | None = None  # KV at the run's full length (None: ``resident``'s)
     parts: dict[str, int] = field(default_factory=dict)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
     def capacity(self, s: int) -> float:
         return self.device.sides[s].memory.capacity_bytes
+
+    @property
+    def final_kv(self) -> Num:
+        """KV bytes at the full length (never below the KV now): what the weights' split is
+        planned against, so it stays put while the KV cache grows."""
+        if self.final_kv_bytes is None:
+            return self.resident["attention"]
+        return self.final_kv_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +138,20 @@ def _side_order(dev: Device, first: int = 0) -> list[int]:
 
 
 def _fill(
-    p: Problem, order: tuple[str, ...], sides: list[int], free: list[Num], balance: float = 1.0
+    p: Problem,
+    order: tuple[str, ...],
+    sides: list[int],
+    free: list[Num],
+    balance: float = 1.0,
+    weight_share: Num | None = None,
 ) -> tuple[dict[str, tuple[Num, ...]], tuple[float, ...]]:
     """Water-fill the groups in ``order`` into ``sides`` in turn; what is left over after the
     last side stays on it (over capacity, reported by the fit check). With ``balance`` < 1 the
     first side keeps only that share of each group (more where the other sides lack room):
     reading it there and streaming the rest from the next side then finish together, and
-    the first side's memory is not the bottleneck (see :func:`balance`)."""
+    the first side's memory is not the bottleneck (see :func:`balance`). ``weight_share``
+    (<= ``balance``) caps the first side's share of the weight groups instead (see
+    :func:`_weight_share`); the KV cache keeps ``balance`` as far as the room left allows."""
     n = len(p.device.sides)
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
@@ -154,7 +171,8 @@ def _fill(
                 put = left
             elif i == 0 and balance < 1.0:
                 rest = sum(np.maximum(free[x], 0.0) for x in sides[1:])
-                put = np.minimum(np.minimum(np.maximum(balance * total, total - rest), room_s), total)
+                share = balance if g == "attention" or weight_share is None else weight_share
+                put = np.minimum(np.minimum(np.maximum(share * total, total - rest), room_s), total)
             else:
                 put = np.minimum(left, room_s)
             got[s] = np.where(total > 0, put / np.maximum(total, 1e-300), 1.0 if i == 0 else 0.0)
@@ -173,6 +191,23 @@ def balance(dev: Device, sides: list[int]) -> float:
     bw0 = dev.sides[sides[0]].memory.bandwidth_bytes_per_s
     bw1 = stream_bandwidth(dev, sides[1], sides[0])
     return bw0 / (bw0 + bw1)
+
+
+def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: float) -> Num:
+    """The first side's share of every weight group: the bandwidth-balanced ``b`` where the
+    first side can hold that share of the weights and of the KV cache at the run's full
+    length (``room`` its free bytes for them, ``kv`` the KV it must then take); otherwise the
+    same share of everything, room / (weights + kv). Giving each weight group ``b`` in turn
+    instead filled the first side with weights and pushed the KV cache out over the
+    narrower stream, and ``b`` grows with the first side's bandwidth: more HBM bandwidth
+    gave a slower decode (h2m2, Chinchilla-70B B=32: 57 ms at 2.25 TB/s, 64 ms at 4 TB/s).
+    Planned on the full length, the weights' split stays put while the KV cache grows."""
+    w: Num = 0.0
+    for g in weights:
+        w = w + np.asarray(p.resident[g], dtype=float)
+    need = w + np.asarray(kv, dtype=float)
+    share: Num = np.minimum(b, np.maximum(room, 0.0) / np.maximum(need, 1e-300))
+    return share
 
 
 def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
@@ -200,7 +235,9 @@ def offload(p: Problem) -> FillResult:
     n = len(dev.sides)
     sides = _side_order(dev, 0)
     free, ws = _free(p, sides)
-    shares, thresholds = _fill(p, FILL_ORDER, sides, free, balance(dev, sides))
+    b = balance(dev, sides)
+    ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, b) if b < 1.0 else None
+    shares, thresholds = _fill(p, FILL_ORDER, sides, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
 
@@ -251,7 +288,18 @@ def pim_attention(p: Problem) -> FillResult:
     kv_total = np.asarray(p.resident["attention"], dtype=float)
     for s in range(n):
         free[s] = free[s] - kv_total * kv_shares["attention"][s]
-    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, balance(dev, order))
+    b = balance(dev, order)
+    ws_share = None
+    if b < 1.0:  # the weights' split, planned on the primary's room left by the KV at full length
+        end = dataclasses.replace(p, resident={**p.resident, "attention": p.final_kv})
+        free_end, _ = _free(end, order)
+        kv_end, _ = _fill(end, ("attention",), kv_order, free_end)
+        room = (
+            free_end[order[0]]
+            - np.asarray(end.resident["attention"], dtype=float) * kv_end["attention"][order[0]]
+        )
+        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, b)
+    shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the
     # primary's units, its KV streamed from and written to the same sides (nothing migrates)

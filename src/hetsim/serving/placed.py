@@ -89,7 +89,7 @@ def levels_for(
 ) -> list[float]:
     """Upper ends of the footprint levels: the policy's spill thresholds and evenly spaced
     points from the first threshold to ``kv_cap``."""
-    res = fn(problem(dev, weights, kv_cap, workspace, "decode"))
+    res = fn(problem(dev, weights, kv_cap, workspace, "decode", kv_cap))
     thr = sorted(t for t in res.thresholds_bytes if 0 < t < kv_cap)
     if not thr:
         return [kv_cap]
@@ -123,7 +123,7 @@ def build_levelled(
         ends = [kv_cap * f for f in LEVEL_FRACTIONS] if dynamic else [kv_cap]
     placements, pricers = [], []
     for hi in ends:
-        pl = fn(problem(dev, weights, hi, workspace, "decode")).placement
+        pl = fn(problem(dev, weights, hi, workspace, "decode", kv_cap)).placement
         placements.append(pl)
         pricers.append(make(placed_pricer(dev, prec, pl, tp)))  # type: ignore[operator]
     return Levelled(policy, dynamic, tuple(ends), tuple(placements), tuple(pricers), weights, dev)

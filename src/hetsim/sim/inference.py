@@ -147,7 +147,8 @@ def _evaluate(
     """Metrics for N configurations (arrays of shape (N,)), plus ops and costs. ``pricer``
     (a :class:`hetsim.sim.placed.Pricer`) prices under a placement instead of the primary
     side: called as ``pricer(ops, phase, context)``; it adds its ``migration_s`` to the run
-    and states the ``bandwidth_bytes_per_s`` MBU is measured against."""
+    and states the ``bandwidth_bytes_per_s`` MBU and the ``peak_flop_per_s`` (per phase) MFU are
+    measured against."""
     n_dev = opts.tp * opts.pp
     if n_dev > 1 and dev.interconnect is None:
         raise ConfigError(
@@ -203,6 +204,8 @@ def _evaluate(
     side = dev.primary
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
     peak = side.unit_for("matrix").peak(prec.compute)
+    peaks = pricer.peak_flop_per_s if pricer else {}  # placed: the sides that compute each phase
+    pre_peak, dec_peak = peaks.get("prefill", peak), peaks.get("decode", peak)
     dec_time = np.maximum(mean(dec.time_s), 1e-30)
     # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
@@ -214,7 +217,7 @@ def _evaluate(
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
         "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
-        "mfu": _utilisation(pre.flop, pre.time_s, peak * opts.pp),
+        "mfu": _utilisation(pre.flop, pre.time_s, pre_peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
         "avg_power_w": energy / e2e,
@@ -226,7 +229,7 @@ def _evaluate(
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
-        "decode_mfu": _utilisation(mean(dec.flop), dec_time, peak * opts.pp),
+        "decode_mfu": _utilisation(mean(dec.flop), dec_time, dec_peak * opts.pp),
     }
     return (
         out,

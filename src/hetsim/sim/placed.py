@@ -45,8 +45,15 @@ def split_weights(model: ModelSpec, prec: Precision, fp: dict[str, Any], tp: int
     return {"qkv": qkv, "fc": layers - qkv, "head": emb}
 
 
-def problem(dev: Device, weights: dict[str, float], kv_bytes: Num, workspace: Num, phase: str) -> Problem:
-    return Problem(dev, {**weights, "attention": kv_bytes}, workspace, phase)
+def problem(
+    dev: Device,
+    weights: dict[str, float],
+    kv_bytes: Num,
+    workspace: Num,
+    phase: str,
+    final_kv: Num | None = None,
+) -> Problem:
+    return Problem(dev, {**weights, "attention": kv_bytes}, workspace, phase, final_kv_bytes=final_kv)
 
 
 @dataclass(slots=True)
@@ -109,6 +116,8 @@ class Pricer:
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
+        # MFU's denominators: the summed matrix peak of the sides whose units run the phase
+        self.peak_flop_per_s: dict[str, float] = {}
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
@@ -119,7 +128,8 @@ class Pricer:
         if not self.dynamic:
             full = self.P + self.G
             tokens = full[:, None] if decode else full
-        p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase)
+        full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
+        p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -157,6 +167,7 @@ class Pricer:
         pl = res.placement
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
+        self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
             self.run.usage_prefill = usage_bytes(p, pl)
@@ -179,6 +190,21 @@ class Pricer:
         ]
         self.bandwidth_bytes_per_s = sum(self.dev.sides[s].memory.bandwidth_bytes_per_s for s in used or [0])
         return [c.cost for c in costs]
+
+    def _peak(self, ops: list[Op], costs: list[PlacedCost]) -> float:
+        """Summed matrix peak (flop/s) of the sides whose units compute part of ``ops``: the
+        flop of a split op is counted once, and its parts run on several sides at once, so
+        MFU against the primary's peak alone exceeded 1 (h2m2 policy on h2m2: 1.89)."""
+        running = {0}
+        for op, c in zip(ops, costs, strict=True):
+            if op.kind != "collective" and np.any(np.asarray(op.flop) > 0):
+                running |= set(c.compute_sides)
+        peak = 0.0
+        for s in sorted(running):
+            side = self.dev.sides[s]
+            if side.has_compute:
+                peak += float(side.unit_for("matrix").peak(self.prec.compute))
+        return peak
 
     def _moved(
         self, before: tuple[Placement, Problem], after: tuple[Placement, Problem]
