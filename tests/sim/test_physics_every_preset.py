@@ -39,11 +39,7 @@ def _check(dev: Device, model: str, p: int, g: int) -> None:
     assert np.all(np.diff(r.ttft_s) >= -1e-12 * r.ttft_s[1:]), f"{where}: ttft {r.ttft_s}"
 
 
-# mixtral-8x7b at batch 32 on h2m2 goes through the h2m2 placement policy (auto: it does not
-# fit the HBM side), whose pricing reports prefill MFU 1.80 on main as well: a bug in the
-# placement layer's MoE pricing (issue 7's code), kept visible here until it is fixed
-H2M2_MOE = pytest.mark.xfail(strict=True, reason="placement policy h2m2 prices Mixtral prefill at MFU 1.8")
-GRID = [pytest.param(h, marks=H2M2_MOE) if h == "h2m2" else h for h in PRESETS]
+GRID = list(PRESETS)  # h2m2 included: its split-prefill MFU is fixed (MFU over every computing side)
 
 
 @pytest.mark.parametrize("calibrated", [True, False])
