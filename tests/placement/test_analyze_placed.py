@@ -144,3 +144,20 @@ def test_mfu_of_a_split_prefill_is_against_every_computing_side(run_cli: Run, pr
     assert pre["flop"] / pre["time_s"] > peaks[0]  # more than the primary alone could do
     assert 0 < out["mfu"] <= 1
     assert out["mfu"] == pytest.approx(pre["flop"] / pre["time_s"] / sum(peaks), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("model", "hw", "policy"),
+    [
+        ("llama2-70b", "gh200", "auto"),
+        ("llama2-70b", "h2m2", "h2m2"),
+        ("llama2-13b", "hbm-pim", "pim-attention"),
+    ],
+)
+def test_decode_ops_are_the_mean_step(model: str, hw: str, policy: str) -> None:
+    """The per-op decode rows are the mean over the decode steps, so they add up to the decode
+    phase's mean step time (they were the first step's, which the growing KV makes faster)."""
+    r = hetsim.analyze(model, hw, W, policy=policy)
+    dec = [o for o in r.ops if o.phase == "decode"]
+    assert sum(o.time_s for o in dec) == pytest.approx(r.decode.time_s, rel=1e-9)
+    assert sum(o.energy_j for o in dec) == pytest.approx(r.decode.energy_j, rel=1e-9)

@@ -207,11 +207,10 @@ def assemble(
     out_ops: list[OpResult] = []
     for phase, pl, costs in (
         ("prefill", run.prefill, run.prefill_costs),
-        ("decode", run.decode, run.decode_costs),
+        ("decode", run.decode, dec_means),  # decode: the mean step, not the first context's
     ):
         phase_ops = ops[0] if phase == "prefill" else ops[1]
-        for op, pc in zip(phase_ops, costs, strict=True):
-            c = pc
+        for op, c in zip(phase_ops, costs, strict=True):
             res = _op_result(op, c.cost, phase, dev)
             data, comp, rt = _shares_text(pl, op, dev)
             unit = res.unit
