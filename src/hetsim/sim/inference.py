@@ -11,19 +11,23 @@ steps except near a regime change, where it differs by far less than 0.1%.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SideResult, SweepResult
+from hetsim.analysis.result import AnalysisResult, FloatArray, SweepResult
 from hetsim.cost.roofline import Cost, Overlap, price, require_gemm_dtype
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name
+from hetsim.sim.config import Options as Options
+from hetsim.sim.config import Serving as Serving
+from hetsim.sim.config import Workload as Workload
+from hetsim.sim.config import footprint as footprint
+from hetsim.sim.records import primary_sides, result_record
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.graph import AttentionImpl, Shard, build_ops, kv_bytes_per_token, weight_bytes
+from hetsim.workload.graph import AttentionImpl, build_ops
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import Op
 from hetsim.workload.registry import get_model
@@ -32,80 +36,6 @@ DECODE_SAMPLES = 65
 _U = np.linspace(0.0, 1.0, DECODE_SAMPLES)
 _W = np.full(DECODE_SAMPLES, 1.0 / (DECODE_SAMPLES - 1))
 _W[[0, -1]] /= 2  # trapezoid weights on [0, 1], summing to 1
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    """A static batch: ``batch`` sequences of ``input_len`` prompt tokens generating
-    ``output_len`` tokens each (the first from prefill)."""
-
-    batch: int
-    input_len: int
-    output_len: int
-
-    def __post_init__(self) -> None:
-        for name in ("batch", "input_len", "output_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Serving:
-    """How the serving framework wraps the forward passes (its effects that dominate small
-    workloads). ``step_overhead_s``: host time per forward pass (scheduling, sampling, sync);
-    None takes the device's calibrated value (0 without one). ``first_token_decode_steps``:
-    decode steps the framework runs after the whole batch's prefill before the first token
-    appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0)."""
-
-    step_overhead_s: float | None = None
-    first_token_decode_steps: int = 0
-    gqa_shared_kv: bool = True  # decode attention reads a KV head once per group (False: per query head)
-
-    def __post_init__(self) -> None:
-        if self.step_overhead_s is not None and self.step_overhead_s < 0:
-            raise ConfigError("step_overhead_s must be non-negative")
-        if self.first_token_decode_steps < 0:
-            raise ConfigError("first_token_decode_steps must be non-negative")
-
-    def step_s(self, dev: Device) -> float:
-        if self.step_overhead_s is not None:
-            return self.step_overhead_s
-        return dev.kernels.step_overhead_s if dev.kernels is not None else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    tp: int = 1
-    pp: int = 1
-    attention: AttentionImpl = "fused"
-    overlap: Overlap = "max"
-    serving: Serving = Serving()
-
-
-def footprint(
-    model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options, live_len: Any = None
-) -> dict[str, Any]:
-    """Per-device bytes: weights, KV cache for ``seq_len`` tokens per sequence, and an
-    activation workspace (the largest live pair of intermediate tensors) for the tokens one
-    forward pass holds: ``live_len`` per sequence (the prompt; default ``seq_len``)."""
-    live = seq_len if live_len is None else live_len
-    sh = Shard.of(model, opts.tp)
-    tp, pp = opts.tp, opts.pp
-    layers = -(-model.n_layers // pp)
-    per_layer = prec.weight.nbytes(model.layer_params) / tp
-    emb = prec.weight.nbytes(model.embedding_params) / tp
-    weights = per_layer * layers + emb  # a stage holding the embeddings is the largest
-    kv = batch * seq_len * 2 * layers * sh.kv_heads * model.head_dim * prec.kv.bytes_per_element
-    widest = max(
-        sh.heads * model.head_dim + 2 * sh.kv_heads * model.head_dim,
-        (2 if model.ffn == "gated" else 1) * sh.d_ff,
-        sh.vocab,
-    )
-    act = batch * live * (model.d_model + widest) * prec.activation.bytes_per_element
-    if opts.attention == "unfused":
-        act = act + batch * sh.heads * live * seq_len * prec.activation.bytes_per_element
-    return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
 
 
 def _price_all(ops: list[Op], dev: Device, prec: Precision, opts: Options) -> list[Cost]:
@@ -321,121 +251,7 @@ def analyze(
     if key == "auto" and not fits:
         why = f"auto: {dev.name} has one memory side; nothing to place elsewhere"
     out = result_record(m, dev, prec, w, opts, fp, fits, r, (pre_ops, pre_costs, dec_ops, dec_costs))
-    return dataclasses.replace(out, policy="primary", policy_reason=why, sides=_primary_sides(out, dev))
-
-
-def _primary_sides(r: AnalysisResult, dev: Device) -> list[SideResult]:
-    steps = max(r.output_len - 1, 0)
-    moved = r.prefill.bytes + steps * r.decode.bytes
-    energy = r.prefill.energy_j + steps * r.decode.energy_j
-    out = []
-    for i, s in enumerate(dev.sides):
-        m = s.memory
-        held = r.footprint_bytes if i == 0 else 0.0
-        out.append(SideResult(s.name, m.name, m.capacity_bytes, held, held <= m.capacity_bytes,
-                              moved if i == 0 else 0.0, r.e2e_latency_s if i == 0 else 0.0,
-                              energy if i == 0 else 0.0))  # fmt: skip
-    return out
-
-
-def result_record(
-    m: ModelSpec,
-    dev: Device,
-    prec: Precision,
-    w: Workload,
-    opts: Options,
-    fp: dict[str, Any],
-    fits: bool,
-    r: dict[str, FloatArray],
-    priced: tuple[list[Op], list[Cost], list[Op], list[Cost]],
-) -> AnalysisResult:
-    """The result record of one evaluated configuration (N = 1)."""
-    pre_ops, pre_costs, dec_ops, dec_costs = priced
-    cap = dev.primary.memory.capacity_bytes
-
-    def s(key: str) -> float:
-        return float(np.asarray(r[key]).reshape(-1)[0])
-
-    ops = [_op_result(op, c, "prefill", dev) for op, c in zip(pre_ops, pre_costs, strict=True)]
-    ops += [_op_result(op, c, "decode", dev) for op, c in zip(dec_ops, dec_costs, strict=True)]
-    notes = []
-    if not fits:
-        notes.append(f"does not fit: needs {fp['total'] / 1e9:.1f} GB of {cap / 1e9:.1f} GB")
-    if w.output_len == 1:
-        notes.append("output_len = 1: no decode steps, TPOT is 0")
-    return AnalysisResult(
-        model=m.name,
-        hardware=dev.name,
-        precision=prec.label,
-        tp=opts.tp,
-        pp=opts.pp,
-        batch=w.batch,
-        input_len=w.input_len,
-        output_len=w.output_len,
-        params=m.params,
-        weight_bytes=weight_bytes(m, prec),
-        kv_bytes_per_token=kv_bytes_per_token(m, prec),
-        footprint_bytes=float(fp["total"]),
-        footprint_breakdown={k: float(v) for k, v in fp.items() if k != "total"},
-        capacity_bytes=cap,
-        fits=fits,
-        ttft_s=s("ttft_s"),
-        tpot_s=s("tpot_s"),
-        e2e_latency_s=s("e2e_latency_s"),
-        output_throughput_tok_per_s=s("output_throughput_tok_per_s"),
-        mbu=s("mbu"),
-        mfu=s("mfu"),
-        energy_j=s("energy_j"),
-        energy_j_per_token=s("energy_j_per_token"),
-        avg_power_w=s("avg_power_w"),
-        prefill=PhaseResult(
-            s("ttft_s"),
-            s("prefill_flop"),
-            s("prefill_bytes"),
-            s("prefill_energy_j"),
-            s("prefill_mbu"),
-            s("mfu"),
-        ),
-        decode=PhaseResult(
-            s("decode_time_s"),
-            s("decode_flop"),
-            s("decode_bytes"),
-            s("decode_energy_j"),
-            s("mbu"),
-            s("decode_mfu"),
-        ),
-        ops=ops,
-        notes=notes,
-        calibration=dev.calibration,
-    )
-
-
-def _op_result(op: Op, c: Cost, phase: str, dev: Device) -> OpResult:
-    def f(x: Any) -> float:
-        return float(np.asarray(x).reshape(-1)[0])
-
-    flop, nbytes = f(c.flop), f(c.bytes)
-    unit = "link" if op.kind == "collective" else dev.primary.unit_for(op.prefers).name
-    n = op.count
-    return OpResult(
-        name=op.name,
-        phase=phase,
-        sublayer=op.sublayer,
-        kind=op.kind,
-        unit=unit,
-        count=n,
-        flop=flop,
-        bytes=nbytes,
-        weight_bytes=f(op.weight_bytes) * n,
-        kv_bytes=f(op.kv_read_bytes + op.kv_write_bytes) * n,
-        act_bytes=f(op.act_read_bytes + op.act_write_bytes) * n,
-        intensity=flop / nbytes if nbytes else float("inf"),
-        time_s=f(c.time_s),
-        compute_s=f(c.compute_s),
-        memory_s=f(c.memory_s),
-        energy_j=f(c.energy_j),
-        bound="link" if op.kind == "collective" else c.bound,
-    )
+    return dataclasses.replace(out, policy="primary", policy_reason=why, sides=primary_sides(out, dev))
 
 
 def sweep(

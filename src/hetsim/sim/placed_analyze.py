@@ -21,11 +21,10 @@ from hetsim.sim.inference import (
     Options,
     Workload,
     _evaluate,
-    _op_result,
     footprint,
-    result_record,
 )
 from hetsim.sim.placed import Pricer, mean_placed, peak_usage, split_weights, total
+from hetsim.sim.records import op_result, result_record
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 
@@ -211,7 +210,7 @@ def assemble(
     ):
         phase_ops = ops[0] if phase == "prefill" else ops[1]
         for op, c in zip(phase_ops, costs, strict=True):
-            res = _op_result(op, c.cost, phase, dev)
+            res = op_result(op, c.cost, phase, dev)
             data, comp, rt = _shares_text(pl, op, dev)
             unit = res.unit
             if op.kind != "collective" and comp and comp != dev.sides[0].name:

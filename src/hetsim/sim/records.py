@@ -1,0 +1,132 @@
+"""Result records of a run on the primary path: the :class:`AnalysisResult` built from the
+evaluated metrics, one :class:`OpResult` per priced op, and the per-side summary. Split from
+:mod:`hetsim.sim.inference`; the placed path (:mod:`hetsim.sim.placed_analyze`) builds on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SideResult
+from hetsim.cost.roofline import Cost
+from hetsim.hardware.spec import Device
+from hetsim.sim.config import Options, Workload
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import kv_bytes_per_token, weight_bytes
+from hetsim.workload.model import ModelSpec
+from hetsim.workload.ops import Op
+
+
+def primary_sides(r: AnalysisResult, dev: Device) -> list[SideResult]:
+    steps = max(r.output_len - 1, 0)
+    moved = r.prefill.bytes + steps * r.decode.bytes
+    energy = r.prefill.energy_j + steps * r.decode.energy_j
+    out = []
+    for i, s in enumerate(dev.sides):
+        m = s.memory
+        held = r.footprint_bytes if i == 0 else 0.0
+        out.append(SideResult(s.name, m.name, m.capacity_bytes, held, held <= m.capacity_bytes,
+                              moved if i == 0 else 0.0, r.e2e_latency_s if i == 0 else 0.0,
+                              energy if i == 0 else 0.0))  # fmt: skip
+    return out
+
+
+def result_record(
+    m: ModelSpec,
+    dev: Device,
+    prec: Precision,
+    w: Workload,
+    opts: Options,
+    fp: dict[str, Any],
+    fits: bool,
+    r: dict[str, FloatArray],
+    priced: tuple[list[Op], list[Cost], list[Op], list[Cost]],
+) -> AnalysisResult:
+    """The result record of one evaluated configuration (N = 1)."""
+    pre_ops, pre_costs, dec_ops, dec_costs = priced
+    cap = dev.primary.memory.capacity_bytes
+
+    def s(key: str) -> float:
+        return float(np.asarray(r[key]).reshape(-1)[0])
+
+    ops = [op_result(op, c, "prefill", dev) for op, c in zip(pre_ops, pre_costs, strict=True)]
+    ops += [op_result(op, c, "decode", dev) for op, c in zip(dec_ops, dec_costs, strict=True)]
+    notes = []
+    if not fits:
+        notes.append(f"does not fit: needs {fp['total'] / 1e9:.1f} GB of {cap / 1e9:.1f} GB")
+    if w.output_len == 1:
+        notes.append("output_len = 1: no decode steps, TPOT is 0")
+    return AnalysisResult(
+        model=m.name,
+        hardware=dev.name,
+        precision=prec.label,
+        tp=opts.tp,
+        pp=opts.pp,
+        batch=w.batch,
+        input_len=w.input_len,
+        output_len=w.output_len,
+        params=m.params,
+        weight_bytes=weight_bytes(m, prec),
+        kv_bytes_per_token=kv_bytes_per_token(m, prec),
+        footprint_bytes=float(fp["total"]),
+        footprint_breakdown={k: float(v) for k, v in fp.items() if k != "total"},
+        capacity_bytes=cap,
+        fits=fits,
+        ttft_s=s("ttft_s"),
+        tpot_s=s("tpot_s"),
+        e2e_latency_s=s("e2e_latency_s"),
+        output_throughput_tok_per_s=s("output_throughput_tok_per_s"),
+        mbu=s("mbu"),
+        mfu=s("mfu"),
+        energy_j=s("energy_j"),
+        energy_j_per_token=s("energy_j_per_token"),
+        avg_power_w=s("avg_power_w"),
+        prefill=PhaseResult(
+            s("ttft_s"),
+            s("prefill_flop"),
+            s("prefill_bytes"),
+            s("prefill_energy_j"),
+            s("prefill_mbu"),
+            s("mfu"),
+        ),
+        decode=PhaseResult(
+            s("decode_time_s"),
+            s("decode_flop"),
+            s("decode_bytes"),
+            s("decode_energy_j"),
+            s("mbu"),
+            s("decode_mfu"),
+        ),
+        ops=ops,
+        notes=notes,
+        calibration=dev.calibration,
+    )
+
+
+def op_result(op: Op, c: Cost, phase: str, dev: Device) -> OpResult:
+    def f(x: Any) -> float:
+        return float(np.asarray(x).reshape(-1)[0])
+
+    flop, nbytes = f(c.flop), f(c.bytes)
+    unit = "link" if op.kind == "collective" else dev.primary.unit_for(op.prefers).name
+    n = op.count
+    return OpResult(
+        name=op.name,
+        phase=phase,
+        sublayer=op.sublayer,
+        kind=op.kind,
+        unit=unit,
+        count=n,
+        flop=flop,
+        bytes=nbytes,
+        weight_bytes=f(op.weight_bytes) * n,
+        kv_bytes=f(op.kv_read_bytes + op.kv_write_bytes) * n,
+        act_bytes=f(op.act_read_bytes + op.act_write_bytes) * n,
+        intensity=flop / nbytes if nbytes else float("inf"),
+        time_s=f(c.time_s),
+        compute_s=f(c.compute_s),
+        memory_s=f(c.memory_s),
+        energy_j=f(c.energy_j),
+        bound="link" if op.kind == "collective" else c.bound,
+    )
