@@ -115,3 +115,17 @@ def test_more_hbm_bandwidth_is_never_slower_on_h2m2_under_auto() -> None:
     order = np.argsort(c["hbm_bandwidth_bytes_per_s"])
     assert len(order) == 3
     assert (np.diff(c["tpot_s"][order]) <= 1e-12).all()
+
+
+def test_gemm_types_the_hardware_lacks_are_filtered_not_fatal() -> None:
+    """A hardware x data-type product holds combinations with no matrix unit for the type
+    (FP8 GEMMs on an A100): 'applicable' removes them and keeps the rest; without that filter
+    the run stops with the one-line error that names the way out."""
+    axes = {**AXES, "weight_dtype": ["fp16", "fp8"]}
+    spec = parse_spec({"axes": axes, "filters": ["divisible", "applicable"]})
+    cols, removed = Evaluator(spec).run(0, spec.n_points)
+    pairs = set(zip(cols["hardware"].tolist(), cols["weight_dtype"].tolist(), strict=True))
+    assert pairs == {("h100-sxm", "fp16"), ("h100-sxm", "fp8"), ("a100-80gb-sxm", "fp16")}
+    assert removed["applicable"] == spec.n_points // 4
+    with pytest.raises(hetsim.HetsimError, match="no fp8 matrix rate"):
+        _eval({"axes": axes, "filters": ["divisible"]})

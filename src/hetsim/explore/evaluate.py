@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.prices import PriceBook, default_prices, device_capex, usd_per_hour, usd_per_mtoken
+from hetsim.cost.roofline import has_matrix_rate, require_gemm_dtype
 from hetsim.errors import ConfigError, HetsimError, MappingError, UnknownNameError
 from hetsim.explore.pareto import pareto_mask, top_k
 from hetsim.explore.serving_eval import serving_columns, serving_group
@@ -171,6 +172,11 @@ class Evaluator:
         prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
         vec = {a: np.asarray([s.value_of(a, int(i)) for i in range(_size(s, a))])[pos[a]]
                if a in pos else np.full(idx.size, v[a]) for a in VECTOR_AXES}  # fmt: skip
+        if not has_matrix_rate(dev, prec.compute):  # FP8 GEMMs on an A100, FP4 before Blackwell
+            if "applicable" not in s.static_filters:
+                require_gemm_dtype(dev, prec)  # the one-line error naming the way out
+            removed["applicable"] += idx.size
+            return None
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
                       attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip

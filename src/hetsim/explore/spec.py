@@ -14,7 +14,8 @@ data types, ...) and each group is evaluated as one vectorised sweep.
 
 ``fits``: the footprint fits the memory (the placement's, for two-tier systems);
 ``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
-placement policy can apply to the hardware (pim-attention needs memory-side compute).
+placement policy can apply to the hardware (pim-attention needs memory-side compute) and the
+hardware has matrix units for the GEMM data type (no FP8 GEMMs on an A100).
 """
 
 from __future__ import annotations
