@@ -23,7 +23,7 @@ def _spec(batches: int, lens: int) -> dict[str, object]:
     return {
         "axes": {
             "model": ["llama2-7b", "llama2-13b", "llama2-70b"],
-            "hardware": ["h100-sxm", "h200", "a100-80gb-sxm", "l40s"],
+            "hardware": ["h100-sxm", "h200", "mi300x", "l40s"],  # all with FP8 GEMM units
             "tp": [1, 2, 4, 8],
             "weight_dtype": ["fp16", "fp8"],
             "batch": list(range(1, batches + 1)),
