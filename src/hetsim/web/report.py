@@ -62,22 +62,11 @@ def analysis_from_json(d: Any, where: str = "analysis") -> AnalysisResult:
 
 def _comparison_row(d: Any, where: str) -> dict[str, Any]:
     """A comparison row: a whole ``hetsim analyze --json`` object, or a ``hetsim compare --json`` row."""
-    from hetsim.web.pages.compare import summary
+    from hetsim.web.pages.compare import IDENTITY_KEYS, summary
 
     if isinstance(d, dict) and "ops" in d:
         return summary(analysis_from_json(d, where))
-    need = (
-        "model",
-        "hardware",
-        "precision",
-        "tp",
-        "pp",
-        "batch",
-        "input_len",
-        "output_len",
-        "fits",
-        "ttft_s",
-    )
+    need = (*IDENTITY_KEYS, "ttft_s")
     if not isinstance(d, dict) or any(k not in d for k in need):
         missing = [k for k in need if not isinstance(d, dict) or k not in d]
         raise ConfigError(f"{where}: not a hetsim analyze or compare row (missing {', '.join(missing)})")

@@ -71,18 +71,14 @@ def cost_of(row: Mapping[str, Any], device: Device | None) -> tuple[float | None
     return float(usd_per_mtoken(sc.usd_per_hour, thr)), sc.capex_usd
 
 
+# what names a comparison row (``hetsim compare --json`` rows carry these first)
+IDENTITY_KEYS = ("model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len", "fits")
+
+
 def summary(r: AnalysisResult) -> dict[str, Any]:
     """The fields a comparison shows, as ``hetsim compare --json`` rows name them."""
     keys = (
-        "model",
-        "hardware",
-        "precision",
-        "tp",
-        "pp",
-        "batch",
-        "input_len",
-        "output_len",
-        "fits",
+        *IDENTITY_KEYS,
         "notes",
         "avg_power_w",
         *(c.key for c in COLUMNS[2:-2]),
