@@ -105,7 +105,9 @@ def greedy(p: Problem, name: str = "h2m2", fill_first: str | None = None) -> Fil
         if g == fill_first:
             k = int(np.flatnonzero(ok)[-1])
         else:
-            t = np.where(ok, _evaluate(p, _placement(p, name, b, trial)), np.inf)
+            # where the phase time is a sum over groups, the group's own times decide
+            own = group_tables(p, b, name)[g] if p.evaluate_groups is not None else None
+            t = np.where(ok, own if own is not None else _evaluate(p, _placement(p, name, b, trial)), np.inf)
             k = int(np.argmin(t))
         share0[g] = float(cand[k])
         placed = (*placed, g)
@@ -142,7 +144,11 @@ def naive_sublayer(p: Problem) -> FillResult:
         share0: dict[str, object] = dict(zip(SPLIT_GROUPS, pick, strict=True))
         if not bool(_capacity_ok(p, b, share0, SPLIT_GROUPS)):
             continue
-        t = float(np.asarray(_evaluate(p, _placement(p, "naive-sublayer", b, share0))).reshape(-1)[0])
+        if p.evaluate_groups is not None:  # a sum over groups: read their tables
+            tab = group_tables(p, b, "naive-sublayer")
+            t = sum(float(tab[g][-1 if share0[g] == 1.0 else 0]) for g in SPLIT_GROUPS)
+        else:
+            t = float(np.asarray(_evaluate(p, _placement(p, "naive-sublayer", b, share0))).reshape(-1)[0])
         if best is None or t < best[0]:
             best = (t, share0)
     if best is None:
@@ -150,11 +156,60 @@ def naive_sublayer(p: Problem) -> FillResult:
     return FillResult(_placement(p, "naive-sublayer", b, best[1]))
 
 
+def group_tables(p: Problem, b: int, name: str) -> dict[str, FloatArray]:
+    """Each group's time at every split (n = 0..N parts on the primary), the others on the
+    primary: ``p.evaluate_groups`` once per group (the phase time is their sum plus what
+    does not depend on the placement). Memoised per problem, so the policies of one study
+    share them."""
+    if p.evaluate_groups is None:
+        raise MappingError(f"policy {name!r} needs per-group times: use analyze, not a sweep")
+    hit = _TABLES.get(id(p))
+    if hit is not None and hit[0] is p and hit[1] == b:
+        return hit[2]
+    out = {}
+    for g in SPLIT_GROUPS:
+        share0: dict[str, object] = {k: 1.0 for k in SPLIT_GROUPS}
+        share0[g] = _levels(p.parts.get(g, 1))
+        out[g] = np.asarray(p.evaluate_groups(_placement(p, name, b, share0))[g], dtype=float)
+    if len(_TABLES) > 64:
+        _TABLES.clear()
+    _TABLES[id(p)] = (p, b, out)
+    return out
+
+
+_TABLES: dict[int, tuple[Problem, int, dict[str, FloatArray]]] = {}
+
+
+def _separable_oracle(p: Problem, b: int) -> list[tuple[float, FillResult]]:
+    """Every split of the three groups, exhaustively: per-group tables added by broadcast
+    (GPT3-175B: 97^3 = 912,673 candidates; two (N+1)^3 arrays, about 15 MB). The primary's
+    bytes decide both capacities (the partner holds the rest)."""
+    t = group_tables(p, b, "oracle")
+    axes = [_levels(p.parts.get(g, 1)) for g in SPLIT_GROUPS]
+    r = {g: float(np.max(p.resident[g])) for g in (*SPLIT_GROUPS, "head")}
+    ws = float(np.max(p.workspace_bytes))
+    total = t[SPLIT_GROUPS[0]][:, None, None] + t[SPLIT_GROUPS[1]][None, :, None]
+    total = total + t[SPLIT_GROUPS[2]][None, None, :]
+    fast = (r[SPLIT_GROUPS[0]] * axes[0])[:, None, None] + (r[SPLIT_GROUPS[1]] * axes[1])[None, :, None]
+    fast = fast + (r[SPLIT_GROUPS[2]] * axes[2])[None, None, :]
+    split_total = sum(r[g] for g in SPLIT_GROUPS)
+    room0 = p.capacity(0) * (1 + 1e-12) - ws - r["head"]
+    need_b = split_total - p.capacity(b) * (1 + 1e-12)  # the primary must hold at least this
+    total[(fast > room0) | (fast < need_b)] = np.inf
+    k = np.unravel_index(int(np.argmin(total)), total.shape)
+    if not np.isfinite(total[k]):
+        return []
+    best = {g: float(axes[i][k[i]]) for i, g in enumerate(SPLIT_GROUPS)}
+    pl = _placement(p, "oracle", b, best)
+    return [(float(np.asarray(_evaluate(p, pl)).reshape(-1)[0]), FillResult(pl))]
+
+
 @register("oracle", "exhaustive split search (a stated grid where the space is large), then the fastest "
           "end to end of it and every other policy: never slower than any", search=True)  # fmt: skip
 def oracle(p: Problem) -> FillResult:
     cands: list[tuple[float, FillResult]] = []
-    for name in fill_policy_names():
+    names = fill_policy_names() if p.oracle_candidates is None else list(p.oracle_candidates)
+    for name in names:
         try:
             res = get_policy(name)(p)
         except (MappingError, CapacityError):
@@ -165,7 +220,9 @@ def oracle(p: Problem) -> FillResult:
         b = _partner(p)
     except MappingError:
         b = -1
-    if b > 0:
+    if b > 0 and p.evaluate_groups is not None:
+        cands += _separable_oracle(p, b)
+    elif b > 0:
         sizes = [p.parts.get(g, 1) + 1 for g in SPLIT_GROUPS]
         exhaustive = int(np.prod(sizes)) <= EXHAUSTIVE_MAX
         axes = [_levels(p.parts.get(g, 1)) if exhaustive else np.linspace(0.0, 1.0, min(GRID_LEVELS, k))
