@@ -183,7 +183,8 @@ def test_h2m2_and_h2m2_placed_are_one_policy_chosen_as_priced() -> None:
     weights = {"qkv": 17e9, "fc": 120e9, "head": 1e9}
     kv = 60e9
     chosen = search_policy("h2m2", m, prec, kvpt)(problem(dev, weights, kv, 4e9, "decode", kv)).placement
-    ops = build_ops(m, prec, phase="decode", batch=MAPPING_BATCH, q_len=1.0, context=kv / kvpt / MAPPING_BATCH)
+    ctx = kv / kvpt / MAPPING_BATCH
+    ops = build_ops(m, prec, phase="decode", batch=MAPPING_BATCH, q_len=1.0, context=ctx)
     served = sum(float(price_op(op, dev, prec, chosen).cost.time_s) for op in ops)
     p = search_policy("oracle", m, prec, kvpt)(problem(dev, weights, kv, 4e9, "decode", kv)).placement
     assert sum(float(price_op(op, dev, prec, p).cost.time_s) for op in ops) <= served * (1 + 1e-9)

@@ -109,7 +109,7 @@ def fill_policy_names(*, for_auto: bool = False) -> list[str]:
 
 AUTO_DOC = (
     "primary when it fits, otherwise the fastest that fits of offload, pim-attention and (where a "
-    "memory side has matrix units) h2m2; the output says which and why"
+    "memory side has matrix units) split-search; the output says which and why"
 )
 
 

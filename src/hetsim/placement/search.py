@@ -204,6 +204,41 @@ def _separable_oracle(p: Problem, b: int) -> list[tuple[float, FillResult]]:
     return [(float(np.asarray(_evaluate(p, pl)).reshape(-1)[0]), FillResult(pl))]
 
 
+def _split_candidates(p: Problem, b: int, name: str) -> list[tuple[float, FillResult]]:
+    """The best split of the three groups between the primary and side ``b``: exhaustive
+    from per-group tables where the problem gives them, else every split when the space is
+    at most ``EXHAUSTIVE_MAX`` candidates, else a grid of ``GRID_LEVELS`` levels per group."""
+    if p.evaluate_groups is not None:
+        out = _separable_oracle(p, b)
+        return [(t, FillResult(_placement(p, name, b, _share0(r.placement)))) for t, r in out]
+    sizes = [p.parts.get(g, 1) + 1 for g in SPLIT_GROUPS]
+    exhaustive = int(np.prod(sizes)) <= EXHAUSTIVE_MAX
+    axes = [_levels(p.parts.get(g, 1)) if exhaustive else np.linspace(0.0, 1.0, min(GRID_LEVELS, k))
+            for g, k in zip(SPLIT_GROUPS, sizes, strict=True)]  # fmt: skip
+    grids = np.meshgrid(*axes, indexing="ij")
+    share0: dict[str, object] = {g: grid for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
+    ok = _capacity_ok(p, b, share0, SPLIT_GROUPS)
+    if not np.any(ok):
+        return []
+    t = np.where(ok, _evaluate(p, _placement(p, name, b, share0)), np.inf)
+    k = np.unravel_index(int(np.argmin(t)), t.shape)
+    best = {g: float(grid[k]) for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
+    return [(float(t[k]), FillResult(_placement(p, name, b, best)))]
+
+
+def _share0(pl: Placement) -> dict[str, object]:
+    return {g: pl.groups[g].shares[0] for g in SPLIT_GROUPS}
+
+
+@register("split-search", "every split of qkv / attention / fc between the primary and the widest "
+          "computing memory side, searched exhaustively (the oracle's own search)", search=True)  # fmt: skip
+def split_search(p: Problem) -> FillResult:
+    cands = _split_candidates(p, _partner(p), "split-search")
+    if not cands:
+        raise CapacityError("split-search: no split fits the primary and the computing side")
+    return cands[0][1]
+
+
 @register("oracle", "exhaustive split search (a stated grid where the space is large), then the fastest "
           "end to end of it and every other policy: never slower than any", search=True)  # fmt: skip
 def oracle(p: Problem) -> FillResult:
@@ -220,25 +255,14 @@ def oracle(p: Problem) -> FillResult:
         b = _partner(p)
     except MappingError:
         b = -1
-    if b > 0 and p.evaluate_groups is not None:
-        cands += _separable_oracle(p, b)
-    elif b > 0:
-        sizes = [p.parts.get(g, 1) + 1 for g in SPLIT_GROUPS]
-        exhaustive = int(np.prod(sizes)) <= EXHAUSTIVE_MAX
-        axes = [_levels(p.parts.get(g, 1)) if exhaustive else np.linspace(0.0, 1.0, min(GRID_LEVELS, k))
-                for g, k in zip(SPLIT_GROUPS, sizes, strict=True)]  # fmt: skip
-        grids = np.meshgrid(*axes, indexing="ij")
-        share0: dict[str, object] = {g: grid for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
-        ok = _capacity_ok(p, b, share0, SPLIT_GROUPS)
-        if np.any(ok):
-            t = np.where(ok, _evaluate(p, _placement(p, "oracle", b, share0)), np.inf)
-            k = np.unravel_index(int(np.argmin(t)), t.shape)
-            best = {g: float(grid[k]) for g, grid in zip(SPLIT_GROUPS, grids, strict=True)}
-            cands.append((float(t[k]), FillResult(_placement(p, "oracle", b, best))))
+    if b > 0:
+        cands += _split_candidates(p, b, "oracle")
     if not cands:
         raise CapacityError("oracle: no candidate placement fits")
     _, res = min(cands, key=lambda c: c[0])
     pl = res.placement
+    # placed once, like every search policy: no re-map thresholds (the runtime would have to
+    # re-run the search at each, and a sweep cannot)
     return FillResult(
-        Placement("oracle", pl.groups, pl.reason, pl.n_sides, pl.workspace_side), res.thresholds_bytes
+        Placement("oracle", pl.groups, pl.reason, pl.n_sides, pl.workspace_side, staged=pl.staged)
     )
