@@ -128,6 +128,20 @@ class Systems:
 
 
 def systems(reading: Reading, h2m2: Device | None = None) -> Systems:
+    """The three systems under ``reading`` (memoised per reading for the presets, so the
+    runs of one study share their steps)."""
+    if h2m2 is None:
+        hit = _SYSTEMS.get(reading)
+        if hit is None:
+            hit = _SYSTEMS[reading] = _systems(reading, None)
+        return hit
+    return _systems(reading, h2m2)
+
+
+_SYSTEMS: dict[Reading, Systems] = {}
+
+
+def _systems(reading: Reading, h2m2: Device | None) -> Systems:
     why = f"compute_scale {reading.compute_scale} of the H2M2 experiment"
     k = reading.compute_scale
     pj = reading.lpddr_pj_per_bit

@@ -87,7 +87,8 @@ def price_phase(
         group_s[key] = group_s.get(key, 0.0) + pc.cost.time_s
     abstraction: Num = 0.0
     for g, members in buckets.items():
-        mkey = _memo_key(g, pl, knobs, tlb, resident_bytes, tp, overlap) if memo is not None else None
+        kv = any(np.any(np.asarray(op.kv_read_bytes + op.kv_write_bytes) > 0) for _, op in members)
+        mkey = _memo_key(g, pl, knobs, tlb, resident_bytes, tp, overlap, kv) if memo is not None else None
         hit = memo.get(mkey) if memo is not None and mkey is not None else None
         if hit is None:
             hit = _group(g, [op for _, op in members], dev, prec, pl, tp, overlap, knobs, tlb, resident_bytes)
@@ -113,18 +114,21 @@ def _memo_key(
     resident: tuple[Num, ...],
     tp: int,
     overlap: Overlap,
+    kv: bool,
 ) -> tuple[object, ...] | None:
-    """What a group's price depends on (its placement and the KV cache's, which its ops may
-    write), or None where a share is an array (candidates are not kept)."""
+    """What a group's price depends on: its placement, the KV cache's where its ops touch the
+    KV cache (``kv``), and the resident bytes where a TLB is modelled; None where a share is
+    an array (candidates are not kept)."""
     parts: list[object] = [g, knobs, tlb, tp, overlap, pl.workspace_side, pl.staged]
-    for name in (g, "attention"):
+    for name in (g, "attention") if kv and g != "attention" else (g,):
         gp = pl.groups[name]
         if any(np.ndim(x) for x in gp.shares):
             return None
         parts += [tuple(float(x) for x in gp.shares), gp.compute]
-    if any(np.ndim(x) for x in resident):
-        return None
-    parts.append(tuple(float(x) for x in resident))
+    if tlb is not None:
+        if any(np.ndim(x) for x in resident):
+            return None
+        parts.append(tuple(float(x) for x in resident))
     return tuple(parts)
 
 

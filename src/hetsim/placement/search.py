@@ -61,7 +61,8 @@ def _placement(p: Problem, name: str, b: int, share0: Mapping[str, object]) -> P
     n = len(p.device.sides)
     groups = {"head": GroupPlacement.on(n, 0, 0)}
     for g in SPLIT_GROUPS:
-        x = np.asarray(share0[g], dtype=float)
+        arr = np.asarray(share0[g], dtype=float)
+        x: Any = arr if arr.ndim else float(arr)
         shares = tuple(x if s == 0 else (1.0 - x if s == b else 0.0) for s in range(n))
         groups[g] = GroupPlacement(shares, tuple(range(n)))  # each side computes what it holds
     return Placement(name, groups, n_sides=n)
@@ -181,25 +182,43 @@ _TABLES: dict[int, tuple[Problem, int, dict[str, FloatArray]]] = {}
 
 
 def _separable_oracle(p: Problem, b: int) -> list[tuple[float, FillResult]]:
-    """Every split of the three groups, exhaustively: per-group tables added by broadcast
-    (GPT3-175B: 97^3 = 912,673 candidates; two (N+1)^3 arrays, about 15 MB). The primary's
-    bytes decide both capacities (the partner holds the rest)."""
+    """Every split of the three groups, exhaustively, from per-group tables: the phase time
+    and the primary's bytes are sums over groups (the partner holds the rest), so for each
+    split (i, j) of the first two groups the third's feasible splits are one contiguous range
+    of part counts, and the fastest of a range is a table lookup. O(N^2) for what is N^3
+    candidates (GPT3-175B: 97^3 = 912,673); ties go to fewer parts on the primary, in group
+    order, as a flat argmin over every candidate would."""
     t = group_tables(p, b, "oracle")
+    g0, g1, g2 = SPLIT_GROUPS
     axes = [_levels(p.parts.get(g, 1)) for g in SPLIT_GROUPS]
     r = {g: float(np.max(p.resident[g])) for g in (*SPLIT_GROUPS, "head")}
     ws = float(np.max(p.workspace_bytes))
-    total = t[SPLIT_GROUPS[0]][:, None, None] + t[SPLIT_GROUPS[1]][None, :, None]
-    total = total + t[SPLIT_GROUPS[2]][None, None, :]
-    fast = (r[SPLIT_GROUPS[0]] * axes[0])[:, None, None] + (r[SPLIT_GROUPS[1]] * axes[1])[None, :, None]
-    fast = fast + (r[SPLIT_GROUPS[2]] * axes[2])[None, None, :]
-    split_total = sum(r[g] for g in SPLIT_GROUPS)
-    room0 = p.capacity(0) * (1 + 1e-12) - ws - r["head"]
-    need_b = split_total - p.capacity(b) * (1 + 1e-12)  # the primary must hold at least this
-    total[(fast > room0) | (fast < need_b)] = np.inf
-    k = np.unravel_index(int(np.argmin(total)), total.shape)
-    if not np.isfinite(total[k]):
+    room0 = p.capacity(0) * (1 + 1e-12) - ws - r["head"]  # the primary holds at most this
+    need = sum(r[g] for g in SPLIT_GROUPS) - p.capacity(b) * (1 + 1e-12)  # and at least this
+    fc = r[g2] * axes[2]  # ascending in the part count
+    base = (r[g0] * axes[0])[:, None] + (r[g1] * axes[1])[None, :]
+    lo = np.searchsorted(fc, need - base, side="left")
+    hi = np.searchsorted(fc, room0 - base, side="right") - 1
+    c = t[g2]
+    n = len(c)
+    best_v = np.full((n, n), np.inf)  # [lo, hi] -> fastest of c[lo..hi] and where
+    best_k = np.zeros((n, n), dtype=np.int64)
+    ar = np.arange(n)
+    for a in range(n):
+        tail = c[a:]
+        cm = np.minimum.accumulate(tail)
+        better = np.r_[True, tail[1:] < cm[:-1]]
+        best_v[a, a:] = cm
+        best_k[a, a:] = a + np.maximum.accumulate(np.where(better, ar[: n - a], 0))
+    ok = lo <= hi
+    lo_c, hi_c = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
+    cmin = np.where(ok, best_v[lo_c, hi_c], np.inf)
+    total = (t[g0][:, None] + t[g1][None, :]) + cmin
+    i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+    if not np.isfinite(total[i, j]):
         return []
-    best = {g: float(axes[i][k[i]]) for i, g in enumerate(SPLIT_GROUPS)}
+    k = int(best_k[lo_c[i, j], hi_c[i, j]])
+    best = {g0: float(axes[0][i]), g1: float(axes[1][j]), g2: float(axes[2][k])}
     pl = _placement(p, "oracle", b, best)
     return [(float(np.asarray(_evaluate(p, pl)).reshape(-1)[0]), FillResult(pl))]
 
