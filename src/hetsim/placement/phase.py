@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost
@@ -104,6 +105,13 @@ def price_phase(
     for c in costs:
         total = total + c.cost.time_s
     return PhaseCost(costs, total, group_s, abstraction)
+
+
+def per_candidate(x: Num, pl: Placement) -> npt.NDArray[np.float64]:
+    """``x`` broadcast to the candidate shape of ``pl``'s shares (a search's time array)."""
+    shape = np.broadcast(*(np.asarray(s) for g in pl.groups.values() for s in g.shares)).shape
+    out: npt.NDArray[np.float64] = np.broadcast_to(np.asarray(x, dtype=float), shape).astype(float)
+    return out
 
 
 def _memo_key(

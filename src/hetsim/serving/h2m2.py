@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.hardware.loader import get_hardware
-from hetsim.placement.phase import price_phase
+from hetsim.placement.phase import per_candidate, price_phase
 from hetsim.placement.policies import FillResult, PolicyFn, Problem, get_policy
 from hetsim.placement.record import Placement, group_of
 from hetsim.serving.requests import RequestSet
@@ -55,21 +55,16 @@ def search_policy(
                 parts.setdefault(g, op.n_parts)
 
         def evaluate(pl: Placement) -> Any:
-            return _lead(price_phase(ops, p.device, prec, pl, tp=tp).time_s, pl)
+            return per_candidate(price_phase(ops, p.device, prec, pl, tp=tp).time_s, pl)
 
         def evaluate_groups(pl: Placement) -> dict[str, Any]:
             ph = price_phase(ops, p.device, prec, pl, tp=tp)
-            return {g: _lead(ph.group_s.get(g, 0.0), pl) for g in ("attention", "qkv", "fc")}
+            return {g: per_candidate(ph.group_s.get(g, 0.0), pl) for g in ("attention", "qkv", "fc")}
 
         q = dataclasses.replace(p, parts=parts, evaluate=evaluate, evaluate_groups=evaluate_groups)
         return fn(q)
 
     return wrapped
-
-
-def _lead(x: Any, pl: Placement) -> Any:
-    shape = np.broadcast(*(np.asarray(s) for g in pl.groups.values() for s in g.shares)).shape
-    return np.broadcast_to(np.asarray(x, dtype=float), shape).astype(float)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.memory.tlb import TlbModel
-from hetsim.placement.phase import SYNC_GROUPS, PhaseCost, group_busy, price_phase
+from hetsim.placement.phase import SYNC_GROUPS, PhaseCost, group_busy, per_candidate, price_phase
 from hetsim.placement.policies import Problem, usage_bytes
 from hetsim.placement.price import price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
@@ -116,20 +116,15 @@ def decode_step(
         if not fixed:
             prim = Placement.primary(len(dev.sides))
             fixed.append(_sum(price_phase(fixed_ops, dev, prec, prim, tp=tp, knobs=knobs).time_s))
-        return _lead(fixed[0] + placed(pl).time_s, pl)
+        return per_candidate(fixed[0] + placed(pl).time_s, pl)
 
     def evaluate_groups(pl: Placement) -> dict[str, FloatArray]:
         ph = placed(pl)
-        return {g: _lead(ph.group_s.get(g, 0.0), pl) for g in SYNC_GROUPS}
+        return {g: per_candidate(ph.group_s.get(g, 0.0), pl) for g in SYNC_GROUPS}
 
     return dataclasses.replace(
         step, problem=dataclasses.replace(p, evaluate=evaluate, evaluate_groups=evaluate_groups)
     )
-
-
-def _lead(x: Num, pl: Placement) -> FloatArray:
-    shape = np.broadcast(*(np.asarray(s) for g in pl.groups.values() for s in g.shares)).shape
-    return np.broadcast_to(np.asarray(x, dtype=float), shape).astype(float)
 
 
 def _sum(x: Num) -> float:
