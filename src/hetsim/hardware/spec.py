@@ -193,8 +193,14 @@ class Device:
     # which calibration ``kernels`` came from: "<name> overlay", "transferred from <name>
     # overlay" (the shared fitted knobs applied to this device's datasheet numbers) or "none"
     calibration: str = field(default="none", compare=False)
+    # board power above idle while kernels run; None: the calibrated share of the headroom
+    # above idle (cost/power.py::ACTIVE_POWER_FRACTION)
+    active_power_w: float | None = None
 
     def __post_init__(self) -> None:
+        if self.active_power_w is not None and not self.active_power_w >= 0:
+            bad = self.active_power_w
+            raise ConfigError(f"hardware {self.name!r}: active_power_w must be >= 0 W, got {bad}")
         if not self.sides:
             raise ConfigError(f"hardware {self.name!r}: needs at least one memory side")
         if not self.sides[0].units:
