@@ -7,7 +7,8 @@ A run row is predicted by the static-batch simulator at the row's batch and leng
 source gives a prompt data set instead of lengths (``dataset``), the lengths are the named
 assumption :data:`DATASET_LENGTHS` (the sensitivity to it is reported in docs/calibration.md).
 
-Roles: a row is ``fitted`` when its hardware and source are in :data:`FIT_SUBSET`, else
+Roles: a row is ``fitted`` when its hardware and source are in :data:`FIT_SUBSET` and its metric
+is one of :data:`FIT_METRICS`, else
 ``held-out``. MAPE is reported per (role, hardware, metric) group.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from hetsim.calibration.e2e import E2E_METRICS, model_for, precision_for, serving_for
+from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, model_for, precision_for, serving_for
 from hetsim.calibration.measurements import Measurement, read_measurements
 from hetsim.calibration.vocabulary import PRECISIONS
 from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
@@ -32,7 +33,6 @@ from hetsim.hardware.spec import Device
 from hetsim.sim.inference import sweep
 from hetsim.workload.model import ModelSpec
 
-ENERGY_METRICS = ("avg_power", "energy_per_token", "energy_per_request")
 # (prompt, output) tokens per sequence where a row names a prompt data set, not lengths
 DATASET_LENGTHS = (256, 256)
 DATASET_LENGTHS_PROVENANCE = (
@@ -68,6 +68,20 @@ class EnergyReport:
         a = [s.ape for s in self.scores if role in (None, s.role)]
         return float(np.mean(a)) if a else float("nan")
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "active_power_fraction": self.active_fraction,
+            "dataset_lengths": list(DATASET_LENGTHS),
+            "mape": {"fitted": self.mape("fitted"), "held-out": self.mape("held-out")},
+            "groups": [{"role": k[0], "hardware": k[1], "metric": k[2], "n": n, "mape": m}
+                       for k, (n, m) in self.groups().items()],
+            "rows": [{"row": s.row.key, "hardware": s.row.hardware, "model": s.row.model,
+                      "metric": s.row.metric, "measured": s.row.value, "predicted": s.predicted,
+                      "unit": s.row.unit, "role": s.role, "assumed_lengths": s.assumed_lengths}
+                     for s in self.scores],
+            "skipped": dict(self.skipped),
+        }  # fmt: skip
+
     def groups(self) -> dict[tuple[str, str, str], tuple[int, float]]:
         """(role, hardware, metric) -> (rows, MAPE)."""
         by: dict[tuple[str, str, str], list[float]] = defaultdict(list)
@@ -77,7 +91,9 @@ class EnergyReport:
 
 
 def role_of(r: Measurement) -> str:
-    return "fitted" if (r.hardware, r.source_id) in FIT_SUBSET else "held-out"
+    """'fitted' for the rows the knob was fitted on, 'held-out' for every other row."""
+    fitted = (r.hardware, r.source_id) in FIT_SUBSET and r.metric in FIT_METRICS
+    return "fitted" if fitted else "held-out"
 
 
 def _is_idle(r: Measurement) -> bool:
@@ -166,7 +182,7 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
 def fit_active_fraction(rows: Sequence[Measurement]) -> float:
     """The active-power fraction in [0, 1] that minimises the mean squared relative error of
     the FIT_SUBSET rows' FIT_METRICS (their error is reported as 'fitted'; others held out)."""
-    subset = [r for r in rows if role_of(r) == "fitted" and r.metric in FIT_METRICS]
+    subset = [r for r in rows if role_of(r) == "fitted"]
     if not subset:
         raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
 
