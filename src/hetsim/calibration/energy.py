@@ -7,7 +7,7 @@ A run row is predicted by the static-batch simulator at the row's batch and leng
 source gives a prompt data set instead of lengths (``dataset``), the lengths are the named
 assumption :data:`DATASET_LENGTHS` (the sensitivity to it is reported in docs/calibration.md).
 
-Roles: a row is ``fitted`` when its hardware and source are in :data:`FIT_SUBSET` and its metric
+Roles: a row is ``fitted`` when its source is in :data:`FIT_SOURCES` and its metric
 is one of :data:`FIT_METRICS`, else
 ``held-out``. MAPE is reported per (role, hardware, metric) group.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +39,10 @@ DATASET_LENGTHS_PROVENANCE = (
     "assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources "
     "do not state their mean lengths"
 )
-# (hardware, source_id) pairs the active-power fraction is fitted on: only average power,
-# which isolates the power model from the latency model
-FIT_SUBSET = frozenset({("a100-80gb-sxm", "mlenergy_v1_a100_chat")})
+# sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
+# batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
+# the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
+FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
 FIT_METRICS = ("avg_power",)
 DEFAULT_FILES = (Path("data/measurements/energy_published.csv"),)
 
@@ -63,6 +64,8 @@ class EnergyReport:
     scores: tuple[EnergyScore, ...]
     skipped: Counter[str]
     active_fraction: float
+    # GPU of the fit rows -> (fraction fitted without it, MAPE of its fit rows at that fraction)
+    leave_one_out: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def mape(self, role: str | None = None) -> float:
         a = [s.ape for s in self.scores if role in (None, s.role)]
@@ -73,6 +76,9 @@ class EnergyReport:
             "active_power_fraction": self.active_fraction,
             "dataset_lengths": list(DATASET_LENGTHS),
             "mape": {"fitted": self.mape("fitted"), "held-out": self.mape("held-out")},
+            "leave_one_gpu_out": {
+                hw: {"fraction": a, "mape": m} for hw, (a, m) in self.leave_one_out.items()
+            },
             "groups": [{"role": k[0], "hardware": k[1], "metric": k[2], "n": n, "mape": m}
                        for k, (n, m) in self.groups().items()],
             "rows": [{"row": s.row.key, "hardware": s.row.hardware, "model": s.row.model,
@@ -92,7 +98,7 @@ class EnergyReport:
 
 def role_of(r: Measurement) -> str:
     """'fitted' for the rows the knob was fitted on, 'held-out' for every other row."""
-    fitted = (r.hardware, r.source_id) in FIT_SUBSET and r.metric in FIT_METRICS
+    fitted = r.source_id in FIT_SOURCES and r.metric in FIT_METRICS
     return "fitted" if fitted else "held-out"
 
 
@@ -100,11 +106,20 @@ def _is_idle(r: Measurement) -> bool:
     return "idle" in r.framework.lower() and r.batch in (0, None)
 
 
+# published names -> a preset with the same shapes. LLaMA-1 7B/13B have Llama-2-7B/13B's layer
+# count, widths, heads and vocabulary (Touvron et al. 2023, Table 2 of the LLaMA paper and
+# Table 1 of Llama 2: only the context length differs); Vicuna, Koala and Alpaca are LLaMA-1
+# fine-tunes; Llama-3.1-8B has Llama-3-8B's shapes (a longer RoPE context only).
+SAME_SHAPES = {
+    "llama-7b": "llama2-7b", "vicuna-7b": "llama2-7b", "koala-7b": "llama2-7b", "alpaca-7b": "llama2-7b",
+    "llama-13b": "llama2-13b", "vicuna-13b": "llama2-13b", "koala-13b": "llama2-13b",
+    "llama-3.1-8b": "llama3-8b",
+}  # fmt: skip
+
+
 def _model(name: str) -> ModelSpec | None:
-    # a chat fine-tune has its base model's shapes; Llama-3.1-8B has Llama-3-8B's (a longer
-    # RoPE context only)
-    base = name.lower().replace("-chat", "").replace("llama-3.1-", "llama-3-")
-    return model_for(name) or model_for(base)
+    key = name.lower().split("/")[-1].replace("-chat", "").replace("-hf", "")
+    return model_for(name) or model_for(SAME_SHAPES.get(key, key))
 
 
 def _lengths(r: Measurement) -> tuple[int, int, bool]:
@@ -179,10 +194,10 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
     return EnergyReport(tuple(scores), skipped, fraction)
 
 
-def fit_active_fraction(rows: Sequence[Measurement]) -> float:
+def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float:
     """The active-power fraction in [0, 1] that minimises the mean squared relative error of
-    the FIT_SUBSET rows' FIT_METRICS (their error is reported as 'fitted'; others held out)."""
-    subset = [r for r in rows if role_of(r) == "fitted"]
+    the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given."""
+    subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
         raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
 
@@ -201,4 +216,19 @@ def energy_report(
     paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION
 ) -> EnergyReport:
     rows, _ = read_measurements(paths)
-    return score_energy(rows, fraction)
+    rep = score_energy(rows, fraction)
+    if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
+        rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
+    return rep
+
+
+def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float]]:
+    """For each GPU of the fit rows: (the fraction fitted without it, the MAPE of its fit
+    rows at that fraction). The error of a GPU the knob never saw."""
+    gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
+    out: dict[str, tuple[float, float]] = {}
+    for hw in gpus:
+        a = fit_active_fraction(rows, without=hw)
+        held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
+        out[hw] = (a, score_energy(held, a).mape())
+    return out

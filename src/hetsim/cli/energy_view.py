@@ -29,6 +29,10 @@ def render_energy(rep: EnergyReport, width: int = 100) -> None:
     for (role, hw, metric), (n, mape) in rep.groups().items():
         t.add_row(role, hw, metric, str(n), _pct(mape))
     console.print(t)
+    if rep.leave_one_out:
+        console.print("leave one GPU out (avg_power of the fit rows, the fraction fitted without that GPU):")
+        for hw, (a, m) in rep.leave_one_out.items():
+            console.print(f"  {hw}: MAPE {_pct(m)} at fraction {a:.3g}")
     if any(s.assumed_lengths for s in rep.scores):
         console.print(
             f"rows marked 'dataset' run at the assumed lengths {DATASET_LENGTHS[0]} in / "
