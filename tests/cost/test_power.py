@@ -115,3 +115,22 @@ def test_throttle_is_the_identity_within_the_headroom() -> None:
 def test_a_negative_active_power_is_refused() -> None:
     with pytest.raises(ConfigError, match="active_power_w"):
         dataclasses.replace(get_hardware("a100-80gb-sxm"), active_power_w=-1.0)
+
+
+def test_a_hardware_file_may_state_its_active_power(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``active_power_w`` in a YAML replaces the calibrated share; absent, the share applies."""
+    from pathlib import Path
+
+    import yaml
+
+    import hetsim.hardware.presets as presets
+
+    raw = yaml.safe_load((Path(presets.__file__).parent / "h100-sxm.yaml").read_text())
+    raw["name"] = "h100-own-floor"
+    raw["active_power_w"] = 250
+    raw.setdefault("provenance", {})["active_power_w"] = "assumed: a test's figure"
+    path = tmp_path / "h100-own-floor.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dev = get_hardware(path)
+    assert active_w(dev) == 250.0
+    assert active_w(get_hardware("h100-sxm")) == pytest.approx(ACTIVE_POWER_FRACTION * 600.0)

@@ -215,7 +215,7 @@ def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float
 def energy_report(
     paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION
 ) -> EnergyReport:
-    rows, _ = read_measurements(paths)
+    rows, _ = read_measurements(paths, frozenset(ENERGY_METRICS))
     rep = score_energy(rows, fraction)
     if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
         rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
