@@ -67,9 +67,12 @@ def throttled_s(time_s: Any, dynamic_j: Any, dev: Device) -> Any:
     room = headroom_w(dev)
     if not np.isfinite(room):
         return time_s
+    energy = np.asarray(dynamic_j, dtype=float)
     if room <= 0:
-        return np.where(np.asarray(dynamic_j) > 0, np.inf, time_s)
-    return np.maximum(time_s, np.asarray(dynamic_j, dtype=float) / room)
+        return np.where(energy > 0, np.inf, time_s)
+    if energy.size == 0 or float(energy.max()) <= room * float(np.min(time_s)):
+        return time_s  # within the limit everywhere (a sweep's common case: two reductions)
+    return np.maximum(time_s, energy / room)
 
 
 def run_energy_j(dev: Device, n_devices: int, busy_devices: int, dynamic_j: Any, busy_s: Any,
