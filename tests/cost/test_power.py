@@ -112,9 +112,11 @@ def test_throttle_is_the_identity_within_the_headroom() -> None:
     assert throttled_s(1.0, 2.0 * room, dev) == pytest.approx(2.0)
 
 
-def test_a_negative_active_power_is_refused() -> None:
+@pytest.mark.parametrize("watts", [-1.0, 345.0, 1e4])
+def test_an_active_power_outside_the_headroom_is_refused(watts: float) -> None:
+    """Below 0, or at/above TDP - idle (no power left for any work): refused in one line."""
     with pytest.raises(ConfigError, match="active_power_w"):
-        dataclasses.replace(get_hardware("a100-80gb-sxm"), active_power_w=-1.0)
+        dataclasses.replace(get_hardware("a100-80gb-sxm"), active_power_w=watts)  # 400 W - 55 W idle
 
 
 def test_a_hardware_file_may_state_its_active_power(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -195,7 +195,7 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
 
 
 def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float:
-    """The active-power fraction in [0, 1] that minimises the mean squared relative error of
+    """The active-power fraction in [0, 0.99] that minimises the mean squared relative error of
     the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given."""
     subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
@@ -208,7 +208,8 @@ def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float
         rep = score_energy(subset, a)
         return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in rep.scores]))
 
-    res = minimize_scalar(loss, bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-4})
+    # below 1: a floor of the whole headroom would leave no power for any work
+    res = minimize_scalar(loss, bounds=(0.0, 0.99), method="bounded", options={"xatol": 1e-4})
     return float(res.x)
 
 

@@ -160,7 +160,9 @@ def validate_cmd(
     ] = False,
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
-    per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    per source, metric, hardware and fitted vs held-out, with the worst rows. Power and energy
+    rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
+    power model, fitted vs held-out and leave one GPU out."""
     if serving:
         from hetsim.cli.serve import serving_validate
 

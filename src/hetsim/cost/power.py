@@ -41,11 +41,9 @@ ACTIVE_POWER_PROVENANCE = (
 
 
 def ceiling_w(dev: Device) -> float:
-    """The most the board draws (W): its TDP, or idle + TDP where the idle figure is a whole
-    host's and exceeds the GPU's TDP (e.g. ``flexgen-t4``); infinite when no TDP is given."""
-    if dev.tdp_w <= 0:
-        return float("inf")
-    return dev.tdp_w if dev.tdp_w >= dev.static_power_w else dev.static_power_w + dev.tdp_w
+    """The most the board draws (W): ``Device.power_ceiling_w`` (its TDP, or idle + TDP where
+    the idle figure is a whole host's above the GPU's TDP; infinite without a TDP)."""
+    return dev.power_ceiling_w
 
 
 def active_w(dev: Device, fraction: float = ACTIVE_POWER_FRACTION) -> float:
