@@ -44,7 +44,8 @@ DATASET_LENGTHS_PROVENANCE = (
 # the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
 FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
 FIT_METRICS = ("avg_power",)
-DEFAULT_FILES = (Path("data/measurements/energy_published.csv"),)
+# the committed power rows (in a source checkout: <repo>/data/measurements/)
+DEFAULT_FILES = (Path(__file__).resolve().parents[3] / "data" / "measurements" / "energy_published.csv",)
 
 
 @dataclass(frozen=True, slots=True)
