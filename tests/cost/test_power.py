@@ -37,29 +37,35 @@ def _device(name: str, calibrated: bool, mem_scale: float = 1.0, flop_scale: flo
     return dataclasses.replace(dev, sides=sides)
 
 
-def _run(dev: Device, model: str, b: int, p: int, g: int) -> hetsim.AnalysisResult | None:
+def _run(
+    dev: Device, model: str, b: int, p: int, g: int, tp: int = 1, pp: int = 1
+) -> hetsim.AnalysisResult | None:
     try:
-        return hetsim.analyze(model, dev, hetsim.Workload(b, p, g))
+        return hetsim.analyze(model, dev, hetsim.Workload(b, p, g), tp=tp, pp=pp)
     except (ConfigError, CapacityError):
         return None  # refused (does not fit, a data type the device lacks, ...)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     st.sampled_from(HARDWARE), st.booleans(), st.sampled_from(MODELS), st.integers(1, 128),
     st.integers(1, 4096), st.integers(1, 1024), st.floats(0.25, 20.0), st.floats(0.25, 20.0),
+    st.sampled_from([(1, 1), (2, 1), (4, 1), (8, 1), (1, 2), (2, 2)]),
 )  # fmt: skip
 def test_power_lies_between_idle_and_the_ceiling(
-    hw: str, calibrated: bool, model: str, b: int, p: int, g: int, mem: float, flop: float
-) -> None:
+    hw: str, calibrated: bool, model: str, b: int, p: int, g: int, mem: float, flop: float,
+    par: tuple[int, int],
+) -> None:  # fmt: skip
+    """Per device (tp x pp of them): at least idle, at most the ceiling."""
     dev = _device(hw, calibrated, mem, flop)
-    r = _run(dev, model, b, p, g)
+    r = _run(dev, model, b, p, g, *par)
     if r is None:
         return
+    n = par[0] * par[1]
     assert math.isfinite(r.energy_j) and r.energy_j > 0
     assert math.isfinite(r.energy_j_per_token) and r.energy_j_per_token > 0
-    assert r.avg_power_w >= dev.static_power_w * (1 - 1e-9), (hw, r.avg_power_w)
-    assert r.avg_power_w <= ceiling_w(dev) * (1 + 1e-9), (hw, r.avg_power_w, ceiling_w(dev))
+    assert r.avg_power_w / n >= dev.static_power_w * (1 - 1e-9), (hw, r.avg_power_w, n)
+    assert r.avg_power_w / n <= ceiling_w(dev) * (1 + 1e-9), (hw, r.avg_power_w, n, ceiling_w(dev))
 
 
 @settings(max_examples=30, deadline=None)
