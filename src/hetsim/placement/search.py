@@ -68,13 +68,18 @@ def _placement(p: Problem, name: str, b: int, share0: Mapping[str, object]) -> P
     return Placement(name, groups, n_sides=n)
 
 
+def _top(x: Any) -> float:
+    """The largest of ``x`` (a float as it is; an array's maximum)."""
+    return x if type(x) is float else float(np.max(x))
+
+
 def _capacity_ok(p: Problem, b: int, share0: Mapping[str, object], placed: tuple[str, ...]) -> BoolArray:
     """Whether the groups in ``placed`` fit both sides (broadcast over candidate axes)."""
-    r = {g: float(np.max(p.resident[g])) for g in (*SPLIT_GROUPS, "head")}
-    fast: Any = float(np.max(p.workspace_bytes)) + r["head"]
+    r = {g: _top(p.resident[g]) for g in (*SPLIT_GROUPS, "head")}
+    fast: Any = _top(p.workspace_bytes) + r["head"]
     slow: Any = 0.0
     for g in placed:
-        x = np.asarray(share0[g], dtype=float)
+        x: Any = share0[g]
         fast = fast + r[g] * x
         slow = slow + r[g] * (1.0 - x)
     cap0, capb = p.capacity(0), p.capacity(b)
