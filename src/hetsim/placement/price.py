@@ -9,6 +9,8 @@ stream overlaps the compute): they keep ``s``'s memory and every link of the rou
 
   op time = max(each compute side's priced time, each memory's busy time, each link's busy
             time + route latency per repetition) + activation exchange
+  (an engine that does not prefetch, ``overlap_transfers=False``: the stream, i.e. the
+  busiest link or streaming memory, is added to the compute sides' time instead)
   exchange = a compute side other than the primary receives its input activation and returns
             its output over the route to the primary (latency + bytes / bandwidth, serial)
   energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
@@ -116,10 +118,12 @@ def price_op(
     overlap: Overlap = "max",
     *,
     detail: bool = True,
+    overlap_transfers: bool = True,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
-    accumulated (the cost itself is the same)."""
+    accumulated (the cost itself is the same). ``overlap_transfers=False`` (an engine without
+    prefetch) serialises each repetition's stream with its compute."""
     n = len(dev.sides)
     zeros = (0.0,) * n
     if op.kind == "collective":
@@ -238,13 +242,20 @@ def price_op(
             sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
     # memory_s: the busiest memory or link (a link's start-up latency per layer included)
     mem_s: Num = 0.0
-    for t in mem_busy:
+    stream_s: Num = 0.0  # the busiest link or memory that only streams (no compute side)
+    local_s: Num = 0.0  # the compute sides: their priced time and their own memory's busy time
+    for t in times:
+        local_s = _max(local_s, t)
+    for s, t in enumerate(mem_busy):
         mem_s = _max(mem_s, t)
+        if s in computes:
+            local_s = _max(local_s, t)
+        else:
+            stream_s = _max(stream_s, t)
     for name, t in link_busy.items():
         mem_s = _max(mem_s, t + count * link_lat[name])
-    body: Num = mem_s
-    for t in times:
-        body = _max(body, t)
+        stream_s = _max(stream_s, t + count * link_lat[name])
+    body: Num = _max(local_s, mem_s) if overlap_transfers else local_s + stream_s
     total_bytes: Num = 0.0
     for b in side_bytes:
         total_bytes = _acc(total_bytes, b)
