@@ -3,6 +3,10 @@ the page cache or not for disk-backed weights, and transfers with or without pre
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -136,3 +140,40 @@ def test_zero_inference_row_streams_every_layer_and_is_slower_than_flexgen_place
     a = hetsim.sweep(m, dev, [16], [512], [32], policy="layer-offload", serving=ds)
     b = hetsim.sweep(m, dev, [16], [512], [32], policy="offload")
     assert float(a.tpot_s[0]) > 3 * float(b.tpot_s[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(("flexgen-t4", "a6000-offload")), st.sampled_from(VARIANTS), st.integers(1, 128),
+       st.floats(1.05, 4.0))  # fmt: skip
+def test_a_wider_link_is_never_slower_without_prefetch(
+    dev_name: str, policy: str, batch: int, k: float
+) -> None:
+    import dataclasses
+
+    from hetsim.hardware.spec import SideLink
+
+    dev = hetsim.get_hardware(dev_name)
+    links = tuple(
+        SideLink(
+            sl.a, sl.b, dataclasses.replace(sl.link, bandwidth_bytes_per_s=sl.link.bandwidth_bytes_per_s * k)
+        )
+        for sl in dev.links
+    )
+    wide = dataclasses.replace(dev, links=links)
+    m = hetsim.get_model("opt-30b")
+    ds = profile_for("DeepSpeed ZeRO-Inference").serving
+    a = hetsim.sweep(m, dev, [batch], [512], [32], policy=policy, serving=ds)
+    b = hetsim.sweep(m, wide, [batch], [512], [32], policy=policy, serving=ds)
+    assert float(b.tpot_s[0]) <= float(a.tpot_s[0]) * (1 + 1e-9)
+    assert float(b.ttft_s[0]) <= float(a.ttft_s[0]) * (1 + 1e-9)
+
+
+def test_validate_lists_every_offload_point(run_cli: Callable[..., Any]) -> None:
+    from hetsim.experiments.offload_fit import FILES
+
+    r = run_cli("validate", "--measurements", *map(str, FILES), "--json", "--worst", "100")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["rows_scored"] == len(out["worst"]) == 36
+    assert all(w["measured"] > 0 and w["predicted"] > 0 for w in out["worst"])
+    assert sum(w["ape"] <= 0.25 for w in out["worst"]) >= 14

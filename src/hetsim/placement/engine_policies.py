@@ -93,10 +93,8 @@ def _variant(storage_only: bool, cpu_attention: bool) -> None:
         if cpu_attention
         else ("KV cache on the primary first")
     )
-    doc = (
-        f"every layer's weights {where}, embeddings and LM head on the primary, {kv} "
-        "(ZeRO-Inference, Accelerate)"
-    )
+    who = "ZeRO-Inference NVMe offload" if storage_only else "ZeRO-Inference CPU offload, Accelerate"
+    doc = f"every layer's weights {where}, embeddings and LM head on the primary, {kv} ({who})"
 
     @register(name, doc, auto=False)
     def fill(p: Problem) -> FillResult:
