@@ -109,6 +109,31 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
+def _serial(
+    times: list[Num],
+    mem_busy: list[Num],
+    computes: list[int],
+    link_busy: dict[str, Num],
+    link_lat: dict[str, float],
+    count: Num,
+) -> Num:
+    """An engine without prefetch: the compute sides' time (their priced time, their own
+    memory's busy time) plus the stream's (the busiest link, latency included, or the busiest
+    memory that only streams)."""
+    local_s: Num = 0.0
+    stream_s: Num = 0.0
+    for t in times:
+        local_s = _max(local_s, t)
+    for s, t in enumerate(mem_busy):
+        if s in computes:
+            local_s = _max(local_s, t)
+        else:
+            stream_s = _max(stream_s, t)
+    for name, t in link_busy.items():
+        stream_s = _max(stream_s, t + count * link_lat[name])
+    return local_s + stream_s
+
+
 def price_op(
     op: Op,
     dev: Device,
@@ -242,20 +267,15 @@ def price_op(
             sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
     # memory_s: the busiest memory or link (a link's start-up latency per layer included)
     mem_s: Num = 0.0
-    stream_s: Num = 0.0  # the busiest link or memory that only streams (no compute side)
-    local_s: Num = 0.0  # the compute sides: their priced time and their own memory's busy time
-    for t in times:
-        local_s = _max(local_s, t)
-    for s, t in enumerate(mem_busy):
+    for t in mem_busy:
         mem_s = _max(mem_s, t)
-        if s in computes:
-            local_s = _max(local_s, t)
-        else:
-            stream_s = _max(stream_s, t)
     for name, t in link_busy.items():
         mem_s = _max(mem_s, t + count * link_lat[name])
-        stream_s = _max(stream_s, t + count * link_lat[name])
-    body: Num = _max(local_s, mem_s) if overlap_transfers else local_s + stream_s
+    body: Num = mem_s
+    for t in times:
+        body = _max(body, t)
+    if not overlap_transfers:
+        body = _serial(times, mem_busy, computes, link_busy, link_lat, count)
     total_bytes: Num = 0.0
     for b in side_bytes:
         total_bytes = _acc(total_bytes, b)
