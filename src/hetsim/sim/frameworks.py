@@ -65,8 +65,8 @@ OFFLOAD_PROFILES: tuple[FrameworkProfile, ...] = (
             "offload_layers": "documented: FlexLLMGen benchmark/hf_ds/hf_opt.py (FlexGen's Accelerate "
             "baseline) maps model.decoder.layers to 'cpu' or 'disk', only the embeddings and lm_head "
             "to GPU 0",
-            "page_cache": "documented: accelerate utils/offload.py writes disk-offloaded weights as "
-            "np.memmap files, read through the OS page cache",
+            "page_cache": "documented: accelerate src/accelerate/utils/offload.py writes disk-offloaded "
+            "weights as np.memmap files and loads them with np.memmap(mode='r'): the OS page cache",
         },
         offload_layers=True,
     ),
@@ -84,8 +84,9 @@ OFFLOAD_PROFILES: tuple[FrameworkProfile, ...] = (
             "offload_layers": "documented: ZeRO-3 'offload_param' (run_model.py, hf_opt.py) offloads "
             "every parameter; the README lists 'Partial model weights/KV cache offloading' as work in "
             "progress",
-            "page_cache": "documented: DeepSpeed's NVMe offload reads through its async I/O library "
-            "(libaio, the config's 'aio' block), which opens the swap files with O_DIRECT: no page cache",
+            "page_cache": "documented: DeepSpeed's NVMe offload reads through its async I/O library (the "
+            "config's 'aio' block); csrc/aio/common/deepspeed_aio_common.cpp opens the swap files "
+            "O_RDONLY | O_DIRECT: no page cache",
         },
         offload_layers=True,
         page_cache=False,
