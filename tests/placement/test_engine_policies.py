@@ -177,3 +177,20 @@ def test_validate_lists_every_offload_point(run_cli: Callable[..., Any]) -> None
     assert out["rows_scored"] == len(out["worst"]) == 36
     assert all(w["measured"] > 0 and w["predicted"] > 0 for w in out["worst"])
     assert sum(w["ape"] <= 0.25 for w in out["worst"]) >= 14
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_weights_stay_put_while_the_kv_cache_grows(name: str) -> None:
+    """The weights are planned on the KV cache at the full length: the same shares at every
+    context, and the whole run fits (the KV spills past the GPU here)."""
+    dev = hetsim.get_hardware("flexgen-t4")
+    res = {"qkv": 40 * GB, "fc": 120 * GB, "head": 1 * GB}
+    final = 60 * GB
+    plans = []
+    for kv in (1 * GB, 20 * GB, final):
+        p = Problem(dev, {**res, "attention": kv}, 0.5 * GB, final_kv_bytes=final)
+        pl = get_policy(name)(p).placement
+        plans.append([float(x) for g in ("qkv", "fc") for x in pl.groups[g].shares])
+        used = usage_bytes(p, pl)
+        assert all(float(u) <= dev.sides[s].memory.capacity_bytes * (1 + 1e-12) for s, u in enumerate(used))
+    assert plans[0] == plans[1] == plans[2]

@@ -24,6 +24,8 @@ candidates: they describe an engine, not a choice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hetsim.errors import MappingError
@@ -69,8 +71,12 @@ def layer_offload(p: Problem, *, storage_only: bool, cpu_attention: bool, name: 
     _take(p, free, ("head",), shares)
     kv_order = pims + [s for s in order if s not in pims] if cpu_attention else order
     kv, thresholds = _fill(p, ("attention",), kv_order, free)
-    _take(p, free, ("attention",), kv)
     shares.update(kv)
+    # the weights take the room the KV cache leaves at the run's full length, so they stay put
+    # while it grows (an engine allocates its KV buffer for the whole generation up front)
+    end = dataclasses.replace(p, resident={**p.resident, "attention": p.final_kv})
+    kv_end, _ = _fill(end, ("attention",), kv_order, free)
+    _take(end, free, ("attention",), kv_end)
     w, _ = _fill(p, LAYER_GROUPS, off, free)
     shares.update(w)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
