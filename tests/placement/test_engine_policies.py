@@ -194,3 +194,25 @@ def test_weights_stay_put_while_the_kv_cache_grows(name: str) -> None:
         used = usage_bytes(p, pl)
         assert all(float(u) <= dev.sides[s].memory.capacity_bytes * (1 + 1e-12) for s, u in enumerate(used))
     assert plans[0] == plans[1] == plans[2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(("flexgen-t4", "a6000-offload", "gh200", "sn40l")), st.sampled_from(VARIANTS),
+       *(st.floats(0.01 * GB, 400 * GB) for _ in range(4)),
+       st.sampled_from(("prefill", "decode")))  # fmt: skip
+def test_every_part_placed_once_and_bytes_conserved(dev_name: str, name: str, q: float, f: float, h: float,
+                                                    kv: float, phase: str) -> None:  # fmt: skip
+    dev = hetsim.get_hardware(dev_name)
+    p = Problem(dev, {"qkv": q, "fc": f, "head": h, "attention": kv}, 0.1 * GB, phase)
+    try:
+        pl = get_policy(name)(p).placement
+    except MappingError:
+        return  # no storage side (gh200) or no host compute: said in one line
+    for gp in pl.groups.values():
+        shares = [float(x) for x in gp.shares]
+        assert min(shares) >= 0 and sum(shares) == pytest.approx(1.0, abs=1e-12)
+        for s in gp.held_sides():
+            assert dev.sides[gp.compute[s]].has_compute
+    assert float(pl.groups["qkv"].shares[0]) == float(pl.groups["fc"].shares[0]) == 0.0
+    used = usage_bytes(p, pl)
+    assert sum(float(u) for u in used) == pytest.approx(q + f + h + kv + 0.1 * GB, rel=1e-12)
