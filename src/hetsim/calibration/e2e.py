@@ -54,6 +54,8 @@ E2E_METRICS: dict[str, tuple[str, Pick]] = {
     "energy_per_request": ("J", lambda r: r.energy_j_per_token * r.output_len),
     "avg_power": ("W", _field("avg_power_w")),
 }  # fmt: skip
+# power and energy rows are scored by calibration/energy.py (its own table in validate)
+ENERGY_METRICS = ("avg_power", "energy_per_token", "energy_per_request")
 FIRST_TOKEN = {m for m, (u, _) in E2E_METRICS.items() if m.startswith(("ftl", "ttft"))}
 # metrics only a request stream has (a static batch has no arrival process)
 SERVING_ONLY = ("request_throughput", "completed_samples_per_second", "completed_tokens_per_second",
@@ -111,6 +113,8 @@ def serving_for(framework: str) -> Serving:
 
 def e2e_reason(r: Measurement) -> str:
     """Why an end-to-end row cannot be scored by the static-batch simulator ('' if it can)."""
+    if r.metric in ENERGY_METRICS:
+        return "scored_in_energy_table"
     if r.serving or r.metric in SERVING_ONLY or r.length_form == "dataset":
         return "needs_serving_simulator"
     if r.metric in PERCENTILES:
