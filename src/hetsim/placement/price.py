@@ -9,6 +9,8 @@ stream overlaps the compute): they keep ``s``'s memory and every link of the rou
 
   op time = max(each compute side's priced time, each memory's busy time, each link's busy
             time + route latency per repetition) + activation exchange
+  (an engine that does not prefetch, ``overlap_transfers=False``: the stream, i.e. the
+  busiest link or streaming memory, is added to the compute sides' time instead)
   exchange = a compute side other than the primary receives its input activation and returns
             its output over the route to the primary (latency + bytes / bandwidth, serial)
   energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
@@ -108,6 +110,31 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
+def _serial(
+    times: list[Num],
+    mem_busy: list[Num],
+    computes: list[int],
+    link_busy: dict[str, Num],
+    link_lat: dict[str, float],
+    count: Num,
+) -> Num:
+    """An engine without prefetch: the compute sides' time (their priced time, their own
+    memory's busy time) plus the stream's (the busiest link, latency included, or the busiest
+    memory that only streams)."""
+    local_s: Num = 0.0
+    stream_s: Num = 0.0
+    for t in times:
+        local_s = _max(local_s, t)
+    for s, t in enumerate(mem_busy):
+        if s in computes:
+            local_s = _max(local_s, t)
+        else:
+            stream_s = _max(stream_s, t)
+    for name, t in link_busy.items():
+        stream_s = _max(stream_s, t + count * link_lat[name])
+    return local_s + stream_s
+
+
 def price_op(
     op: Op,
     dev: Device,
@@ -119,12 +146,15 @@ def price_op(
     detail: bool = True,
     knobs: PricingKnobs = DEFAULT_KNOBS,
     exchange: bool = True,
+    overlap_transfers: bool = True,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
     accumulated (the cost itself is the same). ``knobs`` (:mod:`hetsim.cost.knobs`) choose
     the units' rates; without ``exchange`` the activation exchange of a compute side other
-    than the workspace's is left to the caller (a group-level synchronisation)."""
+    than the workspace's is left to the caller (a group-level synchronisation).
+    ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
+    stream with its compute."""
     n = len(dev.sides)
     zeros = (0.0,) * n
     plain = knobs.is_default
@@ -255,6 +285,8 @@ def price_op(
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
+    if not overlap_transfers:
+        body = _serial(times, mem_busy, computes, link_busy, link_lat, count)
     total_bytes: Num = 0.0
     for b in side_bytes:
         total_bytes = _acc(total_bytes, b)

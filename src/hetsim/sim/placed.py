@@ -108,11 +108,13 @@ class Pricer:
         tp: int,
         overlap: Overlap,
         dynamic: bool = True,
+        overlap_transfers: bool = True,
     ) -> None:
         self.fn, self.dev, self.prec = fn, dev, prec
         self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
         self.B, self.P, self.G = (np.asarray(x, dtype=float) for x in (B, P, G))
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
+        self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
@@ -162,7 +164,15 @@ class Pricer:
             t: Num = 0.0
             per: dict[str, Num] = {}
             for op in ops:
-                x = price_op(op, self.dev, self.prec, pl2, self.tp, self.overlap).cost.time_s
+                x = price_op(
+                    op,
+                    self.dev,
+                    self.prec,
+                    pl2,
+                    self.tp,
+                    self.overlap,
+                    overlap_transfers=self.overlap_transfers,
+                ).cost.time_s
                 t = t + x
                 if by_group:
                     g = group_of(op) or "shared"
@@ -177,7 +187,8 @@ class Pricer:
         res, p = self.place(context, phase, ops)
         pl = res.placement
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
-        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
+        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
+                          overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
