@@ -265,7 +265,12 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
     """Per-op costs of a group whose time is ``total``: each op its busy time on the side
     that bounds the group (the largest of ``bound_by``), the rest on the last op."""
     n = len(bound_by)
-    bound = np.argmax(np.stack(np.broadcast_arrays(*[np.asarray(b, dtype=float) for b in bound_by])), axis=0)
+    scalar = _first_max(bound_by, gb.costs)
+    bound = (
+        scalar
+        if scalar is not None
+        else np.argmax(np.stack(np.broadcast_arrays(*[np.asarray(b, dtype=float) for b in bound_by])), axis=0)
+    )
     out: list[PlacedCost] = []
     charged: Num = 0.0
     for j, pc in enumerate(gb.costs):
@@ -277,12 +282,26 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
             cost = replace(pc.cost, time_s=t, energy_j=pc.cost.energy_j + gb.exchange_energy_j)
             out.append(replace(pc, cost=cost, link_bytes=lk))
             continue
-        t = 0.0
-        for s in range(n):
-            t = t + np.where(bound == s, np.asarray(pc.side_busy_s[s], dtype=float), 0.0)
+        if scalar is not None:  # one candidate: the bounding side's busy time, as the sum below
+            t = float(pc.side_busy_s[scalar])
+        else:
+            t = 0.0
+            for s in range(n):
+                t = t + np.where(bound == s, np.asarray(pc.side_busy_s[s], dtype=float), 0.0)
         charged = charged + t
         out.append(replace(pc, cost=replace(pc.cost, time_s=t)))
     return out
+
+
+def _first_max(bound_by: list[Num], costs: tuple[PlacedCost, ...]) -> int | None:
+    """The first side with the largest of ``bound_by`` (as ``np.argmax``) where every value
+    is a finite scalar; None otherwise (the array path)."""
+    if any(np.ndim(b) for b in bound_by) or any(np.ndim(x) for pc in costs for x in pc.side_busy_s):
+        return None
+    vals = [float(b) for b in bound_by]
+    if not all(np.isfinite(vals)):
+        return None
+    return vals.index(max(vals))
 
 
 def _group(gb: GroupBusy) -> tuple[list[PlacedCost], Num, Num]:
