@@ -47,11 +47,12 @@ def test_every_policy_reads_what_fresh_pricing_gives() -> None:
     for name in ("h2m2", "attention-first", "qkv-first", "fc-first", "naive-sublayer", "oracle"):
         pl = get_policy(name)(step.problem).placement
         for tlb in (None, TLB):
-            _same(iteration(step, pl, knobs=KNOBS, tlb=tlb), iteration(_fresh(step), pl, knobs=KNOBS, tlb=tlb))
+            fresh = iteration(_fresh(step), pl, knobs=KNOBS, tlb=tlb)
+            _same(iteration(step, pl, knobs=KNOBS, tlb=tlb), fresh)
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.sampled_from(("llama2-70b", "gpt3-175b")), st.integers(4, 64), st.integers(256, 4096),
+@given(st.sampled_from(("llama2-70b", "gpt3-175b")), st.integers(4, 32), st.integers(256, 2048),
        st.lists(st.integers(0, 96), min_size=3, max_size=3), st.booleans())  # fmt: skip
 def test_any_split_read_equals_fresh(model: str, batch: int, seq: int, k: list[int], with_tlb: bool) -> None:
     step = _warm(model, batch, seq)
