@@ -15,6 +15,14 @@ counts come from :func:`hetsim.workload.graph.build_ops`, all prices from :mod:`
   it): tabulated on a (q, c) grid, interpolated bilinearly in log space. Chunks are priced
   one by one and added (a varlen kernel runs each sequence's tiles).
 
+Each time table has an energy table beside it (``*_j``: dynamic joules per device from the
+same op costs, :class:`hetsim.cost.roofline.Cost` ``energy_j``), interpolated the same way, so
+a closed-form decode run sums its energy as it sums its time. Every time entry is at least its
+dynamic energy over the board's power headroom (:func:`hetsim.cost.power.throttled_s`): the
+board throttles rather than draw above its ceiling. Applied part by part (dense, sequence,
+attention), so an iteration, a sum of parts, stays within the ceiling too; that is at most
+the static path's per-phase rule, never below it.
+
 Tables are built once per (model, hardware, precision, tp, engine limits) with one
 vectorised pricing call each, so pricing an iteration costs a few table look-ups and a decode
 run of k steps with an unchanged batch is summed in closed form (arithmetic series over the
@@ -30,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hetsim.cost.power import throttled_s
 from hetsim.cost.roofline import Cost, price
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
@@ -54,13 +63,15 @@ def default_op_pricer(dev: Device, prec: Precision, tp: int) -> OpPricer:
 
 
 def _times(
-    ops: list[Op], costs: list[Cost], keep: Callable[[Op], bool], shape: tuple[int, ...]
-) -> FloatArray:
-    out = np.zeros(shape)
+    ops: list[Op], costs: list[Cost], keep: Callable[[Op], bool], shape: tuple[int, ...], dev: Device
+) -> tuple[FloatArray, FloatArray]:
+    """(seconds, dynamic joules) of the kept ops, the seconds throttled to the power limit."""
+    t, e = np.zeros(shape), np.zeros(shape)
     for op, c in zip(ops, costs, strict=True):
         if keep(op):
-            out = out + np.broadcast_to(np.asarray(c.time_s, dtype=float), shape)
-    return out
+            t = t + np.broadcast_to(np.asarray(c.time_s, dtype=float), shape)
+            e = e + np.broadcast_to(np.asarray(c.energy_j, dtype=float), shape)
+    return np.asarray(throttled_s(t, e, dev), dtype=float), e
 
 
 def _geom(lo: float, hi: float, n: int) -> FloatArray:
@@ -78,6 +89,11 @@ class IterationPricer:
     pre_lq: FloatArray  # (Q,) log chunk tokens
     pre_lc: FloatArray  # (C,) log context after the chunk
     pre_ls: FloatArray  # (Q, C) log seconds of a chunk's attention
+    # dynamic joules per device, same shapes as the tables above
+    token_j: FloatArray
+    seq_j: FloatArray
+    dec_j: FloatArray
+    pre_lj: FloatArray  # log joules
 
     @property
     def max_tokens(self) -> int:
@@ -101,6 +117,37 @@ class IterationPricer:
         return sum(
             _bilinear1(self.pre_lq, self.pre_lc, self.pre_ls, math.log(a), math.log(b))
             for a, b in zip(q, c, strict=True)
+        )
+
+    def decode_attention_j(self, n: int, total_context: float) -> float:
+        """Dynamic joules of :meth:`decode_attention_s`."""
+        if n <= 0:
+            return 0.0
+        return float(np.interp(total_context / n, self.dec_x, self.dec_j[n]))
+
+    def prefill_attention_j(self, q: Sequence[float], c: Sequence[float]) -> float:
+        """Dynamic joules of :meth:`prefill_attention_s`."""
+        if len(q) > 8:
+            lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
+            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_lj, lq, lc)).sum())
+        return sum(
+            _bilinear1(self.pre_lq, self.pre_lc, self.pre_lj, math.log(a), math.log(b))
+            for a, b in zip(q, c, strict=True)
+        )
+
+    def dense_j(self, tokens: int, seqs: int) -> float:
+        """Dynamic joules of :meth:`dense_s`."""
+        return float(self.token_j[tokens] + self.seq_j[seqs])
+
+    def step_j(
+        self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
+    ) -> float:
+        """Dynamic joules per device of :meth:`step_s`."""
+        tokens = n_decode + int(sum(chunks_q))
+        return (
+            self.dense_j(tokens, n_decode + len(chunks_q))
+            + self.decode_attention_j(n_decode, decode_context)
+            + self.prefill_attention_j(chunks_q, chunks_c)
         )
 
     def dense_s(self, tokens: int, seqs: int) -> float:
@@ -180,13 +227,13 @@ def build_pricer(
     # token ops: one "sequence" of T tokens (T = 0 costs nothing)
     T = np.arange(1, max_tokens + 1, dtype=float)
     ops = build_ops(model, prec, phase="prefill", batch=1.0, q_len=T, context=T, tp=tp)
-    token = np.concatenate(
-        [[0.0], _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape)]
-    )
+    tt, tj = _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape, dev)
+    token, token_j = np.concatenate([[0.0], tt]), np.concatenate([[0.0], tj])
     # sequence ops: n sequences of one token
     n = np.arange(1, max_seqs + 1, dtype=float)
     ops = build_ops(model, prec, phase="decode", batch=n, q_len=1.0, context=1.0, tp=tp)
-    seq = np.concatenate([[0.0], _times(ops, run(ops), is_seq, n.shape)])
+    st, sj = _times(ops, run(ops), is_seq, n.shape, dev)
+    seq, seq_j = np.concatenate([[0.0], st]), np.concatenate([[0.0], sj])
     # decode attention: n sequences at mean context x
     x = _geom(1.0, float(max_context), DECODE_GRID)
     ops = [
@@ -196,7 +243,9 @@ def build_pricer(
         )
     ]
     ops = [o for o in ops if is_attention(o)]
-    dec = np.vstack([np.zeros((1, len(x))), _times(ops, run(ops), is_attention, (len(n), len(x)))])
+    dt, dj = _times(ops, run(ops), is_attention, (len(n), len(x)), dev)
+    zero = np.zeros((1, len(x)))
+    dec, dec_j = np.vstack([zero, dt]), np.vstack([zero, dj])
     # prefill attention: a chunk of q tokens ending at context c >= q
     gq = _geom(1.0, float(max_tokens), PREFILL_GRID)
     gc = _geom(1.0, float(max(max_context, max_tokens)), PREFILL_GRID)
@@ -207,7 +256,7 @@ def build_pricer(
         for o in build_ops(model, prec, phase="prefill", batch=1.0, q_len=Q, context=C, tp=tp)
         if is_attention(o)
     ]
-    pre = _times(ops, run(ops), is_attention, Q.shape)
+    pre, pre_j = _times(ops, run(ops), is_attention, Q.shape, dev)
     return IterationPricer(
         token_s=token,
         seq_s=seq,
@@ -216,4 +265,8 @@ def build_pricer(
         pre_lq=np.log(gq),
         pre_lc=np.log(gc),
         pre_ls=np.log(np.maximum(pre, 1e-30)),
+        token_j=token_j,
+        seq_j=seq_j,
+        dec_j=dec_j,
+        pre_lj=np.log(np.maximum(pre_j, 1e-30)),
     )
