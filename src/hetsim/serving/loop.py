@@ -304,8 +304,7 @@ def run_engine(
             ctx = float(sum([kv[i] for i in decoders]) + n)
             cq = [float(q) for _, q in chunks]
             cc = [float(done[i] + q) for i, q in chunks]
-            busy = pricer.step_s(n, ctx, cq, cc)
-            dj = pricer.step_j(n, ctx, cq, cc)
+            busy, dj = pricer.step(n, ctx, cq, cc)
             dt = busy + over_s + seq_over * (n + len(chunks)) + swapped_io
             swapped_io = 0.0
             ntok = int(sum(cq))
@@ -345,8 +344,11 @@ def run_engine(
             k = rem
             S0 = float(sum([kv[i] for i in dec]) + n)
             host = over_s + seq_over * n
-            base = pricer.dense_s(n, n) + host
-            t0 = base + pricer.decode_attention_s(n, S0)
+            base, e_base = pricer.dense(n, n)
+            base += host
+            a0, e0 = pricer.decode_attention(n, S0)
+            t0 = base + a0
+            e0 += e_base
             if on_demand:
                 own = np.array([kv[i] - shared[i] for i in dec])
                 k = min(k, _kv_steps(own, bs, total_blocks - used, k))
@@ -358,16 +360,14 @@ def run_engine(
                 and len(dec) < max_seq
                 and need_blocks(order[ai]) <= total_blocks - used
             ):
-                tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+                tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
                 k = min(
                     k, _steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
                 )
-            tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+            ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
+            tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
             iters.append((t, dur, k, n, 0))
-            e_base = pricer.dense_j(n, n)
-            e0 = e_base + pricer.decode_attention_j(n, S0)
-            ek = e_base + pricer.decode_attention_j(n, S0 + n * (k - 1))
             dj = k * (e0 + ek) / 2  # the same series over the energy table
             busy = dur - k * host
             dyn_j += dj

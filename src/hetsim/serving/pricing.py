@@ -33,8 +33,10 @@ from ops to costs (e.g. a placement that spreads tensors over memory sides) can 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +82,8 @@ def _geom(lo: float, hi: float, n: int) -> FloatArray:
 
 @dataclass(frozen=True, slots=True)
 class IterationPricer:
-    """Seconds of one forward pass (device time, no host overhead) from look-up tables."""
+    """Seconds and dynamic joules (per device) of one forward pass (device time, no host
+    overhead) from look-up tables. Each look-up returns the pair (seconds, joules)."""
 
     token_s: FloatArray  # (T_max + 1,) token ops at T tokens
     seq_s: FloatArray  # (N_max + 1,) sequence ops at n sequences
@@ -94,6 +97,13 @@ class IterationPricer:
     seq_j: FloatArray
     dec_j: FloatArray
     pre_lj: FloatArray  # log joules
+    # the same tables as Python lists: the loop's scalar look-ups skip NumPy's per-call cost
+    _lists: tuple[list[Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
+                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist())  # fmt: skip
+        object.__setattr__(self, "_lists", lists)
 
     @property
     def max_tokens(self) -> int:
@@ -103,86 +113,73 @@ class IterationPricer:
     def max_seqs(self) -> int:
         return len(self.seq_s) - 1
 
-    def decode_attention_s(self, n: int, total_context: float) -> float:
-        """Attention of ``n`` decoding sequences reading ``total_context`` cached tokens."""
+    def decode_attention(self, n: int, total_context: float) -> tuple[float, float]:
+        """Attention of ``n`` decoding sequences reading ``total_context`` cached tokens:
+        linear in the mean context between grid points, constant beyond the grid."""
         if n <= 0:
-            return 0.0
-        return float(np.interp(total_context / n, self.dec_x, self.dec_s[n]))
+            return 0.0, 0.0
+        xs, ts, js = self._lists[0], self._lists[1][n], self._lists[2][n]
+        i, f = _segment(xs, total_context / n)
+        return ts[i] + f * (ts[i + 1] - ts[i]), js[i] + f * (js[i + 1] - js[i])
 
-    def prefill_attention_s(self, q: Sequence[float], c: Sequence[float]) -> float:
+    def decode_attention_s(self, n: int, total_context: float) -> float:
+        return self.decode_attention(n, total_context)[0]
+
+    def prefill_attention(self, q: Sequence[float], c: Sequence[float]) -> tuple[float, float]:
         """Attention of prefill chunks: ``q[i]`` new tokens at context ``c[i]`` (>= q[i])."""
         if len(q) > 8:
             lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
-            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum())
-        return sum(
-            _bilinear1(self.pre_lq, self.pre_lc, self.pre_ls, math.log(a), math.log(b))
-            for a, b in zip(q, c, strict=True)
-        )
+            return (
+                float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum()),
+                float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_lj, lq, lc)).sum()),
+            )
+        t = e = 0.0
+        gx, gy, zs, zj = self._lists[3:7]
+        for a, b in zip(q, c, strict=True):
+            i, fx = _segment(gx, math.log(a))
+            j, fy = _segment(gy, math.log(b))
+            w = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+            t += math.exp(
+                w[0] * zs[i][j] + w[1] * zs[i + 1][j] + w[2] * zs[i][j + 1] + w[3] * zs[i + 1][j + 1]
+            )
+            e += math.exp(
+                w[0] * zj[i][j] + w[1] * zj[i + 1][j] + w[2] * zj[i][j + 1] + w[3] * zj[i + 1][j + 1]
+            )
+        return t, e
 
-    def decode_attention_j(self, n: int, total_context: float) -> float:
-        """Dynamic joules of :meth:`decode_attention_s`."""
-        if n <= 0:
-            return 0.0
-        return float(np.interp(total_context / n, self.dec_x, self.dec_j[n]))
-
-    def prefill_attention_j(self, q: Sequence[float], c: Sequence[float]) -> float:
-        """Dynamic joules of :meth:`prefill_attention_s`."""
-        if len(q) > 8:
-            lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
-            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_lj, lq, lc)).sum())
-        return sum(
-            _bilinear1(self.pre_lq, self.pre_lc, self.pre_lj, math.log(a), math.log(b))
-            for a, b in zip(q, c, strict=True)
-        )
-
-    def dense_j(self, tokens: int, seqs: int) -> float:
-        """Dynamic joules of :meth:`dense_s`."""
-        return float(self.token_j[tokens] + self.seq_j[seqs])
-
-    def step_j(
-        self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
-    ) -> float:
-        """Dynamic joules per device of :meth:`step_s`."""
-        tokens = n_decode + int(sum(chunks_q))
-        return (
-            self.dense_j(tokens, n_decode + len(chunks_q))
-            + self.decode_attention_j(n_decode, decode_context)
-            + self.prefill_attention_j(chunks_q, chunks_c)
-        )
-
-    def dense_s(self, tokens: int, seqs: int) -> float:
+    def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
         """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
-        return float(self.token_s[tokens] + self.seq_s[seqs])
+        return (
+            float(self.token_s[tokens] + self.seq_s[seqs]),
+            float(self.token_j[tokens] + self.seq_j[seqs]),
+        )
+
+    def step(
+        self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
+    ) -> tuple[float, float]:
+        """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
+        total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
+        tokens = n_decode + int(sum(chunks_q))
+        d = self.dense(tokens, n_decode + len(chunks_q))
+        a = self.decode_attention(n_decode, decode_context)
+        p = self.prefill_attention(chunks_q, chunks_c)
+        return d[0] + a[0] + p[0], d[1] + a[1] + p[1]
 
     def step_s(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
     ) -> float:
-        """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
-        total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
-        tokens = n_decode + int(sum(chunks_q))
-        return (
-            self.dense_s(tokens, n_decode + len(chunks_q))
-            + self.decode_attention_s(n_decode, decode_context)
-            + self.prefill_attention_s(chunks_q, chunks_c)
-        )
+        return self.step(n_decode, decode_context, chunks_q, chunks_c)[0]
 
 
-def _bilinear1(gx: FloatArray, gy: FloatArray, z: FloatArray, x: float, y: float) -> float:
-    """Scalar form of :func:`_bilinear`, exp of the interpolated log value (few chunks)."""
-    nx, ny = len(gx), len(gy)
-    x = min(max(x, gx[0]), gx[-1])
-    y = min(max(y, gy[0]), gy[-1])
-    i = min(max(int(np.searchsorted(gx, x)) - 1, 0), nx - 2)
-    j = min(max(int(np.searchsorted(gy, y)) - 1, 0), ny - 2)
-    fx = (x - gx[i]) / (gx[i + 1] - gx[i])
-    fy = (y - gy[j]) / (gy[j + 1] - gy[j])
-    v = (
-        z[i, j] * (1 - fx) * (1 - fy)
-        + z[i + 1, j] * fx * (1 - fy)
-        + z[i, j + 1] * (1 - fx) * fy
-        + z[i + 1, j + 1] * fx * fy
-    )
-    return math.exp(float(v))
+def _segment(grid: list[float], x: float) -> tuple[int, float]:
+    """Segment ``i`` of a sorted grid holding ``x`` and the fraction along it (clamped to the
+    grid's ends, as ``np.interp``)."""
+    if x <= grid[0]:
+        return 0, 0.0
+    if x >= grid[-1]:
+        return len(grid) - 2, 1.0
+    i = bisect_right(grid, x) - 1
+    return i, (x - grid[i]) / (grid[i + 1] - grid[i])
 
 
 def _bilinear(gx: FloatArray, gy: FloatArray, z: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
