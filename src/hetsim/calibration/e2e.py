@@ -8,6 +8,7 @@ the serving simulator and are counted as ``needs_serving_simulator`` until it sc
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -148,9 +149,18 @@ class E2ETask:
 def policy_for(framework: str) -> str:
     """The placement a row's framework text states: the KV cache offloaded with attention
     on the CPU (FlexGen ``--cpu``, ZeRO-Inference KV offload) is ``pim-attention`` (attention on
-    the memory side's own compute); anything else lets ``auto`` choose."""
+    the memory side's own compute); an engine that offloads every layer (its profile's
+    ``offload_layers``: ZeRO-Inference, Accelerate) and states an offload tier gets the matching
+    ``layer-offload`` variant (``-nvme`` where disk reads bypass the page cache); anything else
+    lets ``auto`` choose."""
     text = framework.lower()
-    return "pim-attention" if "cpu attention" in text or "kv cache offload: yes" in text else "auto"
+    cpu_attention = "cpu attention" in text or "kv cache offload: yes" in text
+    prof = profile_for(framework)
+    disk = re.search(r"offload: disk|disk_offload|nvme", text) is not None
+    if prof.offload_layers and (disk or re.search(r"offload: cpu|cpu_offload", text)):
+        nvme = "-nvme" if disk and not prof.page_cache else ""
+        return "layer-offload" + nvme + ("-cpu-attention" if cpu_attention else "")
+    return "pim-attention" if cpu_attention else "auto"
 
 
 def e2e_tasks(hw: str, dev_rate: Callable[[str], bool], rows: Sequence[Measurement],
