@@ -22,6 +22,7 @@ from hetsim.serving import get_engine, make_requests, simulate_serving
 from hetsim.serving.metrics import ServingResult
 from hetsim.serving.requests import RequestSet
 from hetsim.sim.inference import Serving, Workload, analyze
+from tests.cost.test_power import _device as scaled_device
 
 HARDWARE = sorted(d.name for d in hetsim.list_hardware())
 MODELS = ["llama2-7b", "opt-6.7b", "llama2-13b", "mixtral-8x7b"]
@@ -31,20 +32,7 @@ ENGINES = ["vllm", "sglang", "trtllm"]
 def _device(name: str, calibrated: bool, scale: float = 1.0) -> Device:
     """A preset with its memory and compute energies scaled by ``scale`` (a user's YAML); a
     large scale makes the board throttle at its power limit."""
-    dev = get_hardware(name, calibrated=calibrated)
-    if scale == 1.0:
-        return dev
-    sides = tuple(
-        dataclasses.replace(
-            s,
-            memory=dataclasses.replace(s.memory, energy_j_per_bit=s.memory.energy_j_per_bit * scale),
-            units=tuple(
-                dataclasses.replace(u, energy_j_per_flop=u.energy_j_per_flop * scale) for u in s.units
-            ),
-        )
-        for s in dev.sides
-    )
-    return dataclasses.replace(dev, sides=sides)
+    return scaled_device(name, calibrated, scale, scale)
 
 
 def _serve(model: str, dev: Device, reqs: RequestSet, engine: str) -> ServingResult | None:

@@ -78,7 +78,8 @@ def serve_cmd(
     plot_kv: Annotated[Path | None, typer.Option(help="Write KV-cache timeline plot (PNG) here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
 ) -> None:
-    """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time."""
+    """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
+    per token and power per device."""
     from hetsim.serving import LengthDist, get_engine, load_trace, make_requests, parse_slo, simulate_serving
     from hetsim.serving.export import writable, write_csv, write_trace
     from hetsim.workload.dtypes import Precision
