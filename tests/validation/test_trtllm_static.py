@@ -34,17 +34,18 @@ SKIPPED = {"ambiguous_tag:parallel_config_unknown": 3, "missing_workload": 2}
 # MAPE), and the GEMM tile / split-K choice weighs its fp32 partial traffic (it had made a
 # 96-token prefill slower than a 192-token one; kernel rows: held-out 14.9% -> 13.5%). Both
 # shorten H100 FP8 prefill, which was already under-predicted on every first-token row
-# (0.61-0.85x): the remaining gap is FP8 prefill on H100 (docs/calibration.md).
-RECORDED_MAPE = 0.145
+# (0.61-0.85x). Lowered by TensorRT-LLM's per-request host overhead (2.72 ms, fitted on the
+# 12 batch-1 128-token first-token rows; 0.145 -> 0.118, H100 first token 0.312 -> 0.163).
+RECORDED_MAPE = 0.118
 # (hardware/metric) -> recorded MAPE
 RECORDED = {
     "a100-80gb-sxm/output_throughput_per_gpu": 0.087,
-    "a100-80gb-sxm/ttft_first_token_latency": 0.076,
+    "a100-80gb-sxm/ttft_first_token_latency": 0.058,
     "h100-sxm/output_throughput_per_gpu": 0.074,
-    "h100-sxm/ttft_first_token_latency": 0.312,
+    "h100-sxm/ttft_first_token_latency": 0.163,
     "h200/output_throughput_per_gpu": 0.246,
     "l40s/output_throughput_per_gpu": 0.135,
-    "l40s/ttft_first_token_latency": 0.126,
+    "l40s/ttft_first_token_latency": 0.062,
 }
 
 

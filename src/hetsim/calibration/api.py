@@ -17,6 +17,7 @@ from hetsim.calibration.fit import (
     fit_params,
 )
 from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.overhead_fit import overhead_row
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.profile import (
     Scope,
@@ -63,7 +64,9 @@ def _scope(hardware: str) -> Scope | None:
 
 def committed_role(row: Measurement) -> str:
     """'fitted' when the committed overlay of the row's hardware was fitted on the row's file,
-    else 'held-out'."""
+    or the row is one the frameworks' request overhead was fitted on, else 'held-out'."""
+    if overhead_row(row):  # the rows the frameworks' request overhead is fitted on
+        return "fitted"
     scope = _scope(row.hardware)
     return "fitted" if scope is not None and scope.fitted(row.hardware, row.file) else "held-out"
 

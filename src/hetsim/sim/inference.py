@@ -121,12 +121,13 @@ def _evaluate(
         pre_p2p = (opts.pp - 1) * (lat + B * P * act / link_bw)
         p2p = (opts.pp - 1) * (lat + B * act / link_bw)
     # the whole batch is prefilled before any first token; a framework may then run
-    # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``
+    # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
+    # the request its host overhead once
     step = opts.serving.step_s(dev)
     first = opts.serving.first_token_decode_steps
     dec_t = np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape)
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
-    ttft = pre.time_s + pre_p2p + step + first * (dec_t[:, 0] + p2p + step)
+    ttft = pre.time_s + pre_p2p + step + first * (dec_t[:, 0] + p2p + step) + opts.serving.request_overhead_s
     tpot = np.where(steps > 0, mean(dec.time_s) + p2p + step, 0.0)
     e2e = ttft + steps * tpot + (pricer.migration_s if pricer else 0.0)
     dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
