@@ -13,7 +13,8 @@ GEMM (M x N x K, one kernel):
   memory  = (bytes + split-K partials) / (eta_mem x bandwidth)
   time    = (compute^p + memory^p)^(1/p) + kernel latency     (p: overlap exponent)
 Memory-bound ops (norms, softmax, activations, residuals) use their class's fraction of
-bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak.
+bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak. Attention KV reads
+and gathers / copies are also capped per SM: bytes / (load_issue x SMs x clock).
 All-reduce (ring, p devices): alpha + 2(p-1) hop + 2(p-1)/p bytes / (eta_link x link bw); on a
 switch that reduces in the network (NVLS): alpha + 2 hop + bytes / (eta_link x link bw).
 """
@@ -112,6 +113,7 @@ def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
 
 
 VECTOR_KINDS = ("norm", "softmax", "elementwise")
+LOAD_CAPPED_KINDS = ("attention", "lookup")
 
 
 def memory_fraction(op: Op, kp: KernelParams) -> float:
@@ -149,6 +151,10 @@ def kernel_times(
     else:
         compute_s = op.flop / peak
     memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
+    if op.kind in LOAD_CAPPED_KINDS and kp.load_issue > 0 and unit.n_parallel * unit.clock_hz > 0:
+        # the SMs' accesses in flight cap what attention and gathers stream (a GEMM pipelines
+        # its operand loads deeper and is not capped): the slower of DRAM and the cap
+        memory_s = np.maximum(memory_s, nbytes / (kp.load_issue * unit.n_parallel * unit.clock_hz))
     if op.kind in VECTOR_KINDS:
         reduction = op.kind in ("norm", "softmax")
         rho = kp.reduction_issue if reduction else kp.elementwise_issue
