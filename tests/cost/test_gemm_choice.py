@@ -47,3 +47,15 @@ def test_choice_is_the_best_single_tile_kernel(ms: list[int], n: int, k: int, g:
     # a scalar shape gives the same choice as its row in an array
     t0, e0 = gemm_times(UNIT, peak, KP, float(ms[0]), n, k, g, mpb, float(ob[0, 0]))
     assert float(t0) == float(np.asarray(t)[0, 0]) and float(e0) == float(np.asarray(extra)[0, 0])
+
+
+def test_operand_bytes_may_carry_more_axes_than_the_shape() -> None:
+    # the placed path prices one GEMM shape against several operand splits at once
+    m, n, k = np.array([[64.0]]), 4096.0, 4096.0
+    ob = np.array([1e6, 3e7, 9e7]).reshape(3, 1, 1)
+    t, extra = gemm_times(UNIT, UNIT.peak("fp16"), KP, m, n, k, 1.0, 1 / 3e12, ob)
+    assert np.shape(t) == (3, 1, 1) and np.shape(extra) == (3, 1, 1)
+    for i in range(3):
+        ti, ei = gemm_times(UNIT, UNIT.peak("fp16"), KP, m, n, k, 1.0, 1 / 3e12, ob[i])
+        assert float(np.asarray(t)[i, 0, 0]) == float(np.asarray(ti).ravel()[0])
+        assert float(np.asarray(extra)[i, 0, 0]) == float(np.asarray(ei).ravel()[0])

@@ -83,13 +83,14 @@ def gemm_times(
     if cores <= 0:
         t: Num = 2 * g * m * n * k / (peak * kp.gemm_efficiency)
         return t, np.zeros_like(t)
-    shape = np.broadcast(m, n, k, g).shape
+    operands = np.asarray(operand_bytes, dtype=float)
+    shape = np.broadcast(m, n, k, g, operands).shape
+    zeros = np.zeros(shape)
     # every candidate tile at once, along a leading axis (one numpy call per step, not per tile)
     tm, tn, unit_t = _tile_table(kp, peak / cores, len(shape))
     tiles = g * np.ceil(m / tm) * np.ceil(n / tn)  # (T, *shape)
     # no split: the memory side is the same for every tile, so the fastest tile wins outright
-    plain_t = np.min(np.ceil(tiles / cores) * np.ceil(k) * unit_t, axis=0)
-    operands = np.asarray(operand_bytes, dtype=float)
+    plain_t = np.min(np.ceil(tiles / cores) * np.ceil(k) * unit_t, axis=0) + zeros
 
     def overlapped(t: Num, extra: Num) -> Num:
         # the autotuner's criterion is the time the kernel takes (the overlap as priced), so
@@ -98,20 +99,25 @@ def gemm_times(
 
     plain_score = overlapped(plain_t, 0.0)
     if kp.split_k_min_k <= 0:
-        return plain_t, np.zeros(shape)
+        return plain_t, zeros
     # split-K filling one wave, where it splits at all (a tile that splits nowhere is no candidate)
     s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
     splits = np.any(s > 1, axis=tuple(range(1, s.ndim)))
     if not np.any(splits):
-        return plain_t, np.zeros(shape)
+        return plain_t, zeros
     split_t: FloatArray = np.asarray(np.ceil(tiles * s / cores) * np.ceil(k / s) * unit_t, dtype=float)
     extra: FloatArray = np.where(s > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)  # fp32 partials
     candidate = splits.reshape((-1,) + (1,) * len(shape))
     score: FloatArray = np.where(candidate, overlapped(split_t, extra), np.inf)
     best = np.argmin(score, axis=0)[None]  # the first of equal scores, as a tile-by-tile scan
-    use_split = np.asarray(np.take_along_axis(score, best, axis=0)[0] < plain_score)
-    best_t: FloatArray = np.where(use_split, np.take_along_axis(split_t, best, axis=0)[0], plain_t)
-    best_extra: FloatArray = np.where(use_split, np.take_along_axis(extra, best, axis=0)[0], 0.0)
+
+    def pick(a: FloatArray) -> FloatArray:
+        out: FloatArray = np.take_along_axis(np.broadcast_to(a, score.shape), best, axis=0)[0]
+        return out
+
+    use_split = np.asarray(pick(score) < plain_score)
+    best_t: FloatArray = np.where(use_split, pick(split_t), plain_t)
+    best_extra: FloatArray = np.where(use_split, pick(extra), 0.0)
     return best_t, best_extra
 
 
