@@ -9,6 +9,8 @@ stream overlaps the compute): they keep ``s``'s memory and every link of the rou
 
   op time = max(each compute side's priced time, each memory's busy time, each link's busy
             time + route latency per repetition) + activation exchange
+  (an engine that does not prefetch, ``overlap_transfers=False``: the stream, i.e. the
+  busiest link or streaming memory, is added to the compute sides' time instead)
   exchange = a compute side other than the primary receives its input activation and returns
             its output over the route to the primary (latency + bytes / bandwidth, serial)
   energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
 from hetsim.placement.record import GroupPlacement, Placement
@@ -107,6 +110,31 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
+def _serial(
+    times: list[Num],
+    mem_busy: list[Num],
+    computes: list[int],
+    link_busy: dict[str, Num],
+    link_lat: dict[str, float],
+    count: Num,
+) -> Num:
+    """An engine without prefetch: the compute sides' time (their priced time, their own
+    memory's busy time) plus the stream's (the busiest link, latency included, or the busiest
+    memory that only streams)."""
+    local_s: Num = 0.0
+    stream_s: Num = 0.0
+    for t in times:
+        local_s = _max(local_s, t)
+    for s, t in enumerate(mem_busy):
+        if s in computes:
+            local_s = _max(local_s, t)
+        else:
+            stream_s = _max(stream_s, t)
+    for name, t in link_busy.items():
+        stream_s = _max(stream_s, t + count * link_lat[name])
+    return local_s + stream_s
+
+
 def price_op(
     op: Op,
     dev: Device,
@@ -116,21 +144,31 @@ def price_op(
     overlap: Overlap = "max",
     *,
     detail: bool = True,
+    knobs: PricingKnobs = DEFAULT_KNOBS,
+    exchange: bool = True,
+    overlap_transfers: bool = True,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
-    accumulated (the cost itself is the same)."""
+    accumulated (the cost itself is the same). ``knobs`` (:mod:`hetsim.cost.knobs`) choose
+    the units' rates; without ``exchange`` the activation exchange of a compute side other
+    than the workspace's is left to the caller (a group-level synchronisation).
+    ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
+    stream with its compute."""
     n = len(dev.sides)
     zeros = (0.0,) * n
+    plain = knobs.is_default
     if op.kind == "collective":
         cc = price(op, dev, prec, tp, overlap)
+        if knobs.allreduce_s is not None and tp > 1:
+            cc = replace(cc, time_s=knobs.allreduce_s * op.count)
         return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
     gp = pl.group(op)
     kv = pl.groups["attention"]
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
-        pc = price(op, dev, prec, tp, overlap)
+        pc = price(op, dev, prec, tp, overlap) if plain else _knob_price(op, dev, prec, overlap, knobs)
         busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
         held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
         return PlacedCost(
@@ -188,9 +226,11 @@ def price_op(
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
+        unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
         cc = op_cost(
-            part, side.unit_for(op.prefers), side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc
-        )
+            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
+            wave_model=knobs.gemm_fill_rows == 0,
+        )  # fmt: skip
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
@@ -231,7 +271,7 @@ def price_op(
                 if detail:
                     side_busy[c] = _acc(side_busy[c], t_home)
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
-        if c != pl.workspace_side:
+        if c != pl.workspace_side and exchange:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)
             energy = energy + xb * (8 * stream(xb, c, pl.workspace_side))
@@ -245,6 +285,8 @@ def price_op(
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
+    if not overlap_transfers:
+        body = _serial(times, mem_busy, computes, link_busy, link_lat, count)
     total_bytes: Num = 0.0
     for b in side_bytes:
         total_bytes = _acc(total_bytes, b)
@@ -269,6 +311,15 @@ def price_op(
         tuple(computes),
         tuple(sorted(data)),
     )
+
+
+def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs) -> Cost:
+    """``price`` on the primary side with the units ``knobs`` choose."""
+    kp = dev.kernels
+    side = dev.primary
+    ovh = kp.launch_overhead_s if kp is not None else dev.kernel_overhead_s
+    return op_cost(op, knobs.unit(side, op), side.memory, prec, overhead_s=ovh, overlap=overlap,
+                   kernels=kp, wave_model=knobs.gemm_fill_rows == 0)  # fmt: skip
 
 
 def price_ops(

@@ -42,12 +42,17 @@ class Serving:
     decode steps the framework runs after the whole batch's prefill before the first token
     appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0).
     ``request_overhead_s``: host time of one generate call before its first token (session
-    set-up, input copy, first sampling), paid once per request (0: not modelled)."""
+    set-up, input copy, first sampling), paid once per request (0: not modelled).
+    ``overlap_transfers``: whether the engine prefetches the next layer's streamed data (from
+    another memory side) while the current layer computes (FlexGen: yes); False prices the
+    stream and the compute of a layer one after the other (an engine that loads a layer's
+    weights in the layer's forward hook). It changes only data streamed between sides."""
 
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
     gqa_shared_kv: bool = True  # decode attention reads a KV head once per group (False: per query head)
     request_overhead_s: float = 0.0
+    overlap_transfers: bool = True
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:

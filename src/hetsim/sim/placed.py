@@ -108,11 +108,13 @@ class Pricer:
         tp: int,
         overlap: Overlap,
         dynamic: bool = True,
+        overlap_transfers: bool = True,
     ) -> None:
         self.fn, self.dev, self.prec = fn, dev, prec
         self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
         self.B, self.P, self.G = (np.asarray(x, dtype=float) for x in (B, P, G))
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
+        self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
@@ -136,15 +138,22 @@ class Pricer:
                 g = group_of(op)
                 if g is not None and op.n_parts > 1:
                     parts.setdefault(g, op.n_parts)
-            p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops))
+            p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops),
+                                    evaluate_groups=self._evaluator(ops, by_group=True))  # fmt: skip
         return self.fn(p), p
 
-    def _evaluator(self, ops: list[Op]) -> Callable[[Placement], FloatArray]:
+    def _evaluator(self, ops: list[Op], by_group: bool = False) -> Callable[[Placement], Any]:
         """Phase time (s) of ``ops`` under a placement whose shares may carry leading
-        candidate axes; returns one time per candidate (trailing op axes averaged)."""
+        candidate axes; returns one time per candidate (trailing op axes averaged), or with
+        ``by_group`` a dict of such times per placed group (qkv, attention, fc, head)."""
         nd = max(np.ndim(op.flop) for op in ops)
 
-        def evaluate(pl: Placement) -> FloatArray:
+        def reduce(t: Num, lead: int) -> FloatArray:
+            arr = np.asarray(t, dtype=float)
+            out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
+            return out
+
+        def evaluate(pl: Placement) -> Any:
             lead = max(np.ndim(x) for g in pl.groups.values() for x in g.shares)
             groups = {
                 k: GroupPlacement(tuple(np.reshape(x, np.shape(x) + (1,) * nd) if np.ndim(x) == lead and lead
@@ -153,12 +162,24 @@ class Pricer:
             }  # fmt: skip
             pl2 = dataclasses.replace(pl, groups=groups)
             t: Num = 0.0
+            per: dict[str, Num] = {}
             for op in ops:
-                t = t + price_op(op, self.dev, self.prec, pl2, self.tp, self.overlap).cost.time_s
-            arr = np.asarray(t, dtype=float)
-            arr = np.broadcast_to(arr, arr.shape[:lead] + arr.shape[lead:]) if arr.ndim >= lead else arr
-            out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
-            return out
+                x = price_op(
+                    op,
+                    self.dev,
+                    self.prec,
+                    pl2,
+                    self.tp,
+                    self.overlap,
+                    overlap_transfers=self.overlap_transfers,
+                ).cost.time_s
+                t = t + x
+                if by_group:
+                    g = group_of(op) or "shared"
+                    per[g] = per.get(g, 0.0) + x
+            if by_group:
+                return {g: reduce(v, lead) for g, v in per.items()}
+            return reduce(t, lead)
 
         return evaluate
 
@@ -166,7 +187,8 @@ class Pricer:
         res, p = self.place(context, phase, ops)
         pl = res.placement
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
-        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
+        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
+                          overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
