@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,11 @@ class Problem:
     phase: str = "decode"
     final_kv_bytes: Num | None = None  # KV at the run's full length (None: ``resident``'s)
     parts: dict[str, int] = field(default_factory=dict)
+    # the op graph's smallest weight-reading kernel (bytes per layer) and the number of
+    # kernels per step that read the KV cache: the sizes the offload balance reads the tiers'
+    # efficiency curves at (:func:`balance`); empty / 0: the curves' large-transfer top
+    weight_kernel_bytes: float = 0.0
+    kv_kernels: float = 0.0
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
     def capacity(self, s: int) -> float:
@@ -151,8 +157,16 @@ def _fill(
     reading it there and streaming the rest from the next side then finish together, and
     the first side's memory is not the bottleneck (see :func:`balance`). ``weight_share``
     (<= ``balance``) caps the first side's share of the weight groups instead (see
-    :func:`_weight_share`); the KV cache keeps ``balance`` as far as the room left allows."""
+    :func:`_weight_share`); the KV cache keeps its balance (``balance`` read at the size of
+    one attention kernel's KV, see :func:`balance`) as far as the room left allows."""
     n = len(p.device.sides)
+    split = balance < 1.0 and len(sides) > 1
+
+    def kv_balance(kv: Num) -> Num:
+        if not split or p.kv_kernels <= 0:
+            return balance
+        return _sized_balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels)
+
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
     thresholds: list[float] = []
@@ -163,15 +177,25 @@ def _fill(
         scalar = all(np.size(free[s]) == 1 for s in sides)
         if g == "attention" and scalar:
             room = [max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides]
-            # the first side fills at KV = room0 / balance; then the next sides in turn
-            thresholds = sorted({room[0] / balance, *(float(x) for x in np.cumsum(room[:-1])[1:])})
+            # the first side fills at KV = room0 / balance (a fixed point where the balance
+            # depends on the KV's size); then the next sides in turn
+            first = room[0] / balance if balance < 1.0 else room[0]
+            for _ in range(4 if split and p.kv_kernels > 0 else 0):
+                first = room[0] / float(kv_balance(first))
+            thresholds = sorted({first, *(float(x) for x in np.cumsum(room[:-1])[1:])})
         for i, s in enumerate(sides):
             room_s = np.maximum(free[s], 0.0)
             if i == len(sides) - 1:
                 put = left
-            elif i == 0 and balance < 1.0:
+            elif i == 0 and split:
                 rest = sum(np.maximum(free[x], 0.0) for x in sides[1:])
-                share = balance if g == "attention" or weight_share is None else weight_share
+                share = (
+                    kv_balance(total)
+                    if g == "attention"
+                    else balance
+                    if weight_share is None
+                    else weight_share
+                )
                 put = np.minimum(np.minimum(np.maximum(share * total, total - rest), room_s), total)
             else:
                 put = np.minimum(left, room_s)
@@ -182,18 +206,60 @@ def _fill(
     return shares, tuple(thresholds)
 
 
-def balance(dev: Device, sides: list[int]) -> float:
+@overload
+def balance(dev: Device, sides: list[int]) -> float: ...
+@overload
+def balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num: ...
+def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> Num:
     """The share of a split group the first side should hold so that reading it there and
     streaming the rest from the next side take the same time: bw0 / (bw0 + bw_stream)
-    (holding more only makes the first side's memory the bottleneck)."""
+    (holding more only makes the first side's memory the bottleneck), with the bandwidths
+    the pricing reads (:func:`achieved_bandwidth`): at the large-transfer top of the tiers'
+    efficiency curves, or, given ``kernel_bytes`` (one kernel's bytes of the group), at the
+    sizes of its local part and its stream (a fixed point: the sizes depend on the share)."""
     if len(sides) < 2:
         return 1.0
-    bw0 = dev.sides[sides[0]].memory.bandwidth_bytes_per_s
-    bw1 = stream_bandwidth(dev, sides[1], sides[0])
-    return bw0 / (bw0 + bw1)
+    route_bw = stream_bandwidth(dev, sides[1], sides[0])
+
+    def share(kb: Num | None, b: Num) -> Num:
+        bw0 = achieved_bandwidth(dev, sides[0], None if kb is None else b * kb)
+        bw1 = np.minimum(achieved_bandwidth(dev, sides[1], None if kb is None else (1 - b) * kb), route_bw)
+        out: Num = bw0 / (bw0 + bw1)
+        return out
+
+    b = share(None, 1.0)
+    if kernel_bytes is None:
+        return float(b)
+    for _ in range(3):
+        b = share(kernel_bytes, b)
+    return b
 
 
-def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: float) -> Num:
+def _sized_balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num:
+    return balance(dev, sides, kernel_bytes)
+
+
+def achieved_bandwidth(dev: Device, s: int, size_bytes: Num | None = None) -> Num:
+    """The bandwidth (B/s) at which the pricing reads side ``s``'s memory in large transfers:
+    the datasheet figure x the calibrated kernel model's memory fraction on the primary where
+    the device has one, else x the top of the tier's efficiency curve. Balanced on the
+    datasheet figures, the primary's share sat above the priced optimum (its reads run at
+    0.9 of the datasheet, the stream at the full link rate), so more primary capacity, which
+    lets the share rise to that target, made offload slower (hbm-pim, llama2-13b B=55
+    P=2661: TPOT 25.92 ms with 80 GB of HBM, 27.29 ms with 88 GB or more). ``size_bytes``:
+    read the curve at that transfer size instead (the pricing reads it at each part's size)."""
+    mem = dev.sides[s].memory
+    if s == 0 and dev.kernels is not None:
+        return mem.bandwidth_bytes_per_s * dev.kernels.memory_efficiency
+    if mem.efficiency.values == (1.0,):
+        return mem.bandwidth_bytes_per_s
+    if size_bytes is None:
+        return mem.bandwidth_bytes_per_s * float(np.max(mem.efficiency(1e18)))
+    out: Num = mem.bandwidth_bytes_per_s * np.asarray(mem.efficiency(np.maximum(size_bytes, 1.0)))
+    return out
+
+
+def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: Num) -> Num:
     """The first side's share of every weight group: the bandwidth-balanced ``b`` where the
     first side can hold that share of the weights and of the KV cache at the run's full
     length (``room`` its free bytes for them, ``kv`` the KV it must then take); otherwise the
@@ -236,7 +302,10 @@ def offload(p: Problem) -> FillResult:
     sides = _side_order(dev, 0)
     free, ws = _free(p, sides)
     b = balance(dev, sides)
-    ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, b) if b < 1.0 else None
+    ws_share = None
+    if b < 1.0:
+        bw = balance(dev, sides, p.weight_kernel_bytes) if p.weight_kernel_bytes > 0 else b
+        ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, bw)
     shares, thresholds = _fill(p, FILL_ORDER, sides, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
@@ -298,7 +367,8 @@ def pim_attention(p: Problem) -> FillResult:
             free_end[order[0]]
             - np.asarray(end.resident["attention"], dtype=float) * kv_end["attention"][order[0]]
         )
-        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, b)
+        bw = balance(dev, order, p.weight_kernel_bytes) if p.weight_kernel_bytes > 0 else b
+        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, bw)
     shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the

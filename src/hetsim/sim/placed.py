@@ -118,6 +118,8 @@ class Pricer:
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
         # MFU's denominators: the summed matrix peak of the sides whose units run the phase
         self.peak_flop_per_s: dict[str, float] = {}
+        # (smallest weight kernel's bytes, KV-reading kernels per step): Problem's fields
+        self.kernel_sizes = (0.0, 0.0)
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
@@ -130,6 +132,10 @@ class Pricer:
             tokens = full[:, None] if decode else full
         full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
+        if self.kernel_sizes != (0.0, 0.0):
+            p = dataclasses.replace(
+                p, weight_kernel_bytes=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1]
+            )
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -163,6 +169,8 @@ class Pricer:
         return evaluate
 
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
+        if self.kernel_sizes == (0.0, 0.0):
+            self.kernel_sizes = kernel_sizes(ops)
         res, p = self.place(context, phase, ops)
         pl = res.placement
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
@@ -261,6 +269,18 @@ class Pricer:
     def _record(self, out: list[Remap]) -> None:
         self.run.remaps = out
         self.run.migration_s = sum(r.migration_s for r in out)
+
+
+def kernel_sizes(ops: list[Op]) -> tuple[float, float]:
+    """(bytes of the smallest GEMM that reads a weight group, per layer; kernels per step that
+    read the KV cache): where offload's balance reads the tiers' efficiency curves."""
+    w = [
+        float(np.min(op.weight_bytes))
+        for op in ops
+        if op.kind == "gemm" and group_of(op) not in (None, "attention")
+    ]
+    kv = sum(op.count for op in ops if group_of(op) == "attention")
+    return (min((x for x in w if x > 0), default=0.0), float(kv))
 
 
 def peak_usage(run: PlacedRun, s: int) -> float:
