@@ -29,7 +29,7 @@ import numpy.typing as npt
 from hetsim.errors import MappingError, UnknownNameError
 from hetsim.hardware.spec import Device
 from hetsim.placement.record import GROUPS, GroupPlacement, Placement
-from hetsim.placement.topology import stream_bandwidth
+from hetsim.placement.topology import route, stream_bandwidth
 from hetsim.workload.ops import Num
 
 FILL_ORDER = ("head", "qkv", "fc", "attention")
@@ -50,10 +50,10 @@ class Problem:
     phase: str = "decode"
     final_kv_bytes: Num | None = None  # KV at the run's full length (None: ``resident``'s)
     parts: dict[str, int] = field(default_factory=dict)
-    # the op graph's smallest weight-reading kernel (bytes per layer) and the number of
-    # kernels per step that read the KV cache: the sizes the offload balance reads the tiers'
-    # efficiency curves at (:func:`balance`); empty / 0: the curves' large-transfer top
-    weight_kernel_bytes: float = 0.0
+    # the op graph's weight-reading kernels (bytes of one, how many per step) and the number
+    # of kernels per step that read the KV cache: the offload balance is found per kernel
+    # (:func:`balance`, :func:`weight_balance`); empty / 0: from the bandwidths alone
+    weight_kernels: tuple[tuple[float, float], ...] = ()  # (bytes per layer, kernels per step)
     kv_kernels: float = 0.0
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
@@ -216,15 +216,22 @@ def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> N
     (holding more only makes the first side's memory the bottleneck), with the bandwidths
     the pricing reads (:func:`achieved_bandwidth`): at the large-transfer top of the tiers'
     efficiency curves, or, given ``kernel_bytes`` (one kernel's bytes of the group), at the
-    sizes of its local part and its stream (a fixed point: the sizes depend on the share)."""
+    sizes of its local part and its stream, with the route's latency per kernel on the
+    stream's side (a fixed point: the sizes depend on the share)."""
     if len(sides) < 2:
         return 1.0
     route_bw = stream_bandwidth(dev, sides[1], sides[0])
+    latency = route(dev, sides[1], sides[0]).latency_s
 
     def share(kb: Num | None, b: Num) -> Num:
         bw0 = achieved_bandwidth(dev, sides[0], None if kb is None else b * kb)
         bw1 = np.minimum(achieved_bandwidth(dev, sides[1], None if kb is None else (1 - b) * kb), route_bw)
-        out: Num = bw0 / (bw0 + bw1)
+        if kb is None:
+            out: Num = bw0 / (bw0 + bw1)
+            return out
+        # s kb / bw0 = (1 - s) kb / bw1 + the route's start-up latency (paid per kernel)
+        kb = np.maximum(kb, 1.0)
+        out = np.minimum((kb / bw1 + latency) / (kb / bw0 + kb / bw1), 1.0)
         return out
 
     b = share(None, 1.0)
@@ -233,6 +240,31 @@ def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> N
     for _ in range(3):
         b = share(kernel_bytes, b)
     return b
+
+
+def weight_balance(p: Problem, sides: list[int], b: float) -> float:
+    """The one share of every weight group that minimises the weights' read time: each
+    kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
+    size: the route's latency per kernel moves it), and the sum over kernels is piecewise
+    linear, so its minimum is the kernel balance at which the summed slope turns
+    non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels)."""
+    if not p.weight_kernels:
+        return b
+    dev = p.device
+    kinks = []
+    for kb, n in p.weight_kernels:
+        s = float(np.asarray(balance(dev, sides, kb)).reshape(-1)[0])
+        bw0 = float(np.asarray(achieved_bandwidth(dev, sides[0], s * kb)).reshape(-1)[0])
+        bw1 = min(float(np.asarray(achieved_bandwidth(dev, sides[1], (1 - s) * kb)).reshape(-1)[0]),
+                  stream_bandwidth(dev, sides[1], sides[0]))  # fmt: skip
+        kinks.append((s, n * kb / bw0, n * kb / bw1))
+    kinks.sort()
+    slope = -sum(k[2] for k in kinks)  # below every kink: every kernel is stream-bound
+    for s, up, down in kinks:
+        slope += up + down
+        if slope >= 0:
+            return s
+    return kinks[-1][0]
 
 
 def _sized_balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num:
@@ -304,8 +336,7 @@ def offload(p: Problem) -> FillResult:
     b = balance(dev, sides)
     ws_share = None
     if b < 1.0:
-        bw = balance(dev, sides, p.weight_kernel_bytes) if p.weight_kernel_bytes > 0 else b
-        ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, bw)
+        ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, weight_balance(p, sides, b))
     shares, thresholds = _fill(p, FILL_ORDER, sides, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
@@ -367,8 +398,7 @@ def pim_attention(p: Problem) -> FillResult:
             free_end[order[0]]
             - np.asarray(end.resident["attention"], dtype=float) * kv_end["attention"][order[0]]
         )
-        bw = balance(dev, order, p.weight_kernel_bytes) if p.weight_kernel_bytes > 0 else b
-        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, bw)
+        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, weight_balance(p, order, b))
     shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the

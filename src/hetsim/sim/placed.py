@@ -118,8 +118,8 @@ class Pricer:
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
         # MFU's denominators: the summed matrix peak of the sides whose units run the phase
         self.peak_flop_per_s: dict[str, float] = {}
-        # (smallest weight kernel's bytes, KV-reading kernels per step): Problem's fields
-        self.kernel_sizes = (0.0, 0.0)
+        # (weight kernels, KV-reading kernels per step): Problem's fields of those names
+        self.kernel_sizes: tuple[tuple[tuple[float, float], ...], float] = ((), 0.0)
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
@@ -132,10 +132,8 @@ class Pricer:
             tokens = full[:, None] if decode else full
         full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
-        if self.kernel_sizes != (0.0, 0.0):
-            p = dataclasses.replace(
-                p, weight_kernel_bytes=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1]
-            )
+        if self.kernel_sizes[1]:
+            p = dataclasses.replace(p, weight_kernels=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1])
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -169,7 +167,7 @@ class Pricer:
         return evaluate
 
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
-        if self.kernel_sizes == (0.0, 0.0):
+        if not self.kernel_sizes[1]:
             self.kernel_sizes = kernel_sizes(ops)
         res, p = self.place(context, phase, ops)
         pl = res.placement
@@ -271,16 +269,18 @@ class Pricer:
         self.run.migration_s = sum(r.migration_s for r in out)
 
 
-def kernel_sizes(ops: list[Op]) -> tuple[float, float]:
-    """(bytes of the smallest GEMM that reads a weight group, per layer; kernels per step that
-    read the KV cache): where offload's balance reads the tiers' efficiency curves."""
-    w = [
-        float(np.min(op.weight_bytes))
+def kernel_sizes(ops: list[Op]) -> tuple[tuple[tuple[float, float], ...], float]:
+    """((bytes, repetitions) of each GEMM that reads a weight group; kernels per step that
+    read the KV cache): what offload's balance is found from (Problem.weight_kernels)."""
+    w = tuple(
+        (float(np.min(op.weight_bytes)), float(op.count))
         for op in ops
-        if op.kind == "gemm" and group_of(op) not in (None, "attention")
-    ]
+        if op.kind == "gemm"
+        and group_of(op) not in (None, "attention")
+        and float(np.min(op.weight_bytes)) > 0
+    )
     kv = sum(op.count for op in ops if group_of(op) == "attention")
-    return (min((x for x in w if x > 0), default=0.0), float(kv))
+    return w, float(kv)
 
 
 def peak_usage(run: PlacedRun, s: int) -> float:
