@@ -53,7 +53,9 @@ class Problem:
     # the op graph's weight-reading kernels (bytes of one, how many per step) and the number
     # of kernels per step that read the KV cache: the offload balance is found per kernel
     # (:func:`balance`, :func:`weight_balance`); empty / 0: from the bandwidths alone
-    weight_kernels: tuple[tuple[float, float], ...] = ()  # (bytes per layer, kernels per step)
+    # (weight bytes of one kernel, kernels per step, seconds of its local memory phase that do
+    # not scale with its weight share: activations, split-K partials)
+    weight_kernels: tuple[tuple[float, float, Num], ...] = ()
     kv_kernels: float = 0.0
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
@@ -242,29 +244,34 @@ def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> N
     return b
 
 
-def weight_balance(p: Problem, sides: list[int], b: float) -> float:
+def weight_balance(p: Problem, sides: list[int], b: float) -> Num:
     """The one share of every weight group that minimises the weights' read time: each
     kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
-    size: the route's latency per kernel moves it), and the sum over kernels is piecewise
-    linear, so its minimum is the kernel balance at which the summed slope turns
-    non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels)."""
+    size: the route's latency per kernel moves it up, the local reads that do not scale with
+    the share — activations, split-K partials — move it down), and the sum over kernels is
+    piecewise linear, so its minimum is the kernel balance at which the summed slope turns
+    non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
+    Broadcasts over the configurations of the fixed seconds."""
     if not p.weight_kernels:
         return b
     dev = p.device
-    kinks = []
-    for kb, n in p.weight_kernels:
+    kinks, ups, downs = [], [], []
+    for kb, n, fixed_s in p.weight_kernels:
         s = float(np.asarray(balance(dev, sides, kb)).reshape(-1)[0])
         bw0 = float(np.asarray(achieved_bandwidth(dev, sides[0], s * kb)).reshape(-1)[0])
         bw1 = min(float(np.asarray(achieved_bandwidth(dev, sides[1], (1 - s) * kb)).reshape(-1)[0]),
                   stream_bandwidth(dev, sides[1], sides[0]))  # fmt: skip
-        kinks.append((s, n * kb / bw0, n * kb / bw1))
-    kinks.sort()
-    slope = -sum(k[2] for k in kinks)  # below every kink: every kernel is stream-bound
-    for s, up, down in kinks:
-        slope += up + down
-        if slope >= 0:
-            return s
-    return kinks[-1][0]
+        kinks.append(np.clip(s - np.asarray(fixed_s, dtype=float) / (kb / bw0 + kb / bw1), 0.0, 1.0))
+        ups.append(n * kb / bw0)
+        downs.append(n * kb / bw1)
+    k = np.stack(np.broadcast_arrays(*kinks))  # (kernels, ...)
+    order = np.argsort(k, axis=0)
+    shape = (len(ups),) + (1,) * (k.ndim - 1)
+    step = np.broadcast_to((np.array(ups) + np.array(downs)).reshape(shape), k.shape)
+    slope = np.cumsum(np.take_along_axis(step, order, axis=0), axis=0) - sum(downs)
+    first = np.where(np.any(slope >= 0, axis=0), np.argmax(slope >= 0, axis=0), len(ups) - 1)
+    out: Num = np.take_along_axis(np.take_along_axis(k, order, axis=0), first[None], axis=0)[0]
+    return out if np.ndim(out) else float(out)
 
 
 def _sized_balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num:
@@ -357,6 +364,11 @@ def hierarchical(p: Problem) -> FillResult:
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     pl = Placement("hierarchical", groups, n_sides=n, workspace_side=ws, staged=True)
     return FillResult(pl, thresholds)
+
+
+def offload_sides(dev: Device) -> list[int]:
+    """The sides offload fills, in order (the primary, then the fastest route to it first)."""
+    return _side_order(dev, 0)
 
 
 def pim_sides(dev: Device) -> list[int]:

@@ -18,9 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.cost.roofline import Cost, Overlap
+from hetsim.cost.roofline import Cost, Overlap, op_cost
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import FillResult, PolicyFn, Problem, is_search, usage_bytes
+from hetsim.placement.policies import (
+    FillResult,
+    PolicyFn,
+    Problem,
+    achieved_bandwidth,
+    balance,
+    is_search,
+    offload_sides,
+    usage_bytes,
+)
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
@@ -119,7 +128,7 @@ class Pricer:
         # MFU's denominators: the summed matrix peak of the sides whose units run the phase
         self.peak_flop_per_s: dict[str, float] = {}
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
-        self.kernel_sizes: tuple[tuple[tuple[float, float], ...], float] = ((), 0.0)
+        self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
@@ -133,7 +142,11 @@ class Pricer:
         full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
         if self.kernel_sizes[1]:
-            p = dataclasses.replace(p, weight_kernels=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1])
+            wk = tuple(
+                (kb, n, np.asarray(f)[:, None] if decode and np.ndim(f) == 1 else f)
+                for kb, n, f in self.kernel_sizes[0]
+            )
+            p = dataclasses.replace(p, weight_kernels=wk, kv_kernels=self.kernel_sizes[1])
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -166,9 +179,12 @@ class Pricer:
 
         return evaluate
 
+    def plan(self, decode_ops: list[Op]) -> None:
+        """Read the decode's kernels (before either phase is priced): offload's balance is
+        found from them, and one split of the weights serves both phases."""
+        self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
+
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
-        if not self.kernel_sizes[1]:
-            self.kernel_sizes = kernel_sizes(ops)
         res, p = self.place(context, phase, ops)
         pl = res.placement
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
@@ -269,18 +285,31 @@ class Pricer:
         self.run.migration_s = sum(r.migration_s for r in out)
 
 
-def kernel_sizes(ops: list[Op]) -> tuple[tuple[tuple[float, float], ...], float]:
-    """((bytes, repetitions) of each GEMM that reads a weight group; kernels per step that
-    read the KV cache): what offload's balance is found from (Problem.weight_kernels)."""
-    w = tuple(
-        (float(np.min(op.weight_bytes)), float(op.count))
-        for op in ops
-        if op.kind == "gemm"
-        and group_of(op) not in (None, "attention")
-        and float(np.min(op.weight_bytes)) > 0
-    )
+def kernel_sizes(
+    ops: list[Op], dev: Device, prec: Precision
+) -> tuple[tuple[tuple[float, float, Num], ...], float]:
+    """((weight bytes, repetitions, local seconds that do not scale with the weight share) of
+    each GEMM that reads a weight group; kernels per step that read the KV cache): what
+    offload's balance is found from (Problem.weight_kernels). The fixed seconds are the
+    primary's priced memory phase at the balanced share less that share of the weights at
+    the achieved bandwidth (activations, split-K partials), per configuration (shape (N,))."""
+    sides = offload_sides(dev)
+    b = balance(dev, sides)
+    side = dev.sides[0]
+    out: list[tuple[float, float, Num]] = []
+    for op in ops:
+        kb = float(np.max(op.weight_bytes))
+        if op.kind != "gemm" or group_of(op) in (None, "attention") or kb <= 0:
+            continue
+        part = dataclasses.replace(op, weight_bytes=b * kb, count=1)
+        c = op_cost(part, side.unit_for(op.prefers), side.memory, prec, kernels=dev.kernels)
+        bw0 = float(np.max(achieved_bandwidth(dev, 0, b * kb)))
+        mem = np.asarray(c.memory_s, dtype=float)
+        mem = mem.max(axis=tuple(range(1, mem.ndim))) if mem.ndim > 1 else mem  # (N,): not per context
+        fixed = np.maximum(mem - b * kb / bw0, 0.0)
+        out.append((kb, float(op.count), fixed if fixed.ndim else float(fixed)))
     kv = sum(op.count for op in ops if group_of(op) == "attention")
-    return w, float(kv)
+    return tuple(out), float(kv)
 
 
 def peak_usage(run: PlacedRun, s: int) -> float:
