@@ -33,6 +33,7 @@ from hetsim.placement.policies import (
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
+from hetsim.sim.placed_search import Segment, search_decode
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Num, Op
@@ -129,10 +130,16 @@ class Pricer:
         self.peak_flop_per_s: dict[str, float] = {}
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
         self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
+        self.segments: list[Segment] = []  # search policies' re-placements over the decode
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
         place for the full length throughout); ``ops`` lets search policies price candidates."""
+        p = self.problem_at(tokens, phase, ops)
+        return self.fn(p), p
+
+    def problem_at(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> Problem:
+        """What the policy places with ``tokens`` tokens cached per sequence (see :meth:`place`)."""
         decode = phase == "decode" and np.ndim(tokens) == 2
         b = self.B[:, None] if decode else self.B
         ws = self.ws[:, None] if decode and self.ws.ndim == 1 else self.ws
@@ -154,7 +161,7 @@ class Pricer:
                 if g is not None and op.n_parts > 1:
                     parts.setdefault(g, op.n_parts)
             p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops))
-        return self.fn(p), p
+        return p
 
     def _evaluator(self, ops: list[Op]) -> Callable[[Placement], FloatArray]:
         """Phase time (s) of ``ops`` under a placement whose shares may carry leading
@@ -185,9 +192,12 @@ class Pricer:
         self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
 
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
+        detail = self.B.size == 1  # per-side / per-link records only for one configuration
+        search = is_search(self.run.policy)
+        if phase == "decode" and search and self.dynamic and detail:
+            return self._finish(ops, *search_decode(self, ops, np.asarray(context, dtype=float)))
         res, p = self.place(context, phase, ops)
         pl = res.placement
-        detail = self.B.size == 1  # per-side / per-link records only for one configuration
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
@@ -195,13 +205,27 @@ class Pricer:
             self.run.usage_prefill = usage_bytes(p, pl)
             self._pre_problem = p
             return [c.cost for c in costs]
-        self.run.decode, self.run.decode_costs = pl, costs
-        self.run.usage_decode = usage_bytes(p, pl)
-        self._dec_problem = p
-        full, pf = self.place(self.P + self.G, "prefill", ops if is_search(self.run.policy) else None)
-        self.run.usage_end = usage_bytes(pf, full.placement if not is_search(self.run.policy) else pl)
-        self.run.roles_decode = roles(p, pl)
+        self._dec_first = (pl, p)
+        full = pl if search else self.place(self.P + self.G, "prefill")[0].placement
         self.run.thresholds_bytes = res.thresholds_bytes
+        return self._finish(ops, pl, costs, usage_bytes(p, pl), roles(p, pl), full)
+
+    def _finish(
+        self,
+        ops: list[Op],
+        pl: Placement,
+        costs: list[PlacedCost],
+        usage: tuple[Num, ...],
+        roles_decode: dict[str, Num],
+        final: Placement,
+    ) -> list[Cost]:
+        """Record the decode's placement (``final``: the one held at the full length) and its
+        re-maps; the costs the simulator sums."""
+        self.peak_flop_per_s["decode"] = self._peak(ops, costs)
+        self.run.decode, self.run.decode_costs = pl, costs
+        self.run.usage_decode = usage
+        self.run.usage_end = usage_bytes(self.problem_at(self.P + self.G, "prefill"), final)
+        self.run.roles_decode = roles_decode
         if self.B.size == 1:
             self.remaps(int(self.P.reshape(-1)[0]), int(self.G.reshape(-1)[0]))
             self.migration_s = self.run.migration_s
@@ -260,9 +284,9 @@ class Pricer:
         out: list[Remap] = []
         if G < 2:
             return out
-        pre, dec = self.run.prefill, self.run.decode
-        if pre is not None and dec is not None and hasattr(self, "_pre_problem"):
-            moved, secs, what = self._moved((pre, self._pre_problem), (dec, self._dec_problem))
+        pre = self.run.prefill
+        if pre is not None and hasattr(self, "_pre_problem") and hasattr(self, "_dec_first"):
+            moved, secs, what = self._moved((pre, self._pre_problem), self._dec_first)
             if moved > 0:
                 out.append(Remap(0, P, what or "re-placed for the decode", moved, secs))
         if not self.dynamic:
@@ -277,6 +301,11 @@ class Pricer:
             moved, secs, gained = self._moved((before.placement, pb), (after.placement, pa))
             full = f"{self.dev.sides[0].name} full: new KV goes to the other sides"
             out.append(Remap(c - P, c, gained or full, moved, secs))
+        for seg in self.segments:  # search policies: searched again where the KV outgrows them
+            p_before = self.problem_at(float(seg.context - 1), "decode")
+            p_after = self.problem_at(float(seg.context), "decode")
+            moved, secs, gained = self._moved((seg.before, p_before), (seg.after, p_after))
+            out.append(Remap(seg.context - P, seg.context, gained or seg.change, moved, secs))
         self._record(out)
         return out
 
