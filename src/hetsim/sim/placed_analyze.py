@@ -24,7 +24,7 @@ from hetsim.sim.inference import (
     footprint,
 )
 from hetsim.sim.placed import Pricer, mean_placed, peak_usage, split_weights, total
-from hetsim.sim.records import op_result, result_record
+from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 
@@ -225,12 +225,9 @@ def assemble(
         timeline[key] = [float(x) for x in u]
     notes = [x for x in base.notes if not x.startswith("does not fit")]
     if not fits:
-        need = ", ".join(
-            f"{s.name} {s.resident_bytes / 1e9:.1f} of {s.capacity_bytes / 1e9:.1f} GB" for s in sides
-        )
-        notes.append(f"does not fit: {need}")
+        notes.append(fit_note(sides))
     return dataclasses.replace(
-        base, fits=fits, capacity_bytes=float(sum(s.capacity_bytes for s in sides)), ops=out_ops,
+        base, fits=fits, capacity_bytes=system_capacity(dev), ops=out_ops,
         notes=notes, policy=policy, policy_reason=why, sides=sides, links=links, remaps=remaps,
         tier_timeline=timeline,
     )  # fmt: skip
