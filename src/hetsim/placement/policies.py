@@ -57,6 +57,7 @@ class Problem:
     # not scale with its weight share: activations, split-K partials)
     weight_kernels: tuple[tuple[float, float, Num], ...] = ()
     kv_kernels: float = 0.0
+    weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
 
     def capacity(self, s: int) -> float:
@@ -239,9 +240,15 @@ def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> N
     b = share(None, 1.0)
     if kernel_bytes is None:
         return float(b)
-    for _ in range(3):
+    sized = not _flat(dev, sides[0]) or not _flat(dev, sides[1])
+    for _ in range(3 if sized else 1):  # the sizes matter only where a curve is read
         b = share(kernel_bytes, b)
     return b
+
+
+def _flat(dev: Device, s: int) -> bool:
+    """Whether side ``s`` is read at one bandwidth whatever the transfer size."""
+    return (s == 0 and dev.kernels is not None) or dev.sides[s].memory.efficiency.values == (1.0,)
 
 
 def weight_balance(p: Problem, sides: list[int], b: float) -> Num:
@@ -251,7 +258,10 @@ def weight_balance(p: Problem, sides: list[int], b: float) -> Num:
     the share — activations, split-K partials — move it down), and the sum over kernels is
     piecewise linear, so its minimum is the kernel balance at which the summed slope turns
     non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
-    Broadcasts over the configurations of the fixed seconds."""
+    Broadcasts over the configurations of the fixed seconds; ``Problem.weight_target``, where
+    the caller found it once for the run, is returned as it is."""
+    if p.weight_target is not None:
+        return p.weight_target
     if not p.weight_kernels:
         return b
     dev = p.device

@@ -29,6 +29,7 @@ from hetsim.placement.policies import (
     is_search,
     offload_sides,
     usage_bytes,
+    weight_balance,
 )
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
@@ -118,11 +119,14 @@ class Pricer:
         tp: int,
         overlap: Overlap,
         dynamic: bool = True,
+        shared: dict[str, Any] | None = None,
     ) -> None:
         self.fn, self.dev, self.prec = fn, dev, prec
         self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
         self.B, self.P, self.G = (np.asarray(x, dtype=float) for x in (B, P, G))
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
+        # what candidate policies of one run share (auto prices several): the decode's kernels
+        self.shared = shared if shared is not None else {}
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
@@ -130,6 +134,7 @@ class Pricer:
         self.peak_flop_per_s: dict[str, float] = {}
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
         self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
+        self.weight_target: Num | None = None  # offload's weight share, found once (plan)
         self.segments: list[Segment] = []  # search policies' re-placements over the decode
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
@@ -148,12 +153,17 @@ class Pricer:
             tokens = full[:, None] if decode else full
         full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
-        if self.kernel_sizes[1]:
+        if self.kernel_sizes[1] and self.weight_target is not None:
+            target = self.weight_target
+            if decode and np.ndim(target) == 1:
+                target = np.asarray(target)[:, None]
             wk = tuple(
                 (kb, n, np.asarray(f)[:, None] if decode and np.ndim(f) == 1 else f)
                 for kb, n, f in self.kernel_sizes[0]
             )
-            p = dataclasses.replace(p, weight_kernels=wk, kv_kernels=self.kernel_sizes[1])
+            p = dataclasses.replace(
+                p, weight_kernels=wk, kv_kernels=self.kernel_sizes[1], weight_target=target
+            )
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -189,7 +199,15 @@ class Pricer:
     def plan(self, decode_ops: list[Op]) -> None:
         """Read the decode's kernels (before either phase is priced): offload's balance is
         found from them, and one split of the weights serves both phases."""
+        if "plan" in self.shared:  # another candidate of the same run found them
+            self.kernel_sizes, self.weight_target = self.shared["plan"]
+            return
         self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
+        sides = offload_sides(self.dev)
+        if self.kernel_sizes[1] and len(sides) > 1:
+            p = dataclasses.replace(self.problem_at(self.P, "prefill"), weight_kernels=self.kernel_sizes[0])
+            self.weight_target = weight_balance(p, sides, balance(self.dev, sides))
+        self.shared["plan"] = (self.kernel_sizes, self.weight_target)
 
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
         detail = self.B.size == 1  # per-side / per-link records only for one configuration

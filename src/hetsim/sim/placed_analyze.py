@@ -40,15 +40,18 @@ def _mean(x: Any) -> Any:
 
 
 def _evaluate_policy(
-    name: str, m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, dynamic: bool
-) -> tuple[dict[str, Any], list[Any], Pricer, bool]:
+    name: str, m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, dynamic: bool,
+    shared: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[Any], Pricer, bool]:  # fmt: skip
+    """One policy's placed evaluation; ``shared`` carries what the candidates of one run
+    share (the decode's kernels and offload's weight share, found once)."""
     seq = w.input_len + w.output_len
     fp = footprint(m, prec, w.batch, seq, opts, live_len=w.input_len)
     weights = split_weights(m, prec, fp, opts.tp)
     kvpt = float(fp["kv_cache"]) / (w.batch * seq)
     B, P, G = (np.array([float(x)]) for x in (w.batch, w.input_len, w.output_len))
     pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, np.array([float(fp["activations"])]),
-                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic)  # fmt: skip
+                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared)  # fmt: skip
     r, pre_ops, _, dec_ops, _ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
     run = pricer.run
     ok = True
@@ -92,9 +95,10 @@ def choose(
         )
     tried: list[tuple[str, tuple[dict[str, Any], list[Any], Pricer, bool]]] = []
     skipped: list[str] = []
+    shared: dict[str, Any] = {}
     for name in auto_candidates(dev):
         try:
-            tried.append((name, _evaluate_policy(name, m, dev, prec, w, opts, dynamic)))
+            tried.append((name, _evaluate_policy(name, m, dev, prec, w, opts, dynamic, shared)))
         except MappingError as exc:
             skipped.append(f"{name} ({exc})")
     fitting = [t for t in tried if t[1][3]]
@@ -135,11 +139,12 @@ def _oracle(
     """The oracle's own split search, then the fastest end to end (migration included) of it
     and every other registered policy that applies and fits: never slower than any of them."""
     tried: list[tuple[str, Evaluation]] = []
+    shared: dict[str, Any] = {}
     for name in policy_names():
         if name == "auto":
             continue
         try:
-            ev = _evaluate_policy(name, m, dev, prec, w, opts, dynamic)
+            ev = _evaluate_policy(name, m, dev, prec, w, opts, dynamic, shared)
         except (MappingError, CapacityError):
             continue
         if ev[3]:
@@ -278,10 +283,11 @@ def sweep_placed(
     if policy == "auto" and not np.any(fits0):
         names = fill_policy_names(for_auto=True)  # no configuration fits the primary: skip it
     evals = []
+    shared: dict[str, Any] = {}
     for name in names:
         try:
             pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, fp["activations"], B, P, G,
-                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic)  # fmt: skip
+                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared)  # fmt: skip
             r, *_ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
         except MappingError:
             if policy != "auto":
