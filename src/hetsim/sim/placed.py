@@ -20,16 +20,14 @@ import numpy as np
 
 from hetsim.cost.roofline import Cost, Overlap, op_cost
 from hetsim.hardware.spec import Device
+from hetsim.placement.balance import achieved_bandwidth, balance, weight_balance
 from hetsim.placement.policies import (
     FillResult,
     PolicyFn,
     Problem,
-    achieved_bandwidth,
-    balance,
     is_search,
     offload_sides,
     usage_bytes,
-    weight_balance,
 )
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
@@ -205,8 +203,9 @@ class Pricer:
         self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
         sides = offload_sides(self.dev)
         if self.kernel_sizes[1] and len(sides) > 1:
-            p = dataclasses.replace(self.problem_at(self.P, "prefill"), weight_kernels=self.kernel_sizes[0])
-            self.weight_target = weight_balance(p, sides, balance(self.dev, sides))
+            self.weight_target = weight_balance(
+                self.dev, self.kernel_sizes[0], sides, balance(self.dev, sides)
+            )
         self.shared["plan"] = (self.kernel_sizes, self.weight_target)
 
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
