@@ -41,15 +41,18 @@ def test_a_search_placement_that_fits_the_whole_run_is_placed_once() -> None:
 
 @settings(max_examples=12, deadline=None)
 @given(
-    st.sampled_from(("h2m2", "attention-first", "naive-sublayer")),
-    st.sampled_from(("h2m2", "gh200")),
+    st.sampled_from(("h2m2", "attention-first", "qkv-first", "fc-first", "naive-sublayer")),
+    st.sampled_from(("h2m2", "gh200", "hbm-pim")),
     st.integers(1, 32),
     st.integers(128, 4096),
     st.integers(2, 1024),
 )
 def test_search_decode_never_exceeds_a_side(policy: str, hw: str, batch: int, prompt: int, gen: int) -> None:
     """At every sampled decode step each side holds at most its capacity (the timeline), the
-    re-maps are at most one per growth point and inside the decode."""
+    re-maps are at most one per growth point and inside the decode, and re-placing is never
+    slower end to end than the placement searched once for the full length (the runtime
+    re-maps only where it pays; before, 9 of 105 random runs were slower, by up to 26%: the
+    greedy searches are not monotone in the room they get)."""
     dev = hetsim.get_hardware(hw)
     w = hetsim.Workload(batch, prompt, gen)
     try:
@@ -64,3 +67,6 @@ def test_search_decode_never_exceeds_a_side(policy: str, hw: str, batch: int, pr
     assert len(grown) <= 1
     for m in grown:
         assert 1 < m.step <= w.output_len and m.migrated_bytes >= 0 and m.migration_s >= 0
+    static = hetsim.analyze("llama2-70b", dev, w, policy=policy, dynamic=False)
+    assert r.e2e_latency_s <= static.e2e_latency_s * (1 + 1e-9)
+    assert r.tpot_s <= static.tpot_s * (1 + 1e-9) and r.ttft_s <= static.ttft_s * (1 + 1e-9)

@@ -32,7 +32,7 @@ from hetsim.placement.policies import (
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
-from hetsim.sim.placed_search import Segment, search_decode
+from hetsim.sim.placed_search import Segment, search_decode, search_prefill
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Num, Op
@@ -216,6 +216,8 @@ class Pricer:
         res, p = self.place(context, phase, ops)
         pl = res.placement
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
+        if phase == "prefill" and search and self.dynamic and detail:
+            pl, costs = search_prefill(self, ops, pl, costs)
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
