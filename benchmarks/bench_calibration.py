@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 
 from hetsim.calibration.api import validate
+from hetsim.calibration.energy import DEFAULT_FILES, energy_report
 from hetsim.calibration.measurements import find_realdata
 
 
 def run() -> dict[str, float]:
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    energy = energy_report(DEFAULT_FILES)  # the committed power rows, with the leave-one-GPU-out refits
+    out["validate's energy table, committed power rows [s]"] = time.perf_counter() - t
+    out["energy rows scored"] = float(len(energy.scores))
     root = find_realdata()
     if root is None:
-        return {}
+        return out
     files = sorted(root.glob("*.csv"))
     t = time.perf_counter()
     rep = validate(files)
+    energy_report(files)  # validate's energy table reads only the energy rows again
     dt = time.perf_counter() - t
-    return {"validate all shared rows [s]": dt, "rows scored per second": len(rep.scored) / dt}
+    return {"validate all shared rows [s]": dt, "rows scored per second": len(rep.scored) / dt, **out}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hetsim.calibration.api import validate
-from hetsim.calibration.e2e import E2E_METRICS, e2e_reason, precision_for
+from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, e2e_reason, precision_for
+from hetsim.calibration.energy import energy_report
 from hetsim.calibration.measurements import read_measurements
 from hetsim.calibration.vocabulary import (
     PRECISIONS,
@@ -121,13 +122,16 @@ def test_every_end_to_end_metric_is_scored_or_skipped_for_a_true_reason(tmp_path
             "model": "Llama-2-13B",
         },
     ]
-    rep = validate([write_csv(tmp_path / "m.csv", rows)])
-    assert len(rep.scored) == len(E2E_METRICS) + 1
+    path = write_csv(tmp_path / "m.csv", rows)
+    rep = validate([path])
+    # power and energy rows are scored by the energy table (calibration/energy.py), once
+    assert len(rep.scored) == len(E2E_METRICS) - len(ENERGY_METRICS) + 1
     assert rep.skipped == {
         "needs_serving_simulator": 4, "tail_percentile_not_modelled": 1, "precision_not_stated": 1,
         "unsupported_precision:gguf": 1, "no_matrix_rate:fp8": 1, "op_latency_needs_layer_shape": 1,
-        "non_numeric_value": 1,
+        "non_numeric_value": 1, "scored_in_energy_table": len(ENERGY_METRICS),
     }  # fmt: skip
+    assert len(energy_report([path]).scores) == len(ENERGY_METRICS)
     per_gpu = next(s for s in rep.scored if s.row.n_devices == 2)
     assert per_gpu.row.value == 2000  # 1000 tokens/s per GPU on 2 GPUs: the total
 

@@ -20,11 +20,12 @@ import hetsim
 from hetsim.errors import HetsimError
 from hetsim.hardware.loader import device_from_mapping, list_hardware, with_calibration
 from hetsim.hardware.spec import Device
+from hetsim.placement.policies import fill_policy_names
 from hetsim.sim.inference import sweep
 from tests.sim.test_physics_every_preset import BATCHES, ONE, PRESET_DIR, _perturbed
 
 MULTI = sorted(d.name for d in list_hardware() if len(d.sides) > 1)
-FILLS = ("offload", "pim-attention", "hierarchical")
+FILLS = tuple(fill_policy_names())  # offload, pim-attention, hierarchical, the layer-offload engines, ...
 SEARCHES = ("h2m2", "attention-first", "naive-sublayer", "oracle")
 MODELS = ["llama2-7b", "mixtral-8x7b", "llama3-8b", "gpt-j-6b", "mistral-7b", "llama2-70b"]
 

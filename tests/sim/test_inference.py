@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hetsim.cost.roofline import price
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware import get_hardware
-from hetsim.sim.inference import Workload, analyze, sweep
+from hetsim.sim.inference import Serving, Workload, analyze, sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.registry import get_model
@@ -28,10 +28,25 @@ def test_energy_is_power_times_time_and_tokens_add_up() -> None:
 
 
 def test_static_energy_alone_is_power_times_time() -> None:
-    dev = get_hardware("a100-80gb-sxm")
+    """Without an active floor, energy - dynamic = idle power x the whole run."""
+    dev = dataclasses.replace(get_hardware("a100-80gb-sxm"), active_power_w=0.0)
     r = analyze("llama2-7b", dev, Workload(1, 128, 16))
     dyn = r.prefill.energy_j + 15 * r.decode.energy_j
     assert r.energy_j - dyn == pytest.approx(dev.static_power_w * r.e2e_latency_s, rel=1e-9)
+
+
+@pytest.mark.parametrize("step_s", [0.0, 0.004])
+def test_active_floor_is_drawn_while_kernels_run_only(step_s: float) -> None:
+    """The active floor x kernel time (the run less the host time between passes) is all the
+    energy a larger floor adds; host time draws idle power only."""
+    base = get_hardware("a100-80gb-sxm")
+    serving = Serving(step_overhead_s=step_s)
+    runs = [analyze("llama2-7b", dataclasses.replace(base, active_power_w=w), Workload(1, 128, 16),
+                    serving=serving) for w in (0.0, 50.0)]  # fmt: skip
+    host = step_s * 16  # one pass per token: the prefill and 15 decode steps
+    kernel_s = runs[0].e2e_latency_s - host
+    assert runs[0].e2e_latency_s == pytest.approx(runs[1].e2e_latency_s)
+    assert runs[1].energy_j - runs[0].energy_j == pytest.approx(50.0 * kernel_s, rel=1e-9)
 
 
 def test_decode_closed_form_matches_per_step_loop() -> None:

@@ -34,11 +34,25 @@ def test_committed_knobs_are_the_grid_optimum_nearby() -> None:
 def test_recorded_error_levels(errs: list[fit.RowError]) -> None:
     fitted = [abs(e.error) for e in errs if e.fitted]
     held = [abs(e.error) for e in errs if not e.fitted]
-    assert len(fitted) == 6 and len(held) == 13
-    # held-out 1.13 -> 1.132 with issue 8's 80 GiB boards and live-token workspace (physics
-    # fixes pinned by their own tests; the rise is 0.002 on a 113% level)
-    assert np.mean(fitted) <= 0.27 and np.mean(held) <= 1.135
+    assert len(fitted) == 6 and len(held) == 30
+    # issue 7d: engine profiles (ZeRO-Inference and Accelerate offload every layer and do not
+    # prefetch; FlexGen does) took the held-out MAPE of the 13 rows then held out from 1.135 to
+    # 0.622; with the README's 14 4-bit rows and a BLOOM-176B preset (3 rows) added, 30
+    # held-out rows score 0.659. The fitted subset (FlexGen's own rows, unchanged by the
+    # profiles) stays at 0.265
+    assert np.mean(fitted) <= 0.27 and np.mean(held) <= 0.66
+
+
+def test_offload_target_met(errs: list[fit.RowError]) -> None:
+    """Issue 7's target: within +-25% on at least 6 published offload points from at least two
+    sources with one set of global knobs (reached: 14 of 36 points, 11 of them held out, from
+    2 sources; the held-out ones alone also span both sources)."""
     within = [e for e in errs if abs(e.error) <= 0.25]
-    # the issue's target is >= 6 points within 25% from >= 2 sources; it is missed (4 points,
-    # one source, docs/placement.md says why); this records the level reached
-    assert len(within) >= 4 and sum(not e.fitted for e in within) >= 1
+    assert len(within) >= 14 and len({e.row.file for e in within}) >= 2
+    held = [e for e in within if not e.fitted]
+    assert len(held) >= 11 and len({e.row.file for e in held}) >= 2
+
+
+def test_bloom_preset_matches_its_published_size() -> None:
+    # BLOOM paper (arXiv 2211.05100): 176,247M parameters
+    assert hetsim.get_model("bloom-176b").params == pytest.approx(176.247e9, rel=0.005)

@@ -8,6 +8,7 @@ the serving simulator and are counted as ``needs_serving_simulator`` until it sc
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -53,6 +54,8 @@ E2E_METRICS: dict[str, tuple[str, Pick]] = {
     "energy_per_request": ("J", lambda r: r.energy_j_per_token * r.output_len),
     "avg_power": ("W", _field("avg_power_w")),
 }  # fmt: skip
+# power and energy rows are scored by calibration/energy.py (its own table in validate)
+ENERGY_METRICS = ("avg_power", "energy_per_token", "energy_per_request")
 FIRST_TOKEN = {m for m, (u, _) in E2E_METRICS.items() if m.startswith(("ftl", "ttft"))}
 # metrics only a request stream has (a static batch has no arrival process)
 SERVING_ONLY = ("request_throughput", "completed_samples_per_second", "completed_tokens_per_second",
@@ -110,6 +113,8 @@ def serving_for(framework: str) -> Serving:
 
 def e2e_reason(r: Measurement) -> str:
     """Why an end-to-end row cannot be scored by the static-batch simulator ('' if it can)."""
+    if r.metric in ENERGY_METRICS:
+        return "scored_in_energy_table"
     if r.serving or r.metric in SERVING_ONLY or r.length_form == "dataset":
         return "needs_serving_simulator"
     if r.metric in PERCENTILES:
@@ -144,9 +149,18 @@ class E2ETask:
 def policy_for(framework: str) -> str:
     """The placement a row's framework text states: the KV cache offloaded with attention
     on the CPU (FlexGen ``--cpu``, ZeRO-Inference KV offload) is ``pim-attention`` (attention on
-    the memory side's own compute); anything else lets ``auto`` choose."""
+    the memory side's own compute); an engine that offloads every layer (its profile's
+    ``offload_layers``: ZeRO-Inference, Accelerate) and states an offload tier gets the matching
+    ``layer-offload`` variant (``-nvme`` where disk reads bypass the page cache); anything else
+    lets ``auto`` choose."""
     text = framework.lower()
-    return "pim-attention" if "cpu attention" in text or "kv cache offload: yes" in text else "auto"
+    cpu_attention = "cpu attention" in text or "kv cache offload: yes" in text
+    prof = profile_for(framework)
+    disk = re.search(r"offload: disk|disk_offload|nvme", text) is not None
+    if prof.offload_layers and (disk or re.search(r"offload: cpu|cpu_offload", text)):
+        nvme = "-nvme" if disk and not prof.page_cache else ""
+        return "layer-offload" + nvme + ("-cpu-attention" if cpu_attention else "")
+    return "pim-attention" if cpu_attention else "auto"
 
 
 def e2e_tasks(hw: str, dev_rate: Callable[[str], bool], rows: Sequence[Measurement],

@@ -101,8 +101,11 @@ def _dims(notes: str, model: str) -> dict[str, float]:
     return out
 
 
-def read_measurements(paths: Sequence[str | Path]) -> tuple[list[Measurement], Counter[str]]:
-    """Read and normalise every row of ``paths``. Returns (rows, skipped-by-reason)."""
+def read_measurements(
+    paths: Sequence[str | Path], metrics: frozenset[str] | None = None
+) -> tuple[list[Measurement], Counter[str]]:
+    """Read and normalise every row of ``paths`` (only rows whose metric is in ``metrics``,
+    when given: the others are not read, nor counted). Returns (rows, skipped-by-reason)."""
     rows: list[Measurement] = []
     skipped: Counter[str] = Counter()
     if not paths:
@@ -122,6 +125,8 @@ def read_measurements(paths: Sequence[str | Path]) -> tuple[list[Measurement], C
                     f"expected the header {','.join(COLUMNS)})"
                 )
             for i, raw in enumerate(reader, start=2):
+                if metrics is not None and (raw.get("metric") or "").strip() not in metrics:
+                    continue
                 try:
                     row = _row(raw, path.name, i)
                 except (ValueError, TypeError, KeyError):

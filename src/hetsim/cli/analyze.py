@@ -97,7 +97,10 @@ def analyze_cmd(
     ] = None,
     framework: Annotated[
         str | None,
-        typer.Option(help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm."),
+        typer.Option(
+            help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm; "
+            "offload engines flexgen, accelerate, deepspeed-zero-inference."
+        ),
     ] = None,
     uncalibrated: Annotated[
         bool,

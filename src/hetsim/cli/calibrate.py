@@ -160,7 +160,9 @@ def validate_cmd(
     ] = False,
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
-    per source, metric, hardware and fitted vs held-out, with the worst rows."""
+    per source, metric, hardware and fitted vs held-out, with the worst rows. Power and energy
+    rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
+    power model, fitted vs held-out and leave one GPU out."""
     if serving:
         from hetsim.cli.serve import serving_validate
 
@@ -194,13 +196,21 @@ def validate_cmd(
         with progress(f"validate: predicting the rows of {len(files)} file(s)"):
             rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
         title = "validate"
+    from hetsim.calibration.energy import energy_report
+
+    energy = energy_report(files)  # power and energy rows: the board power model's own table
     if as_json:
         out = rep.to_json(worst)
         if fields:
             out["by"] = {",".join(fields): rep.by_fields(fields)}
+        if energy.scores:
+            out["energy"] = energy.to_json()
         print_json(out)
     else:
+        from hetsim.cli.energy_view import render_energy
+
         render_report(rep, title, worst, fields)
+        render_energy(energy, WIDTH)
 
 
 def _check_overlay_target(out_dir: Path | None, into_package: bool) -> None:

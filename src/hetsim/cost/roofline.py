@@ -3,7 +3,7 @@ overlap policy.
 
 time   = overlap(flop / (peak x eff_c), bytes / (bandwidth x eff_m)) + kernel overhead
 energy = flop x J/flop(unit, dtype) + bits moved x J/bit(tier)      (dynamic part only;
-         static power x time is added by the simulator, once per device)
+         idle power, the active floor and the board's power limit are cost/power.py's)
 """
 
 from __future__ import annotations

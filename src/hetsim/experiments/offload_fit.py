@@ -18,7 +18,7 @@ and the second source, the ZeRO-Inference A6000 table) is held out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,13 +69,23 @@ class RowError:
         return self.predicted / self.row.value - 1.0
 
 
-def errors(link_efficiency: float, cpu_efficiency: float, paths: Sequence[Path] = FILES) -> list[RowError]:
-    """Every predictable row of ``paths`` under the two knobs."""
+def in_source(file: str) -> Callable[[Measurement], bool]:
+    """A fitted subset for leave-one-source-out: every row of one measurement file."""
+    return lambda r: r.file == file
+
+
+def errors(
+    link_efficiency: float,
+    cpu_efficiency: float,
+    paths: Sequence[Path] = FILES,
+    fitted: Callable[[Measurement], bool] = in_fit_subset,
+) -> list[RowError]:
+    """Every predictable row of ``paths`` under the two knobs (``fitted`` marks the subset)."""
     _, tasks, _, devices = load(list(paths))
     out: list[RowError] = []
     for t in tasks:
         pred = predict_task(t, with_knobs(devices[t.hardware], link_efficiency, cpu_efficiency))
-        out.extend(RowError(r, float(v), in_fit_subset(r)) for r, v in zip(t.rows, pred, strict=True))
+        out.extend(RowError(r, float(v), fitted(r)) for r, v in zip(t.rows, pred, strict=True))
     return [e for e in out if np.isfinite(e.predicted)]
 
 
@@ -86,13 +96,15 @@ def objective(errs: Iterable[RowError]) -> float:
 
 
 def fit(
-    grid_link: Sequence[float] = GRID_LINK, grid_cpu: Sequence[float] = GRID_CPU
+    grid_link: Sequence[float] = GRID_LINK,
+    grid_cpu: Sequence[float] = GRID_CPU,
+    fitted: Callable[[Measurement], bool] = in_fit_subset,
 ) -> tuple[float, float, float]:
-    """(link_efficiency, cpu_efficiency, objective) of the best grid point."""
+    """(link_efficiency, cpu_efficiency, objective) of the best grid point on ``fitted``."""
     best = (1.0, 1.0, float("inf"))
     for le in grid_link:
         for ce in grid_cpu:
-            obj = objective(errors(le, ce))
+            obj = objective(errors(le, ce, fitted=fitted))
             if obj < best[2]:
                 best = (le, ce, obj)
     return best

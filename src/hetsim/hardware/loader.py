@@ -51,7 +51,7 @@ class _Ctx:
 #   kernel_overhead, peak.<dtype>) is a string with its unit: "80 GB", "3.35 TB/s", "400 Gb/s",
 #   "500 ns", "1980 MHz", "989 TFLOP/s"; a bare number is refused;
 # - a key that names its unit takes a bare number in that unit: energy_pj_per_flop,
-#   energy_pj_per_bit, static_power_w, tdp_w, price_usd;
+#   energy_pj_per_bit, static_power_w, active_power_w, tdp_w, price_usd;
 # - pure counts and ratios are bare numbers: n_parallel, tile_mn, n_devices, efficiency values
 #   (fractions in (0, 1]) and sizes (flop or bytes of an op).
 def _q(raw: Raw, key: str, kind: str, where: str) -> float:
@@ -209,6 +209,7 @@ DEVICE_KEYS = (
     "interconnect",
     "kernel_overhead",
     "static_power_w",
+    "active_power_w",
     "tdp_w",
     "n_devices",
     "price_usd",
@@ -266,7 +267,8 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
             )
         units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
         sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
-    numbers = [k for k in ("kernel_overhead", "static_power_w", "tdp_w", "price_usd") if k in raw]
+    power = ("static_power_w", "active_power_w", "tdp_w")
+    numbers = [k for k in ("kernel_overhead", *power, "price_usd") if k in raw]
     n_devices = _count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
     return Device(
         name=name,
@@ -278,6 +280,8 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         kernel_overhead_s=_q(raw, "kernel_overhead", "s", where),
         static_power_w=_n(raw, "static_power_w", where),
         tdp_w=_n(raw, "tdp_w", where),
+        # above idle while kernels run; absent: cost/power.py's calibrated share of the headroom
+        active_power_w=_n(raw, "active_power_w", where) if "active_power_w" in raw else None,
         n_devices=n_devices,
         price_usd=_n(raw, "price_usd", where),
         provenance=ctx.sources(raw, numbers, where),

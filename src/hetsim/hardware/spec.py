@@ -193,8 +193,18 @@ class Device:
     # which calibration ``kernels`` came from: "<name> overlay", "transferred from <name>
     # overlay" (the shared fitted knobs applied to this device's datasheet numbers) or "none"
     calibration: str = field(default="none", compare=False)
+    # board power above idle while kernels run; None: the calibrated share of the headroom
+    # above idle (cost/power.py::ACTIVE_POWER_FRACTION)
+    active_power_w: float | None = None
 
     def __post_init__(self) -> None:
+        if self.active_power_w is not None:
+            room = self.power_ceiling_w - self.static_power_w
+            if not 0 <= self.active_power_w < room:
+                raise ConfigError(
+                    f"hardware {self.name!r}: active_power_w must be at least 0 W and below the board's "
+                    f"headroom above idle ({room:g} W), got {self.active_power_w}"
+                )
         if not self.sides:
             raise ConfigError(f"hardware {self.name!r}: needs at least one memory side")
         if not self.sides[0].units:
@@ -220,6 +230,14 @@ class Device:
             tdp_w=self.tdp_w,
             price_usd=self.price_usd,
         )
+
+    @property
+    def power_ceiling_w(self) -> float:
+        """The most the board draws (W): its TDP, or idle + TDP where the idle figure is a whole
+        host's and exceeds the GPU's TDP (e.g. ``flexgen-t4``); infinite without a TDP."""
+        if self.tdp_w <= 0:
+            return float("inf")
+        return self.tdp_w if self.tdp_w >= self.static_power_w else self.static_power_w + self.tdp_w
 
     def side_links(self) -> tuple[SideLink, ...]:
         """Every link between sides: ``links``, or ``side_link`` between sides 0 and 1."""

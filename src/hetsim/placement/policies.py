@@ -356,3 +356,4 @@ def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
 
 # the search policies register themselves on import (they use the names above)
 from hetsim.placement import search as _search  # noqa: E402, F401  # isort: skip
+from hetsim.placement import engine_policies as _engines  # noqa: E402, F401  # isort: skip

@@ -12,6 +12,9 @@ stream overlaps the compute): they keep ``s``'s memory and every link of the rou
             side's kernel is priced with a memory phase at least as long as its slowest
             streamed source (``op_cost(memory_floor_s=...)``): the compute overlaps the
             streams, and the launch overhead is paid once per kernel
+  (an engine that does not prefetch, ``overlap_transfers=False``: the stream, i.e. the
+  busiest link or streaming memory, is added to the compute sides' time instead, and the
+  kernel is priced on its own memory alone)
   exchange = a compute side other than the primary receives its input activation and returns
             its output over the route to the primary (latency + bytes / bandwidth, serial)
   energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
@@ -110,6 +113,31 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
+def _serial(
+    times: list[Num],
+    mem_busy: list[Num],
+    computes: list[int],
+    link_busy: dict[str, Num],
+    link_lat: dict[str, float],
+    count: Num,
+) -> Num:
+    """An engine without prefetch: the compute sides' time (their priced time, their own
+    memory's busy time) plus the stream's (the busiest link, latency included, or the busiest
+    memory that only streams)."""
+    local_s: Num = 0.0
+    stream_s: Num = 0.0
+    for t in times:
+        local_s = _max(local_s, t)
+    for s, t in enumerate(mem_busy):
+        if s in computes:
+            local_s = _max(local_s, t)
+        else:
+            stream_s = _max(stream_s, t)
+    for name, t in link_busy.items():
+        stream_s = _max(stream_s, t + count * link_lat[name])
+    return local_s + stream_s
+
+
 def price_op(
     op: Op,
     dev: Device,
@@ -119,10 +147,12 @@ def price_op(
     overlap: Overlap = "max",
     *,
     detail: bool = True,
+    overlap_transfers: bool = True,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
-    accumulated (the cost itself is the same)."""
+    accumulated (the cost itself is the same). ``overlap_transfers=False`` (an engine without
+    prefetch) serialises each repetition's stream with its compute."""
     n = len(dev.sides)
     zeros = (0.0,) * n
     if op.kind == "collective":
@@ -232,7 +262,8 @@ def price_op(
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
-        floor = 0.0 if pl.staged or (np.ndim(src_s) == 0 and float(src_s) == 0.0) else src_s / count
+        overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
+        floor = src_s / count if overlapped and not (np.ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
         cc = op_cost(
             part, side.unit_for(op.prefers), side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
             memory_floor_s=floor,
@@ -263,6 +294,8 @@ def price_op(
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
+    if not overlap_transfers:
+        body = _serial(times, mem_busy, computes, link_busy, link_lat, count)
     total_bytes: Num = 0.0
     for b in side_bytes:
         total_bytes = _acc(total_bytes, b)

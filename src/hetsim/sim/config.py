@@ -40,11 +40,16 @@ class Serving:
     workloads). ``step_overhead_s``: host time per forward pass (scheduling, sampling, sync);
     None takes the device's calibrated value (0 without one). ``first_token_decode_steps``:
     decode steps the framework runs after the whole batch's prefill before the first token
-    appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0)."""
+    appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0).
+    ``overlap_transfers``: whether the engine prefetches the next layer's streamed data (from
+    another memory side) while the current layer computes (FlexGen: yes); False prices the
+    stream and the compute of a layer one after the other (an engine that loads a layer's
+    weights in the layer's forward hook). It changes only data streamed between sides."""
 
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
     gqa_shared_kv: bool = True  # decode attention reads a KV head once per group (False: per query head)
+    overlap_transfers: bool = True
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:

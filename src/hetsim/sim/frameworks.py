@@ -24,7 +24,74 @@ class FrameworkProfile:
     matches: str  # regex on a lower-cased ``framework`` text
     provenance: dict[str, str] = field(default_factory=dict)  # knob -> "kind: source"
     fitted_on: str = "nothing: every knob is documented or assumed"
+    # offload engines: every layer's weights held off the GPU once it offloads (not only what
+    # does not fit), and whether disk-backed bytes are read through the OS page cache
+    offload_layers: bool = False
+    page_cache: bool = True
 
+
+# both run the Hugging Face transformers model code
+HF_REPEAT_KV = (
+    "documented: Hugging Face transformers modeling_llama.py (4.31+, Llama-2) expands K and V to every "
+    "query head (repeat_kv) before the attention product, so a GQA model's KV is read once per query head"
+)
+# Offload engines (weights / KV cache held in host DRAM or on NVMe and streamed to the GPU): they
+# differ in whether a layer's streamed data are prefetched while the previous layer computes.
+OFFLOAD_PROFILES: tuple[FrameworkProfile, ...] = (
+    FrameworkProfile(
+        "flexgen",
+        Serving(overlap_transfers=True),
+        r"flexgen|flexllmgen",
+        {
+            "overlap_transfers": "paper: FlexGen (Sheng et al., ICML 2023) Algorithm 1 'Block Schedule "
+            "with Overlapping' (load the next layer's weights and cache while computing this one); "
+            "FMInference/FlexLLMGen flexllmgen/flex_opt.py '--overlap' defaults to True",
+            "offload_layers": "documented: FlexGen places by its --percent split (GPU share first), "
+            "as offload does",
+            "page_cache": "documented: flexllmgen/pytorch_backend.py TorchDisk stores tensors as "
+            "np.lib.format.open_memmap files, read through the OS page cache",
+        },
+    ),
+    FrameworkProfile(
+        "accelerate",
+        Serving(overlap_transfers=False, gqa_shared_kv=False),
+        r"\baccelerate\b",
+        {
+            "gqa_shared_kv": HF_REPEAT_KV,
+            "overlap_transfers": "documented: huggingface/accelerate src/accelerate/hooks.py, "
+            "AlignDevicesHook.pre_forward moves an offloaded module's weights to the execution device "
+            "when the module is called (post_forward frees them): the copy runs in the layer's own "
+            "forward, not ahead of it",
+            "offload_layers": "documented: FlexLLMGen benchmark/hf_ds/hf_opt.py (FlexGen's Accelerate "
+            "baseline) maps model.decoder.layers to 'cpu' or 'disk', only the embeddings and lm_head "
+            "to GPU 0",
+            "page_cache": "documented: accelerate src/accelerate/utils/offload.py writes disk-offloaded "
+            "weights as np.memmap files and loads them with np.memmap(mode='r'): the OS page cache",
+        },
+        offload_layers=True,
+    ),
+    FrameworkProfile(
+        "deepspeed-zero-inference",
+        Serving(overlap_transfers=False, gqa_shared_kv=False),
+        r"zero-inference|zero inference",
+        {
+            "gqa_shared_kv": HF_REPEAT_KV,
+            "overlap_transfers": "documented: DeepSpeedExamples inference/huggingface/zero_inference/"
+            "run_model.py sets stage3_prefetch_bucket_size = stage3_max_live_parameters = 2 x hidden^2 "
+            "parameters, a sixth of a layer's 12 x hidden^2 (FlexGen's baseline hf_opt.py: hidden^2), "
+            "so a layer's fetch is not hidden behind the previous layer; its README lists 'Compute/IO "
+            "scheduling for maximum overlapping and reuse' as work in progress",
+            "offload_layers": "documented: ZeRO-3 'offload_param' (run_model.py, hf_opt.py) offloads "
+            "every parameter; the README lists 'Partial model weights/KV cache offloading' as work in "
+            "progress",
+            "page_cache": "documented: DeepSpeed's NVMe offload reads through its async I/O library (the "
+            "config's 'aio' block); csrc/aio/common/deepspeed_aio_common.cpp opens the swap files "
+            "O_RDONLY | O_DIRECT: no page cache",
+        },
+        offload_layers=True,
+        page_cache=False,
+    ),
+)
 
 PROFILES: tuple[FrameworkProfile, ...] = (
     FrameworkProfile(
@@ -69,6 +136,7 @@ PROFILES: tuple[FrameworkProfile, ...] = (
         r"vllm",
         {"step_overhead_s": "assumed: the device's calibrated per-step overhead (no vLLM dev rows)"},
     ),
+    *OFFLOAD_PROFILES,
 )
 DEFAULT = FrameworkProfile("default", Serving(), r"$^", {})
 _BY_NAME = {p.name: p for p in (*PROFILES, DEFAULT)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from hetsim.analysis.breakdown import class_shares
 from hetsim.analysis.graph_result import GraphResult, UnsupportedShare
 from hetsim.analysis.result import OpResult
+from hetsim.cost.power import run_energy_j, throttled_s
 from hetsim.cost.roofline import Cost, Overlap, price
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -32,7 +33,8 @@ def analyze_graph(
     total = sum(costs, Cost())
     side = dev.primary
     unit_names = [side.unit_for(op.prefers).name for op in ops]
-    t = float(total.time_s) or 1e-30
+    # the board's power limit and active floor apply as in sim/inference.py (cost/power.py)
+    t = float(throttled_s(float(total.time_s), float(total.energy_j), dev)) or 1e-30
     results = [
         OpResult(
             name=op.name,
@@ -62,7 +64,7 @@ def analyze_graph(
     )
     footprint = weights + act_peak
     cap = side.memory.capacity_bytes
-    energy = float(total.energy_j) + dev.static_power_w * t
+    energy = float(run_energy_j(dev, 1, 1, float(total.energy_j), t, t))
     peak = side.unit_for("matrix").peak(prec.compute)
     notes = []
     if graph.unsupported:

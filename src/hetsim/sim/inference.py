@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, FloatArray, SweepResult
+from hetsim.cost.power import run_energy_j, throttled_s
 from hetsim.cost.roofline import Cost, Overlap, price, require_gemm_dtype
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
@@ -126,19 +127,23 @@ def _evaluate(
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``
     step = opts.serving.step_s(dev)
     first = opts.serving.first_token_decode_steps
-    dec_t = np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape)
+    # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
-    ttft = pre.time_s + pre_p2p + step + first * (dec_t[:, 0] + p2p + step)
-    tpot = np.where(steps > 0, mean(dec.time_s) + p2p + step, 0.0)
-    e2e = ttft + steps * tpot + (pricer.migration_s if pricer else 0.0)
+    dec_t = throttled_s(np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape), dec_e, dev)
+    pre_t = throttled_s(pre.time_s, pre.energy_j, dev)
+    ttft = pre_t + pre_p2p + step + first * (dec_t[:, 0] + p2p + step)
+    tpot = np.where(steps > 0, mean(dec_t) + p2p + step, 0.0)
+    mig = pricer.migration_s if pricer else 0.0
+    e2e = ttft + steps * tpot + mig
     dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
-    energy = dyn + n_dev * dev.static_power_w * e2e
+    busy = e2e - step * (1 + first + steps)  # host time between passes draws idle power only
+    energy = run_energy_j(dev, n_dev, opts.tp, dyn, busy, e2e)
     side = dev.primary
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
     peak = side.unit_for("matrix").peak(prec.compute)
     peaks = pricer.peak_flop_per_s if pricer else {}  # placed: the sides that compute each phase
     pre_peak, dec_peak = peaks.get("prefill", peak), peaks.get("decode", peak)
-    dec_time = np.maximum(mean(dec.time_s), 1e-30)
+    dec_time = np.maximum(mean(dec_t), 1e-30)
     # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
     pre_mem = _memory_bytes(pre_ops, pre_costs)
@@ -149,15 +154,15 @@ def _evaluate(
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
         "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
-        "mfu": _utilisation(pre.flop, pre.time_s, pre_peak * opts.pp),
+        "mfu": _utilisation(pre.flop, pre_t, pre_peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
         "avg_power_w": energy / e2e,
         "prefill_flop": pre.flop,
         "prefill_bytes": pre.bytes,
         "prefill_energy_j": pre.energy_j * opts.tp,
-        "prefill_mbu": _utilisation(pre_mem, pre.time_s, bw * opts.pp),
-        "decode_time_s": mean(dec.time_s),
+        "prefill_mbu": _utilisation(pre_mem, pre_t, bw * opts.pp),
+        "decode_time_s": mean(dec_t),
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,

@@ -118,6 +118,7 @@ class Pricer:
         overlap: Overlap,
         dynamic: bool = True,
         shared: dict[str, Any] | None = None,
+        overlap_transfers: bool = True,
     ) -> None:
         self.fn, self.dev, self.prec = fn, dev, prec
         self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
@@ -125,6 +126,7 @@ class Pricer:
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
         # what candidate policies of one run share (auto prices several): the decode's kernels
         self.shared = shared if shared is not None else {}
+        self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
@@ -186,7 +188,18 @@ class Pricer:
             pl2 = dataclasses.replace(pl, groups=groups)
             t: Num = 0.0
             for op in ops:
-                t = t + price_op(op, self.dev, self.prec, pl2, self.tp, self.overlap).cost.time_s
+                t = (
+                    t
+                    + price_op(
+                        op,
+                        self.dev,
+                        self.prec,
+                        pl2,
+                        self.tp,
+                        self.overlap,
+                        overlap_transfers=self.overlap_transfers,
+                    ).cost.time_s
+                )
             arr = np.asarray(t, dtype=float)
             arr = np.broadcast_to(arr, arr.shape[:lead] + arr.shape[lead:]) if arr.ndim >= lead else arr
             out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
@@ -215,7 +228,8 @@ class Pricer:
             return self._finish(ops, *search_decode(self, ops, np.asarray(context, dtype=float)))
         res, p = self.place(context, phase, ops)
         pl = res.placement
-        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail) for op in ops]
+        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
+                          overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
         if phase == "prefill" and search and self.dynamic and detail:
             pl, costs = search_prefill(self, ops, pl, costs)
         self.peak_flop_per_s[phase] = self._peak(ops, costs)

@@ -51,7 +51,8 @@ def _evaluate_policy(
     kvpt = float(fp["kv_cache"]) / (w.batch * seq)
     B, P, G = (np.array([float(x)]) for x in (w.batch, w.input_len, w.output_len))
     pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, np.array([float(fp["activations"])]),
-                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared)  # fmt: skip
+                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared,
+                    overlap_transfers=opts.serving.overlap_transfers)  # fmt: skip
     r, pre_ops, _, dec_ops, _ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
     run = pricer.run
     ok = True
@@ -287,7 +288,8 @@ def sweep_placed(
     for name in names:
         try:
             pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, fp["activations"], B, P, G,
-                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared)  # fmt: skip
+                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared,
+                            overlap_transfers=opts.serving.overlap_transfers)  # fmt: skip
             r, *_ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
         except MappingError:
             if policy != "auto":

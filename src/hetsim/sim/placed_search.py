@@ -111,7 +111,8 @@ def search_prefill(
     a static run places) where that prefills faster: the greedy searches are not monotone in
     the room they get (hbm-pim fc-first llama2-13b B=47 1978+442: TTFT 25.2 s against 18.5 s)."""
     alt = pricer.place(pricer.P + pricer.G, "prefill", ops)[0].placement
-    alt_costs = [price_op(op, pricer.dev, pricer.prec, alt, pricer.tp, pricer.overlap) for op in ops]
+    alt_costs = [price_op(op, pricer.dev, pricer.prec, alt, pricer.tp, pricer.overlap,
+                          overlap_transfers=pricer.overlap_transfers) for op in ops]  # fmt: skip
 
     def total(cs: list[PlacedCost]) -> float:
         return sum(float(np.max(c.cost.time_s)) for c in cs)
@@ -135,7 +136,8 @@ def search_decode(
     p_all = pricer.problem_at(ctx, "decode")
 
     def costs_of(pl: Placement) -> list[PlacedCost]:
-        return [price_op(op, pricer.dev, pricer.prec, pl, pricer.tp, pricer.overlap) for op in ops]
+        return [price_op(op, pricer.dev, pricer.prec, pl, pricer.tp, pricer.overlap,
+                         overlap_transfers=pricer.overlap_transfers) for op in ops]  # fmt: skip
 
     per_token = float(pricer.B.reshape(-1)[0]) * pricer.kvpt
     fit, over = overflow_context(p0, pi0, per_token)

@@ -1,0 +1,236 @@
+"""Score the board-power model (``cost/power.py``) on published power and energy rows, and fit
+its one global knob, the active-power fraction, on a stated subset.
+
+Rows: the metrics ``avg_power`` (W), ``energy_per_token`` (J/token) and ``energy_per_request``
+(J). An idle row (``framework`` says idle, batch 0) is scored against the device's idle power.
+A run row is predicted by the static-batch simulator at the row's batch and lengths; where the
+source gives a prompt data set instead of lengths (``dataset``), the lengths are the named
+assumption :data:`DATASET_LENGTHS` (the sensitivity to it is reported in docs/calibration.md).
+
+Roles: a row is ``fitted`` when its source is in :data:`FIT_SOURCES` and its metric
+is one of :data:`FIT_METRICS`, else
+``held-out``. MAPE is reported per (role, hardware, metric) group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, model_for, precision_for, serving_for
+from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.vocabulary import PRECISIONS
+from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
+from hetsim.errors import HetsimError
+from hetsim.hardware.loader import get_hardware
+from hetsim.hardware.spec import Device
+from hetsim.sim.inference import sweep
+from hetsim.workload.model import ModelSpec
+
+# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths
+DATASET_LENGTHS = (256, 256)
+DATASET_LENGTHS_PROVENANCE = (
+    "assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources "
+    "do not state their mean lengths"
+)
+# sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
+# batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
+# the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
+FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
+FIT_METRICS = ("avg_power",)
+# the committed power rows (in a source checkout: <repo>/data/measurements/)
+DEFAULT_FILES = (Path(__file__).resolve().parents[3] / "data" / "measurements" / "energy_published.csv",)
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyScore:
+    row: Measurement
+    predicted: float  # SI, the row's unit; NaN when not predicted
+    role: str  # 'fitted' or 'held-out'
+    assumed_lengths: bool  # the row's lengths came from DATASET_LENGTHS
+
+    @property
+    def ape(self) -> float:
+        return abs(self.predicted - self.row.value) / abs(self.row.value)
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReport:
+    scores: tuple[EnergyScore, ...]
+    skipped: Counter[str]
+    active_fraction: float
+    # GPU of the fit rows -> (fraction fitted without it, MAPE of its fit rows at that fraction)
+    leave_one_out: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def mape(self, role: str | None = None) -> float:
+        a = [s.ape for s in self.scores if role in (None, s.role)]
+        return float(np.mean(a)) if a else float("nan")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "active_power_fraction": self.active_fraction,
+            "dataset_lengths": list(DATASET_LENGTHS),
+            "mape": {"fitted": self.mape("fitted"), "held-out": self.mape("held-out")},
+            "leave_one_gpu_out": {
+                hw: {"fraction": a, "mape": m} for hw, (a, m) in self.leave_one_out.items()
+            },
+            "groups": [{"role": k[0], "hardware": k[1], "metric": k[2], "n": n, "mape": m}
+                       for k, (n, m) in self.groups().items()],
+            "rows": [{"row": s.row.key, "hardware": s.row.hardware, "model": s.row.model,
+                      "metric": s.row.metric, "measured": s.row.value, "predicted": s.predicted,
+                      "unit": s.row.unit, "role": s.role, "assumed_lengths": s.assumed_lengths}
+                     for s in self.scores],
+            "skipped": dict(self.skipped),
+        }  # fmt: skip
+
+    def groups(self) -> dict[tuple[str, str, str], tuple[int, float]]:
+        """(role, hardware, metric) -> (rows, MAPE)."""
+        by: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+        for s in self.scores:
+            by[(s.role, s.row.hardware, s.row.metric)].append(s.ape)
+        return {k: (len(v), float(np.mean(v))) for k, v in sorted(by.items())}
+
+
+def role_of(r: Measurement) -> str:
+    """'fitted' for the rows the knob was fitted on, 'held-out' for every other row."""
+    fitted = r.source_id in FIT_SOURCES and r.metric in FIT_METRICS
+    return "fitted" if fitted else "held-out"
+
+
+def _is_idle(r: Measurement) -> bool:
+    return "idle" in r.framework.lower() and r.batch in (0, None)
+
+
+# published names -> a preset with the same shapes. LLaMA-1 7B/13B have Llama-2-7B/13B's layer
+# count, widths, heads and vocabulary (Touvron et al. 2023, Table 2 of the LLaMA paper and
+# Table 1 of Llama 2: only the context length differs); Vicuna, Koala and Alpaca are LLaMA-1
+# fine-tunes; Llama-3.1-8B has Llama-3-8B's shapes (a longer RoPE context only).
+SAME_SHAPES = {
+    "llama-7b": "llama2-7b", "vicuna-7b": "llama2-7b", "koala-7b": "llama2-7b", "alpaca-7b": "llama2-7b",
+    "llama-13b": "llama2-13b", "vicuna-13b": "llama2-13b", "koala-13b": "llama2-13b",
+    "llama-3.1-8b": "llama3-8b",
+}  # fmt: skip
+
+
+def _model(name: str) -> ModelSpec | None:
+    key = name.lower().split("/")[-1].replace("-chat", "").replace("-hf", "")
+    return model_for(name) or model_for(SAME_SHAPES.get(key, key))
+
+
+def _lengths(r: Measurement) -> tuple[int, int, bool]:
+    p, g = r.input_len, r.output_len
+    assumed = p is None or g is None
+    return (p or DATASET_LENGTHS[0]), (g or DATASET_LENGTHS[1]), assumed
+
+
+def _reason(r: Measurement, dev: Device | None) -> str:
+    if dev is None:
+        return "unknown_hardware"
+    if _is_idle(r):
+        return ""
+    if _model(r.model) is None:
+        return "unknown_model"
+    if not r.batch:
+        return "missing_workload"
+    # an unstated 16-bit type ('BF16/FP16 (dtype not stated)') prices the same either way
+    if r.precision not in PRECISIONS and "16" not in r.precision_raw:
+        return "precision_not_stated"
+    return ""
+
+
+def _device(name: str) -> Device | None:
+    try:
+        return get_hardware(name) if name else None
+    except HetsimError:
+        return None
+
+
+def _predict(r: Measurement, dev: Device) -> tuple[float, bool]:
+    if _is_idle(r):
+        return dev.static_power_w, False
+    model = _model(r.model)
+    assert model is not None  # _reason said so
+    p, g, assumed = _lengths(r)
+    key = r.precision if r.precision in PRECISIONS else "fp16"
+    res = sweep(model, dev, [r.batch], [p], [g], precision_for(key, r.framework), tp=r.tp, pp=r.pp,
+                serving=serving_for(r.framework))  # fmt: skip
+    value = float(E2E_METRICS[r.metric][1](res)[0]) if bool(res.fits[0]) else float("nan")
+    return value, assumed
+
+
+def with_fraction(dev: Device, fraction: float) -> Device:
+    """``dev`` with its active power set from ``fraction`` of its headroom above idle."""
+    derived = active_w(dataclasses.replace(dev, active_power_w=None), fraction)
+    return dataclasses.replace(dev, active_power_w=derived)
+
+
+def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRACTION) -> EnergyReport:
+    """Predict every energy row it can at ``fraction``; the rest counted by reason."""
+    skipped: Counter[str] = Counter()
+    scores: list[EnergyScore] = []
+    devices: dict[str, Device | None] = {}
+    for r in rows:
+        if r.metric not in ENERGY_METRICS:
+            continue
+        if r.hardware not in devices:
+            base = _device(r.hardware)
+            devices[r.hardware] = None if base is None else with_fraction(base, fraction)
+        dev = devices[r.hardware]
+        why = _reason(r, dev)
+        if why:
+            skipped[why] += 1
+            continue
+        assert dev is not None
+        value, assumed = _predict(r, dev)
+        if not np.isfinite(value):
+            skipped["does_not_fit"] += 1
+            continue
+        scores.append(EnergyScore(r, value, role_of(r), assumed))
+    return EnergyReport(tuple(scores), skipped, fraction)
+
+
+def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float:
+    """The active-power fraction in [0, 0.99] that minimises the mean squared relative error of
+    the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given."""
+    subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
+    if not subset:
+        raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
+
+    if not score_energy(subset).scores:
+        raise HetsimError("no energy row of the fit subset can be predicted: nothing to fit on")
+
+    def loss(a: float) -> float:
+        rep = score_energy(subset, a)
+        return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in rep.scores]))
+
+    # below 1: a floor of the whole headroom would leave no power for any work
+    res = minimize_scalar(loss, bounds=(0.0, 0.99), method="bounded", options={"xatol": 1e-4})
+    return float(res.x)
+
+
+def energy_report(
+    paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION
+) -> EnergyReport:
+    rows, _ = read_measurements(paths, frozenset(ENERGY_METRICS))
+    rep = score_energy(rows, fraction)
+    if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
+        rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
+    return rep
+
+
+def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float]]:
+    """For each GPU of the fit rows: (the fraction fitted without it, the MAPE of its fit
+    rows at that fraction). The error of a GPU the knob never saw."""
+    gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
+    out: dict[str, tuple[float, float]] = {}
+    for hw in gpus:
+        a = fit_active_fraction(rows, without=hw)
+        held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
+        out[hw] = (a, score_energy(held, a).mape())
+    return out

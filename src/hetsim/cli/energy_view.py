@@ -1,0 +1,40 @@
+"""The energy table of ``hetsim validate``: published power and energy rows against the board
+power model (calibration/energy.py), fitted vs held-out, per hardware and metric."""
+
+from __future__ import annotations
+
+from hetsim.calibration.energy import DATASET_LENGTHS, EnergyReport
+from hetsim.cli.common import console
+
+
+def _pct(x: float) -> str:
+    return "-" if x != x else f"{x:.1%}"
+
+
+def render_energy(rep: EnergyReport, width: int = 100) -> None:
+    from rich.table import Table
+
+    if not rep.scores:
+        return
+    console.print(
+        f"energy: {len(rep.scores)} rows; active-power fraction {rep.active_fraction:g}; "
+        f"MAPE fitted {_pct(rep.mape('fitted'))}, held-out {_pct(rep.mape('held-out'))}"
+        + (f"; skipped: {', '.join(f'{k} {v}' for k, v in rep.skipped.items())}" if rep.skipped else "")
+    )
+    t = Table(title="energy (board power model)", title_justify="left", width=width)
+    for col in ("role", "hardware", "metric"):
+        t.add_column(col, overflow="fold")
+    for col in ("rows", "MAPE"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for (role, hw, metric), (n, mape) in rep.groups().items():
+        t.add_row(role, hw, metric, str(n), _pct(mape))
+    console.print(t)
+    if rep.leave_one_out:
+        console.print("leave one GPU out (avg_power of the fit rows, the fraction fitted without that GPU):")
+        for hw, (a, m) in rep.leave_one_out.items():
+            console.print(f"  {hw}: MAPE {_pct(m)} at fraction {a:.3g}")
+    if any(s.assumed_lengths for s in rep.scores):
+        console.print(
+            f"rows marked 'dataset' run at the assumed lengths {DATASET_LENGTHS[0]} in / "
+            f"{DATASET_LENGTHS[1]} out (calibration/energy.py::DATASET_LENGTHS)"
+        )
