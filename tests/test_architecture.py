@@ -17,7 +17,6 @@ LAYERS = [
     {"memory"},
     {"cost"},
     {"placement"},
-    {"mapping"},
     {"analysis"},
     {"sim"},
     {"serving"},

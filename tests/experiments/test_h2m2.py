@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hetsim.experiments.h2m2 import DYNAMIC, PREC, mean_speedups, options, sweep, systems, tlb
+from hetsim.experiments.h2m2 import DYNAMIC, PREC, mean_speedups, options, step, sweep, systems, tlb
 from hetsim.experiments.h2m2_knobs import CALIBRATED, LITERAL
-from hetsim.mapping import get_policy
 from hetsim.sim.runtime import random_trace, run_dynamic
 from hetsim.workload.registry import get_model
 
@@ -39,7 +38,7 @@ def test_dynamic_runtime_records() -> None:
     trace = random_trace(32, 12, 512, 2048, 0.2, seed=DYNAMIC.seed)
     model = get_model("gpt3-175b")
     recs, base = run_dynamic(model, PREC, sys.h2m2, sys.baseline, options(CALIBRATED),
-                             get_policy("h2m2"), trace, tlb=tlb(CALIBRATED))  # fmt: skip
+                             "h2m2", trace, tlb=tlb(CALIBRATED))  # fmt: skip
     assert len(recs) == len(base) == 12
     cap = [s.memory.capacity_bytes for s in sys.h2m2.sides]
     for r in recs:
@@ -49,19 +48,19 @@ def test_dynamic_runtime_records() -> None:
 
 
 def test_hierarchy_hit_model_and_two_chips() -> None:
-    from hetsim.cost.partition import decode_work
-    from hetsim.sim.asymmetric import evaluate_hierarchical, hit_fraction_resident
+    from hetsim.sim.iteration import cached, hit_fraction_resident
 
     cap = 96e9
     assert hit_fraction_resident(90e9, cap, 0.4) == 1.0  # fits: all hits
     assert hit_fraction_resident(192e9, cap, 0.4) == pytest.approx(0.2)
     sys = systems(CALIBRATED)
-    work = decode_work(get_model("llama2-70b"), PREC, 128, 128 * 1024)
-    one = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=1)
-    two = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=2)
+    work = step("llama2-70b", 128, 1024, sys.h2m2, CALIBRATED)
+    knobs = options(CALIBRATED)
+    one = cached(work, 1.0, chips=1, knobs=knobs)
+    two = cached(work, 1.0, chips=2, knobs=knobs)
     assert two.time_s < one.time_s  # the capacity side's chip helps, fed from HBM over the link
     assert two.side_bytes[1] == 0.0  # all hits: nothing staged from LPDDR5X
-    half = evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 0.5, chips=2)
+    half = cached(work, 0.5, chips=2, knobs=knobs)
     assert half.time_s > two.time_s and half.side_bytes[1] > 0
     with pytest.raises(Exception, match="1 or 2 chips"):
-        evaluate_hierarchical(work, sys.h2m2, PREC, options(CALIBRATED), 1.0, chips=3)
+        cached(work, 1.0, chips=3, knobs=knobs)

@@ -156,5 +156,36 @@ def test_h2m2_mappings_serve_within_capacity() -> None:
     assert all(np.isfinite(v) and v > 0 for v in sp.values()) and r.remaps >= 1
     # re-solving the same LP for the footprint in use is not slower than planning for the largest
     assert sp["dynamic-lp"] >= sp["static-lp"]
-    assert sp["dynamic-h2m2-placed"] >= sp["static-h2m2-placed"]
+    assert sp["dynamic-h2m2"] >= sp["static-h2m2"]
     assert sp["static-lp"] > 1.0  # HBM beside the LPDDR helps
+
+
+def test_h2m2_and_h2m2_placed_are_one_policy_chosen_as_priced() -> None:
+    """After the fold, serving's ``h2m2`` is the placement greedy: the old name
+    ``h2m2-placed`` serves identically, and the searches weigh candidates by the price
+    serving's placed op pricer charges: the oracle, searching the same space on it, is never
+    slower than the greedy under that pricing (one pricing path for choosing and serving)."""
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.placement.price import price_op
+    from hetsim.serving.h2m2 import MAPPING_BATCH, search_policy
+    from hetsim.sim.placed import problem
+    from hetsim.workload.dtypes import Precision
+    from hetsim.workload.graph import build_ops
+    from hetsim.workload.registry import get_model
+
+    reqs = make_requests(60, arrival="offline", input_len="uniform:512:1024", output_len="uniform:16:64")
+    a = simulate_serving("llama2-70b", "h2m2", reqs, policy="h2m2")
+    b = simulate_serving("llama2-70b", "h2m2", reqs, policy="h2m2-placed")
+    assert a.output_throughput_tok_per_s == b.output_throughput_tok_per_s
+    assert a.policy == b.policy == "h2m2"
+    m, dev, prec = get_model("llama2-70b"), get_hardware("h2m2"), Precision()
+    kvpt = 2 * m.n_layers * m.kv_dim * prec.kv.bytes_per_element
+    weights = {"qkv": 17e9, "fc": 120e9, "head": 1e9}
+    kv = 60e9
+    chosen = search_policy("h2m2", m, prec, kvpt)(problem(dev, weights, kv, 4e9, "decode", kv)).placement
+    ctx = kv / kvpt / MAPPING_BATCH
+    ops = build_ops(m, prec, phase="decode", batch=MAPPING_BATCH, q_len=1.0, context=ctx)
+    served = sum(float(price_op(op, dev, prec, chosen).cost.time_s) for op in ops)
+    p = search_policy("oracle", m, prec, kvpt)(problem(dev, weights, kv, 4e9, "decode", kv)).placement
+    assert sum(float(price_op(op, dev, prec, p).cost.time_s) for op in ops) <= served * (1 + 1e-9)
+    assert chosen.groups["attention"].shares[0] > 0  # the greedy keeps KV heads on the HBM

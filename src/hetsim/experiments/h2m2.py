@@ -15,25 +15,27 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.cost.partition import PartitionOptions, SplitTables, decode_work, split_tables
+from hetsim.cost.knobs import PricingKnobs
 from hetsim.errors import HetsimError, MappingError
 from hetsim.experiments.h2m2_knobs import Reading
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import Device
-from hetsim.mapping import get_policy
-from hetsim.mapping.registry import Mapping, check_fits
 from hetsim.memory.paging import PAGE_BYTES
 from hetsim.memory.tlb import TlbModel
-from hetsim.sim.asymmetric import (
+from hetsim.placement.policies import fits, get_policy
+from hetsim.placement.record import Placement
+from hetsim.sim.iteration import (
+    DecodeStep,
     IterationCost,
-    evaluate_hierarchical,
-    evaluate_partitioned,
-    evaluate_single,
+    cached,
+    decode_step,
     hit_fraction_resident,
     hit_fraction_strict,
+    iteration,
+    single,
 )
-from hetsim.sim.runtime import random_trace, run_dynamic
+from hetsim.sim.runtime import parts_on_primary, random_trace, run_dynamic
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.registry import get_model
 
@@ -55,6 +57,10 @@ MODELS: dict[str, Setup] = {
 POLICIES = ("lpddr-only", "hbm-only", "hierarchical", "static-lp", "naive-sublayer", "qkv-first",
             "fc-first", "attention-first", "h2m2", "oracle")  # fmt: skip
 DYNAMIC_POLICIES = frozenset({"h2m2", "attention-first", "qkv-first", "fc-first"})
+# the paper's oracle is the best head-aware mapping (h2m2.md §3: every split of the three
+# sublayers); the registry's oracle would also weigh offload, which streams the capacity
+# side's data to the HBM chip instead of computing them beside it
+ORACLE_CANDIDATES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,20 @@ class Systems:
 
 
 def systems(reading: Reading, h2m2: Device | None = None) -> Systems:
+    """The three systems under ``reading`` (memoised per reading for the presets, so the
+    runs of one study share their steps)."""
+    if h2m2 is None:
+        hit = _SYSTEMS.get(reading)
+        if hit is None:
+            hit = _SYSTEMS[reading] = _systems(reading, None)
+        return hit
+    return _systems(reading, h2m2)
+
+
+_SYSTEMS: dict[Reading, Systems] = {}
+
+
+def _systems(reading: Reading, h2m2: Device | None) -> Systems:
     why = f"compute_scale {reading.compute_scale} of the H2M2 experiment"
     k = reading.compute_scale
     pj = reading.lpddr_pj_per_bit
@@ -132,9 +152,36 @@ def systems(reading: Reading, h2m2: Device | None = None) -> Systems:
     )
 
 
-def options(reading: Reading) -> PartitionOptions:
-    return PartitionOptions(gemm_overlap=reading.gemm_overlap, barrier_s=reading.barrier_s,
-                            gemm_fill_rows=reading.gemm_fill_rows)  # fmt: skip
+def options(reading: Reading) -> PricingKnobs:
+    """The reading's pricing knobs for the shared placement path. Both readings price H2M2's
+    execution model (h2m2.md §3): split sublayers synchronise once per layer (head-parallel)
+    and norms run on both chips' duplicated activations."""
+    return PricingKnobs(gemm_overlap=reading.gemm_overlap, barrier_s=reading.barrier_s,
+                        gemm_fill_rows=reading.gemm_fill_rows, group_sync=True, shared_everywhere=True,
+                        allreduce_s=reading.allreduce_s)  # fmt: skip
+
+
+def step(model: str, batch: int, seq_len: int, dev: Device, reading: Reading, tp: int = 1) -> DecodeStep:
+    """The decode iteration of ``batch`` sequences of ``seq_len`` tokens on ``dev`` (paged);
+    memoised, so the runs of one study share a step and the group tables priced on it."""
+    key = (model, batch, seq_len, id(dev), reading, tp)
+    hit = _STEPS.get(key)
+    if hit is not None and hit[0] is dev:
+        return hit[1]
+    if len(_STEPS) > 512:
+        _STEPS.clear()
+    out = _step(model, batch, seq_len, dev, reading, tp)
+    _STEPS[key] = (dev, out)
+    return out
+
+
+_STEPS: dict[tuple[object, ...], tuple[Device, DecodeStep]] = {}
+
+
+def _step(model: str, batch: int, seq_len: int, dev: Device, reading: Reading, tp: int) -> DecodeStep:
+    return decode_step(get_model(model), PREC, dev, batch, batch * seq_len, tp=tp,
+                       page_bytes=PAGE_BYTES if tp == 1 else 0.0, knobs=options(reading),
+                       oracle_candidates=ORACLE_CANDIDATES)  # fmt: skip
 
 
 def tlb(reading: Reading) -> TlbModel | None:
@@ -144,18 +191,30 @@ def tlb(reading: Reading) -> TlbModel | None:
 
 @dataclass(frozen=True, slots=True)
 class PointResult:
-    """One (model, S): every policy's iteration and mapping."""
+    """One (model, S): every policy's iteration and mapping (parts of each group on HBM)."""
 
     model: str
     seq_len: int
     footprint_bytes: float
     baseline: IterationCost
     costs: dict[str, IterationCost | None]  # None: the policy's mapping does not fit
-    mappings: dict[str, Mapping | None]
+    mappings: dict[str, dict[str, int] | None]
 
     def speedup(self, policy: str) -> float | None:
         c = self.costs.get(policy)
         return None if c is None else self.baseline.time_s / c.time_s
+
+
+def _place(name: str, st: DecodeStep, plan: DecodeStep) -> Placement:
+    """The placement policy ``name`` over the op graph (static-lp solved on ``plan``);
+    hbm-only is the primary placement, refused where it does not fit."""
+    if name == "hbm-only":
+        pl = Placement.primary(2, "hbm-only")
+    else:
+        pl = get_policy(name)(plan.problem if name == "static-lp" else st.problem).placement
+    if not bool(np.all(fits(st.problem, pl))):
+        raise MappingError(f"policy {name!r}: its placement does not fit both memory sides")
+    return pl
 
 
 def run_point(
@@ -167,40 +226,38 @@ def run_point(
     policies: tuple[str, ...] = POLICIES,
     plan_seq_len: int | None = None,
 ) -> PointResult:
-    """Every policy at one (model, S). ``static-lp`` is solved once for ``plan_seq_len``
-    (the longest S of the run; default ``seq_len``) and its fractions kept."""
-    model = get_model(model_name)
-    work = decode_work(model, PREC, batch, batch * seq_len)
-    opts = options(reading)
-    tables = split_tables(work, sys.h2m2, PREC, opts, page_bytes=PAGE_BYTES)
-    plan = tables
+    """Every policy at one (model, S), on the shared placement path. ``static-lp`` is solved
+    once for ``plan_seq_len`` (the longest S of the run; default ``seq_len``) and its
+    fractions kept. lpddr-only is the baseline system; hierarchical runs HBM as a cache."""
+    knobs = options(reading)
+    st = step(model_name, batch, seq_len, sys.h2m2, reading)
+    plan = st
     if plan_seq_len is not None and plan_seq_len != seq_len:
-        plan_work = decode_work(model, PREC, batch, batch * plan_seq_len)
-        plan = split_tables(plan_work, sys.h2m2, PREC, opts, page_bytes=PAGE_BYTES)
-    base = evaluate_single(work, sys.baseline, PREC, opts)
+        plan = step(model_name, batch, plan_seq_len, sys.h2m2, reading)
+    base = single(step(model_name, batch, seq_len, sys.baseline, reading), knobs=knobs)
     costs: dict[str, IterationCost | None] = {}
-    maps: dict[str, Mapping | None] = {}
+    maps: dict[str, dict[str, int] | None] = {}
     for p in policies:
         if p == "lpddr-only":
-            costs[p], maps[p] = base, Mapping(p, (0, 0, 0))
+            costs[p], maps[p] = base, {"attention": 0, "qkv": 0, "fc": 0}
+            continue
+        if p == "hierarchical":
+            cap = sys.h2m2.sides[0].memory.capacity_bytes
+            fp = st.footprint_bytes
+            r = reading.hier_resident
+            h = hit_fraction_strict(fp, cap) if r is None else hit_fraction_resident(fp, cap, r)
+            costs[p] = cached(st, h, chips=reading.hier_chips, knobs=knobs)
+            maps[p] = dict(st.problem.parts)
             continue
         try:
-            m = get_policy(p)(plan if p == "static-lp" else tables)
-            check_fits(tables, m)
+            pl = _place(p, st, plan)
         except HetsimError:
             costs[p], maps[p] = None, None
             continue
-        maps[p] = m
-        if m.mode == "hierarchical":
-            cap = sys.h2m2.sides[0].memory.capacity_bytes
-            fp = work.footprint_bytes
-            r = reading.hier_resident
-            h = hit_fraction_strict(fp, cap) if r is None else hit_fraction_resident(fp, cap, r)
-            costs[p] = evaluate_hierarchical(work, sys.h2m2, PREC, opts, h, reading.hier_chips)
-        else:
-            t = tlb(reading) if p in DYNAMIC_POLICIES else None
-            costs[p] = evaluate_partitioned(tables, m, sys.h2m2, t)
-    return PointResult(model_name, seq_len, work.footprint_bytes, base, costs, maps)
+        maps[p] = parts_on_primary(st, pl)
+        t = tlb(reading) if p in DYNAMIC_POLICIES else None
+        costs[p] = iteration(st, pl, knobs=knobs, tlb=t)
+    return PointResult(model_name, seq_len, st.footprint_bytes, base, costs, maps)
 
 
 def sweep(reading: Reading, sys: Systems | None = None) -> dict[str, list[PointResult]]:
@@ -251,14 +308,11 @@ def hbm8(reading: Reading, sys: Systems) -> dict[str, float]:
     """8xHBM (tensor parallel) on GPT3-175B at B=32 over the averaged S points: speedup and
     memory energy per token relative to LPDDR-only, next to H2M2's."""
     st = MODELS["gpt3-175b"]
-    model = get_model("gpt3-175b")
-    opts = options(reading)
     tp = sys.hbm8.n_devices
     sp, e_h2m2, e_8x = [], [], []
     for s in s_points(reading, st):
         pt = run_point("gpt3-175b", st.batch, s, reading, sys, ("lpddr-only", "h2m2"))
-        w8 = decode_work(model, PREC, st.batch, st.batch * s, tp=tp)
-        c8 = evaluate_single(w8, sys.hbm8, PREC, opts, tp=tp, allreduce_s=reading.allreduce_s)
+        c8 = single(step("gpt3-175b", st.batch, s, sys.hbm8, reading, tp=tp), knobs=options(reading))
         h = pt.costs["h2m2"]
         if h is None:
             raise MappingError(f"h2m2 does not fit gpt3-175b at S={s}")
@@ -308,15 +362,14 @@ def dynamic(reading: Reading, sys: Systems) -> dict[str, Any]:
     pts = s_points(reading, MODELS[d.model])
     trace = random_trace(d.batch, d.iterations, pts[0], pts[-1], d.finish_prob, d.seed)
     model = get_model(d.model)
-    opts = options(reading)
+    knobs = options(reading)
     out: dict[str, Any] = {"speedup": {}, "records": {}}
-    calls: list[SplitTables] = []
     for p, static, t, charge in (("h2m2", False, tlb(reading), True),
                                  ("static-lp", True, None, False),
                                  ("oracle", False, None, False)):  # fmt: skip
-        recs, base = run_dynamic(model, PREC, sys.h2m2, sys.baseline, opts, get_policy(p), trace,
+        recs, base = run_dynamic(model, PREC, sys.h2m2, sys.baseline, knobs, p, trace,
                                  static=static, tlb=t, charge_migration=charge,
-                                 on_tables=calls.append if p == "h2m2" else None)  # fmt: skip
+                                 oracle_candidates=ORACLE_CANDIDATES)  # fmt: skip
         out["speedup"][p] = sum(b.time_s for b in base) / sum(r.time_s for r in recs)
         out["records"][p] = recs
     return out

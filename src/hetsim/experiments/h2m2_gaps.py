@@ -8,12 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.cost.partition import decode_work
 from hetsim.errors import MappingError
-from hetsim.experiments.h2m2 import MODELS, PREC, Systems, mean_speedups, options, run_point, s_points, sweep
+from hetsim.experiments.h2m2 import MODELS, Systems, mean_speedups, options, run_point, s_points, step, sweep
 from hetsim.experiments.h2m2_knobs import Reading
-from hetsim.sim.asymmetric import evaluate_single
-from hetsim.workload.registry import get_model
+from hetsim.sim.iteration import single
 
 SCAN_COMPUTE_SCALES = (1.0, 1.5, 2.0, 2.5)
 
@@ -59,7 +57,6 @@ def energy_arithmetic(reading: Reading, sys: Systems) -> dict[str, Any]:
     no physical setting does. ``capacity_scaled``: both ratios with background power
     proportional to capacity (refresh), the same W/GB for both technologies."""
     st = MODELS["gpt3-175b"]
-    model = get_model("gpt3-175b")
     opts = options(reading)
     tp = sys.hbm8.n_devices
     cap_h = sys.h2m2.sides[0].memory.capacity_bytes / 1e9
@@ -72,8 +69,7 @@ def energy_arithmetic(reading: Reading, sys: Systems) -> dict[str, Any]:
         h = pt.costs["h2m2"]
         if h is None:
             raise MappingError(f"h2m2 does not fit gpt3-175b at S={s}")
-        w8 = decode_work(model, PREC, st.batch, st.batch * s, tp=tp)
-        c8 = evaluate_single(w8, sys.hbm8, PREC, opts, tp=tp, allreduce_s=reading.allreduce_s)
+        c8 = single(step("gpt3-175b", st.batch, s, sys.hbm8, reading, tp=tp), knobs=opts)
         base = pt.baseline
         pts.append((h, c8, base))
         # E = access + P_hbm * n_hbm * t + P_lpddr * n_lpddr * t; E_x - k E_base = 0

@@ -43,7 +43,9 @@ class Problem:
 
     Search policies also get ``parts`` (blocks each group splits into: KV heads, heads) and
     ``evaluate``: the phase's time (s) under a placement whose shares may carry a leading
-    candidate axis (shape (S,)), returned per candidate."""
+    candidate axis (shape (S,)), returned per candidate; ``evaluate_groups`` (where given)
+    returns the time of each placed group instead, for searches that add them up (the
+    exhaustive oracle, the static LP)."""
 
     device: Device
     resident: dict[str, Num]
@@ -60,6 +62,9 @@ class Problem:
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
+    evaluate_groups: Callable[[Placement], dict[str, npt.NDArray[np.float64]]] | None = None
+    # the closed-form policies the oracle weighs beside its split search (None: all of them)
+    oracle_candidates: tuple[str, ...] | None = None
 
     def capacity(self, s: int) -> float:
         return self.device.sides[s].memory.capacity_bytes
@@ -114,7 +119,7 @@ def fill_policy_names(*, for_auto: bool = False) -> list[str]:
 
 AUTO_DOC = (
     "primary when it fits, otherwise the fastest that fits of offload, pim-attention and (where a "
-    "memory side has matrix units) h2m2; the output says which and why"
+    "memory side has matrix units) split-search; the output says which and why"
 )
 
 
@@ -356,4 +361,5 @@ def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
 
 # the search policies register themselves on import (they use the names above)
 from hetsim.placement import search as _search  # noqa: E402, F401  # isort: skip
+from hetsim.placement import lp as _lp  # noqa: E402, F401  # isort: skip
 from hetsim.placement import engine_policies as _engines  # noqa: E402, F401  # isort: skip

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
 from hetsim.placement.record import GroupPlacement, Placement
@@ -147,23 +148,31 @@ def price_op(
     overlap: Overlap = "max",
     *,
     detail: bool = True,
+    knobs: PricingKnobs = DEFAULT_KNOBS,
+    exchange: bool = True,
     overlap_transfers: bool = True,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
-    accumulated (the cost itself is the same). ``overlap_transfers=False`` (an engine without
-    prefetch) serialises each repetition's stream with its compute."""
+    accumulated (the cost itself is the same). ``knobs`` (:mod:`hetsim.cost.knobs`) choose
+    the units' rates; without ``exchange`` the activation exchange of a compute side other
+    than the workspace's is left to the caller (a group-level synchronisation).
+    ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
+    stream with its compute."""
     n = len(dev.sides)
     zeros = (0.0,) * n
+    plain = knobs.is_default
     if op.kind == "collective":
         cc = price(op, dev, prec, tp, overlap)
+        if knobs.allreduce_s is not None and tp > 1:
+            cc = replace(cc, time_s=knobs.allreduce_s * op.count)
         return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
     gp = pl.group(op)
     kv = pl.groups["attention"]
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
-        pc = price(op, dev, prec, tp, overlap)
+        pc = price(op, dev, prec, tp, overlap) if plain else _knob_price(op, dev, prec, overlap, knobs)
         busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
         held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
         return PlacedCost(
@@ -264,9 +273,10 @@ def price_op(
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
         overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
         floor = src_s / count if overlapped and not (np.ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
+        unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
         cc = op_cost(
-            part, side.unit_for(op.prefers), side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-            memory_floor_s=floor,
+            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
+            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor,
         )  # fmt: skip
         if not whole:
             cc = cc.scale(active)
@@ -280,7 +290,7 @@ def price_op(
             side_busy[c] = _acc(side_busy[c], cc.time_s)
             side_energy[c] = _acc(side_energy[c], cc.energy_j)
         mem_busy[c] = _acc(mem_busy[c], cc.memory_s)
-        if c != pl.workspace_side:
+        if c != pl.workspace_side and exchange:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)
             energy = energy + xb * (8 * stream(xb, c, pl.workspace_side)[0])
@@ -320,6 +330,15 @@ def price_op(
         tuple(computes),
         tuple(sorted(data)),
     )
+
+
+def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs) -> Cost:
+    """``price`` on the primary side with the units ``knobs`` choose."""
+    kp = dev.kernels
+    side = dev.primary
+    ovh = kp.launch_overhead_s if kp is not None else dev.kernel_overhead_s
+    return op_cost(op, knobs.unit(side, op), side.memory, prec, overhead_s=ovh, overlap=overlap,
+                   kernels=kp, wave_model=knobs.gemm_fill_rows == 0)  # fmt: skip
 
 
 def price_ops(

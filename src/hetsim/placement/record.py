@@ -44,6 +44,15 @@ class GroupPlacement:
     def __post_init__(self) -> None:
         if len(self.shares) != len(self.compute):
             raise MappingError("a group placement needs one share and one compute side per side")
+        if all(type(s) is float for s in self.shares):  # the common scalar case, without NumPy
+            vals = [float(s) for s in self.shares]
+            if abs(sum(vals) - 1.0) > 1e-9 or min(vals) < -1e-12:
+                raise MappingError("a group's shares must be non-negative and sum to 1 on every side")
+            if any(not 0 <= c < len(self.shares) for c in self.compute):
+                raise MappingError("a group's compute sides must be side indices")
+            held = tuple(i for i, x in enumerate(vals) if x > 1e-12)
+            object.__setattr__(self, "held", held)
+            return
         arrs = [np.asarray(s, dtype=float) for s in self.shares]
         total = sum(arrs)
         if np.any(np.abs(np.asarray(total) - 1.0) > 1e-9) or any(np.any(a < -1e-12) for a in arrs):

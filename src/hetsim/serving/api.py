@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,9 +18,9 @@ import numpy as np
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import check_name
+from hetsim.placement.policies import check_name, is_search
 from hetsim.serving.engine import EngineConfig, get_engine
-from hetsim.serving.h2m2 import mapping_policy, placed_greedy
+from hetsim.serving.h2m2 import ALIASES, search_policy
 from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.metrics import (
     ServingResult,
@@ -157,8 +156,7 @@ def simulate_serving(
     if isinstance(tp, bool) or tp < 1:
         raise ConfigError(f"--tp must be a positive integer, got {tp}")
     key = policy.strip().lower()
-    if key not in MAPPING_POLICIES:
-        key = check_name(policy)
+    key = check_name(ALIASES.get(key, key))
     if key == "auto":
         key = "primary" if len(dev.sides) == 1 else "offload"
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary")
@@ -184,8 +182,6 @@ def simulate_serving(
 
 
 _LEVELLED: dict[tuple[Any, ...], Levelled] = {}
-# hetsim.mapping's head-aware mappings, and the H2M2 greedy priced by the placement path
-MAPPING_POLICIES = ("h2m2", "static-lp", "attention-first", "qkv-first", "fc-first", "h2m2-placed")
 
 
 def _levelled(
@@ -208,11 +204,8 @@ def _levelled(
         )  # fmt: skip
 
     pol: Any = policy
-    if policy in MAPPING_POLICIES:
-        if len(dev.sides) != 2 or dev.side_link is None:
-            raise ConfigError(f"--policy {policy}: head-aware mapping needs a two-side system such as h2m2")
-        make_fn = placed_greedy if policy == "h2m2-placed" else partial(mapping_policy, policy)
-        pol = (policy, make_fn(m, prec, kv.kv_bytes_per_token))
+    if is_search(policy):  # priced per candidate on the decode ops, as the tables price them
+        pol = (policy, search_policy(policy, m, prec, kv.kv_bytes_per_token, tp))
     lv = build_levelled(
         pol,
         dev,

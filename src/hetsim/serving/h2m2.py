@@ -6,27 +6,27 @@ cache grows, beats a FlexGen-style static LP under dynamic sequence lengths (1.4
 1.5x in ``hetsim reproduce h2m2``), because there the footprint is known up front. Serving
 makes the footprint move: requests of different lengths arrive and finish.
 
-Here the mapping policies of :mod:`hetsim.mapping` (``h2m2`` greedy, ``static-lp``) decide the
-parts of every sublayer on the HBM side from :func:`hetsim.cost.partition.split_tables` for the
-current KV footprint; the parts are turned into a :class:`~hetsim.placement.record.Placement`
-(each side computes the parts it holds) and priced by the one placement pricing path.
-*Dynamic* re-decides at every footprint level with migration charged; *static* decides once
-for the largest footprint the KV capacity allows.
+Here the registered search policies of :mod:`hetsim.placement` (``h2m2`` greedy,
+``static-lp``, the priority variants, ``naive-sublayer``, ``oracle``) place the groups for the
+current KV footprint, with every candidate priced by the placement pricing path on the decode
+ops of ``MAPPING_BATCH`` sequences — the same pricing serving's iteration tables use, so what
+a split costs when it is chosen is what it costs when it is served. *Dynamic* re-decides at
+every footprint level with migration charged; *static* decides once for the largest footprint
+the KV capacity allows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hetsim.cost.partition import PartitionOptions, decode_work, split_tables
 from hetsim.hardware.loader import get_hardware
-from hetsim.mapping.registry import get_policy as get_mapping
-from hetsim.placement.policies import FillResult, PolicyFn, Problem
-from hetsim.placement.price import price_op
-from hetsim.placement.record import GroupPlacement, Placement
+from hetsim.placement.phase import per_candidate, price_phase
+from hetsim.placement.policies import FillResult, PolicyFn, Problem, get_policy
+from hetsim.placement.record import Placement, group_of
 from hetsim.serving.requests import RequestSet
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
@@ -34,69 +34,37 @@ from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
 
 MAPPING_BATCH = 256.0  # sequences the mapper assumes when it prices a footprint (assumed: vLLM max_num_seqs)
+ALIASES = {"h2m2-placed": "h2m2"}  # the greedy priced by the placement path is the greedy
 
 
-def mapping_policy(name: str, model: ModelSpec, prec: Precision, kv_bytes_per_token: float) -> PolicyFn:
-    """A placement policy from the mapping policy ``name`` (``h2m2``, ``static-lp``, ...)."""
-    mapper = get_mapping(name)
+def search_policy(
+    name: str, model: ModelSpec, prec: Precision, kv_bytes_per_token: float, tp: int = 1
+) -> PolicyFn:
+    """The search policy ``name`` for serving: its problem gets the decode ops of
+    ``MAPPING_BATCH`` sequences at the footprint's context, priced per candidate placement."""
+    fn = get_policy(ALIASES.get(name, name))
 
-    def fn(p: Problem) -> FillResult:
-        kv = float(max(float(p.resident["attention"]), kv_bytes_per_token))  # (bytes per device)
-        work = decode_work(model, prec, MAPPING_BATCH, kv / kv_bytes_per_token)
-        tables = split_tables(work, p.device, prec, PartitionOptions())
-        m = mapper(tables)
-        groups = {"head": GroupPlacement.on(2, 0, 0)}
-        for sub, table, n in zip(("attention", "qkv", "fc"), tables.tables, m.splits, strict=True):
-            f = n / table.n_parts
-            groups[sub] = GroupPlacement((f, 1.0 - f), (0, 1))
-        return FillResult(Placement(name, groups, n_sides=2, workspace_side=0))
-
-    return fn
-
-
-GRID = np.linspace(0.0, 1.0, 33)  # candidate HBM shares of a group
-
-
-def placed_greedy(model: ModelSpec, prec: Precision, kv_bytes_per_token: float) -> PolicyFn:
-    """H2M2's greedy (attention, then qkv, then fc, each taking the HBM share that minimises the
-    decode iteration's time within the capacity the earlier ones left), with every candidate
-    priced by the placement pricing path itself (one pricing path for choosing and pricing).
-    Undecided groups sit on the capacity side while earlier ones are chosen."""
-
-    def fn(p: Problem) -> FillResult:
-        dev = p.device
-        kv = float(max(float(p.resident["attention"]), kv_bytes_per_token))
+    def wrapped(p: Problem) -> FillResult:
+        kv = float(max(float(np.max(p.resident["attention"])), kv_bytes_per_token))
         ops = build_ops(model, prec, phase="decode", batch=MAPPING_BATCH, q_len=1.0,
-                        context=kv / kv_bytes_per_token / MAPPING_BATCH)  # fmt: skip
-        ws = float(np.max(p.workspace_bytes))
-        free_hbm = p.capacity(0) - ws - float(p.resident["head"])
-        free_lp = p.capacity(1)
-        share = {"attention": 0.0, "qkv": 0.0, "fc": 0.0}
-        for g in ("attention", "qkv", "fc"):
-            res = {k: float(np.max(p.resident[k])) for k in share}
-            trial = {**share, g: GRID}
-            hbm = sum(res[k] * np.asarray(trial[k]) for k in share)
-            lp = sum(res[k] * (1 - np.asarray(trial[k])) for k in share)
-            ok = (hbm <= free_hbm) & (lp <= free_lp)
-            if not np.any(ok):
-                continue
-            pl = _placement("h2m2-placed", trial)
-            t = sum(_grid(price_op(op, dev, prec, pl).cost.time_s) for op in ops)
-            share[g] = float(GRID[int(np.argmin(np.where(ok, t, np.inf)))])
-        return FillResult(_placement("h2m2-placed", share))
+                        context=kv / kv_bytes_per_token / MAPPING_BATCH, tp=tp)  # fmt: skip
+        parts: dict[str, int] = {}
+        for op in ops:
+            g = group_of(op)
+            if g is not None and op.n_parts > 1:
+                parts.setdefault(g, op.n_parts)
 
-    return fn
+        def evaluate(pl: Placement) -> Any:
+            return per_candidate(price_phase(ops, p.device, prec, pl, tp=tp).time_s, pl)
 
+        def evaluate_groups(pl: Placement) -> dict[str, Any]:
+            ph = price_phase(ops, p.device, prec, pl, tp=tp)
+            return {g: per_candidate(ph.group_s.get(g, 0.0), pl) for g in ("attention", "qkv", "fc")}
 
-def _grid(x: Any) -> Any:
-    return np.broadcast_to(np.asarray(x, dtype=float), GRID.shape)
+        q = dataclasses.replace(p, parts=parts, evaluate=evaluate, evaluate_groups=evaluate_groups)
+        return fn(q)
 
-
-def _placement(name: str, share: dict[str, Any]) -> Placement:
-    groups = {"head": GroupPlacement.on(2, 0, 0)}
-    for g, f in share.items():
-        groups[g] = GroupPlacement((f, 1.0 - np.asarray(f)), (0, 1))
-    return Placement(name, groups, n_sides=2, workspace_side=0)
+    return wrapped
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +74,6 @@ class DynamicVsStatic:
     dynamic_lp_tok_per_s: float  # the same LP re-solved at every footprint level
     static_h2m2_tok_per_s: float
     dynamic_h2m2_tok_per_s: float
-    static_placed_tok_per_s: float  # the greedy priced by the placement path
-    dynamic_placed_tok_per_s: float
     remaps: int
     migration_s: float
 
@@ -127,8 +93,6 @@ class DynamicVsStatic:
             "dynamic-lp": self.dynamic_lp_tok_per_s / b,
             "static-h2m2": self.static_h2m2_tok_per_s / b,
             "dynamic-h2m2": self.dynamic_h2m2_tok_per_s / b,
-            "static-h2m2-placed": self.static_placed_tok_per_s / b,
-            "dynamic-h2m2-placed": self.dynamic_placed_tok_per_s / b,
         }
 
 
@@ -141,13 +105,12 @@ def dynamic_vs_static(model: str, reqs: RequestSet, engine: str = "vllm") -> Dyn
     base = simulate_serving(m, "h2m2-lpddr-only", reqs, engine=engine)
     runs = {
         (pol, dyn): simulate_serving(m, h2m2, reqs, engine=engine, policy=pol, dynamic_placement=dyn)
-        for pol in ("static-lp", "h2m2", "h2m2-placed")
+        for pol in ("static-lp", "h2m2")
         for dyn in (False, True)
     }
     tput = {k: r.output_throughput_tok_per_s for k, r in runs.items()}
     dyn = runs[("h2m2", True)]
     return DynamicVsStatic(
         base.output_throughput_tok_per_s, tput[("static-lp", False)], tput[("static-lp", True)],
-        tput[("h2m2", False)], tput[("h2m2", True)], tput[("h2m2-placed", False)],
-        tput[("h2m2-placed", True)], dyn.remaps, dyn.migration_s,
+        tput[("h2m2", False)], tput[("h2m2", True)], dyn.remaps, dyn.migration_s,
     )  # fmt: skip

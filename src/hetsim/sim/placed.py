@@ -32,7 +32,6 @@ from hetsim.placement.policies import (
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
-from hetsim.sim.placed_search import Segment, search_decode, search_prefill
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Num, Op
@@ -135,7 +134,6 @@ class Pricer:
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
         self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
         self.weight_target: Num | None = None  # offload's weight share, found once (plan)
-        self.segments: list[Segment] = []  # search policies' re-placements over the decode
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
@@ -170,15 +168,22 @@ class Pricer:
                 g = group_of(op)
                 if g is not None and op.n_parts > 1:
                     parts.setdefault(g, op.n_parts)
-            p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops))
+            p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops),
+                                    evaluate_groups=self._evaluator(ops, by_group=True))  # fmt: skip
         return p
 
-    def _evaluator(self, ops: list[Op]) -> Callable[[Placement], FloatArray]:
+    def _evaluator(self, ops: list[Op], by_group: bool = False) -> Callable[[Placement], Any]:
         """Phase time (s) of ``ops`` under a placement whose shares may carry leading
-        candidate axes; returns one time per candidate (trailing op axes averaged)."""
+        candidate axes; returns one time per candidate (trailing op axes averaged), or with
+        ``by_group`` a dict of such times per placed group (qkv, attention, fc, head)."""
         nd = max(np.ndim(op.flop) for op in ops)
 
-        def evaluate(pl: Placement) -> FloatArray:
+        def reduce(t: Num, lead: int) -> FloatArray:
+            arr = np.asarray(t, dtype=float)
+            out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
+            return out
+
+        def evaluate(pl: Placement) -> Any:
             lead = max(np.ndim(x) for g in pl.groups.values() for x in g.shares)
             groups = {
                 k: GroupPlacement(tuple(np.reshape(x, np.shape(x) + (1,) * nd) if np.ndim(x) == lead and lead
@@ -187,23 +192,24 @@ class Pricer:
             }  # fmt: skip
             pl2 = dataclasses.replace(pl, groups=groups)
             t: Num = 0.0
+            per: dict[str, Num] = {}
             for op in ops:
-                t = (
-                    t
-                    + price_op(
-                        op,
-                        self.dev,
-                        self.prec,
-                        pl2,
-                        self.tp,
-                        self.overlap,
-                        overlap_transfers=self.overlap_transfers,
-                    ).cost.time_s
-                )
-            arr = np.asarray(t, dtype=float)
-            arr = np.broadcast_to(arr, arr.shape[:lead] + arr.shape[lead:]) if arr.ndim >= lead else arr
-            out: FloatArray = arr.mean(axis=tuple(range(lead, arr.ndim))) if arr.ndim > lead else arr
-            return out
+                x = price_op(
+                    op,
+                    self.dev,
+                    self.prec,
+                    pl2,
+                    self.tp,
+                    self.overlap,
+                    overlap_transfers=self.overlap_transfers,
+                ).cost.time_s
+                t = t + x
+                if by_group:
+                    g = group_of(op) or "shared"
+                    per[g] = per.get(g, 0.0) + x
+            if by_group:
+                return {g: reduce(v, lead) for g, v in per.items()}
+            return reduce(t, lead)
 
         return evaluate
 
@@ -224,14 +230,10 @@ class Pricer:
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
         search = is_search(self.run.policy)
-        if phase == "decode" and search and self.dynamic and detail:
-            return self._finish(ops, *search_decode(self, ops, np.asarray(context, dtype=float)))
         res, p = self.place(context, phase, ops)
         pl = res.placement
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
                           overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
-        if phase == "prefill" and search and self.dynamic and detail:
-            pl, costs = search_prefill(self, ops, pl, costs)
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
         if phase == "prefill":
             self.run.prefill, self.run.prefill_costs = pl, costs
@@ -334,11 +336,6 @@ class Pricer:
             moved, secs, gained = self._moved((before.placement, pb), (after.placement, pa))
             full = f"{self.dev.sides[0].name} full: new KV goes to the other sides"
             out.append(Remap(c - P, c, gained or full, moved, secs))
-        for seg in self.segments:  # search policies: searched again where the KV outgrows them
-            p_before = self.problem_at(float(seg.context - 1), "decode")
-            p_after = self.problem_at(float(seg.context), "decode")
-            moved, secs, gained = self._moved((seg.before, p_before), (seg.after, p_after))
-            out.append(Remap(seg.context - P, seg.context, gained or seg.change, moved, secs))
         self._record(out)
         return out
 

@@ -2,30 +2,26 @@
 sequences, a footprint tracker, re-mapping at iteration boundaries when the footprint changed,
 paged memory with KV pages added as tokens arrive, and migration of the parts whose side
 changed. One :class:`IterationRecord` per iteration.
+
+Each iteration is the op graph's decode step placed by a registered placement policy
+(:mod:`hetsim.placement`) and priced on the shared placement path (:mod:`hetsim.sim.iteration`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from hetsim.cost.partition import (
-    SUBLAYERS,
-    DecodeWork,
-    PartitionOptions,
-    SplitTables,
-    decode_work,
-    split_tables,
-)
+from hetsim.cost.knobs import PricingKnobs
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
-from hetsim.mapping.registry import Mapping, Policy
 from hetsim.memory.paging import PAGE_BYTES, PagedMemory
 from hetsim.memory.tlb import TlbModel
-from hetsim.sim.asymmetric import IterationCost, evaluate_partitioned, evaluate_single
+from hetsim.placement.policies import get_policy
+from hetsim.placement.record import Placement
+from hetsim.sim.iteration import DecodeStep, IterationCost, decode_step, iteration, single
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 
@@ -90,22 +86,35 @@ class FootprintTracker:
         return out
 
 
-def _place(mem: PagedMemory, work: DecodeWork, m: Mapping, kv_reserve_bytes: float) -> float:
-    """Allocate or move every (sublayer, part) tensor to its side and resize the KV parts.
+SUBLAYERS = ("attention", "qkv", "fc")
+
+
+def parts_on_primary(st: DecodeStep, pl: Placement) -> dict[str, int]:
+    """Parts of each split group held on the primary (fast) side under ``pl``."""
+    out = {}
+    for g in SUBLAYERS:
+        n = st.problem.parts[g]
+        out[g] = round(float(np.max(pl.groups[g].shares[0])) * n)
+    return out
+
+
+def _place(mem: PagedMemory, st: DecodeStep, splits: dict[str, int], kv_reserve_bytes: float) -> float:
+    """Allocate or move every (group, part) tensor to its side and resize the KV parts.
     Shrinks and moves off the fast side go first, so a remap never overflows a side midway.
     Returns the bytes migrated."""
     moved = 0.0
     later: list[tuple[str, float, int]] = []
-    for sub, n_fast in zip(work.sublayers, m.splits, strict=True):
-        per = sub.footprint_bytes / sub.n_parts
-        for p in range(sub.n_parts):
-            name, side = f"{sub.name}/{p}", (0 if p < n_fast else 1)
+    raw = _raw_per_part(st)
+    for sub in SUBLAYERS:
+        n_fast, n_parts, per = splits[sub], st.problem.parts[sub], raw[sub]
+        for p in range(n_parts):
+            name, side = f"{sub}/{p}", (0 if p < n_fast else 1)
             t = mem.tensors.get(name)
             if t is None:
-                reserve = kv_reserve_bytes if sub.name == "attention" else 0.0
+                reserve = kv_reserve_bytes if sub == "attention" else 0.0
                 mem.allocate(name, per, [side], reserve_bytes=reserve)
                 continue
-            if sub.name == "attention" and per < t.nbytes:
+            if sub == "attention" and per < t.nbytes:
                 mem.resize(name, per)
             if side == 1 and t.sides != (1,):
                 moved += mem.place(name, [1])
@@ -119,55 +128,88 @@ def _place(mem: PagedMemory, work: DecodeWork, m: Mapping, kv_reserve_bytes: flo
     return moved
 
 
+def _raw_per_part(st: DecodeStep) -> dict[str, float]:
+    """Bytes of one part of each group (not rounded to pages: the allocator rounds)."""
+    out = {}
+    for g in SUBLAYERS:
+        mine = [o for o in st.ops if o.sublayer == g]
+        total = sum(float(o.kv_read_bytes if g == "attention" else o.weight_bytes) * o.count for o in mine)
+        out[g] = total / st.problem.parts[g]
+    return out
+
+
 def run_dynamic(
     model: ModelSpec,
     prec: Precision,
     device: Device,
     baseline: Device,
-    opts: PartitionOptions,
-    policy: Policy,
+    knobs: PricingKnobs,
+    policy: str,
     trace: Trace,
     *,
     static: bool = False,
     tlb: TlbModel | None = None,
     charge_migration: bool = True,
-    on_tables: Callable[[SplitTables], None] | None = None,
+    oracle_candidates: tuple[str, ...] | None = None,
+    memo: dict[int, tuple[DecodeStep, IterationCost]] | None = None,
 ) -> tuple[list[IterationRecord], list[IterationCost]]:
-    """Run ``trace`` under ``policy``; ``static`` maps once, sized for every sequence at the
-    trace's maximum length. Returns the records and the baseline system's iteration costs."""
+    """Run ``trace`` under the placement policy ``policy``; ``static`` maps once, sized for
+    every sequence at the trace's maximum length. Returns the records and the baseline
+    system's iteration costs. ``memo`` (context -> step and baseline cost) lets several
+    policies run on one trace share the steps (and the group tables their searches price)."""
     B = trace.lengths.shape[1]
+    fn = get_policy(policy)
     tracker = FootprintTracker()
     link = device.side_link
     mig_bw = min(device.sides[1].memory.bandwidth_bytes_per_s,
                  link.bandwidth_bytes_per_s if link else np.inf)  # fmt: skip
-    fixed: Mapping | None = None
-    worst = decode_work(model, prec, B, B * trace.max_len)
-    kv_reserve = worst.sub("attention").footprint_bytes / worst.sub("attention").n_parts
+    fixed: Placement | None = None
+    worst = decode_step(
+        model,
+        prec,
+        device,
+        B,
+        B * trace.max_len,
+        page_bytes=PAGE_BYTES,
+        knobs=knobs,
+        oracle_candidates=oracle_candidates,
+    )
+    kv_reserve = _raw_per_part(worst)["attention"]
     if static:
-        fixed = policy(split_tables(worst, device, prec, opts, page_bytes=PAGE_BYTES))
+        fixed = fn(worst.problem).placement
     mem: PagedMemory | None = None
-    mapping: Mapping | None = None
+    placement: Placement | None = None
     records: list[IterationRecord] = []
     base_costs: list[IterationCost] = []
+    memo = {} if memo is None else memo
     for i, ctx in enumerate(trace.context_tokens):
-        work = decode_work(model, prec, B, float(ctx))
-        tables = split_tables(work, device, prec, opts, page_bytes=PAGE_BYTES)
-        if on_tables is not None:
-            on_tables(tables)
+        if int(ctx) not in memo:
+            st = decode_step(model, prec, device, B, float(ctx), page_bytes=PAGE_BYTES, knobs=knobs,
+                             oracle_candidates=oracle_candidates)  # fmt: skip
+            b_step = decode_step(model, prec, baseline, B, float(ctx), knobs=knobs)
+            memo[int(ctx)] = (st, single(b_step, knobs=knobs))
+        st, base = memo[int(ctx)]
         remap = tracker.changed(int(ctx)) and fixed is None
-        new = fixed if fixed is not None else (policy(tables) if remap or mapping is None else mapping)
+        if fixed is not None:
+            new = fixed
+        elif remap or placement is None:
+            new = fn(st.problem).placement
+        else:
+            new = placement
         if mem is None:
             mem = PagedMemory([s.memory.capacity_bytes for s in device.sides])
-        moved = _place(mem, work, new, kv_reserve)
-        mapping = new
-        cost = evaluate_partitioned(tables, new, device, tlb)
+        splits = parts_on_primary(st, new)
+        moved = _place(mem, st, splits, kv_reserve)
+        placement = new
+        cost = iteration(st, new, knobs=knobs, tlb=tlb)
         mig_s = moved / mig_bw if charge_migration else 0.0
         records.append(IterationRecord(
-            i, int(ctx), new.as_dict(), remap, cost.time_s + mig_s, cost.energy_j,
+            i, int(ctx), splits, remap, cost.time_s + mig_s, cost.energy_j,
             cost.memory_energy_j, moved, mig_s, (mem.used_bytes(0), mem.used_bytes(1)),
         ))  # fmt: skip
-        base_costs.append(evaluate_single(work, baseline, prec, opts))
+        base_costs.append(base)
     return records, base_costs
 
 
-__all__ = ["SUBLAYERS", "FootprintTracker", "IterationRecord", "Trace", "random_trace", "run_dynamic"]
+__all__ = ["SUBLAYERS", "FootprintTracker", "IterationRecord", "Trace", "parts_on_primary", "random_trace",
+           "run_dynamic"]  # fmt: skip
