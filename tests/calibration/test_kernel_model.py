@@ -60,8 +60,9 @@ def test_presets_carry_calibrated_overlays_with_provenance() -> None:
     for name in ("a100-80gb-sxm", "h100-sxm"):
         dev = get_hardware(name)
         assert dev.kernels is not None
-        assert {p.kind for p in dev.kernels.provenance.values()} <= {"calibrated", "assumed"}
+        assert {p.kind for p in dev.kernels.provenance.values()} <= {"calibrated", "measured", "assumed"}
         assert dev.kernels.provenance["gemm_efficiency"].kind == "calibrated"
+        assert dev.kernels.provenance["load_issue"].kind == "measured"  # gpu-stream read, fit hardware
     assert get_hardware("h100-sxm", calibrated=False).kernels is None
     # no overlay of its own: the shared knobs transfer, and the device says so
     b200 = get_hardware("b200")

@@ -3,9 +3,10 @@ and FP16, TP 1-8) scored in full: every row is predicted or skipped for a reason
 and the error stays at its recorded level. Reads ../shared/realdata in place.
 
 Recorded levels (MAPE, fraction, committed profiles) plus a small margin. Lower them when
-the model improves; never raise them to make a change pass. The issue's target (12% in
-leave-one-GPU-out cross-validation, no hardware x precision group above 20%) is not met yet:
-see docs/calibration.md for the figures and why.
+the model improves; never raise them to make a change pass. The issue's targets (12% in
+leave-one-GPU-out cross-validation, no hardware x precision group above 20%) are met in
+cross-validation (11.3%, worst group H200 FP8 13.4%; docs/calibration.md), which is too slow
+for this suite (a refit per fold); these pins hold the committed profiles' levels.
 """
 
 from __future__ import annotations
@@ -34,17 +35,19 @@ SKIPPED = {"ambiguous_tag:parallel_config_unknown": 3, "missing_workload": 2}
 # MAPE), and the GEMM tile / split-K choice weighs its fp32 partial traffic (it had made a
 # 96-token prefill slower than a 192-token one; kernel rows: held-out 14.9% -> 13.5%). Both
 # shorten H100 FP8 prefill, which was already under-predicted on every first-token row
-# (0.61-0.85x): the remaining gap is FP8 prefill on H100 (docs/calibration.md).
-RECORDED_MAPE = 0.145
+# (0.61-0.85x). Lowered by TensorRT-LLM's per-request host overhead (2.72 ms, fitted on the
+# 12 batch-1 128-token first-token rows; 0.145 -> 0.118, H100 first token 0.312 -> 0.163),
+# then by the per-SM load cap on attention KV reads (H200 0.246 -> 0.134; 0.118 -> 0.102).
+RECORDED_MAPE = 0.103
 # (hardware/metric) -> recorded MAPE
 RECORDED = {
     "a100-80gb-sxm/output_throughput_per_gpu": 0.087,
-    "a100-80gb-sxm/ttft_first_token_latency": 0.076,
+    "a100-80gb-sxm/ttft_first_token_latency": 0.058,
     "h100-sxm/output_throughput_per_gpu": 0.074,
-    "h100-sxm/ttft_first_token_latency": 0.312,
-    "h200/output_throughput_per_gpu": 0.246,
+    "h100-sxm/ttft_first_token_latency": 0.163,
+    "h200/output_throughput_per_gpu": 0.135,
     "l40s/output_throughput_per_gpu": 0.135,
-    "l40s/ttft_first_token_latency": 0.126,
+    "l40s/ttft_first_token_latency": 0.062,
 }
 
 

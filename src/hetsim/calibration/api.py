@@ -16,7 +16,9 @@ from hetsim.calibration.fit import (
     FitResult,
     fit_params,
 )
+from hetsim.calibration.load_cap import measure_load_issue
 from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.overhead_fit import overhead_row
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.profile import (
     Scope,
@@ -63,7 +65,9 @@ def _scope(hardware: str) -> Scope | None:
 
 def committed_role(row: Measurement) -> str:
     """'fitted' when the committed overlay of the row's hardware was fitted on the row's file,
-    else 'held-out'."""
+    or the row is one the frameworks' request overhead was fitted on, else 'held-out'."""
+    if overhead_row(row):  # the rows the frameworks' request overhead is fitted on
+        return "fitted"
     scope = _scope(row.hardware)
     return "fitted" if scope is not None and scope.fitted(row.hardware, row.file) else "held-out"
 
@@ -102,7 +106,9 @@ def fit_shared(
             f"no kernel-level rows of {', '.join(fit_hw)} in {', '.join(files)}: nothing to fit "
             "(give the files that hold them, or choose --fit-hardware)"
         )
-    base = KernelParams(step_overhead_s=DEFAULT_STEP_OVERHEAD_S)
+    # the per-SM load cap is measured on the fit rows first, so the fit sees it
+    cap = measure_load_issue(kernel_tasks, devices)
+    base = KernelParams(step_overhead_s=DEFAULT_STEP_OVERHEAD_S, load_issue=cap.load_issue)
     kfit = fit_params(kernel_tasks, devices, KERNEL_PARAMS, base)
     params = with_values(base, kfit.params)
     cfit = fit_params(coll_tasks, devices, COLLECTIVE_PARAMS, params) if coll_tasks else None
@@ -148,6 +154,7 @@ def calibrate(
             prov.update(
                 provenance_for(list(cfit.params), cfiles, fit_hw, cfit.rows, cfit.rms_log_error, dev.name)
             )
+        prov["load_issue"] = Provenance("measured", measure_load_issue(kernel_tasks, devices).source)
         for name in NUMBER_FIELDS:  # a parameter no fit touched keeps its default, and says so
             prov.setdefault(name, Provenance("assumed", "default value; the fit files held no rows for it"))
         p = replace(params, provenance=prov)

@@ -4,7 +4,9 @@ Fold ``k`` scores every row whose key (its hardware, or its model) is ``k`` with
 fitted by the committed recipe (kernel rows of the fit hardware in the fit files, then
 collective rows) on every row whose key is *not* ``k``. Where the recipe never saw ``k``
 (H100, H200, L40S are not fit hardware; GPT-J is in no fit file) the fold's fit is the
-committed one, so no refit is needed: those rows were held out already.
+committed one, so no refit is needed: those rows were held out already. The frameworks'
+per-request overhead (fitted on batch-1 first-token rows) is refitted on the other folds'
+rows in every fold that holds such rows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hetsim.calibration.api import _known, fit_shared
 from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
 from hetsim.calibration.e2e import model_for
 from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, with_request_overhead
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.report import Report, Scored, score
 from hetsim.hardware.kernels import KernelParams
@@ -82,6 +85,12 @@ def cross_validate(
             refit.append(k)
         else:
             devices = {h: get_hardware(h) for h in hardware}
+        if any(overhead_row(r) for t in mine for r in t.rows):
+            # the frameworks' request overhead was fitted on rows like these: refit it on the
+            # end-to-end rows of the other folds (a fold without such rows keeps the committed one)
+            others = [t for t in tasks if t.family == "e2e" and fold_key(t.rows[0], by) != k]
+            overhead = fit_request_overhead(others, {t.hardware: get_hardware(t.hardware) for t in others})
+            mine = with_request_overhead(mine, overhead.request_overhead_s)
         rep = score(mine, devices, lambda r: role)
         scored.extend(rep.scored)
         skipped.update(rep.skipped)

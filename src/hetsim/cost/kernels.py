@@ -13,18 +13,21 @@ GEMM (M x N x K, one kernel):
   memory  = (bytes + split-K partials) / (eta_mem x bandwidth)
   time    = (compute^p + memory^p)^(1/p) + kernel latency     (p: overlap exponent)
 Memory-bound ops (norms, softmax, activations, residuals) use their class's fraction of
-bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak.
+bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak. Attention KV reads
+and gathers / copies are also capped per SM: bytes / (load_issue x SMs x clock).
 All-reduce (ring, p devices): alpha + 2(p-1) hop + 2(p-1)/p bytes / (eta_link x link bw); on a
 switch that reduces in the network (NVLS): alpha + 2 hop + bytes / (eta_link x link bw).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, Link, MemoryTier
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import FloatArray, Num, Op
 
 SPLIT_K_PARTIAL_BYTES = 4.0  # fp32 partial sums written and read back per split
 
@@ -34,6 +37,24 @@ def tile_efficiency(kp: KernelParams, tm: int, tn: int) -> float:
     128 x 128 tile, capped at 1)."""
     e = kp.gemm_tile_edge
     return min(1.0, kp.gemm_efficiency * (1 + e / 64) / (1 + e * (1 / tm + 1 / tn)))
+
+
+@lru_cache(maxsize=256)
+def _tile_table_cached(
+    tiles: tuple[tuple[int, int], ...], effs: tuple[float, ...], per_core: float, ndim: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    shape = (-1,) + (1,) * ndim
+    tm = np.array([t[0] for t in tiles], dtype=float).reshape(shape)
+    tn = np.array([t[1] for t in tiles], dtype=float).reshape(shape)
+    eff = np.array(effs, dtype=float).reshape(shape)
+    return tm, tn, 2.0 * tm * tn / (per_core * eff)
+
+
+def _tile_table(kp: KernelParams, per_core: float, ndim: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(tm, tn, seconds per K step of one tile on one core) of every candidate tile, shaped
+    (T, 1, ...) to broadcast against ``ndim``-dimensional GEMM shapes."""
+    effs = tuple(tile_efficiency(kp, tm, tn) for tm, tn in kp.tiles)
+    return _tile_table_cached(tuple(kp.tiles), effs, per_core, ndim)
 
 
 def gemm_times(
@@ -62,43 +83,49 @@ def gemm_times(
     if cores <= 0:
         t: Num = 2 * g * m * n * k / (peak * kp.gemm_efficiency)
         return t, np.zeros_like(t)
-    shape = np.broadcast(m, n, k, g).shape
-    per_core = peak / cores
-    partial = 2 * SPLIT_K_PARTIAL_BYTES * g * m * n  # fp32 partials written and read, per split
     operands = np.asarray(operand_bytes, dtype=float)
+    shape = np.broadcast(m, n, k, g, operands).shape
+    zeros = np.zeros(shape)
+    # every candidate tile at once, along a leading axis (one numpy call per step, not per tile)
+    tm, tn, unit_t = _tile_table(kp, peak / cores, len(shape))
+    tiles = g * np.ceil(m / tm) * np.ceil(n / tn)  # (T, *shape)
     # no split: the memory side is the same for every tile, so the fastest tile wins outright
-    plain_t = np.full(shape, np.inf)
-    split_score = np.full(shape, np.inf)
-    split_t = np.full(shape, np.inf)
-    split_extra = np.zeros(shape)
-    for tm, tn in kp.tiles:
-        tiles = g * np.ceil(m / tm) * np.ceil(n / tn)
-        unit_t = 2.0 * tm * tn / (per_core * tile_efficiency(kp, tm, tn))
-        plain_t = np.minimum(plain_t, np.ceil(tiles / cores) * np.ceil(k) * unit_t)
-        if kp.split_k_min_k <= 0:
-            continue
-        # split-K filling one wave, where it splits at all
-        s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
-        if np.all(s <= 1):
-            continue
-        t = np.ceil(tiles * s / cores) * np.ceil(k / s) * unit_t
-        extra = np.where(s > 1, partial * s, 0.0)
+    plain_t = np.min(np.ceil(tiles / cores) * np.ceil(k) * unit_t, axis=0) + zeros
+
+    def overlapped(t: Num, extra: Num) -> Num:
         # the autotuner's criterion is the time the kernel takes (the overlap as priced), so
         # the choice is the cheapest and a faster unit or bus is never slower
-        score = (
-            t if memory_s_per_byte <= 0 else blend(t, (operands + extra) * memory_s_per_byte, kp.overlap_p)
-        )
-        better = score < split_score
-        split_score = np.where(better, score, split_score)
-        split_t = np.where(better, t, split_t)
-        split_extra = np.where(better, extra, split_extra)
-    plain_score = (
-        plain_t if memory_s_per_byte <= 0 else blend(plain_t, operands * memory_s_per_byte, kp.overlap_p)
-    )
-    use_split = split_score < plain_score
-    best_t = np.where(use_split, split_t, plain_t)
-    best_extra = np.where(use_split, split_extra, 0.0)
+        return t if memory_s_per_byte <= 0 else blend(t, (operands + extra) * memory_s_per_byte, kp.overlap_p)
+
+    plain_score = overlapped(plain_t, 0.0)
+    if kp.split_k_min_k <= 0:
+        return plain_t, zeros
+    # split-K filling one wave, where it splits at all (a tile that splits nowhere is no candidate)
+    s = np.maximum(1.0, np.minimum(np.floor(cores / tiles), np.floor(k / kp.split_k_min_k)))
+    splits = np.any(s > 1, axis=tuple(range(1, s.ndim)))
+    if not np.any(splits):
+        return plain_t, zeros
+    split_t: FloatArray = np.asarray(np.ceil(tiles * s / cores) * np.ceil(k / s) * unit_t, dtype=float)
+    extra: FloatArray = np.where(s > 1, 2 * SPLIT_K_PARTIAL_BYTES * g * m * n * s, 0.0)  # fp32 partials
+    candidate = splits.reshape((-1,) + (1,) * len(shape))
+    score: FloatArray = np.where(candidate, overlapped(split_t, extra), np.inf)
+    best = np.argmin(score, axis=0)[None]  # the first of equal scores, as a tile-by-tile scan
+
+    def pick(a: FloatArray) -> FloatArray:
+        out: FloatArray = np.take_along_axis(np.broadcast_to(a, score.shape), best, axis=0)[0]
+        return out
+
+    use_split = np.asarray(pick(score) < plain_score)
+    best_t: FloatArray = np.where(use_split, pick(split_t), plain_t)
+    best_extra: FloatArray = np.where(use_split, pick(extra), 0.0)
     return best_t, best_extra
+
+
+def _floor(x: Num, floor: Num) -> Num:
+    """max(x, floor), without an array copy where ``floor`` is the scalar 0."""
+    if np.ndim(floor) == 0 and float(floor) == 0.0:
+        return x
+    return np.maximum(x, floor)
 
 
 def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
@@ -112,6 +139,7 @@ def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
 
 
 VECTOR_KINDS = ("norm", "softmax", "elementwise")
+LOAD_CAPPED_KINDS = ("attention", "lookup")
 
 
 def memory_fraction(op: Op, kp: KernelParams) -> float:
@@ -133,10 +161,11 @@ def vector_latency(unit: ComputeUnit, kp: KernelParams, reduction: bool) -> floa
 
 
 def kernel_times(
-    op: Op, unit: ComputeUnit, memory: MemoryTier, peak: float, kp: KernelParams
+    op: Op, unit: ComputeUnit, memory: MemoryTier, peak: float, kp: KernelParams, memory_floor_s: Num = 0.0
 ) -> tuple[Num, Num, Num]:
     """(compute_s, memory_s, body_s) of one repetition of ``op``; body includes the kernel's
-    fixed latency but no launch gap."""
+    fixed latency but no launch gap. ``memory_floor_s``: the least its memory phase takes
+    (data streamed in from another side while it runs; see :func:`hetsim.cost.roofline.op_cost`)."""
     nbytes = op.bytes
     if op.kind == "gemm":
         per_byte = 1.0 / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
@@ -148,21 +177,32 @@ def kernel_times(
         compute_s = op.flop / (peak * kp.attention_efficiency)
     else:
         compute_s = op.flop / peak
-    memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
+    dram_bw = memory.bandwidth_bytes_per_s * memory_fraction(op, kp)
+    memory_s = nbytes / dram_bw
+    if op.kind in LOAD_CAPPED_KINDS:
+        # the SMs' accesses in flight cap what attention and gathers stream (a GEMM pipelines
+        # its operand loads deeper and is not capped): the slower of DRAM and the cap, which
+        # only binds where it is below the DRAM rate (scalar test: no array work otherwise)
+        cap_bw = kp.load_issue * unit.n_parallel * unit.clock_hz
+        if 0 < cap_bw < dram_bw:
+            memory_s = nbytes / cap_bw
     if op.kind in VECTOR_KINDS:
+        memory_s = _floor(memory_s, memory_floor_s)
         reduction = op.kind in ("norm", "softmax")
         rho = kp.reduction_issue if reduction else kp.elementwise_issue
         cores_hz = unit.n_parallel * unit.clock_hz
         # the per-SM streaming cap is a limit of the load/store path, not of arithmetic
         cap_s = nbytes / (rho * cores_hz) if rho > 0 and cores_hz > 0 else np.zeros_like(nbytes)
         if kp.cache_gain > 1 and memory.cache_bytes > 0:
-            memory_s = np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s)
+            memory_s = _floor(np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s),
+                              memory_floor_s)  # fmt: skip
         latency = vector_latency(unit, kp, reduction)
         p = kp.vector_overlap_p or kp.overlap_p
         body = blend(blend(np.maximum(compute_s, cap_s), memory_s, p), latency, kp.latency_overlap_p)
         # compute: the arithmetic alone; memory: DRAM and the SMs' issue cap together, so the
         # bound label says what limits a 0.2-1.2 flop/B norm or residual add
         return compute_s, np.maximum(cap_s, memory_s), body
+    memory_s = _floor(memory_s, memory_floor_s)
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body

@@ -51,6 +51,9 @@ class KernelParams:
     # device's datasheet SM count and boost clock); 0: no cap
     elementwise_issue: float = 0.0  # activations, residual adds
     reduction_issue: float = 0.0  # norms and softmax
+    # per-core cap on the bytes attention KV reads and gathers / copies stream: bytes one SM
+    # moves per clock (accesses in flight / latency; times the datasheet SMs and clock); 0: none
+    load_issue: float = 0.0
     # an activation operand just written by the previous kernel is still in the device's
     # datasheet L2 when the op's footprint fits: its DRAM time is divided by this (1: off)
     cache_gain: float = 1.0
@@ -97,6 +100,7 @@ class KernelParams:
             "gemm_tile_edge",
             "elementwise_issue",
             "reduction_issue",
+            "load_issue",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"kernel parameter {name} must be non-negative")

@@ -41,6 +41,8 @@ class Serving:
     None takes the device's calibrated value (0 without one). ``first_token_decode_steps``:
     decode steps the framework runs after the whole batch's prefill before the first token
     appears (TurboMind: 1, its context phase only fills the KV cache; vLLM: 0).
+    ``request_overhead_s``: host time of one generate call before its first token (session
+    set-up, input copy, first sampling), paid once per request (0: not modelled).
     ``overlap_transfers``: whether the engine prefetches the next layer's streamed data (from
     another memory side) while the current layer computes (FlexGen: yes); False prices the
     stream and the compute of a layer one after the other (an engine that loads a layer's
@@ -49,6 +51,7 @@ class Serving:
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
     gqa_shared_kv: bool = True  # decode attention reads a KV head once per group (False: per query head)
+    request_overhead_s: float = 0.0
     overlap_transfers: bool = True
 
     def __post_init__(self) -> None:
@@ -56,6 +59,8 @@ class Serving:
             raise ConfigError("step_overhead_s must be non-negative")
         if self.first_token_decode_steps < 0:
             raise ConfigError("first_token_decode_steps must be non-negative")
+        if not self.request_overhead_s >= 0:
+            raise ConfigError("request_overhead_s must be non-negative")
 
     def step_s(self, dev: Device) -> float:
         if self.step_overhead_s is not None:

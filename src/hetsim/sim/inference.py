@@ -89,8 +89,6 @@ def _evaluate(
     pre_ops = build_ops(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
-    pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     dec_ops = build_ops(
@@ -104,6 +102,10 @@ def _evaluate(
         attention=opts.attention,
         shared_kv_reads=opts.serving.gqa_shared_kv,
     )
+    if pricer is not None and hasattr(pricer, "plan"):
+        pricer.plan(dec_ops)  # a placement planned for the run is planned on the decode's kernels
+    pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
+    pre = _total(pre_costs)
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
     dec = _total(dec_costs)
 
@@ -122,19 +124,21 @@ def _evaluate(
         pre_p2p = (opts.pp - 1) * (lat + B * P * act / link_bw)
         p2p = (opts.pp - 1) * (lat + B * act / link_bw)
     # the whole batch is prefilled before any first token; a framework may then run
-    # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``
+    # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
+    # the request its host overhead once
     step = opts.serving.step_s(dev)
     first = opts.serving.first_token_decode_steps
     # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
     dec_t = throttled_s(np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape), dec_e, dev)
     pre_t = throttled_s(pre.time_s, pre.energy_j, dev)
-    ttft = pre_t + pre_p2p + step + first * (dec_t[:, 0] + p2p + step)
+    ttft = pre_t + pre_p2p + step + first * (dec_t[:, 0] + p2p + step) + opts.serving.request_overhead_s
     tpot = np.where(steps > 0, mean(dec_t) + p2p + step, 0.0)
     mig = pricer.migration_s if pricer else 0.0
     e2e = ttft + steps * tpot + mig
     dyn = opts.tp * (pre.energy_j + first * dec_e[:, 0] + steps * mean(dec.energy_j))  # pp splits layers
-    busy = e2e - step * (1 + first + steps)  # host time between passes draws idle power only
+    # host time between passes and before the first pass draws idle power only
+    busy = e2e - step * (1 + first + steps) - opts.serving.request_overhead_s
     energy = run_energy_j(dev, n_dev, opts.tp, dyn, busy, e2e)
     side = dev.primary
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
