@@ -37,7 +37,7 @@ from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import Placement, group_of
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import Num, Op, ndim
 
 if TYPE_CHECKING:
     from hetsim.placement.group_memo import GroupMemo
@@ -296,7 +296,7 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
 def _first_max(bound_by: list[Num], costs: tuple[PlacedCost, ...]) -> int | None:
     """The first side with the largest of ``bound_by`` (as ``np.argmax``) where every value
     is a finite scalar; None otherwise (the array path)."""
-    if any(np.ndim(b) for b in bound_by) or any(np.ndim(x) for pc in costs for x in pc.side_busy_s):
+    if any(ndim(b) for b in bound_by) or any(ndim(x) for pc in costs for x in pc.side_busy_s):
         return None
     vals = [float(b) for b in bound_by]
     if not all(np.isfinite(vals)):
