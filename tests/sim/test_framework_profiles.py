@@ -74,11 +74,11 @@ def test_host_time_never_makes_a_step_faster(
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.sampled_from(HW), st.integers(1, 599))
+@given(st.sampled_from(HW), st.integers(1, 300))
 def test_vllm_padding_never_makes_a_bigger_batch_faster(hw: str, b: int) -> None:
     vllm = get_profile("vllm").serving
     pad = float(vllm.graph_batch(b))
-    assert pad >= b and (b > 512 or pad in VLLM_GRAPH_BATCH_SIZES)
+    assert pad >= b and (b > VLLM_GRAPH_BATCH_SIZES[-1] or pad in VLLM_GRAPH_BATCH_SIZES)
     w1, w2 = hetsim.Workload(b, 128, 64), hetsim.Workload(b + 1, 128, 64)
     try:
         t1 = hetsim.analyze("llama3-8b", hw, w1, serving=vllm).tpot_s

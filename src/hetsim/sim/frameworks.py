@@ -71,9 +71,10 @@ _DISPATCH_PROVENANCE = (
 # LlamaMLP separate gate/up projections and the gate product +2.
 HF_EXTRA_KERNELS_PER_LAYER = 40
 # vLLM captures decode CUDA graphs at these batch sizes and pads a batch up to the next one
-# (vllm/config.py: _BATCH_SIZES_TO_CAPTURE = [1, 2, 4] + [8 * i for i in range(1, 65)], i.e.
-# up to 512 = max_seq_len_to_capture's default batch; cudagraph_capture_sizes in later releases).
-VLLM_GRAPH_BATCH_SIZES = (1, 2, 4, *range(8, 513, 8))
+# (vllm/worker/model_runner.py, v0.3-v0.6: "Capture graphs for batch size 1, 2, 4, 8, 16, 24,
+# 32, 40, ..., 256", _BATCH_SIZES_TO_CAPTURE = [1, 2, 4] + [8 * i for i in range(1, 33)]); a
+# larger batch runs eager. V1 releases make the list configurable (cudagraph_capture_sizes).
+VLLM_GRAPH_BATCH_SIZES = (1, 2, 4, *range(8, 257, 8))
 
 # both run the Hugging Face transformers model code
 HF_REPEAT_KV = (
@@ -220,8 +221,9 @@ PROFILES: tuple[FrameworkProfile, ...] = (
         {
             "decode_graph": "documented: vLLM captures CUDA graphs for decode (enforce_eager=False "
             "default) and pads a batch up to the next captured size; prefill runs eager",
-            "graph_batch_sizes": "documented: vllm/config.py _BATCH_SIZES_TO_CAPTURE = [1, 2, 4] + "
-            "[8, 16, ..., 512] (cudagraph_capture_sizes in later releases); above 512: eager",
+            "graph_batch_sizes": "documented: vllm/worker/model_runner.py (v0.3-v0.6) "
+            "_BATCH_SIZES_TO_CAPTURE = [1, 2, 4] + [8 * i for i in range(1, 33)] (1, 2, 4, 8, ..., "
+            "256); above 256: eager (V1: cudagraph_capture_sizes)",
             "kernel_dispatch_s": "calibrated on HF transformers (see hf-transformers): vLLM's eager "
             "prefill issues one kernel per graph op (its fused norm, rotary and attention kernels)",
             "step_overhead_s": "assumed: the device's calibrated per-step overhead. vLLM's v0.6 "
