@@ -24,7 +24,7 @@ def test_rows_equal_direct_serving_runs_and_cost_follows_rate() -> None:
     i = next(k for k in range(4) if cols["hardware"][k] == "h100-sxm" and cols["rate"][k] == 16)
     assert cols["output_throughput_tok_per_s"][i] == pytest.approx(r.output_throughput_tok_per_s)
     assert cols["tpot_p99_s"][i] == pytest.approx(r.tpot_s.p99)
-    for hw in ("l40s", "h100-sxm"):  # same hardware cost per hour: more served tokens, cheaper tokens
+    for hw in ("l40s", "h100-sxm"):  # more served tokens on the same hardware: cheaper tokens
         sel = cols["hardware"] == hw
         lo, hi = (cols["rate"][sel] == 2), (cols["rate"][sel] == 16)
         assert cols["usd_per_mtoken"][sel][hi][0] < cols["usd_per_mtoken"][sel][lo][0]

@@ -27,9 +27,9 @@ PRESET_DIR = Path(__file__).resolve().parents[2] / "src" / "hetsim" / "hardware"
 
 
 def _check(dev: Device, model: str, p: int, g: int) -> None:
-    # every byte on the primary side: the cost model's physics (issue 8). The placed policies
-    # are issue 7's; on gh200 'auto' placement a larger Mixtral batch was found to decode
-    # faster (batch 64 -> 128, uncalibrated, P=1 G=154), reported there
+    # every byte on the primary side: the cost model's physics (issue 8); the same checks on
+    # the placed paths (auto, offload and every policy that applies) are in
+    # tests/placement/test_physics_placed.py
     r = sweep(model, dev, BATCHES, p, g, policy="primary")
     where = f"{dev.name} ({dev.calibration}) {model} P={p} G={g}"
     assert np.all(np.isfinite(r.tpot_s)) and np.all(r.tpot_s > 0), where

@@ -95,8 +95,8 @@ class AnalysisResult:
     kv_bytes_per_token: float
     footprint_bytes: float  # per device: weights + KV at full length + activation workspace
     footprint_breakdown: dict[str, float]
-    capacity_bytes: float  # per device, primary memory side
-    fits: bool
+    capacity_bytes: float  # per device, every memory side together (each side's in ``sides``)
+    fits: bool  # the chosen placement fits the whole device: every side holds what it is given
     ttft_s: float
     tpot_s: float
     e2e_latency_s: float

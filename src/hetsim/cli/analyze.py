@@ -251,12 +251,20 @@ def render(r: AnalysisResult) -> None:
     head.add_column(style="bold")
     head.add_column()
     fit = "[green]yes[/]" if r.fits else "[red]no[/]"
+    # fits: the chosen placement fits the whole device; the capacity is every side's together
+    over = [s for s in r.sides if not s.fits]
+    where = f" ({len(r.sides)} memory sides)" if len(r.sides) > 1 else ""
+    if over and len(r.sides) > 1:
+        held = [
+            f"{s.name} holds {fmt_bytes(s.resident_bytes)} of {fmt_bytes(s.capacity_bytes)}" for s in over
+        ]
+        fit += " — " + ", ".join(held)
     rows = [
         ("parameters", f"{r.params / 1e9:.2f} B  ({fmt_bytes(r.weight_bytes)} of weights)"),
         ("KV cache per token", fmt_bytes(r.kv_bytes_per_token)),
         (
             "footprint per device",
-            f"{fmt_bytes(r.footprint_bytes)} of {fmt_bytes(r.capacity_bytes)}  fits: {fit}",
+            f"{fmt_bytes(r.footprint_bytes)} of {fmt_bytes(r.capacity_bytes)}{where}  fits: {fit}",
         ),
         ("TTFT", fmt_time(r.ttft_s)),
         ("TPOT", fmt_time(r.tpot_s)),

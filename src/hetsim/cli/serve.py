@@ -78,7 +78,8 @@ def serve_cmd(
     plot_kv: Annotated[Path | None, typer.Option(help="Write KV-cache timeline plot (PNG) here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
 ) -> None:
-    """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time."""
+    """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
+    per token and power per device."""
     from hetsim.serving import LengthDist, get_engine, load_trace, make_requests, parse_slo, simulate_serving
     from hetsim.serving.export import writable, write_csv, write_trace
     from hetsim.workload.dtypes import Precision
@@ -199,6 +200,12 @@ def _render(r: Any) -> None:
         f"{r.output_throughput_tok_per_s:,.0f} output tok/s, "
         f"{r.total_throughput_tok_per_s:,.0f} total tok/s; KV peak {r.kv_peak_utilization:.0%} of "
         f"{r.kv_blocks_total} blocks, {r.preemptions} preemptions"
+    )
+    q = r.request_energy_j_per_token
+    console.print(
+        f"energy {r.energy_j_per_token:.3g} J per output token ({r.energy_j / 3.6e3:,.1f} Wh in all, "
+        f"{r.idle_energy_share:.0%} at idle power); per request {q.p50:.3g} J/token p50, {q.p99:.3g} p99; "
+        f"power per device {r.avg_power_w:,.0f} W average, {r.peak_power_w:,.0f} W peak"
     )
     t = Table("metric (ms)", "mean", "p50", "p90", "p99")
     for name, s in (("TTFT", r.ttft_s), ("TPOT", r.tpot_s), ("ITL", r.itl_s), ("E2E", r.e2e_latency_s)):

@@ -121,6 +121,13 @@ def gemm_times(
     return best_t, best_extra
 
 
+def _floor(x: Num, floor: Num) -> Num:
+    """max(x, floor), without an array copy where ``floor`` is the scalar 0."""
+    if np.ndim(floor) == 0 and float(floor) == 0.0:
+        return x
+    return np.maximum(x, floor)
+
+
 def blend(compute_s: Num, memory_s: Num, p: float) -> Num:
     """Smooth overlap of compute and memory time: the p-norm (p -> inf is the max)."""
     # the larger term's ratio is exactly 1, so one power suffices: hi (1 + (lo/hi)^p)^(1/p)
@@ -154,10 +161,11 @@ def vector_latency(unit: ComputeUnit, kp: KernelParams, reduction: bool) -> floa
 
 
 def kernel_times(
-    op: Op, unit: ComputeUnit, memory: MemoryTier, peak: float, kp: KernelParams
+    op: Op, unit: ComputeUnit, memory: MemoryTier, peak: float, kp: KernelParams, memory_floor_s: Num = 0.0
 ) -> tuple[Num, Num, Num]:
     """(compute_s, memory_s, body_s) of one repetition of ``op``; body includes the kernel's
-    fixed latency but no launch gap."""
+    fixed latency but no launch gap. ``memory_floor_s``: the least its memory phase takes
+    (data streamed in from another side while it runs; see :func:`hetsim.cost.roofline.op_cost`)."""
     nbytes = op.bytes
     if op.kind == "gemm":
         per_byte = 1.0 / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
@@ -179,19 +187,22 @@ def kernel_times(
         if 0 < cap_bw < dram_bw:
             memory_s = nbytes / cap_bw
     if op.kind in VECTOR_KINDS:
+        memory_s = _floor(memory_s, memory_floor_s)
         reduction = op.kind in ("norm", "softmax")
         rho = kp.reduction_issue if reduction else kp.elementwise_issue
         cores_hz = unit.n_parallel * unit.clock_hz
         # the per-SM streaming cap is a limit of the load/store path, not of arithmetic
         cap_s = nbytes / (rho * cores_hz) if rho > 0 and cores_hz > 0 else np.zeros_like(nbytes)
         if kp.cache_gain > 1 and memory.cache_bytes > 0:
-            memory_s = np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s)
+            memory_s = _floor(np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s),
+                              memory_floor_s)  # fmt: skip
         latency = vector_latency(unit, kp, reduction)
         p = kp.vector_overlap_p or kp.overlap_p
         body = blend(blend(np.maximum(compute_s, cap_s), memory_s, p), latency, kp.latency_overlap_p)
         # compute: the arithmetic alone; memory: DRAM and the SMs' issue cap together, so the
         # bound label says what limits a 0.2-1.2 flop/B norm or residual add
         return compute_s, np.maximum(cap_s, memory_s), body
+    memory_s = _floor(memory_s, memory_floor_s)
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body

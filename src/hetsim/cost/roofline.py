@@ -100,15 +100,19 @@ def op_cost(
     overlap: Overlap = "max",
     wave_model: bool = True,
     kernels: KernelParams | None = None,
+    memory_floor_s: Num = 0.0,
 ) -> Cost:
     """Cost of all ``op.count`` repetitions of ``op`` on ``unit`` reading ``memory``. With
     calibrated ``kernels`` the op is priced by :mod:`hetsim.cost.kernels` (tile/wave choice,
     split-K, per-class bandwidth, kernel latency, smooth overlap); otherwise by the datasheet
-    roofline with the unit's and tier's efficiency curves."""
+    roofline with the unit's and tier's efficiency curves. ``memory_floor_s`` (per repetition)
+    is the least the op's memory phase takes: data streamed in from another memory side while
+    the kernel runs (a placed op) arrive no faster, and the compute overlaps them as it
+    overlaps its own memory's reads; the launch overhead and fixed latency are paid once."""
     dt = compute_dtype(op, prec)
     nbytes = op.bytes
     if kernels is not None:
-        compute_s, memory_s, body = kernel_times(op, unit, memory, unit.peak(dt), kernels)
+        compute_s, memory_s, body = kernel_times(op, unit, memory, unit.peak(dt), kernels, memory_floor_s)
     else:
         # the size ramp is read at the work the cores actually do (tiles padded to whole
         # waves), so a GEMV padded to one tile row costs what the padded tile costs
@@ -117,6 +121,8 @@ def op_cost(
             work = op.flop / gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups)
         compute_s = work / (unit.peak(dt) * unit.efficiency(work))
         memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
+        if not (np.ndim(memory_floor_s) == 0 and float(memory_floor_s) == 0.0):
+            memory_s = np.maximum(memory_s, memory_floor_s)
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
     energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
     n = op.count

@@ -3,8 +3,10 @@ arrivals at ``rate``, ``requests`` requests of ``input_len`` + ``output_len`` to
 of a vectorised static batch. Far slower per point (tenths of a second), so meant for request
 rate x SLO x hardware questions of hundreds to thousands of points.
 
-Power is not simulated by the serving loop; $/hour charges every device at its TDP (stated in
-the column ``power_w_assumed``)."""
+$/hour charges the run's average power from the board power model (``avg_power_w``: every
+device, idle while the engine waits, the active floor and the dynamic energy while it runs;
+:mod:`hetsim.cost.power`), as the static-batch mode does; ``energy_j_per_token`` is per output
+token."""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ SERVING_INT = ("tp", "requests", "input_len", "output_len")
 SERVING_METRICS = ("rate", "completed", "output_throughput_tok_per_s", "request_throughput_per_s",
                    "ttft_s", "ttft_p99_s", "tpot_s", "tpot_p99_s", "e2e_latency_s", "e2e_p99_s",
                    "slo_attainment", "goodput_req_per_s", "kv_peak_utilization", "preemptions",
-                   "n_devices", "power_w_assumed", "capex_usd", "usd_per_hour", "usd_per_mtoken",
-                   "tok_per_s_per_usd")  # fmt: skip
+                   "n_devices", "avg_power_w", "energy_j_per_token", "capex_usd", "usd_per_hour",
+                   "usd_per_mtoken", "tok_per_s_per_usd")  # fmt: skip
 
 
 def serving_columns(params: list[str]) -> list[str]:
@@ -73,7 +75,7 @@ def serving_group(
         return None
     n = len(rows)
     res = [row["r"] for row in rows]
-    watts = np.full(n, dev.tdp_w * tp)
+    watts = np.array([r.avg_power_w * r.n_devices for r in res], dtype=float)  # the whole system
     capex = np.full(n, capex_one * tp)
     thr = np.array([r.output_throughput_tok_per_s for r in res], dtype=float)
     per_hour = usd_per_hour(capex, watts, ev.prices)
@@ -98,7 +100,9 @@ def serving_group(
         "goodput_req_per_s": np.array([r.goodput_req_per_s for r in res], dtype=float),
         "kv_peak_utilization": np.array([r.kv_peak_utilization for r in res], dtype=float),
         "preemptions": np.array([r.preemptions for r in res], dtype=np.int64),
-        "n_devices": np.full(n, tp), "power_w_assumed": watts, "capex_usd": capex, "usd_per_hour": per_hour,
+        "n_devices": np.full(n, tp), "avg_power_w": watts,
+        "energy_j_per_token": np.array([r.energy_j_per_token for r in res], dtype=float),
+        "capex_usd": capex, "usd_per_hour": per_hour,
         "usd_per_mtoken": usd_per_mtoken(per_hour, thr), "tok_per_s_per_usd": thr / capex,
     })  # fmt: skip
     return cols

@@ -27,6 +27,8 @@ import numpy.typing as npt
 
 from hetsim.errors import MappingError, UnknownNameError
 from hetsim.hardware.spec import Device
+from hetsim.placement import balance as sized
+from hetsim.placement.balance import balance, weight_balance
 from hetsim.placement.record import GROUPS, GroupPlacement, Placement
 from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.ops import Num
@@ -51,6 +53,14 @@ class Problem:
     phase: str = "decode"
     final_kv_bytes: Num | None = None  # KV at the run's full length (None: ``resident``'s)
     parts: dict[str, int] = field(default_factory=dict)
+    # the op graph's weight-reading kernels (weight bytes of one, how many per step, seconds
+    # of its local memory phase that do not scale with its weight share: activations,
+    # split-K partials) and the number of kernels per step that read the KV cache: offload's
+    # balance is found per kernel (:func:`balance`, :func:`weight_balance`); empty / 0: from
+    # the bandwidths alone
+    weight_kernels: tuple[tuple[float, float, Num], ...] = ()
+    kv_kernels: float = 0.0
+    weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
     evaluate_groups: Callable[[Placement], dict[str, npt.NDArray[np.float64]]] | None = None
     # the closed-form policies the oracle weighs beside its split search (None: all of them)
@@ -156,8 +166,16 @@ def _fill(
     reading it there and streaming the rest from the next side then finish together, and
     the first side's memory is not the bottleneck (see :func:`balance`). ``weight_share``
     (<= ``balance``) caps the first side's share of the weight groups instead (see
-    :func:`_weight_share`); the KV cache keeps ``balance`` as far as the room left allows."""
+    :func:`_weight_share`); the KV cache keeps its balance (``balance`` read at the size of
+    one attention kernel's KV, see :func:`balance`) as far as the room left allows."""
     n = len(p.device.sides)
+    split = balance < 1.0 and len(sides) > 1
+
+    def kv_balance(kv: Num) -> Num:
+        if not split or p.kv_kernels <= 0:
+            return balance
+        return sized.balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels)
+
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
     thresholds: list[float] = []
@@ -168,15 +186,21 @@ def _fill(
         scalar = all(np.size(free[s]) == 1 for s in sides)
         if g == "attention" and scalar:
             room = [max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides]
-            # the first side fills at KV = room0 / balance; then the next sides in turn
-            thresholds = sorted({room[0] / balance, *(float(x) for x in np.cumsum(room[:-1])[1:])})
+            # the first side fills at KV = room0 / balance (a fixed point where the balance
+            # depends on the KV's size); then the next sides in turn
+            first = room[0] / balance if balance < 1.0 else room[0]
+            for _ in range(4 if split and p.kv_kernels > 0 else 0):
+                first = room[0] / float(kv_balance(first))
+            thresholds = sorted({first, *(float(x) for x in np.cumsum(room[:-1])[1:])})
         for i, s in enumerate(sides):
             room_s = np.maximum(free[s], 0.0)
             if i == len(sides) - 1:
                 put = left
-            elif i == 0 and balance < 1.0:
+            elif i == 0 and split:
                 rest = sum(np.maximum(free[x], 0.0) for x in sides[1:])
-                share = balance if g == "attention" or weight_share is None else weight_share
+                share: Num = balance if weight_share is None else weight_share
+                if g == "attention":
+                    share = kv_balance(total)
                 put = np.minimum(np.minimum(np.maximum(share * total, total - rest), room_s), total)
             else:
                 put = np.minimum(left, room_s)
@@ -187,18 +211,14 @@ def _fill(
     return shares, tuple(thresholds)
 
 
-def balance(dev: Device, sides: list[int]) -> float:
-    """The share of a split group the first side should hold so that reading it there and
-    streaming the rest from the next side take the same time: bw0 / (bw0 + bw_stream)
-    (holding more only makes the first side's memory the bottleneck)."""
-    if len(sides) < 2:
-        return 1.0
-    bw0 = dev.sides[sides[0]].memory.bandwidth_bytes_per_s
-    bw1 = stream_bandwidth(dev, sides[1], sides[0])
-    return bw0 / (bw0 + bw1)
+def _weight_target(p: Problem, sides: list[int], b: float) -> Num:
+    """The weights' share target: found once for the run where the caller did, else here."""
+    if p.weight_target is not None:
+        return p.weight_target
+    return weight_balance(p.device, p.weight_kernels, sides, b)
 
 
-def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: float) -> Num:
+def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: Num) -> Num:
     """The first side's share of every weight group: the bandwidth-balanced ``b`` where the
     first side can hold that share of the weights and of the KV cache at the run's full
     length (``room`` its free bytes for them, ``kv`` the KV it must then take); otherwise the
@@ -241,7 +261,9 @@ def offload(p: Problem) -> FillResult:
     sides = _side_order(dev, 0)
     free, ws = _free(p, sides)
     b = balance(dev, sides)
-    ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, b) if b < 1.0 else None
+    ws_share = None
+    if b < 1.0:
+        ws_share = _weight_share(p, free[sides[0]], FILL_ORDER[:-1], p.final_kv, _weight_target(p, sides, b))
     shares, thresholds = _fill(p, FILL_ORDER, sides, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     return FillResult(Placement("offload", groups, n_sides=n, workspace_side=ws), thresholds)
@@ -262,6 +284,11 @@ def hierarchical(p: Problem) -> FillResult:
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in GROUPS}
     pl = Placement("hierarchical", groups, n_sides=n, workspace_side=ws, staged=True)
     return FillResult(pl, thresholds)
+
+
+def offload_sides(dev: Device) -> list[int]:
+    """The sides offload fills, in order (the primary, then the fastest route to it first)."""
+    return _side_order(dev, 0)
 
 
 def pim_sides(dev: Device) -> list[int]:
@@ -303,7 +330,7 @@ def pim_attention(p: Problem) -> FillResult:
             free_end[order[0]]
             - np.asarray(end.resident["attention"], dtype=float) * kv_end["attention"][order[0]]
         )
-        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, b)
+        ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, _weight_target(p, order, b))
     shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the

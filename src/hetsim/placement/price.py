@@ -8,9 +8,13 @@ Data held on another side ``s`` and computed on ``c`` stream over the route ``s 
 stream overlaps the compute): they keep ``s``'s memory and every link of the route busy.
 
   op time = max(each compute side's priced time, each memory's busy time, each link's busy
-            time + route latency per repetition) + activation exchange
+            time + route latency per repetition) + activation exchange, where a compute
+            side's kernel is priced with a memory phase at least as long as its slowest
+            streamed source (``op_cost(memory_floor_s=...)``): the compute overlaps the
+            streams, and the launch overhead is paid once per kernel
   (an engine that does not prefetch, ``overlap_transfers=False``: the stream, i.e. the
-  busiest link or streaming memory, is added to the compute sides' time instead)
+  busiest link or streaming memory, is added to the compute sides' time instead, and the
+  kernel is priced on its own memory alone)
   exchange = a compute side other than the primary receives its input activation and returns
             its output over the route to the primary (latency + bytes / bandwidth, serial)
   energy   = priced energy of each side + streamed bits x (J/bit of the tier + of every link)
@@ -197,8 +201,9 @@ def price_op(
     sync: Num = 0.0
     flop: Num = 0.0
 
-    def stream(nbytes: Num, s: int, c: int) -> Num:
-        """Charge ``nbytes`` (all repetitions) streamed from side s to side c; its energy."""
+    def stream(nbytes: Num, s: int, c: int, own: dict[str, Num] | None = None) -> tuple[float, float]:
+        """Charge ``nbytes`` (all repetitions) streamed from side s to side c (into ``own``:
+        the link seconds of compute side c's own streams); (J/bit, latency) of the route."""
         r = route(dev, s, c)
         for name in r.links:
             bw = link_bandwidth(dev, name)
@@ -206,7 +211,9 @@ def price_op(
                 links[name] = _acc(links.get(name, 0.0), nbytes)
             link_busy[name] = _acc(link_busy.get(name, 0.0), nbytes / bw)
             link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)
-        return r.energy_j_per_bit
+            if own is not None:
+                own[name] = _acc(own.get(name, 0.0), nbytes / bw)
+        return r.energy_j_per_bit, r.latency_s
 
     for c in computes:
         frac = gp.compute_share(c)
@@ -223,26 +230,11 @@ def price_op(
             act_write_bytes=op.act_write_bytes if whole else op.act_write_bytes * frac,
             gemm_n=op.gemm_n * frac if op.kind == "gemm" and not whole else op.gemm_n,
         )
-        side = dev.sides[c]
-        kpc = kp if c == 0 else None
-        ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
-        unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
-        cc = op_cost(
-            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-            wave_model=knobs.gemm_fill_rows == 0,
-        )  # fmt: skip
-        if not whole:
-            cc = cc.scale(active)
-        times.append(cc.time_s)
-        compute_s = _max(compute_s, cc.compute_s)
-        overhead_s = _max(overhead_s, cc.overhead_s)
-        energy = _acc(energy, cc.energy_j)
-        flop = _acc(flop, cc.flop)
-        side_bytes[c] = _acc(side_bytes[c], cc.bytes)
-        if detail:
-            side_busy[c] = _acc(side_busy[c], cc.time_s)
-            side_energy[c] = _acc(side_energy[c], cc.energy_j)
-        mem_busy[c] = _acc(mem_busy[c], cc.memory_s)
+        # the data streamed in to c from other sides: they keep those memories and links busy,
+        # and the kernel's memory phase lasts at least as long as its slowest source
+        src_s: Num = 0.0
+        own_links: dict[str, Num] = {}
+        own_lat: dict[str, float] = {}
         for s in range(n):
             if s == c:
                 continue
@@ -255,8 +247,11 @@ def price_op(
             eff = mem.efficiency(np.maximum(per_rep, 1.0)) if mem.efficiency.values != (1.0,) else 1.0
             t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
             mem_busy[s] = _acc(mem_busy[s], t_mem)
+            src_s = _max(src_s, t_mem)
             side_bytes[s] = _acc(side_bytes[s], nb)
-            e_link = stream(nb, s, c)  # J/bit over the route
+            e_link, lat = stream(nb, s, c, own_links)  # J/bit over the route
+            for name in route(dev, s, c).links:
+                own_lat[name] = max(own_lat.get(name, 0.0), lat)
             if detail:
                 e_mem = nb * (8 * mem.energy_j_per_bit)
                 side_busy[s] = _acc(side_busy[s], t_mem)
@@ -271,10 +266,34 @@ def price_op(
                 if detail:
                     side_busy[c] = _acc(side_busy[c], t_home)
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
+        for name, t in own_links.items():
+            src_s = _max(src_s, t + count * own_lat[name])
+        side = dev.sides[c]
+        kpc = kp if c == 0 else None
+        ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
+        overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
+        floor = src_s / count if overlapped and not (np.ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
+        unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
+        cc = op_cost(
+            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
+            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor,
+        )  # fmt: skip
+        if not whole:
+            cc = cc.scale(active)
+        times.append(cc.time_s)
+        compute_s = _max(compute_s, cc.compute_s)
+        overhead_s = _max(overhead_s, cc.overhead_s)
+        energy = _acc(energy, cc.energy_j)
+        flop = _acc(flop, cc.flop)
+        side_bytes[c] = _acc(side_bytes[c], cc.bytes)
+        if detail:
+            side_busy[c] = _acc(side_busy[c], cc.time_s)
+            side_energy[c] = _acc(side_energy[c], cc.energy_j)
+        mem_busy[c] = _acc(mem_busy[c], cc.memory_s)
         if c != pl.workspace_side and exchange:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)
-            energy = energy + xb * (8 * stream(xb, c, pl.workspace_side))
+            energy = energy + xb * (8 * stream(xb, c, pl.workspace_side)[0])
             sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
     # memory_s: the busiest memory or link (a link's start-up latency per layer included)
     mem_s: Num = 0.0

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.cost.power import active_w
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -163,7 +164,8 @@ def simulate_serving(
     _check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
     pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer)
-    run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token}
+    run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token,
+                              "power_w": (dev.static_power_w, active_w(dev), tp)}  # fmt: skip
     notes: list[str] = []
     if key != "primary":
         run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, dynamic_placement)
@@ -175,7 +177,9 @@ def simulate_serving(
         notes.append(
             f"disaggregated: {disaggregate[0]} prefill + {disaggregate[1]} decode instances of tp {tp}"
         )
+    instances = 1 if disaggregate is None else sum(disaggregate)
     r = _result(m, dev, eng, tp, requests, log, kv, slos, notes)
+    r = with_energy(r, log, dev, tp, instances)
     return replace(
         r, policy=key, remaps=log.remaps, migrated_bytes=log.migrated_bytes, migration_s=log.migration_s
     )
@@ -252,7 +256,18 @@ def _disaggregated(
     finish = np.full(K, np.nan)
     npre = np.zeros(K, dtype=np.int64)
     out = LoopLog(first, finish, reqs.arrival_s.copy(), npre, total_blocks=kv.total_blocks)
+    out.request_energy_j = [0.0] * K
     ready = np.full(K, np.nan)
+
+    def merge(idx: np.ndarray, lg: LoopLog) -> None:
+        out.iterations += lg.iterations
+        out.truncated = out.truncated or lg.truncated
+        out.dynamic_j += lg.dynamic_j
+        out.busy_s += lg.busy_s
+        out.peak_power_w = max(out.peak_power_w, lg.peak_power_w)
+        for i, e in zip(idx.tolist(), lg.request_energy_j, strict=True):
+            out.request_energy_j[i] += e
+
     for j in range(p):  # prefill side: every request generates its first token only
         idx = np.arange(j, K, p)
         sub = _split(reqs, idx, output_len=np.ones(len(idx), dtype=np.int64))
@@ -261,17 +276,15 @@ def _disaggregated(
         npre[idx] += lg.preemptions
         send = reqs.input_len[idx] * kv.kv_bytes_per_token / link.bandwidth_bytes_per_s + link.latency_s
         ready[idx] = lg.first_token_s + send
-        out.iterations += lg.iterations
-        out.truncated = out.truncated or lg.truncated
+        merge(idx, lg)
     for j in range(d):  # decode side: the KV cache arrives with the request
         idx = np.arange(j, K, d)
         sub = _split(reqs, idx, arrival_s=ready[idx], arrival="trace")
         lg = run_engine(sub, eng, pricer, prefilled=True, max_queue=max_queue, **run_kw)
         finish[idx] = lg.finish_s
         npre[idx] += lg.preemptions
-        out.iterations += lg.iterations
+        merge(idx, lg)
         out.timeline += lg.timeline
-        out.truncated = out.truncated or lg.truncated
     out.timeline.sort()
     return out
 
@@ -333,6 +346,34 @@ def _result(
     )
     meets = r.meets_slo() if slos else ok
     return replace(r, slo_attainment=float(np.mean(meets)), goodput_req_per_s=float(np.sum(meets)) / span)
+
+
+def with_energy(r: ServingResult, log: LoopLog, dev: Device, tp: int, instances: int) -> ServingResult:
+    """The run's energy from the board power model (:mod:`hetsim.cost.power`): every device
+    idles from the first arrival to the last event (waiting for requests included), the
+    devices of an instance draw the active floor while its kernels run, plus the dynamic
+    energy of the ops (per device, times ``tp``)."""
+    n_dev = tp * instances
+    t0 = float(np.nanmin(r.arrival_s)) if np.any(np.isfinite(r.arrival_s)) else 0.0
+    ends = [t0 + r.duration_s if r.completed else t0] + [a + d for a, d, *_ in log.iterations[-1:]]
+    window = max(max(ends) - t0, 1e-30)
+    idle = n_dev * dev.static_power_w * window
+    energy = idle + tp * (active_w(dev) * log.busy_s + log.dynamic_j)
+    ok = np.isfinite(r.finish_s)
+    per_req = np.asarray(log.request_energy_j, dtype=float)
+    g = r.output_len
+    return replace(
+        r,
+        n_devices=n_dev,
+        energy_j=energy,
+        energy_j_per_token=energy / max(float(np.sum(g[ok])), 1.0),
+        request_energy_j_per_token=Stats.of((per_req / np.maximum(g, 1.0))[ok]),
+        idle_energy_share=idle / energy if energy > 0 else float("nan"),
+        busy_fraction=log.busy_s / (instances * window),
+        avg_power_w=energy / (n_dev * window),
+        peak_power_w=log.peak_power_w if log.iterations else dev.static_power_w,
+        request_energy_j=per_req,
+    )
 
 
 __all__ = ["KVBudget", "ServingResult", "kv_budget", "per_request_metrics", "simulate_serving"]

@@ -29,6 +29,7 @@ CSV_COLUMNS = (
     "tpot_s",
     "e2e_s",
     "preemptions",
+    "energy_j",
 )
 
 
@@ -60,6 +61,7 @@ def requests_csv(r: ServingResult) -> str:
                 f(per["tpot"][i]),
                 f(per["e2e"][i]),
                 int(r.request_preemptions[i]),
+                f(r.request_energy_j[i]) if i < len(r.request_energy_j) else "",
             ]
         )
     return buf.getvalue()

@@ -12,6 +12,13 @@ per decode iteration -> finished (blocks freed). A preempted request (KV blocks 
 returns to the front of the queue: by *recompute* (its KV is dropped and prompt + generated
 tokens are prefilled again) or *swap* (its KV is copied to host memory and back, charged on
 ``swap_bandwidth_bytes_per_s``).
+
+Energy (:mod:`hetsim.cost.power`, per device of the instance): each record adds its dynamic
+joules (the pricer's energy tables; a closed-form run sums them as it sums its time) and its
+*busy* seconds, the device time without the host overhead and swap or migration traffic
+(those draw idle power only). With ``power_w = (idle, active, devices)`` each record's whole
+energy, idle included, is split over the tokens it ran and charged to their requests, and
+the highest power of a record (of the first and last step of a closed-form run) is kept.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ class LoopLog:
     remaps: int = 0  # placement re-decided (a multi-tier system under a dynamic policy)
     migrated_bytes: float = 0.0
     migration_s: float = 0.0
+    dynamic_j: float = 0.0  # dynamic energy per device of the instance (J)
+    busy_s: float = 0.0  # seconds the devices ran kernels
+    request_energy_j: list[float] = field(default_factory=list)  # per request, whole instance (J)
+    peak_power_w: float = 0.0  # highest power of one device over a record (W)
 
 
 def run_engine(
@@ -60,11 +71,13 @@ def run_engine(
     max_time_s: float = 1e7,
     progress: object | None = None,
     levels: Levelled | None = None,
+    power_w: tuple[float, float, int] = (0.0, 0.0, 1),
 ) -> LoopLog:
     """Serve ``reqs`` on one engine instance. ``prefilled``: prompts arrive with their KV
     cache (the decode side of a disaggregated pair) and only need blocks. ``levels``: cost
     tables per KV-footprint level of a multi-tier placement; the level (and so the
-    placement) follows the blocks in use, each change charged as a migration."""
+    placement) follows the blocks in use, each change charged as a migration. ``power_w``:
+    idle and active watts per device and the instance's devices (per-request energy)."""
     K = len(reqs)
     bs = eng.block_size
     P = [int(x) for x in reqs.input_len]
@@ -85,6 +98,10 @@ def run_engine(
     finish = np.full(K, np.nan)
     npre = np.zeros(K, dtype=np.int64)
     log = LoopLog(first, finish, arr, npre, total_blocks=total_blocks)
+    idle_w, act_w, ndev = power_w
+    ej = log.request_energy_j = [0.0] * K
+    dyn_j = busy_s = 0.0
+    peak_w = idle_w
     waiting: deque[int] = deque()
     dec: list[int] = []  # decoding, in admission order
     pf: list[int] = []  # admitted, prefill not finished, in admission order
@@ -287,9 +304,20 @@ def run_engine(
             ctx = float(sum([kv[i] for i in decoders]) + n)
             cq = [float(q) for _, q in chunks]
             cc = [float(done[i] + q) for i, q in chunks]
-            dt = pricer.step_s(n, ctx, cq, cc) + over_s + seq_over * (n + len(chunks)) + swapped_io
+            busy, dj = pricer.step(n, ctx, cq, cc)
+            dt = busy + over_s + seq_over * (n + len(chunks)) + swapped_io
             swapped_io = 0.0
-            iters.append((t, dt, 1, n, int(sum(cq))))
+            ntok = int(sum(cq))
+            iters.append((t, dt, 1, n, ntok))
+            dyn_j += dj
+            busy_s += busy
+            pw = act_w * busy + dj
+            peak_w = max(peak_w, idle_w + pw / dt)
+            per_tok = ndev * (idle_w * dt + pw) / (n + ntok)
+            for i in decoders:
+                ej[i] += per_tok
+            for i, q in chunks:
+                ej[i] += q * per_tok
             t += dt
             for i in decoders:
                 kv[i] += 1
@@ -315,8 +343,12 @@ def run_engine(
             rem = min([G[i] - gen[i] for i in dec])
             k = rem
             S0 = float(sum([kv[i] for i in dec]) + n)
-            base = pricer.dense_s(n, n) + over_s + seq_over * n
-            t0 = base + pricer.decode_attention_s(n, S0)
+            host = over_s + seq_over * n
+            base, e_base = pricer.dense(n, n)
+            base += host
+            a0, e0 = pricer.decode_attention(n, S0)
+            t0 = base + a0
+            e0 += e_base
             if on_demand:
                 own = np.array([kv[i] - shared[i] for i in dec])
                 k = min(k, _kv_steps(own, bs, total_blocks - used, k))
@@ -328,17 +360,26 @@ def run_engine(
                 and len(dec) < max_seq
                 and need_blocks(order[ai]) <= total_blocks - used
             ):
-                tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+                tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
                 k = min(
                     k, _steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
                 )
-            tk = base + pricer.decode_attention_s(n, S0 + n * (k - 1))
+            ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
+            tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
             iters.append((t, dur, k, n, 0))
+            dj = k * (e0 + ek) / 2  # the same series over the energy table
+            busy = dur - k * host
+            dyn_j += dj
+            busy_s += busy
+            peak_w = max(peak_w, idle_w + (act_w * (t0 - host) + e0) / t0,
+                         idle_w + (act_w * (tk - host) + ek) / tk)  # fmt: skip
+            share = ndev * (idle_w * dur + act_w * busy + dj) / n
             t += dur
             for i in dec:
                 kv[i] += k
                 gen[i] += k
+                ej[i] += share
             if on_demand:
                 for i in dec:
                     set_blocks(i)
@@ -350,6 +391,7 @@ def run_engine(
         events += 1
         if progress is not None and events % 512 == 0:
             progress(completed)  # type: ignore[operator]
+    log.dynamic_j, log.busy_s, log.peak_power_w = dyn_j, busy_s, peak_w
     return log
 
 

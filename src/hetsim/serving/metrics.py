@@ -115,6 +115,17 @@ class ServingResult:
     remaps: int = 0  # times the placement was re-decided (dynamic placement)
     migrated_bytes: float = 0.0  # moved between sides by those re-maps, per device
     migration_s: float = 0.0  # time they were charged
+    # energy (cost/power.py: idle over the whole run, active floor while kernels run, dynamic
+    # per op); powers are per device
+    n_devices: int = 1
+    energy_j: float = float("nan")  # every device, first arrival to last event
+    energy_j_per_token: float = float("nan")  # per output token of the completed requests
+    request_energy_j_per_token: Stats = Stats(*(float("nan"),) * 4)  # per request: its share / G
+    idle_energy_share: float = float("nan")  # of energy_j, drawn at idle power
+    busy_fraction: float = float("nan")  # of the run, the share the devices ran kernels
+    avg_power_w: float = float("nan")  # mean over the run and the devices
+    peak_power_w: float = float("nan")  # highest over one iteration (one step of a decode run)
+    request_energy_j: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-request and per-event records (what ``--json`` prints)."""
@@ -143,6 +154,7 @@ _RECORDS = {
     "request_preemptions",
     "iterations",
     "timeline",
+    "request_energy_j",
 }
 
 

@@ -15,6 +15,14 @@ counts come from :func:`hetsim.workload.graph.build_ops`, all prices from :mod:`
   it): tabulated on a (q, c) grid, interpolated bilinearly in log space. Chunks are priced
   one by one and added (a varlen kernel runs each sequence's tiles).
 
+Each time table has an energy table beside it (``*_j``: dynamic joules per device from the
+same op costs, :class:`hetsim.cost.roofline.Cost` ``energy_j``), interpolated the same way, so
+a closed-form decode run sums its energy as it sums its time. Every time entry is at least its
+dynamic energy over the board's power headroom (:func:`hetsim.cost.power.throttled_s`): the
+board throttles rather than draw above its ceiling. Applied part by part (dense, sequence,
+attention), so an iteration, a sum of parts, stays within the ceiling too; that is at most
+the static path's per-phase rule, never below it.
+
 Tables are built once per (model, hardware, precision, tp, engine limits) with one
 vectorised pricing call each, so pricing an iteration costs a few table look-ups and a decode
 run of k steps with an unchanged batch is summed in closed form (arithmetic series over the
@@ -25,11 +33,14 @@ from ops to costs (e.g. a placement that spreads tensors over memory sides) can 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from hetsim.cost.power import throttled_s
 from hetsim.cost.roofline import Cost, price
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
@@ -54,13 +65,15 @@ def default_op_pricer(dev: Device, prec: Precision, tp: int) -> OpPricer:
 
 
 def _times(
-    ops: list[Op], costs: list[Cost], keep: Callable[[Op], bool], shape: tuple[int, ...]
-) -> FloatArray:
-    out = np.zeros(shape)
+    ops: list[Op], costs: list[Cost], keep: Callable[[Op], bool], shape: tuple[int, ...], dev: Device
+) -> tuple[FloatArray, FloatArray]:
+    """(seconds, dynamic joules) of the kept ops, the seconds throttled to the power limit."""
+    t, e = np.zeros(shape), np.zeros(shape)
     for op, c in zip(ops, costs, strict=True):
         if keep(op):
-            out = out + np.broadcast_to(np.asarray(c.time_s, dtype=float), shape)
-    return out
+            t = t + np.broadcast_to(np.asarray(c.time_s, dtype=float), shape)
+            e = e + np.broadcast_to(np.asarray(c.energy_j, dtype=float), shape)
+    return np.asarray(throttled_s(t, e, dev), dtype=float), e
 
 
 def _geom(lo: float, hi: float, n: int) -> FloatArray:
@@ -69,7 +82,8 @@ def _geom(lo: float, hi: float, n: int) -> FloatArray:
 
 @dataclass(frozen=True, slots=True)
 class IterationPricer:
-    """Seconds of one forward pass (device time, no host overhead) from look-up tables."""
+    """Seconds and dynamic joules (per device) of one forward pass (device time, no host
+    overhead) from look-up tables. Each look-up returns the pair (seconds, joules)."""
 
     token_s: FloatArray  # (T_max + 1,) token ops at T tokens
     seq_s: FloatArray  # (N_max + 1,) sequence ops at n sequences
@@ -78,6 +92,18 @@ class IterationPricer:
     pre_lq: FloatArray  # (Q,) log chunk tokens
     pre_lc: FloatArray  # (C,) log context after the chunk
     pre_ls: FloatArray  # (Q, C) log seconds of a chunk's attention
+    # dynamic joules per device, same shapes as the tables above
+    token_j: FloatArray
+    seq_j: FloatArray
+    dec_j: FloatArray
+    pre_lj: FloatArray  # log joules
+    # the same tables as Python lists: the loop's scalar look-ups skip NumPy's per-call cost
+    _lists: tuple[list[Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
+                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist())  # fmt: skip
+        object.__setattr__(self, "_lists", lists)
 
     @property
     def max_tokens(self) -> int:
@@ -87,55 +113,73 @@ class IterationPricer:
     def max_seqs(self) -> int:
         return len(self.seq_s) - 1
 
-    def decode_attention_s(self, n: int, total_context: float) -> float:
-        """Attention of ``n`` decoding sequences reading ``total_context`` cached tokens."""
+    def decode_attention(self, n: int, total_context: float) -> tuple[float, float]:
+        """Attention of ``n`` decoding sequences reading ``total_context`` cached tokens:
+        linear in the mean context between grid points, constant beyond the grid."""
         if n <= 0:
-            return 0.0
-        return float(np.interp(total_context / n, self.dec_x, self.dec_s[n]))
+            return 0.0, 0.0
+        xs, ts, js = self._lists[0], self._lists[1][n], self._lists[2][n]
+        i, f = _segment(xs, total_context / n)
+        return ts[i] + f * (ts[i + 1] - ts[i]), js[i] + f * (js[i + 1] - js[i])
 
-    def prefill_attention_s(self, q: Sequence[float], c: Sequence[float]) -> float:
+    def decode_attention_s(self, n: int, total_context: float) -> float:
+        return self.decode_attention(n, total_context)[0]
+
+    def prefill_attention(self, q: Sequence[float], c: Sequence[float]) -> tuple[float, float]:
         """Attention of prefill chunks: ``q[i]`` new tokens at context ``c[i]`` (>= q[i])."""
         if len(q) > 8:
             lq, lc = np.log(np.asarray(q, dtype=float)), np.log(np.asarray(c, dtype=float))
-            return float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum())
-        return sum(
-            _bilinear1(self.pre_lq, self.pre_lc, self.pre_ls, math.log(a), math.log(b))
-            for a, b in zip(q, c, strict=True)
+            return (
+                float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_ls, lq, lc)).sum()),
+                float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_lj, lq, lc)).sum()),
+            )
+        t = e = 0.0
+        gx, gy, zs, zj = self._lists[3:7]
+        for a, b in zip(q, c, strict=True):
+            i, fx = _segment(gx, math.log(a))
+            j, fy = _segment(gy, math.log(b))
+            w = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+            t += math.exp(
+                w[0] * zs[i][j] + w[1] * zs[i + 1][j] + w[2] * zs[i][j + 1] + w[3] * zs[i + 1][j + 1]
+            )
+            e += math.exp(
+                w[0] * zj[i][j] + w[1] * zj[i + 1][j] + w[2] * zj[i][j + 1] + w[3] * zj[i + 1][j + 1]
+            )
+        return t, e
+
+    def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
+        """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
+        return (
+            float(self.token_s[tokens] + self.seq_s[seqs]),
+            float(self.token_j[tokens] + self.seq_j[seqs]),
         )
 
-    def dense_s(self, tokens: int, seqs: int) -> float:
-        """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
-        return float(self.token_s[tokens] + self.seq_s[seqs])
+    def step(
+        self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
+    ) -> tuple[float, float]:
+        """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
+        total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
+        tokens = n_decode + int(sum(chunks_q))
+        d = self.dense(tokens, n_decode + len(chunks_q))
+        a = self.decode_attention(n_decode, decode_context)
+        p = self.prefill_attention(chunks_q, chunks_c)
+        return d[0] + a[0] + p[0], d[1] + a[1] + p[1]
 
     def step_s(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
     ) -> float:
-        """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
-        total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
-        tokens = n_decode + int(sum(chunks_q))
-        return (
-            self.dense_s(tokens, n_decode + len(chunks_q))
-            + self.decode_attention_s(n_decode, decode_context)
-            + self.prefill_attention_s(chunks_q, chunks_c)
-        )
+        return self.step(n_decode, decode_context, chunks_q, chunks_c)[0]
 
 
-def _bilinear1(gx: FloatArray, gy: FloatArray, z: FloatArray, x: float, y: float) -> float:
-    """Scalar form of :func:`_bilinear`, exp of the interpolated log value (few chunks)."""
-    nx, ny = len(gx), len(gy)
-    x = min(max(x, gx[0]), gx[-1])
-    y = min(max(y, gy[0]), gy[-1])
-    i = min(max(int(np.searchsorted(gx, x)) - 1, 0), nx - 2)
-    j = min(max(int(np.searchsorted(gy, y)) - 1, 0), ny - 2)
-    fx = (x - gx[i]) / (gx[i + 1] - gx[i])
-    fy = (y - gy[j]) / (gy[j + 1] - gy[j])
-    v = (
-        z[i, j] * (1 - fx) * (1 - fy)
-        + z[i + 1, j] * fx * (1 - fy)
-        + z[i, j + 1] * (1 - fx) * fy
-        + z[i + 1, j + 1] * fx * fy
-    )
-    return math.exp(float(v))
+def _segment(grid: list[float], x: float) -> tuple[int, float]:
+    """Segment ``i`` of a sorted grid holding ``x`` and the fraction along it (clamped to the
+    grid's ends, as ``np.interp``)."""
+    if x <= grid[0]:
+        return 0, 0.0
+    if x >= grid[-1]:
+        return len(grid) - 2, 1.0
+    i = bisect_right(grid, x) - 1
+    return i, (x - grid[i]) / (grid[i + 1] - grid[i])
 
 
 def _bilinear(gx: FloatArray, gy: FloatArray, z: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
@@ -180,13 +224,13 @@ def build_pricer(
     # token ops: one "sequence" of T tokens (T = 0 costs nothing)
     T = np.arange(1, max_tokens + 1, dtype=float)
     ops = build_ops(model, prec, phase="prefill", batch=1.0, q_len=T, context=T, tp=tp)
-    token = np.concatenate(
-        [[0.0], _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape)]
-    )
+    tt, tj = _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape, dev)
+    token, token_j = np.concatenate([[0.0], tt]), np.concatenate([[0.0], tj])
     # sequence ops: n sequences of one token
     n = np.arange(1, max_seqs + 1, dtype=float)
     ops = build_ops(model, prec, phase="decode", batch=n, q_len=1.0, context=1.0, tp=tp)
-    seq = np.concatenate([[0.0], _times(ops, run(ops), is_seq, n.shape)])
+    st, sj = _times(ops, run(ops), is_seq, n.shape, dev)
+    seq, seq_j = np.concatenate([[0.0], st]), np.concatenate([[0.0], sj])
     # decode attention: n sequences at mean context x
     x = _geom(1.0, float(max_context), DECODE_GRID)
     ops = [
@@ -196,7 +240,9 @@ def build_pricer(
         )
     ]
     ops = [o for o in ops if is_attention(o)]
-    dec = np.vstack([np.zeros((1, len(x))), _times(ops, run(ops), is_attention, (len(n), len(x)))])
+    dt, dj = _times(ops, run(ops), is_attention, (len(n), len(x)), dev)
+    zero = np.zeros((1, len(x)))
+    dec, dec_j = np.vstack([zero, dt]), np.vstack([zero, dj])
     # prefill attention: a chunk of q tokens ending at context c >= q
     gq = _geom(1.0, float(max_tokens), PREFILL_GRID)
     gc = _geom(1.0, float(max(max_context, max_tokens)), PREFILL_GRID)
@@ -207,7 +253,7 @@ def build_pricer(
         for o in build_ops(model, prec, phase="prefill", batch=1.0, q_len=Q, context=C, tp=tp)
         if is_attention(o)
     ]
-    pre = _times(ops, run(ops), is_attention, Q.shape)
+    pre, pre_j = _times(ops, run(ops), is_attention, Q.shape, dev)
     return IterationPricer(
         token_s=token,
         seq_s=seq,
@@ -216,4 +262,8 @@ def build_pricer(
         pre_lq=np.log(gq),
         pre_lc=np.log(gc),
         pre_ls=np.log(np.maximum(pre, 1e-30)),
+        token_j=token_j,
+        seq_j=seq_j,
+        dec_j=dec_j,
+        pre_lj=np.log(np.maximum(pre_j, 1e-30)),
     )

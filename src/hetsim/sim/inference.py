@@ -94,8 +94,6 @@ def _evaluate(
     pre_ops = build_ops(
         model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
     )
-    pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
-    pre = _total(pre_costs)
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
     srv = opts.serving
@@ -110,6 +108,10 @@ def _evaluate(
         attention=opts.attention,
         shared_kv_reads=opts.serving.gqa_shared_kv,
     )
+    if pricer is not None and hasattr(pricer, "plan"):
+        pricer.plan(dec_ops)  # a placement planned for the run is planned on the decode's kernels
+    pre_costs = pricer(pre_ops, "prefill", P) if pricer else _price_all(pre_ops, dev, prec, opts)
+    pre = _total(pre_costs)
     dec_costs = pricer(dec_ops, "decode", ctx) if pricer else _price_all(dec_ops, dev, prec, opts)
     dec = _total(dec_costs)
 

@@ -18,9 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.cost.roofline import Cost, Overlap
+from hetsim.cost.roofline import Cost, Overlap, op_cost
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import FillResult, PolicyFn, Problem, is_search, usage_bytes
+from hetsim.placement.balance import achieved_bandwidth, balance, weight_balance
+from hetsim.placement.policies import (
+    FillResult,
+    PolicyFn,
+    Problem,
+    is_search,
+    offload_sides,
+    usage_bytes,
+)
 from hetsim.placement.price import PlacedCost, empty, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
@@ -108,22 +116,33 @@ class Pricer:
         tp: int,
         overlap: Overlap,
         dynamic: bool = True,
+        shared: dict[str, Any] | None = None,
         overlap_transfers: bool = True,
     ) -> None:
         self.fn, self.dev, self.prec = fn, dev, prec
         self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
         self.B, self.P, self.G = (np.asarray(x, dtype=float) for x in (B, P, G))
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
+        # what candidate policies of one run share (auto prices several): the decode's kernels
+        self.shared = shared if shared is not None else {}
         self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
         self.run = PlacedRun(policy_name)
         self.migration_s: Num = 0.0
         self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
         # MFU's denominators: the summed matrix peak of the sides whose units run the phase
         self.peak_flop_per_s: dict[str, float] = {}
+        # (weight kernels, KV-reading kernels per step): Problem's fields of those names
+        self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
+        self.weight_target: Num | None = None  # offload's weight share, found once (plan)
 
     def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
         place for the full length throughout); ``ops`` lets search policies price candidates."""
+        p = self.problem_at(tokens, phase, ops)
+        return self.fn(p), p
+
+    def problem_at(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> Problem:
+        """What the policy places with ``tokens`` tokens cached per sequence (see :meth:`place`)."""
         decode = phase == "decode" and np.ndim(tokens) == 2
         b = self.B[:, None] if decode else self.B
         ws = self.ws[:, None] if decode and self.ws.ndim == 1 else self.ws
@@ -132,6 +151,17 @@ class Pricer:
             tokens = full[:, None] if decode else full
         full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
         p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
+        if self.kernel_sizes[1] and self.weight_target is not None:
+            target = self.weight_target
+            if decode and np.ndim(target) == 1:
+                target = np.asarray(target)[:, None]
+            wk = tuple(
+                (kb, n, np.asarray(f)[:, None] if decode and np.ndim(f) == 1 else f)
+                for kb, n, f in self.kernel_sizes[0]
+            )
+            p = dataclasses.replace(
+                p, weight_kernels=wk, kv_kernels=self.kernel_sizes[1], weight_target=target
+            )
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -140,7 +170,7 @@ class Pricer:
                     parts.setdefault(g, op.n_parts)
             p = dataclasses.replace(p, parts=parts, evaluate=self._evaluator(ops),
                                     evaluate_groups=self._evaluator(ops, by_group=True))  # fmt: skip
-        return self.fn(p), p
+        return p
 
     def _evaluator(self, ops: list[Op], by_group: bool = False) -> Callable[[Placement], Any]:
         """Phase time (s) of ``ops`` under a placement whose shares may carry leading
@@ -183,10 +213,25 @@ class Pricer:
 
         return evaluate
 
+    def plan(self, decode_ops: list[Op]) -> None:
+        """Read the decode's kernels (before either phase is priced): offload's balance is
+        found from them, and one split of the weights serves both phases."""
+        if "plan" in self.shared:  # another candidate of the same run found them
+            self.kernel_sizes, self.weight_target = self.shared["plan"]
+            return
+        self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
+        sides = offload_sides(self.dev)
+        if self.kernel_sizes[1] and len(sides) > 1:
+            self.weight_target = weight_balance(
+                self.dev, self.kernel_sizes[0], sides, balance(self.dev, sides)
+            )
+        self.shared["plan"] = (self.kernel_sizes, self.weight_target)
+
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
+        detail = self.B.size == 1  # per-side / per-link records only for one configuration
+        search = is_search(self.run.policy)
         res, p = self.place(context, phase, ops)
         pl = res.placement
-        detail = self.B.size == 1  # per-side / per-link records only for one configuration
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
                           overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
         self.peak_flop_per_s[phase] = self._peak(ops, costs)
@@ -195,13 +240,27 @@ class Pricer:
             self.run.usage_prefill = usage_bytes(p, pl)
             self._pre_problem = p
             return [c.cost for c in costs]
-        self.run.decode, self.run.decode_costs = pl, costs
-        self.run.usage_decode = usage_bytes(p, pl)
-        self._dec_problem = p
-        full, pf = self.place(self.P + self.G, "prefill", ops if is_search(self.run.policy) else None)
-        self.run.usage_end = usage_bytes(pf, full.placement if not is_search(self.run.policy) else pl)
-        self.run.roles_decode = roles(p, pl)
+        self._dec_first = (pl, p)
+        full = pl if search else self.place(self.P + self.G, "prefill")[0].placement
         self.run.thresholds_bytes = res.thresholds_bytes
+        return self._finish(ops, pl, costs, usage_bytes(p, pl), roles(p, pl), full)
+
+    def _finish(
+        self,
+        ops: list[Op],
+        pl: Placement,
+        costs: list[PlacedCost],
+        usage: tuple[Num, ...],
+        roles_decode: dict[str, Num],
+        final: Placement,
+    ) -> list[Cost]:
+        """Record the decode's placement (``final``: the one held at the full length) and its
+        re-maps; the costs the simulator sums."""
+        self.peak_flop_per_s["decode"] = self._peak(ops, costs)
+        self.run.decode, self.run.decode_costs = pl, costs
+        self.run.usage_decode = usage
+        self.run.usage_end = usage_bytes(self.problem_at(self.P + self.G, "prefill"), final)
+        self.run.roles_decode = roles_decode
         if self.B.size == 1:
             self.remaps(int(self.P.reshape(-1)[0]), int(self.G.reshape(-1)[0]))
             self.migration_s = self.run.migration_s
@@ -260,9 +319,9 @@ class Pricer:
         out: list[Remap] = []
         if G < 2:
             return out
-        pre, dec = self.run.prefill, self.run.decode
-        if pre is not None and dec is not None and hasattr(self, "_pre_problem"):
-            moved, secs, what = self._moved((pre, self._pre_problem), (dec, self._dec_problem))
+        pre = self.run.prefill
+        if pre is not None and hasattr(self, "_pre_problem") and hasattr(self, "_dec_first"):
+            moved, secs, what = self._moved((pre, self._pre_problem), self._dec_first)
             if moved > 0:
                 out.append(Remap(0, P, what or "re-placed for the decode", moved, secs))
         if not self.dynamic:
@@ -283,6 +342,33 @@ class Pricer:
     def _record(self, out: list[Remap]) -> None:
         self.run.remaps = out
         self.run.migration_s = sum(r.migration_s for r in out)
+
+
+def kernel_sizes(
+    ops: list[Op], dev: Device, prec: Precision
+) -> tuple[tuple[tuple[float, float, Num], ...], float]:
+    """((weight bytes, repetitions, local seconds that do not scale with the weight share) of
+    each GEMM that reads a weight group; kernels per step that read the KV cache): what
+    offload's balance is found from (Problem.weight_kernels). The fixed seconds are the
+    primary's priced memory phase at the balanced share less that share of the weights at
+    the achieved bandwidth (activations, split-K partials), per configuration (shape (N,))."""
+    sides = offload_sides(dev)
+    b = balance(dev, sides)
+    side = dev.sides[0]
+    out: list[tuple[float, float, Num]] = []
+    for op in ops:
+        kb = float(np.max(op.weight_bytes))
+        if op.kind != "gemm" or group_of(op) in (None, "attention") or kb <= 0:
+            continue
+        part = dataclasses.replace(op, weight_bytes=b * kb, count=1)
+        c = op_cost(part, side.unit_for(op.prefers), side.memory, prec, kernels=dev.kernels)
+        bw0 = float(np.max(achieved_bandwidth(dev, 0, b * kb)))
+        mem = np.asarray(c.memory_s, dtype=float)
+        mem = mem.max(axis=tuple(range(1, mem.ndim))) if mem.ndim > 1 else mem  # (N,): not per context
+        fixed = np.maximum(mem - b * kb / bw0, 0.0)
+        out.append((kb, float(op.count), fixed if fixed.ndim else float(fixed)))
+    kv = sum(op.count for op in ops if group_of(op) == "attention")
+    return tuple(out), float(kv)
 
 
 def peak_usage(run: PlacedRun, s: int) -> float:

@@ -24,7 +24,7 @@ from hetsim.sim.inference import (
     footprint,
 )
 from hetsim.sim.placed import Pricer, mean_placed, peak_usage, split_weights, total
-from hetsim.sim.records import op_result, result_record
+from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
 
@@ -40,15 +40,18 @@ def _mean(x: Any) -> Any:
 
 
 def _evaluate_policy(
-    name: str, m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, dynamic: bool
-) -> tuple[dict[str, Any], list[Any], Pricer, bool]:
+    name: str, m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, dynamic: bool,
+    shared: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[Any], Pricer, bool]:  # fmt: skip
+    """One policy's placed evaluation; ``shared`` carries what the candidates of one run
+    share (the decode's kernels and offload's weight share, found once)."""
     seq = w.input_len + w.output_len
     fp = footprint(m, prec, w.batch, seq, opts, live_len=w.input_len)
     weights = split_weights(m, prec, fp, opts.tp)
     kvpt = float(fp["kv_cache"]) / (w.batch * seq)
     B, P, G = (np.array([float(x)]) for x in (w.batch, w.input_len, w.output_len))
     pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, np.array([float(fp["activations"])]),
-                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic,
+                    B, P, G, tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared,
                     overlap_transfers=opts.serving.overlap_transfers)  # fmt: skip
     r, pre_ops, _, dec_ops, _ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
     run = pricer.run
@@ -93,9 +96,10 @@ def choose(
         )
     tried: list[tuple[str, tuple[dict[str, Any], list[Any], Pricer, bool]]] = []
     skipped: list[str] = []
+    shared: dict[str, Any] = {}
     for name in auto_candidates(dev):
         try:
-            tried.append((name, _evaluate_policy(name, m, dev, prec, w, opts, dynamic)))
+            tried.append((name, _evaluate_policy(name, m, dev, prec, w, opts, dynamic, shared)))
         except MappingError as exc:
             skipped.append(f"{name} ({exc})")
     fitting = [t for t in tried if t[1][3]]
@@ -141,11 +145,12 @@ def _oracle(
     """The oracle's own split search, then the fastest end to end (migration included) of it
     and every other registered policy that applies and fits: never slower than any of them."""
     tried: list[tuple[str, Evaluation]] = []
+    shared: dict[str, Any] = {}
     for name in policy_names():
         if name == "auto":
             continue
         try:
-            ev = _evaluate_policy(name, m, dev, prec, w, opts, dynamic)
+            ev = _evaluate_policy(name, m, dev, prec, w, opts, dynamic, shared)
         except (MappingError, CapacityError):
             continue
         if ev[3]:
@@ -231,12 +236,9 @@ def assemble(
         timeline[key] = [float(x) for x in u]
     notes = [x for x in base.notes if not x.startswith("does not fit")]
     if not fits:
-        need = ", ".join(
-            f"{s.name} {s.resident_bytes / 1e9:.1f} of {s.capacity_bytes / 1e9:.1f} GB" for s in sides
-        )
-        notes.append(f"does not fit: {need}")
+        notes.append(fit_note(sides))
     return dataclasses.replace(
-        base, fits=fits, capacity_bytes=float(sum(s.capacity_bytes for s in sides)), ops=out_ops,
+        base, fits=fits, capacity_bytes=system_capacity(dev), ops=out_ops,
         notes=notes, policy=policy, policy_reason=why, sides=sides, links=links, remaps=remaps,
         tier_timeline=timeline,
     )  # fmt: skip
@@ -287,11 +289,12 @@ def sweep_placed(
     if policy == "auto" and not np.any(fits0):
         names = fill_policy_names(for_auto=True)  # no configuration fits the primary: skip it
     evals = []
+    shared: dict[str, Any] = {}
     for name in names:
         try:
             pricer = Pricer(name, get_policy(name), dev, prec, weights, kvpt, fp["activations"], B, P, G,
-                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic,
-                    overlap_transfers=opts.serving.overlap_transfers)  # fmt: skip
+                            tp=opts.tp, overlap=opts.overlap, dynamic=dynamic, shared=shared,
+                            overlap_transfers=opts.serving.overlap_transfers)  # fmt: skip
             r, *_ = _evaluate(m, dev, prec, B, P, G, opts, pricer)
         except MappingError:
             if policy != "auto":

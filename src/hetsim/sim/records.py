@@ -18,6 +18,20 @@ from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import Op
 
 
+def fit_note(sides: list[SideResult]) -> str:
+    """The note of a run that does not fit: what each side holds of its capacity."""
+    held = ", ".join(
+        f"{s.name} {s.resident_bytes / 1e9:.1f} of {s.capacity_bytes / 1e9:.1f} GB" for s in sides
+    )
+    return f"does not fit: {held}"
+
+
+def system_capacity(dev: Device) -> float:
+    """Memory of one device over all its sides (bytes): ``capacity_bytes`` of a result, on
+    every path; whether the chosen placement fits is decided side by side (``sides``)."""
+    return float(sum(s.memory.capacity_bytes for s in dev.sides))
+
+
 def primary_sides(r: AnalysisResult, dev: Device) -> list[SideResult]:
     steps = max(r.output_len - 1, 0)
     moved = r.prefill.bytes + steps * r.decode.bytes
@@ -43,9 +57,10 @@ def result_record(
     r: dict[str, FloatArray],
     priced: tuple[list[Op], list[Cost], list[Op], list[Cost]],
 ) -> AnalysisResult:
-    """The result record of one evaluated configuration (N = 1)."""
+    """The result record of one evaluated configuration (N = 1). ``fits``: the placement
+    priced (here everything on the primary side) fits every side of the device."""
     pre_ops, pre_costs, dec_ops, dec_costs = priced
-    cap = dev.primary.memory.capacity_bytes
+    cap = system_capacity(dev)
 
     def s(key: str) -> float:
         return float(np.asarray(r[key]).reshape(-1)[0])
@@ -54,7 +69,10 @@ def result_record(
     ops += [op_result(op, c, "decode", dev) for op, c in zip(dec_ops, dec_costs, strict=True)]
     notes = []
     if not fits:
-        notes.append(f"does not fit: needs {fp['total'] / 1e9:.1f} GB of {cap / 1e9:.1f} GB")
+        held = [float(fp["total"]) if i == 0 else 0.0 for i in range(len(dev.sides))]
+        sides = [SideResult(x.name, x.memory.name, x.memory.capacity_bytes, h, False, 0.0, 0.0, 0.0)
+                 for x, h in zip(dev.sides, held, strict=True)]  # fmt: skip
+        notes.append(fit_note(sides))
     if w.output_len == 1:
         notes.append("output_len = 1: no decode steps, TPOT is 0")
     return AnalysisResult(

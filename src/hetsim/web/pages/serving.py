@@ -290,7 +290,11 @@ def build(inp: Inputs, ctx: Context) -> View:
             "kv_peak_utilization", "KV cache, peak use", r.kv_peak_utilization, f"{r.kv_peak_utilization:.1%}"
         ),
         Card("preemptions", "preemptions", r.preemptions, f"{r.preemptions:,}"),
-    ]
+        Card("energy_j_per_token", "energy per output token", r.energy_j_per_token,
+             f"{r.energy_j_per_token:.3g} J"),
+        Card("avg_power_w", "average power per device", r.avg_power_w,
+             f"{r.avg_power_w:,.0f} W (peak {r.peak_power_w:,.0f} W)"),
+    ]  # fmt: skip
     title = (
         f"{model.name} on {r.tp}× {r.hardware}, {r.engine}: {n} requests, Poisson {rate:g} req/s, "
         f"{p_len} + {g_len} tokens"

@@ -1,0 +1,112 @@
+"""Where offload's split of a group sits: the share of the primary at which reading its part
+there and streaming the rest from the next side take the same time, with the bandwidths the
+pricing reads (:mod:`hetsim.placement.price`), per kernel where the op graph's kernels are
+known. A target above the priced optimum made offload slower with more primary capacity
+(which lets the share rise to the target), one below it slower with more capacity on the
+other side, so the balance follows the pricing term for term: achieved bandwidth, the size
+each part is read at, the route's latency per kernel, the local reads that do not scale with
+the share."""
+
+from __future__ import annotations
+
+from typing import overload
+
+import numpy as np
+
+from hetsim.hardware.spec import Device
+from hetsim.placement.topology import route, stream_bandwidth
+from hetsim.workload.ops import Num
+
+
+@overload
+def balance(dev: Device, sides: list[int]) -> float: ...
+@overload
+def balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num: ...
+def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> Num:
+    """The share of a split group the first side should hold so that reading it there and
+    streaming the rest from the next side take the same time: bw0 / (bw0 + bw_stream)
+    (holding more only makes the first side's memory the bottleneck), with the bandwidths
+    the pricing reads (:func:`achieved_bandwidth`): at the large-transfer top of the tiers'
+    efficiency curves, or, given ``kernel_bytes`` (one kernel's bytes of the group), at the
+    sizes of its local part and its stream, with the route's latency per kernel on the
+    stream's side (a fixed point: the sizes depend on the share)."""
+    if len(sides) < 2:
+        return 1.0
+    route_bw = stream_bandwidth(dev, sides[1], sides[0])
+    latency = route(dev, sides[1], sides[0]).latency_s
+
+    def share(kb: Num | None, b: Num) -> Num:
+        bw0 = achieved_bandwidth(dev, sides[0], None if kb is None else b * kb)
+        bw1 = np.minimum(achieved_bandwidth(dev, sides[1], None if kb is None else (1 - b) * kb), route_bw)
+        if kb is None:
+            out: Num = bw0 / (bw0 + bw1)
+            return out
+        # s kb / bw0 = (1 - s) kb / bw1 + the route's start-up latency (paid per kernel)
+        kb = np.maximum(kb, 1.0)
+        out = np.minimum((kb / bw1 + latency) / (kb / bw0 + kb / bw1), 1.0)
+        return out
+
+    b = share(None, 1.0)
+    if kernel_bytes is None:
+        return float(b)
+    sized = not _flat(dev, sides[0]) or not _flat(dev, sides[1])
+    for _ in range(3 if sized else 1):  # the sizes matter only where a curve is read
+        b = share(kernel_bytes, b)
+    return b
+
+
+def _flat(dev: Device, s: int) -> bool:
+    """Whether side ``s`` is read at one bandwidth whatever the transfer size."""
+    return (s == 0 and dev.kernels is not None) or dev.sides[s].memory.efficiency.values == (1.0,)
+
+
+def weight_balance(
+    dev: Device, kernels: tuple[tuple[float, float, Num], ...], sides: list[int], b: float
+) -> Num:
+    """The one share of every weight group that minimises the weights' read time: each
+    kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
+    size: the route's latency per kernel moves it up, the local reads that do not scale with
+    the share — activations, split-K partials — move it down), and the sum over kernels is
+    piecewise linear, so its minimum is the kernel balance at which the summed slope turns
+    non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
+    ``kernels``: (weight bytes of one, kernels per step, fixed seconds), see
+    ``Problem.weight_kernels``; broadcasts over the configurations of the fixed seconds."""
+    if not kernels:
+        return b
+    kinks, ups, downs = [], [], []
+    for kb, n, fixed_s in kernels:
+        s = float(np.asarray(balance(dev, sides, kb)).reshape(-1)[0])
+        bw0 = float(np.asarray(achieved_bandwidth(dev, sides[0], s * kb)).reshape(-1)[0])
+        bw1 = min(float(np.asarray(achieved_bandwidth(dev, sides[1], (1 - s) * kb)).reshape(-1)[0]),
+                  stream_bandwidth(dev, sides[1], sides[0]))  # fmt: skip
+        kinks.append(np.clip(s - np.asarray(fixed_s, dtype=float) / (kb / bw0 + kb / bw1), 0.0, 1.0))
+        ups.append(n * kb / bw0)
+        downs.append(n * kb / bw1)
+    k = np.stack(np.broadcast_arrays(*kinks))  # (kernels, ...)
+    order = np.argsort(k, axis=0)
+    shape = (len(ups),) + (1,) * (k.ndim - 1)
+    step = np.broadcast_to((np.array(ups) + np.array(downs)).reshape(shape), k.shape)
+    slope = np.cumsum(np.take_along_axis(step, order, axis=0), axis=0) - sum(downs)
+    first = np.where(np.any(slope >= 0, axis=0), np.argmax(slope >= 0, axis=0), len(ups) - 1)
+    out: Num = np.take_along_axis(np.take_along_axis(k, order, axis=0), first[None], axis=0)[0]
+    return out if np.ndim(out) else float(out)
+
+
+def achieved_bandwidth(dev: Device, s: int, size_bytes: Num | None = None) -> Num:
+    """The bandwidth (B/s) at which the pricing reads side ``s``'s memory in large transfers:
+    the datasheet figure x the calibrated kernel model's memory fraction on the primary where
+    the device has one, else x the top of the tier's efficiency curve. Balanced on the
+    datasheet figures, the primary's share sat above the priced optimum (its reads run at
+    0.9 of the datasheet, the stream at the full link rate), so more primary capacity, which
+    lets the share rise to that target, made offload slower (hbm-pim, llama2-13b B=55
+    P=2661: TPOT 25.92 ms with 80 GB of HBM, 27.29 ms with 88 GB or more). ``size_bytes``:
+    read the curve at that transfer size instead (the pricing reads it at each part's size)."""
+    mem = dev.sides[s].memory
+    if s == 0 and dev.kernels is not None:
+        return mem.bandwidth_bytes_per_s * dev.kernels.memory_efficiency
+    if mem.efficiency.values == (1.0,):
+        return mem.bandwidth_bytes_per_s
+    if size_bytes is None:
+        return mem.bandwidth_bytes_per_s * float(np.max(mem.efficiency(1e18)))
+    out: Num = mem.bandwidth_bytes_per_s * np.asarray(mem.efficiency(np.maximum(size_bytes, 1.0)))
+    return out

@@ -1,0 +1,144 @@
+"""Issue 8's physics on the placed paths (issue 7): over every preset with more than one memory
+side, calibrated and not, and over perturbed user-style hardware files, under ``auto``,
+``offload`` and every policy that applies: MFU and MBU in (0, 1], a larger batch never makes a
+decode step (or the prefill) faster, more bandwidth never makes a run slower.
+
+``auto`` is checked per policy it chose: by its definition (``primary`` wherever the footprint
+fits the primary side) it switches policy where the footprint outgrows the primary, and a
+policy that also reads the capacity side's bandwidth can be faster there than ``primary`` was
+one batch earlier (the strict xfail at the end records it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hetsim
+from hetsim.errors import HetsimError
+from hetsim.hardware.loader import device_from_mapping, list_hardware, with_calibration
+from hetsim.hardware.spec import Device
+from hetsim.placement.policies import fill_policy_names
+from hetsim.sim.inference import sweep
+from tests.sim.test_physics_every_preset import BATCHES, ONE, PRESET_DIR, _perturbed
+
+MULTI = sorted(d.name for d in list_hardware() if len(d.sides) > 1)
+FILLS = tuple(fill_policy_names())  # offload, pim-attention, hierarchical, the layer-offload engines, ...
+SEARCHES = ("h2m2", "attention-first", "naive-sublayer", "oracle")
+MODELS = ["llama2-7b", "mixtral-8x7b", "llama3-8b", "gpt-j-6b", "mistral-7b", "llama2-70b"]
+
+
+def _sweep(model: str, dev: Device, p: int, g: int, policy: str) -> hetsim.SweepResult | None:
+    try:
+        return sweep(model, dev, BATCHES, p, g, policy=policy)
+    except HetsimError:
+        return None  # the policy does not apply to this system (it says why; tested elsewhere)
+
+
+def _check(dev: Device, model: str, p: int, g: int, policy: str) -> hetsim.SweepResult | None:
+    r = _sweep(model, dev, p, g, policy)
+    if r is None:
+        return None
+    where = f"{dev.name} ({dev.calibration}) {policy} {model} P={p} G={g}"
+    assert np.all(np.isfinite(r.tpot_s)) and np.all(r.tpot_s > 0), where
+    assert np.all(np.isfinite(r.ttft_s)) and np.all(r.ttft_s > 0), where
+    assert np.all((r.mfu > 0) & (r.mfu <= ONE)), f"{where}: mfu {r.mfu}"
+    assert np.all((r.mbu > 0) & (r.mbu <= ONE)), f"{where}: mbu {r.mbu}"
+    same = r.policy[1:] == r.policy[:-1]  # auto: batches that kept the same policy
+    for name, t in (("tpot", r.tpot_s), ("ttft", r.ttft_s)):
+        ok = (np.diff(t) >= -1e-12 * t[1:]) | ~same
+        assert np.all(ok), f"{where}: {name} {t} under {list(r.policy)}"
+    return r
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+@pytest.mark.parametrize("hw", MULTI)
+def test_placed_grid_every_multi_side_preset(hw: str, calibrated: bool) -> None:
+    dev = hetsim.get_hardware(hw, calibrated=calibrated)
+    checked = 0
+    for policy in ("auto", *FILLS):
+        for model, p, g in (("llama2-7b", 512, 64), ("mixtral-8x7b", 1, 154), ("llama2-70b", 2048, 256)):
+            checked += _check(dev, model, p, g, policy) is not None
+    assert checked >= 6  # auto, offload and hierarchical apply to every multi-side preset
+
+
+@pytest.mark.parametrize("hw", ["h2m2", "gh200", "hbm-pim"])
+def test_search_policies_batch_and_bounds(hw: str) -> None:
+    """The search policies (analyze only): MFU and MBU <= 1 and TPOT, TTFT never falling
+    with the batch, llama2-70b 1024 + 128 (spills on every one of these)."""
+    dev = hetsim.get_hardware(hw)
+    for policy in SEARCHES:
+        prev: tuple[float, float] | None = None
+        for b in (1, 4, 16):
+            try:
+                r = hetsim.analyze("llama2-70b", dev, hetsim.Workload(b, 1024, 128), policy=policy)
+            except HetsimError:
+                break
+            assert 0 < r.mfu <= ONE and 0 < r.mbu <= ONE, (hw, policy, b, r.mfu, r.mbu)
+            if prev is not None:
+                assert r.tpot_s >= prev[0] * (1 - 1e-12), (hw, policy, b, "tpot")
+                assert r.ttft_s >= prev[1] * (1 - 1e-12), (hw, policy, b, "ttft")
+            prev = (r.tpot_s, r.ttft_s)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hw=st.sampled_from(MULTI),
+    policy=st.sampled_from(("auto", *FILLS)),
+    calibrated=st.booleans(),
+    model=st.sampled_from(MODELS),
+    p=st.integers(1, 4096),
+    g=st.integers(2, 1024),
+)
+def test_random_placed_configurations(
+    hw: str, policy: str, calibrated: bool, model: str, p: int, g: int
+) -> None:
+    _check(hetsim.get_hardware(hw, calibrated=calibrated), model, p, g, policy)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hw=st.sampled_from(MULTI),
+    policy=st.sampled_from(("auto", *FILLS)),
+    bw=st.floats(0.25, 4.0),
+    peak=st.floats(0.25, 4.0),
+    sms=st.floats(0.25, 2.0),
+    cap=st.sampled_from((0.25, 1.0, 4.0)),
+    model=st.sampled_from(MODELS),
+    p=st.integers(1, 2048),
+    g=st.integers(2, 512),
+    calibrated=st.booleans(),
+)
+def test_perturbed_user_yamls_placed(
+    hw: str, policy: str, bw: float, peak: float, sms: float, cap: float, model: str, p: int, g: int,
+    calibrated: bool,
+) -> None:  # fmt: skip
+    """User-style copies of the multi-side presets (every side's bandwidth, peaks, SM count and
+    capacity scaled): the bounds and the batch order hold, and doubling every side's bandwidth
+    (same calibration, re-placed) is never slower where the run fits both."""
+    raw = yaml.safe_load((PRESET_DIR / f"{hw}.yaml").read_text())
+    dev = device_from_mapping(_perturbed(raw, bw, peak, sms, cap), "user.yaml")
+    faster = device_from_mapping(_perturbed(raw, bw * 2, peak, sms, cap), "user.yaml")
+    if calibrated:
+        dev, faster = with_calibration(dev), with_calibration(faster)
+    a = _check(dev, model, p, g, policy)
+    if a is None:
+        return
+    b = _sweep(model, faster, p, g, policy)
+    assert b is not None
+    both = a.fits & b.fits
+    assert np.all(b.e2e_latency_s[both] <= a.e2e_latency_s[both] * (1 + 1e-9)), (a.policy, b.policy)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "auto is primary wherever the footprint fits the primary side (issue 7's definition, and its "
+    "test that auto equals primary there); offload also reads the LPDDR's bandwidth, so the first "
+    "batch that spills decodes faster than primary did one batch earlier: gh200 uncalibrated, "
+    "mixtral-8x7b P=1 G=154, TPOT 27.86 ms at B=64 (primary) -> 25.54 ms at B=128 (offload; "
+    "offload itself 25.11 -> 25.54). Needs a decision on auto's definition (closing note)"))  # fmt: skip
+def test_auto_batch_order_across_the_switch_from_primary() -> None:
+    r = sweep("mixtral-8x7b", hetsim.get_hardware("gh200", calibrated=False), BATCHES, 1, 154)
+    assert list(r.policy[-2:]) == ["primary", "offload"]
+    assert np.all(np.diff(r.tpot_s) >= 0), r.tpot_s
