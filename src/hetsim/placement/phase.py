@@ -24,6 +24,7 @@ exchange).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,9 @@ from hetsim.placement.record import Placement, group_of
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.ops import Num, Op
+
+if TYPE_CHECKING:
+    from hetsim.placement.group_memo import GroupMemo
 
 SYNC_GROUPS = ("qkv", "attention", "fc")
 
@@ -65,11 +69,12 @@ def price_phase(
     tlb: TlbModel | None = None,
     resident_bytes: tuple[Num, ...] = (),
     detail: bool = True,
-    memo: dict[tuple[object, ...], tuple[list[PlacedCost], Num, Num]] | None = None,
+    memo: GroupMemo | None = None,
 ) -> PhaseCost:
     """Price ``ops`` under ``pl``. ``resident_bytes`` (per side) is what the TLB model
-    needs (the data a side has mapped). ``memo`` (one per list of ops and device) keeps the
-    priced groups of scalar placements, so policies that agree on a group share its price."""
+    needs (the data a side has mapped). ``memo`` (:class:`GroupMemo`, one per decode step)
+    keeps each group's side-by-side price, so a placement priced before (or one row of a
+    table of splits priced before) is read, not priced again."""
     grouped = knobs.group_sync or tlb is not None
     buckets: dict[str, list[tuple[int, Op]]] = {}
     out: list[PlacedCost | None] = [None] * len(ops)
@@ -79,23 +84,21 @@ def price_phase(
         if grouped and g in SYNC_GROUPS:
             buckets.setdefault(g, []).append((i, op))
             continue
-        if g is None and op.kind != "collective" and knobs.shared_everywhere:
-            pc = _everywhere(op, dev, prec, overlap, knobs)
+        if g is None and memo is not None:  # norms, residuals, collectives: any placement
+            pc = memo.fixed(op, dev, prec, tp, overlap, knobs, detail)
         else:
-            pc = price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs)
+            pc = price_ungrouped(op, dev, prec, pl, tp, overlap, knobs, detail)
         out[i] = pc
         key = g or ("collective" if op.kind == "collective" else "shared")
         group_s[key] = group_s.get(key, 0.0) + pc.cost.time_s
     abstraction: Num = 0.0
     for g, members in buckets.items():
-        kv = any(np.any(np.asarray(op.kv_read_bytes + op.kv_write_bytes) > 0) for _, op in members)
-        mkey = _memo_key(g, pl, knobs, tlb, resident_bytes, tp, overlap, kv) if memo is not None else None
-        hit = memo.get(mkey) if memo is not None and mkey is not None else None
-        if hit is None:
-            hit = _group(g, [op for _, op in members], dev, prec, pl, tp, overlap, knobs, tlb, resident_bytes)
-            if memo is not None and mkey is not None:
-                memo[mkey] = hit
-        pcs, t, stall = hit
+        gops = [op for _, op in members]
+        if memo is None:
+            gb = busy_no_stall(g, gops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs)
+        else:
+            gb = memo.busy(g, gops, dev, prec, pl, tp, overlap, knobs)
+        pcs, t, stall = _group(_with_stall(gb, tlb, resident_bytes))
         for (i, _), pc in zip(members, pcs, strict=True):
             out[i] = pc
         group_s[g] = t
@@ -107,37 +110,27 @@ def price_phase(
     return PhaseCost(costs, total, group_s, abstraction)
 
 
+def price_ungrouped(
+    op: Op,
+    dev: Device,
+    prec: Precision,
+    pl: Placement,
+    tp: int,
+    overlap: Overlap,
+    knobs: PricingKnobs,
+    detail: bool,
+) -> PlacedCost:
+    """An op outside the synchronised groups (its own price_op, or duplicated everywhere)."""
+    if group_of(op) is None and op.kind != "collective" and knobs.shared_everywhere:
+        return _everywhere(op, dev, prec, overlap, knobs)
+    return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs)
+
+
 def per_candidate(x: Num, pl: Placement) -> npt.NDArray[np.float64]:
     """``x`` broadcast to the candidate shape of ``pl``'s shares (a search's time array)."""
     shape = np.broadcast(*(np.asarray(s) for g in pl.groups.values() for s in g.shares)).shape
     out: npt.NDArray[np.float64] = np.broadcast_to(np.asarray(x, dtype=float), shape).astype(float)
     return out
-
-
-def _memo_key(
-    g: str,
-    pl: Placement,
-    knobs: PricingKnobs,
-    tlb: TlbModel | None,
-    resident: tuple[Num, ...],
-    tp: int,
-    overlap: Overlap,
-    kv: bool,
-) -> tuple[object, ...] | None:
-    """What a group's price depends on: its placement, the KV cache's where its ops touch the
-    KV cache (``kv``), and the resident bytes where a TLB is modelled; None where a share is
-    an array (candidates are not kept)."""
-    parts: list[object] = [g, knobs, tlb, tp, overlap, pl.workspace_side, pl.staged]
-    for name in (g, "attention") if kv and g != "attention" else (g,):
-        gp = pl.groups[name]
-        if any(np.ndim(x) for x in gp.shares):
-            return None
-        parts += [tuple(float(x) for x in gp.shares), gp.compute]
-    if tlb is not None:
-        if any(np.ndim(x) for x in resident):
-            return None
-        parts.append(tuple(float(x) for x in resident))
-    return tuple(parts)
 
 
 def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs) -> PlacedCost:
@@ -197,12 +190,36 @@ def group_busy(
     tlb: TlbModel | None = None,
     resident: tuple[Num, ...] = (),
 ) -> GroupBusy:
+    """``ops`` of group ``g`` priced side by side under ``pl``; with ``tlb`` each side's
+    translation stall for what it streams (``resident``: the bytes each side has mapped)."""
+    gb = busy_no_stall(g, ops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs)
+    return _with_stall(gb, tlb, resident)
+
+
+def _with_stall(gb: GroupBusy, tlb: TlbModel | None, resident: tuple[Num, ...]) -> GroupBusy:
+    if tlb is None or not resident:
+        return gb
+    stall = tuple(tlb.stall_s(nb, resident[s]) for s, nb in enumerate(gb.side_bytes))
+    return replace(gb, stall_s=stall)
+
+
+def busy_no_stall(
+    g: str,
+    ops: list[Op],
+    dev: Device,
+    prec: Precision,
+    pl: Placement,
+    *,
+    tp: int = 1,
+    overlap: Overlap = "max",
+    knobs: PricingKnobs = DEFAULT_KNOBS,
+) -> GroupBusy:
+    """The side-by-side price of a group, without translation stalls (zeros)."""
     n = len(dev.sides)
     gp = pl.groups[g]
     pcs = [price_op(op, dev, prec, pl, tp, overlap, detail=True, knobs=knobs, exchange=False) for op in ops]
     busy: list[Num] = []
     nbytes: list[Num] = []
-    stall: list[Num] = []
     for s in range(n):
         b: Num = 0.0
         nb: Num = 0.0
@@ -211,7 +228,6 @@ def group_busy(
             nb = nb + pc.side_bytes[s]
         busy.append(b)
         nbytes.append(nb)
-        stall.append(tlb.stall_s(nb, resident[s]) if tlb is not None and resident else 0.0)
     link_s: Num = 0.0
     totals: dict[str, Num] = {}
     for pc in pcs:
@@ -242,14 +258,19 @@ def group_busy(
             for name in r.links:
                 x_links[name] = x_links.get(name, 0.0) + xbytes
         sync = split * (knobs.barrier_s + lat) * layers + xt
-    return GroupBusy(tuple(pcs), tuple(busy), tuple(nbytes), tuple(stall), link_s, sync, x_energy, x_links)
+    return GroupBusy(tuple(pcs), tuple(busy), tuple(nbytes), (0.0,) * n, link_s, sync, x_energy, x_links)
 
 
 def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost]:
     """Per-op costs of a group whose time is ``total``: each op its busy time on the side
     that bounds the group (the largest of ``bound_by``), the rest on the last op."""
     n = len(bound_by)
-    bound = np.argmax(np.stack(np.broadcast_arrays(*[np.asarray(b, dtype=float) for b in bound_by])), axis=0)
+    scalar = _first_max(bound_by, gb.costs)
+    bound = (
+        scalar
+        if scalar is not None
+        else np.argmax(np.stack(np.broadcast_arrays(*[np.asarray(b, dtype=float) for b in bound_by])), axis=0)
+    )
     out: list[PlacedCost] = []
     charged: Num = 0.0
     for j, pc in enumerate(gb.costs):
@@ -261,28 +282,30 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
             cost = replace(pc.cost, time_s=t, energy_j=pc.cost.energy_j + gb.exchange_energy_j)
             out.append(replace(pc, cost=cost, link_bytes=lk))
             continue
-        t = 0.0
-        for s in range(n):
-            t = t + np.where(bound == s, np.asarray(pc.side_busy_s[s], dtype=float), 0.0)
+        if scalar is not None:  # one candidate: the bounding side's busy time, as the sum below
+            t = float(pc.side_busy_s[scalar])
+        else:
+            t = 0.0
+            for s in range(n):
+                t = t + np.where(bound == s, np.asarray(pc.side_busy_s[s], dtype=float), 0.0)
         charged = charged + t
         out.append(replace(pc, cost=replace(pc.cost, time_s=t)))
     return out
 
 
-def _group(
-    g: str,
-    ops: list[Op],
-    dev: Device,
-    prec: Precision,
-    pl: Placement,
-    tp: int,
-    overlap: Overlap,
-    knobs: PricingKnobs,
-    tlb: TlbModel | None,
-    resident: tuple[Num, ...],
-) -> tuple[list[PlacedCost], Num, Num]:
+def _first_max(bound_by: list[Num], costs: tuple[PlacedCost, ...]) -> int | None:
+    """The first side with the largest of ``bound_by`` (as ``np.argmax``) where every value
+    is a finite scalar; None otherwise (the array path)."""
+    if any(np.ndim(b) for b in bound_by) or any(np.ndim(x) for pc in costs for x in pc.side_busy_s):
+        return None
+    vals = [float(b) for b in bound_by]
+    if not all(np.isfinite(vals)):
+        return None
+    return vals.index(max(vals))
+
+
+def _group(gb: GroupBusy) -> tuple[list[PlacedCost], Num, Num]:
     """(per-op costs, the group's time, its exposed translation time) under group sync."""
-    gb = group_busy(g, ops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs, tlb=tlb, resident=resident)
     base: Num = gb.link_s
     with_tlb: Num = gb.link_s
     for b, x in zip(gb.busy_s, gb.stall_s, strict=True):

@@ -11,7 +11,7 @@ pricing knobs (:class:`~hetsim.cost.knobs.PricingKnobs`) and the TLB model are t
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,7 @@ from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.memory.tlb import TlbModel
+from hetsim.placement.group_memo import GroupMemo
 from hetsim.placement.phase import SYNC_GROUPS, PhaseCost, group_busy, per_candidate, price_phase
 from hetsim.placement.policies import Problem, usage_bytes
 from hetsim.placement.price import price_op
@@ -58,6 +59,8 @@ class DecodeStep:
     context_tokens: float
     tp: int = 1
     footprint_bytes: float = 0.0  # weights + KV of the decoder layers (one copy) + the workspace
+    # the groups priced for this step (its search's tables, its policies' iterations)
+    memo: GroupMemo = field(default_factory=GroupMemo, compare=False, repr=False)
 
     @property
     def per_part_bytes(self) -> dict[str, float]:
@@ -110,7 +113,7 @@ def decode_step(
     fixed: list[float] = []
 
     def placed(pl: Placement) -> PhaseCost:
-        return price_phase(placed_ops, dev, prec, pl, tp=tp, knobs=knobs)
+        return price_phase(placed_ops, dev, prec, pl, tp=tp, knobs=knobs, memo=step.memo)
 
     def evaluate(pl: Placement) -> FloatArray:
         if not fixed:
@@ -183,7 +186,7 @@ def iteration(
     ws = float(np.max(p.workspace_bytes))
     resident = tuple(h - (ws if s == pl.workspace_side else 0.0) for s, h in enumerate(held))
     ph = price_phase(list(step.ops), dev, step.prec, pl, tp=step.tp, knobs=knobs, tlb=tlb,
-                     resident_bytes=resident)  # fmt: skip
+                     resident_bytes=resident, memo=step.memo)  # fmt: skip
     if n_devices > 1:
         resident = (step.footprint_bytes,)
     return _costs(step, dev, ph, resident, n_devices)
@@ -194,7 +197,7 @@ def single(step: DecodeStep, *, knobs: PricingKnobs = DEFAULT_KNOBS) -> Iteratio
     that ``tp``); the all-reduces priced on the interconnect, or ``knobs.allreduce_s`` each."""
     dev = step.problem.device
     pl = Placement.primary(len(dev.sides))
-    ph = price_phase(list(step.ops), dev, step.prec, pl, tp=step.tp, knobs=knobs)
+    ph = price_phase(list(step.ops), dev, step.prec, pl, tp=step.tp, knobs=knobs, memo=step.memo)
     return _costs(step, dev, ph, (step.footprint_bytes,), step.tp)
 
 
