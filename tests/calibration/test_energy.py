@@ -36,22 +36,24 @@ def test_every_energy_row_is_scored_with_a_fitted_and_held_out_split(rows) -> No
 
 
 def test_errors_stay_at_their_recorded_levels(rows) -> None:  # type: ignore[no-untyped-def]
-    """Levels recorded when the knob was fitted: A100 power 14.9% and A40 32.0% fitted; H100
-    J/token 33.3% held out (prompt lengths not stated, assumed 256/256; one source's two rows
-    differ 1.7x by software version alone)."""
+    """Levels recorded when the knob was refitted with the eager host-dispatch term in the
+    rows' latency: A100 power 13.8% and A40 26.0% fitted (14.9%, 32.0% before); H100 J/token
+    27.8% held out (33.3% before; prompt lengths not stated, assumed 256/256; one source's two
+    rows differ 1.7x by software version alone)."""
     groups = score_energy(rows).groups()
-    assert groups[("fitted", "a100-80gb-sxm", "avg_power")][1] <= 0.155
-    assert groups[("fitted", "a40", "avg_power")][1] <= 0.325
-    assert groups[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.34
+    assert groups[("fitted", "a100-80gb-sxm", "avg_power")][1] <= 0.14
+    assert groups[("fitted", "a40", "avg_power")][1] <= 0.265
+    assert groups[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.28
 
 
 def test_leave_one_gpu_out_at_its_recorded_level(rows) -> None:  # type: ignore[no-untyped-def]
-    """Each GPU scored with the knob fitted on the other: A100 56.6%, A40 39.1%. The A40 draws
+    """Each GPU scored with the knob fitted on the other: A100 45.3%, A40 31.7% (56.6%, 39.1%
+    before the host-dispatch term). The A40 draws
     64-90% of its TDP at batch 1 and the A100 40-60%: one share of the headroom does not fit
     both (the A100's form factor is not stated by the source; a 250 W PCIe board would)."""
     cv = leave_one_gpu_out(rows)
     assert set(cv) == {"a100-80gb-sxm", "a40"}
-    assert cv["a100-80gb-sxm"][1] <= 0.57 and cv["a40"][1] <= 0.40
+    assert cv["a100-80gb-sxm"][1] <= 0.46 and cv["a40"][1] <= 0.32
 
 
 def test_the_active_floor_lowers_the_held_out_error(rows) -> None:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
 from hetsim.errors import HetsimError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
-from hetsim.sim.inference import sweep
+from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
 # (prompt, output) tokens per sequence where a row names a prompt data set, not lengths
@@ -151,7 +151,9 @@ def _device(name: str) -> Device | None:
         return None
 
 
-def _predict(r: Measurement, dev: Device) -> tuple[float, bool]:
+def predict_row(r: Measurement, dev: Device, serving: Serving | None = None) -> tuple[float, bool]:
+    """A run row's prediction (SI, its unit; NaN if it does not fit) and whether its lengths
+    were assumed; ``serving`` replaces the profile its framework text names."""
     if _is_idle(r):
         return dev.static_power_w, False
     model = _model(r.model)
@@ -159,7 +161,7 @@ def _predict(r: Measurement, dev: Device) -> tuple[float, bool]:
     p, g, assumed = _lengths(r)
     key = r.precision if r.precision in PRECISIONS else "fp16"
     res = sweep(model, dev, [r.batch], [p], [g], precision_for(key, r.framework), tp=r.tp, pp=r.pp,
-                serving=serving_for(r.framework))  # fmt: skip
+                serving=serving or serving_for(r.framework))  # fmt: skip
     value = float(E2E_METRICS[r.metric][1](res)[0]) if bool(res.fits[0]) else float("nan")
     return value, assumed
 
@@ -187,7 +189,7 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
             skipped[why] += 1
             continue
         assert dev is not None
-        value, assumed = _predict(r, dev)
+        value, assumed = predict_row(r, dev)
         if not np.isfinite(value):
             skipped["does_not_fit"] += 1
             continue

@@ -65,6 +65,11 @@ def _total(costs: list[Cost]) -> Cost:
     return Cost(**out)
 
 
+def _kernels(ops: list[Op]) -> float:
+    """Kernels one pass launches: one per op repetition."""
+    return float(sum(op.count for op in ops))
+
+
 def _evaluate(
     model: ModelSpec,
     dev: Device,
@@ -91,11 +96,12 @@ def _evaluate(
     )
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = P[:, None] + 1 + np.maximum(steps - 1, 0)[:, None] * _U[None, :]  # (N, K)
+    srv = opts.serving
     dec_ops = build_ops(
         model,
         prec,
         phase="decode",
-        batch=B[:, None],
+        batch=srv.graph_batch(B)[:, None],  # a CUDA-graph step runs at its captured (padded) batch
         q_len=1.0,
         context=ctx,
         tp=opts.tp,
@@ -132,6 +138,11 @@ def _evaluate(
     dec_e = np.broadcast_to(np.asarray(dec.energy_j, dtype=float), ctx.shape)
     dec_t = throttled_s(np.broadcast_to(np.asarray(dec.time_s, dtype=float), ctx.shape), dec_e, dev)
     pre_t = throttled_s(pre.time_s, pre.energy_j, dev)
+    # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
+    n_layers = model.n_layers
+    pre_t = np.maximum(pre_t, srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill"))
+    host_dec = np.asarray(srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode"))
+    dec_t = np.maximum(dec_t, host_dec[..., None])
     ttft = pre_t + pre_p2p + step + first * (dec_t[:, 0] + p2p + step) + opts.serving.request_overhead_s
     tpot = np.where(steps > 0, mean(dec_t) + p2p + step, 0.0)
     mig = pricer.migration_s if pricer else 0.0
