@@ -25,7 +25,7 @@ from hetsim.placement.phase import GroupBusy, busy_no_stall, price_ungrouped
 from hetsim.placement.price import PlacedCost
 from hetsim.placement.record import Placement
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import Num, Op, ndim
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,11 +63,11 @@ class GroupMemo:
                               pl.workspace_side, pl.staged, gp.compute]  # fmt: skip
         if kv:
             ga = pl.groups["attention"]
-            if any(np.ndim(x) for x in ga.shares):
+            if any(ndim(x) for x in ga.shares):
                 return busy_no_stall(g, ops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs)
             base += [tuple(float(x) for x in ga.shares), ga.compute]
         bkey = tuple(base)
-        dims = [np.ndim(x) for x in gp.shares]
+        dims = [ndim(x) for x in gp.shares]
         if not any(dims):
             skey = (*bkey, tuple(float(x) for x in gp.shares))
             hit = self._scalar.get(skey)
@@ -128,7 +128,7 @@ def _take(gb: GroupBusy, k: int, shape: tuple[int, ...]) -> GroupBusy | None:
     where a field has another shape."""
 
     def one(x: Num) -> Num:
-        if not np.ndim(x):
+        if not ndim(x):
             return x
         if np.shape(x) != shape:
             raise _OtherShape

@@ -37,7 +37,7 @@ from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import Placement, group_of
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import Num, Op, ndim
 
 if TYPE_CHECKING:
     from hetsim.placement.group_memo import GroupMemo
@@ -279,8 +279,7 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
             lk = dict(pc.link_bytes)
             for k, v in gb.exchange_links.items():
                 lk[k] = lk.get(k, 0.0) + v
-            cost = replace(pc.cost, time_s=t, energy_j=pc.cost.energy_j + gb.exchange_energy_j)
-            out.append(replace(pc, cost=cost, link_bytes=lk))
+            out.append(_recost(pc, _timed(pc.cost, t, pc.cost.energy_j + gb.exchange_energy_j), lk))
             continue
         if scalar is not None:  # one candidate: the bounding side's busy time, as the sum below
             t = float(pc.side_busy_s[scalar])
@@ -289,14 +288,26 @@ def attribute(gb: GroupBusy, total: Num, bound_by: list[Num]) -> list[PlacedCost
             for s in range(n):
                 t = t + np.where(bound == s, np.asarray(pc.side_busy_s[s], dtype=float), 0.0)
         charged = charged + t
-        out.append(replace(pc, cost=replace(pc.cost, time_s=t)))
+        out.append(_recost(pc, _timed(pc.cost, t, pc.cost.energy_j), pc.link_bytes))
     return out
+
+
+def _timed(c: Cost, time_s: Num, energy_j: Num) -> Cost:
+    """``replace(c, time_s=time_s, energy_j=energy_j)``, built directly (called for every
+    op of every priced group; ``dataclasses.replace`` introspects the fields each time)."""
+    return Cost(time_s, c.compute_s, c.memory_s, c.overhead_s, energy_j, c.flop, c.bytes)
+
+
+def _recost(pc: PlacedCost, cost: Cost, link_bytes: dict[str, Num]) -> PlacedCost:
+    """``replace(pc, cost=cost, link_bytes=link_bytes)``, built directly."""
+    return PlacedCost(cost, pc.side_bytes, pc.side_busy_s, pc.side_energy_j, link_bytes,
+                      pc.compute_sides, pc.data_sides)  # fmt: skip
 
 
 def _first_max(bound_by: list[Num], costs: tuple[PlacedCost, ...]) -> int | None:
     """The first side with the largest of ``bound_by`` (as ``np.argmax``) where every value
     is a finite scalar; None otherwise (the array path)."""
-    if any(np.ndim(b) for b in bound_by) or any(np.ndim(x) for pc in costs for x in pc.side_busy_s):
+    if any(ndim(b) for b in bound_by) or any(ndim(x) for pc in costs for x in pc.side_busy_s):
         return None
     vals = [float(b) for b in bound_by]
     if not all(np.isfinite(vals)):

@@ -19,7 +19,7 @@ applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,7 +62,7 @@ class Problem:
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
-    evaluate_groups: Callable[[Placement], dict[str, npt.NDArray[np.float64]]] | None = None
+    evaluate_groups: Callable[[Placement], Mapping[str, npt.NDArray[np.float64]]] | None = None
     # the closed-form policies the oracle weighs beside its split search (None: all of them)
     oracle_candidates: tuple[str, ...] | None = None
 

@@ -35,7 +35,7 @@ from hetsim.hardware.spec import Device
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import Num, Op, ndim
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,29 +76,29 @@ def _kv_bytes(op: Op) -> Num:
 
 def _acc(total: Num, x: Num) -> Num:
     """total + x, without an array copy while ``total`` is still the scalar 0."""
-    if np.ndim(total) == 0 and float(total) == 0.0:
+    if ndim(total) == 0 and float(total) == 0.0:
         return x
     return total + x
 
 
 def _max(a: Num, b: Num) -> Num:
     """max(a, b), without an array copy where one side is the scalar 0 (times are >= 0)."""
-    if np.ndim(a) == 0 and float(a) == 0.0:
+    if ndim(a) == 0 and float(a) == 0.0:
         return b
-    if np.ndim(b) == 0 and float(b) == 0.0:
+    if ndim(b) == 0 and float(b) == 0.0:
         return a
     return np.maximum(a, b)
 
 
 def _times(x: Num, f: Num) -> Num:
     """x * f, skipping the array work where f is a scalar 0 or 1 or x is a scalar 0."""
-    if np.ndim(f) == 0:
+    if ndim(f) == 0:
         f = float(f)
         if f == 0.0:
             return 0.0
         if f == 1.0:
             return x
-    if np.ndim(x) == 0 and float(x) == 0.0:
+    if ndim(x) == 0 and float(x) == 0.0:
         return 0.0
     return x * f
 
@@ -217,7 +217,7 @@ def price_op(
 
     for c in computes:
         frac = gp.compute_share(c)
-        whole = np.ndim(frac) == 0 and float(frac) == 1.0  # every part computed here
+        whole = ndim(frac) == 0 and float(frac) == 1.0  # every part computed here
         active: Num = 1.0 if whole else np.asarray(np.asarray(frac) > 0, dtype=float)
         w, kr, kw = _local_bytes(op, gp, kv, is_attention, c, c, frac)
         part = replace(
@@ -238,7 +238,7 @@ def price_op(
         for s in range(n):
             if s == c:
                 continue
-            parts = [x for x in _local_bytes(op, gp, kv, is_attention, s, c, frac) if np.ndim(x) or float(x)]
+            parts = [x for x in _local_bytes(op, gp, kv, is_attention, s, c, frac) if ndim(x) or float(x)]
             if not parts:
                 continue
             per_rep: Num = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
@@ -272,7 +272,7 @@ def price_op(
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
         overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
-        floor = src_s / count if overlapped and not (np.ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
+        floor = src_s / count if overlapped and not (ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
         unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
         cc = op_cost(
             part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,

@@ -11,6 +11,7 @@ pricing knobs (:class:`~hetsim.cost.knobs.PricingKnobs`) and the TLB model are t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -121,13 +122,44 @@ def decode_step(
             fixed.append(_sum(price_phase(fixed_ops, dev, prec, prim, tp=tp, knobs=knobs).time_s))
         return per_candidate(fixed[0] + placed(pl).time_s, pl)
 
-    def evaluate_groups(pl: Placement) -> dict[str, FloatArray]:
-        ph = placed(pl)
-        return {g: per_candidate(ph.group_s.get(g, 0.0), pl) for g in SYNC_GROUPS}
+    by_group = {g: [o for o in placed_ops if group_of(o) == g] for g in SYNC_GROUPS}
+
+    def evaluate_groups(pl: Placement) -> Mapping[str, FloatArray]:
+        def one(g: str) -> FloatArray:
+            ph = price_phase(by_group[g], dev, prec, pl, tp=tp, knobs=knobs, memo=step.memo)
+            return per_candidate(ph.group_s.get(g, 0.0), pl)
+
+        return GroupTimes(one)
 
     return dataclasses.replace(
         step, problem=dataclasses.replace(p, evaluate=evaluate, evaluate_groups=evaluate_groups)
     )
+
+
+class GroupTimes(Mapping[str, FloatArray]):
+    """Each synchronised group's time under one placement, priced when first read: a
+    group's time depends on its own ops only (and on the placement), so a search's table of
+    one group's splits (:func:`hetsim.placement.search.group_tables`) prices that group and
+    not the other two at every split (the qkv group's KV writes follow the attention split,
+    so it would be priced over every attention candidate for nothing)."""
+
+    def __init__(self, price: Callable[[str], FloatArray]) -> None:
+        self._price = price
+        self._done: dict[str, FloatArray] = {}
+
+    def __getitem__(self, g: str) -> FloatArray:
+        if g not in SYNC_GROUPS:
+            raise KeyError(g)
+        hit = self._done.get(g)
+        if hit is None:
+            hit = self._done[g] = self._price(g)
+        return hit
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SYNC_GROUPS)
+
+    def __len__(self) -> int:
+        return len(SYNC_GROUPS)
 
 
 def _sum(x: Num) -> float:

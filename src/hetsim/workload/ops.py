@@ -16,6 +16,14 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 Num = float | FloatArray
 
+
+def ndim(x: npt.ArrayLike) -> int:
+    """``np.ndim(x)``, without NumPy's dispatch for the common Python (or NumPy) scalar:
+    the pricing path asks it of every byte count and share, hundreds of thousands of times
+    a study."""
+    return 0 if isinstance(x, float | int) else int(np.ndim(x))
+
+
 OpKind = Literal["gemm", "attention", "softmax", "norm", "elementwise", "lookup", "collective"]
 Split = Literal["head", "kv_group", "column", "none"]
 Sublayer = Literal["qkv", "attention", "fc", "norm", "embed", "lm_head", "comm"]
