@@ -26,6 +26,7 @@ Shares may be arrays, so one call prices a sweep or every decode context at once
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -345,3 +346,24 @@ def price_ops(
     ops: list[Op], dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
 ) -> list[PlacedCost]:
     return [price_op(op, dev, prec, pl, tp, overlap) for op in ops]
+
+
+def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
+    """Mean over the decode contexts of every field of ``c``."""
+    return PlacedCost(
+        Cost(*(mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__)),
+        tuple(mean(x) for x in c.side_bytes),
+        tuple(mean(x) for x in c.side_busy_s),
+        tuple(mean(x) for x in c.side_energy_j),
+        {k: mean(v) for k, v in c.link_bytes.items()},
+        c.compute_sides,
+        c.data_sides,
+    )
+
+
+def total(costs: list[PlacedCost], n_sides: int) -> PlacedCost:
+    """The sum of ``costs`` (``empty`` when there are none)."""
+    out = empty(n_sides)
+    for c in costs:
+        out = out + c
+    return out

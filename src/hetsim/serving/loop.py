@@ -23,7 +23,6 @@ the highest power of a record (of the first and last step of a closed-form run) 
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ from hetsim.serving.engine import EngineConfig
 from hetsim.serving.placed import Levelled
 from hetsim.serving.pricing import IterationPricer
 from hetsim.serving.requests import RequestSet
+from hetsim.serving.runs import kv_steps, steps_to_reach
 
 
 @dataclass(slots=True)
@@ -351,9 +351,9 @@ def run_engine(
             e0 += e_base
             if on_demand:
                 own = np.array([kv[i] - shared[i] for i in dec])
-                k = min(k, _kv_steps(own, bs, total_blocks - used, k))
+                k = min(k, kv_steps(own, bs, total_blocks - used, k))
                 if level_room - used > 0:  # stay within this placement level
-                    k = min(k, _kv_steps(own, bs, level_room - used, k))
+                    k = min(k, kv_steps(own, bs, level_room - used, k))
             if (
                 ai < n_open
                 and not waiting
@@ -362,7 +362,7 @@ def run_engine(
             ):
                 tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
                 k = min(
-                    k, _steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
+                    k, steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
                 )
             ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
             tk, ek = base + ak, e_base + ek
@@ -393,33 +393,3 @@ def run_engine(
             progress(completed)  # type: ignore[operator]
     log.dynamic_j, log.busy_s, log.peak_power_w = dyn_j, busy_s, peak_w
     return log
-
-
-def _steps_to_reach(t0: float, d: float, gap: float) -> int:
-    """Fewest steps (>= 1) whose cumulative time k t0 + d k (k-1)/2 reaches ``gap``."""
-    if gap <= t0:
-        return 1
-    if d <= 1e-18:
-        return max(1, math.ceil(gap / t0 - 1e-12))
-    a, b = d / 2, t0 - d / 2
-    k = (-b + math.sqrt(b * b + 4 * a * gap)) / (2 * a)
-    return max(1, math.ceil(k - 1e-9))
-
-
-def _kv_steps(own: np.ndarray, bs: int, free: int, k_max: int) -> int:
-    """Most decode steps (<= k_max, >= 1) the running sequences (``own`` tokens each in their
-    own blocks) can take before they need more than ``free`` new blocks."""
-
-    def new_blocks(k: int) -> int:
-        return int(np.sum(-(-(own + k) // bs) - (-(-own // bs))))
-
-    if new_blocks(k_max) <= free:
-        return k_max
-    lo, hi = 1, k_max  # new_blocks(1) <= free was ensured by the caller's preemption
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if new_blocks(mid) <= free:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo

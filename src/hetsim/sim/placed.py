@@ -29,7 +29,7 @@ from hetsim.placement.policies import (
     offload_sides,
     usage_bytes,
 )
-from hetsim.placement.price import PlacedCost, empty, price_op
+from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.dtypes import Precision
@@ -388,24 +388,4 @@ def roles(p: Problem, pl: Placement) -> dict[str, Num]:
             np.asarray(p.resident["attention"], dtype=float) * pl.groups["attention"].shares[s]
         )
         out[f"{side.name}/activations"] = p.workspace_bytes if s == pl.workspace_side else 0.0
-    return out
-
-
-def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
-    """Mean over the decode contexts of every field of ``c``."""
-    return PlacedCost(
-        Cost(*(mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__)),
-        tuple(mean(x) for x in c.side_bytes),
-        tuple(mean(x) for x in c.side_busy_s),
-        tuple(mean(x) for x in c.side_energy_j),
-        {k: mean(v) for k, v in c.link_bytes.items()},
-        c.compute_sides,
-        c.data_sides,
-    )
-
-
-def total(costs: list[PlacedCost], n_sides: int) -> PlacedCost:
-    out = empty(n_sides)
-    for c in costs:
-        out = out + c
     return out

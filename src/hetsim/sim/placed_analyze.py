@@ -13,6 +13,7 @@ from hetsim.cost.roofline import Cost
 from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name, fill_policy_names, get_policy, is_search, policy_names
+from hetsim.placement.price import mean_placed, total
 from hetsim.placement.record import Placement
 from hetsim.placement.topology import route
 from hetsim.sim.inference import (
@@ -23,7 +24,7 @@ from hetsim.sim.inference import (
     _evaluate,
     footprint,
 )
-from hetsim.sim.placed import Pricer, mean_placed, peak_usage, split_weights, total
+from hetsim.sim.placed import Pricer, peak_usage, split_weights
 from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
