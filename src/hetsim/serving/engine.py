@@ -10,10 +10,12 @@ admission) and what each forward pass costs the host. Every default names its so
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.sim.frameworks import TRTLLM_REQUEST_OVERHEAD_S
 
 Preemption = Literal["recompute", "swap"]
 Reservation = Literal["on_demand", "max"]
@@ -36,6 +38,9 @@ class EngineConfig:
     prefix_caching: bool = False  # reuse the KV blocks of a shared prompt prefix
     step_overhead_s: float = 0.0  # host time per iteration (scheduling, launch, sync)
     seq_overhead_s: float = 0.0  # host time per sequence per iteration (sampling, bookkeeping)
+    # host time of one request before the scheduler sees it (front end, tokenisation, enqueue):
+    # it delays the request's arrival at the engine, so it is in TTFT and end-to-end latency
+    request_overhead_s: float = 0.0
     swap_bandwidth_bytes_per_s: float = 64e9  # device <-> host KV copies (swap preemption)
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -53,8 +58,10 @@ class EngineConfig:
             raise ConfigError(
                 f"engine {self.name}: memory_utilization must be in (0, 1], got {self.memory_utilization}"
             )
-        if self.step_overhead_s < 0 or self.seq_overhead_s < 0 or self.swap_bandwidth_bytes_per_s <= 0:
-            raise ConfigError(f"engine {self.name}: overheads must be >= 0 and swap bandwidth > 0")
+        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s)
+        finite = all(map(math.isfinite, overheads))
+        if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
+            raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
         if self.reservation not in ("on_demand", "max"):
             raise ConfigError(f"engine {self.name}: reservation must be on_demand or max")
         if self.preemption not in ("recompute", "swap"):
@@ -137,6 +144,7 @@ PRESETS: dict[str, EngineConfig] = {
         prefix_caching=False,
         step_overhead_s=1.0e-3,
         seq_overhead_s=1.0e-5,
+        request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
         provenance={
             "max_num_seqs": f"max_batch_size (not stated by the source): {_FIT}",
             "max_num_batched_tokens": f"docs: TensorRT-LLM max_num_tokens default 8192 ({_TRT})",
@@ -148,6 +156,9 @@ PRESETS: dict[str, EngineConfig] = {
             "reserves a request's whole KV cache at admission",
             "step_overhead_s": _FIT,
             "seq_overhead_s": _FIT,
+            "request_overhead_s": "transferred: TensorRT-LLM's host time per request of the static path "
+            "(hetsim.sim.frameworks.TRTLLM_REQUEST_OVERHEAD_S, calibrated on the batch-1 first-token rows "
+            "of trtllm_static.csv); not fitted on serving rows",
         },
     ),
 }
