@@ -241,6 +241,7 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
                     "fit": cv.fit_hardware, "score": cv.score_hardware,
                     "step_overhead_s": cv.step_overhead_s, "seq_overhead_s": cv.seq_overhead_s,
                     "max_num_seqs": cv.max_num_seqs,
+                    "output_length_cv": {f"{k[1]}/{k[2]}": v for k, v in cv.length_spread.items()},
                     "fit_mape": cv.fit_mape, "held_out_mape": cv.held_out_mape,
                 }
                 for cv in cross_validate(f)
@@ -265,3 +266,9 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
                 for metric, v in per.items():
                     t.add_row(name, "presets", hw, metric, f"{v:.1%}")
         console.print(t)
+        for cv in res if fit else []:
+            console.print(
+                f"fitted on {cv['fit']}: {cv['step_overhead_s'] * 1e3:g} ms per iteration, "
+                f"{cv['seq_overhead_s'] * 1e6:g} us per sequence, max_num_seqs {cv['max_num_seqs']}, "
+                f"output-length CV {cv['output_length_cv'] or 'none (fixed lengths)'}"
+            )
