@@ -90,3 +90,16 @@ def test_disaggregated_pair_charges_the_front_end_once() -> None:
 def test_bad_request_overhead_is_refused(bad: float) -> None:
     with pytest.raises(ConfigError, match="overheads must be finite"):
         EngineConfig(request_overhead_s=bad)
+
+
+@pytest.mark.parametrize("name", ["trtllm", "vllm", "sglang"])
+def test_every_preset_knob_names_its_source(name: str) -> None:
+    """A preset value that differs from the bare EngineConfig default carries its provenance
+    (documented, fitted, transferred or assumed), the request overhead included."""
+    from dataclasses import fields
+
+    eng, bare = get_engine(name), EngineConfig()
+    set_here = [f.name for f in fields(EngineConfig) if f.name not in ("name", "provenance")]
+    missing = [k for k in set_here if getattr(eng, k) != getattr(bare, k) and k not in eng.provenance]
+    assert not missing, f"{name}: no provenance for {missing}"
+    assert "request_overhead_s" in eng.provenance

@@ -105,6 +105,7 @@ PRESETS: dict[str, EngineConfig] = {
             "preemption": "docs: vLLM V1 preempts by recompute",
             "prefix_caching": "docs: vLLM V1 enables automatic prefix caching by default",
             "step_overhead_s": "assumed: Python scheduler + sampler, about 2 ms a step (no vLLM rows)",
+            "request_overhead_s": "assumed: 0, the front end not modelled (no vLLM rows)",
         },
     ),
     "sglang": EngineConfig(
@@ -128,6 +129,7 @@ PRESETS: dict[str, EngineConfig] = {
             "prefix_caching": "docs: SGLang RadixAttention prefix cache is on by default",
             "preemption": "docs: SGLang retracts requests and recomputes them when the KV pool is full",
             "step_overhead_s": "assumed: overlapped CPU scheduler, about 1 ms a step (no SGLang rows)",
+            "request_overhead_s": "assumed: 0, the front end not modelled (no SGLang rows)",
         },
     ),
     "trtllm": EngineConfig(
@@ -152,6 +154,8 @@ PRESETS: dict[str, EngineConfig] = {
             "mix_prefill_decode": f"docs: in-flight batching runs context and generation together ({_TRT})",
             "block_size": "docs: TensorRT-LLM tokens_per_block default 64",
             "memory_utilization": "docs: TensorRT-LLM kv_cache_free_gpu_mem_fraction 0.9 (of free memory)",
+            "utilization_of_free": "docs: kv_cache_free_gpu_mem_fraction is a share of the memory left "
+            "free after the engine (weights, workspace) is loaded",
             "reservation": "docs: TensorRT-LLM capacity scheduler default GUARANTEED_NO_EVICT "
             "reserves a request's whole KV cache at admission",
             "step_overhead_s": _FIT,
