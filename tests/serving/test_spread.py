@@ -78,3 +78,27 @@ def test_spread_lengths_keep_serving_physics(cv: float) -> None:
         e2e.append(e)
     assert all(b >= a * 0.999 for a, b in pairwise(ttft))
     assert all(b >= a * 0.999 for a, b in pairwise(e2e))
+
+
+@settings(max_examples=4, deadline=None)
+@given(cv=st.sampled_from([0.35, 1.0]), k=st.floats(1.2, 3.0), rate=st.sampled_from([4.0, 32.0, None]))
+def test_more_bandwidth_never_slower_with_spread_lengths(cv: float, k: float, rate: float | None) -> None:
+    """The trtllm preset (front-end time included) on spread lengths: k x the memory bandwidth
+    never lowers throughput and never raises the mean TTFT, ITL or end-to-end latency."""
+    from dataclasses import replace
+
+    from hetsim.hardware.loader import get_hardware
+
+    dev = get_hardware("h100-sxm")
+    side = dev.sides[0]
+    mem = replace(side.memory, bandwidth_bytes_per_s=k * side.memory.bandwidth_bytes_per_s)
+    fast = replace(dev, sides=(replace(side, memory=mem), *dev.sides[1:]))
+    kw = {"rate_per_s": rate} if rate else {"arrival": "offline"}
+    reqs = with_output_spread(
+        make_requests(200, input_len=202, output_len=214, seed=1, **kw), cv, 1, 16 * 214
+    )  # type: ignore[arg-type]
+    a = simulate_serving("llama3-8b", dev, reqs, engine="trtllm")
+    b = simulate_serving("llama3-8b", fast, reqs, engine="trtllm")
+    assert b.output_throughput_tok_per_s >= a.output_throughput_tok_per_s * (1 - 1e-9)
+    for name in ("ttft_s", "itl_s", "e2e_latency_s"):
+        assert getattr(b, name).mean <= getattr(a, name).mean * (1 + 1e-9), name
