@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hetsim.errors import ConfigError
 from hetsim.serving.api import simulate_serving
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.metrics import ServingResult
@@ -137,8 +138,9 @@ def fit_overheads(
 
 @dataclass(frozen=True, slots=True)
 class CrossValidation:
-    fit_hardware: str
-    score_hardware: str
+    by: str  # the row field the folds split on: hardware or model
+    fit_on: str  # that field's value whose rows the knobs are fitted on
+    scored_on: str  # and the value whose rows are scored
     step_overhead_s: float
     seq_overhead_s: float
     max_num_seqs: int
@@ -147,23 +149,30 @@ class CrossValidation:
     held_out_mape: dict[str, float]
 
 
-def cross_validate(path: Path, engine: str = "trtllm") -> list[CrossValidation]:
-    """Fit on each hardware's rows in turn and score on the other's (two hardware types)."""
+FOLDS = ("hardware", "model")
+
+
+def cross_validate(path: Path, engine: str = "trtllm", by: str = "hardware") -> list[CrossValidation]:
+    """Fit on each hardware's (``by="model"``: each model's) rows in turn and score on each
+    other's."""
+    if by not in FOLDS:
+        raise ConfigError(f"serving cross-validation by {by!r}: choose hardware or model")
     rows, _ = load_serving_rows(path)
-    hws = sorted({r.hardware for r in rows})
+    values = sorted({str(getattr(r, by)) for r in rows})
     out = []
-    for fit_hw in hws:
-        fit_rows = [r for r in rows if r.hardware == fit_hw]
+    for fit_v in values:
+        fit_rows = [r for r in rows if getattr(r, by) == fit_v]
         spread = fit_length_spread(fit_rows, get_engine(engine))
         eng, _ = fit_overheads(fit_rows, get_engine(engine), spread)
-        for score_hw in hws:
-            if score_hw == fit_hw:
+        for score_v in values:
+            if score_v == fit_v:
                 continue
-            held = [r for r in rows if r.hardware == score_hw]
+            held = [r for r in rows if getattr(r, by) == score_v]
             out.append(
                 CrossValidation(
-                    fit_hw,
-                    score_hw,
+                    by,
+                    fit_v,
+                    score_v,
                     eng.step_overhead_s,
                     eng.seq_overhead_s,
                     eng.max_num_seqs,
