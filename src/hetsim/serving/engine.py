@@ -5,7 +5,8 @@ cap on sequences and on batched tokens; prefill chunked or whole; prefill mixed 
 iterations or run on its own), how it manages the paged KV cache (block size, the fraction
 of device memory it may use, reserve-on-demand with preemption or reserve-the-maximum at
 admission) and what each forward pass costs the host. Every default names its source in
-``provenance``; the per-step overheads are fitted knobs (see :mod:`hetsim.serving.validate`).
+``provenance``; the per-step overheads are fitted knobs (see :mod:`hetsim.serving.validate`),
+the TensorRT-LLM per-request front-end time is the static path's calibrated request overhead.
 """
 
 from __future__ import annotations
