@@ -58,6 +58,20 @@ def expected_experts(n_experts: int, top_k: int, tokens: Num) -> Num:
     return n_experts * (1.0 - np.power(1.0 - top_k / n_experts, tokens))
 
 
+def _causal_pairs(q_len: Num, context: Num, window: int) -> Num:
+    """(query, key) pairs of one sequence whose last ``q_len`` of ``context`` tokens are new:
+    sum over positions p = context - q_len + 1 .. context of min(p, window) (window 0: p)."""
+    if window <= 0:
+        return q_len * context - q_len * (q_len - 1) / 2
+
+    def upto(n: Num) -> Num:  # sum of min(p, W) for p = 1 .. n
+        n = np.asarray(n, dtype=float)
+        out: Num = np.where(n <= window, n * (n + 1) / 2, window * (window + 1) / 2 + window * (n - window))
+        return out
+
+    return upto(context) - upto(np.asarray(context, dtype=float) - q_len)
+
+
 def build_ops(
     model: ModelSpec,
     prec: Precision,
@@ -78,15 +92,16 @@ def build_ops(
     sh = Shard.of(model, tp)
     L, d, hd = model.n_layers, model.d_model, model.head_dim
     wb, ab, kb = (
-        prec.weight.bytes_per_element,
+        prec.weight_bytes_per_element,
         prec.activation.bytes_per_element,
         prec.kv.bytes_per_element,
     )
     T = batch * q_len  # tokens in this pass
     qd, kvd = sh.heads * hd, sh.kv_heads * hd
     kv_split: Split = "kv_group" if model.n_kv_heads != model.n_heads else "head"
-    # (query, key) pairs under a causal mask: new tokens at the end of ``context``
-    pairs = batch * (q_len * context - q_len * (q_len - 1) / 2)
+    # (query, key) pairs under a causal mask: new tokens at the end of ``context``, each seeing
+    # at most the last ``sliding_window`` tokens (Mistral's sliding-window attention)
+    pairs = batch * _causal_pairs(q_len, context, model.sliding_window)
     ops: list[Op] = []
 
     def norm(name: str) -> Op:
@@ -139,7 +154,8 @@ def build_ops(
         )
     )
     score_flop = 2.0 * sh.heads * hd * pairs
-    kv_bytes = batch * context * 2 * kvd * kb  # K and V of every cached token
+    # K and V of every cached token (a decode step reads only the window's: the rolling buffer)
+    kv_bytes = batch * (model.kv_tokens(context) if phase == "decode" else context) * 2 * kvd * kb
     if phase == "decode" and not shared_kv_reads:
         kv_bytes = kv_bytes * (sh.heads / sh.kv_heads)  # re-read for every query head of a group
     attn_unit = "matvec" if phase == "decode" else "matrix"
@@ -319,7 +335,7 @@ def build_ops(
                 "vector",
                 1,
                 flop=0.0,
-                weight_bytes=T * d * wb,
+                weight_bytes=T * d * prec.embedding_bytes_per_element,
                 act_write_bytes=T * d * ab,
             )
         )
@@ -345,7 +361,7 @@ def build_ops(
                 "matrix",
                 1,
                 flop=2.0 * batch * d * sh.vocab,
-                weight_bytes=d * sh.vocab * wb,
+                weight_bytes=d * sh.vocab * prec.head_bytes_per_element,
                 act_read_bytes=batch * d * ab,
                 act_write_bytes=batch * sh.vocab * ab,
                 split="column",
@@ -358,9 +374,17 @@ def build_ops(
     return ops
 
 
+def embedding_bytes(model: ModelSpec, prec: Precision) -> float:
+    """Bytes of the token embedding, learned positions, final norm and LM head (one copy): the
+    embedding table at its own type, an untied LM head at the head's (see :class:`Precision`)."""
+    table = model.embedding_params - (0 if model.tied_embeddings else model.vocab_size * model.d_model)
+    head = 0 if model.tied_embeddings else model.vocab_size * model.d_model
+    return float(table * prec.embedding_bytes_per_element + head * prec.head_bytes_per_element)
+
+
 def weight_bytes(model: ModelSpec, prec: Precision) -> float:
-    """Bytes of all weights at the weight data type."""
-    return float(prec.weight.nbytes(model.params))
+    """Bytes of all weights at their data types (group scales included)."""
+    return float(prec.weight_nbytes(model.decoder_params)) + embedding_bytes(model, prec)
 
 
 def kv_bytes_per_token(model: ModelSpec, prec: Precision) -> float:

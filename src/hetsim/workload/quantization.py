@@ -37,6 +37,21 @@ def _int_bits(bits: Any, where: str) -> str:
     return f"int{b}"
 
 
+def _group(value: Any) -> int:
+    """The checkpoint's weights per scale group (-1: per channel; 0: not stated)."""
+    if value is None:
+        return 0
+    try:
+        g = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config.json quantization_config: group_size {value!r} is not a number") from None
+    if g == 0 or g < -1:
+        raise ConfigError(
+            f"config.json quantization_config: group_size {g} must be positive or -1 (per channel)"
+        )
+    return g
+
+
 def _compressed_tensors(q: Cfg, act: str) -> Precision:
     groups = q.get("config_groups") or {}
     if not isinstance(groups, dict) or not groups:
@@ -63,7 +78,8 @@ def precision_from_hf_config(cfg: Cfg) -> Precision:
         raise ConfigError("config.json quantization_config must be a mapping")
     method = str(q.get("quant_method", "")).lower()
     if method in ("awq", "gptq", "aqlm", "hqq", "marlin"):
-        return Precision.of(_int_bits(q.get("bits", q.get("w_bit", 4)), method), act, act, act)
+        weight = _int_bits(q.get("bits", q.get("w_bit", 4)), method)
+        return Precision.of(weight, act, act, act, _group(q.get("group_size", q.get("q_group_size"))))
     if method == "bitsandbytes":
         weight = "int4" if q.get("load_in_4bit") else "int8"
         return Precision.of(weight, act, act, act)
@@ -101,4 +117,5 @@ def resolve_precision(
         dtype(activation) if activation else ckpt.activation,
         dtype(kv) if kv else ckpt.kv,
         dtype(gemm) if gemm else ckpt.gemm,
+        ckpt.weight_group,
     )
