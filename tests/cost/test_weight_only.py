@@ -116,3 +116,36 @@ def test_cli_weight_group(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert g32 - g128 == pytest.approx(linear * (1.0 - 0.25) / 8, rel=1e-6)  # 1 bit vs 0.25 bit per weight
     bad = run_cli(*args, "--weight-group", "0")
     assert bad.code == 2 and "--weight-group" in bad.err and "Traceback" not in bad.err
+
+
+def test_dequantisation_energy_is_counted() -> None:
+    """Each dequantising lane instruction costs one 16-bit flop of the vector unit."""
+    dev = get_hardware("a100-80gb-sxm")
+    side = dev.primary
+    vec, unit = side.unit_for("vector"), side.unit_for("matrix")
+    prec = Precision.of("int4")
+    op = next(o for o in build_ops(get_model("llama2-7b"), prec, phase="decode", batch=1.0, q_len=1.0,
+                                   context=128.0) if o.name == "ffn_down")  # fmt: skip
+    c = op_cost(op, unit, side.memory, prec, kernels=dev.kernels, vector=vec)
+    dense = op.flop * unit.energy_per_flop("fp16") + op.bytes * 8 * side.memory.energy_j_per_bit
+    lane = op.gemm_n * op.gemm_k * DEQUANT_OPS_PER_WEIGHT["int4"] * vec.energy_per_flop("fp16")
+    assert float(c.energy_j) == pytest.approx((dense + lane) * op.count)
+
+
+def test_block_and_group_scales_from_formats_and_checkpoints() -> None:
+    from hetsim.workload.quantization import precision_from_hf_config
+
+    assert Precision.of("fp4").weight_bits == 4.5  # NVFP4: E4M3 scale per 16
+    assert Precision.of("int4").weight_bits == 4.25 and Precision.of("int4", weight_group=-1).weight_bits == 4
+    assert Precision.of("int8").weight_bits == 8 and Precision.of("fp8").weight_bits == 8
+    base = {"model_type": "llama", "torch_dtype": "bfloat16"}
+
+    def bits(q: dict[str, object]) -> float:
+        return precision_from_hf_config({**base, "quantization_config": q}).weight_bits
+
+    assert bits({"quant_method": "mxfp4"}) == 4.25  # E8M0 scale per 32
+    assert bits({"quant_method": "gptq", "bits": 4, "group_size": 32}) == 5.0
+    assert bits({"quant_method": "gptq", "bits": 4, "group_size": -1}) == 4.0
+    weights = {"num_bits": 4, "type": "int", "strategy": "channel"}
+    ct = {"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": weights}}}
+    assert bits(ct) == 4.0

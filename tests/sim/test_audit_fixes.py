@@ -67,7 +67,8 @@ def test_a_type_without_units_is_refused_not_run_at_another_rate(run_cli) -> Non
 def test_fp4_runs_on_blackwell() -> None:
     b200 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp4"))
     fp8 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp8"))
-    assert b200.weight_bytes == pytest.approx(fp8.weight_bytes / 2)
+    # NVFP4: 4-bit elements plus one FP8 scale per 16 (4.5 bits), against 8-bit FP8 weights
+    assert b200.weight_bytes == pytest.approx(fp8.weight_bytes * 4.5 / 8)
     assert b200.tpot_s < fp8.tpot_s and 0 < b200.mfu <= 1
     assert get_hardware("gb200").primary.unit_for("matrix").peak("fp4") == pytest.approx(10e15)
 

@@ -129,17 +129,19 @@ def op_cost(
         if not (np.ndim(memory_floor_s) == 0 and float(memory_floor_s) == 0.0):
             memory_s = np.maximum(memory_s, memory_floor_s)
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
+    energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
     if (
         op.kind == "gemm"
         and prec.weight_only
         and op.gemm_k
         and (op.sublayer != "lm_head" or prec.quantized_head)
     ):
-        compute_s, memory_s, body = weight_only_times(
-            op, unit, vector or unit, memory, prec, kernels, (compute_s, memory_s, body),
+        vec = vector or unit
+        compute_s, memory_s, body, lane_ops = weight_only_times(
+            op, unit, vec, memory, prec, kernels, (compute_s, memory_s, body),
             overlap_max=overlap == "max", memory_floor_s=memory_floor_s,
         )  # fmt: skip
-    energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
+        energy = energy + lane_ops * vec.energy_per_flop(prec.activation)  # the dequantisation
     n = op.count
     return Cost(
         time_s=(body + overhead_s) * n,

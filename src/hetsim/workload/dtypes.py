@@ -35,7 +35,7 @@ DTYPES: dict[str, DType] = {
         DType("bf16", 16, True),
         DType("fp16", 16, True),
         DType("fp8", 8, True),
-        DType("fp4", 4, True),  # NVFP4 / MXFP4 elements (block scales not counted)
+        DType("fp4", 4, True),  # NVFP4 / MXFP4 elements (block scales: Precision.weight_bits)
         DType("int8", 8, False),
         DType("int4", 4, False),
     )
@@ -72,10 +72,12 @@ NARROW_FLOATS = ("fp8", "fp4")
 # torchao/tinygemm int4 layout; AWQ and GPTQ store fp16 scales and 4-bit packed zeros (20 bits per
 # group) and Marlin's symmetric format scales only (16 bits), so 32 bits is the upper form.
 # int8 weight-only (gpt-fast, TensorRT-LLM) has one 16-bit scale per output channel: 16 / K bits
-# per weight, under 0.01 bit at K >= 2048, not counted. FP4 block scales are not counted either.
-GROUP_SCALE_BITS = 32
-DEFAULT_WEIGHT_GROUP = 128  # AWQ / GPTQ / TensorRT-LLM W4A16 default group (gpt-fast: 32-256)
-GROUPED_WEIGHTS = ("int4",)
+# per weight, under 0.01 bit at K >= 2048, not counted. FP4 is block-scaled: NVFP4 one FP8 E4M3
+# scale per 16 elements (4.5 bits; NVIDIA's NVFP4 format, Blackwell), MXFP4 one E8M0 scale per
+# 32 (4.25 bits; OCP Microscaling Formats spec v1.0); NVFP4's per-tensor FP32 scale is negligible.
+GROUP_SCALE_BITS = {"int4": 32, "fp4": 8}  # scale (+ zero) bits per group
+DEFAULT_WEIGHT_GROUP = {"int4": 128, "fp4": 16}  # AWQ / GPTQ / TensorRT-LLM W4A16; NVFP4
+GROUPED_WEIGHTS = tuple(GROUP_SCALE_BITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class Precision:
     activation: DType = DTYPES["fp16"]
     kv: DType = DTYPES["fp16"]
     gemm: DType | None = None
-    # weights per scale group of a group-wise integer format (int4); 0: DEFAULT_WEIGHT_GROUP;
+    # weights per scale group of a group-wise format (int4, fp4 blocks); 0: DEFAULT_WEIGHT_GROUP;
     # -1: one scale per output channel (GPTQ group_size -1), not counted
     weight_group: int = 0
     # weight-only formats quantise the linear layers only: the token embedding (a lookup table)
@@ -138,15 +140,16 @@ class Precision:
     @property
     def group_size(self) -> int:
         """Weights per scale group (0 for a format without group scales)."""
-        if self.weight.name not in GROUPED_WEIGHTS or self.weight_group < 0:
+        name = self.weight.name
+        if name not in GROUPED_WEIGHTS or self.weight_group < 0:
             return 0
-        return self.weight_group or DEFAULT_WEIGHT_GROUP
+        return self.weight_group or DEFAULT_WEIGHT_GROUP[name]
 
     @property
     def weight_bits(self) -> float:
         """Stored bits per weight, group scales and zero points included (int4 G=128: 4.25)."""
         g = self.group_size
-        return self.weight.bits + (GROUP_SCALE_BITS / g if g else 0.0)
+        return self.weight.bits + (GROUP_SCALE_BITS[self.weight.name] / g if g else 0.0)
 
     @property
     def weight_bytes_per_element(self) -> float:

@@ -62,10 +62,12 @@ def _compressed_tensors(q: Cfg, act: str) -> Precision:
     w_float = str(w.get("type", "int")).lower() == "float"
     bits = int(w.get("num_bits", 16))
     weight = ("fp8" if bits == 8 else "fp4") if w_float else _int_bits(bits, "compressed-tensors")
+    # strategy "channel": one scale per output channel; "group" / "tensor_group": group_size
+    group = -1 if str(w.get("strategy", "")).lower() == "channel" else _group(w.get("group_size"))
     if a and int(a.get("num_bits", 16)) < 16:  # W8A8 / FP8 dynamic: narrow GEMM inputs
         gemm = weight if w_float else "int8"
-        return Precision.of(weight, act, act, gemm)
-    return Precision.of(weight, act, act, act)
+        return Precision.of(weight, act, act, gemm, group)
+    return Precision.of(weight, act, act, act, group)
 
 
 def precision_from_hf_config(cfg: Cfg) -> Precision:
@@ -86,7 +88,7 @@ def precision_from_hf_config(cfg: Cfg) -> Precision:
     if method in ("fp8", "fbgemm_fp8"):
         return Precision.of("fp8", act, act, "fp8")
     if method == "mxfp4":
-        return Precision.of("fp4", act, act, act)  # weight-only where no FP4 units: dequantised
+        return Precision.of("fp4", act, act, act, 32)  # MXFP4: E8M0 scale per 32; weight-only: dequantised
     if method == "compressed-tensors":
         return _compressed_tensors(q, act)
     known = "awq, gptq, bitsandbytes, fp8, mxfp4, compressed-tensors"
