@@ -16,6 +16,8 @@ import numpy as np
 from hetsim.errors import ConfigError
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
+from hetsim.workload.moe import expected_experts as expected_experts
+from hetsim.workload.moe import routing_ops
 from hetsim.workload.ops import Num, Op, Phase, Split
 
 AttentionImpl = Literal["fused", "unfused"]
@@ -48,14 +50,6 @@ class Shard:
             d_ff=-(-model.d_ff // tp),
             vocab=-(-model.vocab_size // tp),
         )
-
-
-def expected_experts(n_experts: int, top_k: int, tokens: Num) -> Num:
-    """Expected number of distinct experts touched by ``tokens`` tokens routed uniformly to
-    ``top_k`` of ``n_experts`` each: E (1 - (1 - k/E)^T)."""
-    if n_experts == 1:
-        return 1.0 if np.ndim(tokens) == 0 else np.ones(np.shape(tokens))
-    return n_experts * (1.0 - np.power(1.0 - top_k / n_experts, tokens))
 
 
 def _causal_pairs(q_len: Num, context: Num, window: int) -> Num:
@@ -267,6 +261,8 @@ def build_ops(
                 gemm_k=float(d),
             )
         )
+        route, combine = routing_ops(model, T, ab)
+        ops.extend(route)
     n_up = (2 if model.ffn == "gated" else 1) * sh.d_ff
     m_expert = routed / touched  # rows per touched expert
     ops.append(
@@ -313,7 +309,7 @@ def build_ops(
             flop=2.0 * routed * sh.d_ff * d,
             weight_bytes=touched * sh.d_ff * d * wb,
             act_read_bytes=routed * sh.d_ff * ab,
-            act_write_bytes=T * d * ab,
+            act_write_bytes=(routed if model.is_moe else T) * d * ab,  # MoE: one row per token-expert pair
             split="column",
             n_parts=sh.heads,
             gemm_m=m_expert,
@@ -322,6 +318,8 @@ def build_ops(
             gemm_groups=touched,
         )
     )
+    if model.is_moe:
+        ops.append(combine)  # each token's k expert rows summed (vLLM moe_sum)
     if tp > 1:
         ops.append(allreduce("ffn_allreduce"))
     ops.append(residual("ffn_residual"))
