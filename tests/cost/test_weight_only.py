@@ -111,7 +111,9 @@ def test_cli_weight_group(run_cli) -> None:  # type: ignore[no-untyped-def]
 
     args = ("analyze", "-m", "llama2-7b", "-H", "a100-80gb-sxm", "--weight-dtype", "int4", "--json")
     g128 = json.loads(run_cli(*args).out)["weight_bytes"]
-    g32 = json.loads(run_cli(*args, "--weight-group", "32").out)["weight_bytes"]
+    j32 = json.loads(run_cli(*args, "--weight-group", "32").out)
+    g32 = j32["weight_bytes"]
+    assert j32["precision"].startswith("Wint4g32/")  # a non-default group is named
     linear = get_model("llama2-7b").decoder_params
     assert g32 - g128 == pytest.approx(linear * (1.0 - 0.25) / 8, rel=1e-6)  # 1 bit vs 0.25 bit per weight
     bad = run_cli(*args, "--weight-group", "0")

@@ -63,11 +63,6 @@ DEQUANT_OPS_PER_WEIGHT: dict[str, float] = {
     "fp8": 4 / 4,  # byte permute + scale multiply per pair (Marlin's fp8 path), taken as int8's
     "fp4": 9 / 8 + 1 / 2,  # bitwise e2m1 -> fp16 as int4, plus the block-scale multiply
 }
-DEQUANT_PROVENANCE = (
-    "documented: instruction counts of NVIDIA FasterTransformer interleaved_numeric_conversion.h "
-    "(int4: 9 per 8 weights; int8: 4 per 4) plus one fma.f16x2 per 2 weights for group scales "
-    "(IST-DASLab/marlin scale()); not fitted"
-)
 
 
 def lane_rate(vector: ComputeUnit) -> float:

@@ -172,4 +172,9 @@ class Precision:
     @property
     def label(self) -> str:
         gemm = f"/G{self.gemm.name}" if self.gemm is not None and self.gemm != self.weight else ""
-        return f"W{self.weight.name}/A{self.activation.name}/KV{self.kv.name}{gemm}"
+        # a group size other than the format's default is named (Wint4g32); per channel: "pc"
+        group = "" if not self.weight_group or self.weight.name not in GROUPED_WEIGHTS else (
+            "pc" if self.weight_group < 0 else f"g{self.weight_group}")  # fmt: skip
+        if group == f"g{DEFAULT_WEIGHT_GROUP.get(self.weight.name, 0)}":
+            group = ""
+        return f"W{self.weight.name}{group}/A{self.activation.name}/KV{self.kv.name}{gemm}"
