@@ -140,6 +140,8 @@ def test_block_and_group_scales_from_formats_and_checkpoints() -> None:
     assert Precision.of("fp4").weight_bits == 4.5  # NVFP4: E4M3 scale per 16
     assert Precision.of("int4").weight_bits == 4.25 and Precision.of("int4", weight_group=-1).weight_bits == 4
     assert Precision.of("int8").weight_bits == 8 and Precision.of("fp8").weight_bits == 8
+    # fp16 weights under fp32 GEMMs are mixed precision, not weight-only quantisation
+    assert not Precision.of("fp16", activation="fp32").weight_only and Precision.of("int4").weight_only
     base = {"model_type": "llama", "torch_dtype": "bfloat16"}
 
     def bits(q: dict[str, object]) -> float:

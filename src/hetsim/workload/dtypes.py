@@ -134,8 +134,9 @@ class Precision:
 
     @property
     def weight_only(self) -> bool:
-        """Weights narrower than the GEMM input type: dequantised in the GEMM kernel."""
-        return self.weight.bits < self.compute.bits
+        """Sub-16-bit weights narrower than the GEMM input type: dequantised in the GEMM kernel
+        (16-bit weights under fp32 GEMMs are ordinary mixed precision, not weight-only)."""
+        return self.weight.bits < 16 and self.weight.bits < self.compute.bits
 
     @property
     def group_size(self) -> int:
