@@ -62,6 +62,17 @@ def test_config_json_window(tmp_path: Path) -> None:
     assert model_from_hf_config({**MISTRAL, "sliding_window": None}, "m").sliding_window == 0
     qwen = {**MISTRAL, "model_type": "qwen2", "use_sliding_window": False}
     assert model_from_hf_config(qwen, "q").sliding_window == 0
+    # Qwen2 slides only from layer max_window_layers on: partial windows count full attention
+    assert (
+        model_from_hf_config(
+            {**qwen, "use_sliding_window": True, "max_window_layers": 28}, "q"
+        ).sliding_window
+        == 0
+    )
+    assert (
+        model_from_hf_config({**qwen, "use_sliding_window": True, "max_window_layers": 0}, "q").sliding_window
+        == 4096
+    )
     with pytest.raises(ConfigError, match="sliding_window"):
         model_from_hf_config({**MISTRAL, "sliding_window": "4k"}, "m")
     path = tmp_path / "config.json"

@@ -58,7 +58,12 @@ def _window(cfg: Cfg) -> int:
     if isinstance(w, bool) or not isinstance(w, int) or w < 1:
         raise ConfigError(f"config.json sliding_window must be a positive whole number or null, got {w!r}")
     max_len = cfg.get("max_position_embeddings")
-    return 0 if isinstance(max_len, int) and w >= max_len else w
+    if isinstance(max_len, int) and w >= max_len:
+        return 0
+    # Qwen2 slides only in layers >= max_window_layers; one window for some layers is not
+    # representable, so a partly sliding model counts full attention (the larger KV cache)
+    first = cfg.get("max_window_layers")
+    return 0 if isinstance(first, int) and first > 0 else w
 
 
 def _gpt2(cfg: Cfg, name: str) -> ModelSpec:
