@@ -32,10 +32,22 @@ RECORDED_FILES = (
 # (role/level or role/hardware/metric key, recorded MAPE)
 RECORDED = {
     "fitted/kernel": 0.111,  # 0.118 before the tile choice weighed split-K partials (issue 8)
-    "held-out/kernel": 0.134,  # 0.150 before the same change; 0.135 before the per-SM load cap
+    # every kernel row since 8g: the LLMCompass host-timed rows are priced with their timing
+    # profile and count here (their 108 MI210 rows at 0.700); the CUDA-time rows alone keep
+    # their recorded 0.134 below (RECORDED_TIMING)
+    "held-out/kernel": 0.154,
     "held-out/e2e": 0.110,
     "fitted/collective": 0.178,
     "held-out/collective": 0.256,  # 0.381 before NVLS all-reduces paid 2 hops, not 2(p - 1) (issue 8)
+}
+# (role/level/timing, recorded MAPE): CUDA-time kernels ('device') at the levels recorded before
+# 8g counted the host-timed rows; LLMCompass host-wall-clock rows (A100 fitted, MI210 held out;
+# 2.96 / 2.16 MAPE when they were priced as CUDA time, level 'wallclock')
+RECORDED_TIMING = {
+    "fitted/kernel/device": 0.111,
+    "held-out/kernel/device": 0.134,  # 0.150 before the tile choice; 0.135 before the per-SM load cap
+    "fitted/kernel/host-wall-clock": 0.102,
+    "held-out/kernel/host-wall-clock": 0.700,
 }
 RECORDED_GEMM_H100 = 0.14  # worst held-out H100 GEMM metric (attn_post_proj)
 # held-out H100 vector kernels (per-SM streaming cap, cycle latency, L2 residency)
@@ -54,6 +66,12 @@ def report() -> Report:
 @pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
 def test_error_by_role_and_level_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
     got = report.to_json()["by_role_level"][key]["mape"]
+    assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
+
+
+@pytest.mark.parametrize(("key", "level"), sorted(RECORDED_TIMING.items()))
+def test_error_by_timing_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
+    got = report.to_json()["by_role_level_timing"][key]["mape"]
     assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
 
 
@@ -78,7 +96,8 @@ def test_stream_bandwidth(report: Report, hw: str, level: float) -> None:
 
 
 def test_held_out_kernel_target(report: Report) -> None:
-    assert report.to_json()["by_role_level"]["held-out/kernel"]["mape"] <= 0.15
+    # the CUDA-time rows this check was written on (the host-timed rows are guarded above)
+    assert report.to_json()["by_role_level_timing"]["held-out/kernel/device"]["mape"] <= 0.15
 
 
 @pytest.mark.parametrize(("metric", "level"), sorted(RECORDED_E2E.items()))

@@ -87,6 +87,8 @@ def render_report(rep: Report, title: str, worst: int = 10, by: list[str] | None
     if j["rows_skipped"]:
         out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in j["rows_skipped"].items()))
     out.print(_error_table("role / level", j["by_role_level"], split=False))
+    if any(k.endswith("/host-wall-clock") for k in j["by_role_level_timing"]):
+        out.print(_error_table("role / level / timing", j["by_role_level_timing"], split=False))
     for role, label in (("fitted", "fitted rows (used by the committed fit)"), ("held-out", "held-out rows")):
         rows = {
             k.split("/", 1)[1]: v for k, v in j["by_role_hardware_metric"].items() if k.startswith(role + "/")
