@@ -3,6 +3,8 @@ the cost model's GPU time, with the floors fitted on the A100 rows and the MI210
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from hetsim.calibration.wallclock import (
 from hetsim.calibration.wallclock_fit import fit_call_floors, folds
 from hetsim.errors import ConfigError
 from tests.calibration.test_measurements import write_csv
+from tests.conftest import CliResult
 
 ROOT = find_realdata()
 needs_data = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
@@ -124,3 +127,17 @@ def test_each_fold_holds_the_other_gpu_out() -> None:
         assert {s.row.hardware for s in fold.report.scored if s.role == "fitted"} == {hw}
         assert all(0 < v < 1e-3 for v in fold.floors.values())
     assert by_fit[("a100-80gb-sxm",)].floors["eager"] == pytest.approx(EAGER_CALL_S, rel=0.01)
+
+
+@needs_data
+def test_validate_reports_both_folds(run_cli: Callable[..., CliResult]) -> None:
+    assert ROOT is not None
+    r = run_cli("validate", "--measurements", str(Path(ROOT) / "llmcompass_ops.csv"), "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    folds_out = {tuple(f["fit_hardware"]): f for f in out["host_timing_folds"]["folds"]}
+    mi210_fit = folds_out[("mi210",)]
+    assert "held-out/a100-80gb-sxm/gelu_throughput" in mi210_fit["by_role_hardware_metric"]
+    assert out["by_role_level_timing"]["held-out/kernel/host-wall-clock"]["n"] == 108
+    text = run_cli("validate", "--measurements", str(Path(ROOT) / "llmcompass_ops.csv")).out
+    assert "call floors fitted on one GPU" in text and "held-out/a100-80gb-sxm/softmax_throughput" in text

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -103,3 +105,20 @@ def folds(tasks: Sequence[Task], devices: Mapping[str, Device]) -> list[Fold]:
 
 def _role(r: Measurement, fit_hardware: Sequence[str]) -> str:
     return "fitted" if r.hardware in fit_hardware else "held-out"
+
+
+def folds_json(paths: Sequence[str | Path]) -> dict[str, Any]:
+    """Both folds of the host-timed rows of ``paths`` as JSON: per fold the fitted floors
+    (s) and the error per role / hardware / metric (``validate`` prints it)."""
+    from hetsim.calibration.api import load  # api imports this package's profile, not this module
+
+    _, tasks, _, devices = load(paths)
+    return {
+        "profile": PYTORCH_MICROBENCH.name,
+        "committed_floors_s": dict(PYTORCH_MICROBENCH.call_s),
+        "folds": [
+            {"fit_hardware": list(f.fit_hardware), "floors_s": f.floors,
+             "by_role_hardware_metric": f.report.to_json()["by_role_hardware_metric"]}
+            for f in folds(tasks, devices)
+        ],
+    }  # fmt: skip
