@@ -176,6 +176,8 @@ def calibrate(
     used = set(kfiles) | set(cfiles)
 
     def role(r: Measurement) -> str:
+        if timing_profile(r) is not None:  # host-timed kernels: their call floors' fit decides
+            return committed_role(r)
         return "fitted" if r.hardware in fit_hw and r.file in used else "held-out"
 
     report = score([t for t in tasks if t.hardware in devices], devices, role, skipped)
