@@ -90,9 +90,13 @@ def test_a_bigger_call_is_never_faster_and_never_below_its_floor(
 
 
 def test_cuda_time_rows_get_no_host_floor(tmp_path: Path) -> None:
-    rows = [{**r, "source_id": "vidur", "framework": "Vidur"} for r in _rows("a100-80gb-sxm", [64, 4096])]
+    timed = _rows("a100-80gb-sxm", [64, 4096])
+    rows = [{**r, "source_id": "vidur", "framework": "Vidur"} for r in timed]
     _, tasks, _, _ = load([write_csv(tmp_path / "cuda.csv", rows)])
     assert tasks and all(t.host_s is None for t in tasks)
+    _, mixed, _, _ = load([write_csv(tmp_path / "mixed.csv", rows + timed)])  # never in one task
+    for t in mixed:
+        assert {r.source_id for r in t.rows} == ({"llmcompass_real_X"} if t.host_s is not None else {"vidur"})
 
 
 @needs_data

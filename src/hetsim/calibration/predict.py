@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from itertools import product
 from typing import Literal
 
 import numpy as np
@@ -227,8 +228,8 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         "gemm_latency": ("time", ""), "gemm_tflops": ("rate", "flop"),
         "matmul_tflops_best_shape": ("rate", "flop"), "gemm_effective_memory_bandwidth": ("rate", "bytes"),
     }  # fmt: skip
-    for metric, (kind, numer) in gemm_metrics.items():
-        rs = [r for r in gemm if r.metric == metric]
+    for (metric, (kind, numer)), timed in product(gemm_metrics.items(), (False, True)):
+        rs = [r for r in gemm if r.metric == metric and (timing_profile(r) is not None) == timed]
         if rs:
             mnk = np.array([(r.gemm_m, r.gemm_n, r.gemm_k) for r in rs], dtype=float)
             m, n, k = mnk.T
