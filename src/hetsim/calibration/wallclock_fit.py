@@ -53,12 +53,17 @@ def fit_call_floors(
     """Host floor per launch path (s), fitted on the host-timed rows of ``fit_hardware``.
     A path with no rows there keeps the profile's committed value."""
     pairs: dict[str, list[tuple[float, float]]] = {p: [] for p in profile.call_s}
+    seen: set[tuple[object, ...]] = set()
     for t in timed_tasks(tasks):
         if t.hardware not in fit_hardware:
             continue
         meas, gpu = _measured_and_gpu_s(t, devices[t.hardware])
         for r, m, g in zip(t.rows, meas, gpu, strict=True):
-            if timing_profile(r) is profile:
+            # one measurement counted once: a GEMM's latency and TFLOP/s rows give the same
+            # measured time (to the CSV's 4-5 digits); a second run of a shape does not
+            call = (r.hardware, benchmarked_op(r), r.gemm_m, r.gemm_n, r.gemm_k, r.model, f"{m:.3g}")
+            if timing_profile(r) is profile and call not in seen:
+                seen.add(call)
                 pairs[_path(profile, r)].append((float(m), float(g)))
     out = dict(profile.call_s)
     for path, mg in pairs.items():
