@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hetsim.calibration.api import load, validate
-from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.measurements import Measurement, find_realdata
 from hetsim.calibration.predict import predict_task
 from hetsim.calibration.wallclock import (
     COMPILED_CALL_S,
@@ -22,6 +22,7 @@ from hetsim.calibration.wallclock import (
     FIT_HARDWARE,
     PYTORCH_MICROBENCH,
     OpLaunch,
+    timing_profile,
 )
 from hetsim.calibration.wallclock_fit import fit_call_floors, folds
 from hetsim.errors import ConfigError
@@ -69,6 +70,11 @@ def test_the_profile_states_what_each_call_launches() -> None:
     assert 0 < p.floor_s("softmax") == EAGER_CALL_S < p.floor_s("gelu") == COMPILED_CALL_S
     assert all(o.source.startswith("documented: ") for o in p.ops.values())
     assert p.provenance["eager_call_s"].startswith("calibrated: ")
+    row = Measurement("x.csv", 2, "llmcompass_real_A100", "A100", "a100-80gb-sxm", 1, "gelu (elements=8)",
+                      "fp16", "", "gelu_throughput", 1.0, "elements/s")  # fmt: skip
+    assert timing_profile(row) is p
+    assert timing_profile(replace(row, metric="op_time_median:mlp_act")) is None  # not an op it describes
+    assert timing_profile(replace(row, source_id="vidur_profiling")) is None
     with pytest.raises(ConfigError, match="single-kernel"):
         OpLaunch("eager", 2, "calibrated", "documented: x")
     with pytest.raises(ConfigError, match="unknown"):

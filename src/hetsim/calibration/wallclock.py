@@ -140,9 +140,11 @@ PROFILES = (PYTORCH_MICROBENCH,)
 
 
 def timing_profile(r: Measurement) -> HostTimingProfile | None:
-    """The host-timing profile a kernel row was measured with, or None (CUDA time)."""
+    """The host-timing profile a kernel row was measured with, or None (CUDA time, or an op
+    the profile does not describe)."""
     text = f"{r.source_id} {r.framework}".lower()
-    return next((p for p in PROFILES if re.search(p.matches, text)), None)
+    op = benchmarked_op(r)
+    return next((p for p in PROFILES if re.search(p.matches, text) and op in p.ops), None)
 
 
 def benchmarked_op(r: Measurement) -> str:
