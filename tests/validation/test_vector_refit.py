@@ -40,3 +40,13 @@ def test_committed_vector_values_are_the_vector_refit() -> None:
             assert got == want, name
     # scored with the refitted values, H100's held-out kernel rows meet issue 8's 12% target
     assert cal.report.to_json()["by_role_level"]["held-out/kernel"]["mape"] <= 0.12
+
+
+def test_an_unknown_refit_is_one_line_and_exit_2(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert ROOT is not None
+    r = run_cli(
+        "calibrate", "--refit", "gemm", "--dry-run", "--from-measurements", str(Path(ROOT) / "gpu_stream.csv")
+    )
+    assert r.code == 2 and "Traceback" not in r.err + r.out
+    line = r.err.strip()
+    assert line.startswith("error: ") and "\n" not in line and "choose all or vector" in line
