@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from hetsim.sim.inference import Workload, analyze, sweep
+from hetsim.workload.dtypes import Precision
 
 
 def _best(fn: object, repeat: int) -> float:
@@ -26,7 +27,10 @@ def run() -> dict[str, float]:
     n = 10_000
     B, P, G = rng.integers(1, 256, n), rng.integers(1, 8192, n), rng.integers(1, 4096, n)
     many = _best(lambda: sweep("llama2-70b", "h100-sxm", B, P, G, tp=4), 5)
+    int4 = Precision.of("int4")  # weight-only GEMMs price two kernels each (issue 8)
+    many_int4 = _best(lambda: sweep("llama2-70b", "h100-sxm", B, P, G, int4, tp=4), 5)
     return {
         "analyze llama2-70b 4xh100 B64 P2048 G2048 [ms] (target < 10)": one * 1e3,
         "sweep 10,000 configurations [configs/s] (target >= 10,000)": n / many,
+        "sweep 10,000 configurations, int4 weight-only [configs/s] (target >= 10,000)": n / many_int4,
     }

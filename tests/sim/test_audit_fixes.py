@@ -56,7 +56,9 @@ def test_a_type_without_units_is_refused_not_run_at_another_rate(run_cli) -> Non
         analyze("llama2-7b", "h100-sxm", Workload(1, 128, 16), Precision.of("fp4"))
     # the stated emulation: FP8 / FP4 weights dequantised to 16-bit GEMMs (weight-only)
     r = analyze("llama2-7b", "a100-80gb-sxm", Workload(1, 128, 16), Precision.of("fp8", gemm="fp16"))
-    assert r.weight_bytes == pytest.approx(get_model("llama2-7b").params)
+    # 1 byte per linear-layer weight; the embedding table and LM head stay 16-bit (weight-only)
+    m = get_model("llama2-7b")
+    assert r.weight_bytes == pytest.approx(m.params + 2 * m.vocab_size * m.d_model)
     res = run_cli("analyze", "-m", "llama2-7b", "-H", "a100-80gb-sxm", "--weight-dtype", "fp8")
     assert res.code == 2 and "no fp8 matrix rate" in res.err and "Traceback" not in res.err
     assert len(res.err.strip().splitlines()) == 1
@@ -65,7 +67,8 @@ def test_a_type_without_units_is_refused_not_run_at_another_rate(run_cli) -> Non
 def test_fp4_runs_on_blackwell() -> None:
     b200 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp4"))
     fp8 = analyze("llama2-70b", "b200", Workload(8, 512, 64), Precision.of("fp8"))
-    assert b200.weight_bytes == pytest.approx(fp8.weight_bytes / 2)
+    # NVFP4: 4-bit elements plus one FP8 scale per 16 (4.5 bits), against 8-bit FP8 weights
+    assert b200.weight_bytes == pytest.approx(fp8.weight_bytes * 4.5 / 8)
     assert b200.tpot_s < fp8.tpot_s and 0 < b200.mfu <= 1
     assert get_hardware("gb200").primary.unit_for("matrix").peak("fp4") == pytest.approx(10e15)
 

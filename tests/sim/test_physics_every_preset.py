@@ -18,6 +18,7 @@ from hetsim.hardware.efficiency import EfficiencyCurve
 from hetsim.hardware.loader import device_from_mapping, get_hardware, list_hardware, with_calibration
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze, sweep
+from hetsim.workload.dtypes import Precision
 
 PRESETS = sorted(d.name for d in list_hardware())
 MODELS = ["llama2-7b", "mixtral-8x7b", "llama3-8b", "gpt-j-6b", "mistral-7b"]
@@ -26,12 +27,12 @@ BATCHES = np.array([1, 2, 3, 4, 8, 16, 32, 64, 128], dtype=float)
 PRESET_DIR = Path(__file__).resolve().parents[2] / "src" / "hetsim" / "hardware" / "presets"
 
 
-def _check(dev: Device, model: str, p: int, g: int) -> None:
+def _check(dev: Device, model: str, p: int, g: int, prec: Precision | None = None) -> None:
     # every byte on the primary side: the cost model's physics (issue 8); the same checks on
     # the placed paths (auto, offload and every policy that applies) are in
     # tests/placement/test_physics_placed.py
-    r = sweep(model, dev, BATCHES, p, g, policy="primary")
-    where = f"{dev.name} ({dev.calibration}) {model} P={p} G={g}"
+    r = sweep(model, dev, BATCHES, p, g, prec, policy="primary")
+    where = f"{dev.name} ({dev.calibration}) {model} P={p} G={g} {prec.label if prec else ''}"
     assert np.all(np.isfinite(r.tpot_s)) and np.all(r.tpot_s > 0), where
     assert np.all((r.mfu > 0) & (r.mfu <= ONE)), f"{where}: mfu {r.mfu}"
     assert np.all((r.mbu > 0) & (r.mbu <= ONE)), f"{where}: mbu {r.mbu}"
@@ -69,6 +70,24 @@ def test_random_configurations_every_preset(hw: str, calibrated: bool, model: st
     _check(get_hardware(hw, calibrated=calibrated), model, p, g)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    hw=st.sampled_from(PRESETS),
+    calibrated=st.booleans(),
+    model=st.sampled_from(MODELS),
+    weight=st.sampled_from(["int8", "int4"]),
+    group=st.sampled_from([0, 32, 64, -1]),
+    p=st.integers(1, 4096),
+    g=st.integers(2, 1024),
+)
+def test_weight_only_every_preset(
+    hw: str, calibrated: bool, model: str, weight: str, group: int, p: int, g: int
+) -> None:
+    """The same physics for weight-only int8 / int4 (the dequantising small-M kernels, issue 8)
+    over every preset and model (MoE included), calibrated and not."""
+    _check(get_hardware(hw, calibrated=calibrated), model, p, g, Precision.of(weight, weight_group=group))
+
+
 def _perturbed(raw: dict[str, Any], bw: float, peak: float, sms: float, cap: float) -> dict[str, Any]:
     """A user-style copy of a preset file: renamed, bandwidth / peaks / SM count / capacity
     scaled (written back with their units, as a user would)."""
@@ -99,19 +118,21 @@ def _perturbed(raw: dict[str, Any], bw: float, peak: float, sms: float, cap: flo
     p=st.integers(1, 2048),
     g=st.integers(2, 512),
     calibrated=st.booleans(),
+    weight=st.sampled_from(["fp16", "int8", "int4"]),
 )
 def test_perturbed_user_yamls(
-    hw: str, bw: float, peak: float, sms: float, model: str, p: int, g: int, calibrated: bool
+    hw: str, bw: float, peak: float, sms: float, model: str, p: int, g: int, calibrated: bool, weight: str
 ) -> None:
     raw = yaml.safe_load((PRESET_DIR / f"{hw}.yaml").read_text())
     dev = device_from_mapping(_perturbed(raw, bw, peak, sms, 4.0), "user.yaml")
     dev = with_calibration(dev) if calibrated else dev
-    _check(dev, model, p, g)
+    prec = Precision.of(weight)
+    _check(dev, model, p, g, prec)
     # more bandwidth is never slower (same calibration, same everything else)
     faster = device_from_mapping(_perturbed(raw, bw * 2, peak, sms, 4.0), "user.yaml")
     faster = with_calibration(faster) if calibrated else faster
-    a = sweep(model, dev, BATCHES, p, g, policy="primary")
-    b = sweep(model, faster, BATCHES, p, g, policy="primary")
+    a = sweep(model, dev, BATCHES, p, g, prec, policy="primary")
+    b = sweep(model, faster, BATCHES, p, g, prec, policy="primary")
     assert np.all(b.e2e_latency_s <= a.e2e_latency_s * (1 + 1e-9))
 
 

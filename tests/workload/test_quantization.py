@@ -61,7 +61,10 @@ def test_cli_reads_the_checkpoint_precision(tmp_path: Path, run_cli) -> None:  #
     assert res.code == 0, res.err
     j = json.loads(res.out)
     assert j["precision"].startswith("Wint4/Abf16")
-    assert j["weight_bytes"] == pytest.approx(6.74e9 / 2, rel=0.03)  # 4-bit weights, not 2 bytes each
+    # 4-bit weights, not 2 bytes each, with a 16-bit scale and zero per group of 128 (4.25 bits);
+    # the embedding table and LM head (2 x 131M) stay 16-bit
+    table = 32000 * 4096
+    assert j["weight_bytes"] == pytest.approx((6.74e9 - 2 * table) * 4.25 / 8 + 2 * 2 * table, rel=0.03)
     # an explicit weight type overrides the checkpoint's
     assert resolve_precision(str(path), "fp16", None, None, None).weight.name == "fp16"
     assert resolve_precision("llama2-7b", None, None, None, None).weight.name == "fp16"

@@ -94,6 +94,7 @@ PRECISION_RULES: tuple[tuple[str, str], ...] = (
     (r"\b(q[2-8]_[0-9a-z_]+|iq[1-4]_[a-z]+|gguf)\b", "gguf"),
     (r"int8 weights?.*int8 kv", "int8-wo-kv8"),
     (r"int8 weight-only|w8a16", "int8-wo"),
+    *((rf"(int4 weight-only|w4a16|awq|gptq|int4 weights).*\bg{g}\b", f"int4-wo-g{g}") for g in (32, 64, 256)),
     (r"int4 weight-only|w4a16|awq|gptq|int4 weights", "int4-wo"),
     (r"mxfp4|nvfp4|\bfp4\b", "fp4"),
     (r"fp8|float8", "fp8"),
@@ -124,7 +125,8 @@ PRECISIONS: dict[str, Precision] = {
     "fp8": Precision.of("fp8"),
     "fp4": Precision.of("fp4"),
     "int8-wo": Precision.of("int8", "fp16"),
-    "int4-wo": Precision.of("int4", "fp16"),
+    "int4-wo": Precision.of("int4", "fp16"),  # group of 128 (AWQ / GPTQ / TensorRT-LLM default)
+    **{f"int4-wo-g{g}": Precision.of("int4", "fp16", weight_group=g) for g in (32, 64, 256)},
     "int8-wo-kv8": Precision.of("int8", "fp16", "int8"),
     "int8": Precision.of("int8", "int8", "fp16"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -77,6 +78,13 @@ def analyze_cmd(
         str | None,
         typer.Option(help="GEMM input type (default: fp8/fp4 weights run fp8/fp4 GEMMs, others 16-bit)."),
     ] = None,
+    weight_group: Annotated[
+        int | None,
+        typer.Option(
+            help="int4 weights per 16-bit scale + zero (default 128, or the config.json's "
+            "group_size; gpt-fast: 32-256; -1: one scale per channel)."
+        ),
+    ] = None,
     attention: Annotated[str, typer.Option(help="fused (flash-style traffic) or unfused.")] = "fused",
     overlap: Annotated[str, typer.Option(help="max (compute and memory overlap) or sum.")] = "max",
     ignore_capacity: Annotated[
@@ -144,6 +152,11 @@ def analyze_cmd(
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     prec = resolve_precision(model, weight_dtype, act_dtype, kv_dtype, gemm_dtype)
+    if weight_group is not None:
+        if weight_group == 0 or weight_group < -1:
+            raise ConfigError(f"--weight-group must be a positive number of weights (or -1: per channel), "
+                              f"got {weight_group}")  # fmt: skip
+        prec = dataclasses.replace(prec, weight_group=weight_group)
     dev = get_hardware(hardware, calibrated=not uncalibrated)
     serving = get_profile(framework).serving if framework else None
     if model.lower().endswith(".onnx"):

@@ -31,6 +31,7 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
                     "kv_heads": m.n_kv_heads,
                     "d_ff": m.d_ff,
                     "experts": m.n_experts,
+                    "sliding_window": m.sliding_window,
                     "source": m.source,
                 }
                 for m in models
@@ -58,7 +59,7 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             str(m.n_layers),
             str(m.d_model),
             f"{m.n_heads}/{m.n_kv_heads}",
-            m.attention_kind,
+            m.attention_kind + (f" window {m.sliding_window}" if m.sliding_window else ""),
             f"{m.ffn} {m.d_ff}",
             experts,
             fmt_bytes(2 * m.kv_elements_per_token()),

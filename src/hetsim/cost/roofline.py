@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from hetsim.cost.kernels import allreduce_s, kernel_times
+from hetsim.cost.weight_only import weight_only_times
 from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier
@@ -101,6 +102,7 @@ def op_cost(
     wave_model: bool = True,
     kernels: KernelParams | None = None,
     memory_floor_s: Num = 0.0,
+    vector: ComputeUnit | None = None,
 ) -> Cost:
     """Cost of all ``op.count`` repetitions of ``op`` on ``unit`` reading ``memory``. With
     calibrated ``kernels`` the op is priced by :mod:`hetsim.cost.kernels` (tile/wave choice,
@@ -108,7 +110,10 @@ def op_cost(
     roofline with the unit's and tier's efficiency curves. ``memory_floor_s`` (per repetition)
     is the least the op's memory phase takes: data streamed in from another memory side while
     the kernel runs (a placed op) arrive no faster, and the compute overlaps them as it
-    overlaps its own memory's reads; the launch overhead and fixed latency are paid once."""
+    overlaps its own memory's reads; the launch overhead and fixed latency are paid once.
+    A weight-only GEMM (weights narrower than its 16-bit inputs) is priced by
+    :mod:`hetsim.cost.weight_only`: the dequantisation runs on ``vector`` (the side's vector
+    unit; None: ``unit`` itself)."""
     dt = compute_dtype(op, prec)
     nbytes = op.bytes
     if kernels is not None:
@@ -125,6 +130,18 @@ def op_cost(
             memory_s = np.maximum(memory_s, memory_floor_s)
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
     energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
+    if (
+        op.kind == "gemm"
+        and prec.weight_only
+        and op.gemm_k
+        and (op.sublayer != "lm_head" or prec.quantized_head)
+    ):
+        vec = vector or unit
+        compute_s, memory_s, body, lane_ops = weight_only_times(
+            op, unit, vec, memory, prec, kernels, (compute_s, memory_s, body),
+            overlap_max=overlap == "max", memory_floor_s=memory_floor_s,
+        )  # fmt: skip
+        energy = energy + lane_ops * vec.energy_per_flop(prec.activation)  # the dequantisation
     n = op.count
     return Cost(
         time_s=(body + overhead_s) * n,
@@ -191,5 +208,6 @@ def price(op: Op, device: Device, prec: Precision, tp: int = 1, overlap: Overlap
     side = device.primary
     overhead = kp.launch_overhead_s if kp is not None else device.kernel_overhead_s
     return op_cost(
-        op, side.unit_for(op.prefers), side.memory, prec, overhead_s=overhead, overlap=overlap, kernels=kp
-    )
+        op, side.unit_for(op.prefers), side.memory, prec, overhead_s=overhead, overlap=overlap, kernels=kp,
+        vector=side.unit_for("vector"),
+    )  # fmt: skip

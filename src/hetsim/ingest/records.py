@@ -34,7 +34,9 @@ class TensorUse:
     def nbytes(self, prec: Precision) -> float:
         if self.native_bits is not None:
             return self.elements * self.native_bits / 8
-        dt = {"weight": prec.weight, "kv": prec.kv, "activation": prec.activation}[self.role]
+        if self.role == "weight":
+            return prec.weight_nbytes(self.elements)  # group scales included
+        dt = {"kv": prec.kv, "activation": prec.activation}[self.role]
         return dt.nbytes(self.elements)
 
 

@@ -139,7 +139,8 @@ def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     sides = [s for s in range(n) if dev.sides[s].has_compute]
     ovh = dev.kernel_overhead_s
     cs = [op_cost(op, knobs.unit(dev.sides[s], op), dev.sides[s].memory, prec, overhead_s=ovh,
-                  overlap=overlap, wave_model=knobs.gemm_fill_rows == 0) for s in sides]  # fmt: skip
+                  overlap=overlap, wave_model=knobs.gemm_fill_rows == 0,
+                  vector=dev.sides[s].unit_for("vector")) for s in sides]  # fmt: skip
     t: Num = cs[0].time_s
     for c in cs[1:]:
         t = np.maximum(t, c.time_s)

@@ -277,7 +277,7 @@ def price_op(
         unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
         cc = op_cost(
             part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor,
+            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor, vector=side.unit_for("vector"),
         )  # fmt: skip
         if not whole:
             cc = cc.scale(active)
@@ -339,7 +339,8 @@ def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     side = dev.primary
     ovh = kp.launch_overhead_s if kp is not None else dev.kernel_overhead_s
     return op_cost(op, knobs.unit(side, op), side.memory, prec, overhead_s=ovh, overlap=overlap,
-                   kernels=kp, wave_model=knobs.gemm_fill_rows == 0)  # fmt: skip
+                   kernels=kp, wave_model=knobs.gemm_fill_rows == 0,
+                   vector=side.unit_for("vector"))  # fmt: skip
 
 
 def price_ops(

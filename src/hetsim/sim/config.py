@@ -14,7 +14,7 @@ from hetsim.cost.roofline import Overlap
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.graph import AttentionImpl, Shard
+from hetsim.workload.graph import AttentionImpl, Shard, embedding_bytes
 from hetsim.workload.model import ModelSpec
 
 
@@ -63,6 +63,7 @@ class Serving:
     extra_kernels_per_layer: int = 0
     decode_graph: bool = False
     graph_batch_sizes: tuple[int, ...] = ()
+    quantized_lm_head: bool = False  # weight-only runs quantise the LM head too (Precision.quantized_head)
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:
@@ -123,10 +124,18 @@ def footprint(
     sh = Shard.of(model, opts.tp)
     tp, pp = opts.tp, opts.pp
     layers = -(-model.n_layers // pp)
-    per_layer = prec.weight.nbytes(model.layer_params) / tp
-    emb = prec.weight.nbytes(model.embedding_params) / tp
+    per_layer = prec.weight_nbytes(model.layer_params) / tp
+    emb = embedding_bytes(model, prec) / tp
     weights = per_layer * layers + emb  # a stage holding the embeddings is the largest
-    kv = batch * seq_len * 2 * layers * sh.kv_heads * model.head_dim * prec.kv.bytes_per_element
+    kv = (
+        batch
+        * model.kv_tokens(seq_len)
+        * 2
+        * layers
+        * sh.kv_heads
+        * model.head_dim
+        * prec.kv.bytes_per_element
+    )
     widest = max(
         sh.heads * model.head_dim + 2 * sh.kv_heads * model.head_dim,
         (2 if model.ffn == "gated" else 1) * sh.d_ff,

@@ -198,9 +198,12 @@ PROFILES: tuple[FrameworkProfile, ...] = (
     # latency rows, and their published throughput tables are held out for scoring
     FrameworkProfile(
         "gpt-fast",
-        Serving(kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, decode_graph=True),
+        Serving(kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, decode_graph=True, quantized_lm_head=True),
         r"gpt-fast|torch\.compile",
         {
+            "quantized_lm_head": "documented: pytorch-labs/gpt-fast quantize.py replaces every nn.Linear "
+            "(the output projection included) with WeightOnlyInt8Linear / WeightOnlyInt4Linear; the "
+            "nn.Embedding table stays 16-bit",
             "decode_graph": "documented: pytorch-labs/gpt-fast generate.py compiles decode_one_token "
             "with torch.compile(mode='reduce-overhead', fullgraph=True): a CUDA graph per decode "
             "step (one launch), captured at the run's own batch (no padding)",

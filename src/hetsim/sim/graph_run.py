@@ -58,7 +58,7 @@ def analyze_graph(
         for g, op, c, u in zip(graph.ops, ops, costs, unit_names, strict=True)
     ]
     classes = class_shares((g.op_class, r) for g, r in zip(graph.ops, results, strict=True))
-    weights = float(prec.weight.nbytes(graph.params))
+    weights = float(prec.weight_nbytes(graph.params))
     act_peak = max(
         (float(op.act_read_bytes + op.act_write_bytes + op.kv_read_bytes) for op in ops), default=0.0
     )

@@ -210,10 +210,15 @@ def _utilisation(work: Any, time_s: Any, peak_per_s: float) -> FloatArray:
 
 
 def _resolve(
-    model: ModelSpec | str, hardware: Device | str, precision: Precision | None
+    model: ModelSpec | str,
+    hardware: Device | str,
+    precision: Precision | None,
+    serving: Serving | None = None,
 ) -> tuple[ModelSpec, Device, Precision]:
     m, dev, prec = get_model(model), get_hardware(hardware), precision or Precision()  # type: ignore[arg-type]
     require_gemm_dtype(dev, prec)
+    if serving is not None and serving.quantized_lm_head and not prec.quantized_head:
+        prec = dataclasses.replace(prec, quantized_head=True)  # the framework quantises every linear layer
     return m, dev, prec
 
 
@@ -237,7 +242,7 @@ def analyze(
     the whole device). ``dynamic`` re-places the decode as the KV cache grows (else it is
     placed once for the full length). With ``check_fit`` a run whose placement does not fit
     raises :class:`CapacityError`."""
-    m, dev, prec = _resolve(model, hardware, precision)
+    m, dev, prec = _resolve(model, hardware, precision, serving)
     opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
     if pp < 1 or pp > m.n_layers:
         raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
@@ -293,7 +298,7 @@ def sweep(
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
     together) under a placement ``policy`` (``auto``: per configuration, the primary side
     where it fits, else the fastest policy that fits). No per-configuration Python loop."""
-    m, dev, prec = _resolve(model, hardware, precision)
+    m, dev, prec = _resolve(model, hardware, precision, serving)
     B, P, G = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(batch, input_len, output_len))
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:

@@ -33,6 +33,7 @@ from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.graph import embedding_bytes
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Num, Op
 
@@ -40,14 +41,14 @@ from hetsim.workload.ops import FloatArray, Num, Op
 def split_weights(model: ModelSpec, prec: Precision, fp: dict[str, Any], tp: int) -> dict[str, float]:
     """Weights per device by group: qkv projections, the rest of the layers (output
     projection, FFN or experts, norms), embeddings + LM head (``fp`` from ``footprint``)."""
-    wb = prec.weight.bytes_per_element
-    emb = float(prec.weight.nbytes(model.embedding_params)) / tp
+    wb = prec.weight_bytes_per_element
+    emb = embedding_bytes(model, prec) / tp
     layers = float(np.max(fp["weights"])) - emb
     share = (
         model.d_model
         * (model.q_dim + 2 * model.kv_dim)
         * wb
-        / max(float(prec.weight.nbytes(model.layer_params)), 1.0)
+        / max(float(prec.weight_nbytes(model.layer_params)), 1.0)
     )
     qkv = layers * min(share, 1.0)
     return {"qkv": qkv, "fc": layers - qkv, "head": emb}
@@ -361,7 +362,14 @@ def kernel_sizes(
         if op.kind != "gemm" or group_of(op) in (None, "attention") or kb <= 0:
             continue
         part = dataclasses.replace(op, weight_bytes=b * kb, count=1)
-        c = op_cost(part, side.unit_for(op.prefers), side.memory, prec, kernels=dev.kernels)
+        c = op_cost(
+            part,
+            side.unit_for(op.prefers),
+            side.memory,
+            prec,
+            kernels=dev.kernels,
+            vector=side.unit_for("vector"),
+        )
         bw0 = float(np.max(achieved_bandwidth(dev, 0, b * kb)))
         mem = np.asarray(c.memory_s, dtype=float)
         mem = mem.max(axis=tuple(range(1, mem.ndim))) if mem.ndim > 1 else mem  # (N,): not per context

@@ -16,6 +16,8 @@ import numpy as np
 from hetsim.errors import ConfigError
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
+from hetsim.workload.moe import expected_experts as expected_experts
+from hetsim.workload.moe import routing_ops
 from hetsim.workload.ops import Num, Op, Phase, Split
 
 AttentionImpl = Literal["fused", "unfused"]
@@ -50,12 +52,18 @@ class Shard:
         )
 
 
-def expected_experts(n_experts: int, top_k: int, tokens: Num) -> Num:
-    """Expected number of distinct experts touched by ``tokens`` tokens routed uniformly to
-    ``top_k`` of ``n_experts`` each: E (1 - (1 - k/E)^T)."""
-    if n_experts == 1:
-        return 1.0 if np.ndim(tokens) == 0 else np.ones(np.shape(tokens))
-    return n_experts * (1.0 - np.power(1.0 - top_k / n_experts, tokens))
+def _causal_pairs(q_len: Num, context: Num, window: int) -> Num:
+    """(query, key) pairs of one sequence whose last ``q_len`` of ``context`` tokens are new:
+    sum over positions p = context - q_len + 1 .. context of min(p, window) (window 0: p)."""
+    if window <= 0:
+        return q_len * context - q_len * (q_len - 1) / 2
+
+    def upto(n: Num) -> Num:  # sum of min(p, W) for p = 1 .. n
+        n = np.asarray(n, dtype=float)
+        out: Num = np.where(n <= window, n * (n + 1) / 2, window * (window + 1) / 2 + window * (n - window))
+        return out
+
+    return upto(context) - upto(np.asarray(context, dtype=float) - q_len)
 
 
 def build_ops(
@@ -78,15 +86,16 @@ def build_ops(
     sh = Shard.of(model, tp)
     L, d, hd = model.n_layers, model.d_model, model.head_dim
     wb, ab, kb = (
-        prec.weight.bytes_per_element,
+        prec.weight_bytes_per_element,
         prec.activation.bytes_per_element,
         prec.kv.bytes_per_element,
     )
     T = batch * q_len  # tokens in this pass
     qd, kvd = sh.heads * hd, sh.kv_heads * hd
     kv_split: Split = "kv_group" if model.n_kv_heads != model.n_heads else "head"
-    # (query, key) pairs under a causal mask: new tokens at the end of ``context``
-    pairs = batch * (q_len * context - q_len * (q_len - 1) / 2)
+    # (query, key) pairs under a causal mask: new tokens at the end of ``context``, each seeing
+    # at most the last ``sliding_window`` tokens (Mistral's sliding-window attention)
+    pairs = batch * _causal_pairs(q_len, context, model.sliding_window)
     ops: list[Op] = []
 
     def norm(name: str) -> Op:
@@ -140,7 +149,8 @@ def build_ops(
         )
     )
     score_flop = 2.0 * sh.heads * hd * pairs
-    kv_bytes = batch * context * 2 * kvd * kb  # K and V of every cached token
+    # K and V of every cached token (a decode step reads only the window's: the rolling buffer)
+    kv_bytes = batch * (model.kv_tokens(context) if phase == "decode" else context) * 2 * kvd * kb
     if phase == "decode" and not shared_kv_reads:
         kv_bytes = kv_bytes * (sh.heads / sh.kv_heads)  # re-read for every query head of a group
     attn_unit = "matvec" if phase == "decode" else "matrix"
@@ -252,6 +262,8 @@ def build_ops(
                 gemm_k=float(d),
             )
         )
+        route, combine = routing_ops(model, T, ab)
+        ops.extend(route)
     n_up = (2 if model.ffn == "gated" else 1) * sh.d_ff
     m_expert = routed / touched  # rows per touched expert
     ops.append(
@@ -300,7 +312,7 @@ def build_ops(
             flop=2.0 * routed * sh.d_ff * d,
             weight_bytes=touched * sh.d_ff * d * wb,
             act_read_bytes=routed * sh.d_ff * ab,
-            act_write_bytes=T * d * ab,
+            act_write_bytes=(routed if model.is_moe else T) * d * ab,  # MoE: one row per token-expert pair
             split="column",
             n_parts=sh.heads,
             gemm_m=m_expert,
@@ -309,6 +321,8 @@ def build_ops(
             gemm_groups=touched,
         )
     )
+    if model.is_moe:
+        ops.append(combine)  # each token's k expert rows summed (vLLM moe_sum)
     if tp > 1:
         ops.append(allreduce("ffn_allreduce"))
     ops.append(residual("ffn_residual"))
@@ -322,7 +336,7 @@ def build_ops(
                 "vector",
                 1,
                 flop=0.0,
-                weight_bytes=T * d * wb,
+                weight_bytes=T * d * prec.embedding_bytes_per_element,
                 act_write_bytes=T * d * ab,
             )
         )
@@ -349,7 +363,7 @@ def build_ops(
                 "matrix",
                 1,
                 flop=2.0 * batch * d * sh.vocab,
-                weight_bytes=d * sh.vocab * wb,
+                weight_bytes=d * sh.vocab * prec.head_bytes_per_element,
                 act_read_bytes=batch * d * ab,
                 act_write_bytes=batch * sh.vocab * ab,
                 split="column",
@@ -362,9 +376,17 @@ def build_ops(
     return ops
 
 
+def embedding_bytes(model: ModelSpec, prec: Precision) -> float:
+    """Bytes of the token embedding, learned positions, final norm and LM head (one copy): the
+    embedding table at its own type, an untied LM head at the head's (see :class:`Precision`)."""
+    table = model.embedding_params - (0 if model.tied_embeddings else model.vocab_size * model.d_model)
+    head = 0 if model.tied_embeddings else model.vocab_size * model.d_model
+    return float(table * prec.embedding_bytes_per_element + head * prec.head_bytes_per_element)
+
+
 def weight_bytes(model: ModelSpec, prec: Precision) -> float:
-    """Bytes of all weights at the weight data type."""
-    return float(prec.weight.nbytes(model.params))
+    """Bytes of all weights at their data types (group scales included)."""
+    return float(prec.weight_nbytes(model.decoder_params)) + embedding_bytes(model, prec)
 
 
 def kv_bytes_per_token(model: ModelSpec, prec: Precision) -> float:

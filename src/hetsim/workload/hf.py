@@ -44,8 +44,26 @@ def _llama_like(cfg: Cfg, name: str, family: str, bias: str = "none") -> ModelSp
         bias=bias,  # type: ignore[arg-type]
         tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         max_seq_len=int(cfg.get("max_position_embeddings") or 4096),
+        sliding_window=_window(cfg),
         source="Hugging Face config.json",
     )
+
+
+def _window(cfg: Cfg) -> int:
+    """``sliding_window`` of a mistral / mixtral / qwen2 config (null: full attention; Qwen2 only
+    when ``use_sliding_window`` is true), or 0."""
+    w = cfg.get("sliding_window")
+    if w is None or cfg.get("use_sliding_window") is False:
+        return 0
+    if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+        raise ConfigError(f"config.json sliding_window must be a positive whole number or null, got {w!r}")
+    max_len = cfg.get("max_position_embeddings")
+    if isinstance(max_len, int) and w >= max_len:
+        return 0
+    # Qwen2 slides only in layers >= max_window_layers; one window for some layers is not
+    # representable, so a partly sliding model counts full attention (the larger KV cache)
+    first = cfg.get("max_window_layers")
+    return 0 if isinstance(first, int) and first > 0 else w
 
 
 def _gpt2(cfg: Cfg, name: str) -> ModelSpec:

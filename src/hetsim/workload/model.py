@@ -6,7 +6,9 @@ A :class:`ModelSpec` holds only architecture facts; counts of work live in :mod:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from hetsim.errors import ConfigError
 from hetsim.units import yaml_number_hint
@@ -38,6 +40,9 @@ class ModelSpec:
     learned_positions: int = 0  # rows of a learned position table (0: rotary / relative)
     parallel_block: bool = False  # attention and FFN read the same normed input (GPT-J, Falcon)
     max_seq_len: int = 4096
+    # sliding-window attention: each token attends to the last ``sliding_window`` tokens and the
+    # KV cache is a rolling buffer of that many (Mistral 7B v0.1: 4,096; 0: full attention)
+    sliding_window: int = 0
     family: str = "llama"
     source: str = ""  # where the architecture numbers come from
     published_params: float | None = None  # the model card's parameter count, for checks
@@ -180,6 +185,12 @@ class ModelSpec:
         """Parameters one token touches (top-k experts for MoE)."""
         dense = self.params - self.n_layers * self.n_experts * self.expert_params
         return dense + self.n_layers * self.experts_per_token * self.expert_params
+
+    def kv_tokens(self, context: Any) -> Any:
+        """Cached tokens a sequence of ``context`` tokens holds and attends to (the window)."""
+        if self.sliding_window <= 0:
+            return context
+        return np.minimum(context, self.sliding_window)
 
     def kv_elements_per_token(self) -> int:
         """K and V elements stored per token, all layers."""

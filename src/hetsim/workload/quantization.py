@@ -37,6 +37,21 @@ def _int_bits(bits: Any, where: str) -> str:
     return f"int{b}"
 
 
+def _group(value: Any) -> int:
+    """The checkpoint's weights per scale group (-1: per channel; 0: not stated)."""
+    if value is None:
+        return 0
+    try:
+        g = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config.json quantization_config: group_size {value!r} is not a number") from None
+    if g == 0 or g < -1:
+        raise ConfigError(
+            f"config.json quantization_config: group_size {g} must be positive or -1 (per channel)"
+        )
+    return g
+
+
 def _compressed_tensors(q: Cfg, act: str) -> Precision:
     groups = q.get("config_groups") or {}
     if not isinstance(groups, dict) or not groups:
@@ -47,10 +62,12 @@ def _compressed_tensors(q: Cfg, act: str) -> Precision:
     w_float = str(w.get("type", "int")).lower() == "float"
     bits = int(w.get("num_bits", 16))
     weight = ("fp8" if bits == 8 else "fp4") if w_float else _int_bits(bits, "compressed-tensors")
+    # strategy "channel": one scale per output channel; "group" / "tensor_group": group_size
+    group = -1 if str(w.get("strategy", "")).lower() == "channel" else _group(w.get("group_size"))
     if a and int(a.get("num_bits", 16)) < 16:  # W8A8 / FP8 dynamic: narrow GEMM inputs
         gemm = weight if w_float else "int8"
-        return Precision.of(weight, act, act, gemm)
-    return Precision.of(weight, act, act, act)
+        return Precision.of(weight, act, act, gemm, group)
+    return Precision.of(weight, act, act, act, group)
 
 
 def precision_from_hf_config(cfg: Cfg) -> Precision:
@@ -63,14 +80,15 @@ def precision_from_hf_config(cfg: Cfg) -> Precision:
         raise ConfigError("config.json quantization_config must be a mapping")
     method = str(q.get("quant_method", "")).lower()
     if method in ("awq", "gptq", "aqlm", "hqq", "marlin"):
-        return Precision.of(_int_bits(q.get("bits", q.get("w_bit", 4)), method), act, act, act)
+        weight = _int_bits(q.get("bits", q.get("w_bit", 4)), method)
+        return Precision.of(weight, act, act, act, _group(q.get("group_size", q.get("q_group_size"))))
     if method == "bitsandbytes":
         weight = "int4" if q.get("load_in_4bit") else "int8"
         return Precision.of(weight, act, act, act)
     if method in ("fp8", "fbgemm_fp8"):
         return Precision.of("fp8", act, act, "fp8")
     if method == "mxfp4":
-        return Precision.of("fp4", act, act, act)  # weight-only where no FP4 units: dequantised
+        return Precision.of("fp4", act, act, act, 32)  # MXFP4: E8M0 scale per 32; weight-only: dequantised
     if method == "compressed-tensors":
         return _compressed_tensors(q, act)
     known = "awq, gptq, bitsandbytes, fp8, mxfp4, compressed-tensors"
@@ -101,4 +119,5 @@ def resolve_precision(
         dtype(activation) if activation else ckpt.activation,
         dtype(kv) if kv else ckpt.kv,
         dtype(gemm) if gemm else ckpt.gemm,
+        ckpt.weight_group,
     )

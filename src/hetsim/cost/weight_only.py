@@ -1,0 +1,138 @@
+"""Weight-only quantised GEMMs: int8 / int4 (or fp8 / fp4) weights, 16-bit activations and
+16-bit tensor-core MMAs, the weights dequantised in registers inside the GEMM kernel.
+
+What the kernels do (documented behaviour, not fitted):
+
+- **Small M (decode).** Marlin (Frantar et al. 2024, arXiv 2408.11743; IST-DASLab/marlin
+  ``marlin_cuda_kernel.cu``), tinygemm (``torch.ops.aten._weight_int4pack_mm``, gpt-fast's int4
+  path) and TensorRT-LLM's fpA_intB kernels run ``mma.m16n8k16`` tensor-core instructions with
+  the activations padded to 16 rows (a 16-row MMA, not a 64-row tile); Marlin's threadblocks
+  take up to 4 such blocks (64 rows) and stripe the K x N weight tiles over every SM, so one
+  pass streams and dequantises each weight once. It is priced for M <= 64 (a larger M makes
+  Marlin run M / 64 passes over the weights, ``parallel = prob_m / (16 * thread_m_blocks)``;
+  there the tiled kernel below is the cheaper and is used).
+- **Dequantisation** runs on the SMs' integer / FP16 lanes beside the MMAs (software-pipelined,
+  so the two overlap). Instruction counts per weight, from NVIDIA FasterTransformer
+  ``cutlass_extensions/interleaved_numeric_conversion.h`` (the conversion Marlin and
+  TensorRT-LLM use): int4 -> fp16 takes 9 instructions per 8 weights (1 shift, 4 ``lop3``, 2
+  ``sub.f16x2``, 2 ``fma.f16x2``), int8 -> fp16 4 per 4 (2 ``prmt``, 2 ``sub.f16x2``); a group
+  scale and zero point add one ``fma.f16x2`` per 2 weights (Marlin's ``scale``); a per-channel
+  scale is applied once per output in the epilogue.
+- **Large M (prefill)** runs the ordinary tiled GEMM (TensorRT-LLM's fpA_intB CUTLASS kernel,
+  vLLM's Marlin at large batch): priced as the 16-bit GEMM on the packed bytes, with the
+  dequantisation of each weight once per 128-row M tile overlapped with its MMAs.
+
+An engine's autotuner runs the faster of the two, so the price is the minimum; each candidate
+grows with M and shrinks with bandwidth and peak, so the minimum does too (at M = 65 the
+small-M kernel drops out, and the tiled kernel's M = 65 time is at least its M = 64 time). Both
+dequantise each weight once for M <= 64, so the choice never changes the energy there.
+
+Per repetition, ``g`` grouped GEMMs (MoE experts) of M x N x K:
+
+  mma_s     = 2 g ceil(M/16) 16 N K / (peak_16 x eff)     eff: the calibrated main-loop
+                                                          efficiency, or the plateau of the
+                                                          unit's size curve
+  dequant_s = g N K x ops_per_weight / lane_rate          lane_rate = the vector unit's fp32
+                                                          peak / 2 (FMA lanes x clock)
+  memory_s  = bytes / (eta_mem x bandwidth)
+  time      = overlap(max(mma_s, dequant_s), memory_s) + kernel latency
+
+``ops_per_weight`` is the one number here no datasheet gives; it is counted from the
+instruction sequences above (``DEQUANT_OPS_PER_WEIGHT``), not fitted. Their energy is one
+16-bit flop of the vector unit per lane instruction (assumed; ``cost/roofline.py::op_cost``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hetsim.cost.kernels import blend
+from hetsim.hardware.kernels import KernelParams
+from hetsim.hardware.spec import ComputeUnit, MemoryTier
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.ops import Num, Op
+
+MMA_ROWS = 16.0  # rows of one mma.m16n8k16 (the activations are padded to it)
+PASS_ROWS = 64.0  # rows one Marlin pass covers (4 m-blocks of 16): the small-M kernel's range
+TILE_ROWS = 128.0  # M tile of the large-M kernel: each weight dequantised once per 128 rows
+
+# lane instructions per weight to turn it into fp16 and apply its scale (see the module text)
+DEQUANT_OPS_PER_WEIGHT: dict[str, float] = {
+    "int4": 9 / 8 + 1 / 2,  # FasterTransformer int4 -> fp16 conversion, plus the group scale/zero FMA
+    "int8": 4 / 4,  # prmt + sub.f16x2 per pair; per-channel scale in the epilogue
+    "fp8": 4 / 4,  # byte permute + scale multiply per pair (Marlin's fp8 path), taken as int8's
+    "fp4": 9 / 8 + 1 / 2,  # bitwise e2m1 -> fp16 as int4, plus the block-scale multiply
+}
+
+
+def lane_rate(vector: ComputeUnit) -> float:
+    """Lane instructions per second of the SMs' integer / FP32 pipes: the vector unit's fp32
+    peak / 2 (one FMA = 2 flop per lane per clock; A100: 108 SMs x 64 lanes x 1.41 GHz)."""
+    return vector.peak("fp32") / 2.0
+
+
+def lane_ops(op: Op, prec: Precision, passes: Num) -> Num:
+    """Lane instructions that dequantise the op's weights ``passes`` times."""
+    ops = DEQUANT_OPS_PER_WEIGHT.get(prec.weight.name, DEQUANT_OPS_PER_WEIGHT["int4"])
+    out: Num = np.maximum(op.gemm_groups, 1.0) * op.gemm_n * op.gemm_k * passes * ops
+    return out
+
+
+def dequant_s(op: Op, prec: Precision, vector: ComputeUnit, passes: Num) -> Num:
+    """Seconds the SMs spend dequantising the op's weights ``passes`` times."""
+    out: Num = lane_ops(op, prec, passes) / lane_rate(vector)
+    return out
+
+
+def weight_only_times(
+    op: Op,
+    unit: ComputeUnit,
+    vector: ComputeUnit,
+    memory: MemoryTier,
+    prec: Precision,
+    kp: KernelParams | None,
+    dense: tuple[Num, Num, Num],
+    *,
+    overlap_max: bool = True,
+    memory_floor_s: Num = 0.0,
+) -> tuple[Num, Num, Num, Num]:
+    """(compute_s, memory_s, body_s, dequantising lane instructions) of a weight-only GEMM:
+    the faster of the small-M kernel and ``dense`` (the ordinary GEMM's (compute, memory, body)
+    on the packed bytes) with its dequantisation added. ``kp``: calibrated kernel parameters
+    (None: the datasheet roofline with the unit's and tier's efficiency curves; ``overlap_max``
+    then says max or sum)."""
+    m = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+    g = np.maximum(np.asarray(op.gemm_groups, dtype=float), 1.0)
+    peak = unit.peak(prec.compute)
+    padded_flop = 2.0 * g * np.ceil(m / MMA_ROWS) * MMA_ROWS * op.gemm_n * op.gemm_k
+    nbytes = op.bytes
+    if kp is not None:
+        mma = padded_flop / (peak * kp.gemm_efficiency)
+        mem_s = nbytes / (memory.bandwidth_bytes_per_s * kp.memory_efficiency)
+    else:
+        # the unit's plateau (main-loop) efficiency: the size ramp's small-op penalty stands for
+        # latency and under-filled waves, which this kernel's stripes over every SM do not have
+        # (and whose latency the memory side's own ramp already pays)
+        mma = padded_flop / (peak * max(unit.efficiency.values))
+        mem_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
+    if not (np.ndim(memory_floor_s) == 0 and float(memory_floor_s) == 0.0):
+        mem_s = np.maximum(mem_s, memory_floor_s)
+    compute = np.maximum(mma, dequant_s(op, prec, vector, 1.0))
+
+    # the large-M kernel: the dense GEMM with one dequantisation per 128-row tile, overlapped
+    d_compute, d_memory, _ = dense
+    d_compute2 = np.maximum(d_compute, dequant_s(op, prec, vector, np.ceil(m / TILE_ROWS)))
+    if kp is not None:
+        body = blend(compute, mem_s, kp.overlap_p) + kp.kernel_latency_s
+        d_body2 = blend(d_compute2, d_memory, kp.overlap_p) + kp.kernel_latency_s
+    else:
+        body = np.maximum(compute, mem_s) if overlap_max else compute + mem_s
+        d_body2 = np.maximum(d_compute2, d_memory) if overlap_max else d_compute2 + d_memory
+    small = (body < d_body2) & (m <= PASS_ROWS)
+    pick_c: Num = np.where(small, compute, d_compute2)
+    pick_m: Num = np.where(small, mem_s, d_memory)
+    pick_b: Num = np.where(small, body, d_body2)
+    ops: Num = lane_ops(op, prec, np.where(small, 1.0, np.ceil(m / TILE_ROWS)))
+    if np.ndim(pick_b) == 0:
+        return float(pick_c), float(pick_m), float(pick_b), float(ops)
+    return pick_c, pick_m, pick_b, ops
