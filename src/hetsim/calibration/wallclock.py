@@ -78,8 +78,8 @@ class HostTimingProfile:
 # 5-25 us of CPU work per eager op (sim/frameworks.py EAGER_KERNEL_DISPATCH_S cites it) plus a
 # launch and a synchronize; a torch.compile call adds dynamo's guard check, the AOTAutograd
 # runtime wrapper and Inductor's Python Triton launcher (PyTorch 2.0, the artifact's README).
-EAGER_CALL_S = 8.13e-6
-COMPILED_CALL_S = 43.5e-6
+EAGER_CALL_S = 9.33e-6
+COMPILED_CALL_S = 45.7e-6
 FIT_HARDWARE = ("a100-80gb-sxm",)
 _FITTED_ON = (
     "llmcompass_ops.csv A100 rows: eager_call_s on softmax (22), compiled_call_s on GELU (20) + "

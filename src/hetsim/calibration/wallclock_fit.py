@@ -25,6 +25,7 @@ from hetsim.hardware.spec import Device
 from hetsim.workload.ops import FloatArray
 
 MAX_FLOOR_S = 1e-3  # search bound: a host floor above 1 ms is not a dispatch cost
+XATOL_S = 1e-9  # the bounded search stops within 1 ns (its default, 1e-5, is 10 us here)
 
 
 def timed_tasks(tasks: Sequence[Task]) -> list[Task]:
@@ -74,7 +75,8 @@ def fit_call_floors(
         def loss(f: float, m: FloatArray = m, g: FloatArray = g) -> float:
             return float(np.sum(np.log((f + g) / m) ** 2))
 
-        out[path] = float(minimize_scalar(loss, bounds=(0.0, MAX_FLOOR_S), method="bounded").x)
+        res = minimize_scalar(loss, bounds=(0.0, MAX_FLOOR_S), method="bounded", options={"xatol": XATOL_S})
+        out[path] = float(res.x)
     return out
 
 

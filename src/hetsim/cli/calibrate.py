@@ -312,6 +312,14 @@ def calibrate_cmd(
     ] = False,
     force: ForceOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fit and score, write nothing.")] = False,
+    refit: Annotated[
+        str,
+        typer.Option(
+            "--refit",
+            help="all: fit every shared parameter; vector: only the vector-kernel ones (norms, "
+            "activations, residual adds), the others held at the committed overlays' values.",
+        ),
+    ] = "all",
     device: Annotated[
         str | None,
         typer.Option(
@@ -352,6 +360,7 @@ def calibrate_cmd(
             out_dir=out_dir,
             write=not dry_run,
             force=force,
+            refit=refit,
         )
     fitted = {**cal.kernel_fit.params, **(cal.collective_fit.params if cal.collective_fit else {})}
     if as_json:
