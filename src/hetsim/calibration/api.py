@@ -30,6 +30,8 @@ from hetsim.calibration.profile import (
     write_overlays,
 )
 from hetsim.calibration.report import Report, score
+from hetsim.calibration.wallclock import FIT_HARDWARE as WALLCLOCK_FIT_HARDWARE
+from hetsim.calibration.wallclock import timing_profile
 from hetsim.errors import ConfigError, HetsimError, MeasurementError
 from hetsim.hardware.kernels import NUMBER_FIELDS, KernelParams, load_overlay, with_values
 from hetsim.hardware.loader import HARDWARE, get_hardware
@@ -66,9 +68,12 @@ def _scope(hardware: str) -> Scope | None:
 
 def committed_role(row: Measurement) -> str:
     """'fitted' when the committed overlay of the row's hardware was fitted on the row's file,
-    or the row is one the frameworks' request overhead was fitted on, else 'held-out'."""
+    or the row is one the frameworks' request overhead or a host-timing profile's call floors
+    were fitted on, else 'held-out'."""
     if overhead_row(row):  # the rows the frameworks' request overhead is fitted on
         return "fitted"
+    if timing_profile(row) is not None:  # host-timed kernels: fitted where the call floors were
+        return "fitted" if row.hardware in WALLCLOCK_FIT_HARDWARE else "held-out"
     scope = _scope(row.hardware)
     return "fitted" if scope is not None and scope.fitted(row.hardware, row.file) else "held-out"
 
@@ -204,6 +209,8 @@ def calibrate(
     used = set(kfiles) | set(cfiles)
 
     def role(r: Measurement) -> str:
+        if timing_profile(r) is not None:  # host-timed kernels: their call floors' fit decides
+            return committed_role(r)
         return "fitted" if r.hardware in fit_hw and r.file in used else "held-out"
 
     report = score([t for t in tasks if t.hardware in devices], devices, role, skipped)
