@@ -30,6 +30,11 @@ def test_80_gb_boards_hold_80_gib(hw: str) -> None:
     assert get_hardware(hw).primary.memory.capacity_bytes == 80 * GiB
 
 
+def test_the_64_gb_mi210_holds_64_gib() -> None:
+    # ROCm's gpu-specs table lists the MI210's VRAM in GiB (64); it was 64e9 B before 8g
+    assert get_hardware("mi210").primary.memory.capacity_bytes == 64 * GiB
+
+
 def test_workspace_is_sized_for_the_live_tokens() -> None:
     """The activation workspace used to grow with every token of the sequence, so runs that
     TensorRT-LLM made (e.g. Llama-2-7B, batch 60, 128 + 2048 tokens on one A100) did not fit."""

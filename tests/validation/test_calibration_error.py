@@ -31,18 +31,34 @@ RECORDED_FILES = (
 )
 # (role/level or role/hardware/metric key, recorded MAPE)
 RECORDED = {
-    "fitted/kernel": 0.111,  # 0.118 before the tile choice weighed split-K partials (issue 8)
-    "held-out/kernel": 0.134,  # 0.150 before the same change; 0.135 before the per-SM load cap
-    "held-out/e2e": 0.110,
+    # 0.118 before the tile choice weighed split-K partials (issue 8); 0.111 before norms and
+    # SiLU*mul were priced as row kernels (one block per token) with the vector knobs refitted;
+    # every kernel row since 8g: the LLMCompass host-timed rows are priced with their timing
+    # profile and count here; the CUDA-time rows alone keep their recorded levels below
+    # (RECORDED_TIMING)
+    "fitted/kernel": 0.080,
+    "held-out/kernel": 0.118,  # 0.096 on the CUDA-time rows; + the 108 MI210 host-timed rows (8g)
+    "held-out/e2e": 0.107,  # 0.110 before row kernels
     "fitted/collective": 0.178,
     "held-out/collective": 0.256,  # 0.381 before NVLS all-reduces paid 2 hops, not 2(p - 1) (issue 8)
 }
+# (role/level/timing, recorded MAPE): CUDA-time kernels ('device') at the levels recorded before
+# 8g counted the host-timed rows; LLMCompass host-wall-clock rows (A100 fitted, MI210 held out;
+# 5.31 / 3.16 MAPE when they were priced as CUDA time on the row-kernel model, level 'wallclock')
+RECORDED_TIMING = {
+    "fitted/kernel/device": 0.080,
+    # 0.150 before the split-K change; 0.135 before the per-SM load cap; 0.134 before row kernels
+    "held-out/kernel/device": 0.096,
+    "fitted/kernel/host-wall-clock": 0.108,
+    "held-out/kernel/host-wall-clock": 0.717,
+}
 RECORDED_GEMM_H100 = 0.14  # worst held-out H100 GEMM metric (attn_post_proj)
 # held-out H100 vector kernels (per-SM streaming cap, cycle latency, L2 residency)
-RECORDED_VECTOR_H100 = {"input_layernorm": 0.157, "mlp_act": 0.353}
+# (0.157 and 0.353 before row kernels and the reduction's latency in seconds)
+RECORDED_VECTOR_H100 = {"input_layernorm": 0.134, "mlp_act": 0.147}
 # gpu-stream rows per GPU; H200 was 0.317 before the per-SM load cap (issue 8)
-RECORDED_STREAM = {"a100-80gb-sxm": 0.029, "a40": 0.060, "h100-pcie": 0.065, "h200": 0.098, "mi210": 0.155}
-RECORDED_E2E = {"ftl_mean": 0.178, "token_latency_p50": 0.072, "output_throughput": 0.079}
+RECORDED_STREAM = {"a100-80gb-sxm": 0.029, "a40": 0.058, "h100-pcie": 0.065, "h200": 0.095, "mi210": 0.155}
+RECORDED_E2E = {"ftl_mean": 0.178, "token_latency_p50": 0.067, "output_throughput": 0.075}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +70,12 @@ def report() -> Report:
 @pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
 def test_error_by_role_and_level_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
     got = report.to_json()["by_role_level"][key]["mape"]
+    assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
+
+
+@pytest.mark.parametrize(("key", "level"), sorted(RECORDED_TIMING.items()))
+def test_error_by_timing_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
+    got = report.to_json()["by_role_level_timing"][key]["mape"]
     assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
 
 
@@ -78,7 +100,9 @@ def test_stream_bandwidth(report: Report, hw: str, level: float) -> None:
 
 
 def test_held_out_kernel_target(report: Report) -> None:
-    assert report.to_json()["by_role_level"]["held-out/kernel"]["mape"] <= 0.15
+    """Issue 8's target, kernel MAPE <= 12% on held-out rows (met since row kernels: 9.6%; 11.8%
+    with the LLMCompass host-timed rows counted, 8g)."""
+    assert report.to_json()["by_role_level"]["held-out/kernel"]["mape"] <= 0.12
 
 
 @pytest.mark.parametrize(("metric", "level"), sorted(RECORDED_E2E.items()))

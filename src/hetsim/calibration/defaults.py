@@ -5,7 +5,8 @@ from __future__ import annotations
 
 DEFAULT_FIT_HARDWARE = ("a100-80gb-sxm", "a40")
 # kernel-level files whose rows time kernels alone (CUDA time); LLMCompass times wall clock
-# through PyTorch (launch included) and lmdeploy is end to end: both are kept as checks.
+# through PyTorch (launch included; its own floors are fitted by calibration/wallclock_fit.py)
+# and lmdeploy is end to end: both are kept as checks of this fit.
 DEFAULT_FIT_FILES = ("vidur_ops.csv", "gpu_stream.csv", "vidur_allreduce.csv")
 # rows whose parallel configuration the source does not state cannot be simulated; a
 # per-GPU vs total doubt is scored with the unit the file gives (tokens/s/GPU) and shown apart
@@ -13,4 +14,4 @@ DEFAULT_FIT_FILES = ("vidur_ops.csv", "gpu_stream.csv", "vidur_allreduce.csv")
 DEFAULT_SKIP_TAGS = frozenset({"parallel_config_unknown"})
 # fields ``validate --by`` groups by (calibration.report.GROUPS holds their key functions)
 GROUP_FIELDS = ("hardware", "precision", "model", "framework", "metric", "source", "file", "tp", "role",
-                "level", "tag")  # fmt: skip
+                "level", "timing", "tag")  # fmt: skip

@@ -38,7 +38,16 @@ KERNEL_PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("reduction_latency_cycles", 0.0, 30.0, 1e3),
     ("kernel_latency_s", 0.0, 30.0, 1e-6),
     ("vector_latency_cycles", 0.0, 30.0, 1e3),
+    ("reduction_latency_s", 0.0, 20.0, 1e-6),
 )
+# the vector-kernel parameters (norms, activations, residual adds): no GEMM, stream or
+# collective row depends on them, nor they on those rows' parameters, so they can be refitted
+# alone with the others held (``hetsim calibrate --refit vector``)
+VECTOR_PARAMS: tuple[str, ...] = (
+    "elementwise_efficiency", "reduction_efficiency", "elementwise_issue", "reduction_issue",
+    "cache_gain", "latency_overlap_p", "vector_overlap_p", "reduction_latency_cycles",
+    "vector_latency_cycles", "reduction_latency_s",
+)  # fmt: skip
 COLLECTIVE_PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("allreduce_latency_s", 0.0, 100.0, 1e-6),
     ("allreduce_hop_latency_s", 0.0, 20.0, 1e-6),

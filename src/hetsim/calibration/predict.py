@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from itertools import product
 from typing import Literal
 
 import numpy as np
 
 from hetsim.calibration.e2e import E2ETask, e2e_reason, e2e_tasks, is_e2e, predict_e2e
 from hetsim.calibration.measurements import Measurement
+from hetsim.calibration.wallclock import benchmarked_op, stream_op, timing_profile
 from hetsim.cost.roofline import collective_cost, has_matrix_rate, op_cost
 from hetsim.errors import ConfigError
 from hetsim.hardware.loader import get_hardware
@@ -55,6 +57,7 @@ class Task:
     numer: FloatArray | None = None
     tp: int = 1
     e2e: E2ETask | None = None
+    host_s: FloatArray | None = None  # per row: what a host wall clock adds (calibration/wallclock.py)
 
 
 def _concat_ops(ops: Sequence[Op]) -> Op:
@@ -125,6 +128,14 @@ def _elementwise_op(kind: str, r: Measurement) -> tuple[Op, float]:
         op = Op("gelu", "fc", "elementwise", "vector", 1, flop=8.0 * e, act_read_bytes=e * ab,
                 act_write_bytes=e * ab)  # fmt: skip
     return op, e
+
+
+def _host_s(rows: Sequence[Measurement]) -> FloatArray | None:
+    """Per row, the host floor its timing profile adds (None: every row is CUDA time)."""
+    profiles = [timing_profile(r) for r in rows]
+    if all(p is None for p in profiles):
+        return None
+    return np.array([p.floor_s(benchmarked_op(r)) if p else 0.0 for p, r in zip(profiles, rows, strict=True)])
 
 
 STREAM_BYTES = 2.0**30  # gpu-stream sizes its arrays far beyond the caches: price 1 GiB
@@ -217,8 +228,8 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         "gemm_latency": ("time", ""), "gemm_tflops": ("rate", "flop"),
         "matmul_tflops_best_shape": ("rate", "flop"), "gemm_effective_memory_bandwidth": ("rate", "bytes"),
     }  # fmt: skip
-    for metric, (kind, numer) in gemm_metrics.items():
-        rs = [r for r in gemm if r.metric == metric]
+    for (metric, (kind, numer)), timed in product(gemm_metrics.items(), (False, True)):
+        rs = [r for r in gemm if r.metric == metric and (timing_profile(r) is not None) == timed]
         if rs:
             mnk = np.array([(r.gemm_m, r.gemm_n, r.gemm_k) for r in rs], dtype=float)
             m, n, k = mnk.T
@@ -227,19 +238,23 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
                     gemm_m=m, gemm_n=n, gemm_k=k)  # fmt: skip
             work = op.flop if numer == "flop" else op.bytes
             num = None if kind == "time" else np.asarray(work, dtype=float)
-            tasks.append(Task(hw, "kernel", tuple(rs), op, kind, num))
+            tasks.append(Task(hw, "kernel", tuple(rs), op, kind, num, host_s=_host_s(rs)))
     groups: dict[str, list[tuple[Measurement, Op, float]]] = defaultdict(list)
     for r in fams.get("elementwise", []):
         op_kind = r.metric.split("_")[0]
         op, e = _elementwise_op(op_kind, r)
-        groups[op.kind].append((r, op, e))
+        prof = timing_profile(r)
+        if prof is not None and prof.ops[op_kind].pricing == "stream":
+            op = stream_op(op)  # an Inductor kernel: vectorised loads, a DRAM stream
+        groups[op.kind + ("/timed" if prof else "")].append((r, op, e))
     for r in fams.get("stream", []):
         op = _stream_op(r)
         groups["stream"].append((r, op, STREAM_BYTES))
     for items in groups.values():
         op = _concat_ops([i[1] for i in items])
-        tasks.append(Task(hw, "kernel", tuple(i[0] for i in items), op, "rate",
-                          np.array([i[2] for i in items])))  # fmt: skip
+        rows = tuple(i[0] for i in items)
+        rates = np.array([i[2] for i in items])
+        tasks.append(Task(hw, "kernel", rows, op, "rate", rates, host_s=_host_s(rows)))
     coll: dict[int, list[Measurement]] = defaultdict(list)
     for r in fams.get("collective", []):
         coll[r.n_devices].append(r)
@@ -265,13 +280,16 @@ def predict_task(task: Task, dev: Device) -> FloatArray:
         t = np.asarray(collective_cost(task.op, dev.interconnect, task.tp, kp).time_s, dtype=float)
     else:
         side = dev.primary
-        # kernel rows time the kernel alone: no launch gap (calibrated) / the preset's overhead
-        overhead = 0.0 if kp is not None else dev.kernel_overhead_s
+        # kernel rows time the kernel alone: no launch gap (calibrated) / the preset's overhead;
+        # a host-timed row's floor already holds its launch
+        overhead = 0.0 if kp is not None or task.host_s is not None else dev.kernel_overhead_s
         unit = side.unit_for(task.op.prefers)
         t = np.asarray(
             op_cost(task.op, unit, side.memory, FP16, overhead_s=overhead, kernels=kp).time_s, dtype=float
         )
     t = np.broadcast_to(t, (len(task.rows),))
+    if task.host_s is not None:
+        t = t + task.host_s  # the host's share of a wall-clock measurement (one kernel per call)
     if task.kind == "rate":
         assert task.numer is not None
         rate: FloatArray = task.numer / t

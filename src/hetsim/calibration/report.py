@@ -13,6 +13,7 @@ import numpy as np
 from hetsim.calibration.defaults import GROUP_FIELDS
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.predict import Task, predict_task
+from hetsim.calibration.wallclock import timing_profile
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.sim.frameworks import profile_for
@@ -31,6 +32,11 @@ class Scored:
     def ape(self) -> float:
         """Absolute percentage error as a fraction (0.1 = 10%)."""
         return abs(self.predicted / self.row.value - 1.0)
+
+    @property
+    def timing(self) -> str:
+        """'device' (the kernel alone, CUDA time or end to end) or 'host-wall-clock'."""
+        return "host-wall-clock" if self.level == "kernel" and timing_profile(self.row) else "device"
 
     @property
     def metric(self) -> str:
@@ -73,6 +79,7 @@ class Report:
             "by_source": self.by(lambda s: s.row.source_id or s.row.file),
             "by_role": self.by(lambda s: s.role),
             "by_role_level": self.by(lambda s: f"{s.role}/{s.level}"),
+            "by_role_level_timing": self.by(lambda s: f"{s.role}/{s.level}/{s.timing}"),
             "by_role_hardware_metric": self.by(lambda s: f"{s.role}/{s.row.hardware}/{s.metric}"),
             "by_hardware_precision": self.by_fields(["hardware", "precision"]),
             "by_framework": self.by_fields(["framework"]),
@@ -96,6 +103,7 @@ GROUPS: dict[str, Callable[[Scored], str]] = {
     "tp": lambda s: f"tp{s.row.tp}",
     "role": lambda s: s.role,
     "level": lambda s: s.level,
+    "timing": lambda s: s.timing,
     "tag": lambda s: ";".join(sorted(s.row.tags)) or "-",
 }
 
@@ -110,18 +118,6 @@ def group_key(fields: Sequence[str]) -> Callable[[Scored], str]:
         raise ConfigError(f"--by {','.join(fields)}: choose comma-separated fields from {', '.join(GROUPS)}")
     picks = [GROUPS[f] for f in fields]
     return lambda s: "/".join(p(s) for p in picks)
-
-
-# sources that time kernels with a host wall clock through PyTorch (launch and dispatch
-# included): scored, but apart from the kernel-level (CUDA-time) rows
-WALLCLOCK_SOURCES = ("llmcompass",)
-
-
-def level_of(r: Measurement, family: str) -> str:
-    """'kernel', 'wallclock' (kernel timed from the host), 'collective' or 'e2e'."""
-    if family == "kernel" and r.source_id.startswith(WALLCLOCK_SOURCES):
-        return "wallclock"
-    return family
 
 
 def stats(apes: Iterable[float]) -> dict[str, float]:
@@ -149,7 +145,9 @@ def score(
             dev = replace(dev, kernels=None)
         pred = predict_task(t, dev)
         for r, p in zip(t.rows, pred, strict=True):
-            level = level_of(r, t.family)
+            # a kernel timed with a host wall clock (LLMCompass) is priced with its timing profile
+            # (calibration/wallclock.py), so it counts at the kernel level; Scored.timing tells them apart
+            level = t.family
             if not np.isfinite(p) or p <= 0:
                 skip["exceeds_device_memory" if t.family == "e2e" else "not_predictable"] += 1
                 continue

@@ -4,7 +4,7 @@ shared kernel parameters on measurements, or measure a GPU with ``--device cuda`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -87,6 +87,8 @@ def render_report(rep: Report, title: str, worst: int = 10, by: list[str] | None
     if j["rows_skipped"]:
         out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in j["rows_skipped"].items()))
     out.print(_error_table("role / level", j["by_role_level"], split=False))
+    if any(k.endswith("/host-wall-clock") for k in j["by_role_level_timing"]):
+        out.print(_error_table("role / level / timing", j["by_role_level_timing"], split=False))
     for role, label in (("fitted", "fitted rows (used by the committed fit)"), ("held-out", "held-out rows")):
         rows = {
             k.split("/", 1)[1]: v for k, v in j["by_role_hardware_metric"].items() if k.startswith(role + "/")
@@ -210,18 +212,51 @@ def validate_cmd(
     from hetsim.calibration.energy import energy_report
 
     energy = energy_report(files)  # power and energy rows: the board power model's own table
+    folds = _host_timing_folds(rep, files)
     if as_json:
         out = rep.to_json(worst)
         if fields:
             out["by"] = {",".join(fields): rep.by_fields(fields)}
         if energy.scores:
             out["energy"] = energy.to_json()
+        if folds:
+            out["host_timing_folds"] = folds
         print_json(out)
     else:
         from hetsim.cli.energy_view import render_energy
 
         render_report(rep, title, worst, fields)
         render_energy(energy, WIDTH)
+        if folds:
+            _render_folds(folds)
+
+
+def _host_timing_folds(rep: Report, files: list[Path]) -> dict[str, Any] | None:
+    """The host-timed kernel rows' folds (call floors fitted on each GPU, the other held out)."""
+    names = {s.row.file for s in rep.scored if s.timing == "host-wall-clock"}
+    if not names:
+        return None
+    from hetsim.calibration.wallclock_fit import folds_json
+
+    return folds_json([f for f in files if f.name in names])
+
+
+def _render_folds(folds: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"host-timed kernels ({folds['profile']}): call floors fitted on one GPU, the other "
+              "held out", title_justify="left", width=WIDTH)  # fmt: skip
+    numbers = ("rows", "MAPE", "median APE")
+    t.add_column("fit on (call floors)", overflow="fold", ratio=2)
+    t.add_column("role / hardware / metric", overflow="fold", ratio=4)
+    for col in numbers:
+        t.add_column(col, justify="right", no_wrap=True)
+    for f in folds["folds"]:
+        floors = ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in f["floors_s"].items())
+        for i, (k, v) in enumerate(f["by_role_hardware_metric"].items()):
+            head = f"{','.join(f['fit_hardware'])}\n{floors}" if i == 0 else ""
+            t.add_row(head, k, str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
+    console.print(t)
 
 
 def _check_overlay_target(out_dir: Path | None, into_package: bool) -> None:
@@ -288,6 +323,14 @@ def calibrate_cmd(
     ] = False,
     force: ForceOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Fit and score, write nothing.")] = False,
+    refit: Annotated[
+        str,
+        typer.Option(
+            "--refit",
+            help="all: fit every shared parameter; vector: only the vector-kernel ones (norms, "
+            "activations, residual adds), the others held at the committed overlays' values.",
+        ),
+    ] = "all",
     device: Annotated[
         str | None,
         typer.Option(
@@ -328,6 +371,7 @@ def calibrate_cmd(
             out_dir=out_dir,
             write=not dry_run,
             force=force,
+            refit=refit,
         )
     fitted = {**cal.kernel_fit.params, **(cal.collective_fit.params if cal.collective_fit else {})}
     if as_json:

@@ -27,7 +27,7 @@ import numpy as np
 
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, Link, MemoryTier
-from hetsim.workload.ops import FloatArray, Num, Op
+from hetsim.workload.ops import FloatArray, Num, Op, ndim
 
 SPLIT_K_PARTIAL_BYTES = 4.0  # fp32 partial sums written and read back per split
 
@@ -152,12 +152,42 @@ def memory_fraction(op: Op, kp: KernelParams) -> float:
 
 
 def vector_latency(unit: ComputeUnit, kp: KernelParams, reduction: bool) -> float:
-    """Minimum duration of a vector kernel: fitted cycles at the unit's datasheet clock, or
-    ``vector_latency_s`` where the unit has no clock or no cycles are fitted."""
+    """Minimum duration of a vector kernel: fitted cycles at the unit's datasheet clock, a norm
+    or softmax adding its reduction's cycles and seconds (``reduction_latency_s``: memory round
+    trips); or the assumed ``vector_latency_s`` for any vector kernel where the unit has no
+    clock or no cycles are fitted."""
     if kp.vector_latency_cycles > 0 and unit.clock_hz > 0:
-        cycles = kp.vector_latency_cycles + (kp.reduction_latency_cycles if reduction else 0.0)
-        return cycles / unit.clock_hz
+        if not reduction:
+            return kp.vector_latency_cycles / unit.clock_hz
+        cycles = kp.vector_latency_cycles + kp.reduction_latency_cycles
+        return cycles / unit.clock_hz + kp.reduction_latency_s
     return kp.vector_latency_s
+
+
+def issue_cap_s(op: Op, unit: ComputeUnit, rho: float, nbytes: Num | None = None) -> Num:
+    """Seconds the per-core streaming cap (``rho`` bytes per core per clock) allows a vector
+    kernel. A row kernel (one thread block per row, ``op.rows`` > 0: norms, SiLU*mul) has work
+    on at most one core per row, so below one row per core its rows stream on that many cores
+    (a single-token norm moves its row at one core's rate); the shared weight vector is read
+    once, spread over every core. A flat kernel (rows 0) spreads over every core. ``nbytes``:
+    the op's bytes when the caller has them."""
+    cores = float(unit.n_parallel)
+    cores_hz = cores * unit.clock_hz
+    if nbytes is None:
+        nbytes = op.bytes
+    rows = op.rows
+    active: Num
+    if getattr(rows, "size", 1) == 1:  # one row count (an analysis): plain floats, no array work
+        r = float(rows) if ndim(rows) == 0 else float(rows.item())  # type: ignore[union-attr]
+        if r <= 0 or r >= cores:
+            return nbytes / (rho * cores_hz)
+        active = max(r, 1.0)
+    else:
+        a = np.asarray(rows, dtype=float)
+        active = np.where(a > 0, np.minimum(cores, np.maximum(a, 1.0)), cores)
+    shared = op.weight_bytes
+    out: Num = (nbytes - shared) / (rho * active * unit.clock_hz) + shared / (rho * cores_hz)
+    return out
 
 
 def kernel_times(
@@ -190,9 +220,12 @@ def kernel_times(
         memory_s = _floor(memory_s, memory_floor_s)
         reduction = op.kind in ("norm", "softmax")
         rho = kp.reduction_issue if reduction else kp.elementwise_issue
-        cores_hz = unit.n_parallel * unit.clock_hz
-        # the per-SM streaming cap is a limit of the load/store path, not of arithmetic
-        cap_s = nbytes / (rho * cores_hz) if rho > 0 and cores_hz > 0 else np.zeros_like(nbytes)
+        # the per-SM streaming cap is a limit of the load/store path, not of arithmetic; it
+        # counts only the cores with a row to work on
+        if rho > 0 and unit.n_parallel > 0 and unit.clock_hz > 0:
+            cap_s = issue_cap_s(op, unit, rho, nbytes)
+        else:
+            cap_s = np.zeros_like(nbytes)
         if kp.cache_gain > 1 and memory.cache_bytes > 0:
             memory_s = _floor(np.where(nbytes <= memory.cache_bytes, memory_s / kp.cache_gain, memory_s),
                               memory_floor_s)  # fmt: skip

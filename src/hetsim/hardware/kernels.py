@@ -64,6 +64,9 @@ class KernelParams:
     # replaces vector_latency_s on a unit with a clock (0: use vector_latency_s)
     vector_latency_cycles: float = 0.0
     reduction_latency_cycles: float = 0.0  # extra for a norm / softmax (two dependent passes)
+    # extra for a norm / softmax in seconds: the block-wide reduction between its two passes
+    # waits on memory round trips, which do not scale with the core clock
+    reduction_latency_s: float = 0.0
     # how a vector kernel's latency and streaming time combine: (s^q + l^q)^(1/q); 1: sum
     latency_overlap_p: float = 1.0
     # overlap exponent of a vector kernel's core cap and DRAM time (0: same as overlap_p)
@@ -93,6 +96,7 @@ class KernelParams:
             "vector_latency_s",
             "vector_latency_cycles",
             "reduction_latency_cycles",
+            "reduction_latency_s",
             "launch_overhead_s",
             "step_overhead_s",
             "allreduce_latency_s",

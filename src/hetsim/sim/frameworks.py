@@ -35,7 +35,9 @@ class FrameworkProfile:
 # of the 12 batch-1, 128-token first-token rows of trtllm_static.csv (A100 FP16, H100 FP8,
 # L40S FP8; v0.5 low-latency tables and the H100-vs-A100 blog), priced without it; refitted
 # without each GPU in leave-one-GPU-out cross-validation (2.1-3.3 ms per fold).
-# Reproduced by hetsim.calibration.overhead_fit.fit_request_overhead.
+# Reproduced by hetsim.calibration.overhead_fit.fit_request_overhead on the kernel model it was
+# fitted with; on the issue-8f vector kernels (faster short prefills) that fit gives 3.08 ms,
+# not applied: it would raise L40S first-token error 6.2% -> 8.5% (docs/calibration.md).
 TRTLLM_REQUEST_OVERHEAD_S = 2.72e-3
 _TRTLLM_OVERHEAD_PROVENANCE = (
     "calibrated: median first-token residual of the 12 TensorRT-LLM batch-1, 128-token "

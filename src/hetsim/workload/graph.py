@@ -109,6 +109,7 @@ def build_ops(
             weight_bytes=d * wb,
             act_read_bytes=T * d * ab,
             act_write_bytes=T * d * ab,
+            rows=T,
         )
 
     def residual(name: str) -> Op:
@@ -297,6 +298,8 @@ def build_ops(
             act_write_bytes=routed * sh.d_ff * ab,
             split="column",
             n_parts=sh.heads,
+            # SiLU*mul is a row kernel (one block per token); a plain GELU is flat
+            rows=routed if model.ffn == "gated" else 0.0,
         )
     )
     ops.append(
@@ -348,6 +351,7 @@ def build_ops(
                 weight_bytes=d * wb,
                 act_read_bytes=batch * d * ab,
                 act_write_bytes=batch * d * ab,
+                rows=batch,
             )
         )
         # logits for the last position of each sequence only

@@ -51,6 +51,10 @@ class Op:
     # independent M x N x K GEMMs of one grouped kernel (MoE: the experts touched, each with
     # its routed tokens as M); ``flop`` counts all of them
     gemm_groups: Num = 1.0
+    # independent rows of a row-parallel vector kernel: norms and the gated activation run
+    # one thread block per token (vLLM / TensorRT-LLM RMSNorm and SiLU*mul), so at most this
+    # many cores have work; 0: a flat element-wise kernel spread over every core
+    rows: Num = 0.0
 
     @property
     def bytes_read(self) -> Num:

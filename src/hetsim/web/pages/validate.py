@@ -17,7 +17,7 @@ from hetsim.web.view import Card, Column, Field, Figure, Inputs, Table, View
 
 ALL = "all files"
 BAND = 0.20  # the ±20% band drawn around y = x
-LEVEL_COLORS = {"kernel": "#1f77b4", "e2e": "#d62728", "collective": "#2ca02c", "wallclock": "#ff7f0e"}
+LEVEL_COLORS = {"kernel": "#1f77b4", "e2e": "#d62728", "collective": "#2ca02c"}
 GROUPS = (
     ("hardware", lambda s: s.row.hardware),
     ("metric", lambda s: s.metric),
