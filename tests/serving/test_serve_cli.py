@@ -84,3 +84,19 @@ def test_bad_traces_and_kv_capacity(run_cli: Run, tmp_path: Path) -> None:
     # 70B on one H100 leaves no KV cache at all
     r = run_cli("serve-sim", "-m", "llama3-70b", "-H", "h100-sxm", "--rate", "1")
     assert r.code == 2 and "larger --tp" in r.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--cross-validate", "model"), "needs --serving-fit"),
+        (("--serving-fit", "--cross-validate", "gpu"), "choose hardware or model"),
+    ],
+)
+def test_serving_validate_bad_fold_one_line_exit_2(
+    run_cli: Run, tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text("source_id,hardware,model,batch_or_concurrency,input_len,output_len,metric,value,unit\n")
+    r = run_cli("validate", "--serving", *extra, str(csv))
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err

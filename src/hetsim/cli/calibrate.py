@@ -158,7 +158,11 @@ def validate_cmd(
         bool, typer.Option("--serving", help="Score the serving rows (QPS=N) through serve-sim instead.")
     ] = False,
     serving_fit: Annotated[
-        bool, typer.Option("--serving-fit", help="With --serving: fit on each GPU, score on the other.")
+        bool,
+        typer.Option(
+            "--serving-fit",
+            help="With --serving: fit on each GPU (--cross-validate model: each model), score on the other.",
+        ),
     ] = False,
 ) -> None:
     """Predict every measured row the cost model can, and report its error (MAPE, median APE)
@@ -168,7 +172,14 @@ def validate_cmd(
     if serving:
         from hetsim.cli.serve import serving_validate
 
-        serving_validate(_files((measurements or []) + (extra or [])), fit=serving_fit, as_json=as_json)
+        if cross_validate and not serving_fit:
+            raise ConfigError(
+                "--cross-validate with --serving needs --serving-fit (the fit it cross-validates)"
+            )
+        serving_validate(
+            _files((measurements or []) + (extra or [])), fit=serving_fit, as_json=as_json,
+            by=cross_validate or "hardware",
+        )  # fmt: skip
         return
     from hetsim.calibration.api import validate
 

@@ -220,13 +220,17 @@ def _render(r: Any) -> None:
         console.print(f"[yellow]note:[/] {n}")
 
 
-def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
+def serving_validate(files: list[Path], *, fit: bool, as_json: bool, by: str = "hardware") -> None:
     """`hetsim validate --serving`: MAPE per metric of the serving rows, per hardware; with
-    ``fit`` the engine overheads are fitted on one GPU's rows and scored on the other's."""
+    ``fit`` the engine overheads are fitted on one GPU's (``by="model"``: one model's) rows and
+    scored on the other's."""
     from rich.table import Table
 
     from hetsim.serving.rows import load_serving_rows
-    from hetsim.serving.validate import cross_validate, mape_by_metric, predict_rows
+    from hetsim.serving.validate import FOLDS, cross_validate, mape_by_metric, predict_rows
+
+    if fit and by not in FOLDS:
+        raise ConfigError(f"serving cross-validation by {by!r}: choose hardware or model")
 
     out: dict[str, Any] = {}
     for f in files:
@@ -238,12 +242,13 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
         if fit:
             out[f.name] = [
                 {
-                    "fit": cv.fit_hardware, "score": cv.score_hardware,
+                    "by": cv.by, "fit": cv.fit_on, "score": cv.scored_on,
                     "step_overhead_s": cv.step_overhead_s, "seq_overhead_s": cv.seq_overhead_s,
                     "max_num_seqs": cv.max_num_seqs,
+                    "output_length_cv": {f"{k[1]}/{k[2]}": v for k, v in cv.length_spread.items()},
                     "fit_mape": cv.fit_mape, "held_out_mape": cv.held_out_mape,
                 }
-                for cv in cross_validate(f)
+                for cv in cross_validate(f, by=by)
             ]  # fmt: skip
         else:
             scores = predict_rows(rows)
@@ -265,3 +270,9 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool) -> None:
                 for metric, v in per.items():
                     t.add_row(name, "presets", hw, metric, f"{v:.1%}")
         console.print(t)
+        for cv in res if fit else []:
+            console.print(
+                f"fitted on {cv['fit']}: {cv['step_overhead_s'] * 1e3:g} ms per iteration, "
+                f"{cv['seq_overhead_s'] * 1e6:g} us per sequence, max_num_seqs {cv['max_num_seqs']}, "
+                f"output-length CV {cv['output_length_cv'] or 'none (fixed lengths)'}"
+            )

@@ -5,15 +5,18 @@ cap on sequences and on batched tokens; prefill chunked or whole; prefill mixed 
 iterations or run on its own), how it manages the paged KV cache (block size, the fraction
 of device memory it may use, reserve-on-demand with preemption or reserve-the-maximum at
 admission) and what each forward pass costs the host. Every default names its source in
-``provenance``; the per-step overheads are fitted knobs (see :mod:`hetsim.serving.validate`).
+``provenance``; the per-step overheads are fitted knobs (see :mod:`hetsim.serving.validate`),
+the TensorRT-LLM per-request front-end time is the static path's calibrated request overhead.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.sim.frameworks import TRTLLM_REQUEST_OVERHEAD_S
 
 Preemption = Literal["recompute", "swap"]
 Reservation = Literal["on_demand", "max"]
@@ -36,6 +39,9 @@ class EngineConfig:
     prefix_caching: bool = False  # reuse the KV blocks of a shared prompt prefix
     step_overhead_s: float = 0.0  # host time per iteration (scheduling, launch, sync)
     seq_overhead_s: float = 0.0  # host time per sequence per iteration (sampling, bookkeeping)
+    # host time of one request before the scheduler sees it (front end, tokenisation, enqueue):
+    # it delays the request's arrival at the engine, so it is in TTFT and end-to-end latency
+    request_overhead_s: float = 0.0
     swap_bandwidth_bytes_per_s: float = 64e9  # device <-> host KV copies (swap preemption)
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -53,8 +59,10 @@ class EngineConfig:
             raise ConfigError(
                 f"engine {self.name}: memory_utilization must be in (0, 1], got {self.memory_utilization}"
             )
-        if self.step_overhead_s < 0 or self.seq_overhead_s < 0 or self.swap_bandwidth_bytes_per_s <= 0:
-            raise ConfigError(f"engine {self.name}: overheads must be >= 0 and swap bandwidth > 0")
+        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s)
+        finite = all(map(math.isfinite, overheads))
+        if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
+            raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
         if self.reservation not in ("on_demand", "max"):
             raise ConfigError(f"engine {self.name}: reservation must be on_demand or max")
         if self.preemption not in ("recompute", "swap"):
@@ -98,6 +106,7 @@ PRESETS: dict[str, EngineConfig] = {
             "preemption": "docs: vLLM V1 preempts by recompute",
             "prefix_caching": "docs: vLLM V1 enables automatic prefix caching by default",
             "step_overhead_s": "assumed: Python scheduler + sampler, about 2 ms a step (no vLLM rows)",
+            "request_overhead_s": "assumed: 0, the front end not modelled (no vLLM rows)",
         },
     ),
     "sglang": EngineConfig(
@@ -121,6 +130,7 @@ PRESETS: dict[str, EngineConfig] = {
             "prefix_caching": "docs: SGLang RadixAttention prefix cache is on by default",
             "preemption": "docs: SGLang retracts requests and recomputes them when the KV pool is full",
             "step_overhead_s": "assumed: overlapped CPU scheduler, about 1 ms a step (no SGLang rows)",
+            "request_overhead_s": "assumed: 0, the front end not modelled (no SGLang rows)",
         },
     ),
     "trtllm": EngineConfig(
@@ -137,6 +147,7 @@ PRESETS: dict[str, EngineConfig] = {
         prefix_caching=False,
         step_overhead_s=1.0e-3,
         seq_overhead_s=1.0e-5,
+        request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
         provenance={
             "max_num_seqs": f"max_batch_size (not stated by the source): {_FIT}",
             "max_num_batched_tokens": f"docs: TensorRT-LLM max_num_tokens default 8192 ({_TRT})",
@@ -144,10 +155,15 @@ PRESETS: dict[str, EngineConfig] = {
             "mix_prefill_decode": f"docs: in-flight batching runs context and generation together ({_TRT})",
             "block_size": "docs: TensorRT-LLM tokens_per_block default 64",
             "memory_utilization": "docs: TensorRT-LLM kv_cache_free_gpu_mem_fraction 0.9 (of free memory)",
+            "utilization_of_free": "docs: kv_cache_free_gpu_mem_fraction is a share of the memory left "
+            "free after the engine (weights, workspace) is loaded",
             "reservation": "docs: TensorRT-LLM capacity scheduler default GUARANTEED_NO_EVICT "
             "reserves a request's whole KV cache at admission",
             "step_overhead_s": _FIT,
             "seq_overhead_s": _FIT,
+            "request_overhead_s": "transferred: TensorRT-LLM's host time per request of the static path "
+            "(hetsim.sim.frameworks.TRTLLM_REQUEST_OVERHEAD_S, calibrated on the batch-1 first-token rows "
+            "of trtllm_static.csv); not fitted on serving rows",
         },
     ),
 }

@@ -7,7 +7,8 @@ sequences, total context S0 + n j at step j) is advanced in closed form: step ti
 piecewise linear in context, so k steps take k (t_0 + t_{k-1}) / 2 and the step at which a
 future arrival lands is the root of that quadratic. Work per event is O(batch) NumPy at most.
 
-Request life: waiting -> admitted (KV blocks) -> prefill chunk(s) -> first token -> one token
+Request life: sent by the client -> (the engine's ``request_overhead_s`` of front-end time) ->
+waiting -> admitted (KV blocks) -> prefill chunk(s) -> first token -> one token
 per decode iteration -> finished (blocks freed). A preempted request (KV blocks ran out)
 returns to the front of the queue: by *recompute* (its KV is dropped and prompt + generated
 tokens are prefilled again) or *swap* (its KV is copied to host memory and back, charged on
@@ -82,7 +83,10 @@ def run_engine(
     bs = eng.block_size
     P = [int(x) for x in reqs.input_len]
     G = [int(x) for x in reqs.output_len]
-    arr = np.array(reqs.arrival_s, dtype=float)
+    # a request reaches the scheduler ``o`` after the client sends it (the engine's front end);
+    # the loop runs on engine arrivals and the log reports the client's (``arr - o``)
+    o = 0.0 if prefilled else eng.request_overhead_s
+    arr = np.array(reqs.arrival_s, dtype=float) + o
     closed = reqs.arrival == "closed"
     prefix = reqs.prefix_len if eng.prefix_caching else 0
     prefix_ready = False
@@ -103,6 +107,7 @@ def run_engine(
     dyn_j = busy_s = 0.0
     peak_w = idle_w
     waiting: deque[int] = deque()
+    sent: deque[int] = deque()  # closed loop: released, still in the front end (engine arrival ahead)
     dec: list[int] = []  # decoding, in admission order
     pf: list[int] = []  # admitted, prefill not finished, in admission order
     swapped_io = 0.0  # seconds of swap traffic to charge to the next iteration
@@ -163,9 +168,9 @@ def run_engine(
         used -= blocks[i]
         blocks[i] = 0
         completed += 1
-        if closed and released < K:
-            arr[released] = when
-            waiting.append(released)
+        if closed and released < K:  # the user sends the next request on receiving this one
+            arr[released] = when + o
+            (sent if o else waiting).append(released)  # with o: the scheduler sees it later
             released += 1
 
     def make_room_for_decode() -> int:
@@ -249,6 +254,11 @@ def run_engine(
         while ai < n_open and arr[order[ai]] <= t:
             waiting.append(order[ai])
             ai += 1
+        while sent and arr[sent[0]] <= t:
+            waiting.append(sent.popleft())
+        nxt = order[ai] if ai < n_open else -1  # the next request to reach the scheduler
+        if sent and (nxt < 0 or arr[sent[0]] < arr[nxt]):
+            nxt = sent[0]
         if levels is not None:
             j = levels.level_of(used * block_bytes)
             if j != level:
@@ -269,7 +279,7 @@ def run_engine(
             log.truncated = f"stopped at the simulated-time bound of {max_time_s:g} s"
             break
         if not dec and not pf and not waiting:
-            t = float(arr[order[ai]])  # idle until the next arrival
+            t = float(arr[nxt])  # idle until the next arrival
             continue
         if mix:
             reserve = make_room_for_decode() if on_demand and dec else 0
@@ -291,8 +301,8 @@ def run_engine(
                 swapped_io = 0.0
             elif pf:  # a partial prefill cannot get blocks: free the newest
                 preempt(max(pf, key=lambda j: (arr[j], j)))
-            elif ai < n_open:  # nothing fits yet: wait for the next arrival
-                t = max(t, float(arr[order[ai]]))
+            elif nxt >= 0:  # nothing fits yet: wait for the next arrival
+                t = max(t, float(arr[nxt]))
             elif not waiting:
                 continue
             else:
@@ -354,16 +364,9 @@ def run_engine(
                 k = min(k, kv_steps(own, bs, total_blocks - used, k))
                 if level_room - used > 0:  # stay within this placement level
                     k = min(k, kv_steps(own, bs, level_room - used, k))
-            if (
-                ai < n_open
-                and not waiting
-                and len(dec) < max_seq
-                and need_blocks(order[ai]) <= total_blocks - used
-            ):
+            if nxt >= 0 and not waiting and len(dec) < max_seq and need_blocks(nxt) <= total_blocks - used:
                 tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
-                k = min(
-                    k, steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[order[ai]]) - t)
-                )
+                k = min(k, steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[nxt]) - t))
             ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
             tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
@@ -392,4 +395,6 @@ def run_engine(
         if progress is not None and events % 512 == 0:
             progress(completed)  # type: ignore[operator]
     log.dynamic_j, log.busy_s, log.peak_power_w = dyn_j, busy_s, peak_w
+    if o:
+        log.arrival_s = arr - o
     return log

@@ -98,6 +98,7 @@ class ServingRow:
     metric: str  # the source's
     field: str  # result field it is compared with
     value: float  # SI (s, req/s, tok/s, total of all devices unless ``field`` says per GPU)
+    source: str = ""  # the row's source_id
 
 
 def _first(patterns: tuple[tuple[str, str], ...], text: str) -> str | None:
@@ -182,6 +183,7 @@ def load_serving_rows(path: Path) -> tuple[list[ServingRow], Counter[str]]:
                     metric,
                     field,
                     value,
+                    (row.get("source_id") or "").strip(),
                 )
             )
     return out, skipped

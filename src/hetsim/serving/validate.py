@@ -13,7 +13,9 @@ iteration, ``seq_overhead_s`` per sequence per iteration) and its batch cap
 (``max_num_seqs``, the TensorRT-LLM ``max_batch_size`` the source does not state) are chosen
 on a grid to minimise
 the mean absolute percentage error over the *fit* hardware's rows and scored on the other
-hardware's rows; nothing else is tuned.
+hardware's rows. Where the fit hardware's QPS=INF rows show that a length pair states means
+(:mod:`hetsim.serving.spread`), the spread of its output lengths is chosen first, on the same
+rows; nothing else is tuned.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
+from hetsim.errors import ConfigError
 from hetsim.serving.api import simulate_serving
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.metrics import ServingResult
 from hetsim.serving.requests import make_requests
 from hetsim.serving.rows import ServingRow, load_serving_rows
+from hetsim.serving.spread import CV_GRID, Pair, pair_of, varied_pairs, with_output_spread
 from hetsim.workload.dtypes import Precision
 
 STEP_GRID_S = (0.5e-3, 1e-3, 1.5e-3)
 SEQ_GRID_S = (0.0, 10e-6)
 BATCH_GRID = (256, 512, 1024)  # max_batch_size: the source does not state the engine's
+# lognormal coefficient of variation of the output lengths of a pair that states means: fitted
+# on the H100 rows of trtllm_serving.csv (fit_length_spread; the H200 rows pick the same)
+LENGTH_SPREAD: dict[Pair, float] = {("trtllm_v014_serving", 202, 214): 0.35}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +68,17 @@ def predicted(res: ServingResult, field: str, n_devices: int) -> float:
     return float(getattr(s, q))
 
 
-def predict_rows(rows: list[ServingRow], eng: EngineConfig | None = None) -> list[Score]:
+def predict_rows(
+    rows: list[ServingRow], eng: EngineConfig | None = None, spread: dict[Pair, float] | None = None
+) -> list[Score]:
     """Simulate each distinct configuration once and score its rows. ``eng``: one engine for
-    every row (a fit); None: the preset of each row's framework."""
+    every row (a fit); None: the preset of each row's framework. ``spread``: output-length
+    coefficient of variation per length pair (default :data:`LENGTH_SPREAD`)."""
+    spread = LENGTH_SPREAD if spread is None else spread
     configs: dict[tuple[object, ...], list[ServingRow]] = {}
     for r in rows:
         key = (r.hardware, r.model, r.tp, r.arrival, r.rate, r.concurrency, r.n_requests, r.input_len,
-               r.output_len, r.precision, r.engine)  # fmt: skip
+               r.output_len, r.precision, r.engine, spread.get(pair_of(r), 0.0))  # fmt: skip
         configs.setdefault(key, []).append(r)
     scores: list[Score] = []
     for group in configs.values():
@@ -76,6 +87,7 @@ def predict_rows(rows: list[ServingRow], eng: EngineConfig | None = None) -> lis
             r0.n_requests, arrival=r0.arrival, rate_per_s=r0.rate if r0.arrival == "poisson" else None,  # type: ignore[arg-type]
             concurrency=r0.concurrency or None, input_len=r0.input_len, output_len=r0.output_len, seed=0,
         )  # fmt: skip
+        reqs = with_output_spread(reqs, spread.get(pair_of(r0), 0.0), seed=0, hi=16 * r0.output_len)
         res = simulate_serving(
             r0.model, r0.hardware, reqs, engine=eng or get_engine(r0.engine), tp=r0.tp,
             precision=Precision.of(r0.precision),
@@ -91,15 +103,33 @@ def mape_by_metric(scores: list[Score]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in sorted(out.items())}
 
 
-def fit_overheads(rows: list[ServingRow], base: EngineConfig) -> tuple[EngineConfig, float]:
+def _error(rows: list[ServingRow], eng: EngineConfig, spread: dict[Pair, float]) -> float:
+    """Mean over metrics of the per-metric MAPE."""
+    return float(np.mean(list(mape_by_metric(predict_rows(rows, eng, spread)).values())))
+
+
+def fit_length_spread(rows: list[ServingRow], base: EngineConfig) -> dict[Pair, float]:
+    """The output-length spread of each length pair of ``rows`` that states means (its QPS=INF
+    rows say so): the CV_GRID value with the least error on that pair's rows."""
+    out = {}
+    for pair in sorted(varied_pairs(rows)):
+        sub = [r for r in rows if pair_of(r) == pair]
+        out[pair] = min(CV_GRID, key=lambda cv: _error(sub, base, {pair: cv}))
+    return out
+
+
+def fit_overheads(
+    rows: list[ServingRow], base: EngineConfig, spread: dict[Pair, float] | None = None
+) -> tuple[EngineConfig, float]:
     """Grid-fit (step_overhead_s, seq_overhead_s, max_num_seqs) on ``rows``; returns the engine
     and its MAPE (mean over metrics of the per-metric MAPE)."""
+    spread = LENGTH_SPREAD if spread is None else spread
     best: tuple[float, EngineConfig] | None = None
     for batch in BATCH_GRID:
         for step in STEP_GRID_S:
             for seq in SEQ_GRID_S:
                 eng = base.with_(step_overhead_s=step, seq_overhead_s=seq, max_num_seqs=batch)
-                err = float(np.mean(list(mape_by_metric(predict_rows(rows, eng)).values())))
+                err = _error(rows, eng, spread)
                 if best is None or err < best[0]:
                     best = (err, eng)
     assert best is not None
@@ -108,36 +138,47 @@ def fit_overheads(rows: list[ServingRow], base: EngineConfig) -> tuple[EngineCon
 
 @dataclass(frozen=True, slots=True)
 class CrossValidation:
-    fit_hardware: str
-    score_hardware: str
+    by: str  # the row field the folds split on: hardware or model
+    fit_on: str  # that field's value whose rows the knobs are fitted on
+    scored_on: str  # and the value whose rows are scored
     step_overhead_s: float
     seq_overhead_s: float
     max_num_seqs: int
+    length_spread: dict[Pair, float]
     fit_mape: dict[str, float]
     held_out_mape: dict[str, float]
 
 
-def cross_validate(path: Path, engine: str = "trtllm") -> list[CrossValidation]:
-    """Fit on each hardware's rows in turn and score on the other's (two hardware types)."""
+FOLDS = ("hardware", "model")
+
+
+def cross_validate(path: Path, engine: str = "trtllm", by: str = "hardware") -> list[CrossValidation]:
+    """Fit on each hardware's (``by="model"``: each model's) rows in turn and score on each
+    other's."""
+    if by not in FOLDS:
+        raise ConfigError(f"serving cross-validation by {by!r}: choose hardware or model")
     rows, _ = load_serving_rows(path)
-    hws = sorted({r.hardware for r in rows})
+    values = sorted({str(getattr(r, by)) for r in rows})
     out = []
-    for fit_hw in hws:
-        fit_rows = [r for r in rows if r.hardware == fit_hw]
-        eng, _ = fit_overheads(fit_rows, get_engine(engine))
-        for score_hw in hws:
-            if score_hw == fit_hw:
+    for fit_v in values:
+        fit_rows = [r for r in rows if getattr(r, by) == fit_v]
+        spread = fit_length_spread(fit_rows, get_engine(engine))
+        eng, _ = fit_overheads(fit_rows, get_engine(engine), spread)
+        for score_v in values:
+            if score_v == fit_v:
                 continue
-            held = [r for r in rows if r.hardware == score_hw]
+            held = [r for r in rows if getattr(r, by) == score_v]
             out.append(
                 CrossValidation(
-                    fit_hw,
-                    score_hw,
+                    by,
+                    fit_v,
+                    score_v,
                     eng.step_overhead_s,
                     eng.seq_overhead_s,
                     eng.max_num_seqs,
-                    mape_by_metric(predict_rows(fit_rows, eng)),
-                    mape_by_metric(predict_rows(held, eng)),
+                    spread,
+                    mape_by_metric(predict_rows(fit_rows, eng, spread)),
+                    mape_by_metric(predict_rows(held, eng, spread)),
                 )
             )
     return out
