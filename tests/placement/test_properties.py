@@ -238,3 +238,20 @@ def test_more_hbm_capacity_never_slower_offloading_on_hbm_pim() -> None:
     base = hetsim.analyze("llama2-13b", dev, w, policy="offload")
     more = hetsim.analyze("llama2-13b", _scaled(dev, 0, "capacity", 1.36), w, policy="offload")
     assert more.tpot_s <= base.tpot_s * (1 + 1e-6)
+
+
+def test_a_search_placement_held_to_the_end_holds_the_full_length_kv() -> None:
+    """A search policy is placed once in ``analyze`` and kept to the end, so its split must
+    hold the KV cache at the full length. It was checked at the decode contexts only: with
+    2x HBM bandwidth, split-search packed the HBM fuller, overflowed it by 2.5 MB at the last
+    token, was refused, and ``auto`` fell back to offload (TPOT 49.25 -> 58.70 ms; found by
+    the random re-placement property above)."""
+    dev = hetsim.get_hardware("h2m2")
+    prec = Precision.of("int8", "int8", "int8")
+    w = hetsim.Workload(49, 568, 256)
+    fast = _scaled(dev, 0, "bandwidth", 2.0)
+    searched = hetsim.analyze("chinchilla-70b", fast, w, prec, policy="split-search", check_fit=True)
+    assert searched.fits
+    base = hetsim.analyze("chinchilla-70b", dev, w, prec, policy="auto", check_fit=True)
+    more = hetsim.analyze("chinchilla-70b", fast, w, prec, policy="auto", check_fit=True)
+    assert more.tpot_s <= base.tpot_s and more.e2e_latency_s <= base.e2e_latency_s

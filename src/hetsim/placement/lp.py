@@ -31,7 +31,7 @@ def lp_fractions(p: Problem, b: int) -> tuple[float, float, float]:
     order = ("attention", "qkv", "fc")
     f_t = [float(t[g][-1]) for g in order]  # the whole group on the primary
     s_t = [float(t[g][0]) for g in order]  # the whole group on the partner side
-    r = {g: float(np.max(p.resident[g])) for g in SPLIT_GROUPS}
+    r = {g: p.held_bytes(g) for g in SPLIT_GROUPS}
     W, K = r["qkv"] + r["fc"], r["attention"]
     ws = float(np.max(p.workspace_bytes))
     A = 0.0  # the activations are duplicated on both sides: their bytes are taken off each side
@@ -64,7 +64,7 @@ def static_lp(p: Problem) -> FillResult:
     parts = {g: p.parts.get(g, 1) for g in SPLIT_GROUPS}
     n = {"attention": math.floor(k * parts["attention"] + 1e-9), "qkv": math.floor(w * parts["qkv"] + 1e-9),
          "fc": math.floor(w * parts["fc"] + 1e-9)}  # fmt: skip
-    r = {g: float(np.max(p.resident[g])) for g in SPLIT_GROUPS}
+    r = {g: p.held_bytes(g) for g in SPLIT_GROUPS}
 
     def share() -> dict[str, object]:
         return {g: n[g] / parts[g] for g in SPLIT_GROUPS}

@@ -52,6 +52,9 @@ class Problem:
     workspace_bytes: Num
     phase: str = "decode"
     final_kv_bytes: Num | None = None  # KV at the run's full length (None: ``resident``'s)
+    # the placement is held to the run's full length (analyze places a search policy once):
+    # its capacity is checked with the KV cache at that length, not at the context placed
+    held_to_end: bool = False
     parts: dict[str, int] = field(default_factory=dict)
     # the op graph's weight-reading kernels (weight bytes of one, how many per step, seconds
     # of its local memory phase that do not scale with its weight share: activations,
@@ -76,6 +79,15 @@ class Problem:
         if self.final_kv_bytes is None:
             return self.resident["attention"]
         return self.final_kv_bytes
+
+    def held_bytes(self, group: str) -> float:
+        """The most ``group`` holds while this placement is kept: its resident bytes, and
+        for the KV cache of a placement held to the end, the KV at the full length."""
+        r = self.resident[group]
+        x = r if type(r) is float else float(np.max(r))  # a float as it is: the H2M2 runtime's hot path
+        if group == "attention" and self.held_to_end:
+            x = max(x, float(np.max(self.final_kv)))
+        return x
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ def _top(x: Any) -> float:
 
 def _capacity_ok(p: Problem, b: int, share0: Mapping[str, object], placed: tuple[str, ...]) -> BoolArray:
     """Whether the groups in ``placed`` fit both sides (broadcast over candidate axes)."""
-    r = {g: _top(p.resident[g]) for g in (*SPLIT_GROUPS, "head")}
+    r = {g: p.held_bytes(g) for g in (*SPLIT_GROUPS, "head")}
     fast: Any = _top(p.workspace_bytes) + r["head"]
     slow: Any = 0.0
     for g in placed:
@@ -196,7 +196,7 @@ def _separable_oracle(p: Problem, b: int) -> list[tuple[float, FillResult]]:
     t = group_tables(p, b, "oracle")
     g0, g1, g2 = SPLIT_GROUPS
     axes = [_levels(p.parts.get(g, 1)) for g in SPLIT_GROUPS]
-    r = {g: float(np.max(p.resident[g])) for g in (*SPLIT_GROUPS, "head")}
+    r = {g: p.held_bytes(g) for g in (*SPLIT_GROUPS, "head")}
     ws = float(np.max(p.workspace_bytes))
     room0 = p.capacity(0) * (1 + 1e-12) - ws - r["head"]  # the primary holds at most this
     need = sum(r[g] for g in SPLIT_GROUPS) - p.capacity(b) * (1 + 1e-12)  # and at least this

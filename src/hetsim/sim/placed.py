@@ -136,10 +136,15 @@ class Pricer:
         self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
         self.weight_target: Num | None = None  # offload's weight share, found once (plan)
 
-    def place(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> tuple[FillResult, Problem]:
+    def place(
+        self, tokens: Num, phase: str, ops: list[Op] | None = None, held_to_end: bool = False
+    ) -> tuple[FillResult, Problem]:
         """The policy's placement with ``tokens`` tokens cached per sequence (static runs
-        place for the full length throughout); ``ops`` lets search policies price candidates."""
+        place for the full length throughout); ``ops`` lets search policies price candidates;
+        ``held_to_end``: the placement is kept to the full length, so it must hold that KV."""
         p = self.problem_at(tokens, phase, ops)
+        if held_to_end:
+            p = dataclasses.replace(p, held_to_end=True)
         return self.fn(p), p
 
     def problem_at(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> Problem:
@@ -231,7 +236,9 @@ class Pricer:
     def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
         detail = self.B.size == 1  # per-side / per-link records only for one configuration
         search = is_search(self.run.policy)
-        res, p = self.place(context, phase, ops)
+        # a search policy's decode placement is held to the end (no re-map): it must hold the
+        # full-length KV, or more bandwidth packs the primary fuller and it overflows late
+        res, p = self.place(context, phase, ops, held_to_end=search and phase == "decode")
         pl = res.placement
         costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
                           overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
