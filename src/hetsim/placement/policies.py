@@ -371,6 +371,21 @@ def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
     return ok
 
 
+def roles(p: Problem, pl: Placement) -> dict[str, Num]:
+    """Resident bytes per side and role (weights, KV cache, activation workspace)."""
+    out: dict[str, Num] = {}
+    for s, side in enumerate(p.device.sides):
+        w: Num = 0.0
+        for g in ("qkv", "fc", "head"):
+            w = w + np.asarray(p.resident[g], dtype=float) * pl.groups[g].shares[s]
+        out[f"{side.name}/weights"] = w
+        out[f"{side.name}/kv"] = (
+            np.asarray(p.resident["attention"], dtype=float) * pl.groups["attention"].shares[s]
+        )
+        out[f"{side.name}/activations"] = p.workspace_bytes if s == pl.workspace_side else 0.0
+    return out
+
+
 # the search policies register themselves on import (they use the names above)
 from hetsim.placement import search as _search  # noqa: E402, F401  # isort: skip
 from hetsim.placement import lp as _lp  # noqa: E402, F401  # isort: skip

@@ -27,6 +27,7 @@ from hetsim.placement.policies import (
     Problem,
     is_search,
     offload_sides,
+    roles,
     usage_bytes,
 )
 from hetsim.placement.price import PlacedCost, price_op
@@ -389,18 +390,3 @@ def kernel_sizes(
 def peak_usage(run: PlacedRun, s: int) -> float:
     """The most side ``s`` holds at any point of the run (prefill, decode, full length)."""
     return max(float(np.max(u[s])) for u in (run.usage_prefill, run.usage_decode, run.usage_end))
-
-
-def roles(p: Problem, pl: Placement) -> dict[str, Num]:
-    """Resident bytes per side and role (weights, KV cache, activation workspace)."""
-    out: dict[str, Num] = {}
-    for s, side in enumerate(p.device.sides):
-        w: Num = 0.0
-        for g in ("qkv", "fc", "head"):
-            w = w + np.asarray(p.resident[g], dtype=float) * pl.groups[g].shares[s]
-        out[f"{side.name}/weights"] = w
-        out[f"{side.name}/kv"] = (
-            np.asarray(p.resident["attention"], dtype=float) * pl.groups["attention"].shares[s]
-        )
-        out[f"{side.name}/activations"] = p.workspace_bytes if s == pl.workspace_side else 0.0
-    return out
