@@ -36,6 +36,11 @@ from hetsim.workload.ops import Num
 FILL_ORDER = ("head", "qkv", "fc", "attention")
 
 
+def largest(x: Num) -> float:
+    """The largest of ``x``: a float as it is (the H2M2 runtime's hot path), else an array's maximum."""
+    return x if type(x) is float else float(np.max(x))
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """What a policy places: resident bytes per group (KV at the context being placed) and
@@ -83,10 +88,9 @@ class Problem:
     def held_bytes(self, group: str) -> float:
         """The most ``group`` holds while this placement is kept: its resident bytes, and
         for the KV cache of a placement held to the end, the KV at the full length."""
-        r = self.resident[group]
-        x = r if type(r) is float else float(np.max(r))  # a float as it is: the H2M2 runtime's hot path
+        x = largest(self.resident[group])
         if group == "attention" and self.held_to_end:
-            x = max(x, float(np.max(self.final_kv)))
+            x = max(x, largest(self.final_kv))
         return x
 
 

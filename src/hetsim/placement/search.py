@@ -34,6 +34,7 @@ from hetsim.placement.policies import (
     fill_policy_names,
     fits,
     get_policy,
+    largest,
     pim_sides,
     register,
 )
@@ -68,15 +69,10 @@ def _placement(p: Problem, name: str, b: int, share0: Mapping[str, object]) -> P
     return Placement(name, groups, n_sides=n)
 
 
-def _top(x: Any) -> float:
-    """The largest of ``x`` (a float as it is; an array's maximum)."""
-    return x if type(x) is float else float(np.max(x))
-
-
 def _capacity_ok(p: Problem, b: int, share0: Mapping[str, object], placed: tuple[str, ...]) -> BoolArray:
     """Whether the groups in ``placed`` fit both sides (broadcast over candidate axes)."""
     r = {g: p.held_bytes(g) for g in (*SPLIT_GROUPS, "head")}
-    fast: Any = _top(p.workspace_bytes) + r["head"]
+    fast: Any = largest(p.workspace_bytes) + r["head"]
     slow: Any = 0.0
     for g in placed:
         x: Any = share0[g]
