@@ -90,16 +90,41 @@ def model_fingerprint(name: str) -> dict[str, Any]:
         opts = Options(tp=tp, attention=cfg["attention"])
         rec: dict[str, Any] = {"config": {**cfg, "prec": list(cfg["prec"])}}
         rec["prefill"] = _ops(
-            build_ops(m, prec, phase="prefill", batch=BATCH, q_len=LENGTH, context=LENGTH, tp=tp,
-                      attention=cfg["attention"])  # fmt: skip
+            build_ops(
+                m,
+                prec,
+                phase="prefill",
+                batch=BATCH,
+                q_len=LENGTH,
+                context=LENGTH,
+                tp=tp,
+                attention=cfg["attention"],
+            )
         )
         rec["decode"] = _ops(
-            build_ops(m, prec, phase="decode", batch=BATCH, q_len=1.0, context=LENGTH + 17.0, tp=tp,
-                      attention=cfg["attention"], shared_kv_reads=cfg["shared"])  # fmt: skip
+            build_ops(
+                m,
+                prec,
+                phase="decode",
+                batch=BATCH,
+                q_len=1.0,
+                context=LENGTH + 17.0,
+                tp=tp,
+                attention=cfg["attention"],
+                shared_kv_reads=cfg["shared"],
+            )
         )
         rec["decode_layers"] = _ops(
-            build_ops(m, prec, phase="decode", batch=BATCH, q_len=1.0, context=LENGTH, tp=tp,
-                      include_embeddings=False)  # fmt: skip
+            build_ops(
+                m,
+                prec,
+                phase="decode",
+                batch=BATCH,
+                q_len=1.0,
+                context=LENGTH,
+                tp=tp,
+                include_embeddings=False,
+            )
         )
         fp = footprint(m, prec, BATCH, LENGTH + 256.0, opts, live_len=LENGTH)
         rec["footprint"] = {k: _num(v) for k, v in fp.items()}
