@@ -103,11 +103,11 @@ def _ops(name: str, phase: str, q: float, ctx: float, batch: float = 1.0) -> dic
 
 def test_mla_takes_the_cheaper_form_per_phase() -> None:
     dec, pre = _ops("deepseek-v3", "decode", 1, 8192), _ops("deepseek-v3", "prefill", 4096, 4096)
-    assert dec["kv_up"].gemm_groups == 128 and dec["kv_up"].kv_read_bytes == 0  # type: ignore[attr-defined]
-    assert pre["kv_up"].gemm_groups == 1 and pre["kv_up"].kv_read_bytes > 0  # type: ignore[attr-defined]
+    assert dec["kv_up"].gemm_m == 1 and dec["kv_up"].kv_read_bytes == 0  # type: ignore[attr-defined]
+    assert pre["kv_up"].gemm_m == 4096 and pre["kv_up"].kv_read_bytes > 0  # type: ignore[attr-defined]
     # a short chunk against a long cached prefix: absorbing beats decompressing 64k latents
     chunk = _ops("deepseek-v3", "prefill", 16, 65536)
-    assert chunk["kv_up"].gemm_groups == 128  # type: ignore[attr-defined]
+    assert chunk["kv_up"].gemm_m == 16  # type: ignore[attr-defined]
 
 
 def test_hybrid_decode_cost_of_linear_layers_does_not_grow_with_context() -> None:

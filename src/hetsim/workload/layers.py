@@ -69,19 +69,27 @@ def layer_mix(model: ModelSpec) -> LayerMix:
     return LayerMix(tuple(mixers.items()), tuple(ffns.items()))
 
 
+_BLOCKS: dict[str, Any] = {}  # block modules by kind, imported on first use (they import this module)
+
+
+def _blocks() -> dict[str, Any]:
+    if not _BLOCKS:
+        from hetsim.workload.blocks import attention_gqa, ffn_dense, linear_attention, mla, moe
+
+        _BLOCKS.update(gqa=attention_gqa, mla=mla, linear=linear_attention, dense=ffn_dense, moe=moe)
+    return _BLOCKS
+
+
 def mixer_block(model: ModelSpec, kind: str) -> MixerBlock:
     """The block module that builds a mixer kind (GQA attention, MLA or linear attention)."""
-    from hetsim.workload.blocks import attention_gqa, linear_attention, mla
-
-    if kind == "linear":
-        return linear_attention
-    return mla if model.is_mla else attention_gqa
+    blocks = _BLOCKS or _blocks()
+    out: MixerBlock = blocks["linear" if kind == "linear" else "mla" if model.kv_lora_rank else "gqa"]
+    return out
 
 
 def ffn_block(kind: str) -> FfnBlock:
-    from hetsim.workload.blocks import ffn_dense, moe
-
-    return moe if kind == "moe" else ffn_dense
+    out: FfnBlock = (_BLOCKS or _blocks())[kind]
+    return out
 
 
 def norm_params_per_layer(model: ModelSpec) -> int:

@@ -140,6 +140,8 @@ def resolve(name: str) -> Resolved:
     suggestions = list(dict.fromkeys(index[c] for c in close))[:3]
     err = UnknownNameError("model", name, MODELS.names())
     hint = f"did you mean {', '.join(suggestions)}? " if suggestions else ""
-    err.args = (f"unknown model {name!r}: {hint}`hetsim models` lists the presets and their aliases, {CONFIG_HINT}",)
+    err.args = (
+        f"unknown model {name!r}: {hint}`hetsim models` lists the presets and their aliases, {CONFIG_HINT}",
+    )
     err.suggestions = suggestions
     raise err

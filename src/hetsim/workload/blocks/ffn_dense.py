@@ -5,6 +5,8 @@ is split into column blocks."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from hetsim.workload.blocks.common import Pass, Shard, named
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import Num, Op
@@ -105,8 +107,6 @@ def ffn_ops(
 
 def ops(p: Pass, tag: str, count: int) -> list[Op]:
     """A dense layer's FFN."""
-    from hetsim.workload.blocks.moe import expected_experts
-
     width = -(-dense_width(p.model) // p.tp)
-    return ffn_ops(p, tag, count, routed=p.tokens * 1, touched=expected_experts(1, 1, p.tokens), d_ff=width,
-                   moe=False)  # fmt: skip
+    touched = 1.0 if np.ndim(p.tokens) == 0 else np.ones(np.shape(p.tokens))  # one FFN, every token
+    return ffn_ops(p, tag, count, routed=p.tokens * 1, touched=touched, d_ff=width, moe=False)

@@ -117,10 +117,11 @@ def ops(p: Pass, tag: str, count: int, kind: str) -> list[Op]:
             act_write_bytes=_pick(absorbed, T * H * (r + dv) * ab, cached * H * (dn + dv) * ab),
             split="head",
             n_parts=H,
+            # absorbed: the per-head q W_uk and o W_uv GEMMs over the new tokens, priced as one
+            # GEMM of the same weights and flop (M = tokens); non-absorbed: M = every cached token
             gemm_m=_pick(absorbed, T, cached),
-            gemm_n=_pick(absorbed, float(r), float(H * (dn + dv))),
-            gemm_k=_pick(absorbed, float(dn + dv), float(r)),
-            gemm_groups=_pick(absorbed, float(H), 1.0),
+            gemm_n=float(H * (dn + dv)),
+            gemm_k=float(r),
         )
     )
     out.append(
