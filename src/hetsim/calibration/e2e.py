@@ -24,8 +24,8 @@ from hetsim.sim.frameworks import profile_for
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec
+from hetsim.workload.names import resolve
 from hetsim.workload.ops import FloatArray
-from hetsim.workload.registry import get_model
 
 Pick = Callable[[SweepResult], FloatArray]
 
@@ -79,13 +79,13 @@ INLINE_MODELS: dict[str, ModelSpec] = {
 
 
 def model_for(name: str) -> ModelSpec | None:
-    key = name.strip().lower().replace(" ", "-")
-    key = key.split("/")[-1].replace("llama-2-", "llama2-").replace("llama-3-", "llama3-")
-    key = key.replace("llama-3.1-", "llama3.1-").replace("-hf", "")
+    """The preset a measurement row's model name means (the users' name resolver), an inline
+    spec for a model without a preset, or None."""
+    key = name.strip().lower().replace(" ", "-").split("/")[-1]
     if key in INLINE_MODELS:
         return INLINE_MODELS[key]
     try:
-        return get_model(key)
+        return resolve(name).model
     except HetsimError:
         return None
 

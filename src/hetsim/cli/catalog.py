@@ -12,9 +12,11 @@ from hetsim.units import fmt_bytes
 
 @app.command("models")
 def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the model presets with their key numbers."""
+    """List the model presets with their key numbers and the names that resolve to each (a
+    Hugging Face repo id with or without its organisation and precision suffix also works)."""
     from rich.table import Table
 
+    from hetsim.workload.names import aliases_of
     from hetsim.workload.registry import list_models
 
     models = list_models()
@@ -32,6 +34,10 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
                     "d_ff": m.d_ff,
                     "experts": m.n_experts,
                     "sliding_window": m.sliding_window,
+                    "attention": m.attention_kind,
+                    "layer_pattern": m.pattern,
+                    "kv_bytes_per_token_fp16": 2 * m.kv_elements_per_token(),
+                    "aliases": aliases_of(m.name),
                     "source": m.source,
                 }
                 for m in models
@@ -49,8 +55,9 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         "FFN",
         "experts",
         "KV/token fp16",
+        "aliases",
     ):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "name")
     for m in models:
         experts = f"{m.n_experts} (top {m.experts_per_token})" if m.is_moe else "-"
         t.add_row(
@@ -59,10 +66,13 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             str(m.n_layers),
             str(m.d_model),
             f"{m.n_heads}/{m.n_kv_heads}",
-            m.attention_kind + (f" window {m.sliding_window}" if m.sliding_window else ""),
+            m.attention_kind
+            + (f" {m.pattern}" if len(set(m.pattern)) > 1 else "")
+            + (f" window {m.sliding_window}" if m.sliding_window else ""),
             f"{m.ffn} {m.d_ff}",
             experts,
             fmt_bytes(2 * m.kv_elements_per_token()),
+            ", ".join(aliases_of(m.name)[:2]),
         )
     console.print(t)
 

@@ -40,6 +40,18 @@ Per repetition, ``g`` grouped GEMMs (MoE experts) of M x N x K:
 ``ops_per_weight`` is the one number here no datasheet gives; it is counted from the
 instruction sequences above (``DEQUANT_OPS_PER_WEIGHT``), not fitted. Their energy is one
 16-bit flop of the vector unit per lane instruction (assumed; ``cost/roofline.py::op_cost``).
+
+**Per format** (a named weight format, ``Precision.format``; ``FORMAT_DEQUANT_OPS``): the
+element conversion of its width as above, plus what its scales add. GGUF's legacy blocks
+(Q4_0, Q5_0, Q8_0: an FP16 scale per 32) add one FMA per 2 weights; K-quants (Q2_K .. Q6_K:
+256-weight super-blocks of 16 or 32-weight sub-blocks with 6- or 8-bit scales and mins) add the
+scale-and-min FMA per 2 weights and about 6 instructions per sub-block to decode its scale and
+min, and Q5_K / Q6_K a second bit plane (the conversion counted twice); i-quants (IQ1 .. IQ4:
+grid codebooks indexed by 8-bit codes with sign bits) add a codebook load and a sign flip per
+weight. These counts come from the block layouts (ggml's ``ggml-common.h``), not from a trace of
+a kernel: they are assumed, and matter only where dequantisation, not the weight stream, bounds
+a GEMM (small-M weight-only kernels on a slow-lane device). MXFP4's E8M0 scale is an exponent
+add (as int4's scale FMA); FP8 with 128 x 128 block scales runs FP8 GEMMs and is not priced here.
 """
 
 from __future__ import annotations
@@ -65,6 +77,29 @@ DEQUANT_OPS_PER_WEIGHT: dict[str, float] = {
 }
 
 
+_CONVERT = {"int4": 9 / 8, "int8": 4 / 4}
+FORMAT_DEQUANT_OPS: dict[str, float] = {
+    "legacy4": _CONVERT["int4"] + 1 / 2,  # q4_0 / q4_1 / iq4_nl: nibble conversion + block scale FMA
+    "legacy5": 2 * _CONVERT["int4"] + 1 / 2,  # q5_0 / q5_1: the fifth bit from its own plane
+    "legacy8": _CONVERT["int8"] + 1 / 2,  # q8_0
+    "kquant": _CONVERT["int4"] + 1 / 2 + 6 / 32,  # q2_k .. q4_k: + sub-block scale and min decode
+    "kquant_hi": 2 * _CONVERT["int4"] + 1 / 2 + 6 / 16,  # q5_k / q6_k: two bit planes, 16-weight blocks
+    "iquant": _CONVERT["int4"] + 1 / 2 + 2.0,  # iq*: + a codebook load and a sign flip per weight
+}
+
+
+def ops_per_weight(prec: Precision) -> float:
+    """Lane instructions per weight to dequantise ``prec``'s weights (see the module text)."""
+    fmt = prec.format
+    if fmt.startswith(("q", "iq", "tq")):
+        if fmt.startswith(("iq", "tq")):
+            return FORMAT_DEQUANT_OPS["iquant"]
+        if "_k" in fmt:
+            return FORMAT_DEQUANT_OPS["kquant_hi" if fmt[1] in "56" else "kquant"]
+        return FORMAT_DEQUANT_OPS["legacy8" if fmt[1] == "8" else "legacy5" if fmt[1] == "5" else "legacy4"]
+    return DEQUANT_OPS_PER_WEIGHT.get(prec.weight.name, DEQUANT_OPS_PER_WEIGHT["int4"])
+
+
 def lane_rate(vector: ComputeUnit) -> float:
     """Lane instructions per second of the SMs' integer / FP32 pipes: the vector unit's fp32
     peak / 2 (one FMA = 2 flop per lane per clock; A100: 108 SMs x 64 lanes x 1.41 GHz)."""
@@ -73,7 +108,7 @@ def lane_rate(vector: ComputeUnit) -> float:
 
 def lane_ops(op: Op, prec: Precision, passes: Num) -> Num:
     """Lane instructions that dequantise the op's weights ``passes`` times."""
-    ops = DEQUANT_OPS_PER_WEIGHT.get(prec.weight.name, DEQUANT_OPS_PER_WEIGHT["int4"])
+    ops = ops_per_weight(prec)
     out: Num = np.maximum(op.gemm_groups, 1.0) * op.gemm_n * op.gemm_k * passes * ops
     return out
 

@@ -34,9 +34,14 @@ from hetsim.serving.metrics import (
 from hetsim.serving.placed import Levelled, build_levelled
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
 from hetsim.serving.requests import RequestSet
-from hetsim.sim.inference import Options, footprint
-from hetsim.sim.placed import split_weights
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.footprint import (
+    Parallel,
+    footprint,
+    kv_bytes_per_token_device,
+    split_weights,
+    state_bytes_per_sequence,
+)
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
 
@@ -60,12 +65,12 @@ def kv_budget(
 ) -> KVBudget:
     """Blocks the engine can allocate: its share of device memory (the primary side, or every
     side with ``all_sides``) less weights and the activation workspace of a full iteration."""
-    opts = Options(tp=tp)
-    fp = footprint(model, prec, 1, eng.max_num_batched_tokens, opts)
-    per_token = float(footprint(model, prec, 1, 1, opts)["kv_cache"])
+    fp = footprint(model, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp))
+    per_token = kv_bytes_per_token_device(model, prec, tp)
     sides = dev.sides if all_sides else (dev.primary,)
     cap = float(sum(side.memory.capacity_bytes for side in sides))
-    fixed = float(fp["weights"] + fp["activations"])
+    state = eng.max_num_seqs * state_bytes_per_sequence(model, prec, tp)  # linear layers' (0 without)
+    fixed = float(fp["weights"] + fp["activations"]) + state
     kv_mem = (
         eng.memory_utilization * (cap - fixed)
         if eng.utilization_of_free
@@ -198,7 +203,7 @@ def _levelled(
     hit = _LEVELLED.get(key)
     if hit is not None and hit.device is dev:
         return hit
-    fp = footprint(m, prec, 1, eng.max_num_batched_tokens, Options(tp=tp))
+    fp = footprint(m, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp))
     weights = split_weights(m, prec, fp, tp)
 
     def make(opp: OpPricer) -> IterationPricer:

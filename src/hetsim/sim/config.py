@@ -1,7 +1,7 @@
 """What a run is: the static batch (:class:`Workload`), the serving framework's wrapping
-(:class:`Serving`), the parallelism and pricing options (:class:`Options`), and the bytes one
-device must hold for it (:func:`footprint`). Split from :mod:`hetsim.sim.inference`, which
-re-exports them."""
+(:class:`Serving`), the parallelism and pricing options (:class:`Options`). The bytes one
+device must hold for it (:func:`footprint`) are computed in :mod:`hetsim.workload.footprint`
+and re-exported here. Split from :mod:`hetsim.sim.inference`, which re-exports them."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import numpy as np
 from hetsim.cost.roofline import Overlap
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
-from hetsim.workload.dtypes import Precision
-from hetsim.workload.graph import AttentionImpl, Shard, embedding_bytes
-from hetsim.workload.model import ModelSpec
+from hetsim.workload.footprint import footprint as footprint  # re-exported: computed in workload/
+from hetsim.workload.graph import AttentionImpl
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,36 +111,3 @@ class Options:
     attention: AttentionImpl = "fused"
     overlap: Overlap = "max"
     serving: Serving = Serving()
-
-
-def footprint(
-    model: ModelSpec, prec: Precision, batch: Any, seq_len: Any, opts: Options, live_len: Any = None
-) -> dict[str, Any]:
-    """Per-device bytes: weights, KV cache for ``seq_len`` tokens per sequence, and an
-    activation workspace (the largest live pair of intermediate tensors) for the tokens one
-    forward pass holds: ``live_len`` per sequence (the prompt; default ``seq_len``)."""
-    live = seq_len if live_len is None else live_len
-    sh = Shard.of(model, opts.tp)
-    tp, pp = opts.tp, opts.pp
-    layers = -(-model.n_layers // pp)
-    per_layer = prec.weight_nbytes(model.layer_params) / tp
-    emb = embedding_bytes(model, prec) / tp
-    weights = per_layer * layers + emb  # a stage holding the embeddings is the largest
-    kv = (
-        batch
-        * model.kv_tokens(seq_len)
-        * 2
-        * layers
-        * sh.kv_heads
-        * model.head_dim
-        * prec.kv.bytes_per_element
-    )
-    widest = max(
-        sh.heads * model.head_dim + 2 * sh.kv_heads * model.head_dim,
-        (2 if model.ffn == "gated" else 1) * sh.d_ff,
-        sh.vocab,
-    )
-    act = batch * live * (model.d_model + widest) * prec.activation.bytes_per_element
-    if opts.attention == "unfused":
-        act = act + batch * sh.heads * live * seq_len * prec.activation.bytes_per_element
-    return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}

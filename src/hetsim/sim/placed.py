@@ -34,25 +34,8 @@ from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.graph import embedding_bytes
-from hetsim.workload.model import ModelSpec
+from hetsim.workload.footprint import split_weights as split_weights  # re-exported: computed in workload/
 from hetsim.workload.ops import FloatArray, Num, Op
-
-
-def split_weights(model: ModelSpec, prec: Precision, fp: dict[str, Any], tp: int) -> dict[str, float]:
-    """Weights per device by group: qkv projections, the rest of the layers (output
-    projection, FFN or experts, norms), embeddings + LM head (``fp`` from ``footprint``)."""
-    wb = prec.weight_bytes_per_element
-    emb = embedding_bytes(model, prec) / tp
-    layers = float(np.max(fp["weights"])) - emb
-    share = (
-        model.d_model
-        * (model.q_dim + 2 * model.kv_dim)
-        * wb
-        / max(float(prec.weight_nbytes(model.layer_params)), 1.0)
-    )
-    qkv = layers * min(share, 1.0)
-    return {"qkv": qkv, "fc": layers - qkv, "head": emb}
 
 
 def problem(

@@ -11,7 +11,7 @@ from hetsim.errors import ConfigError, UnknownNameError
 @dataclass(frozen=True, slots=True)
 class DType:
     name: str
-    bits: int
+    bits: float  # a block-scaled storage type counts its scales (nvfp4: 4.5)
     is_float: bool
 
     def nbytes(self, n_elements: float) -> float:
@@ -36,10 +36,15 @@ DTYPES: dict[str, DType] = {
         DType("fp16", 16, True),
         DType("fp8", 8, True),
         DType("fp4", 4, True),  # NVFP4 / MXFP4 elements (block scales: Precision.weight_bits)
+        # block-scaled 4-bit storage (a KV cache): E2M1 with an E4M3 scale per 16 (NVFP4) or an
+        # E8M0 scale per 32 (MXFP4, OCP Microscaling v1.0); weights take these through formats.py
+        DType("nvfp4", 4.5, True),
+        DType("mxfp4", 4.25, True),
         DType("int8", 8, False),
         DType("int4", 4, False),
     )
 }
+SCALED = ("nvfp4", "mxfp4")  # storage types that are also weight formats (formats.py)
 _ALIASES = {
     "float32": "fp32",
     "bfloat16": "bf16",
@@ -47,8 +52,6 @@ _ALIASES = {
     "half": "fp16",
     "e4m3": "fp8",
     "float8_e4m3fn": "fp8",
-    "nvfp4": "fp4",
-    "mxfp4": "fp4",
 }
 
 
@@ -97,6 +100,14 @@ class Precision:
     # stays at the activation type, and so does the LM head (AWQ, GPTQ, TensorRT-LLM/ModelOpt and
     # LMDeploy exclude it) unless this is set (gpt-fast's quantize.py replaces every nn.Linear)
     quantized_head: bool = False
+    # a named weight format (formats.py): its label, its stored bits per weight (scales
+    # included; 0: from the data type and group), and whether it stores the embedding and LM
+    # head too (GGUF); a GGUF file's header gives those two tables' bits exactly
+    format: str = ""
+    format_bits: float = 0.0
+    quantized_embeddings: bool = False
+    embedding_bits: float = 0.0
+    head_bits: float = 0.0
 
     def __post_init__(self) -> None:
         g = self.weight_group
@@ -116,7 +127,19 @@ class Precision:
     ) -> Precision:
         """``of("fp8")`` is an FP8 engine: FP8 weights and GEMM inputs, 16-bit activations
         and KV cache (give ``activation="fp8"`` for FP8 activations too). ``of("int4")`` is
-        weight-only: 16-bit activations, GEMMs dequantised to 16 bits."""
+        weight-only: 16-bit activations, GEMMs dequantised to 16 bits. A named weight format
+        (``awq``, ``gptq-g32``, ``fp8-block``, ``mxfp4``, ``nvfp4``, ``q4_k_m``, ``iq2_xxs`` ...;
+        see :mod:`hetsim.workload.formats`) sets the weight type, bits and GEMM type."""
+        from hetsim.workload.formats import weight_format
+
+        plain = weight.lower() in _ALIASES or (weight.lower() in DTYPES and weight.lower() not in SCALED)
+        fmt = None if plain else weight_format(weight)
+        if fmt is not None:
+            a = dtype(activation) if activation else DTYPES["fp16"]
+            g = dtype(gemm) if gemm else (dtype(fmt.gemm) if fmt.gemm else None)
+            return cls(dtype(fmt.element), a, dtype(kv) if kv else a, g, weight_group or fmt.group,
+                       format=fmt.name, format_bits=fmt.bits_per_weight,
+                       quantized_embeddings=fmt.quantized_embeddings)  # fmt: skip
         w = dtype(weight)
         narrow = w.name in NARROW_FLOATS
         a = dtype(activation) if activation else (w if w.is_float and not narrow else DTYPES["fp16"])
@@ -149,6 +172,8 @@ class Precision:
     @property
     def weight_bits(self) -> float:
         """Stored bits per weight, group scales and zero points included (int4 G=128: 4.25)."""
+        if self.format_bits > 0 and not self.weight_group:
+            return self.format_bits
         g = self.group_size
         return self.weight.bits + (GROUP_SCALE_BITS[self.weight.name] / g if g else 0.0)
 
@@ -162,16 +187,28 @@ class Precision:
 
     @property
     def embedding_bytes_per_element(self) -> float:
-        """Bytes per token-embedding weight (16-bit under weight-only quantisation)."""
+        """Bytes per token-embedding weight (16-bit under weight-only quantisation, unless the
+        format stores it quantised)."""
+        if self.embedding_bits > 0:
+            return self.embedding_bits / 8
+        if self.quantized_embeddings:
+            return self.weight_bytes_per_element
         return self.activation.bytes_per_element if self.weight_only else self.weight_bytes_per_element
 
     @property
     def head_bytes_per_element(self) -> float:
         """Bytes per LM-head weight (16-bit under weight-only quantisation, unless quantised)."""
+        if self.head_bits > 0:
+            return self.head_bits / 8
+        if self.quantized_embeddings:
+            return self.weight_bytes_per_element
         return self.embedding_bytes_per_element if not self.quantized_head else self.weight_bytes_per_element
 
     @property
     def label(self) -> str:
+        if self.format:
+            gemm = f"/G{self.gemm.name}" if self.gemm is not None and self.gemm != self.weight else ""
+            return f"W{self.format}/A{self.activation.name}/KV{self.kv.name}{gemm}"
         gemm = f"/G{self.gemm.name}" if self.gemm is not None and self.gemm != self.weight else ""
         # a group size other than the format's default is named (Wint4g32); per channel: "pc"
         group = "" if not self.weight_group or self.weight.name not in GROUPED_WEIGHTS else (

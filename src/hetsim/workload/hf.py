@@ -1,42 +1,32 @@
-"""Hugging Face ``config.json`` -> :class:`ModelSpec` for the llama, mistral, mixtral,
-qwen2, gpt2, gptj, opt and falcon families."""
+"""Hugging Face ``config.json`` -> :class:`ModelSpec`: the llama, mistral, mixtral, qwen2,
+gpt2, gptj, opt and falcon families here, the 2024-26 families in :mod:`hf_modern`. A
+multimodal config's ``text_config`` is read as the language model."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from hetsim.errors import ConfigError
+from hetsim.workload import hf_modern as modern
+from hetsim.workload.hf_common import Cfg, need, text_part, window
+from hetsim.workload.hf_common import is_hf_config as is_hf_config
 from hetsim.workload.model import ModelSpec
-
-Cfg = dict[str, Any]
-
-
-def is_hf_config(data: Cfg) -> bool:
-    return "model_type" in data or "architectures" in data
-
-
-def _need(cfg: Cfg, *keys: str) -> Any:
-    for key in keys:
-        if key in cfg and cfg[key] is not None:
-            return cfg[key]
-    raise ConfigError(f"config.json lacks {' or '.join(repr(k) for k in keys)}")
 
 
 def _llama_like(cfg: Cfg, name: str, family: str, bias: str = "none") -> ModelSpec:
-    d = int(_need(cfg, "hidden_size"))
-    heads = int(_need(cfg, "num_attention_heads"))
+    d = int(need(cfg, "hidden_size"))
+    heads = int(need(cfg, "num_attention_heads"))
     experts = int(cfg.get("num_local_experts") or cfg.get("num_experts") or 1)
     return ModelSpec(
         name=name,
         family=family,
-        n_layers=int(_need(cfg, "num_hidden_layers")),
+        n_layers=int(need(cfg, "num_hidden_layers")),
         d_model=d,
         n_heads=heads,
         n_kv_heads=int(cfg.get("num_key_value_heads") or heads),
         head_dim=int(cfg.get("head_dim") or d // heads),
-        d_ff=int(_need(cfg, "intermediate_size")),
-        vocab_size=int(_need(cfg, "vocab_size")),
+        d_ff=int(need(cfg, "intermediate_size")),
+        vocab_size=int(need(cfg, "vocab_size")),
         ffn="gated",
         n_experts=experts,
         experts_per_token=int(cfg.get("num_experts_per_tok") or 1) if experts > 1 else 1,
@@ -44,42 +34,25 @@ def _llama_like(cfg: Cfg, name: str, family: str, bias: str = "none") -> ModelSp
         bias=bias,  # type: ignore[arg-type]
         tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         max_seq_len=int(cfg.get("max_position_embeddings") or 4096),
-        sliding_window=_window(cfg),
+        sliding_window=window(cfg),
         source="Hugging Face config.json",
     )
 
 
-def _window(cfg: Cfg) -> int:
-    """``sliding_window`` of a mistral / mixtral / qwen2 config (null: full attention; Qwen2 only
-    when ``use_sliding_window`` is true), or 0."""
-    w = cfg.get("sliding_window")
-    if w is None or cfg.get("use_sliding_window") is False:
-        return 0
-    if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-        raise ConfigError(f"config.json sliding_window must be a positive whole number or null, got {w!r}")
-    max_len = cfg.get("max_position_embeddings")
-    if isinstance(max_len, int) and w >= max_len:
-        return 0
-    # Qwen2 slides only in layers >= max_window_layers; one window for some layers is not
-    # representable, so a partly sliding model counts full attention (the larger KV cache)
-    first = cfg.get("max_window_layers")
-    return 0 if isinstance(first, int) and first > 0 else w
-
-
 def _gpt2(cfg: Cfg, name: str) -> ModelSpec:
-    d = int(_need(cfg, "n_embd", "hidden_size"))
-    heads = int(_need(cfg, "n_head", "num_attention_heads"))
+    d = int(need(cfg, "n_embd", "hidden_size"))
+    heads = int(need(cfg, "n_head", "num_attention_heads"))
     n_pos = int(cfg.get("n_positions") or cfg.get("n_ctx") or 1024)
     return ModelSpec(
         name=name,
         family="gpt",
-        n_layers=int(_need(cfg, "n_layer", "num_hidden_layers")),
+        n_layers=int(need(cfg, "n_layer", "num_hidden_layers")),
         d_model=d,
         n_heads=heads,
         n_kv_heads=heads,
         head_dim=d // heads,
         d_ff=int(cfg.get("n_inner") or 4 * d),
-        vocab_size=int(_need(cfg, "vocab_size")),
+        vocab_size=int(need(cfg, "vocab_size")),
         ffn="plain",
         norm="layernorm",
         bias="all",
@@ -91,18 +64,18 @@ def _gpt2(cfg: Cfg, name: str) -> ModelSpec:
 
 
 def _gptj(cfg: Cfg, name: str) -> ModelSpec:
-    d = int(_need(cfg, "n_embd"))
-    heads = int(_need(cfg, "n_head"))
+    d = int(need(cfg, "n_embd"))
+    heads = int(need(cfg, "n_head"))
     return ModelSpec(
         name=name,
         family="gptj",
-        n_layers=int(_need(cfg, "n_layer")),
+        n_layers=int(need(cfg, "n_layer")),
         d_model=d,
         n_heads=heads,
         n_kv_heads=heads,
         head_dim=d // heads,
         d_ff=int(cfg.get("n_inner") or 4 * d),
-        vocab_size=int(_need(cfg, "vocab_size")),
+        vocab_size=int(need(cfg, "vocab_size")),
         ffn="plain",
         norm="layernorm",
         parallel_block=True,
@@ -113,19 +86,19 @@ def _gptj(cfg: Cfg, name: str) -> ModelSpec:
 
 
 def _opt(cfg: Cfg, name: str) -> ModelSpec:
-    d = int(_need(cfg, "hidden_size"))
-    heads = int(_need(cfg, "num_attention_heads"))
+    d = int(need(cfg, "hidden_size"))
+    heads = int(need(cfg, "num_attention_heads"))
     n_pos = int(cfg.get("max_position_embeddings") or 2048)
     return ModelSpec(
         name=name,
         family="opt",
-        n_layers=int(_need(cfg, "num_hidden_layers")),
+        n_layers=int(need(cfg, "num_hidden_layers")),
         d_model=d,
         n_heads=heads,
         n_kv_heads=heads,
         head_dim=d // heads,
-        d_ff=int(_need(cfg, "ffn_dim")),
-        vocab_size=int(_need(cfg, "vocab_size")),
+        d_ff=int(need(cfg, "ffn_dim")),
+        vocab_size=int(need(cfg, "vocab_size")),
         ffn="plain",
         norm="layernorm",
         bias="all",
@@ -137,8 +110,8 @@ def _opt(cfg: Cfg, name: str) -> ModelSpec:
 
 
 def _falcon(cfg: Cfg, name: str) -> ModelSpec:
-    d = int(_need(cfg, "hidden_size", "n_embed"))
-    heads = int(_need(cfg, "num_attention_heads", "n_head"))
+    d = int(need(cfg, "hidden_size", "n_embed"))
+    heads = int(need(cfg, "num_attention_heads", "n_head"))
     if cfg.get("new_decoder_architecture"):
         kv = int(cfg.get("num_kv_heads") or heads)
     else:
@@ -146,13 +119,13 @@ def _falcon(cfg: Cfg, name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         family="falcon",
-        n_layers=int(_need(cfg, "num_hidden_layers", "n_layer")),
+        n_layers=int(need(cfg, "num_hidden_layers", "n_layer")),
         d_model=d,
         n_heads=heads,
         n_kv_heads=kv,
         head_dim=d // heads,
         d_ff=int(cfg.get("ffn_hidden_size") or 4 * d),
-        vocab_size=int(_need(cfg, "vocab_size")),
+        vocab_size=int(need(cfg, "vocab_size")),
         ffn="plain",
         norm="layernorm",
         bias="all" if cfg.get("bias") else "none",
@@ -174,12 +147,31 @@ _FAMILIES: dict[str, Callable[[Cfg, str], ModelSpec]] = {
     "falcon": _falcon,
     "refinedweb": _falcon,
     "refinedwebmodel": _falcon,
+    "deepseek_v2": modern.deepseek,
+    "deepseek_v3": modern.deepseek,
+    "kimi_k2": modern.deepseek,
+    "qwen3": modern.qwen3,
+    "qwen2_moe": modern.qwen3,
+    "qwen3_moe": modern.qwen3,
+    "qwen3_next": modern.qwen3_next,
+    "llama4": modern.llama4,
+    "llama4_text": modern.llama4,
+    "gpt_oss": modern.gpt_oss,
+    "glm4_moe": modern.glm4_moe,
+    "minimax_m2": modern.minimax_m2,
+    "gemma2": modern.gemma,
+    "gemma3": modern.gemma,
+    "gemma3_text": modern.gemma,
+    "phi3": modern.phi3,
 }
-SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "gpt2", "gptj", "opt", "falcon")
+SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "gpt2", "gptj", "opt", "falcon", "deepseek_v2",
+             "deepseek_v3", "kimi_k2", "qwen3", "qwen2_moe", "qwen3_moe", "qwen3_next", "llama4", "gpt_oss",
+             "glm4_moe", "minimax_m2", "gemma2", "gemma3", "phi3")  # fmt: skip
 
 
 def model_from_hf_config(cfg: Cfg, name: str = "custom") -> ModelSpec:
     """Read a Hugging Face ``config.json`` mapping into a :class:`ModelSpec`."""
+    cfg = text_part(cfg)
     kind = str(cfg.get("model_type", "")).lower()
     builder = _FAMILIES.get(kind)
     if builder is None:

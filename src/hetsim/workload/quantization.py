@@ -9,6 +9,7 @@ compressed-tensors schemes with quantised input activations run narrow GEMMs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ def precision_from_hf_config(cfg: Cfg) -> Precision:
         weight = "int4" if q.get("load_in_4bit") else "int8"
         return Precision.of(weight, act, act, act)
     if method in ("fp8", "fbgemm_fp8"):
+        if q.get("weight_block_size"):  # DeepSeek-V3's 128x128 blocks, one FP32 scale each
+            return Precision.of("fp8-block", act, act)
         return Precision.of("fp8", act, act, "fp8")
     if method == "mxfp4":
         return Precision.of("fp4", act, act, act, 32)  # MXFP4: E8M0 scale per 32; weight-only: dequantised
@@ -96,14 +99,24 @@ def precision_from_hf_config(cfg: Cfg) -> Precision:
 
 
 def checkpoint_precision(model: str) -> Precision | None:
-    """The checkpoint precision of a ``config.json`` path (or a folder holding one); None for
-    a preset name or a model YAML."""
+    """The checkpoint precision of a ``config.json`` path (or a folder holding one), of a GGUF
+    file (its tensors' types), or of a model name with a precision suffix (``-FP8``, ``-AWQ``,
+    ``-Q4_K_M`` ...); None for a plain preset name or a model YAML."""
     path = Path(model)
+    if path.suffix == ".gguf" and path.is_file():
+        from hetsim.workload.gguf_file import precision_from_gguf
+
+        return precision_from_gguf(path)
     if path.is_dir():
         path = path / "config.json"
-    if path.suffix != ".json" or not path.is_file():
+    if path.suffix == ".json" and path.is_file():
+        return precision_from_hf_config(read_mapping(path))
+    if path.suffix in (".json", ".yaml", ".yml", ".gguf") or path.exists():
         return None
-    return precision_from_hf_config(read_mapping(path))
+    from hetsim.workload.names import normalise
+
+    fmt = normalise(model)[1]
+    return Precision.of(fmt) if fmt else None
 
 
 def resolve_precision(
@@ -114,10 +127,9 @@ def resolve_precision(
     ckpt = checkpoint_precision(model) if weight is None else None
     if ckpt is None:
         return Precision.of(weight or "fp16", activation, kv, gemm)
-    return Precision(
-        ckpt.weight,
-        dtype(activation) if activation else ckpt.activation,
-        dtype(kv) if kv else ckpt.kv,
-        dtype(gemm) if gemm else ckpt.gemm,
-        ckpt.weight_group,
+    return replace(
+        ckpt,
+        activation=dtype(activation) if activation else ckpt.activation,
+        kv=dtype(kv) if kv else ckpt.kv,
+        gemm=dtype(gemm) if gemm else ckpt.gemm,
     )

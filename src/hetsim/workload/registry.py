@@ -50,24 +50,26 @@ def list_models() -> list[ModelSpec]:
 
 
 def get_model(name_or_path: str | Path) -> ModelSpec:
-    """A preset by name (aliases accepted), or a model file: preset-style YAML or a Hugging
-    Face ``config.json`` (a directory holding one also works)."""
+    """A preset by any name users write (see :mod:`hetsim.workload.names`), or a model file:
+    preset-style YAML, a Hugging Face ``config.json`` (a directory holding one also works) or
+    a GGUF file (its header)."""
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     text = str(name_or_path)
     path = Path(text)
     if path.is_dir():
         path = path / "config.json"
-    if path.suffix in (".json", ".yaml", ".yml") or path.exists():
+    if path.suffix in (".json", ".yaml", ".yml", ".gguf") or path.exists():
         if not path.exists():
             raise ConfigError(f"model file {path} does not exist")
+        if path.suffix == ".gguf":
+            from hetsim.workload.gguf_file import model_from_gguf
+
+            return model_from_gguf(path)
         data = read_mapping(path)
         if is_hf_config(data):
             return model_from_hf_config(data, name=path.parent.name or path.stem)
         return model_from_mapping(data, str(path))
-    if not MODELS._loaded:
-        MODELS._load()
-        for spec in MODELS.values():
-            for alias in spec.aliases:
-                MODELS.add_alias(alias, spec.name)
-    return MODELS.get_item(text)
+    from hetsim.workload.names import resolve
+
+    return resolve(text).model
