@@ -159,10 +159,16 @@ def compose(parts: Parts, name: str = "", description: str = "") -> Device:
 
     if not parts.gpu and not parts.host:
         raise ConfigError("a composition needs an accelerator or a host CPU preset")
-    if parts.gpu and not parts.host and not parts.nvme and not parts.dram_bytes:
-        raise ConfigError(f"composition of {parts.gpu} alone: add a host CPU (e.g. +xeon-8480x2) or use -H {parts.gpu}")
     gpu = get_hardware(parts.gpu) if parts.gpu else None
     cpu = get_hardware(parts.host) if parts.host else None
+    if gpu is not None and not parts.host and not parts.nvme and not parts.dram_bytes:
+        if parts.gpus == 1:
+            raise ConfigError(f"composition of {parts.gpu} alone: add a host CPU (e.g. +xeon-8480x2) or use -H {parts.gpu}")
+        # N accelerators: their scale-up domains (node_devices) joined by their scale_out network
+        label = name or f"{gpu.name}x{parts.gpus}"
+        return dataclasses.replace(gpu, name=label, n_devices=parts.gpus, description=description or (
+            f"{parts.gpus}x {gpu.name}" + (f" in {-(-parts.gpus // gpu.node_devices)} nodes of {gpu.node_devices}"
+                                             if gpu.node_devices and parts.gpus > gpu.node_devices else "")))  # fmt: skip
     if gpu is None:  # a CPU-only system: the host side alone
         assert cpu is not None
         side = _host_side(cpu, dataclasses.replace(parts, gpus=1))

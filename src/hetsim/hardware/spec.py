@@ -125,10 +125,6 @@ class Link:
     efficiency: float = 1.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
-    def allreduce_wire_factor(self, p: int) -> float:
-        """Bytes each device sends (and receives) per byte all-reduced over ``p`` devices."""
-        return 1.0 if self.in_network_reduction else 2 * (p - 1) / p
-
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
         _non_negative(f"link {self.name!r}", latency=self.latency_s, energy_j_per_bit=self.energy_j_per_bit)
