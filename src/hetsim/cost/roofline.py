@@ -92,6 +92,22 @@ def compute_dtype(op: Op, prec: Precision) -> DType:
     return prec.activation
 
 
+def reference_flop(ops: list[Op], costs: list[Cost], unit: ComputeUnit, prec: Precision) -> Num:
+    """A phase's flop counted against the reference rate ``unit.peak(prec.compute)`` that its
+    MFU is measured against: an op whose data type runs faster than the reference (bf16
+    attention beside fp32 GEMMs) counts flop x reference / its own rate, so a utilisation
+    never exceeds 1 (it came out 1.08 for an attention-heavy prefill with fp32 weights and bf16
+    activations). Other ops count their flop as they are."""
+    ref = unit.peak(prec.compute)
+    factors = [
+        min(1.0, ref / unit.peak(compute_dtype(op, prec))) if op.kind in ("gemm", "attention") else 1.0 for op in ops
+    ]
+    total: Num = 0.0
+    for c, k in zip(costs, factors, strict=True):
+        total = total + (c.flop if k == 1.0 else c.flop * k)
+    return total
+
+
 def op_cost(
     op: Op,
     unit: ComputeUnit,
