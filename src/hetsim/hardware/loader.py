@@ -260,6 +260,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         if not isinstance(raw["compose"], Mapping):
             raise ConfigError(f"{where}.compose: must map gpu, gpus, host, sockets, dram, pcie, nvme to values")
         return compose_mapping(raw["compose"], name, str(raw.get("description", "")), where)
+    vendor, arch = parse_family(raw["family"], f"{where}.family") if "family" in raw else ("", "")
     default = raw.get("default_provenance")
     ctx = _Ctx(where, Provenance.parse(default, f"{where}.default_provenance") if default else None)
     sides_raw = raw.get("sides")
@@ -283,7 +284,6 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
     power = ("static_power_w", "active_power_w", "tdp_w")
     numbers = [k for k in ("kernel_overhead", *power, "price_usd", "node_devices") if k in raw]
     n_devices = _count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
-    vendor, arch = parse_family(raw["family"], f"{where}.family") if "family" in raw else ("", "")
     return Device(
         name=name,
         description=str(raw.get("description", "")),
