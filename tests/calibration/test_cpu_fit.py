@@ -26,7 +26,11 @@ def test_leave_one_source_out_errors_are_the_recorded_ones() -> None:
     about 25-37%)."""
     loso = cpu_fit.leave_one_source_out(cpu_fit.read_rows())
     errs = {src: round(err, 2) for src, (_, err) in loso.items()}
-    assert errs == {"ahelpme_epyc9554_phi4": 0.48, "ktransformers_v02_6454s": 0.52, "leaseweb_epyc9334x2": 0.31}
+    assert errs == {
+        "ahelpme_epyc9554_phi4": 0.48,
+        "ktransformers_v02_6454s": 0.52,
+        "leaseweb_epyc9334x2": 0.31,
+    }
 
 
 @pytest.mark.parametrize("name", CPUS)
@@ -44,4 +48,6 @@ def test_every_cpu_preset_carries_the_knobs(name: str) -> None:
 
 
 def test_cpu_presets_listed() -> None:
-    assert {"xeon-8480", "xeon-8592", "xeon-6980p", "xeon-6454s", "epyc-9654", "epyc-9755", "grace"} <= set(CPUS)
+    assert {"xeon-8480", "xeon-8592", "xeon-6980p", "xeon-6454s", "epyc-9654", "epyc-9755", "grace"} <= set(
+        CPUS
+    )

@@ -36,7 +36,11 @@ def test_one_domain_is_the_ring_or_nvls_formula(hw: str, calibrated: bool) -> No
     wire = SIZES * (1.0 if inr else 2 * (p - 1) / p)
     if kp is not None:
         steps = 2 if inr else 2 * (p - 1)
-        want = kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s + wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
+        want = (
+            kp.allreduce_latency_s
+            + steps * kp.allreduce_hop_latency_s
+            + wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
+        )
     else:
         want = link.latency_s + wire / link.bandwidth_bytes_per_s
     got = all_reduce(SIZES, p, Fabric.of(dev), kp)
@@ -99,7 +103,10 @@ def test_more_network_bandwidth_is_never_slower(hw: str, nodes: int, nbytes: flo
     fab = Fabric.of(dev)
     assert fab.scale_out is not None
     faster = dataclasses.replace(
-        fab, scale_out=dataclasses.replace(fab.scale_out, bandwidth_bytes_per_s=fab.scale_out.bandwidth_bytes_per_s * k)
+        fab,
+        scale_out=dataclasses.replace(
+            fab.scale_out, bandwidth_bytes_per_s=fab.scale_out.bandwidth_bytes_per_s * k
+        ),
     )
     p = 8 * nodes
     for f in (all_reduce, all_to_all, all_gather):
@@ -107,7 +114,9 @@ def test_more_network_bandwidth_is_never_slower(hw: str, nodes: int, nbytes: flo
         assert float(b.time_s) <= float(a.time_s) * (1 + 1e-12)
         assert float(a.time_s) > 0
     # more bytes never take less time
-    assert float(all_reduce(nbytes * 2, p, fab, dev.kernels).time_s) >= float(all_reduce(nbytes, p, fab, dev.kernels).time_s)
+    assert float(all_reduce(nbytes * 2, p, fab, dev.kernels).time_s) >= float(
+        all_reduce(nbytes, p, fab, dev.kernels).time_s
+    )
 
 
 def test_tensor_parallel_over_two_nodes_prices_the_network() -> None:
@@ -115,5 +124,8 @@ def test_tensor_parallel_over_two_nodes_prices_the_network() -> None:
     w = Workload(8, 512, 32)
     r8 = analyze("llama3-70b", "h100-sxm", w, tp=8)
     r16 = analyze("llama3-70b", "h100-sxm", w, tp=16)
-    comm = {tp: sum(o.time_s for o in r.ops if o.kind == "collective" and o.phase == "decode") for tp, r in ((8, r8), (16, r16))}
+    comm = {
+        tp: sum(o.time_s for o in r.ops if o.kind == "collective" and o.phase == "decode")
+        for tp, r in ((8, r8), (16, r16))
+    }
     assert comm[16] > comm[8] > 0

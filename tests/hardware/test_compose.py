@@ -17,7 +17,7 @@ from hetsim.sim.inference import Workload, analyze
 def test_gpu_with_a_dual_socket_host() -> None:
     dev = get_hardware("rtx4090+xeon-8480x2")
     assert [s.name for s in dev.sides] == ["gpu", "host"]
-    gpu, host = dev.sides
+    host = dev.sides[1]
     cpu = get_hardware("xeon-8480")
     assert host.memory.capacity_bytes == pytest.approx(2 * cpu.primary.memory.capacity_bytes)
     assert host.memory.bandwidth_bytes_per_s == pytest.approx(2 * 307.2e9)
@@ -25,7 +25,9 @@ def test_gpu_with_a_dual_socket_host() -> None:
     assert amx.peak("bf16") == pytest.approx(2 * cpu.primary.unit_for("matrix").peak("bf16"))
     (link,) = dev.links
     # an RTX 4090 is a PCIe 4.0 x16 card: the link runs at the lower generation of the two parts
-    assert link.link.name == "PCIe4-x16" and link.link.bandwidth_bytes_per_s == pytest.approx(31.5e9, rel=0.01)
+    assert link.link.name == "PCIe4-x16" and link.link.bandwidth_bytes_per_s == pytest.approx(
+        31.5e9, rel=0.01
+    )
     assert link.link.efficiency == PCIE_EFFICIENCY
     assert dev.calibration == get_hardware("rtx-4090").calibration and dev.kernels is not None
     assert any(n.startswith("composed:") for n in dev.calibration_notes)
@@ -43,7 +45,8 @@ def test_dram_pcie_and_drive_can_be_given() -> None:
 def test_a_composition_file_is_the_same_system(tmp_path: Path) -> None:
     path = tmp_path / "box.yaml"
     path.write_text(
-        "name: box\ncompose: {gpu: rtx-4090, gpus: 2, host: xeon-8480, sockets: 2, dram: 1 TB, pcie: 4, nvme: samsung-990-pro}\n"
+        "name: box\ncompose: {gpu: rtx-4090, gpus: 2, host: xeon-8480, sockets: 2, dram: 1 TB, pcie: 4,"
+        " nvme: samsung-990-pro}\n"
     )
     a = get_hardware(str(path))
     b = get_hardware("rtx-4090x2+xeon-8480x2+dram:1TB+pcie4+nvme:samsung-990-pro")

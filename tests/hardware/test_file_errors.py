@@ -12,7 +12,10 @@ import pytest
     [
         ("name: x\nsides:\n  - name: a\n   memory: {capacity: 1 GB\n", "is not valid YAML: line 4, column 4"),
         ("name: x\nsidez: []\n", "did you mean 'sides' for 'sidez'?"),
-        ("name: x\nsides:\n  - name: a\n    memroy: {}\n    units: []\n", "did you mean 'memory' for 'memroy'?"),
+        (
+            "name: x\nsides:\n  - name: a\n    memroy: {}\n    units: []\n",
+            "did you mean 'memory' for 'memroy'?",
+        ),
         ("name: x\nfamily: {architecture: hoper}\nsides: []\n", "did you mean hopper"),
         ("name: x\ncompose: {gpu: rtx-4090, hots: xeon-8480}\n", "did you mean 'host' for 'hots'?"),
     ],

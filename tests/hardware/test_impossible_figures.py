@@ -20,7 +20,10 @@ from hetsim.workload.dtypes import Precision
 PRESETS = sorted(d.name for d in list_hardware())
 ONE = 1 + 1e-9
 # an attention-heavy user model (few, narrow layers; long prompts make attention dominate)
-TINY = "name: tiny-long\nn_layers: 4\nd_model: 1024\nn_heads: 16\nn_kv_heads: 16\nhead_dim: 128\nd_ff: 2048\nvocab_size: 32000\nmax_seq_len: 32768\n"
+TINY = (
+    "name: tiny-long\nn_layers: 4\nd_model: 1024\nn_heads: 16\nn_kv_heads: 16\nhead_dim: 128\nd_ff: 2048\n"
+    "vocab_size: 32000\nmax_seq_len: 32768\n"
+)
 
 
 @pytest.fixture(scope="module")

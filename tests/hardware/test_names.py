@@ -25,7 +25,10 @@ VOCABULARY = [
     ("Intel Gaudi 3", "gaudi3"),
     ("Google TPU v5e (v5litepod)", "tpu-v5e"),
     ("NVIDIA T4 16GB + 208 GB DRAM + 1.5 TB NVMe SSD (GCP, FlexGen Table 1)", "flexgen-t4"),
-    ("RTX 4090 24GB + 2x Xeon Platinum 8480+ + 512 GB DDR5 host memory + NVMe", "rtx-4090+xeon-8480x2+dram:512GB+nvme"),
+    (
+        "RTX 4090 24GB + 2x Xeon Platinum 8480+ + 512 GB DDR5 host memory + NVMe",
+        "rtx-4090+xeon-8480x2+dram:512GB+nvme",
+    ),
     ("RTX 4090D 24GB with Intel Xeon Gold 6454S and 1 TB DDR5 DRAM", "rtx-4090+xeon-6454s+dram:1TB"),
 ]
 
@@ -39,7 +42,11 @@ def test_every_vocabulary_form_maps_to_a_system_that_loads(text: str, system: st
 
 @pytest.mark.parametrize(
     ("text", "why"),
-    [("Intel Gaudi 2/3", "names two parts"), ("A100 40GB", "has no preset"), ("Cerebras WSE-3", "matches no")],
+    [
+        ("Intel Gaudi 2/3", "names two parts"),
+        ("A100 40GB", "has no preset"),
+        ("Cerebras WSE-3", "matches no"),
+    ],
 )
 def test_unpriceable_forms_are_skipped_with_the_reason(text: str, why: str) -> None:
     m = resolve(text)

@@ -76,7 +76,9 @@ def read_rows(path: Path = DATA) -> list[CpuRow]:
             else:
                 g = _number(r"([0-9.]+)\s*(GiB|GB)", prec, where)
                 work = float(g.group(1)) * _GB[g.group(2).lower()]
-            out.append(CpuRow(r["source_id"], r["metric"], float(r["value"]), used * per_socket, work, sockets, hw))
+            out.append(
+                CpuRow(r["source_id"], r["metric"], float(r["value"]), used * per_socket, work, sockets, hw)
+            )
     return out
 
 

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 from hetsim.hardware.names import normalise_hardware as normalise_hardware
-from hetsim.hardware.names import resolve as resolve_hardware
 from hetsim.workload.dtypes import Precision
 
 # unit as the source wrote it (lower-cased, spaces collapsed) -> (SI factor, SI unit)

@@ -128,7 +128,11 @@ def compare_cmd(
     ] = None,
     hardware: Annotated[
         list[str] | None,
-        typer.Option("--hardware", "-H", help="Hardware preset(s), file(s) or compositions (rtx-4090+xeon-8480x2); repeat or use commas."),
+        typer.Option(
+            "--hardware",
+            "-H",
+            help="Hardware preset(s), file(s) or compositions (rtx-4090+xeon-8480x2); repeat or use commas.",
+        ),
     ] = None,
     weight_dtype: Annotated[
         list[str] | None, typer.Option(help="Weight type(s): fp32, bf16, fp16, fp8, int8, int4.")

@@ -59,13 +59,16 @@ class Fabric:
             return p, 1
         if self.scale_out is None:
             raise ConfigError(
-                f"{p} devices exceed the {self.domain}-device {self.scale_up.name if self.scale_up else 'scale-up'} "
+                f"{p} devices exceed the {self.domain}-device "
+                f"{self.scale_up.name if self.scale_up else 'scale-up'} "
                 f"domain of {self.name or 'this system'}, which has no scale_out network: add scale_out "
                 "(each device's NIC bandwidth) to the hardware file, or use at most "
                 f"{self.domain} devices"
             )
         if p % self.domain:
-            raise ConfigError(f"{p} devices do not fill whole {self.domain}-device domains; use a multiple of {self.domain}")
+            raise ConfigError(
+                f"{p} devices do not fill whole {self.domain}-device domains; use a multiple of {self.domain}"
+            )
         return self.domain, p // self.domain
 
 
@@ -139,7 +142,8 @@ def all_reduce(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None)
         t if np.ndim(t) else float(t),
         2 * np.asarray(inner.wire_s) + outer.wire_s,
         2 * np.asarray(inner.wire_bytes) + outer.wire_bytes,
-        f"hierarchical ({inner.algorithm or 'one device'} in {d}-device domains, {outer.algorithm} across {m})",
+        f"hierarchical ({inner.algorithm or 'one device'} in {d}-device domains, "
+        f"{outer.algorithm} across {m})",
     )
 
 
@@ -151,12 +155,16 @@ def all_gather(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None)
         return CollectiveCost(0.0, 0.0, 0.0, "none")
     if fab.scale_up is None:
         raise ConfigError(f"{p} devices need an interconnect to all-gather; the hardware has none")
-    d, m = fab.domains(p)
+    m = fab.domains(p)[1]
     if m == 1:
         return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 0.5)
     ar = all_reduce(nbytes, p, fab, kp)
-    return CollectiveCost(np.asarray(ar.time_s) * 0.5, np.asarray(ar.wire_s) * 0.5,
-                          np.asarray(ar.wire_bytes) * 0.5, ar.algorithm)  # fmt: skip
+    return CollectiveCost(
+        np.asarray(ar.time_s) * 0.5,
+        np.asarray(ar.wire_s) * 0.5,
+        np.asarray(ar.wire_bytes) * 0.5,
+        ar.algorithm,
+    )
 
 
 reduce_scatter = all_gather  # the same traffic in the other direction
@@ -181,5 +189,9 @@ def all_to_all(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None)
     outside = n * (p - d) / p
     t_out = nic.latency_s + outside / (nic.bandwidth_bytes_per_s * nic.efficiency)
     t = np.maximum(t_in, t_out)
-    return CollectiveCost(t if np.ndim(t) else float(t), np.maximum(inside / _up_bw(up, kp), t_out - nic.latency_s),
-                          inside + outside, f"direct ({d}-device domains, {m} across the network)")  # fmt: skip
+    return CollectiveCost(
+        t if np.ndim(t) else float(t),
+        np.maximum(inside / _up_bw(up, kp), t_out - nic.latency_s),
+        inside + outside,
+        f"direct ({d}-device domains, {m} across the network)",
+    )

@@ -100,7 +100,8 @@ def reference_flop(ops: list[Op], costs: list[Cost], unit: ComputeUnit, prec: Pr
     activations). Other ops count their flop as they are."""
     ref = unit.peak(prec.compute)
     factors = [
-        min(1.0, ref / unit.peak(compute_dtype(op, prec))) if op.kind in ("gemm", "attention") else 1.0 for op in ops
+        min(1.0, ref / unit.peak(compute_dtype(op, prec))) if op.kind in ("gemm", "attention") else 1.0
+        for op in ops
     ]
     total: Num = 0.0
     for c, k in zip(costs, factors, strict=True):

@@ -49,10 +49,19 @@ class Drive:
 
 DRIVES: dict[str, Drive] = {
     "nvme": Drive(2e12, 7.0e9, 4, "assumed: a common 2 TB PCIe 4.0 x4 NVMe drive, 7 GB/s sequential read"),
-    "samsung-990-pro": Drive(2e12, 7.45e9, 4, "datasheet: Samsung 990 PRO data sheet, 2 TB, sequential read up to 7,450 MB/s"),
+    "samsung-990-pro": Drive(
+        2e12, 7.45e9, 4, "datasheet: Samsung 990 PRO data sheet, 2 TB, sequential read up to 7,450 MB/s"
+    ),
     "pny-cs3040": Drive(2e12, 5.6e9, 4, "datasheet: PNY CS3040 2 TB, 5,600 MB/s sequential read"),
-    "crucial-t705": Drive(2e12, 14.5e9, 5, "datasheet: Crucial T705 data sheet, 2 TB, sequential read up to 14,500 MB/s"),
-    "intel-p5800x": Drive(1.6e12, 7.2e9, 4, "datasheet: Intel Optane SSD DC P5800X data sheet, 1.6 TB, 7,200 MB/s sequential read"),
+    "crucial-t705": Drive(
+        2e12, 14.5e9, 5, "datasheet: Crucial T705 data sheet, 2 TB, sequential read up to 14,500 MB/s"
+    ),
+    "intel-p5800x": Drive(
+        1.6e12,
+        7.2e9,
+        4,
+        "datasheet: Intel Optane SSD DC P5800X data sheet, 1.6 TB, 7,200 MB/s sequential read",
+    ),
 }
 
 
@@ -87,9 +96,15 @@ def parse_spec(spec: str) -> Parts:
     for raw in spec.split("+"):
         part = raw.strip().lower()
         if not part:
-            raise ConfigError(f"composition {spec!r}: empty part; join parts with '+', e.g. rtx-4090+xeon-8480x2")
+            raise ConfigError(
+                f"composition {spec!r}: empty part; join parts with '+', e.g. rtx-4090+xeon-8480x2"
+            )
         if part.startswith("dram:"):
-            size = re.sub(r"(?i)([0-9.])\s*([kmgt]i?b)$", lambda m: f"{m.group(1)} {m.group(2).upper().replace('IB', 'iB')}", raw.strip()[5:])
+            size = re.sub(
+                r"(?i)([0-9.])\s*([kmgt]i?b)$",
+                lambda m: f"{m.group(1)} {m.group(2).upper().replace('IB', 'iB')}",
+                raw.strip()[5:],
+            )
             out["dram_bytes"] = parse_quantity(size, "bytes", where=f"composition {spec!r} dram")
         elif re.fullmatch(r"pcie\d", part):
             out["pcie"] = int(part[4:])
@@ -101,7 +116,8 @@ def parse_spec(spec: str) -> Parts:
             role = "host" if is_host(dev) else "gpu"
             if role in out:
                 raise ConfigError(
-                    f"composition {spec!r}: {out[role]} and {dev.name} are both {'host CPUs' if role == 'host' else 'accelerators'}; "
+                    f"composition {spec!r}: {out[role]} and {dev.name} are both "
+                    f"{'host CPUs' if role == 'host' else 'accelerators'}; "
                     "no link joins two of them: compose one accelerator (xN) with one host CPU (xsockets)"
                 )
             out[role] = dev.name
@@ -121,8 +137,11 @@ def _cpu_archs() -> set[str]:
 
 
 def _scaled_unit(u: ComputeUnit, k: float) -> ComputeUnit:
-    return dataclasses.replace(u, peak_flop_per_s={d: r * k for d, r in u.peak_flop_per_s.items()},
-                               n_parallel=max(1, round(u.n_parallel * k)) if u.n_parallel else 0)  # fmt: skip
+    return dataclasses.replace(
+        u,
+        peak_flop_per_s={d: r * k for d, r in u.peak_flop_per_s.items()},
+        n_parallel=max(1, round(u.n_parallel * k)) if u.n_parallel else 0,
+    )
 
 
 def _host_side(cpu: Device, parts: Parts) -> Side:
@@ -134,7 +153,10 @@ def _host_side(cpu: Device, parts: Parts) -> Side:
     if parts.dram_bytes:
         prov["capacity"] = Provenance("assumed", "host DRAM as the composition gives it")
     memory = dataclasses.replace(
-        mem, capacity_bytes=cap / parts.gpus, bandwidth_bytes_per_s=mem.bandwidth_bytes_per_s * share, provenance=prov
+        mem,
+        capacity_bytes=cap / parts.gpus,
+        bandwidth_bytes_per_s=mem.bandwidth_bytes_per_s * share,
+        provenance=prov,
     )
     return Side("host", memory, tuple(_scaled_unit(u, share) for u in cpu.primary.units))
 
@@ -142,10 +164,16 @@ def _host_side(cpu: Device, parts: Parts) -> Side:
 def _pcie(gen: int, lanes: int, name: str, source: str) -> Link:
     bw = PCIE_LANE_GB_PER_S[gen] * lanes * 1e9
     prov = {
-        "bandwidth": Provenance("datasheet", f"PCI-SIG PCIe {gen}.0: {PCIE_LANE_GB_PER_S[gen]} GB/s per lane per direction x {lanes} ({source})"),
+        "bandwidth": Provenance(
+            "datasheet",
+            f"PCI-SIG PCIe {gen}.0: {PCIE_LANE_GB_PER_S[gen]} GB/s per lane per direction "
+            f"x {lanes} ({source})",
+        ),
         "efficiency": Provenance.parse(PCIE_EFFICIENCY_SOURCE),
     }
-    return Link(name, bw, latency_s=10e-6, energy_j_per_bit=10e-12, efficiency=PCIE_EFFICIENCY, provenance=prov)
+    return Link(
+        name, bw, latency_s=10e-6, energy_j_per_bit=10e-12, efficiency=PCIE_EFFICIENCY, provenance=prov
+    )
 
 
 def _gen_of(link: Link | None) -> int:
@@ -163,19 +191,39 @@ def compose(parts: Parts, name: str = "", description: str = "") -> Device:
     cpu = get_hardware(parts.host) if parts.host else None
     if gpu is not None and not parts.host and not parts.nvme and not parts.dram_bytes:
         if parts.gpus == 1:
-            raise ConfigError(f"composition of {parts.gpu} alone: add a host CPU (e.g. +xeon-8480x2) or use -H {parts.gpu}")
+            raise ConfigError(
+                f"composition of {parts.gpu} alone: add a host CPU (e.g. +xeon-8480x2) or use -H {parts.gpu}"
+            )
         # N accelerators: their scale-up domains (node_devices) joined by their scale_out network
         label = name or f"{gpu.name}x{parts.gpus}"
-        return dataclasses.replace(gpu, name=label, n_devices=parts.gpus, description=description or (
-            f"{parts.gpus}x {gpu.name}" + (f" in {-(-parts.gpus // gpu.node_devices)} nodes of {gpu.node_devices}"
-                                             if gpu.node_devices and parts.gpus > gpu.node_devices else "")))  # fmt: skip
+        return dataclasses.replace(
+            gpu,
+            name=label,
+            n_devices=parts.gpus,
+            description=description
+            or (
+                f"{parts.gpus}x {gpu.name}"
+                + (
+                    f" in {-(-parts.gpus // gpu.node_devices)} nodes of {gpu.node_devices}"
+                    if gpu.node_devices and parts.gpus > gpu.node_devices
+                    else ""
+                )
+            ),
+        )
     if gpu is None:  # a CPU-only system: the host side alone
         assert cpu is not None
         side = _host_side(cpu, dataclasses.replace(parts, gpus=1))
         label = f"{parts.sockets}x {cpu.name}" if parts.sockets > 1 else cpu.name
-        return dataclasses.replace(cpu, name=name or label, description=description or label, sides=(side,),
-                                   static_power_w=cpu.static_power_w * parts.sockets, tdp_w=cpu.tdp_w * parts.sockets,
-                                   host_link=None, price_usd=cpu.price_usd * parts.sockets)  # fmt: skip
+        return dataclasses.replace(
+            cpu,
+            name=name or label,
+            description=description or label,
+            sides=(side,),
+            static_power_w=cpu.static_power_w * parts.sockets,
+            tdp_w=cpu.tdp_w * parts.sockets,
+            host_link=None,
+            price_usd=cpu.price_usd * parts.sockets,
+        )
     if len(gpu.sides) > 1:
         raise ConfigError(
             f"no link joins {gpu.name} to a host: it already has {len(gpu.sides)} memory sides "
@@ -183,36 +231,74 @@ def compose(parts: Parts, name: str = "", description: str = "") -> Device:
         )
     if gpu.host_link is None:
         raise ConfigError(
-            f"no link joins {gpu.name} to {parts.host or 'host DRAM'}: {gpu.name} has no host_link (PCIe) in its preset; "
+            f"no link joins {gpu.name} to {parts.host or 'host DRAM'}: "
+            f"{gpu.name} has no host_link (PCIe) in its preset; "
             "add one to a copy of its file"
         )
     sides = [dataclasses.replace(gpu.primary, name="gpu")]
     links: list[SideLink] = []
-    lanes = round(gpu.host_link.bandwidth_bytes_per_s / 1e9 / PCIE_LANE_GB_PER_S.get(_gen_of(gpu.host_link), 1.969))
-    gen = parts.pcie or min(g for g in (_gen_of(gpu.host_link), _gen_of(cpu.host_link if cpu else None) or 9) if g)
+    lanes = round(
+        gpu.host_link.bandwidth_bytes_per_s / 1e9 / PCIE_LANE_GB_PER_S.get(_gen_of(gpu.host_link), 1.969)
+    )
+    gen = parts.pcie or min(
+        g for g in (_gen_of(gpu.host_link), _gen_of(cpu.host_link if cpu else None) or 9) if g
+    )
     if gen not in PCIE_LANE_GB_PER_S:
-        raise ConfigError(f"pcie{gen}: PCIe generations are {', '.join(f'pcie{g}' for g in PCIE_LANE_GB_PER_S)}")
+        raise ConfigError(
+            f"pcie{gen}: PCIe generations are {', '.join(f'pcie{g}' for g in PCIE_LANE_GB_PER_S)}"
+        )
     if cpu is not None or parts.dram_bytes:
         host = _host_side(cpu, parts) if cpu is not None else _dram_only(parts)
         sides.append(host)
-        links.append(SideLink("gpu", "host", _pcie(gen, max(lanes, 1), f"PCIe{gen}-x{max(lanes, 1)}",
-                                                    f"{gpu.name} host link at generation {gen}")))  # fmt: skip
+        links.append(
+            SideLink(
+                "gpu",
+                "host",
+                _pcie(
+                    gen,
+                    max(lanes, 1),
+                    f"PCIe{gen}-x{max(lanes, 1)}",
+                    f"{gpu.name} host link at generation {gen}",
+                ),
+            )
+        )
     if parts.nvme:
         sides.append(_nvme_side(parts.nvme))
         drive = DRIVES[parts.nvme]
         end = "host" if len(sides) > 2 else "gpu"
-        links.append(SideLink(end, "ssd", _pcie(min(drive.pcie, gen if cpu else drive.pcie), 4,
-                                                f"PCIe{drive.pcie}-x4", "an NVMe drive's x4 link")))  # fmt: skip
-    label = "+".join(x for x in (
-        f"{gpu.name}x{parts.gpus}" if parts.gpus > 1 else gpu.name,
-        (f"{cpu.name}x{parts.sockets}" if parts.sockets > 1 else cpu.name) if cpu else "",
-        f"dram:{parts.dram_bytes / 1e9:g}GB" if parts.dram_bytes else "", f"pcie{parts.pcie}" if parts.pcie else "",
-        (f"nvme:{parts.nvme}" if parts.nvme != "nvme" else "nvme") if parts.nvme else "",
-    ) if x)  # fmt: skip
+        links.append(
+            SideLink(
+                end,
+                "ssd",
+                _pcie(
+                    min(drive.pcie, gen if cpu else drive.pcie),
+                    4,
+                    f"PCIe{drive.pcie}-x4",
+                    "an NVMe drive's x4 link",
+                ),
+            )
+        )
+    label = "+".join(
+        x
+        for x in (
+            f"{gpu.name}x{parts.gpus}" if parts.gpus > 1 else gpu.name,
+            (f"{cpu.name}x{parts.sockets}" if parts.sockets > 1 else cpu.name) if cpu else "",
+            f"dram:{parts.dram_bytes / 1e9:g}GB" if parts.dram_bytes else "",
+            f"pcie{parts.pcie}" if parts.pcie else "",
+            (f"nvme:{parts.nvme}" if parts.nvme != "nvme" else "nvme") if parts.nvme else "",
+        )
+        if x
+    )
     k = parts.sockets / parts.gpus
     return dataclasses.replace(
-        gpu, name=name or label, description=description or _describe(gpu, cpu, parts, gen),
-        sides=tuple(sides), links=tuple(links), side_link=None, n_devices=parts.gpus, host_link=None,
+        gpu,
+        name=name or label,
+        description=description or _describe(gpu, cpu, parts, gen),
+        sides=tuple(sides),
+        links=tuple(links),
+        side_link=None,
+        n_devices=parts.gpus,
+        host_link=None,
         static_power_w=gpu.static_power_w + (cpu.static_power_w * k if cpu else 0.0),
         tdp_w=gpu.tdp_w + (cpu.tdp_w * k if cpu else 0.0),
         price_usd=gpu.price_usd + (cpu.price_usd * k if cpu else 0.0),
@@ -230,9 +316,19 @@ def _describe(gpu: Device, cpu: Device | None, parts: Parts, gen: int) -> str:
 
 
 def _dram_only(parts: Parts) -> Side:
-    mem = MemoryTier("DDR5", parts.dram_bytes / parts.gpus, 100e9, 100e-9, 15e-12, FULL, "DDR5",
-                     provenance={"capacity": Provenance("assumed", "host DRAM as the composition gives it"),
-                                 "bandwidth": Provenance("assumed", "host DRAM without a CPU preset: 100 GB/s")})  # fmt: skip
+    mem = MemoryTier(
+        "DDR5",
+        parts.dram_bytes / parts.gpus,
+        100e9,
+        100e-9,
+        15e-12,
+        FULL,
+        "DDR5",
+        provenance={
+            "capacity": Provenance("assumed", "host DRAM as the composition gives it"),
+            "bandwidth": Provenance("assumed", "host DRAM without a CPU preset: 100 GB/s"),
+        },
+    )
     return Side("host", mem, ())
 
 
@@ -241,8 +337,16 @@ def _nvme_side(key: str) -> Side:
         raise UnknownNameError("NVMe drive", key, DRIVES)
     d = DRIVES[key]
     prov = {"capacity": Provenance.parse(d.source), "bandwidth": Provenance.parse(d.source)}
-    mem = MemoryTier("NVMe", d.capacity_bytes, d.read_bytes_per_s, 100e-6, 50e-12, FULL, f"NVMe SSD (PCIe Gen{d.pcie})",
-                     provenance=prov)  # fmt: skip
+    mem = MemoryTier(
+        "NVMe",
+        d.capacity_bytes,
+        d.read_bytes_per_s,
+        100e-6,
+        50e-12,
+        FULL,
+        f"NVMe SSD (PCIe Gen{d.pcie})",
+        provenance=prov,
+    )
     return Side("ssd", mem, ())
 
 

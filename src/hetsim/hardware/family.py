@@ -113,7 +113,9 @@ def parse_family(raw: object, where: str) -> tuple[str, str]:
         raise ConfigError(f"{where}: family must be a mapping {{vendor, architecture}}; {FAMILY_HINT}")
     unknown = sorted(set(raw) - {"vendor", "architecture"})
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: architecture, vendor")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: architecture, vendor"
+        )
     arch = str(raw.get("architecture", "")).strip().lower()
     if arch not in ARCHITECTURES:
         raise UnknownNameError("architecture", arch, ARCHITECTURES)
@@ -195,7 +197,8 @@ def choose(dev: Device, *, preset: bool) -> Choice:
         unit = dev.primary.unit_for("matrix")
         if unit.n_parallel <= 0 or min(unit.tile_mn) <= 0:
             notes.append(
-                f"the GEMM wave/tile model is off: add n_parallel (SMs / CUs) and tile_mn to unit {unit.name!r}"
+                "the GEMM wave/tile model is off: add n_parallel (SMs / CUs) and tile_mn to unit "
+                f"{unit.name!r}"
             )
         return Choice(shared, f"transferred from {TRANSFER_SOURCE} overlay", tuple(notes))
     tech = dev.primary.memory.technology.upper()
@@ -205,15 +208,22 @@ def choose(dev: Device, *, preset: bool) -> Choice:
             f"calibration: memory knobs transferred from {TRANSFER_SOURCE} overlay by family {fam}; rule: "
             f"{rule}; memory_efficiency {shared.memory_efficiency:.3g}"
         )
-        return Choice(None, f"memory knobs from {TRANSFER_SOURCE} overlay", (note, _curve_note(dev)),
-                      shared.memory_efficiency)  # fmt: skip
+        return Choice(
+            None,
+            f"memory knobs from {TRANSFER_SOURCE} overlay",
+            (note, _curve_note(dev)),
+            shared.memory_efficiency,
+        )
     if fam.kind == "cpu" and dev.primary.memory.efficiency.provenance.kind == "calibrated":
         rule = (
             "CPU: roofline from the datasheet (cores x SIMD / AMX width x clock; channels x transfer rate) x "
-            "the CPU fit's efficiencies (hetsim.calibration.cpu_fit: stream efficiency fitted leaving one source "
+            "the CPU fit's efficiencies (hetsim.calibration.cpu_fit: stream efficiency fitted leaving "
+            "one source "
             "out on CPU decode rows; AMX efficiency on one prefill source)"
         )
-        return Choice(None, "cpu fit", (f"calibration: cpu fit by family {fam}; rule: {rule}", _curve_note(dev)))
+        return Choice(
+            None, "cpu fit", (f"calibration: cpu fit by family {fam}; rule: {rule}", _curve_note(dev))
+        )
     why = (
         f"family {fam}: no fitted knobs transfer to a {fam.kind} device"
         if fam.kind
@@ -231,7 +241,9 @@ def apply(dev: Device, choice: Choice) -> Device:
     """``dev`` priced as ``choice`` says."""
     sides = dev.sides
     if choice.memory_efficiency is not None:
-        prov = Provenance("calibrated", f"memory_efficiency of the {TRANSFER_SOURCE} overlay, by memory technology")
+        prov = Provenance(
+            "calibrated", f"memory_efficiency of the {TRANSFER_SOURCE} overlay, by memory technology"
+        )
         sides = (_with_memory_efficiency(sides[0], choice.memory_efficiency, prov), *sides[1:])
     return dataclasses.replace(
         dev, sides=sides, kernels=choice.kernels, calibration=choice.label, calibration_notes=choice.notes

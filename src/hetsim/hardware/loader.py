@@ -258,7 +258,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
 
         check_keys(raw, ("name", "description", "compose"), where)
         if not isinstance(raw["compose"], Mapping):
-            raise ConfigError(f"{where}.compose: must map gpu, gpus, host, sockets, dram, pcie, nvme to values")
+            raise ConfigError(
+                f"{where}.compose: must map gpu, gpus, host, sockets, dram, pcie, nvme to values"
+            )
         return compose_mapping(raw["compose"], name, str(raw.get("description", "")), where)
     vendor, arch = parse_family(raw["family"], f"{where}.family") if "family" in raw else ("", "")
     default = raw.get("default_provenance")

@@ -63,9 +63,7 @@ HARDWARE_RULES: tuple[tuple[str, str], ...] = (
 
 # bracketed or prose variants that pick another preset of the same part: (pattern on the
 # whole text, base name, variant name)
-VARIANTS: tuple[tuple[str, str, str], ...] = (
-    (r"one\s+gcd|single\s+gcd|1\s*gcd", "mi250x", "mi250x-gcd"),
-)
+VARIANTS: tuple[tuple[str, str, str], ...] = ((r"one\s+gcd|single\s+gcd|1\s*gcd", "mi250x", "mi250x-gcd"),)
 
 # names that bare "Gaudi 2/3" forms denote ("Intel Gaudi 2/3" is two parts, not one)
 AMBIGUOUS: tuple[tuple[str, str], ...] = (
@@ -106,7 +104,9 @@ class Match:
 def _host(low: str, gpu: str) -> str:
     """A composition spec for a GPU written with its host (CPU, sockets, DRAM), or ''."""
     cpu = next((name for pat, name in HOST_RULES if re.search(pat, low)), "")
-    dram = re.search(r"(\d+(?:\.\d+)?)\s*(tb|gb)\s*(?:of\s+)?(?:ddr\d?\S*\s*)?(?:host|dram|ram|memory|cpu memory)", low)
+    dram = re.search(
+        r"(\d+(?:\.\d+)?)\s*(tb|gb)\s*(?:of\s+)?(?:ddr\d?\S*\s*)?(?:host|dram|ram|memory|cpu memory)", low
+    )
     if not cpu and not dram:
         return ""
     parts = [gpu]

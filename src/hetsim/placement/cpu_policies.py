@@ -23,7 +23,16 @@ import dataclasses
 
 from hetsim.errors import MappingError
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import FillResult, Problem, _fill, _free, _side_order, pim_attention, pim_sides, register
+from hetsim.placement.policies import (
+    FillResult,
+    Problem,
+    _fill,
+    _free,
+    _side_order,
+    pim_attention,
+    pim_sides,
+    register,
+)
 from hetsim.placement.record import GROUPS, GroupPlacement, Placement
 
 

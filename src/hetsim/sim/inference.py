@@ -180,7 +180,9 @@ def _evaluate(
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
-        "decode_mfu": _utilisation(mean(reference_flop(dec_ops, dec_costs, mx, prec)), dec_time, dec_peak * opts.pp),
+        "decode_mfu": _utilisation(
+            mean(reference_flop(dec_ops, dec_costs, mx, prec)), dec_time, dec_peak * opts.pp
+        ),
     }
     return (
         out,
