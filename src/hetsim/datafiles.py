@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -40,8 +41,11 @@ def check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> N
         raise ConfigError(f"{where}: key {odd[0]!r} is not a name; keys must be text")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
+        close = {k: difflib.get_close_matches(k, list(allowed), n=1, cutoff=0.6) for k in unknown}
+        hint = "; ".join(f"did you mean {c[0]!r} for {k!r}?" for k, c in close.items() if c)
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            f"{where}: unknown key(s) {', '.join(unknown)}; {hint + ' ' if hint else ''}"
+            f"allowed: {', '.join(sorted(allowed))}"
         )
 
 

@@ -138,6 +138,11 @@ def parse_text(text: str, fmt: str, where: str, *, trusted: bool = False) -> Any
         raise ConfigError(f"{where}: nested too deeply") from None
     except (yaml.YAMLError, ValueError) as exc:  # JSONDecodeError is a ValueError
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)  # YAML: where the parser stopped (0-based)
+        if mark is not None:
+            first = (
+                f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', None) or first}"
+            )
         raise ConfigError(f"{where} is not valid {fmt.upper()}: {first}") from None
     try:
         n = count_nodes(data)

@@ -62,10 +62,11 @@ def test_precisions_separate_weight_gemm_activation_and_kv() -> None:
 @pytest.mark.parametrize(
     ("text", "name"),
     [("H100 (80GB HBM3 per methodology text; form factor not stated)", "h100-sxm"),
-     ("H200 (141GB HBM3e)", "h200"), ("H200 131GB HBM3", "h200"), ("H800 (SXM5)", ""),
+     ("H200 (141GB HBM3e)", "h200"), ("H200 131GB HBM3", "h200"), ("H800 (SXM5)", "h800"),
      ("B200 180GB (DGX B200)", "b200"), ("GB200 192GB (GB200 NVL72)", "gb200"), ("GH200 480GB", "gh200"),
-     ("L40S", "l40s"), ("RTX 6000 Pro Blackwell Server Edition", ""), ("MI300X", "mi300x"),
-     ("MI250X (one GCD)", ""), ("Intel Gaudi 2", ""), ("Google TPU v5e (v5litepod)", "tpu-v5e"),
+     ("L40S", "l40s"), ("RTX 6000 Pro Blackwell Server Edition", "rtx-pro-6000"), ("MI300X", "mi300x"),
+     ("MI250X (one GCD)", "mi250x-gcd"), ("Intel Gaudi 2", "gaudi2"), ("Intel Gaudi 3", "gaudi3"),
+     ("Intel Gaudi 2/3", ""), ("Google TPU v5e (v5litepod)", "tpu-v5e"),
      ("A100-SXM-80GB", "a100-80gb-sxm"), ("A100 (variant not stated)", "a100-80gb-sxm")],
 )  # fmt: skip
 def test_every_published_hardware_form_normalises(text: str, name: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hetsim.hardware.names import normalise_hardware as normalise_hardware
 from hetsim.workload.dtypes import Precision
 
 # unit as the source wrote it (lower-cased, spaces collapsed) -> (SI factor, SI unit)
@@ -55,38 +56,8 @@ def is_per_gpu(unit: str, metric: str) -> bool:
     return unit_key(unit).endswith("/gpu") or metric.endswith("_per_gpu")
 
 
-# free-text hardware -> preset name; first match wins (patterns see a lower-cased name with
-# bracketed remarks removed). Names without a preset normalise to '' (unknown_hardware).
-HARDWARE_RULES: tuple[tuple[str, str], ...] = (
-    (r"a100.*40\s*gb", "a100-40gb"),
-    (r"a100", "a100-80gb-sxm"),  # Vidur "A100", lmdeploy "A100-80G", "A100 80GB", "A100 DGX"
-    (r"gh200", "gh200"),  # before h200: "GH200 480GB"
-    (r"gb200", "gb200"),  # before b200: "GB200 192GB (GB200 NVL72)"
-    (r"\bb200\b", "b200"),
-    (r"h100.*pcie", "h100-pcie"),
-    (r"h100", "h100-sxm"),  # Vidur H100 / H100 DGX: SXM5 boards
-    (r"h200", "h200"),
-    (r"\bl40s\b", "l40s"),
-    (r"\bl40\b", "l40"),
-    (r"\ba40\b", "a40"),
-    (r"mi300x", "mi300x"),
-    (r"mi210", "mi210"),
-    (r"\bt4\b.*(dram|ssd)", "flexgen-t4"),  # the FlexGen offload box (T4 + host DRAM + NVMe)
-    (r"a6000.*host", "a6000-offload"),  # the ZeRO-Inference offload workstation
-    (r"mi100", "mi100"),
-    (r"v100", "v100"),
-    (r"tpu\s*v5e", "tpu-v5e"),
-    (r"6900\s*xt", "rx6900xt"),
-)
-
-
-def normalise_hardware(text: str) -> str:
-    """Preset-style name of a free-text GPU name ('' when none matches)."""
-    low = re.sub(r"\(.*?\)", " ", text.lower())
-    for pattern, name in HARDWARE_RULES:
-        if re.search(pattern, low):
-            return name
-    return ""
+# free-text hardware names: the one vocabulary is hetsim.hardware.names (serving reads it too);
+# normalise_hardware and resolve_hardware are imported from it above
 
 
 # precision as written -> key; the first match wins (weight-only and KV forms first)

@@ -54,7 +54,13 @@ def analyze_cmd(
         str, typer.Option("--model", "-m", help="Preset name, or a config.json / model YAML path.")
     ] = "llama2-7b",
     hardware: Annotated[
-        str, typer.Option("--hardware", "-H", help="Preset name or a hardware YAML path.")
+        str,
+        typer.Option(
+            "--hardware",
+            "-H",
+            help="Preset name, a hardware YAML path, or a composition of presets "
+            "(rtx-4090+xeon-8480x2+dram:1TB+nvme; h100-sxmx16); see docs/hardware.md.",
+        ),
     ] = "a100-80gb-sxm",
     tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
     pp: Annotated[int, typer.Option(help="Pipeline-parallel stages.")] = 1,

@@ -19,7 +19,7 @@ from hetsim.errors import ConfigError
 from hetsim.units import fmt_time
 
 COLUMNS = (
-    "model", "hardware", "precision", "tp", "pp", "batch", "input_len", "output_len", "fits",
+    "model", "hardware", "calibration", "precision", "tp", "pp", "batch", "input_len", "output_len", "fits",
     "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
     "mbu", "mfu", "footprint_bytes",
 )  # fmt: skip
@@ -115,6 +115,9 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
             "yes" if r["fits"] else "[red]no[/]",
         )  # fmt: skip
     console.print(t)
+    # which knobs priced each system (the rule and knobs are in `hetsim analyze`'s notes)
+    seen = dict.fromkeys((r["hardware"], r["calibration"]) for r in rows)
+    console.print("calibration: " + "; ".join(f"{hw}: {cal}" for hw, cal in seen))
 
 
 @app.command("compare")
@@ -125,7 +128,11 @@ def compare_cmd(
     ] = None,
     hardware: Annotated[
         list[str] | None,
-        typer.Option("--hardware", "-H", help="Hardware preset(s) or file(s); repeat or use commas."),
+        typer.Option(
+            "--hardware",
+            "-H",
+            help="Hardware preset(s), file(s) or compositions (rtx-4090+xeon-8480x2); repeat or use commas.",
+        ),
     ] = None,
     weight_dtype: Annotated[
         list[str] | None, typer.Option(help="Weight type(s): fp32, bf16, fp16, fp8, int8, int4.")

@@ -156,9 +156,15 @@ def render_classes(classes: list[ClassShare], title: str = "operator classes") -
         )
     console.print(t)
     chk = article_check(classes)
+
+    def x(key: str, fmt: str, none: str) -> str:
+        v = chk[key]
+        return none if v is None else f"{v:{fmt}}x"
+
     console.print(
         "article check (normalisation + elementwise time / matmul time; matmul flop over each): "
-        f"{chk['time_norm_plus_elementwise_over_matmul']:.2f}x time, "
-        f"{chk['flop_matmul_over_normalisation']:,.0f}x / {chk['flop_matmul_over_elementwise']:,.0f}x flop "
+        f"{x('time_norm_plus_elementwise_over_matmul', '.2f', 'no matmul time')} time, "
+        f"{x('flop_matmul_over_normalisation', ',.0f', 'no normalisation flop')} / "
+        f"{x('flop_matmul_over_elementwise', ',.0f', 'no elementwise flop')} flop "
         "(article: ~1.4x time at 250x / 700x fewer flop)"
     )

@@ -15,8 +15,8 @@ GEMM (M x N x K, one kernel):
 Memory-bound ops (norms, softmax, activations, residuals) use their class's fraction of
 bandwidth; fused attention runs at ``attention_efficiency`` of matrix peak. Attention KV reads
 and gathers / copies are also capped per SM: bytes / (load_issue x SMs x clock).
-All-reduce (ring, p devices): alpha + 2(p-1) hop + 2(p-1)/p bytes / (eta_link x link bw); on a
-switch that reduces in the network (NVLS): alpha + 2 hop + bytes / (eta_link x link bw).
+Collectives (all-reduce by ring, NVLS or hierarchically across nodes) are priced in
+:mod:`hetsim.cost.collectives` with the fitted alpha, per-hop latency and link efficiency.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from hetsim.hardware.kernels import KernelParams
-from hetsim.hardware.spec import ComputeUnit, Link, MemoryTier
+from hetsim.hardware.spec import ComputeUnit, MemoryTier
 from hetsim.workload.ops import FloatArray, Num, Op, ndim
 
 SPLIT_K_PARTIAL_BYTES = 4.0  # fp32 partial sums written and read back per split
@@ -239,15 +239,3 @@ def kernel_times(
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     return compute_s, memory_s, body
-
-
-def allreduce_s(nbytes: Num, p: int, link: Link, kp: KernelParams) -> tuple[Num, Num]:
-    """(total seconds, bandwidth seconds) of an all-reduce of ``nbytes`` per device: a ring, or
-    one send and one receive per byte where the switch reduces in the network (NVLS)."""
-    wire = link.allreduce_wire_factor(p) * np.asarray(nbytes, dtype=float)
-    bw_s = wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
-    # a ring takes 2(p - 1) dependent steps; a reducing switch (NVLS) one trip up and one down
-    hops = 2 if link.in_network_reduction else 2 * (p - 1)
-    alpha = kp.allreduce_latency_s + hops * kp.allreduce_hop_latency_s
-    total: Num = alpha + bw_s
-    return total, bw_s

@@ -13,7 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from hetsim.cost.kernels import allreduce_s, kernel_times
+from hetsim.cost.collectives import Fabric, all_reduce
+from hetsim.cost.kernels import kernel_times
 from hetsim.cost.weight_only import weight_only_times
 from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
@@ -91,6 +92,23 @@ def compute_dtype(op: Op, prec: Precision) -> DType:
     return prec.activation
 
 
+def reference_flop(ops: list[Op], costs: list[Cost], unit: ComputeUnit, prec: Precision) -> Num:
+    """A phase's flop counted against the reference rate ``unit.peak(prec.compute)`` that its
+    MFU is measured against: an op whose data type runs faster than the reference (bf16
+    attention beside fp32 GEMMs) counts flop x reference / its own rate, so a utilisation
+    never exceeds 1 (it came out 1.08 for an attention-heavy prefill with fp32 weights and bf16
+    activations). Other ops count their flop as they are."""
+    ref = unit.peak(prec.compute)
+    factors = [
+        min(1.0, ref / unit.peak(compute_dtype(op, prec))) if op.kind in ("gemm", "attention") else 1.0
+        for op in ops
+    ]
+    total: Num = 0.0
+    for c, k in zip(costs, factors, strict=True):
+        total = total + (c.flop if k == 1.0 else c.flop * k)
+    return total
+
+
 def op_cost(
     op: Op,
     unit: ComputeUnit,
@@ -154,27 +172,35 @@ def op_cost(
     )
 
 
-def collective_cost(op: Op, link: Link | None, tp: int, kernels: KernelParams | None = None) -> Cost:
-    """Ring all-reduce of ``op.act_read_bytes`` over ``tp`` devices: alpha + 2(p-1)/p x
-    bytes / bandwidth (each device sends and receives that much; 1 x bytes where the link's
-    switch reduces in the network, ``Link.in_network_reduction``). With calibrated
-    ``kernels``: the fitted alpha (base + per-hop) and fraction of link bandwidth."""
+def collective_cost(
+    op: Op, link: Link | None, tp: int, kernels: KernelParams | None = None, fabric: Fabric | None = None
+) -> Cost:
+    """All-reduce of ``op.act_read_bytes`` over ``tp`` devices on ``fabric`` (default: one
+    scale-up domain of ``link``), by the algorithm its topology calls for
+    (:func:`hetsim.cost.collectives.all_reduce`: ring, NVLS where the switch reduces in the
+    network, hierarchical across nodes). With calibrated ``kernels``: the fitted alpha
+    (base + per-hop) and fraction of the scale-up link's bandwidth."""
     if tp <= 1 or link is None:
         return Cost()
-    wire = link.allreduce_wire_factor(tp) * op.act_read_bytes
-    if kernels is not None:
-        t, bw_s = allreduce_s(op.act_read_bytes, tp, link, kernels)
-    else:
-        bw_s = wire / link.bandwidth_bytes_per_s
-        t = link.latency_s + bw_s
+    fab = fabric if fabric is not None else Fabric(link)
+    c = all_reduce(op.act_read_bytes, tp, fab, kernels)
+    energy = _wire_energy_j_per_bit(fab, tp)
     n = op.count
     return Cost(
-        time_s=t * n,
-        memory_s=bw_s * n,
-        overhead_s=(t - bw_s) * n,
-        energy_j=wire * 8 * link.energy_j_per_bit * n,
-        bytes=wire * n,
+        time_s=c.time_s * n,
+        memory_s=c.wire_s * n,
+        overhead_s=(c.time_s - c.wire_s) * n,
+        energy_j=c.wire_bytes * 8 * energy * n,
+        bytes=c.wire_bytes * n,
     )
+
+
+def _wire_energy_j_per_bit(fab: Fabric, p: int) -> float:
+    """J/bit of the links a collective over ``p`` devices crosses (the NIC's where it leaves the domain)."""
+    assert fab.scale_up is not None
+    if fab.domain and p > fab.domain and fab.scale_out is not None:
+        return max(fab.scale_up.energy_j_per_bit, fab.scale_out.energy_j_per_bit)
+    return fab.scale_up.energy_j_per_bit
 
 
 def has_matrix_rate(device: Device, dt: DType | str) -> bool:
@@ -204,7 +230,7 @@ def price(op: Op, device: Device, prec: Precision, tp: int = 1, overlap: Overlap
     """Price ``op`` on the device's primary side (collectives on its interconnect)."""
     kp = device.kernels
     if op.kind == "collective":
-        return collective_cost(op, device.interconnect, tp, kp)
+        return collective_cost(op, device.interconnect, tp, kp, Fabric.of(device))
     side = device.primary
     overhead = kp.launch_overhead_s if kp is not None else device.kernel_overhead_s
     return op_cost(

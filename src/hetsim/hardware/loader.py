@@ -5,6 +5,7 @@ gives a ``default_provenance`` for the numbers it leaves unsourced."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from hetsim.datafiles import Registry, check_keys, preset_files, read_mapping
 from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
-from hetsim.hardware.kernels import load_overlay
+from hetsim.hardware.family import apply, choose, parse_family, uncalibrated_notes
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side, SideLink
 from hetsim.units import PJ, parse_number, parse_quantity
@@ -217,6 +218,11 @@ DEVICE_KEYS = (
     "default_provenance",
     "aliases",
     "links",
+    "family",
+    "host_link",
+    "scale_out",
+    "node_devices",
+    "compose",
 )
 
 
@@ -247,6 +253,16 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
     name = str(raw.get("name") or "")
     if not name:
         raise ConfigError(f"{where}: missing key 'name'")
+    if "compose" in raw:  # a system built from parts (hardware/compose.py)
+        from hetsim.hardware.compose import compose_mapping
+
+        check_keys(raw, ("name", "description", "compose"), where)
+        if not isinstance(raw["compose"], Mapping):
+            raise ConfigError(
+                f"{where}.compose: must map gpu, gpus, host, sockets, dram, pcie, nvme to values"
+            )
+        return compose_mapping(raw["compose"], name, str(raw.get("description", "")), where)
+    vendor, arch = parse_family(raw["family"], f"{where}.family") if "family" in raw else ("", "")
     default = raw.get("default_provenance")
     ctx = _Ctx(where, Provenance.parse(default, f"{where}.default_provenance") if default else None)
     sides_raw = raw.get("sides")
@@ -268,7 +284,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         units = tuple(_unit(u, ctx, f"{w}.units[{j}]") for j, u in enumerate(units_raw))
         sides.append(Side(str(s.get("name", f"side{i}")), _memory(s["memory"], ctx, f"{w}.memory"), units))
     power = ("static_power_w", "active_power_w", "tdp_w")
-    numbers = [k for k in ("kernel_overhead", *power, "price_usd") if k in raw]
+    numbers = [k for k in ("kernel_overhead", *power, "price_usd", "node_devices") if k in raw]
     n_devices = _count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
     return Device(
         name=name,
@@ -285,37 +301,22 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         n_devices=n_devices,
         price_usd=_n(raw, "price_usd", where),
         provenance=ctx.sources(raw, numbers, where),
+        vendor=vendor,
+        architecture=arch,
+        host_link=_link(raw.get("host_link"), ctx, f"{name}.host_link"),
+        scale_out=_link(raw.get("scale_out"), ctx, f"{name}.scale_out"),
+        node_devices=_count(raw.get("node_devices", 0), f"{where}.node_devices", minimum=0),
     )
 
 
 _ALIASES: dict[str, str] = {}
 
-# The overlay whose knobs transfer to a device that has none (a preset without its own
-# overlay, or any user file): the hardware the shared kernel parameters were fitted on.
-TRANSFER_SOURCE = "a100-80gb-sxm"
 
-
-def transferable(dev: Device) -> bool:
-    """Whether the calibrated kernel model applies: the matrix unit has an SM/tile
-    description (cores, output tile) for the shared GEMM shape to act on."""
-    unit = dev.primary.unit_for("matrix")
-    return unit.n_parallel > 0 and min(unit.tile_mn) > 0
-
-
-def with_calibration(dev: Device) -> Device:
-    """``dev`` with its calibrated kernel model: its own overlay when one exists, else the
-    shared knobs of :data:`TRANSFER_SOURCE` applied to its own datasheet numbers (peak, SM
-    count, clock, bandwidth), else none (the datasheet roofline)."""
-    own = load_overlay(dev.name)
-    if own is not None:
-        return dataclasses.replace(dev, kernels=own, calibration=f"{dev.name} overlay")
-    if transferable(dev):
-        shared = load_overlay(TRANSFER_SOURCE)
-        if shared is not None:
-            return dataclasses.replace(
-                dev, kernels=shared, calibration=f"transferred from {TRANSFER_SOURCE} overlay"
-            )
-    return dataclasses.replace(dev, kernels=None, calibration="none")
+def with_calibration(dev: Device, *, preset: bool = False) -> Device:
+    """``dev`` with what prices it (:func:`hetsim.hardware.family.choose`): a preset's own
+    calibrated overlay (``preset``), else the knobs its family transfers, else none (the
+    datasheet roofline with its efficiency curves); the rule and knobs in its notes."""
+    return apply(dev, choose(dev, preset=preset))
 
 
 def _load_presets() -> dict[str, Device]:
@@ -323,7 +324,7 @@ def _load_presets() -> dict[str, Device]:
     for path in preset_files("hetsim.hardware.presets"):
         raw = read_mapping(path)
         dev = device_from_mapping(raw, path.name)
-        out[dev.name] = with_calibration(dev)
+        out[dev.name] = with_calibration(dev, preset=True)
         for alias in raw.get("aliases", []) or []:
             _ALIASES[str(alias)] = dev.name
     return out
@@ -341,7 +342,9 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
     overlay (``hardware/calibrated/<name>.yaml``) when one exists, unless ``calibrated`` is
     False (the datasheet roofline)."""
     if not calibrated:
-        return dataclasses.replace(get_hardware(name_or_path), kernels=None, calibration="none")
+        dev = get_hardware(name_or_path)
+        notes = (*(n for n in dev.calibration_notes if "shadows" in n), *uncalibrated_notes(dev))
+        return dataclasses.replace(dev, kernels=None, calibration="none", calibration_notes=notes)
     if isinstance(name_or_path, Device):
         return name_or_path
     text = str(name_or_path)
@@ -349,8 +352,33 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         if not path.exists():
             raise ConfigError(f"hardware file {path} does not exist")
-        return with_calibration(device_from_mapping(read_mapping(path), str(path)))
-    HARDWARE.names()
+        raw = read_mapping(path)
+        dev = device_from_mapping(raw, str(path))
+        if "compose" not in raw:  # a composition carries its accelerator's calibration already
+            dev = with_calibration(dev)
+        return dataclasses.replace(dev, calibration_notes=(*_shadows(dev, path), *dev.calibration_notes))
+    names = {*HARDWARE.names(), *_ALIASES}
     for alias, target in _ALIASES.items():
         HARDWARE.add_alias(alias, target)
+    if "+" in text or (re.fullmatch(r".+x\d+", text.strip().lower()) and text.strip().lower() not in names):
+        from hetsim.hardware.compose import compose_spec
+
+        return compose_spec(text)
     return HARDWARE.get_item(text)
+
+
+def _shadows(dev: Device, path: Path | None = None) -> tuple[str, ...]:
+    """A note where a hardware file is named like a preset (the file's numbers are used)."""
+    if path is None or dev.name.lower() not in HARDWARE.names():
+        return ()
+    return (
+        f"hardware file {path} is named {dev.name!r} like the preset {dev.name!r}: it shadows that "
+        "preset (this file's numbers price the run, and the preset's own calibrated overlay is not "
+        "applied); rename it to keep the two apart",
+    )
+
+
+def preset_aliases() -> list[str]:
+    """Every alias of a hardware preset (``h100`` for ``h100-sxm``)."""
+    HARDWARE.names()
+    return sorted(_ALIASES)

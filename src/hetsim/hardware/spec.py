@@ -125,10 +125,6 @@ class Link:
     efficiency: float = 1.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
-    def allreduce_wire_factor(self, p: int) -> float:
-        """Bytes each device sends (and receives) per byte all-reduced over ``p`` devices."""
-        return 1.0 if self.in_network_reduction else 2 * (p - 1) / p
-
     def __post_init__(self) -> None:
         _positive(f"link {self.name!r}", bandwidth=self.bandwidth_bytes_per_s)
         _non_negative(f"link {self.name!r}", latency=self.latency_s, energy_j_per_bit=self.energy_j_per_bit)
@@ -196,6 +192,18 @@ class Device:
     # board power above idle while kernels run; None: the calibrated share of the headroom
     # above idle (cost/power.py::ACTIVE_POWER_FRACTION)
     active_power_w: float | None = None
+    # family (hardware/family.py): vendor and architecture (tensor-core / core generation)
+    vendor: str = ""
+    architecture: str = ""
+    # the rule that chose ``kernels``, its provenance, the knobs applied, fields to add
+    calibration_notes: tuple[str, ...] = field(default=(), compare=False)
+    # the device's link to a host CPU (PCIe generation and lanes): what composition joins
+    host_link: Link | None = None
+    # scale-out: each device's NIC into the network joining scale-up domains (InfiniBand,
+    # RoCE), and the devices of one scale-up domain (an NVLink / xGMI / ICI node; 0: every
+    # device of the system shares ``interconnect``)
+    scale_out: Link | None = None
+    node_devices: int = 0
 
     def __post_init__(self) -> None:
         if self.active_power_w is not None:
@@ -223,6 +231,8 @@ class Device:
                     )
         if self.n_devices < 1:
             raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
+        if self.node_devices < 0:
+            raise ConfigError(f"hardware {self.name!r}: node_devices must be 0 (one domain) or more")
         _non_negative(
             f"hardware {self.name!r}",
             kernel_overhead=self.kernel_overhead_s,
@@ -270,7 +280,8 @@ class Device:
                 for k, v in unit.provenance.items():
                     out[f"{side.name}.{unit.name}.{k}"] = v
                 out[f"{side.name}.{unit.name}.efficiency"] = unit.efficiency.provenance
-        for link in (self.side_link, self.interconnect, *(sl.link for sl in self.links)):
+        for link in (self.side_link, self.interconnect, self.host_link, self.scale_out,
+                     *(sl.link for sl in self.links)):  # fmt: skip
             if link is not None:
                 for k, v in link.provenance.items():
                     out[f"{link.name}.{k}"] = v

@@ -394,3 +394,4 @@ def roles(p: Problem, pl: Placement) -> dict[str, Num]:
 from hetsim.placement import search as _search  # noqa: E402, F401  # isort: skip
 from hetsim.placement import lp as _lp  # noqa: E402, F401  # isort: skip
 from hetsim.placement import engine_policies as _engines  # noqa: E402, F401  # isort: skip
+from hetsim.placement import cpu_policies as _cpu  # noqa: E402, F401  # isort: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hetsim.errors import MeasurementError
+from hetsim.hardware.names import resolve as resolve_hardware
 
 # metric -> result field (see hetsim.serving.validate.predicted)
 METRICS: dict[str, str] = {
@@ -45,19 +46,6 @@ METRICS: dict[str, str] = {
 }
 TIME_UNITS = {"ms": 1e-3, "s": 1.0, "ns": 1e-9, "us": 1e-6}
 RATE_UNITS = ("req/s", "samples/s", "sentences/s", "requests/s")
-HARDWARE = (
-    (r"gh200", "gh200"),
-    (r"gb200|b200", "b200"),
-    (r"h200", "h200"),
-    (r"h100.*pcie", "h100-pcie"),
-    (r"h100|h800", "h100-sxm"),
-    (r"a100", "a100-80gb-sxm"),
-    (r"\bl40s\b", "l40s"),
-    (r"\ba40\b", "a40"),
-    (r"mi300x", "mi300x"),
-    (r"mi210", "mi210"),
-    (r"tpu\s*v5e", "tpu-v5e"),
-)
 MODELS = (
     (r"llama[\s-]*3\.1[\s-]*405", "llama3.1-405b"),
     (r"llama[\s-]*3(\.\d)?[\s-]*70", "llama3-70b"),
@@ -135,7 +123,7 @@ def load_serving_rows(path: Path) -> tuple[list[ServingRow], Counter[str]]:
             arr = _arrival(row.get("batch_or_concurrency") or "", row.get("notes") or "")
             if arr is None or metric not in METRICS:
                 continue  # not a serving row
-            hw = _first(HARDWARE, re.sub(r"\(.*?\)", " ", row.get("hardware") or ""))
+            hw = resolve_hardware(row.get("hardware") or "").system  # the one hardware vocabulary
             model = _first(MODELS, row.get("model") or "")
             prec = _first(PRECISIONS, row.get("precision") or "not stated")
             if not hw or not model or not prec:

@@ -17,7 +17,7 @@ import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, FloatArray, SweepResult
 from hetsim.cost.power import run_energy_j, throttled_s
-from hetsim.cost.roofline import Cost, Overlap, price, require_gemm_dtype
+from hetsim.cost.roofline import Cost, Overlap, price, reference_flop, require_gemm_dtype
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -153,7 +153,8 @@ def _evaluate(
     energy = run_energy_j(dev, n_dev, opts.tp, dyn, busy, e2e)
     side = dev.primary
     bw = pricer.bandwidth_bytes_per_s if pricer else side.memory.bandwidth_bytes_per_s
-    peak = side.unit_for("matrix").peak(prec.compute)
+    mx = side.unit_for("matrix")
+    peak = mx.peak(prec.compute)
     peaks = pricer.peak_flop_per_s if pricer else {}  # placed: the sides that compute each phase
     pre_peak, dec_peak = peaks.get("prefill", peak), peaks.get("decode", peak)
     dec_time = np.maximum(mean(dec_t), 1e-30)
@@ -167,7 +168,7 @@ def _evaluate(
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": B * G / e2e,
         "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
-        "mfu": _utilisation(pre.flop, pre_t, pre_peak * opts.pp),
+        "mfu": _utilisation(reference_flop(pre_ops, pre_costs, mx, prec), pre_t, pre_peak * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (B * G),
         "avg_power_w": energy / e2e,
@@ -179,7 +180,9 @@ def _evaluate(
         "decode_flop": mean(dec.flop),
         "decode_bytes": mean(dec.bytes),
         "decode_energy_j": mean(dec.energy_j) * opts.tp,
-        "decode_mfu": _utilisation(mean(dec.flop), dec_time, dec_peak * opts.pp),
+        "decode_mfu": _utilisation(
+            mean(reference_flop(dec_ops, dec_costs, mx, prec)), dec_time, dec_peak * opts.pp
+        ),
     }
     return (
         out,

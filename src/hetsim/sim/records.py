@@ -67,7 +67,7 @@ def result_record(
 
     ops = [op_result(op, c, "prefill", dev) for op, c in zip(pre_ops, pre_costs, strict=True)]
     ops += [op_result(op, c, "decode", dev) for op, c in zip(dec_ops, dec_costs, strict=True)]
-    notes = []
+    notes = list(dev.calibration_notes)  # what priced it: the calibration rule and knobs
     if not fits:
         held = [float(fp["total"]) if i == 0 else 0.0 for i in range(len(dev.sides))]
         sides = [SideResult(x.name, x.memory.name, x.memory.capacity_bytes, h, False, 0.0, 0.0, 0.0)

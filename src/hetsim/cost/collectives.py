@@ -1,0 +1,197 @@
+"""Collectives over a system's fabric, each choosing its algorithm by topology.
+
+A system's devices sit in scale-up domains of ``Device.node_devices`` (an NVLink / xGMI / ICI
+node; 0: one domain of any size) joined by ``Device.interconnect``; domains are joined by
+each device's NIC, ``Device.scale_out`` (InfiniBand, RoCE). A collective over ``p`` devices
+(``nbytes`` per device) is priced as:
+
+- **one domain**: a ring (2(p-1) dependent steps; each device sends and receives
+  2(p-1)/p x nbytes for an all-reduce), or, where the switch reduces in the network (NVLink
+  SHARP: ``Link.in_network_reduction``), NVLS: one trip up and one down, nbytes each way.
+- **several domains** (hierarchical, as NCCL does across nodes): reduce-scatter inside each
+  domain of d devices, an all-reduce of nbytes / d across the m = p / d domains on every
+  device's own NIC at once (a ring, or a double binary tree of 2 ceil(log2 m) steps for small
+  messages, whichever is faster; in-network reduction where the scale-out switch has it,
+  e.g. InfiniBand SHARP), then an all-gather inside the domain.
+
+All-gather and reduce-scatter are half an all-reduce's traffic (a ring's p-1 steps). An
+all-to-all (expert parallelism) sends (p-1)/p of each device's bytes to the others: those
+for devices in another domain cross the NIC, the rest the scale-up link; the two proceed at
+once and the slower decides.
+
+With calibrated kernel knobs the scale-up link's latency is the fitted all-reduce base
+(``allreduce_latency_s``) plus ``allreduce_hop_latency_s`` per dependent step, at
+``link_efficiency`` of its bandwidth (fitted on NCCL all-reduces inside DGX A100 / H100
+nodes, ``vidur_allreduce.csv``); without, the link's own latency once and its full bandwidth.
+The scale-out link always uses its own latency per step and its ``efficiency``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hetsim.errors import ConfigError
+from hetsim.hardware.kernels import KernelParams
+from hetsim.hardware.spec import Device, Link
+from hetsim.workload.ops import Num
+
+
+@dataclass(frozen=True, slots=True)
+class Fabric:
+    """What a collective crosses: the scale-up link, the devices per scale-up domain (0: every
+    device in one domain) and each device's scale-out NIC (None: no network between domains)."""
+
+    scale_up: Link | None
+    domain: int = 0
+    scale_out: Link | None = None
+    name: str = ""
+
+    @classmethod
+    def of(cls, dev: Device) -> Fabric:
+        return cls(dev.interconnect, dev.node_devices, dev.scale_out, dev.name)
+
+    def domains(self, p: int) -> tuple[int, int]:
+        """(devices per domain d, domains m) that ``p`` devices span (p = d x m)."""
+        if self.domain <= 0 or p <= self.domain:
+            return p, 1
+        if self.scale_out is None:
+            raise ConfigError(
+                f"{p} devices exceed the {self.domain}-device "
+                f"{self.scale_up.name if self.scale_up else 'scale-up'} "
+                f"domain of {self.name or 'this system'}, which has no scale_out network: add scale_out "
+                "(each device's NIC bandwidth) to the hardware file, or use at most "
+                f"{self.domain} devices"
+            )
+        if p % self.domain:
+            raise ConfigError(
+                f"{p} devices do not fill whole {self.domain}-device domains; use a multiple of {self.domain}"
+            )
+        return self.domain, p // self.domain
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiveCost:
+    """Seconds of a collective, the seconds its bytes take on the wire, the bytes each device
+    sends (and receives), and the algorithm chosen."""
+
+    time_s: Num
+    wire_s: Num
+    wire_bytes: Num
+    algorithm: str
+
+
+def _alpha(link: Link, steps: float, kp: KernelParams | None) -> float:
+    if kp is not None:
+        return kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s
+    return link.latency_s
+
+
+def _up_bw(link: Link, kp: KernelParams | None) -> float:
+    return link.bandwidth_bytes_per_s * (kp.link_efficiency if kp is not None else 1.0)
+
+
+def _ring_or_nvls(nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float) -> CollectiveCost:
+    """An all-reduce (``scale`` 1) or half of one (0.5: a reduce-scatter or an all-gather)
+    inside one domain: a ring, or NVLS where the switch reduces in the network."""
+    n = np.asarray(nbytes, dtype=float)
+    if link.in_network_reduction:
+        # all-reduce: every byte up once and down once; a half: (p-1)/p of it in one pass
+        wire: Num = n if scale == 1.0 else n * (p - 1) / p
+        steps, algo = (2.0 if scale == 1.0 else 1.0), "nvls"
+    else:
+        wire = 2 * scale * (p - 1) / p * n
+        steps, algo = 2 * scale * (p - 1), "ring"
+    wire_s = wire / _up_bw(link, kp)
+    return CollectiveCost(_alpha(link, steps, kp) + wire_s, wire_s, wire, algo)
+
+
+def _across(nbytes: Num, m: int, nic: Link) -> CollectiveCost:
+    """An all-reduce of ``nbytes`` per device across ``m`` domains on each device's NIC."""
+    n = np.asarray(nbytes, dtype=float)
+    bw = nic.bandwidth_bytes_per_s * nic.efficiency
+    if nic.in_network_reduction:
+        return CollectiveCost(2 * nic.latency_s + n / bw, n / bw, n, "sharp")
+    ring_w = 2 * (m - 1) / m * n
+    ring_t = 2 * (m - 1) * nic.latency_s + ring_w / bw
+    tree_w = 2 * n
+    tree_t = 2 * math.ceil(math.log2(m)) * nic.latency_s + tree_w / bw
+    use_tree = np.asarray(tree_t < ring_t)
+    t = np.where(use_tree, tree_t, ring_t)
+    w = np.where(use_tree, tree_w, ring_w)
+    algo = "tree" if bool(np.all(use_tree)) else "ring" if not bool(np.any(use_tree)) else "ring/tree"
+    return CollectiveCost(t if np.ndim(t) else float(t), w / bw, w if np.ndim(w) else float(w), algo)
+
+
+def all_reduce(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None) -> CollectiveCost:
+    """All-reduce of ``nbytes`` per device over ``p`` devices (see the module docstring)."""
+    if p <= 1:
+        return CollectiveCost(0.0, 0.0, 0.0, "none")
+    if fab.scale_up is None:
+        raise ConfigError(f"{p} devices need an interconnect to all-reduce; the hardware has none")
+    d, m = fab.domains(p)
+    if m == 1:
+        return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0)
+    assert fab.scale_out is not None
+    inner = _ring_or_nvls(nbytes, d, fab.scale_up, kp, 0.5) if d > 1 else CollectiveCost(0.0, 0.0, 0.0, "")
+    outer = _across(np.asarray(nbytes, dtype=float) / d, m, fab.scale_out)
+    t = 2 * np.asarray(inner.time_s) + outer.time_s  # reduce-scatter, across, all-gather
+    return CollectiveCost(
+        t if np.ndim(t) else float(t),
+        2 * np.asarray(inner.wire_s) + outer.wire_s,
+        2 * np.asarray(inner.wire_bytes) + outer.wire_bytes,
+        f"hierarchical ({inner.algorithm or 'one device'} in {d}-device domains, "
+        f"{outer.algorithm} across {m})",
+    )
+
+
+def all_gather(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None) -> CollectiveCost:
+    """All-gather whose result is ``nbytes`` per device (each contributes nbytes / p): half an
+    all-reduce's traffic and steps inside a domain; across domains, the hierarchical
+    all-reduce's traffic halved."""
+    if p <= 1:
+        return CollectiveCost(0.0, 0.0, 0.0, "none")
+    if fab.scale_up is None:
+        raise ConfigError(f"{p} devices need an interconnect to all-gather; the hardware has none")
+    m = fab.domains(p)[1]
+    if m == 1:
+        return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 0.5)
+    ar = all_reduce(nbytes, p, fab, kp)
+    return CollectiveCost(
+        np.asarray(ar.time_s) * 0.5,
+        np.asarray(ar.wire_s) * 0.5,
+        np.asarray(ar.wire_bytes) * 0.5,
+        ar.algorithm,
+    )
+
+
+reduce_scatter = all_gather  # the same traffic in the other direction
+
+
+def all_to_all(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None) -> CollectiveCost:
+    """All-to-all where each device sends ``nbytes`` in all, an equal share to every device
+    (itself included): expert-parallel dispatch or combine."""
+    if p <= 1:
+        return CollectiveCost(0.0, 0.0, 0.0, "none")
+    if fab.scale_up is None:
+        raise ConfigError(f"{p} devices need an interconnect for an all-to-all; the hardware has none")
+    d, m = fab.domains(p)
+    n = np.asarray(nbytes, dtype=float)
+    up = fab.scale_up
+    inside = n * (d - 1) / p
+    t_in = _alpha(up, 1, kp) + inside / _up_bw(up, kp)
+    if m == 1:
+        return CollectiveCost(t_in, inside / _up_bw(up, kp), inside, "direct")
+    assert fab.scale_out is not None
+    nic = fab.scale_out
+    outside = n * (p - d) / p
+    t_out = nic.latency_s + outside / (nic.bandwidth_bytes_per_s * nic.efficiency)
+    t = np.maximum(t_in, t_out)
+    return CollectiveCost(
+        t if np.ndim(t) else float(t),
+        np.maximum(inside / _up_bw(up, kp), t_out - nic.latency_s),
+        inside + outside,
+        f"direct ({d}-device domains, {m} across the network)",
+    )
