@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, model_for, precision_for, serving_for
-from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.measurements import Measurement, published, read_measurements
 from hetsim.calibration.vocabulary import PRECISIONS
 from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
 from hetsim.errors import HetsimError
@@ -44,8 +44,8 @@ DATASET_LENGTHS_PROVENANCE = (
 # the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
 FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
 FIT_METRICS = ("avg_power",)
-# the committed power rows (in a source checkout: <repo>/data/measurements/)
-DEFAULT_FILES = (Path(__file__).resolve().parents[3] / "data" / "measurements" / "energy_published.csv",)
+# the committed power rows (data/measurements/published/ of the source checkout)
+DEFAULT_FILES = (published("energy_published.csv"),)
 
 
 @dataclass(frozen=True, slots=True)
