@@ -33,19 +33,6 @@ SUMMARY_KEYS = (
     "energy_j_per_token",
     "avg_power_w",
 )
-OP_KEYS = (
-    "name",
-    "phase",
-    "sublayer",
-    "unit",
-    "flop",
-    "bytes",
-    "intensity",
-    "time_s",
-    "bound",
-    "data",
-    "compute",
-)
 
 
 @app.command("analyze")

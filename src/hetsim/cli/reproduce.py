@@ -9,7 +9,6 @@ import typer
 
 from hetsim.cli.common import app, console, print_json, progress
 from hetsim.cli.outputs import ForceOption
-from hetsim.errors import UnknownNameError
 
 reproduce_app = typer.Typer(help="Reproduce published results.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
@@ -84,8 +83,3 @@ def h2m2_cmd(
 def list_cmd() -> None:
     """List the reproducible experiments."""
     console.print("h2m2  Hardware-based Heterogeneous Memory Management (arXiv 2504.14893)")
-
-
-def check_experiment(name: str) -> None:
-    if name != "h2m2":
-        raise UnknownNameError("experiment", name, ["h2m2"])
