@@ -37,10 +37,6 @@ from hetsim.hardware.spec import Device
 # (sim/frameworks.py, hf-transformers): the runs take 1.5-2x longer, so the same energy is
 # drawn over more seconds.
 ACTIVE_POWER_FRACTION = 0.399
-ACTIVE_POWER_PROVENANCE = (
-    "calibrated: ML.ENERGY v1 avg_power rows (A100, A40; LLaMA-shaped models, batch 1-2); "
-    "held out: H100, H200 (data/measurements/published/energy_published.csv)"
-)
 
 
 def ceiling_w(dev: Device) -> float:
