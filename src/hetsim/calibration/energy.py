@@ -33,12 +33,10 @@ from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
-# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths
+# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths.
+# Assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources do
+# not state their mean lengths (validate's energy table marks the rows that use it).
 DATASET_LENGTHS = (256, 256)
-DATASET_LENGTHS_PROVENANCE = (
-    "assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources "
-    "do not state their mean lengths"
-)
 # sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
 # batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
 # the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other

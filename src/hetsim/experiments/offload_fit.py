@@ -68,11 +68,6 @@ class RowError:
         return self.predicted / self.row.value - 1.0
 
 
-def in_source(file: str) -> Callable[[Measurement], bool]:
-    """A fitted subset for leave-one-source-out: every row of one measurement file."""
-    return lambda r: r.file == file
-
-
 def errors(
     link_efficiency: float,
     cpu_efficiency: float,
