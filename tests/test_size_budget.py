@@ -28,7 +28,7 @@ FUNCTION_ALLOWLIST: dict[str, int] = {
     "hetsim/serving/loop.py::run_engine": 338,
     "hetsim/workload/graph.py::build_ops": 308,
     "hetsim/placement/price.py::price_op": 191,
-    "hetsim/cli/serve.py::serve_cmd": 159,
+    "hetsim/cli/serve_sim.py::serve_cmd": 159,
     "hetsim/cli/analyze.py::analyze_cmd": 159,
     "hetsim/sim/inference.py::_evaluate": 122,
 }

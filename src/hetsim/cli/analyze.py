@@ -1,4 +1,4 @@
-"""`hetsim analyze` (the preset listings, `models` and `hardware`, are in :mod:`hetsim.cli.catalog`)."""
+"""`hetsim analyze` (`models` and `hardware`, the preset listings: :mod:`hetsim.cli.models_hardware`)."""
 
 from __future__ import annotations
 

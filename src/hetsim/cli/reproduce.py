@@ -39,7 +39,7 @@ def run_h2m2(out: Path) -> dict[str, Any]:
         rep = reproduce()
         step("writing report and plots")
         write_all(rep, out)
-        from hetsim.cli.web import web_extra_installed
+        from hetsim.cli.dashboard_report import web_extra_installed
 
         if web_extra_installed():  # the interactive report, with the memory-tier timeline
             from hetsim.web.report import write_h2m2_html

@@ -170,7 +170,7 @@ def validate_cmd(
     rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
     power model, fitted vs held-out and leave one GPU out."""
     if serving:
-        from hetsim.cli.serve import serving_validate
+        from hetsim.cli.serve_sim import serving_validate
 
         if cross_validate and not serving_fit:
             raise ConfigError(
