@@ -52,3 +52,17 @@ def test_the_default_folder_and_its_override(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("HETSIM_REALDATA", str(tmp_path / "missing"))
     with pytest.raises(MeasurementError, match=r"HETSIM_REALDATA\) is not a folder"):
         find_realdata()
+
+
+def test_a_copy_without_its_data_asks_for_measurements(
+    run_cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """An installed wheel has no data/measurements/published/ beside it: validate says what to
+    pass, in one line, exit 2."""
+    import hetsim.calibration.measurements as measurements
+
+    monkeypatch.delenv("HETSIM_REALDATA", raising=False)
+    monkeypatch.setattr(measurements, "PUBLISHED_DIR", tmp_path / "absent")
+    r = run_cli("validate")
+    assert r.code == 2 and "pass --measurements FILE.csv or set HETSIM_REALDATA" in r.err
+    assert len(r.err.strip().splitlines()) == 1
