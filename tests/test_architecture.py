@@ -1,4 +1,4 @@
-"""Imports run one way through the pipeline (DESIGN.md): lower layers never import upper ones."""
+"""Imports run one way through the pipeline (docs/architecture.md): lower layers never import upper ones."""
 
 from __future__ import annotations
 

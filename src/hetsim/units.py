@@ -27,7 +27,6 @@ US = 1e-6
 MS = 1e-3
 
 PJ = 1e-12  # joules per picojoule
-TERA = 1e12
 GIGA = 1e9
 
 # Prefixes: decimal ones are powers of ten, binary ones (Ki, Mi, ...) powers of two; "k" and

@@ -1,21 +1,20 @@
 """The board power model scored on published power and energy rows
-(data/measurements/energy_published.csv): the committed knob is the fit's, and the fitted and
+(data/measurements/published/energy_published.csv): the committed knob is the fit's, and the fitted and
 held-out errors stay at their recorded levels (docs/calibration.md, "Energy")."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from hetsim.calibration.energy import fit_active_fraction, leave_one_gpu_out, score_energy
-from hetsim.calibration.measurements import read_measurements
+from hetsim.calibration.measurements import published, read_measurements
 from hetsim.cost.power import ACTIVE_POWER_FRACTION
 from tests.conftest import CliResult
 
-FILE = Path(__file__).resolve().parents[2] / "data" / "measurements" / "energy_published.csv"
+FILE = published("energy_published.csv")
 
 
 @pytest.fixture(scope="module")

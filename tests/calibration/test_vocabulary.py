@@ -1,4 +1,4 @@
-"""Every form of ``../shared/realdata/README.md``'s "vocabulary a reader must handle" is
+"""Every form of ``data/measurements/published/README.md``'s "vocabulary a reader must handle" is
 either read into something the cost model prices, or skipped with a reason that is true."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hetsim.calibration.api import load, validate
-from hetsim.calibration.measurements import Measurement, find_realdata
+from hetsim.calibration.measurements import PUBLISHED_DIR, Measurement
 from hetsim.calibration.predict import predict_task
 from hetsim.calibration.wallclock import (
     COMPILED_CALL_S,
@@ -29,8 +29,7 @@ from hetsim.errors import ConfigError
 from tests.calibration.test_measurements import write_csv
 from tests.conftest import CliResult
 
-ROOT = find_realdata()
-needs_data = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
+ROOT = PUBLISHED_DIR
 BASE = {"source_id": "llmcompass_real_X", "n_devices": 1, "precision": "FP16", "tp": 1, "pp": 1,
         "framework": "PyTorch (LLMCompass ae/figure5)", "unit": "G elements/s", "value": 1.0}  # fmt: skip
 HW = {"a100-80gb-sxm": "A100", "mi210": "AMD MI210", "h100-sxm": "H100 SXM", "h200": "H200"}
@@ -105,19 +104,15 @@ def test_cuda_time_rows_get_no_host_floor(tmp_path: Path) -> None:
         assert {r.source_id for r in t.rows} == ({"llmcompass_real_X"} if t.host_s is not None else {"vidur"})
 
 
-@needs_data
 def test_committed_floors_are_the_fit_on_the_a100_rows() -> None:
-    assert ROOT is not None
-    _, tasks, _, devices = load([Path(ROOT) / "llmcompass_ops.csv"])
+    _, tasks, _, devices = load([ROOT / "llmcompass_ops.csv"])
     fit = fit_call_floors(tasks, devices, FIT_HARDWARE)
     assert fit["eager"] == pytest.approx(EAGER_CALL_S, rel=0.01)
     assert fit["compiled"] == pytest.approx(COMPILED_CALL_S, rel=0.01)
 
 
-@needs_data
 def test_llmcompass_rows_are_kernels_scored_fitted_and_held_out() -> None:
-    assert ROOT is not None
-    rep = validate([Path(ROOT) / "llmcompass_ops.csv"])
+    rep = validate([ROOT / "llmcompass_ops.csv"])
     j = rep.to_json()["by_role_level_timing"]
     # 5.31 (A100) / 3.16 (MI210) MAPE when these rows were priced as CUDA time (row-kernel model)
     assert set(j) == {"fitted/kernel/host-wall-clock", "held-out/kernel/host-wall-clock"}
@@ -127,10 +122,8 @@ def test_llmcompass_rows_are_kernels_scored_fitted_and_held_out() -> None:
     assert all(s.row.hardware in FIT_HARDWARE for s in rep.scored if s.role == "fitted")
 
 
-@needs_data
 def test_each_fold_holds_the_other_gpu_out() -> None:
-    assert ROOT is not None
-    _, tasks, _, devices = load([Path(ROOT) / "llmcompass_ops.csv"])
+    _, tasks, _, devices = load([ROOT / "llmcompass_ops.csv"])
     by_fit = {f.fit_hardware: f for f in folds(tasks, devices)}
     assert set(by_fit) == {("a100-80gb-sxm",), ("mi210",)}
     for (hw,), fold in by_fit.items():
@@ -139,15 +132,13 @@ def test_each_fold_holds_the_other_gpu_out() -> None:
     assert by_fit[("a100-80gb-sxm",)].floors["eager"] == pytest.approx(EAGER_CALL_S, rel=0.01)
 
 
-@needs_data
 def test_validate_reports_both_folds(run_cli: Callable[..., CliResult]) -> None:
-    assert ROOT is not None
-    r = run_cli("validate", "--measurements", str(Path(ROOT) / "llmcompass_ops.csv"), "--json")
+    r = run_cli("validate", "--measurements", str(ROOT / "llmcompass_ops.csv"), "--json")
     assert r.code == 0, r.err
     out = json.loads(r.out)
     folds_out = {tuple(f["fit_hardware"]): f for f in out["host_timing_folds"]["folds"]}
     mi210_fit = folds_out[("mi210",)]
     assert "held-out/a100-80gb-sxm/gelu_throughput" in mi210_fit["by_role_hardware_metric"]
     assert out["by_role_level_timing"]["held-out/kernel/host-wall-clock"]["n"] == 108
-    text = run_cli("validate", "--measurements", str(Path(ROOT) / "llmcompass_ops.csv")).out
+    text = run_cli("validate", "--measurements", str(ROOT / "llmcompass_ops.csv")).out
     assert "call floors fitted on one GPU" in text and "held-out/a100-80gb-sxm/softmax_throughput" in text

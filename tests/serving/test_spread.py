@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.measurements import PUBLISHED_DIR
 from hetsim.serving import make_requests, simulate_serving
 from hetsim.serving.rows import load_serving_rows
 from hetsim.serving.spread import (
@@ -40,12 +40,10 @@ def test_zero_spread_leaves_the_requests_alone() -> None:
     assert with_output_spread(reqs, 0.0, seed=0, hi=800) is reqs
 
 
-ROOT = find_realdata()
+ROOT = PUBLISHED_DIR
 
 
-@pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
 def test_littles_law_tells_fixed_lengths_from_means() -> None:
-    assert ROOT is not None
     rows, _ = load_serving_rows(ROOT / "trtllm_serving.csv")
     shares = in_flight_share(rows)
     assert len(shares) == 12  # 3 length pairs x 2 models x 2 GPUs

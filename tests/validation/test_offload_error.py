@@ -1,4 +1,4 @@
-"""Offload inference against published measurements (data/measurements/offload_*.csv): the
+"""Offload inference against published measurements (data/measurements/published/offload_*.csv): the
 committed global knobs are the fit's optimum, and the error levels recorded in docs/placement.md
 hold (a model change that worsens them fails here)."""
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.measurements import PUBLISHED_DIR
 from hetsim.serving.engine import get_engine
 from hetsim.serving.rows import load_serving_rows
 from hetsim.serving.validate import LENGTH_SPREAD, fit_length_spread, mape_by_metric, predict_rows
 
-ROOT = find_realdata()
-pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
+ROOT = PUBLISHED_DIR
 TARGET = 0.12
 # held-out H200 MAPE, plus a small margin. Re-recorded when h200 got the NVLink SHARP (NVLS)
 # all-reduce that h100-sxm already had (same third-generation NVSwitch; issue 21): ITL 16.2% ->
@@ -43,7 +42,6 @@ MISSES = {
 
 @pytest.fixture(scope="module")
 def held_out() -> dict[str, float]:
-    assert ROOT is not None
     rows, skipped = load_serving_rows(ROOT / "trtllm_serving.csv")
     rows = [r for r in rows if r.hardware == "h200"]
     assert len(rows) == 180 and not skipped and {r.engine for r in rows} == {"trtllm"}
@@ -65,7 +63,6 @@ def test_held_out_target(held_out: dict[str, float], metric: str, request: pytes
 def test_committed_length_spread_is_the_h100_fit() -> None:
     """LENGTH_SPREAD is what fit_length_spread picks on the H100 rows (the pairs whose QPS=INF
     rows show varied lengths, each CV on the grid scored on that pair's H100 rows)."""
-    assert ROOT is not None
     rows, _ = load_serving_rows(ROOT / "trtllm_serving.csv")
     h100 = [r for r in rows if r.hardware == "h100-sxm"]
     assert fit_length_spread(h100, get_engine("trtllm")) == LENGTH_SPREAD

@@ -1,6 +1,6 @@
 """The committed vector-kernel values are the fit ``hetsim calibrate --refit vector`` makes on
 the A100/A40 kernel rows (issue 8f), with every other parameter held at its committed value
-and provenance. Reads ../shared/realdata in place (skips cleanly when it is absent)."""
+and provenance. Reads the committed data/measurements/published/ in place."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import pytest
 
 from hetsim.calibration.api import calibrate
 from hetsim.calibration.fit import KERNEL_PARAMS, VECTOR_PARAMS
-from hetsim.calibration.measurements import find_realdata
+from hetsim.calibration.measurements import PUBLISHED_DIR
 from hetsim.hardware.kernels import NUMBER_FIELDS, load_overlay
 
-ROOT = find_realdata()
-pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/realdata not found (set HETSIM_REALDATA)")
+ROOT = PUBLISHED_DIR
 FIT_FILES = ("vidur_ops.csv", "gpu_stream.csv")
 
 
@@ -24,10 +23,9 @@ def test_vector_params_are_fit_parameters() -> None:
 
 
 def test_committed_vector_values_are_the_vector_refit() -> None:
-    assert ROOT is not None
     committed = load_overlay("a100-80gb-sxm")
     assert committed is not None
-    files = [Path(ROOT) / f for f in FIT_FILES]
+    files = [ROOT / f for f in FIT_FILES]
     cal = calibrate(files, transfer_to=["h100-sxm"], write=False, refit="vector")
     assert set(cal.kernel_fit.params) == set(VECTOR_PARAMS)
     for name in NUMBER_FIELDS:
@@ -43,9 +41,8 @@ def test_committed_vector_values_are_the_vector_refit() -> None:
 
 
 def test_an_unknown_refit_is_one_line_and_exit_2(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert ROOT is not None
     r = run_cli(
-        "calibrate", "--refit", "gemm", "--dry-run", "--from-measurements", str(Path(ROOT) / "gpu_stream.csv")
+        "calibrate", "--refit", "gemm", "--dry-run", "--from-measurements", str(ROOT / "gpu_stream.csv")
     )
     assert r.code == 2 and "Traceback" not in r.err + r.out
     line = r.err.strip()

@@ -156,8 +156,7 @@ def test_compare_page(page: Page, dashboard: Dashboard) -> None:
 
 def test_validate_page(page: Page, dashboard: Dashboard) -> None:
     realdata = dashboard.ctx.realdata_dir
-    if realdata is None:
-        pytest.skip("no ../shared/realdata beside the checkout")
+    assert realdata is not None  # the committed data/measurements/published/
     open_page(page, dashboard.url + "/validate")
     files = sorted(realdata.glob("*.csv"))
     rep = validate(files)
@@ -172,8 +171,10 @@ def test_validate_page(page: Page, dashboard: Dashboard) -> None:
 
 
 def test_h2m2_page(page: Page, dashboard: Dashboard) -> None:
-    open_page(page, dashboard.url + "/h2m2")
+    # the reproduction first (seconds of CPU, cached on the dashboard): on a loaded 2-core
+    # machine computing it inside the page load ran past the 30 s navigation timeout
     res = reproduction(dashboard.ctx).results
+    open_page(page, dashboard.url + "/h2m2")
     got = cards(page)
     assert got["targets_met"][0] == sum(t["met"] for t in res["targets"])
     assert got["llama2-70b_h2m2"][0] == res["models"]["llama2-70b"]["h2m2"]["mean_speedup"]

@@ -7,7 +7,7 @@ preset's efficiency (``hardware/presets/xeon-*.yaml``, ``epyc-*``, ``grace``) wi
 
 - ``STREAM_EFFICIENCY``: the fraction of the datasheet DRAM bandwidth a CPU decode reaches
   (its GEMVs and attention stream weights and KV once per token). Fitted on CPU decode
-  tokens/s of ``data/measurements/cpu_inference.csv``: achieved bandwidth = bytes per token
+  tokens/s of ``data/measurements/published/cpu_inference.csv``: achieved bandwidth = bytes per token
   (as the source states, or derived from the model's published config where the row says
   so) x tokens/s, over the bandwidth of the sockets the engine streams from. An engine that
   places weights per NUMA node (KTransformers' dual-socket mode) streams from every socket; one
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hetsim.errors import MeasurementError
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "measurements" / "cpu_inference.csv"
+DATA = Path(__file__).resolve().parents[3] / "data" / "measurements" / "published" / "cpu_inference.csv"
 STREAM_EFFICIENCY = 0.39  # committed in the CPU presets (hardware/presets/xeon-*.yaml, epyc-*, grace)
 MATRIX_EFFICIENCY = 0.036
 _GB = {"gb": 1e9, "gib": 2**30}

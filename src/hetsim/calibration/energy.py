@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, model_for, precision_for, serving_for
-from hetsim.calibration.measurements import Measurement, read_measurements
+from hetsim.calibration.measurements import Measurement, published, read_measurements
 from hetsim.calibration.vocabulary import PRECISIONS
 from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
 from hetsim.errors import HetsimError
@@ -33,19 +33,17 @@ from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
-# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths
+# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths.
+# Assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources do
+# not state their mean lengths (validate's energy table marks the rows that use it).
 DATASET_LENGTHS = (256, 256)
-DATASET_LENGTHS_PROVENANCE = (
-    "assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources "
-    "do not state their mean lengths"
-)
 # sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
 # batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
 # the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
 FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
 FIT_METRICS = ("avg_power",)
-# the committed power rows (in a source checkout: <repo>/data/measurements/)
-DEFAULT_FILES = (Path(__file__).resolve().parents[3] / "data" / "measurements" / "energy_published.csv",)
+# the committed power rows (data/measurements/published/ of the source checkout)
+DEFAULT_FILES = (published("energy_published.csv"),)
 
 
 @dataclass(frozen=True, slots=True)

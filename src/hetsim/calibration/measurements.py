@@ -1,4 +1,4 @@
-"""Reading measurement CSVs (the schema of ``../shared/realdata/README.md``) into normalised
+"""Reading measurement CSVs (the schema of ``data/measurements/published/README.md``) into normalised
 records: preset hardware names, data types, integer sizes, SI values, total (not per-GPU)
 throughput. Rows that cannot be normalised are counted by reason, never silently dropped.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,21 +191,27 @@ def _row(raw: dict[str, str], file: str, line: int) -> Measurement | str:
     )  # fmt: skip
 
 
+# The published measurements the project carries: ``data/measurements/published/`` of the source
+# checkout this package runs from (``make install`` installs it in editable mode). A wheel
+# installed elsewhere carries no data: pass ``--measurements`` or set ``$HETSIM_REALDATA``.
+PUBLISHED_DIR = Path(__file__).resolve().parents[3] / "data" / "measurements" / "published"
+
+
+def published(name: str) -> Path:
+    """One committed file of ``data/measurements/published/`` (its path, whether or not it exists)."""
+    return PUBLISHED_DIR / name
+
+
 def find_realdata(explicit: str | Path | None = None) -> Path | None:
-    """The shared measurement folder: ``explicit``, else ``$HETSIM_REALDATA``, else
-    ``../shared/realdata`` from the working directory or from the repository root."""
+    """The measurement folder: ``explicit``, else ``$HETSIM_REALDATA``, else the repository's
+    ``data/measurements/published/``; None when that does not exist (an installed copy without
+    its source checkout). A folder that was named but is not one is an error, never skipped."""
     import os
 
-    candidates: Iterable[Path] = (
-        [Path(explicit)]
-        if explicit
-        else [
-            *([Path(os.environ["HETSIM_REALDATA"])] if os.environ.get("HETSIM_REALDATA") else []),
-            Path("../shared/realdata"),
-            Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata",
-        ]
-    )
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
+    named = explicit or os.environ.get("HETSIM_REALDATA")
+    if named:
+        if not Path(named).is_dir():
+            how = "" if explicit else " ($HETSIM_REALDATA)"
+            raise MeasurementError(f"measurement folder {named}{how} is not a folder")
+        return Path(named)
+    return PUBLISHED_DIR if PUBLISHED_DIR.is_dir() else None

@@ -1,4 +1,4 @@
-"""The published vocabulary of measurement files (``../shared/realdata/README.md``, "The
+"""The published vocabulary of measurement files (``data/measurements/published/README.md``, "The
 vocabulary a reader must handle"): units, hardware names, precision strings, batch /
 concurrency forms and length fields, each normalised to what the cost model can price, or to
 a reason it cannot. Pure tables and parsers; no pricing.

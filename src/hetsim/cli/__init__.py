@@ -1,9 +1,13 @@
 """Command-line front end: thin parsing and rendering over the core API.
 
-Each command lives in its own module and registers itself on :data:`app`; command modules
-import the heavy libraries (NumPy, SciPy, Matplotlib) inside the commands, so ``--help`` and
-start-up stay fast. Every failure ends in :func:`hetsim.cli.errors.fail`: one line on stderr,
-exit code 2 (and, with ``--json``, an ``{"error": ...}`` object on stdout).
+A command module registers its commands on :data:`app` and is named after them, hyphens as
+underscores, several joined by ``_`` in the order they are defined (``serve-sim`` in
+``serve_sim.py``, ``validate`` and ``calibrate`` in ``validate_calibrate.py``; a command group
+such as ``explore`` by the group's name); modules that register none are helpers
+(``tests/cli/test_module_names.py`` holds the rule). Command modules import the heavy
+libraries (NumPy, SciPy, Matplotlib) inside the commands, so ``--help`` and start-up stay
+fast. Every failure ends in :func:`hetsim.cli.errors.fail`: one line on stderr, exit code 2
+(and, with ``--json``, an ``{"error": ...}`` object on stdout).
 """
 
 from __future__ import annotations
@@ -15,17 +19,17 @@ from hetsim.cli.errors import run_guarded
 
 # Importing a command module registers its commands on ``app``.
 from hetsim.cli import analyze as _analyze  # noqa: F401  # isort: skip
-from hetsim.cli import catalog as _catalog  # noqa: F401  # isort: skip
-from hetsim.cli import frameworks_cmd as _frameworks  # noqa: F401  # isort: skip
+from hetsim.cli import models_hardware as _models_hardware  # noqa: F401  # isort: skip
+from hetsim.cli import frameworks as _frameworks  # noqa: F401  # isort: skip
 from hetsim.cli import compare as _compare  # noqa: F401  # isort: skip
 from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip
-from hetsim.cli import calibrate as _calibrate  # noqa: F401  # isort: skip
+from hetsim.cli import validate_calibrate as _validate_calibrate  # noqa: F401  # isort: skip
 from hetsim.cli import whatif as _whatif  # noqa: F401  # isort: skip
-from hetsim.cli import placement as _placement  # noqa: F401  # isort: skip
-from hetsim.cli import serve as _serve  # noqa: F401  # isort: skip
+from hetsim.cli import policies as _policies  # noqa: F401  # isort: skip
+from hetsim.cli import serve_sim as _serve_sim  # noqa: F401  # isort: skip
 from hetsim.cli import explore as _explore  # noqa: F401  # isort: skip
-from hetsim.cli import web as _web  # noqa: F401  # isort: skip
+from hetsim.cli import dashboard_report as _dashboard_report  # noqa: F401  # isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""`hetsim analyze` (the preset listings, `models` and `hardware`, are in :mod:`hetsim.cli.catalog`)."""
+"""`hetsim analyze` (`models` and `hardware`, the preset listings: :mod:`hetsim.cli.models_hardware`)."""
 
 from __future__ import annotations
 
@@ -32,19 +32,6 @@ SUMMARY_KEYS = (
     "mfu",
     "energy_j_per_token",
     "avg_power_w",
-)
-OP_KEYS = (
-    "name",
-    "phase",
-    "sublayer",
-    "unit",
-    "flop",
-    "bytes",
-    "intensity",
-    "time_s",
-    "bound",
-    "data",
-    "compute",
 )
 
 

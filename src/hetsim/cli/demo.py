@@ -40,7 +40,7 @@ def demo_cmd(
     from hetsim.report.roofline import plot_roofline
 
     plot_roofline(r, hw, prec, out / ROOFLINE_PNG)
-    from hetsim.cli.web import web_extra_installed
+    from hetsim.cli.dashboard_report import web_extra_installed
 
     if web_extra_installed():
         from hetsim.web.report import write_analysis_html

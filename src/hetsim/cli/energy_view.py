@@ -35,6 +35,6 @@ def render_energy(rep: EnergyReport, width: int = 100) -> None:
             console.print(f"  {hw}: MAPE {_pct(m)} at fraction {a:.3g}")
     if any(s.assumed_lengths for s in rep.scores):
         console.print(
-            f"rows marked 'dataset' run at the assumed lengths {DATASET_LENGTHS[0]} in / "
+            f"rows marked 'dataset' assume {DATASET_LENGTHS[0]} tokens in / "
             f"{DATASET_LENGTHS[1]} out (calibration/energy.py::DATASET_LENGTHS)"
         )

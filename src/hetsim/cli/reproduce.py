@@ -9,7 +9,6 @@ import typer
 
 from hetsim.cli.common import app, console, print_json, progress
 from hetsim.cli.outputs import ForceOption
-from hetsim.errors import UnknownNameError
 
 reproduce_app = typer.Typer(help="Reproduce published results.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
@@ -40,7 +39,7 @@ def run_h2m2(out: Path) -> dict[str, Any]:
         rep = reproduce()
         step("writing report and plots")
         write_all(rep, out)
-        from hetsim.cli.web import web_extra_installed
+        from hetsim.cli.dashboard_report import web_extra_installed
 
         if web_extra_installed():  # the interactive report, with the memory-tier timeline
             from hetsim.web.report import write_h2m2_html
@@ -84,8 +83,3 @@ def h2m2_cmd(
 def list_cmd() -> None:
     """List the reproducible experiments."""
     console.print("h2m2  Hardware-based Heterogeneous Memory Management (arXiv 2504.14893)")
-
-
-def check_experiment(name: str) -> None:
-    if name != "h2m2":
-        raise UnknownNameError("experiment", name, ["h2m2"])

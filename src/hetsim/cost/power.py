@@ -29,7 +29,7 @@ import numpy as np
 from hetsim.hardware.spec import Device
 
 # Share of (ceiling - idle) drawn above idle whenever kernels run, whatever they do.
-# Calibrated on the ML.ENERGY v1 avg_power rows (data/measurements/energy_published.csv: A100
+# Calibrated on the ML.ENERGY v1 avg_power rows (data/measurements/published/energy_published.csv: A100
 # and A40, 9 LLaMA-shaped models, batch 1-2): least squares in relative error; H100 and H200
 # rows held out, and each of the two GPUs scored with a fit on the other
 # (calibration/energy.py::fit_active_fraction, leave_one_gpu_out; docs/calibration.md, "Energy").
@@ -37,10 +37,6 @@ from hetsim.hardware.spec import Device
 # (sim/frameworks.py, hf-transformers): the runs take 1.5-2x longer, so the same energy is
 # drawn over more seconds.
 ACTIVE_POWER_FRACTION = 0.399
-ACTIVE_POWER_PROVENANCE = (
-    "calibrated: ML.ENERGY v1 avg_power rows (A100, A40; LLaMA-shaped models, batch 1-2); "
-    "held out: H100, H200 (data/measurements/energy_published.csv)"
-)
 
 
 def ceiling_w(dev: Device) -> float:

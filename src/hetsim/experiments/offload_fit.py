@@ -10,7 +10,7 @@ rates. Two named knobs, one global value each, are written into the offload pres
   (the CPU unit's constant efficiency).
 
 They are fitted by grid search (:func:`fit`) on the **fitted subset**: FlexGen's own rows on its
-T4 box (framework FlexGen in ``data/measurements/offload_flexgen_t4.csv``), minimising the mean
+T4 box (framework FlexGen in ``data/measurements/published/offload_flexgen_t4.csv``), minimising the mean
 absolute log error of output throughput. Every other row (Accelerate and DeepSpeed on the T4,
 and the second source, the ZeRO-Inference A6000 table) is held out.
 """
@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from hetsim.calibration.api import load
-from hetsim.calibration.measurements import Measurement
+from hetsim.calibration.measurements import Measurement, published
 from hetsim.calibration.predict import predict_task
 from hetsim.hardware.efficiency import EfficiencyCurve
 from hetsim.hardware.spec import Device, SideLink
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "measurements"
-FILES = (DATA / "offload_flexgen_t4.csv", DATA / "offload_zero_inference_a6000.csv")
+FILES = (published("offload_flexgen_t4.csv"), published("offload_zero_inference_a6000.csv"))
 LINK_EFFICIENCY = 0.6  # committed in the presets (hardware/presets/flexgen-t4.yaml, a6000-offload.yaml)
 CPU_EFFICIENCY = 0.01
 GRID_LINK = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)
@@ -67,11 +66,6 @@ class RowError:
     def error(self) -> float:
         """Signed relative error of the prediction."""
         return self.predicted / self.row.value - 1.0
-
-
-def in_source(file: str) -> Callable[[Measurement], bool]:
-    """A fitted subset for leave-one-source-out: every row of one measurement file."""
-    return lambda r: r.file == file
 
 
 def errors(

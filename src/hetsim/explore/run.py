@@ -39,18 +39,6 @@ class Summary:
     removed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def points_per_s(self) -> float:
-        return self.n_points_run / self.seconds if self.seconds > 0 else float("nan")
-
-    @property
-    def n_points_run(self) -> int:
-        return min(self.chunks_run * _chunk_of(self), self.n_points)
-
-
-def _chunk_of(s: Summary) -> int:
-    return -(-s.n_points // s.n_chunks) if s.n_chunks else 0
-
 
 def load_spec(source: Mapping[str, Any] | str | Path) -> Spec:
     """A spec from a mapping or a YAML/JSON file."""

@@ -17,7 +17,7 @@ from typing import Literal
 from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.kernels import KernelParams
-from hetsim.hardware.provenance import ASSUMED, Provenance
+from hetsim.hardware.provenance import Provenance
 from hetsim.workload.dtypes import DType, dtype
 
 UnitKind = Literal["matrix", "matvec", "vector", "sfu", "cpu"]
@@ -165,9 +165,6 @@ class SideLink:
     b: str
     link: Link
 
-    def joins(self, x: str, y: str) -> bool:
-        return {self.a, self.b} == {x, y}
-
 
 @dataclass(frozen=True, slots=True)
 class Device:
@@ -286,6 +283,3 @@ class Device:
                 for k, v in link.provenance.items():
                     out[f"{link.name}.{k}"] = v
         return out
-
-
-DEFAULT_PROVENANCE = ASSUMED

@@ -119,9 +119,6 @@ class PagedMemory:
     def used_bytes(self, side: int) -> float:
         return self.allocators[side].used_pages * PAGE_BYTES
 
-    def free_bytes(self, side: int) -> float:
-        return self.allocators[side].free_pages * PAGE_BYTES
-
     def fragmentation_bytes(self) -> float:
         return sum(fragmentation_bytes([t.nbytes]) * len(t.sides) for t in self.tensors.values())
 

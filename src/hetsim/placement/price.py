@@ -343,12 +343,6 @@ def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
                    vector=side.unit_for("vector"))  # fmt: skip
 
 
-def price_ops(
-    ops: list[Op], dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
-) -> list[PlacedCost]:
-    return [price_op(op, dev, prec, pl, tp, overlap) for op in ops]
-
-
 def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
     """Mean over the decode contexts of every field of ``c``."""
     return PlacedCost(

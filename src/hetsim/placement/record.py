@@ -107,11 +107,6 @@ class Placement:
         g = group_of(op)
         return self.groups[g] if g is not None else None
 
-    @property
-    def is_primary(self) -> bool:
-        """Everything held and computed on side 0 (today's homogeneous path)."""
-        return all(g.held_sides() == (0,) and g.compute[0] == 0 for g in self.groups.values())
-
     @classmethod
     def primary(cls, n_sides: int, policy: str = "primary", reason: str = "") -> Placement:
         return cls(policy, {g: GroupPlacement.on(n_sides, 0, 0) for g in GROUPS}, reason, n_sides)

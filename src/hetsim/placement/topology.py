@@ -108,7 +108,3 @@ def stream_bandwidth(device: Device, src: int, dst: int) -> float:
     tier and the route."""
     mem = device.sides[src].memory.bandwidth_bytes_per_s
     return min(mem, route(device, src, dst).bandwidth_bytes_per_s)
-
-
-def link_names(device: Device) -> tuple[str, ...]:
-    return tuple(sl.link.name for sl in device.side_links())

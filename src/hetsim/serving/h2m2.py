@@ -77,14 +77,6 @@ class DynamicVsStatic:
     remaps: int
     migration_s: float
 
-    @property
-    def static_speedup(self) -> float:
-        return self.static_lp_tok_per_s / self.lpddr_only_tok_per_s
-
-    @property
-    def dynamic_speedup(self) -> float:
-        return self.dynamic_h2m2_tok_per_s / self.lpddr_only_tok_per_s
-
     def speedups(self) -> dict[str, float]:
         """Output-token throughput of each mapping over LPDDR-only."""
         b = self.lpddr_only_tok_per_s

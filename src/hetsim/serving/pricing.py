@@ -122,9 +122,6 @@ class IterationPricer:
         i, f = _segment(xs, total_context / n)
         return ts[i] + f * (ts[i + 1] - ts[i]), js[i] + f * (js[i + 1] - js[i])
 
-    def decode_attention_s(self, n: int, total_context: float) -> float:
-        return self.decode_attention(n, total_context)[0]
-
     def prefill_attention(self, q: Sequence[float], c: Sequence[float]) -> tuple[float, float]:
         """Attention of prefill chunks: ``q[i]`` new tokens at context ``c[i]`` (>= q[i])."""
         if len(q) > 8:

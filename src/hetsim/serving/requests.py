@@ -23,7 +23,6 @@ from hetsim.errors import ConfigError
 from hetsim.workload.ops import FloatArray
 
 Arrival = Literal["poisson", "closed", "offline", "trace"]
-ARRIVALS: tuple[Arrival, ...] = ("poisson", "closed", "offline", "trace")
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
 IntArray = np.ndarray
 

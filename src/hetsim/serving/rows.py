@@ -1,5 +1,5 @@
 """Reading serving measurements in the shared schema: the vocabulary of rates, metrics, units,
-GPUs, models, data types and frameworks that serving sources write (``../shared/realdata``
+GPUs, models, data types and frameworks that serving sources write (``data/measurements/published``
 README). A row becomes a :class:`ServingRow` (SI value, preset names, arrival process) or is
 counted as skipped with its reason.
 """

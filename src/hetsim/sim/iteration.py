@@ -63,11 +63,6 @@ class DecodeStep:
     # the groups priced for this step (its search's tables, its policies' iterations)
     memo: GroupMemo = field(default_factory=GroupMemo, compare=False, repr=False)
 
-    @property
-    def per_part_bytes(self) -> dict[str, float]:
-        p = self.problem
-        return {g: float(np.max(p.resident[g])) / p.parts[g] for g in SYNC_GROUPS}
-
 
 def decode_step(
     model: ModelSpec,

@@ -77,7 +77,6 @@ class PlacedRun:
     thresholds_bytes: tuple[float, ...] = ()
     remaps: list[Remap] = field(default_factory=list)
     migration_s: float = 0.0
-    migration_energy_j: float = 0.0
 
 
 class Pricer:

@@ -8,7 +8,7 @@ formatted text (``data-value`` in the page), so a test can compare both with the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,6 +159,3 @@ class Inputs:
         if v not in options:
             raise ConfigError(f"{name} must be one of {', '.join(options)}, got {v!r}")
         return v
-
-
-PageBuilder = Callable[[Inputs, Any], View]

@@ -54,7 +54,7 @@ def fields(ctx: Context) -> list[Field]:
             "file",
             accept=".csv",
             group="data",
-            help="same columns as ../shared/realdata/*.csv; read by the same loader as hetsim validate",
+            help="the columns of data/measurements/published/*.csv; read by the loader of hetsim validate",
         ),
         Field(
             "unit",
@@ -83,7 +83,7 @@ def _report(inp: Inputs, ctx: Context) -> tuple[Report, str]:
         return validate([path], calibrated=calibrated), path.name
     if ctx.realdata_dir is None:
         raise ConfigError(
-            "no measurement folder: start the dashboard where ../shared/realdata exists, or upload a CSV"
+            "no measurement folder: start the dashboard with --measurements DIR, or upload a CSV"
         )
     name = inp.text("file", ALL) or ALL
     paths: list[Path] = (

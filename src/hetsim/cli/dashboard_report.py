@@ -37,7 +37,9 @@ def dashboard_cmd(
     ] = None,
     measurements: Annotated[
         Path | None,
-        typer.Option(help="Folder of measurement CSVs for the Validate page (default ../shared/realdata)."),
+        typer.Option(
+            help="Folder of measurement CSVs for the Validate page (default data/measurements/published/)."
+        ),
     ] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest file a page accepts, in MB.")] = 2.0,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,

@@ -33,8 +33,8 @@ ExtraCsvs = Annotated[
 
 
 def _files(measurements: list[Path] | None) -> list[Path]:
-    """The given CSVs, or every CSV of the shared folder (``$HETSIM_REALDATA``,
-    ``../shared/realdata``) when none is given."""
+    """The given CSVs, or every CSV of the measurement folder (``$HETSIM_REALDATA``, else the
+    repository's ``data/measurements/published/``) when none is given."""
     from hetsim.calibration.measurements import find_realdata
 
     if measurements:
@@ -42,8 +42,8 @@ def _files(measurements: list[Path] | None) -> list[Path]:
     root = find_realdata()
     if root is None:
         raise MeasurementError(
-            "no --measurements given and no shared data folder found (set HETSIM_REALDATA or "
-            "run from the repository root next to ../shared/realdata)"
+            "no --measurements given, and this installed copy has no data/measurements/published/ "
+            "beside it: pass --measurements FILE.csv or set HETSIM_REALDATA to a folder of CSVs"
         )
     files = sorted(root.glob("*.csv"))
     if not files:
@@ -118,7 +118,7 @@ def validate_cmd(
         typer.Option(
             "--measurements",
             help="Measurement CSV(s) in the shared schema "
-            "(default: every CSV of ../shared/realdata or $HETSIM_REALDATA).",
+            "(default: every CSV of data/measurements/published/, or of $HETSIM_REALDATA).",
         ),
     ] = None,
     extra: ExtraCsvs = None,
@@ -170,7 +170,7 @@ def validate_cmd(
     rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
     power model, fitted vs held-out and leave one GPU out."""
     if serving:
-        from hetsim.cli.serve import serving_validate
+        from hetsim.cli.serve_sim import serving_validate
 
         if cross_validate and not serving_fit:
             raise ConfigError(
@@ -284,7 +284,8 @@ def calibrate_cmd(
         list[Path] | None,
         typer.Option(
             "--from-measurements",
-            help="Measurement CSV(s) to fit on and score (default: every CSV of ../shared/realdata).",
+            help="Measurement CSV(s) to fit on and score "
+            "(default: every CSV of data/measurements/published/).",
         ),
     ] = None,
     extra: ExtraCsvs = None,
