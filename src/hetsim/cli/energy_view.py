@@ -19,7 +19,8 @@ def render_energy(rep: EnergyReport, width: int = 100) -> None:
     console.print(
         f"energy: {len(rep.scores)} rows; active-power fraction {rep.active_fraction:g}; "
         f"MAPE fitted {_pct(rep.mape('fitted'))}, held-out {_pct(rep.mape('held-out'))}"
-        + (f"; skipped: {', '.join(f'{k} {v}' for k, v in rep.skipped.items())}" if rep.skipped else "")
+        + (f"; skipped: {', '.join(f'{k} {v}' for k, v in rep.skipped.items())}" if rep.skipped else ""),
+        width=width,
     )
     t = Table(title="energy (board power model)", title_justify="left", width=width)
     for col in ("role", "hardware", "metric"):
