@@ -181,6 +181,53 @@ def _gen_of(link: Link | None) -> int:
     return int(m.group(1)) if m else 0
 
 
+def _accelerators(gpu: Device, parts: Parts, name: str, description: str) -> Device:
+    """N accelerators alone: their scale-up domains (node_devices) joined by their scale_out
+    network."""
+    nodes = (
+        f" in {-(-parts.gpus // gpu.node_devices)} nodes of {gpu.node_devices}"
+        if gpu.node_devices and parts.gpus > gpu.node_devices
+        else ""
+    )
+    return dataclasses.replace(
+        gpu,
+        name=name or f"{gpu.name}x{parts.gpus}",
+        n_devices=parts.gpus,
+        description=description or f"{parts.gpus}x {gpu.name}{nodes}",
+    )
+
+
+def _cpu_only(cpu: Device, parts: Parts, name: str, description: str) -> Device:
+    """A CPU-only system: the host side alone, its sockets' power and price summed."""
+    side = _host_side(cpu, dataclasses.replace(parts, gpus=1))
+    label = f"{parts.sockets}x {cpu.name}" if parts.sockets > 1 else cpu.name
+    return dataclasses.replace(
+        cpu,
+        name=name or label,
+        description=description or label,
+        sides=(side,),
+        static_power_w=cpu.static_power_w * parts.sockets,
+        tdp_w=cpu.tdp_w * parts.sockets,
+        host_link=None,
+        price_usd=cpu.price_usd * parts.sockets,
+    )
+
+
+def _label(gpu: Device, cpu: Device | None, parts: Parts) -> str:
+    """The composition written back as a ``-H`` spec."""
+    return "+".join(
+        x
+        for x in (
+            f"{gpu.name}x{parts.gpus}" if parts.gpus > 1 else gpu.name,
+            (f"{cpu.name}x{parts.sockets}" if parts.sockets > 1 else cpu.name) if cpu else "",
+            f"dram:{parts.dram_bytes / 1e9:g}GB" if parts.dram_bytes else "",
+            f"pcie{parts.pcie}" if parts.pcie else "",
+            (f"nvme:{parts.nvme}" if parts.nvme != "nvme" else "nvme") if parts.nvme else "",
+        )
+        if x
+    )
+
+
 def compose(parts: Parts, name: str = "", description: str = "") -> Device:
     """One device of ``parts`` (see the module docstring)."""
     from hetsim.hardware.loader import get_hardware
@@ -194,36 +241,10 @@ def compose(parts: Parts, name: str = "", description: str = "") -> Device:
             raise ConfigError(
                 f"composition of {parts.gpu} alone: add a host CPU (e.g. +xeon-8480x2) or use -H {parts.gpu}"
             )
-        # N accelerators: their scale-up domains (node_devices) joined by their scale_out network
-        label = name or f"{gpu.name}x{parts.gpus}"
-        return dataclasses.replace(
-            gpu,
-            name=label,
-            n_devices=parts.gpus,
-            description=description
-            or (
-                f"{parts.gpus}x {gpu.name}"
-                + (
-                    f" in {-(-parts.gpus // gpu.node_devices)} nodes of {gpu.node_devices}"
-                    if gpu.node_devices and parts.gpus > gpu.node_devices
-                    else ""
-                )
-            ),
-        )
-    if gpu is None:  # a CPU-only system: the host side alone
+        return _accelerators(gpu, parts, name, description)
+    if gpu is None:
         assert cpu is not None
-        side = _host_side(cpu, dataclasses.replace(parts, gpus=1))
-        label = f"{parts.sockets}x {cpu.name}" if parts.sockets > 1 else cpu.name
-        return dataclasses.replace(
-            cpu,
-            name=name or label,
-            description=description or label,
-            sides=(side,),
-            static_power_w=cpu.static_power_w * parts.sockets,
-            tdp_w=cpu.tdp_w * parts.sockets,
-            host_link=None,
-            price_usd=cpu.price_usd * parts.sockets,
-        )
+        return _cpu_only(cpu, parts, name, description)
     if len(gpu.sides) > 1:
         raise ConfigError(
             f"no link joins {gpu.name} to a host: it already has {len(gpu.sides)} memory sides "
@@ -278,21 +299,10 @@ def compose(parts: Parts, name: str = "", description: str = "") -> Device:
                 ),
             )
         )
-    label = "+".join(
-        x
-        for x in (
-            f"{gpu.name}x{parts.gpus}" if parts.gpus > 1 else gpu.name,
-            (f"{cpu.name}x{parts.sockets}" if parts.sockets > 1 else cpu.name) if cpu else "",
-            f"dram:{parts.dram_bytes / 1e9:g}GB" if parts.dram_bytes else "",
-            f"pcie{parts.pcie}" if parts.pcie else "",
-            (f"nvme:{parts.nvme}" if parts.nvme != "nvme" else "nvme") if parts.nvme else "",
-        )
-        if x
-    )
     k = parts.sockets / parts.gpus
     return dataclasses.replace(
         gpu,
-        name=name or label,
+        name=name or _label(gpu, cpu, parts),
         description=description or _describe(gpu, cpu, parts, gen),
         sides=tuple(sides),
         links=tuple(links),
