@@ -73,7 +73,7 @@ def test_bad_traces_and_kv_capacity(run_cli: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("arrival_s,input_len\n0,10\n")
     r = run_cli(*BASE, "--trace", str(bad))
-    assert r.code == 2 and "missing column(s) output_len" in r.err
+    assert r.code == 2 and "missing column(s) output length (output_len" in r.err
     bad.write_text("arrival_s,input_len,output_len\n0,10,5\n0.5,-4,5\n")
     r = run_cli(*BASE, "--trace", str(bad))
     assert r.code == 2 and "line 3" in r.err

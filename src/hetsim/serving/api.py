@@ -10,6 +10,7 @@ sent over the device interconnect), and derives the result record.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,7 +141,7 @@ def simulate_serving(
     disaggregate: tuple[int, int] | None = None,
     max_queue: int | None = None,
     op_pricer: OpPricer | None = None,
-    progress: object | None = None,
+    progress: Callable[[int], object] | None = None,
     policy: str = "primary",
     dynamic_placement: bool = True,
 ) -> ServingResult:

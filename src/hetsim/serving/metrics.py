@@ -11,6 +11,7 @@ to last finish). Goodput counts the requests that meet every SLO.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,11 @@ from hetsim.errors import ConfigError
 from hetsim.workload.ops import FloatArray
 
 SLO_METRICS = ("ttft", "tpot", "e2e")
+
+
+def format_slo(slo: dict[str, float]) -> str:
+    """``{"ttft": 0.5, "tpot": 0.05}`` -> ``TTFT <= 500 ms, TPOT <= 50 ms``."""
+    return ", ".join(f"{k.upper()} <= {v * 1e3:,.4g} ms" for k, v in slo.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +69,10 @@ def parse_slo(text: str | None) -> dict[str, float]:
             v = float(value)
         except ValueError:
             raise ConfigError(f"--slo {name}={value!r}: give a number of seconds") from None
-        if not v > 0:
-            raise ConfigError(f"--slo {name} must be positive seconds, got {value}")
+        if not 0 < v < math.inf:
+            raise ConfigError(
+                f"--slo {name} must be a finite positive number of seconds, got {value.strip()}"
+            )
         out[name] = v
     return out
 
