@@ -152,6 +152,12 @@ def run_engine(
                 "the arrival rate exceeds what the engine serves"
             )
             break
+        if st.n_preempt > 100 * K + 10_000:
+            log.truncated = (
+                f"stopped at t = {t:.1f} s: {st.n_preempt} preemptions for {K} requests; the KV cache is "
+                "too small for this load (the engine thrashes)"
+            )
+            break
         if t > max_time_s:
             log.truncated = f"stopped at the simulated-time bound of {max_time_s:g} s"
             break
@@ -170,6 +176,8 @@ def run_engine(
             if st.io_s:
                 t += st.io_s
                 st.io_s = 0.0
+            elif cache is not None and cache.idle:  # cached prefixes hold the blocks: evict them
+                st.io_s += cache.reclaim(pool.total, partial=True)
             elif pf:  # a partial prefill cannot get blocks: free the newest
                 st.preempt(max(pf, key=lambda j: (arr[j], j)))
             elif nxt >= 0:  # nothing fits yet: wait for the next arrival

@@ -134,6 +134,9 @@ class ServingResult:
     avg_power_w: float = float("nan")  # mean over the run and the devices
     peak_power_w: float = float("nan")  # highest over one iteration (one step of a decode run)
     request_energy_j: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    scheduler: str = ""  # the registered scheduler that formed the batches
+    # prefix cache counters (lookups, hits, hit_tokens, reloaded/evicted/dropped bytes); {} if unused
+    prefix_cache: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-request and per-event records (what ``--json`` prints)."""

@@ -70,6 +70,10 @@ class PrefixCache:
         self.hits = self.hit_tokens = self.lookups = 0
         self.reloaded_bytes = self.evicted_bytes = self.dropped_bytes = 0.0
 
+    def idle_blocks(self) -> int:
+        """GPU blocks :meth:`reclaim` could free (unreferenced entries)."""
+        return sum(self.pool.blocks(self.entries[p].tokens) for p in self.idle)
+
     def gpu_blocks(self) -> int:
         return sum(self.pool.blocks(e.tokens) for e in self.entries.values() if e.tier == 0)
 
@@ -145,10 +149,13 @@ class PrefixCache:
             self.idle[pid] = None
         return secs
 
-    def reclaim(self, need: int) -> float:
+    def reclaim(self, need: int, partial: bool = False) -> float:
         """Evict unreferenced GPU entries (least recently used first) until ``need`` blocks are
-        free or none is left; returns the seconds of the GPU -> tier copies."""
+        free; returns the seconds of the GPU -> tier copies. Without ``partial`` nothing is
+        evicted when all of them would not free enough."""
         secs = 0.0
+        if not partial and self.pool.free + self.idle_blocks() < need:
+            return secs  # evicting everything would not make the room: keep the entries
         while self.pool.free < need and self.idle:
             pid, _ = self.idle.popitem(last=False)
             e = self.entries[pid]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from hetsim.hardware.spec import Device
     from hetsim.serving.prefix import PrefixCache
     from hetsim.serving.requests import RequestSet
     from hetsim.serving.state import EngineState
@@ -37,6 +38,9 @@ class LoopLog:
     # prefix cache: lookups, hits, tokens whose prefill a hit skipped, bytes copied back from a
     # lower tier, evicted to one, and dropped from the hierarchy
     prefix: dict[str, float] = field(default_factory=dict)
+    # pools of a disaggregated run on two kinds of hardware: (device, tp, instances, busy s,
+    # dynamic J per device); empty for one pool
+    groups: list[tuple[Device, int, int, float, float]] = field(default_factory=list)
 
     def close(
         self, st: EngineState, reqs: RequestSet, arr: list[float], o: float, dyn_j: float, busy_s: float,

@@ -116,6 +116,18 @@ class EngineState:
             0 if e is None else min(e.tokens, self.plen[i]) // self.pool.block_tokens * self.pool.block_tokens
         )
 
+    def make_free(self, n: int) -> bool:
+        """Evict idle cached prefixes until ``n`` blocks are free, if they can make it so."""
+        if self.pool.free < n and self.cache is not None and self.cache.idle:
+            self.io_s += self.cache.reclaim(n)
+        return self.pool.free >= n
+
+    def reload_blocks(self, i: int) -> int:
+        """Blocks request i's cached prefix needs to come back from a lower tier (0 on the GPU)."""
+        c = self.cache
+        e = None if c is None or self.pid[i] < 0 else c.entries.get(self.pid[i])
+        return self.pool.blocks(e.tokens) if e is not None and e.tier else 0
+
     def need_blocks(self, i: int, s0: int | None = None) -> int:
         """Blocks to admit request i now (``s0``: prompt tokens it starts from)."""
         if not self.on_demand:
@@ -192,17 +204,21 @@ class EngineState:
 
     def admit_prefill(self, i: int, avail: int) -> int | None:
         """Admit request i for prefill, from its cached prefix when there is one; returns the
-        prompt token it starts from, or None (nothing admitted) when its blocks do not fit in
-        ``avail``."""
-        s0, secs = 0, 0.0
-        if self.cache is not None and self.pid[i] >= 0 and self.done[i] == 0:
-            s0, secs = self.cache.lookup(self.pid[i], self.plen[i])
-            self.io_s += secs
-            avail = min(avail, self.pool.free)  # a reload may have evicted or taken blocks
+        prompt token it starts from, or None (nothing admitted) when its blocks, and those of a
+        prefix to copy back from a lower tier, do not fit in ``avail``."""
+        s0, c = 0, self.cache
+        if c is not None and self.pid[i] >= 0 and self.done[i] == 0:
+            s0 = self.hit(i)
+            if s0 and self.need_blocks(i, s0) + self.reload_blocks(i) > avail:
+                s0 = 0  # no room to copy the prefix back: compute it again
+            if s0:
+                s0, secs = c.lookup(self.pid[i], self.plen[i])
+                self.io_s += secs
+                avail = min(avail, self.pool.free)
         nb = self.need_blocks(i, s0)
         if nb > avail:
-            if s0:
-                self.cache.release(self.pid[i])  # type: ignore[union-attr]
+            if s0 and c is not None:
+                c.release(self.pid[i])
             return None
         self.shared[i] = s0
         self.done[i] = self.kv[i] = max(s0, self.done[i])
@@ -253,7 +269,7 @@ class EngineState:
         out = []
         while h and h[0][0] <= clock:
             fc, i = heapq.heappop(h)
-            if i in dec and G[i] - gen[i] == fc:
+            if i in dec and G[i] - gen[i] == fc and i not in out:  # a re-joined request can have two
                 out.append(i)
         for i in out:
             self.finish[i] = t

@@ -102,7 +102,7 @@ def make_room_for_decode(st: EngineState, sched: Scheduler) -> int:
     bs = pool.block_tokens
     while grow > pool.free and (st.dec or st.pf):
         if st.cache is not None and st.cache.idle:
-            st.io_s += st.cache.reclaim(grow)
+            st.io_s += st.cache.reclaim(grow, partial=True)  # cheaper than a preemption
             continue
         v = sched.victim(st)
         if v in st.dec and (st.kv[v] + st.clock - st.shared[v]) % bs == 0:
@@ -124,7 +124,7 @@ def continue_prefills(st: EngineState, room: int, cap: int, chunks: list[tuple[i
             break
         if on_demand:
             extra = st.extend(i, q)
-            if extra > cap - pool.used:
+            if extra > cap - pool.used and not st.make_free(extra + pool.total - cap):
                 break
             pool.used += extra  # allocated now, so the admissions below see them taken
             st.blocks[i] += extra
@@ -145,9 +145,9 @@ def admit_waiting(
         avail = cap - pool.used
         direct = st.prefilled or st.swapped[i]
         nb = st.need_blocks(i)
-        if nb > avail and st.cache is not None and st.cache.idle:
-            st.io_s += st.cache.reclaim(nb + pool.total - cap)
+        if nb + st.reload_blocks(i) > avail and st.make_free(nb + st.reload_blocks(i) + pool.total - cap):
             avail = cap - pool.used
+            nb = st.need_blocks(i)
         if nb > avail:
             break
         if direct:
