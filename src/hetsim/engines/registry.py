@@ -54,7 +54,7 @@ def get(name: str | Engine) -> Engine:
         return name
     key = str(name).strip().lower()
     if key not in BY_NAME:
-        raise UnknownNameError("engine", str(name), [e.name for e in ENGINES])
+        raise UnknownNameError("engine", str(name), BY_NAME)
     return BY_NAME[key]
 
 

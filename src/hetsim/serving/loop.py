@@ -32,7 +32,7 @@ from hetsim.serving.placed import Levelled
 from hetsim.serving.prefix import KVTier, PrefixCache
 from hetsim.serving.pricing import IterationPricer
 from hetsim.serving.requests import RequestSet
-from hetsim.serving.runlog import LoopLog
+from hetsim.serving.runlog import RECORD_LIMIT, LoopLog, Thinned
 from hetsim.serving.runs import steps_to_reach
 from hetsim.serving.schedulers import Scheduler, get_scheduler
 from hetsim.serving.schedulers.base import FifoQueue
@@ -88,13 +88,15 @@ def run_engine(
     # a request reaches the scheduler ``o`` after the client sends it (the engine's front end);
     # the loop runs on engine arrivals and the log reports the client's (``arr - o``)
     o = 0.0 if prefilled else eng.request_overhead_s
-    arr = (np.asarray(reqs.arrival_s, dtype=float) + o).tolist()
-    st.arr = arr
+    arr = np.asarray(reqs.arrival_s, dtype=float) + o  # by request id (released ones set later)
     st.waiting = waiting = sched.queue(st)
     closed = reqs.arrival == "closed"
-    order = list(range(K)) if closed else np.argsort(np.asarray(arr), kind="stable").tolist()
+    order = np.arange(K) if closed else np.argsort(arr, kind="stable")
     n_open = int(np.sum(np.isfinite(reqs.arrival_s)))
+    t_open = arr[order[:n_open]]  # open arrivals in time order
     log = LoopLog(total_blocks=total_blocks)
+    if K > RECORD_LIMIT:
+        log.iterations, log.timeline, log.thinned = Thinned(), Thinned(), True
     idle_w, act_w, ndev = power_w
     dyn_j = busy_s = 0.0
     peak_w = idle_w
@@ -118,22 +120,24 @@ def run_engine(
     def release(finished: list[int]) -> None:
         nonlocal released
         for i in finished:
+            done_at = st.finish[i]
             if closed and released < K:  # the user sends the next request on receiving this one
-                arr[released] = st.finish[i] + o
-                heapq.heappush(later, (arr[released], released, released))
+                arr[released] = done_at + o
+                heapq.heappush(later, (done_at + o, released, released))
                 released += 1
-            j = nxt_of.get(i, -1) if nxt_of else -1
+            j = nxt_of.get(st.rid[i], -1) if nxt_of else -1
             if j >= 0:  # a session's next turn, after the agent's or user's think time
-                arr[j] = st.finish[i] + think[j] + o
-                heapq.heappush(later, (arr[j], j, j))
+                arr[j] = done_at + think[j] + o
+                heapq.heappush(later, (float(arr[j]), j, j))
 
     while st.completed < K:
-        while ai < n_open and arr[order[ai]] <= t:
-            waiting.push(order[ai])
+        while ai < n_open and t_open[ai] <= t:
+            waiting.push(st.enter(int(order[ai]), float(t_open[ai])))
             ai += 1
         while later and later[0][0] <= t:
-            waiting.push(heapq.heappop(later)[2])
-        nxt = order[ai] if ai < n_open else -1  # the next request to reach the scheduler
+            a, _, r = heapq.heappop(later)
+            waiting.push(st.enter(r, a))
+        nxt = int(order[ai]) if ai < n_open else -1  # the next request to reach the scheduler
         if later and (nxt < 0 or later[0][0] < arr[nxt]):
             nxt = later[0][2]
         if levels is not None:
@@ -161,7 +165,7 @@ def run_engine(
         if t > max_time_s:
             log.truncated = f"stopped at the simulated-time bound of {max_time_s:g} s"
             break
-        if not dec and not pf and not len(waiting):
+        if not dec and not pf and not waiting:
             if nxt < 0:
                 log.truncated = "stopped: no request is left to arrive"
                 break
@@ -179,10 +183,10 @@ def run_engine(
             elif cache is not None and cache.idle:  # cached prefixes hold the blocks: evict them
                 st.io_s += cache.reclaim(pool.total, partial=True)
             elif pf:  # a partial prefill cannot get blocks: free the newest
-                st.preempt(max(pf, key=lambda j: (arr[j], j)))
+                st.preempt(max(pf, key=lambda j: (st.arr[j], st.rid[j])))
             elif nxt >= 0:  # nothing fits yet: wait for the next arrival
                 t = max(t, float(arr[nxt]))
-            elif not len(waiting):
+            elif not waiting:
                 continue
             else:
                 log.truncated = "stopped: the queue head can never get KV blocks"
@@ -196,6 +200,8 @@ def run_engine(
             st.io_s = 0.0
             ntok = int(sum(cq))
             iters.append((t, dt, 1, n, ntok))
+            log.records += 1
+            log.steps += 1
             dyn_j += dj
             busy_s += busy
             pw = act_w * busy + dj
@@ -230,13 +236,15 @@ def run_engine(
                 k = pool.steps_within(st.clock, pool.free, k)
                 if level_room - pool.used > 0:  # stay within this placement level
                     k = pool.steps_within(st.clock, level_room - pool.used, k)
-            if nxt >= 0 and not len(waiting) and n < max_seq and st.need_blocks(nxt) <= pool.free:
+            if nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free:
                 tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
                 k = min(k, steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[nxt]) - t))
             ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
             tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
             iters.append((t, dur, k, n, 0))
+            log.records += 1
+            log.steps += k
             dj = k * (e0 + ek) / 2  # the same series over the energy table
             busy = dur - k * host
             dyn_j += dj
@@ -248,11 +256,14 @@ def run_engine(
             if on_demand:
                 pool.used += pool.new_blocks(st.clock, k)
             st.clock += k
-        finished = st.finish_due(t)
-        if finished and (closed or nxt_of):
-            release(finished)
+        if st.heap and st.heap[0][0] <= st.clock:
+            finished = st.finish_due(t)
+            if finished and (closed or nxt_of):
+                release(finished)
         tl.append((t, pool.used, len(dec) + len(pf), len(waiting), st.n_preempt))
+        if pool.used > log.kv_peak_blocks:
+            log.kv_peak_blocks = pool.used
         events += 1
         if progress is not None and events % 512 == 0:
             progress(st.completed)
-    return log.close(st, reqs, arr, o, dyn_j, busy_s, peak_w, cache)
+    return log.close(st, arr - o if o else arr, dyn_j, busy_s, peak_w, cache)

@@ -102,7 +102,8 @@ class IterationPricer:
 
     def __post_init__(self) -> None:
         lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
-                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist())  # fmt: skip
+                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist(), self.token_s.tolist(),
+                 self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist())  # fmt: skip
         object.__setattr__(self, "_lists", lists)
 
     @property
@@ -149,10 +150,8 @@ class IterationPricer:
 
     def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
         """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
-        return (
-            float(self.token_s[tokens] + self.seq_s[seqs]),
-            float(self.token_j[tokens] + self.seq_j[seqs]),
-        )
+        ts, ss, tj, sj = self._lists[7:11]
+        return ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
 
     def step(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]

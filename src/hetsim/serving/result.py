@@ -56,11 +56,13 @@ def build_result(
         goodput_req_per_s=float("nan"),
         kv_blocks_total=log.total_blocks,
         kv_block_tokens=block_tokens,
-        kv_peak_utilization=float(np.max(util)),
+        kv_peak_utilization=log.kv_peak_blocks / max(log.total_blocks, 1)
+        if log.thinned
+        else float(np.max(util)),
         kv_mean_utilization=float(np.sum(util * dt) / max(float(np.sum(dt)), 1e-30)),
         preemptions=int(np.sum(log.preemptions)),
-        iterations_priced=len(log.iterations),
-        steps=int(sum(it[2] for it in log.iterations)),
+        iterations_priced=log.records or len(log.iterations),
+        steps=log.steps or int(sum(it[2] for it in log.iterations)),
         truncated=log.truncated,
         arrival_s=arr,
         first_token_s=log.first_token_s,

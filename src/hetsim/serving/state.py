@@ -19,7 +19,7 @@ clock value at which each request generates its last token.
 from __future__ import annotations
 
 import heapq
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from hetsim.engines.batching import EngineConfig
 from hetsim.serving.kvcache import BlockPool
 from hetsim.serving.prefix import PrefixCache
 from hetsim.serving.requests import RequestSet
+from hetsim.serving.runlog import RECORD_LIMIT
 
 
 class WaitQueue(Protocol):
@@ -46,32 +47,55 @@ class EngineState:
         self, reqs: RequestSet, eng: EngineConfig, pool: BlockPool, cache: PrefixCache | None,
         waiting: WaitQueue, *, prefilled: bool, kv_bytes_per_token: float, swap_bytes_per_s: float,
     ) -> None:  # fmt: skip
-        K = len(reqs)
         self.eng, self.pool, self.cache, self.waiting = eng, pool, cache, waiting
         self.prefilled = prefilled
         self.on_demand = eng.reservation == "on_demand"
         self.swap_s_per_token = kv_bytes_per_token / swap_bytes_per_s
-        self.P = reqs.input_len.tolist()
-        self.G = reqs.output_len.tolist()
+        K = len(reqs)
+        # the requests (by request id); a request reaching the scheduler takes a *slot*, and every
+        # per-request list below is indexed by slot, so memory follows the requests in the engine,
+        # not the requests served
+        self.req_P, self.req_G = reqs.input_len, reqs.output_len
         pid, plen = reqs.prefixes()
-        self.pid = pid.tolist() if cache is not None else [-1] * K
-        self.plen = plen.tolist()
-        self.priority = reqs.priority.tolist() if reqs.priority is not None else [0] * K
-        self.arr: list[float] = []  # engine arrival (set by the loop)
-        self.target = list(self.P)  # prompt tokens a prefill must cover (grows on recompute)
-        self.done = [0] * K  # of them computed
-        self.kv = [0] * K  # tokens in the KV cache (decoding: offset from clock)
-        self.shared = [0] * K  # of them in a cached prefix's blocks
-        self.gen = [0] * K  # tokens generated (decoding: offset from clock)
-        self.blocks = [0] * K  # own blocks held (decoding on demand: implied by kv)
-        self.swapped = [False] * K
-        self.first = [float("nan")] * K
-        self.finish = [float("nan")] * K
-        self.npre = [0] * K
-        self.ej = [0.0] * K  # energy charged (decoding: offset from e_acc)
-        self.dec: dict[int, None] = {}  # decoding, in the order they started
+        self.req_pid = pid if cache is not None else np.full(K, -1, dtype=np.int64)
+        self.req_plen = plen
+        self.req_priority = reqs.priority
+        # read a request's fields from Python lists (fast) unless that would hold a copy of every
+        # request (the streaming regime of long runs: NumPy scalars then, O(1) memory per request)
+        small = K <= RECORD_LIMIT
+        self._P: Any = reqs.input_len.tolist() if small else reqs.input_len
+        self._G: Any = reqs.output_len.tolist() if small else reqs.output_len
+        self._pid: Any = self.req_pid.tolist() if small else self.req_pid
+        self._plen: Any = plen.tolist() if small else plen
+        self._pri: Any = None if reqs.priority is None else reqs.priority.tolist() if small else reqs.priority
+        # results by request id, written as requests reach them
+        self.first_out = np.full(K, np.nan)
+        self.finish_out = np.full(K, np.nan)
+        self.npre_out = np.zeros(K, dtype=np.int64)
+        self.ej_out = np.zeros(K)
+        self.rid: list[int] = []  # slot -> request id
+        self.free_slots: list[int] = []
+        self.P: list[int] = []
+        self.G: list[int] = []
+        self.pid: list[int] = []
+        self.plen: list[int] = []
+        self.priority: list[int] = []
+        self.arr: list[float] = []  # engine arrival
+        self.target: list[int] = []  # prompt tokens a prefill must cover (grows on recompute)
+        self.done: list[int] = []  # of them computed
+        self.kv: list[int] = []  # tokens in the KV cache (decoding: offset from clock)
+        self.shared: list[int] = []  # of them in a cached prefix's blocks
+        self.gen: list[int] = []  # tokens generated (decoding: offset from clock)
+        self.blocks: list[int] = []  # own blocks held (decoding on demand: implied by kv)
+        self.swapped: list[bool] = []
+        self.first: list[float] = []
+        self.finish: list[float] = []
+        self.npre: list[int] = []
+        self.ej: list[float] = []  # energy charged (decoding: offset from e_acc)
+        self.tag: list[int] = []  # joins of the decoding set (a heap entry is valid for one)
+        self.dec: dict[int, None] = {}  # decoding slots, in the order they started
         self.pf: list[int] = []  # admitted, prefill not finished, in admission order
-        self.heap: list[tuple[int, int]] = []  # (clock at the last token, request)
+        self.heap: list[tuple[int, int, int]] = []  # (clock at the last token, slot, tag)
         self.clock = 0
         self.kv_base_sum = 0
         self.e_acc = 0.0
@@ -80,6 +104,58 @@ class EngineState:
         self.n_preempt = 0
         self.hold_batch = False  # static batching: finished sequences stay until the batch ends
         self.ghosts: list[int] = []
+
+    # ---- slots ---------------------------------------------------------------------------
+    def enter(self, r: int, arrival: float) -> int:
+        """Request ``r`` reaches the scheduler at ``arrival``: its slot."""
+        P, G = int(self._P[r]), int(self._G[r])
+        pid, plen, pri = (
+            int(self._pid[r]),
+            int(self._plen[r]),
+            int(self._pri[r]) if self._pri is not None else 0,
+        )
+        nan = float("nan")
+        if self.free_slots:
+            i = self.free_slots.pop()
+            self.rid[i], self.P[i], self.G[i], self.pid[i], self.plen[i] = r, P, G, pid, plen
+            self.priority[i], self.arr[i], self.target[i], self.done[i], self.kv[i] = pri, arrival, P, 0, 0
+            self.shared[i], self.gen[i], self.blocks[i], self.swapped[i] = 0, 0, 0, False
+            self.first[i], self.finish[i], self.npre[i], self.ej[i], self.tag[i] = nan, nan, 0, 0.0, 0
+            return i
+        self.rid.append(r)
+        self.P.append(P)
+        self.G.append(G)
+        self.pid.append(pid)
+        self.plen.append(plen)
+        self.priority.append(pri)
+        self.arr.append(arrival)
+        self.target.append(P)
+        self.done.append(0)
+        self.kv.append(0)
+        self.shared.append(0)
+        self.gen.append(0)
+        self.blocks.append(0)
+        self.swapped.append(False)
+        self.first.append(nan)
+        self.finish.append(nan)
+        self.npre.append(0)
+        self.ej.append(0.0)
+        self.tag.append(0)
+        return len(self.rid) - 1
+
+    def need_blocks_of(self, r: int) -> int:
+        """Blocks request ``r`` (not yet at the scheduler) needs to be admitted."""
+        P, G, bs = int(self.req_P[r]), int(self.req_G[r]), self.pool.block_tokens
+        hit = 0
+        c, pid = self.cache, int(self.req_pid[r])
+        if c is not None and pid >= 0 and (e := c.entries.get(pid)) is not None:
+            hit = min(e.tokens, int(self.req_plen[r])) // bs * bs
+        if not self.on_demand:
+            return self.pool.blocks(P + G - hit)
+        if self.prefilled:
+            return self.pool.blocks(P + 1)
+        q = P - hit
+        return self.pool.blocks(min(q, self.eng.max_num_batched_tokens) if self.eng.chunked_prefill else q)
 
     # ---- queries -------------------------------------------------------------------------
     def running(self) -> int:
@@ -98,8 +174,8 @@ class EngineState:
 
     def remaining_steps(self) -> int:
         """Decode steps until the next decoding request generates its last token."""
-        h, dec, G, gen = self.heap, self.dec, self.G, self.gen
-        while h and (h[0][1] not in dec or G[h[0][1]] - gen[h[0][1]] != h[0][0]):
+        h, dec, tag = self.heap, self.dec, self.tag
+        while h and (h[0][1] not in dec or tag[h[0][1]] != h[0][2]):
             heapq.heappop(h)
         return h[0][0] - self.clock
 
@@ -150,7 +226,8 @@ class EngineState:
         self.dec[i] = None
         if self.on_demand:
             self.pool.join(self.kv[i] - self.shared[i])
-        heapq.heappush(self.heap, (self.G[i] - self.gen[i], i))
+        self.tag[i] += 1
+        heapq.heappush(self.heap, (self.G[i] - self.gen[i], i, self.tag[i]))
 
     def leave_decode(self, i: int) -> None:
         """Out of the decoding set: its offsets back to plain values, its blocks freed."""
@@ -177,6 +254,7 @@ class EngineState:
             self.pf.remove(i)
         self.free(i)
         self.npre[i] += 1
+        self.npre_out[self.rid[i]] += 1
         self.n_preempt += 1
         if self.eng.preemption == "swap" and decoding:
             self.io_s += self.kv[i] * self.swap_s_per_token  # copy out
@@ -197,6 +275,7 @@ class EngineState:
             self.gen[i] = 1
             if self.first[i] != self.first[i]:
                 self.first[i] = t
+                self.first_out[self.rid[i]] = t
         nb = self.own_blocks(i, self.kv[i]) if self.on_demand else self.need_blocks(i)
         self.pool.used += nb - self.blocks[i]
         self.blocks[i] = nb
@@ -239,6 +318,7 @@ class EngineState:
         self.gen[i] += 1
         if self.first[i] != self.first[i]:
             self.first[i] = t
+            self.first_out[self.rid[i]] = t
         self.join_decode(i)
 
     def _share_prompt_prefix(self, i: int) -> None:
@@ -265,14 +345,15 @@ class EngineState:
 
     def finish_due(self, t: float) -> list[int]:
         """Finish the decoding requests whose last token is out at ``t``; returns them."""
-        h, dec, G, gen, clock = self.heap, self.dec, self.G, self.gen, self.clock
+        h, dec, tag, clock = self.heap, self.dec, self.tag, self.clock
         out = []
         while h and h[0][0] <= clock:
-            fc, i = heapq.heappop(h)
-            if i in dec and G[i] - gen[i] == fc and i not in out:  # a re-joined request can have two
+            _, i, k = heapq.heappop(h)
+            if i in dec and tag[i] == k:
                 out.append(i)
         for i in out:
             self.finish[i] = t
+            self.finish_out[self.rid[i]] = t
             if self.hold_batch:
                 self.ghosts.append(i)
             else:
@@ -287,19 +368,25 @@ class EngineState:
         self.leave_decode(i)
         self.free(i)
         self.completed += 1
+        self.ej_out[self.rid[i]] = self.ej[i]
         c = self.cache
         if c is not None and self.pid[i] >= 0:
             if self.shared[i]:
                 c.release(self.pid[i])
             if self.eng.prefix_caching:  # its whole context, for the next turn of its conversation
                 self.io_s += c.register(self.pid[i], self.P[i] + self.G[i], hold=False)
+        self.free_slots.append(i)
 
     def victim_newest(self) -> int:
         """The running request that arrived last (vLLM's and SGLang's preemption order)."""
-        arr = self.arr
-        return max((*self.dec, *self.pf), key=lambda j: (arr[j], j))
+        arr, rid = self.arr, self.rid
+        return max((*self.dec, *self.pf), key=lambda j: (arr[j], rid[j]))
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(first token, finish, preemptions, energy) per request as arrays."""
-        return (np.asarray(self.first, dtype=float), np.asarray(self.finish, dtype=float),
-                np.asarray(self.npre, dtype=np.int64), np.asarray(self.ej, dtype=float))  # fmt: skip
+    def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(first token, finish, preemptions, energy) per request id; the energy of requests still
+        running (a run cut short) is what they were charged so far."""
+        for i in self.dec:
+            self.ej_out[self.rid[i]] = self.ej[i] + self.e_acc
+        for i in self.pf:
+            self.ej_out[self.rid[i]] = self.ej[i]
+        return self.first_out, self.finish_out, self.npre_out, self.ej_out

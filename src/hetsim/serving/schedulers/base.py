@@ -32,6 +32,9 @@ class Batch:
     decode: bool = True
 
 
+DECODE_ONLY = Batch([], True)  # shared, never changed: an iteration of the decodes alone
+
+
 class FifoQueue(deque[int]):
     """First come, first served; a preempted request goes back to the head."""
 
@@ -138,22 +141,37 @@ def admit_waiting(
 ) -> int:
     """Admit waiting requests in queue order while tokens, sequences and blocks allow; a
     prefill's first chunk joins ``chunks``. Returns the room left."""
-    w, pool, eng = st.waiting, st.pool, st.eng
+    w, pool, eng, cache = st.waiting, st.pool, st.eng, st.cache
     max_seq, chunked = eng.max_num_seqs, eng.chunked_prefill
-    while len(w) and room > 0 and st.running() < max_seq:
+    dec, pf = st.dec, st.pf
+    while w and room > 0 and len(dec) + len(pf) < max_seq:
         i = w.peek()
         avail = cap - pool.used
         direct = st.prefilled or st.swapped[i]
         nb = st.need_blocks(i)
-        if nb + st.reload_blocks(i) > avail and st.make_free(nb + st.reload_blocks(i) + pool.total - cap):
-            avail = cap - pool.used
-            nb = st.need_blocks(i)
+        if cache is not None:
+            back = st.reload_blocks(i)
+            if nb + back > avail and st.make_free(nb + back + pool.total - cap):
+                avail = cap - pool.used
+                nb = st.need_blocks(i)
         if nb > avail:
             break
         if direct:
             w.pop()
             st.admit_direct(i, t)
             room -= 1 if mixes else 0  # it decodes in this iteration
+            continue
+        if cache is None:  # the common case, inline: no prefix to look up
+            q = st.target[i] - st.done[i]
+            if not chunked and q > room:
+                break
+            w.pop()
+            pool.used += nb - st.blocks[i]
+            st.blocks[i] = nb
+            pf.append(i)
+            q = min(q, room)
+            chunks.append((i, q))
+            room -= q
             continue
         if not chunked and st.target[i] - st.hit(i) > room:
             break
@@ -170,6 +188,8 @@ def admit_waiting(
 def mixed_batch(st: EngineState, sched: Scheduler, t: float, prefill_budget: int) -> Batch:
     """Decodes first, then the running prefills' next chunks, then new admissions, all in one
     iteration within the token budget (at most ``prefill_budget`` prefill tokens)."""
+    if not st.pf and not st.waiting and not st.on_demand:
+        return DECODE_ONLY  # nothing to admit, nothing to grow: the decodes run on
     reserve = make_room_for_decode(st, sched)
     cap = st.pool.total - reserve
     chunks: list[tuple[int, int]] = []

@@ -20,8 +20,8 @@ class Priority(Scheduler):
         return KeyedQueue(lambda i: (pri[i], arr[i]))
 
     def victim(self, st: EngineState) -> int:
-        pri, arr = st.priority, st.arr
-        return max((*st.dec, *st.pf), key=lambda j: (pri[j], arr[j], j))
+        pri, arr, rid = st.priority, st.arr, st.rid
+        return max((*st.dec, *st.pf), key=lambda j: (pri[j], arr[j], rid[j]))
 
     def form(self, st: EngineState, t: float) -> Batch:
         return mixed_batch(st, self, t, st.eng.max_num_batched_tokens)

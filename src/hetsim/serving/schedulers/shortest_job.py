@@ -22,7 +22,7 @@ class ShortestJob(Scheduler):
 
     def victim(self, st: EngineState) -> int:
         def left(j: int) -> tuple[int, int]:
-            return (st.target[j] - st.done[j] + st.G[j] - st.gen_now(j), j)
+            return (st.target[j] - st.done[j] + st.G[j] - st.gen_now(j), st.rid[j])
 
         return max((*st.dec, *st.pf), key=left)
 
