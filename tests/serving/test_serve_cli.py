@@ -60,7 +60,10 @@ def test_table_offline_closed_and_max_rate(run_cli: Run) -> None:
         (("--rate", "5", "--engine", "vlm"), "did you mean vllm"),
         (("--arrival", "closed"), "--arrival closed needs --concurrency N"),
         (("--arrival", "closed", "--concurrency", "0"), "--concurrency must be a positive"),
-        (("--rate", "5", "-p", "uniform:1:1e30"), "bounds must be whole numbers of tokens from 1 to 16,777,216"),
+        (
+            ("--rate", "5", "-p", "uniform:1:1e30"),
+            "bounds must be whole numbers of tokens from 1 to 16,777,216",
+        ),
         (("--rate", "5", "-g", "normal:512:10:nan:100"), "every number must be finite"),
         (("--rate", "5", "--seed", "-1"), "--seed must be a whole number from 0"),
         (("--rate", "5", "-n", "1000000000"), "--requests must be a whole number from 1 to 10,000,000"),

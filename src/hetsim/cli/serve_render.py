@@ -12,7 +12,7 @@ from hetsim.errors import ConfigError
 PROGRESS_FROM = 20_000  # requests from which a run shows a progress bar (on stderr)
 
 
-def build_requests(work: dict[str, Any], default_mix: str | None) -> Any:
+def build_requests(work: dict[str, Any], default_mix: str | None, max_context: int = 0) -> Any:
     """The run's requests: a trace, sessions, or drawn (a named mix, the MLPerf dataset's mix
     when the lengths are not given, or -p/-g)."""
     from hetsim.serving.requests import make_requests
@@ -34,7 +34,7 @@ def build_requests(work: dict[str, Any], default_mix: str | None) -> Any:
     return make_requests(
         work["requests"], arrival=work["arrival"], rate_per_s=work["rate"], concurrency=work["concurrency"],
         input_len=p or "512", output_len=g or "128", prefix_len=work["prefix_len"], seed=work["seed"],
-        mix=mix,
+        mix=mix, max_context=max_context,
     )  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def run_and_render(
     if max_rate:
         _search(model, hardware, sim, work, slos, bench, attainment, as_json)
         return
-    reqs = build_requests(work, bench.mix if bench else None)
+    reqs = build_requests(work, bench.mix if bench else None, get_model(model).max_seq_len)
     bar, progress = _progress(len(reqs))
     try:
         from hetsim.serving import simulate_serving
@@ -144,8 +144,11 @@ def _search(
         raise ConfigError("--max-rate needs --slo (e.g. --slo ttft=0.5,tpot=0.05) or --scenario server")
     p, g = work["input_len"], work["output_len"]
     mix = work["mix"] or (bench.mix if bench is not None and p is None and g is None else None) or None
+    from hetsim.workload.registry import get_model
+
     s = max_rate(model, hardware, judge, n_requests=work["requests"], input_len=p or "512",
-                 output_len=g or "128", mix=mix, seed=work["seed"], slo=limits, **sim)  # fmt: skip
+                 output_len=g or "128", mix=mix, max_context=get_model(model).max_seq_len, seed=work["seed"],
+                 slo=limits, **sim)  # fmt: skip
     out = {
         "max_rate_per_s": s.max_rate_per_s, "attainment": s.attainment,
         "goodput_req_per_s": s.goodput_req_per_s,

@@ -27,14 +27,19 @@ _SERVING_FIT = (
     "step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of trtllm_serving.csv "
     "(hetsim.serving.validate.fit_overheads; the H200 rows are held out and pick the same values)"
 )
-_FIT = "fitted on the H100 rows of trtllm_serving.csv (hetsim.serving.validate); the H200 rows held out"
+_FIT = (
+    "calibrated: fitted on the H100 rows of trtllm_serving.csv (hetsim.serving.validate); "
+    "the H200 rows held out"
+)
 _TUNE = "https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html"
 _LLMAPI = "https://nvidia.github.io/TensorRT-LLM/llm-api/reference.html"
 
 
 def _batching(name: str, fitted: bool) -> EngineConfig:
     """The TensorRT-engine runtime's in-flight batching (C++ batch manager)."""
-    knob = _FIT if fitted else "transferred: the v0.14 fit (" + _FIT + "); no serving rows of this version"
+    knob = (
+        _FIT if fitted else "transferred: the v0.14 fit (" + _FIT[12:] + "); no serving rows of this version"
+    )
     return EngineConfig(
         name=name,
         scheduler="fcfs",
@@ -53,7 +58,7 @@ def _batching(name: str, fitted: bool) -> EngineConfig:
         provenance={
             "scheduler": f"docs: in-flight batching runs context and generation requests in one iteration, "
             f"the active generation requests first ({_TUNE})",
-            "max_num_seqs": f"max_batch_size (not stated by the source): {knob}",
+            "max_num_seqs": f"{knob} (TensorRT-LLM's max_batch_size, which the source does not state)",
             "max_num_batched_tokens": f"docs: TensorRT-LLM max_num_tokens default 8192 ({_TUNE})",
             "chunked_prefill": "docs: TensorRT-LLM enable_chunked_context is off by default",
             "block_size": "docs: TensorRT-LLM tokens_per_block default 64",

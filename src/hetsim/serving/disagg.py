@@ -99,6 +99,7 @@ def run_disaggregated(
     def merge(idx: np.ndarray, lg: LoopLog, side: str) -> None:
         out.iterations += lg.iterations
         out.records += lg.records
+        out.stalls += lg.stalls
         out.steps += lg.steps
         out.truncated = out.truncated or lg.truncated
         out.dynamic_j += lg.dynamic_j

@@ -112,6 +112,7 @@ def run_engine(
     iters, tl = log.iterations, log.timeline
     dec, pf, done, kv, ej = st.dec, st.pf, st.done, st.kv, st.ej
     events = level = 0
+    stall, stalled = 0.0, 0  # seconds the decoding set waited for decode-free iterations, and its size
     block_bytes = eng.block_size * kv_bytes_per_token
     level_room = total_blocks
     if levels is not None:
@@ -208,6 +209,13 @@ def run_engine(
             peak_w = max(peak_w, idle_w + pw / dt)
             per_tok = ndev * (idle_w * dt + pw) / (n + ntok)
             t += dt
+            if cache is not None and cache.backlog_s:
+                cache.drain(dt)
+            if n and stall:
+                log.stalls.append((dt + stall, dt, min(n, stalled)))
+                stall = 0.0
+            elif not n and dec:
+                stall, stalled = stall + dt, max(stalled, len(dec)) if stall else len(dec)
             if n:
                 st.e_acc += per_tok
                 if on_demand:
@@ -242,6 +250,9 @@ def run_engine(
             ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
             tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
+            if stall:  # the first step's gap also held the decode-free iterations before it
+                log.stalls.append((dur / k + stall, dur / k, min(n, stalled)))
+                stall = 0.0
             iters.append((t, dur, k, n, 0))
             log.records += 1
             log.steps += k
@@ -253,6 +264,8 @@ def run_engine(
                          idle_w + (act_w * (tk - host) + ek) / tk)  # fmt: skip
             st.e_acc += ndev * (idle_w * dur + act_w * busy + dj) / n
             t += dur
+            if cache is not None and cache.backlog_s:
+                cache.drain(dur)
             if on_demand:
                 pool.used += pool.new_blocks(st.clock, k)
             st.clock += k

@@ -119,6 +119,8 @@ class ServingResult:
     iterations: list[tuple[float, float, int, int, int]] = field(repr=False, default_factory=list)
     timeline: list[tuple[float, int, int, int, int]] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (gap, step, n): tokens whose gap included iterations without decodes (itl_samples)
+    itl_stalls: list[tuple[float, float, int]] = field(repr=False, default_factory=list)
     policy: str = "primary"  # placement policy over the memory sides
     remaps: int = 0  # times the placement was re-decided (dynamic placement)
     migrated_bytes: float = 0.0  # moved between sides by those re-maps, per device
@@ -165,6 +167,7 @@ _RECORDS = {
     "request_preemptions",
     "iterations",
     "timeline",
+    "itl_stalls",
     "request_energy_j",
 }
 
@@ -189,12 +192,23 @@ def per_request_metrics(r: ServingResult) -> dict[str, FloatArray]:
     return _per_request(r)
 
 
-def itl_samples(iterations: list[tuple[float, float, int, int, int]]) -> tuple[FloatArray, FloatArray]:
-    """(step seconds, decode tokens produced at that step length) from the loop's records."""
+def itl_samples(
+    iterations: list[tuple[float, float, int, int, int]], stalls: list[tuple[float, float, int]] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """(gap seconds, decode tokens produced after that gap) from the loop's records. ``stalls``:
+    (gap, step, n) for n sequences whose next token waited for iterations that ran no decode
+    (a prefill-first scheduler's prompts): that token's gap is ``gap``, not the ``step`` of the
+    iteration that produced it."""
     if not iterations:
         return np.zeros(0), np.zeros(0)
     it = np.asarray(iterations, dtype=float)
     step = it[:, 1] / it[:, 2]
     w = it[:, 2] * it[:, 3]
+    if stalls:
+        st = np.asarray(stalls, dtype=float)
+        step = np.concatenate([step, st[:, 0], st[:, 1]])
+        w = np.concatenate([w, st[:, 2], -st[:, 2]])
+        step, inv = np.unique(step, return_inverse=True)
+        w = np.bincount(inv, weights=w)
     keep = w > 0
     return step[keep], w[keep]

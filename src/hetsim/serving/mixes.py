@@ -46,8 +46,26 @@ class Mix:
         assert self.input is not None and self.output is not None
         return self.input.mean, self.output.mean
 
-    def sample(self, rng: np.random.Generator, k: int) -> tuple[IntArray, IntArray]:
-        """(prompt, output) token counts of ``k`` requests."""
+    def sample(self, rng: np.random.Generator, k: int, max_total: int = 0) -> tuple[IntArray, IntArray]:
+        """(prompt, output) token counts of ``k`` requests; with ``max_total``, only pairs that fit
+        it (the others are drawn again, as serving benchmarks drop requests longer than the
+        model's context)."""
+        if not max_total:
+            return self._draw(rng, k)
+        xs, ys, have = [], [], 0
+        for _ in range(100):
+            x, y = self._draw(rng, max(2 * (k - have), 64))
+            ok = x + y <= max_total
+            xs.append(x[ok])
+            ys.append(y[ok])
+            have += int(ok.sum())
+            if have >= k:
+                return np.concatenate(xs)[:k], np.concatenate(ys)[:k]
+        raise ConfigError(
+            f"request mix {self.name}: almost no request fits {max_total} tokens; use a longer-context model"
+        )
+
+    def _draw(self, rng: np.random.Generator, k: int) -> tuple[IntArray, IntArray]:
         if not self.input_quantiles:
             assert self.input is not None and self.output is not None
             return self.input.sample(rng, k), self.output.sample(rng, k)

@@ -8,9 +8,14 @@ local NVMe, a remote store: :class:`KVTier`, the LMCache / Mooncake style). A hi
 prefill of the cached tokens (whole blocks only, as vLLM's automatic prefix caching); a hit in
 a lower tier first copies the entry back to the GPU, charged at that tier's bandwidth and
 latency. Entries no running request uses are evicted least recently used first when blocks
-are needed: copied to the first tier (charged on the GPU's link to it), pushed down the
-hierarchy when a tier is full (host-side copies, not on the GPU's critical path) and dropped
-past the last tier. Without tiers an evicted entry is dropped.
+are needed: copied to the first tier, pushed down the hierarchy when a tier is full (host-side
+copies) and dropped past the last tier. Without tiers an evicted entry is dropped.
+
+Pricing the copies: a store to a lower tier runs in the background (a DMA copy overlapped with
+the GPU's work, as LMCache and vLLM's KV connectors save asynchronously) but occupies the link:
+its seconds join a backlog that the iterations' time drains. A copy back is on a request's
+critical path: it waits for the backlog still queued on the link, then takes its own time, and
+both are charged to the iteration that admits the request.
 
 A request registers its prompt's prefix when its prefill completes (the entry then shares the
 blocks with it) and, for a conversation, its whole context (prompt + output) when it finishes,
@@ -68,6 +73,7 @@ class PrefixCache:
         self.tier_lru: list[OrderedDict[int, None]] = [OrderedDict() for _ in tiers]
         self.tier_bytes = [0.0] * len(tiers)
         self.hits = self.hit_tokens = self.lookups = 0
+        self.backlog_s = 0.0  # store copies still queued on the link to the first tier
         self.reloaded_bytes = self.evicted_bytes = self.dropped_bytes = 0.0
 
     def idle_blocks(self) -> int:
@@ -96,7 +102,8 @@ class PrefixCache:
                 return 0, secs
             nbytes = e.tokens * self.token_bytes
             j = e.tier - 1
-            secs += self.tiers[j].copy_s(nbytes)
+            secs += self.backlog_s + self.tiers[j].copy_s(nbytes)  # behind the queued stores
+            self.backlog_s = 0.0
             self.tier_bytes[j] -= nbytes
             del self.tier_lru[j][pid]
             self.pool.used += need
@@ -149,10 +156,15 @@ class PrefixCache:
             self.idle[pid] = None
         return secs
 
+    def drain(self, seconds: float) -> None:
+        """``seconds`` of GPU work went by: the background stores made that much progress."""
+        self.backlog_s = max(0.0, self.backlog_s - seconds)
+
     def reclaim(self, need: int, partial: bool = False) -> float:
         """Evict unreferenced GPU entries (least recently used first) until ``need`` blocks are
-        free; returns the seconds of the GPU -> tier copies. Without ``partial`` nothing is
-        evicted when all of them would not free enough."""
+        free. The stores go to the link's backlog (see the module docstring); returns 0 s, the
+        time nothing waits for. Without ``partial`` nothing is evicted when all of them would
+        not free enough."""
         secs = 0.0
         if not partial and self.pool.free + self.idle_blocks() < need:
             return secs  # evicting everything would not make the room: keep the entries
@@ -162,7 +174,7 @@ class PrefixCache:
             self.pool.used -= self.pool.blocks(e.tokens)
             nbytes = e.tokens * self.token_bytes
             if self.tiers:
-                secs += self.tiers[0].copy_s(nbytes)
+                self.backlog_s += self.tiers[0].copy_s(nbytes)
                 self.evicted_bytes += nbytes
                 self._store(pid, e, 0)
             else:

@@ -181,10 +181,11 @@ def make_requests(
     prefix_len: int = 0,
     seed: int = 0,
     mix: str | None = None,
+    max_context: int = 0,
 ) -> RequestSet:
     """Draw ``n`` requests (seeded; bit-identical for the same arguments). ``mix``: the lengths
     come from a named request mix (:mod:`hetsim.serving.mixes`) instead of ``input_len`` and
-    ``output_len``."""
+    ``output_len``, keeping only requests within ``max_context`` tokens (0: all)."""
     if isinstance(n, bool) or not 1 <= n <= MAX_REQUESTS:
         raise ConfigError(f"--requests must be a whole number from 1 to {MAX_REQUESTS:,}, got {n}")
     check_seed(seed)
@@ -192,7 +193,7 @@ def make_requests(
     if mix:
         from hetsim.serving.mixes import get_mix
 
-        inp, out = get_mix(mix).sample(rng, n)
+        inp, out = get_mix(mix).sample(rng, n, max_context)
     else:
         ind = input_len if isinstance(input_len, LengthDist) else LengthDist.parse(str(input_len))
         outd = output_len if isinstance(output_len, LengthDist) else LengthDist.parse(str(output_len))

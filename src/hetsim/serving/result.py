@@ -28,7 +28,7 @@ def build_result(
     t1 = float(np.max(fin[ok])) if done else t0
     span = max(t1 - t0, 1e-30)
     g, x = reqs.output_len.astype(float), reqs.input_len.astype(float)
-    step, w = itl_samples(log.iterations)
+    step, w = itl_samples(log.iterations, log.stalls)
     tl = np.asarray(log.timeline, dtype=float).reshape(-1, 5)
     util = tl[:, 1] / max(log.total_blocks, 1) if len(tl) else np.zeros(1)
     dt = np.diff(np.concatenate([[t0], tl[:, 0]])) if len(tl) else np.zeros(1)
@@ -72,6 +72,7 @@ def build_result(
         request_preemptions=log.preemptions.astype(float),
         iterations=log.iterations,
         timeline=log.timeline,
+        itl_stalls=log.stalls,
         notes=notes + ([log.truncated] if log.truncated else []),
     )
     meets = r.meets_slo() if slos else ok

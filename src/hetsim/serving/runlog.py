@@ -61,6 +61,8 @@ class LoopLog:
     # prefix cache: lookups, hits, tokens whose prefill a hit skipped, bytes copied back from a
     # lower tier, evicted to one, and dropped from the hierarchy
     prefix: dict[str, float] = field(default_factory=dict)
+    # (gap, step, n): decode tokens of n sequences that waited for decode-free iterations
+    stalls: list[tuple[float, float, int]] = field(default_factory=list)
     # exact over the whole run even when the event records are thinned
     records: int = 0  # priced iterations and closed-form runs
     steps: int = 0  # forward passes

@@ -157,6 +157,7 @@ def max_rate(
     input_len: LengthDist | int | str = 512,
     output_len: LengthDist | int | str = 128,
     mix: str | None = None,
+    max_context: int = 0,
     iterations: int = 10,
     seed: int = 0,
     **sim: Any,
@@ -168,7 +169,7 @@ def max_rate(
 
     def run(arrival: str, rate: float | None) -> ServingResult:
         reqs = make_requests(n_requests, arrival=arrival, rate_per_s=rate, input_len=input_len,  # type: ignore[arg-type]
-                             output_len=output_len, mix=mix, seed=seed)  # fmt: skip
+                             output_len=output_len, mix=mix, max_context=max_context, seed=seed)  # fmt: skip
         return simulate_serving(model, hardware, reqs, **sim)
 
     cap = capacity(run("offline", None))

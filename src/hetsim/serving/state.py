@@ -49,7 +49,8 @@ class EngineState:
     ) -> None:  # fmt: skip
         self.eng, self.pool, self.cache, self.waiting = eng, pool, cache, waiting
         self.prefilled = prefilled
-        self.on_demand = eng.reservation == "on_demand"
+        # static batching sizes a batch to fit: every sequence holds its whole length from admission
+        self.on_demand = eng.reservation == "on_demand" and eng.scheduler != "static"
         self.swap_s_per_token = kv_bytes_per_token / swap_bytes_per_s
         K = len(reqs)
         # the requests (by request id); a request reaching the scheduler takes a *slot*, and every

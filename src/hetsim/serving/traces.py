@@ -87,6 +87,11 @@ def _rows(p: Path, text: str) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     def lines() -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             for row in reader:
+                extra = row.get(None) or []  # csv's restkey
+                if any(
+                    str(v).strip() for v in extra
+                ):  # values beyond the header (empty ones: a trailing comma)
+                    raise ConfigError(f"trace {p}, line {reader.line_num}: more fields than the header has")
                 yield reader.line_num, row
         except csv.Error as exc:
             raise ConfigError(f"trace {p}, line {reader.line_num}: {exc}") from None

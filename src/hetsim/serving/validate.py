@@ -84,6 +84,12 @@ def _reason(exc: Exception) -> str:
     return re.sub(r"\d[\d,.]*", "N", f"{type(exc).__name__}: {exc}")[:200]
 
 
+def _context(r: ServingRow) -> int:
+    from hetsim.workload.registry import get_model
+
+    return get_model(r.model).max_seq_len if r.mix else 0
+
+
 def _simulate(r0: ServingRow, eng: EngineConfig | None, cv: float) -> tuple[ServingResult, float]:
     """One configuration's run, and for an MLPerf Server row the rate the search found."""
     engine = eng or get_engine(r0.engine)
@@ -105,7 +111,7 @@ def _simulate(r0: ServingRow, eng: EngineConfig | None, cv: float) -> tuple[Serv
         reqs = make_requests(
             r0.n_requests, arrival=r0.arrival, rate_per_s=r0.rate if poisson else None,  # type: ignore[arg-type]
             concurrency=r0.concurrency or None, input_len=r0.input_len or 512,
-            output_len=r0.output_len or 128, seed=0, mix=r0.mix or None,
+            output_len=r0.output_len or 128, seed=0, mix=r0.mix or None, max_context=_context(r0),
         )  # fmt: skip
         reqs = with_output_spread(reqs, cv, seed=0, hi=16 * max(r0.output_len, 1))
     res = simulate_serving(r0.model, r0.hardware, reqs, engine=engine, tp=r0.tp, precision=prec)

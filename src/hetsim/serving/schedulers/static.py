@@ -3,7 +3,9 @@ transformers, gpt-fast, the offload engines): when the engine is idle it takes u
 ``max_num_seqs`` waiting requests, prefills their prompts, then decodes until the longest is
 done. A sequence that finishes early stays in the batch (padding, still computed) until the
 batch ends; requests arriving meanwhile wait for the next batch (Orca, Yu et al., OSDI 2022,
-contrasts continuous batching with this)."""
+contrasts continuous batching with this). A batch is sized to fit: every sequence holds the KV
+blocks of its whole length from admission, whatever the engine's reservation, so nothing is
+preempted (the padding of finished sequences is computed but its KV is not counted)."""
 
 from __future__ import annotations
 
