@@ -237,17 +237,20 @@ def run_engine(
             host = over_s + seq_over * n
             base, e_base = pricer.dense(n, n)
             base += host
-            a0, e0 = pricer.decode_attention(n, S0)
+            a0, ea0 = pricer.decode_attention(n, S0)
             t0 = base + a0
-            e0 += e_base
+            e0 = ea0 + e_base
             if on_demand:
                 k = pool.steps_within(st.clock, pool.free, k)
                 if level_room - pool.used > 0:  # stay within this placement level
                     k = pool.steps_within(st.clock, level_room - pool.used, k)
+            ak, ek = pricer.decode_attention(n, S0 + n * (k - 1)) if k > 1 else (a0, ea0)
             if nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free:
-                tk = base + pricer.decode_attention(n, S0 + n * (k - 1))[0]
-                k = min(k, steps_to_reach(t0, (tk - t0) / (k - 1) if k > 1 else 0.0, float(arr[nxt]) - t))
-            ak, ek = pricer.decode_attention(n, S0 + n * (k - 1))
+                gap = float(arr[nxt]) - t
+                k_arr = steps_to_reach(t0, (base + ak - t0) / (k - 1) if k > 1 else 0.0, gap)
+                if k_arr < k:  # the run stops at the step the arrival lands in
+                    k = k_arr
+                    ak, ek = pricer.decode_attention(n, S0 + n * (k - 1)) if k > 1 else (a0, ea0)
             tk, ek = base + ak, e_base + ek
             dur = k * (t0 + tk) / 2  # arithmetic series over the piecewise-linear step time
             if stall:  # the first step's gap also held the decode-free iterations before it
