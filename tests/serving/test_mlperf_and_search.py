@@ -84,3 +84,10 @@ def test_capacity_is_the_steady_completion_rate() -> None:
     off = simulate_serving(MODEL, HW, make_requests(2000, arrival="offline", input_len=512, output_len=128))
     cap = capacity(off)
     assert 0.95 * off.request_throughput_per_s < cap < 1.3 * off.request_throughput_per_s
+
+
+def test_a_run_names_an_slo_no_request_can_meet() -> None:
+    r = simulate_serving(
+        MODEL, HW, make_requests(20, rate_per_s=2, input_len=256, output_len=16), slo="ttft=1e-4"
+    )
+    assert r.slo_attainment == 0 and any("no request met it, the fastest took" in n for n in r.notes)

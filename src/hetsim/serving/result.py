@@ -76,7 +76,21 @@ def build_result(
         notes=notes + ([log.truncated] if log.truncated else []),
     )
     meets = r.meets_slo() if slos else ok
-    return replace(r, slo_attainment=float(np.mean(meets)), goodput_req_per_s=float(np.sum(meets)) / span)
+    return replace(r, slo_attainment=float(np.mean(meets)), goodput_req_per_s=float(np.sum(meets)) / span,
+                   notes=r.notes + _impossible_slos(r))  # fmt: skip
+
+
+def _impossible_slos(r: ServingResult) -> list[str]:
+    """A note per SLO no request met, not even the fastest (a limit below what the hardware does)."""
+    from hetsim.serving.metrics import per_request_metrics
+
+    per, out = per_request_metrics(r), []
+    for name, limit in r.slo.items():
+        x = per[name][np.isfinite(per[name])]
+        if x.size and limit < float(np.min(x)):
+            out.append(f"SLO {name} <= {limit * 1e3:g} ms: no request met it, the fastest took "
+                       f"{float(np.min(x)) * 1e3:.3g} ms (raise it or change the hardware)")  # fmt: skip
+    return out
 
 
 Group = tuple[Device, int, int, float, float]  # device, tp, instances, busy s, dynamic J per device
