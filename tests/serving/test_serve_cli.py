@@ -120,3 +120,22 @@ def test_serving_validate_bad_fold_one_line_exit_2(
     csv.write_text("source_id,hardware,model,batch_or_concurrency,input_len,output_len,metric,value,unit\n")
     r = run_cli("validate", "--serving", *extra, str(csv))
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_help_shows_the_length_forms_as_written(run_cli: Run) -> None:
+    r = run_cli("serve-sim", "--help")
+    assert r.code == 0 and "normal:MEAN:SD" in r.out and "Ⓜ" not in r.out  # no Rich emoji codes
+
+
+def test_slo_is_printed_in_words_not_as_a_dict(run_cli: Run) -> None:
+    r = run_cli(*BASE, "--rate", "5", "--slo", "ttft=0.5,tpot=0.05")
+    assert r.code == 0 and "SLO TTFT <= 500 ms, TPOT <= 50 ms" in r.out and "{'ttft'" not in r.out
+
+
+def test_outputs_naming_one_file_are_refused_before_anything_is_written(run_cli: Run, tmp_path: Path) -> None:
+    same = tmp_path / "same.png"
+    r = run_cli(*BASE, "--rate", "5", "--plot-cdf", str(same), "--plot-kv", str(same))
+    assert r.code == 2 and "name the same file" in r.err and not same.exists()
+    x = tmp_path / "x"
+    r = run_cli(*BASE, "--rate", "5", "--csv-out", str(x), "--trace-out", str(x))
+    assert r.code == 2 and not x.exists() and not list(tmp_path.iterdir())
