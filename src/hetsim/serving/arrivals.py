@@ -6,10 +6,12 @@ are ``engine - o``)."""
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 import numpy as np
 
 from hetsim.serving.requests import RequestSet
+from hetsim.serving.runlog import RECORD_LIMIT
 from hetsim.serving.state import EngineState
 
 
@@ -21,9 +23,11 @@ class Arrivals:
         self.o = o
         self.arr = np.asarray(reqs.arrival_s, dtype=float) + o  # by request id (released ones set later)
         self.closed = reqs.arrival == "closed"
-        self.order = np.arange(K) if self.closed else np.argsort(self.arr, kind="stable")
+        self.order: Any = np.arange(K) if self.closed else np.argsort(self.arr, kind="stable")
         self.n_open = int(np.sum(np.isfinite(reqs.arrival_s)))
-        self.t_open = self.arr[self.order[: self.n_open]]  # open arrivals in time order
+        self.t_open: Any = self.arr[self.order[: self.n_open]]  # open arrivals in time order
+        if K <= RECORD_LIMIT:  # Python lists read faster; long runs keep the arrays (memory)
+            self.order, self.t_open = self.order.tolist(), self.t_open.tolist()
         self.ai = 0
         self.released = self.n_open  # the next closed-loop request a finish releases
         # released, not at the scheduler yet: (engine arrival, order, request)
@@ -37,14 +41,17 @@ class Arrivals:
 
     def admit_due(self, st: EngineState, t: float) -> None:
         """Every request that has reached the scheduler by ``t`` joins the wait queue."""
-        order, t_open, waiting = self.order, self.t_open, st.waiting
-        while self.ai < self.n_open and t_open[self.ai] <= t:
-            waiting.push(st.enter(int(order[self.ai]), float(t_open[self.ai])))
-            self.ai += 1
+        ai, n_open, t_open = self.ai, self.n_open, self.t_open
+        if ai < n_open and t_open[ai] <= t:
+            order, waiting = self.order, st.waiting
+            while ai < n_open and t_open[ai] <= t:
+                waiting.push(st.enter(int(order[ai]), float(t_open[ai])))
+                ai += 1
+            self.ai = ai
         later = self.later
         while later and later[0][0] <= t:
             a, _, r = heapq.heappop(later)
-            waiting.push(st.enter(r, a))
+            st.waiting.push(st.enter(r, a))
 
     def next(self) -> int:
         """The next request to reach the scheduler (-1: none known yet)."""

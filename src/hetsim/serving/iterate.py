@@ -41,20 +41,27 @@ def priced_iteration(
     """One iteration of ``n`` decodes and prefill ``chunks`` (and pending KV copies); returns
     the time it ends."""
     done, kv, ej, pool = st.done, st.kv, st.ej, st.pool
-    cq = [float(q) for _, q in chunks]
-    cc = [float(done[i] + q) for i, q in chunks]
+    if len(chunks) == 1:  # the common case: one prompt (chunk) beside the decodes
+        i, q = chunks[0]
+        cq, cc, ntok = [float(q)], [float(done[i] + q)], q
+    else:
+        cq = [float(q) for _, q in chunks]
+        cc = [float(done[i] + q) for i, q in chunks]
+        ntok = int(sum(cq))
     busy, dj = pricer.step(n, float(st.context()) if n else 0.0, cq, cc)
     dt = busy + m.step_overhead_s + m.seq_overhead_s * (n + len(chunks)) + st.io_s
     st.io_s = 0.0
-    ntok = int(sum(cq))
     log.iterations.append((t, dt, 1, n, ntok))
     log.records += 1
     log.steps += 1
     m.dyn_j += dj
     m.busy_s += busy
+    idle_w = m.idle_w
     pw = m.act_w * busy + dj
-    m.peak_w = max(m.peak_w, m.idle_w + pw / dt)
-    per_tok = m.n_devices * (m.idle_w * dt + pw) / (n + ntok)
+    peak = idle_w + pw / dt
+    if peak > m.peak_w:
+        m.peak_w = peak
+    per_tok = m.n_devices * (idle_w * dt + pw) / (n + ntok)
     t += dt
     if st.cache is not None and st.cache.backlog_s:
         st.cache.drain(dt)
@@ -121,9 +128,11 @@ def decode_run(
     busy = dur - k * host
     m.dyn_j += dj
     m.busy_s += busy
-    m.peak_w = max(m.peak_w, m.idle_w + (m.act_w * (t0 - host) + e0) / t0,
-                   m.idle_w + (m.act_w * (tk - host) + ek) / tk)  # fmt: skip
-    st.e_acc += m.n_devices * (m.idle_w * dur + m.act_w * busy + dj) / n
+    idle_w, act_w = m.idle_w, m.act_w
+    peak = max(idle_w + (act_w * (t0 - host) + e0) / t0, idle_w + (act_w * (tk - host) + ek) / tk)
+    if peak > m.peak_w:
+        m.peak_w = peak
+    st.e_acc += m.n_devices * (idle_w * dur + act_w * busy + dj) / n
     t += dur
     if st.cache is not None and st.cache.backlog_s:
         st.cache.drain(dur)

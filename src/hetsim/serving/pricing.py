@@ -159,10 +159,12 @@ class IterationPricer:
         """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
         total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
         tokens = n_decode + int(sum(chunks_q))
-        d = self.dense(tokens, n_decode + len(chunks_q))
-        a = self.decode_attention(n_decode, decode_context)
-        p = self.prefill_attention(chunks_q, chunks_c)
-        return d[0] + a[0] + p[0], d[1] + a[1] + p[1]
+        ts, ss, tj, sj = self._lists[7:11]
+        seqs = n_decode + len(chunks_q)
+        d0, d1 = ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
+        a = self.decode_attention(n_decode, decode_context) if n_decode else (0.0, 0.0)
+        p = self.prefill_attention(chunks_q, chunks_c) if chunks_q else (0.0, 0.0)
+        return d0 + a[0] + p[0], d1 + a[1] + p[1]
 
     def step_s(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
