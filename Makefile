@@ -34,7 +34,7 @@ test: lint
 
 # 100,000 generated command lines and mutated files through the CLI (about an hour on 2 cores)
 fuzz: install-dev
-	$(BIN)/pytest tests/cli/test_fuzz.py --long -x
+	$(BIN)/pytest tests/cli/test_fuzz.py tests/serving/test_serve_fuzz.py --long -x
 
 bench: install-dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py

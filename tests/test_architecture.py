@@ -14,6 +14,7 @@ LAYERS = [
     {"workload"},
     {"ingest"},
     {"hardware"},
+    {"engines"},  # engine records: data read by sim (analyze --framework) and serving
     {"memory"},
     {"cost"},
     {"placement"},

@@ -52,7 +52,10 @@ def test_open_arrivals_shift_by_the_overhead_and_nothing_else(
 def test_closed_loop_users_wait_for_the_front_end(o1: float, extra: float, users: int) -> None:
     """In a closed loop each user sends the next request when the last one returns, so a
     longer front end never raises throughput; fewer requests then wait in the engine, but the
-    mean TTFT and end-to-end latency (front end included) never fall."""
+    mean TTFT (front end included) never falls. The mean end-to-end latency can: with 52 users
+    of 256 + 64 tokens, 7.8 ms more front end leaves fewer sequences per decode step, and the
+    steps get faster by more than that (0.8855 s -> 0.8825 s, the same before and after the
+    scheduler refactor), so only its per-request floor is asserted."""
     reqs = make_requests(200, arrival="closed", concurrency=users, input_len=256, output_len=32, seed=1)
     eng = get_engine("trtllm")
     a = simulate_serving(MODEL, HW, reqs, engine=eng.with_(request_overhead_s=o1))
@@ -60,7 +63,7 @@ def test_closed_loop_users_wait_for_the_front_end(o1: float, extra: float, users
     assert a.completed == b.completed == 200
     assert b.request_throughput_per_s <= a.request_throughput_per_s * (1 + 1e-9)
     assert b.ttft_s.mean >= a.ttft_s.mean * (1 - 1e-9)
-    assert b.e2e_latency_s.mean >= a.e2e_latency_s.mean * (1 - 1e-9)
+    assert np.all(b.finish_s - b.arrival_s >= o1 + extra - 1e-12)
     assert np.all(b.first_token_s - b.arrival_s >= o1 + extra - 1e-12)
 
 

@@ -42,7 +42,7 @@ def test_vocabulary(csv_file: Path) -> None:
         "poisson",
         4.0,
         200,
-        "vllm",
+        "vllm-v0",  # vLLM 0.6 ran the V0 engine
         "ttft_p50",
         0.03,
     )
@@ -54,7 +54,7 @@ def test_vocabulary(csv_file: Path) -> None:
         "output_throughput_per_gpu",
     )
     assert (c.arrival, c.hardware, c.field) == ("offline", "h100-sxm", "request_throughput")
-    assert (d.field, d.value, d.hardware, d.engine) == ("tpot_p99", 0.012, "h100-sxm", "trtllm")
+    assert (d.field, d.value, d.hardware, d.engine) == ("tpot_p99", 0.012, "h100-sxm", "tensorrt-llm")
     assert sum(skipped.values()) == 2  # the FP4 GPU row and the dataset-length row
 
 

@@ -58,7 +58,27 @@ def test_table_offline_closed_and_max_rate(run_cli: Run) -> None:
         (("--rate", "5", "--slo", "latency=3"), "unknown metric 'latency'"),
         (("--rate", "5", "-p", "9000"), "more than the 8192-token context"),
         (("--rate", "5", "--engine", "vlm"), "did you mean vllm"),
-        (("--arrival", "closed"), "--concurrency must be a positive"),
+        (("--arrival", "closed"), "--arrival closed needs --concurrency N"),
+        (("--arrival", "closed", "--concurrency", "0"), "--concurrency must be a positive"),
+        (
+            ("--rate", "5", "-p", "uniform:1:1e30"),
+            "bounds must be whole numbers of tokens from 1 to 16,777,216",
+        ),
+        (("--rate", "5", "-g", "normal:512:10:nan:100"), "every number must be finite"),
+        (("--rate", "5", "--seed", "-1"), "--seed must be a whole number from 0"),
+        (("--rate", "5", "-n", "1000000000"), "--requests must be a whole number from 1 to 10,000,000"),
+        (("--rate", "5", "--slo", "ttft=inf"), "finite positive number of seconds"),
+        (("--rate", "5", "--max-queue", "-1"), "--max-queue must be >= 0"),
+        (("--rate", "5", "--slo-attainment", "2"), "--slo-attainment must be in (0, 1]"),
+        (("--rate", "5", "--engine", "trt-lm"), "did you mean"),
+        (("--rate", "5", "--scheduler", "fifo"), "did you mean fcfs"),
+        (("--rate", "5", "--mix", "sharegp"), "did you mean sharegpt"),
+        (("--rate", "5", "--kv-offload", "auto"), "describes no memory beyond the GPU"),
+        (("--rate", "5", "--kv-offload", "dram:1TB"), "give NAME:CAPACITY:BANDWIDTH"),
+        (("--rate", "5", "--disaggregate", "1:99999"), "from 1 to 4,096"),
+        (("--rate", "5", "--scenario", "online"), "--scenario 'online': choose offline or server"),
+        (("--scenario", "server"), "needs --rate"),
+        (("--rate", "5", "--scenario", "server", "-m", "llama2-13b"), "no Server benchmark for llama2-13b"),
         (("--rate", "5", "-p", "normal:abc"), "length 'normal:abc'"),
         (("--rate", "5", "--disaggregate", "x"), "PREFILL:DECODE"),
         (("--rate", "5", "--policy", "ofload"), "did you mean offload"),
@@ -73,7 +93,7 @@ def test_bad_traces_and_kv_capacity(run_cli: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("arrival_s,input_len\n0,10\n")
     r = run_cli(*BASE, "--trace", str(bad))
-    assert r.code == 2 and "missing column(s) output_len" in r.err
+    assert r.code == 2 and "missing column(s) output length (output_len" in r.err
     bad.write_text("arrival_s,input_len,output_len\n0,10,5\n0.5,-4,5\n")
     r = run_cli(*BASE, "--trace", str(bad))
     assert r.code == 2 and "line 3" in r.err
@@ -100,3 +120,22 @@ def test_serving_validate_bad_fold_one_line_exit_2(
     csv.write_text("source_id,hardware,model,batch_or_concurrency,input_len,output_len,metric,value,unit\n")
     r = run_cli("validate", "--serving", *extra, str(csv))
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_help_shows_the_length_forms_as_written(run_cli: Run) -> None:
+    r = run_cli("serve-sim", "--help")
+    assert r.code == 0 and "normal:MEAN:SD" in r.out and "Ⓜ" not in r.out  # no Rich emoji codes
+
+
+def test_slo_is_printed_in_words_not_as_a_dict(run_cli: Run) -> None:
+    r = run_cli(*BASE, "--rate", "5", "--slo", "ttft=0.5,tpot=0.05")
+    assert r.code == 0 and "SLO TTFT <= 500 ms, TPOT <= 50 ms" in r.out and "{'ttft'" not in r.out
+
+
+def test_outputs_naming_one_file_are_refused_before_anything_is_written(run_cli: Run, tmp_path: Path) -> None:
+    same = tmp_path / "same.png"
+    r = run_cli(*BASE, "--rate", "5", "--plot-cdf", str(same), "--plot-kv", str(same))
+    assert r.code == 2 and "name the same file" in r.err and not same.exists()
+    x = tmp_path / "x"
+    r = run_cli(*BASE, "--rate", "5", "--csv-out", str(x), "--trace-out", str(x))
+    assert r.code == 2 and not x.exists() and not list(tmp_path.iterdir())

@@ -44,7 +44,7 @@ MISSES = {
 def held_out() -> dict[str, float]:
     rows, skipped = load_serving_rows(ROOT / "trtllm_serving.csv")
     rows = [r for r in rows if r.hardware == "h200"]
-    assert len(rows) == 180 and not skipped and {r.engine for r in rows} == {"trtllm"}
+    assert len(rows) == 180 and not skipped and {r.engine for r in rows} == {"tensorrt-llm"}
     return mape_by_metric(predict_rows(rows))
 
 

@@ -1,5 +1,6 @@
-"""``hetsim frameworks``: the serving-framework profiles, each knob with its value, provenance
-and what it was fitted on."""
+"""``hetsim engines`` (also ``hetsim frameworks``): the engine records, each knob of the static
+path (analyze --framework) and of batching (serve-sim --engine) with its value, provenance and
+what it was fitted on."""
 
 from __future__ import annotations
 
@@ -25,39 +26,54 @@ def _knobs(serving: object, provenance: dict[str, str]) -> dict[str, object]:
     return out
 
 
-@app.command("frameworks")
+def _batching(cfg: object) -> dict[str, dict[str, object]]:
+    """Every batching knob (serve-sim --engine) with its value and provenance."""
+    prov: dict[str, str] = getattr(cfg, "provenance", {})
+    return {
+        f.name: {"value": getattr(cfg, f.name), "provenance": prov.get(f.name, "default")}
+        for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
+        if f.name not in ("name", "provenance")
+    }
+
+
+@app.command("engines")
+@app.command("frameworks", hidden=True)
 def frameworks_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the serving-framework profiles (--framework NAME) with each knob's value,
-    provenance and what it was fitted on."""
+    """List the engine records (analyze --framework NAME, serve-sim --engine NAME: the same names
+    and aliases) with each knob's value, provenance and what it was fitted on."""
     from rich.table import Table
 
-    from hetsim.sim.frameworks import PROFILES
+    from hetsim.engines import ENGINES
 
     rows = [
         {
             "name": p.name,
+            "aliases": list(p.aliases),
+            "description": p.description,
             "matches": p.matches,
             "fitted_on": p.fitted_on,
             "knobs": {
                 k: {"value": v, "provenance": p.provenance.get(k, "default")}
                 for k, v in _knobs(p.serving, p.provenance).items()
             },
+            "batching": _batching(p.batching),
         }
-        for p in PROFILES
+        for p in ENGINES
     ]
     if as_json:
         print_json(rows)
         return
-    table = Table(title="framework profiles (analyze --framework NAME)", show_lines=True)
-    for col in ("profile", "knob", "value", "provenance"):
+    table = Table(title="engine records (analyze --framework NAME, serve-sim --engine NAME)", show_lines=True)
+    for col in ("engine", "knob", "value", "provenance"):
         table.add_column(col, overflow="fold")
-    for r in rows:
-        knobs: dict[str, dict[str, object]] = r["knobs"]  # type: ignore[assignment]
-        first = True
-        for k, kv in knobs.items():
-            name = f"{r['name']}\nfitted on: {r['fitted_on']}" if first else ""
-            value = kv["value"]
+    for p in ENGINES:
+        knobs = {k: (v, p.provenance.get(k, "default")) for k, v in _knobs(p.serving, p.provenance).items()}
+        for k, kv in _batching(p.batching).items():
+            if kv["provenance"] != "default":
+                knobs[f"serve-sim {k}"] = (kv["value"], str(kv["provenance"]))
+        alias = f" ({', '.join(p.aliases)})" if p.aliases else ""
+        for n, (k, (value, prov)) in enumerate(knobs.items()):
+            name = f"{p.name}{alias}\nfitted on: {p.fitted_on}" if n == 0 else ""
             shown = f"{value:.3g}" if isinstance(value, float) else str(value)
-            table.add_row(name, k, shown[:60], str(kv["provenance"]))
-            first = False
+            table.add_row(name, k, shown[:60], prov)
     console.print(table)

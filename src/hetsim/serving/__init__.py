@@ -9,7 +9,8 @@ from the op graph and :mod:`hetsim.cost`) -> ``loop`` (event-driven, closed-form
 from hetsim.serving.api import KVBudget, kv_budget, simulate_serving
 from hetsim.serving.engine import PRESETS, EngineConfig, get_engine
 from hetsim.serving.metrics import ServingResult, Stats, parse_slo
-from hetsim.serving.requests import LengthDist, RequestSet, load_trace, make_requests
+from hetsim.serving.requests import LengthDist, RequestSet, make_requests
+from hetsim.serving.traces import load_trace
 
 __all__ = [
     "PRESETS", "EngineConfig", "KVBudget", "LengthDist", "RequestSet", "ServingResult", "Stats",

@@ -11,6 +11,7 @@ to last finish). Goodput counts the requests that meet every SLO.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,11 @@ from hetsim.errors import ConfigError
 from hetsim.workload.ops import FloatArray
 
 SLO_METRICS = ("ttft", "tpot", "e2e")
+
+
+def format_slo(slo: dict[str, float]) -> str:
+    """``{"ttft": 0.5, "tpot": 0.05}`` -> ``TTFT <= 500 ms, TPOT <= 50 ms``."""
+    return ", ".join(f"{k.upper()} <= {v * 1e3:,.4g} ms" for k, v in slo.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +69,10 @@ def parse_slo(text: str | None) -> dict[str, float]:
             v = float(value)
         except ValueError:
             raise ConfigError(f"--slo {name}={value!r}: give a number of seconds") from None
-        if not v > 0:
-            raise ConfigError(f"--slo {name} must be positive seconds, got {value}")
+        if not 0 < v < math.inf:
+            raise ConfigError(
+                f"--slo {name} must be a finite positive number of seconds, got {value.strip()}"
+            )
         out[name] = v
     return out
 
@@ -111,6 +119,8 @@ class ServingResult:
     iterations: list[tuple[float, float, int, int, int]] = field(repr=False, default_factory=list)
     timeline: list[tuple[float, int, int, int, int]] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (gap, step, n): tokens whose gap included iterations without decodes (itl_samples)
+    itl_stalls: list[tuple[float, float, int]] = field(repr=False, default_factory=list)
     policy: str = "primary"  # placement policy over the memory sides
     remaps: int = 0  # times the placement was re-decided (dynamic placement)
     migrated_bytes: float = 0.0  # moved between sides by those re-maps, per device
@@ -126,6 +136,9 @@ class ServingResult:
     avg_power_w: float = float("nan")  # mean over the run and the devices
     peak_power_w: float = float("nan")  # highest over one iteration (one step of a decode run)
     request_energy_j: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    scheduler: str = ""  # the registered scheduler that formed the batches
+    # prefix cache counters (lookups, hits, hit_tokens, reloaded/evicted/dropped bytes); {} if unused
+    prefix_cache: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-request and per-event records (what ``--json`` prints)."""
@@ -154,6 +167,7 @@ _RECORDS = {
     "request_preemptions",
     "iterations",
     "timeline",
+    "itl_stalls",
     "request_energy_j",
 }
 
@@ -178,12 +192,23 @@ def per_request_metrics(r: ServingResult) -> dict[str, FloatArray]:
     return _per_request(r)
 
 
-def itl_samples(iterations: list[tuple[float, float, int, int, int]]) -> tuple[FloatArray, FloatArray]:
-    """(step seconds, decode tokens produced at that step length) from the loop's records."""
+def itl_samples(
+    iterations: list[tuple[float, float, int, int, int]], stalls: list[tuple[float, float, int]] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """(gap seconds, decode tokens produced after that gap) from the loop's records. ``stalls``:
+    (gap, step, n) for n sequences whose next token waited for iterations that ran no decode
+    (a prefill-first scheduler's prompts): that token's gap is ``gap``, not the ``step`` of the
+    iteration that produced it."""
     if not iterations:
         return np.zeros(0), np.zeros(0)
     it = np.asarray(iterations, dtype=float)
     step = it[:, 1] / it[:, 2]
     w = it[:, 2] * it[:, 3]
+    if stalls:
+        st = np.asarray(stalls, dtype=float)
+        step = np.concatenate([step, st[:, 0], st[:, 1]])
+        w = np.concatenate([w, st[:, 2], -st[:, 2]])
+        step, inv = np.unique(step, return_inverse=True)
+        w = np.bincount(inv, weights=w)
     keep = w > 0
     return step[keep], w[keep]

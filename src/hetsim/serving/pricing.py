@@ -102,7 +102,8 @@ class IterationPricer:
 
     def __post_init__(self) -> None:
         lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
-                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist())  # fmt: skip
+                 self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist(), self.token_s.tolist(),
+                 self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist())  # fmt: skip
         object.__setattr__(self, "_lists", lists)
 
     @property
@@ -146,10 +147,8 @@ class IterationPricer:
 
     def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
         """Token and sequence ops of an iteration of ``tokens`` tokens over ``seqs`` sequences."""
-        return (
-            float(self.token_s[tokens] + self.seq_s[seqs]),
-            float(self.token_j[tokens] + self.seq_j[seqs]),
-        )
+        ts, ss, tj, sj = self._lists[7:11]
+        return ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
 
     def step(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
@@ -157,10 +156,12 @@ class IterationPricer:
         """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
         total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
         tokens = n_decode + int(sum(chunks_q))
-        d = self.dense(tokens, n_decode + len(chunks_q))
-        a = self.decode_attention(n_decode, decode_context)
-        p = self.prefill_attention(chunks_q, chunks_c)
-        return d[0] + a[0] + p[0], d[1] + a[1] + p[1]
+        ts, ss, tj, sj = self._lists[7:11]
+        seqs = n_decode + len(chunks_q)
+        d0, d1 = ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
+        a = self.decode_attention(n_decode, decode_context) if n_decode else (0.0, 0.0)
+        p = self.prefill_attention(chunks_q, chunks_c) if chunks_q else (0.0, 0.0)
+        return d0 + a[0] + p[0], d1 + a[1] + p[1]
 
     def step_s(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]

@@ -12,9 +12,8 @@ NumPy generator, so the same seed gives the same requests bit for bit.
 
 from __future__ import annotations
 
-import csv
+import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -25,6 +24,14 @@ from hetsim.workload.ops import FloatArray
 Arrival = Literal["poisson", "closed", "offline", "trace"]
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
 IntArray = np.ndarray
+# the longest prompt or output a request may ask for: above every model context in use (Llama 4
+# Scout: 10M tokens); a larger number is a typo or hostile input, refused with a clear error
+MAX_LENGTH_TOKENS = 1 << 24
+MAX_SEED = 2**63 - 1
+# requests one run may ask for: the request records of 10^7 requests take about 1 GB; more is
+# refused rather than run out of memory (split the run, or sample fewer: the statistics of a
+# steady state converge long before)
+MAX_REQUESTS = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,37 +43,48 @@ class LengthDist:
     mean: float = 128.0
     std: float = 0.0
     lo: int = 1
-    hi: int = 1 << 20
+    hi: int = MAX_LENGTH_TOKENS
 
     def __post_init__(self) -> None:
         if self.kind not in DISTRIBUTIONS:
             raise ConfigError(f"length distribution {self.kind!r}: choose from {', '.join(DISTRIBUTIONS)}")
-        if self.mean < 1 or self.std < 0 or self.lo < 1 or self.hi < self.lo:
+        top = MAX_LENGTH_TOKENS
+        if not (1 <= self.mean <= top and 0 <= self.std <= top and 1 <= self.lo <= self.hi <= top):
             raise ConfigError(
-                f"length distribution needs mean >= 1, std >= 0 and 1 <= lo <= hi; got mean={self.mean}, "
-                f"std={self.std}, lo={self.lo}, hi={self.hi}"
+                f"length distribution needs 1 <= mean <= {top:,}, 0 <= std <= {top:,} and "
+                f"1 <= lo <= hi <= {top:,} tokens; got mean={self.mean:g}, std={self.std:g}, "
+                f"lo={self.lo}, hi={self.hi}"
             )
 
     @classmethod
     def parse(cls, text: str) -> LengthDist:
         """``256`` (fixed), ``uniform:100:300``, ``normal:512:128[:lo:hi]``,
         ``lognormal:512:256[:lo:hi]``."""
+        usage = (
+            f"length {text!r}: give a positive integer, uniform:LO:HI, normal:MEAN:STD[:LO:HI] "
+            "or lognormal:MEAN:STD[:LO:HI] (tokens)"
+        )
         parts = str(text).strip().split(":")
         try:
-            if len(parts) == 1:
-                return cls("fixed", float(int(parts[0])))
-            kind, nums = parts[0], [float(p) for p in parts[1:]]
+            nums = [float(p) for p in parts[1:]] if len(parts) > 1 else [float(int(parts[0]))]
         except ValueError:
+            raise ConfigError(usage) from None
+        if not all(map(math.isfinite, nums)):
+            raise ConfigError(f"length {text!r}: every number must be finite")
+        if len(parts) == 1:
+            return cls("fixed", nums[0])
+        kind = parts[0]
+        bounds = nums[:2] if kind == "uniform" else nums[2:]
+        if any(b != int(b) or not 1 <= b <= MAX_LENGTH_TOKENS for b in bounds):
             raise ConfigError(
-                f"length {text!r}: give a positive integer, uniform:LO:HI, normal:MEAN:STD[:LO:HI] "
-                "or lognormal:MEAN:STD[:LO:HI]"
-            ) from None
+                f"length {text!r}: bounds must be whole numbers of tokens from 1 to {MAX_LENGTH_TOKENS:,}"
+            )
         if kind == "uniform" and len(nums) == 2:
             return cls("uniform", (nums[0] + nums[1]) / 2, 0.0, int(nums[0]), int(nums[1]))
         if kind in ("normal", "lognormal") and len(nums) in (2, 4):
-            lo, hi = (int(nums[2]), int(nums[3])) if len(nums) == 4 else (1, 1 << 20)
+            lo, hi = (int(nums[2]), int(nums[3])) if len(nums) == 4 else (1, MAX_LENGTH_TOKENS)
             return cls(kind, nums[0], nums[1], lo, hi)
-        raise ConfigError(f"length {text!r}: expected uniform:LO:HI or {kind}:MEAN:STD[:LO:HI]")
+        raise ConfigError(usage)
 
     def sample(self, rng: np.random.Generator, k: int) -> IntArray:
         if self.kind == "fixed":
@@ -94,6 +112,16 @@ class RequestSet:
     rate_per_s: float = float("nan")  # poisson rate; NaN otherwise
     concurrency: int = 0  # users of a closed loop; 0 otherwise
     prefix_len: int = 0  # tokens of a prompt prefix every request shares
+    # per request (K,), or None: requests with the same prefix id >= 0 share the first
+    # ``prefix_tokens`` tokens of their prompts (a system prompt, the previous turns of a session)
+    prefix_id: IntArray | None = None
+    prefix_tokens: IntArray | None = None
+    priority: IntArray | None = None  # (K,) scheduling priority, lower served first; None: all 0
+    mix: str = ""  # the named request mix the lengths come from ("" : given directly)
+    # (K,) the request whose answer releases this one (a session's previous turn), -1: none;
+    # a follower's arrival_s is NaN and it is sent ``think_s`` after its predecessor finishes
+    follows: IntArray | None = None
+    think_s: FloatArray | None = None
 
     def __post_init__(self) -> None:
         k = len(self.input_len)
@@ -106,6 +134,36 @@ class RequestSet:
                 f"shared prefix of {self.prefix_len} tokens must be shorter than every prompt "
                 f"(shortest: {int(np.min(self.input_len))})"
             )
+        if (self.prefix_id is None) != (self.prefix_tokens is None):
+            raise ConfigError("prefix_id and prefix_tokens go together")
+        for name in ("prefix_id", "prefix_tokens", "priority"):
+            v = getattr(self, name)
+            if v is not None and len(v) != k:
+                raise ConfigError(f"{name} must have one entry per request")
+        if (self.follows is None) != (self.think_s is None):
+            raise ConfigError("follows and think_s go together")
+        if self.follows is not None and self.think_s is not None:
+            bad = (self.follows >= np.arange(k)) | (self.follows < -1) | ~(self.think_s >= 0)
+            if np.any(bad):
+                raise ConfigError("a follower must follow an earlier request, after a think time >= 0")
+        if self.prefix_tokens is not None and (
+            np.any(self.prefix_tokens < 0) or np.any(self.prefix_tokens >= self.input_len)
+        ):
+            i = int(np.argmax((self.prefix_tokens < 0) | (self.prefix_tokens >= self.input_len)))
+            raise ConfigError(
+                f"request {i}: its shared prefix ({int(self.prefix_tokens[i])} tokens) must be shorter "
+                f"than its prompt ({int(self.input_len[i])} tokens)"
+            )
+
+    def prefixes(self) -> tuple[IntArray, IntArray]:
+        """(prefix id, shared prefix tokens) per request, the one shared prefix of
+        ``prefix_len`` (id 0) when no per-request prefixes were given; id -1: none."""
+        if self.prefix_id is not None and self.prefix_tokens is not None:
+            return self.prefix_id, self.prefix_tokens
+        k = len(self)
+        if self.prefix_len:
+            return np.zeros(k, dtype=np.int64), np.full(k, self.prefix_len, dtype=np.int64)
+        return np.full(k, -1, dtype=np.int64), np.zeros(k, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.input_len)
@@ -121,14 +179,24 @@ def make_requests(
     output_len: LengthDist | int | str = 128,
     prefix_len: int = 0,
     seed: int = 0,
+    mix: str | None = None,
+    max_context: int = 0,
 ) -> RequestSet:
-    """Draw ``n`` requests (seeded; bit-identical for the same arguments)."""
-    if isinstance(n, bool) or n < 1:
-        raise ConfigError(f"--requests must be a positive integer, got {n}")
+    """Draw ``n`` requests (seeded; bit-identical for the same arguments). ``mix``: the lengths
+    come from a named request mix (:mod:`hetsim.serving.mixes`) instead of ``input_len`` and
+    ``output_len``, keeping only requests within ``max_context`` tokens (0: all)."""
+    if isinstance(n, bool) or not 1 <= n <= MAX_REQUESTS:
+        raise ConfigError(f"--requests must be a whole number from 1 to {MAX_REQUESTS:,}, got {n}")
+    check_seed(seed)
     rng = np.random.default_rng(seed)
-    ind = input_len if isinstance(input_len, LengthDist) else LengthDist.parse(str(input_len))
-    outd = output_len if isinstance(output_len, LengthDist) else LengthDist.parse(str(output_len))
-    inp, out = ind.sample(rng, n), outd.sample(rng, n)
+    if mix:
+        from hetsim.serving.mixes import get_mix
+
+        inp, out = get_mix(mix).sample(rng, n, max_context)
+    else:
+        ind = input_len if isinstance(input_len, LengthDist) else LengthDist.parse(str(input_len))
+        outd = output_len if isinstance(output_len, LengthDist) else LengthDist.parse(str(output_len))
+        inp, out = ind.sample(rng, n), outd.sample(rng, n)
     rate, users = float("nan"), 0
     if arrival == "poisson":
         if rate_per_s is None or not rate_per_s > 0 or not np.isfinite(rate_per_s):
@@ -149,48 +217,11 @@ def make_requests(
         t[: min(users, n)] = 0.0
     else:
         raise ConfigError(f"arrival {arrival!r}: choose from poisson, closed, offline (or pass --trace FILE)")
-    return RequestSet(t, inp, out, arrival, rate, users, prefix_len)
+    return RequestSet(t, inp, out, arrival, rate, users, prefix_len, mix=mix or "")
 
 
-TRACE_COLUMNS = ("arrival_s", "input_len", "output_len")
-
-
-def load_trace(path: str | Path, *, prefix_len: int = 0) -> RequestSet:
-    """Requests from a CSV with columns ``arrival_s, input_len, output_len`` (a header row;
-    other columns ignored; rows sorted by arrival)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"trace {p}: no such file")
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in TRACE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError(
-                f"trace {p}: missing column(s) {', '.join(missing)}; need {', '.join(TRACE_COLUMNS)}"
-            )
-        rows = list(reader)
-    if not rows:
-        raise ConfigError(f"trace {p}: no requests")
-    vals = np.empty((len(rows), 3))
-    for i, row in enumerate(rows, start=2):
-        try:
-            vals[i - 2] = [float(row[c]) for c in TRACE_COLUMNS]
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"trace {p}, line {i}: arrival_s, input_len and output_len must be numbers"
-            ) from None
-        a, x, y = vals[i - 2]
-        if not (np.isfinite(a) and a >= 0) or x < 1 or y < 1 or x != int(x) or y != int(y):
-            raise ConfigError(
-                f"trace {p}, line {i}: need arrival_s >= 0 and positive integer lengths, "
-                f"got {a:g}, {x:g}, {y:g}"
-            )
-    order = np.argsort(vals[:, 0], kind="stable")
-    vals = vals[order]
-    return RequestSet(
-        vals[:, 0].copy(),
-        vals[:, 1].astype(np.int64),
-        vals[:, 2].astype(np.int64),
-        "trace",
-        prefix_len=prefix_len,
-    )
+def check_seed(seed: int) -> int:
+    """``seed`` if NumPy can seed a generator with it (0 to 2**63 - 1)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    return int(seed)

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from hetsim.engines import match
 from hetsim.errors import MeasurementError
 from hetsim.hardware.names import resolve as resolve_hardware
 
@@ -66,7 +67,14 @@ PRECISIONS = (
     (r"fp8", "fp8"),
     (r"bf16|fp16|float16|not stated|default", "bf16"),
 )
-ENGINES = ((r"tensorrt|trt-llm|trtllm|nim|triton", "trtllm"), (r"vllm", "vllm"), (r"sglang", "sglang"))
+# dataset names a row may give for its lengths -> the named request mix (serving/mixes.py)
+DATASETS = (
+    (r"sharegpt", "sharegpt"),
+    (r"open\s*orca", "openorca-mlperf"),
+    (r"cnn|dailymail|daily\s*mail", "cnn-dailymail-mlperf"),
+    (r"arxiv", "arxiv-summarization"),
+    (r"longbench", "longbench"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +90,29 @@ class ServingRow:
     input_len: int
     output_len: int
     precision: str  # weight dtype
-    engine: str  # preset name
+    engine: str  # engine record name (hetsim.engines)
     metric: str  # the source's
     field: str  # result field it is compared with
     value: float  # SI (s, req/s, tok/s, total of all devices unless ``field`` says per GPU)
     source: str = ""  # the row's source_id
+    mix: str = ""  # named request mix when the lengths come from a dataset ("" : fixed lengths)
 
 
 def _first(patterns: tuple[tuple[str, str], ...], text: str) -> str | None:
     low = text.lower()
     return next((name for pat, name in patterns if re.search(pat, low)), None)
+
+
+def _lengths(row: dict[str, str]) -> tuple[int, int, str]:
+    """(prompt, output, mix) of a row: whole numbers, or a dataset's mix (0, 0, name); (-1, -1, "")
+    when neither."""
+    try:
+        return int(row["input_len"]), int(row["output_len"]), ""
+    except (TypeError, ValueError, KeyError):
+        pass
+    text = " ".join(str(row.get(k) or "") for k in ("input_len", "output_len", "notes"))
+    mix = _first(DATASETS, text)
+    return (0, 0, mix) if mix else (-1, -1, "")
 
 
 def _arrival(text: str, notes: str) -> tuple[str, float, int, int | None] | None:
@@ -107,6 +128,8 @@ def _arrival(text: str, notes: str) -> tuple[str, float, int, int | None] | None
         return "closed", float("nan"), int(m.group(1)), None
     if re.match(r"max-load|mlperf offline", t, re.I):
         return "offline", float("inf"), 0, None
+    if re.match(r"mlperf server", t, re.I):  # the highest rate within the benchmark's limits
+        return "mlperf-server", float("nan"), 0, None
     return None
 
 
@@ -129,11 +152,14 @@ def load_serving_rows(path: Path) -> tuple[list[ServingRow], Counter[str]]:
             if not hw or not model or not prec:
                 skipped["hardware, model or data type not modelled"] += 1
                 continue
+            p, g, mix = _lengths(row)
+            if p < 0:
+                skipped["lengths from a dataset hetsim has no request mix for"] += 1
+                continue
             try:
-                p, g = int(row["input_len"]), int(row["output_len"])
                 raw = float(row["value"])
             except (TypeError, ValueError, KeyError):
-                skipped["lengths from a dataset, or a value that is not a number"] += 1
+                skipped["a value that is not a number"] += 1
                 continue
             unit = (row.get("unit") or "").strip().lower()
             field = METRICS[metric]
@@ -153,7 +179,10 @@ def load_serving_rows(path: Path) -> tuple[list[ServingRow], Counter[str]]:
             tp = int(float(row.get("tp") or nd or 1))
             m = re.search(r"(\d+)\s+(?:requests|prompts)", row.get("notes") or "")
             n = arr[3] or (int(m.group(1)) if m else 500)
-            engine = _first(ENGINES, row.get("framework") or "") or "trtllm"
+            engine = match(row.get("framework") or "").name
+            if engine == "default":
+                skipped["framework not one of the engine records (hetsim engines)"] += 1
+                continue
             out.append(
                 ServingRow(
                     hw,
@@ -172,6 +201,7 @@ def load_serving_rows(path: Path) -> tuple[list[ServingRow], Counter[str]]:
                     field,
                     value,
                     (row.get("source_id") or "").strip(),
+                    mix,
                 )
             )
     return out, skipped

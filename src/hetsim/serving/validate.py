@@ -20,12 +20,16 @@ rows; nothing else is tuned.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hetsim.errors import ConfigError
+from hetsim.engines import get as get_engine_record
+from hetsim.errors import ConfigError, HetsimError
 from hetsim.serving.api import simulate_serving
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.metrics import ServingResult
@@ -52,8 +56,15 @@ class Score:
         return abs(self.predicted - self.row.value) / abs(self.row.value)
 
 
-def predicted(res: ServingResult, field: str, n_devices: int) -> float:
-    """The result's value for a row's ``field`` (SI)."""
+def predicted(res: ServingResult, field: str, n_devices: int, rate: float = float("nan")) -> float:
+    """The result's value for a row's ``field`` (SI). ``rate``: an MLPerf Server row's rate found
+    by the search (its throughputs are that rate's, in steady state)."""
+    if rate == rate:
+        per_req = {"request_throughput": 1.0, "output_throughput": float(np.mean(res.output_len)),
+                   "total_throughput": float(np.mean(res.output_len + res.input_len))}  # fmt: skip
+        per_req["output_throughput_per_gpu"] = per_req["output_throughput"] / max(n_devices, 1)
+        if field in per_req:
+            return rate * per_req[field]
     if field == "output_throughput_per_gpu":
         return res.output_throughput_tok_per_s / max(n_devices, 1)
     simple = {
@@ -68,32 +79,77 @@ def predicted(res: ServingResult, field: str, n_devices: int) -> float:
     return float(getattr(s, q))
 
 
-def predict_rows(
+def _reason(exc: Exception) -> str:
+    """A skip reason: the error's message with its numbers replaced, so equal causes count together."""
+    return re.sub(r"\d[\d,.]*", "N", f"{type(exc).__name__}: {exc}")[:200]
+
+
+def _context(r: ServingRow) -> int:
+    from hetsim.workload.registry import get_model
+
+    return get_model(r.model).max_seq_len if r.mix else 0
+
+
+def _simulate(r0: ServingRow, eng: EngineConfig | None, cv: float) -> tuple[ServingResult, float]:
+    """One configuration's run, and for an MLPerf Server row the rate the search found."""
+    engine = eng or get_engine(r0.engine)
+    prec = Precision.of(r0.precision)
+    if r0.arrival == "mlperf-server":
+        from hetsim.serving.mlperf import benchmark_for
+        from hetsim.serving.search import max_rate, percentile_judge
+
+        bench = benchmark_for(r0.model)
+        lengths: dict[str, Any] = {"mix": r0.mix or bench.mix or None, "input_len": r0.input_len or 512,
+                   "output_len": r0.output_len or 128}  # fmt: skip
+        s = max_rate(r0.model, r0.hardware, percentile_judge(bench.constraints), n_requests=r0.n_requests,
+                     engine=engine, tp=r0.tp, precision=prec, **lengths)  # fmt: skip
+        rate = s.max_rate_per_s
+        reqs = make_requests(r0.n_requests, rate_per_s=max(rate, 1e-6), seed=0, **lengths)
+    else:
+        rate = float("nan")
+        poisson = r0.arrival == "poisson"
+        reqs = make_requests(
+            r0.n_requests, arrival=r0.arrival, rate_per_s=r0.rate if poisson else None,  # type: ignore[arg-type]
+            concurrency=r0.concurrency or None, input_len=r0.input_len or 512,
+            output_len=r0.output_len or 128, seed=0, mix=r0.mix or None, max_context=_context(r0),
+        )  # fmt: skip
+        reqs = with_output_spread(reqs, cv, seed=0, hi=16 * max(r0.output_len, 1))
+    res = simulate_serving(r0.model, r0.hardware, reqs, engine=engine, tp=r0.tp, precision=prec)
+    return res, rate
+
+
+def score_rows(
     rows: list[ServingRow], eng: EngineConfig | None = None, spread: dict[Pair, float] | None = None
-) -> list[Score]:
-    """Simulate each distinct configuration once and score its rows. ``eng``: one engine for
-    every row (a fit); None: the preset of each row's framework. ``spread``: output-length
-    coefficient of variation per length pair (default :data:`LENGTH_SPREAD`)."""
+) -> tuple[list[Score], Counter[str]]:
+    """Simulate each distinct configuration once and score its rows; a configuration the
+    simulator refuses (a prompt over the engine's budget, a model that does not fit, an MLPerf
+    benchmark without limits for the model) is skipped with its reason, never aborting the rest.
+    ``eng``: one engine for every row (a fit); None: the record of each row's framework.
+    ``spread``: output-length coefficient of variation per length pair (default
+    :data:`LENGTH_SPREAD`)."""
     spread = LENGTH_SPREAD if spread is None else spread
     configs: dict[tuple[object, ...], list[ServingRow]] = {}
     for r in rows:
         key = (r.hardware, r.model, r.tp, r.arrival, r.rate, r.concurrency, r.n_requests, r.input_len,
-               r.output_len, r.precision, r.engine, spread.get(pair_of(r), 0.0))  # fmt: skip
+               r.output_len, r.precision, r.engine, r.mix, spread.get(pair_of(r), 0.0))  # fmt: skip
         configs.setdefault(key, []).append(r)
     scores: list[Score] = []
+    skipped: Counter[str] = Counter()
     for group in configs.values():
-        r0 = group[0]
-        reqs = make_requests(
-            r0.n_requests, arrival=r0.arrival, rate_per_s=r0.rate if r0.arrival == "poisson" else None,  # type: ignore[arg-type]
-            concurrency=r0.concurrency or None, input_len=r0.input_len, output_len=r0.output_len, seed=0,
-        )  # fmt: skip
-        reqs = with_output_spread(reqs, spread.get(pair_of(r0), 0.0), seed=0, hi=16 * r0.output_len)
-        res = simulate_serving(
-            r0.model, r0.hardware, reqs, engine=eng or get_engine(r0.engine), tp=r0.tp,
-            precision=Precision.of(r0.precision),
-        )  # fmt: skip
-        scores += [Score(r, predicted(res, r.field, r.n_devices)) for r in group]
-    return scores
+        try:
+            res, rate = _simulate(group[0], eng, spread.get(pair_of(group[0]), 0.0))
+        except HetsimError as exc:
+            skipped[_reason(exc)] += len(group)
+            continue
+        scores += [Score(r, predicted(res, r.field, r.n_devices, rate)) for r in group]
+    return scores, skipped
+
+
+def predict_rows(
+    rows: list[ServingRow], eng: EngineConfig | None = None, spread: dict[Pair, float] | None = None
+) -> list[Score]:
+    """The scores of :func:`score_rows` (skipped configurations left out)."""
+    return score_rows(rows, eng, spread)[0]
 
 
 def mape_by_metric(scores: list[Score]) -> dict[str, float]:
@@ -152,12 +208,14 @@ class CrossValidation:
 FOLDS = ("hardware", "model")
 
 
-def cross_validate(path: Path, engine: str = "trtllm", by: str = "hardware") -> list[CrossValidation]:
+def cross_validate(path: Path, engine: str = "tensorrt-llm", by: str = "hardware") -> list[CrossValidation]:
     """Fit on each hardware's (``by="model"``: each model's) rows in turn and score on each
     other's."""
     if by not in FOLDS:
         raise ConfigError(f"serving cross-validation by {by!r}: choose hardware or model")
     rows, _ = load_serving_rows(path)
+    name = get_engine_record(engine).name
+    rows = [r for r in rows if r.engine == name]  # the knobs are one engine's
     values = sorted({str(getattr(r, by)) for r in rows})
     out = []
     for fit_v in values:

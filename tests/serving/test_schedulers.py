@@ -1,0 +1,99 @@
+"""Every registered scheduler: conservation (every request admitted finishes or is reported
+dropped; every token asked is produced; KV blocks never above the pool and all freed at the
+end), determinism by seed, and the behaviour that defines it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hetsim.serving import get_engine, make_requests, simulate_serving
+from hetsim.serving.requests import RequestSet
+from hetsim.serving.schedulers import REGISTRY, get_scheduler
+from hetsim.serving.schedulers.stall_free import DEFAULT_CHUNK_TOKENS
+
+MODEL, HW = "llama3-8b", "h100-sxm"
+VLLM = get_engine("vllm").with_(prefix_caching=False)
+
+
+def _reqs(seed: int = 3, n: int = 160, rate: float = 40.0) -> RequestSet:
+    return make_requests(n, rate_per_s=rate, input_len="lognormal:700:500:16:4000",
+                         output_len="uniform:2:300", seed=seed)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_conservation_and_determinism(name: str) -> None:
+    reqs = _reqs()
+    eng = VLLM.with_(memory_utilization=0.25)  # tight: preemptions happen
+    a = simulate_serving(MODEL, HW, reqs, engine=eng, scheduler=name)
+    b = simulate_serving(MODEL, HW, reqs, engine=eng, scheduler=name)
+    assert a.scheduler == name and a.completed == len(reqs) and not a.truncated
+    assert np.array_equal(a.finish_s, b.finish_s) and np.array_equal(a.first_token_s, b.first_token_s)
+    ok = np.isfinite(a.finish_s)
+    assert np.all(a.first_token_s[ok] >= a.arrival_s[ok]) and np.all(a.finish_s[ok] >= a.first_token_s[ok])
+    # tokens out = tokens asked: every decode step of a request produced one of its tokens, so its
+    # decode time is at least (G - 1) of the shortest step and the ITL mean is the token-weighted one
+    g = a.output_len
+    assert a.output_throughput_tok_per_s * a.duration_s == pytest.approx(float(np.sum(g)), rel=1e-9)
+    used = np.array([row[1] for row in a.timeline])
+    assert used.max() <= a.kv_blocks_total and used[-1] == 0
+    c = simulate_serving(MODEL, HW, _reqs(seed=4), engine=eng, scheduler=name)
+    assert not np.array_equal(a.finish_s, c.finish_s)
+
+
+def test_prefill_first_never_mixes_prefill_with_decodes() -> None:
+    r = simulate_serving(MODEL, HW, _reqs(), engine=VLLM, scheduler="prefill-first")
+    assert any(it[4] > 0 for it in r.iterations) and all(it[3] == 0 for it in r.iterations if it[4] > 0)
+    f = simulate_serving(MODEL, HW, _reqs(), engine=VLLM, scheduler="fcfs")
+    assert any(it[3] > 0 and it[4] > 0 for it in f.iterations)  # fcfs does mix them
+
+
+def test_stall_free_bounds_the_prefill_per_iteration_and_the_inter_token_latency() -> None:
+    eng = VLLM.with_(max_num_batched_tokens=8192)
+    sf = simulate_serving(MODEL, HW, _reqs(rate=20), engine=eng, scheduler="stall-free")
+    assert max(it[4] for it in sf.iterations) <= DEFAULT_CHUNK_TOKENS
+    pf = simulate_serving(MODEL, HW, _reqs(rate=20), engine=eng, scheduler="prefill-first")
+    # decodes are not held back by whole prompts: prefill-first tokens wait for prompt iterations
+    assert sf.itl_s.mean < pf.itl_s.mean and sf.itl_s.p99 < pf.itl_s.p99
+    assert get_scheduler("stall-free").name == "stall-free"
+
+
+def test_shortest_job_first_serves_short_requests_sooner() -> None:
+    reqs = make_requests(200, arrival="offline", input_len="uniform:64:2048", output_len="uniform:8:512",
+                         seed=1)  # fmt: skip
+    eng = VLLM.with_(max_num_seqs=16)
+    sj = simulate_serving(MODEL, HW, reqs, engine=eng, scheduler="shortest-job")
+    fc = simulate_serving(MODEL, HW, reqs, engine=eng, scheduler="fcfs")
+    size = reqs.input_len + reqs.output_len
+    short = size < np.median(size)
+    ttft = sj.first_token_s - sj.arrival_s
+    assert np.mean(ttft[short]) < np.mean(ttft[~short])
+    assert sj.e2e_latency_s.mean < fc.e2e_latency_s.mean  # SJF minimises mean completion time
+
+
+def test_priority_serves_urgent_requests_first() -> None:
+    from dataclasses import replace
+
+    base = make_requests(200, arrival="offline", input_len=512, output_len=64, seed=2)
+    pri = np.where(np.arange(200) % 4 == 0, 0, 5)  # every fourth request is urgent
+    reqs = replace(base, priority=pri)
+    r = simulate_serving(MODEL, HW, reqs, engine=VLLM.with_(max_num_seqs=16), scheduler="priority")
+    ttft = r.first_token_s - r.arrival_s
+    assert np.max(ttft[pri == 0]) <= np.min(ttft[pri == 5])  # the last urgent may share an iteration
+
+
+def test_static_batching_waits_for_the_whole_batch() -> None:
+    reqs = make_requests(64, arrival="offline", input_len=256, output_len="uniform:4:200", seed=5)
+    r = simulate_serving(MODEL, HW, reqs, engine=get_engine("hf-transformers").with_(max_num_seqs=16))
+    assert r.scheduler == "static"
+    first = np.sort(r.first_token_s)
+    batches = [first[i : i + 16] for i in range(0, 64, 16)]  # four batches, each prefilled together
+    for a, b in itertools.pairwise(batches):
+        assert b.min() >= a.max()
+    # a batch ends when its longest request does: the next batch's first token comes after it
+    order = np.argsort(r.first_token_s)
+    for k in range(3):
+        done = np.max(r.finish_s[order[16 * k : 16 * k + 16]])
+        assert np.min(r.first_token_s[order[16 * (k + 1) : 16 * (k + 2)]]) > done
