@@ -15,6 +15,8 @@ def _registered() -> dict[str, list[str]]:
     by_module: dict[str, list[str]] = defaultdict(list)
     for cmd in app.registered_commands:
         assert cmd.name and cmd.callback is not None
+        if cmd.hidden:  # a kept old name (``frameworks`` for ``engines``) names no module
+            continue
         by_module[cmd.callback.__module__.rsplit(".", 1)[1]].append(cmd.name)
     for group in app.registered_groups:
         sub = group.typer_instance

@@ -34,7 +34,7 @@ def test_the_two_old_names_of_tensorrt_llm_are_one_record() -> None:
 
 @pytest.mark.parametrize("e", ENGINES, ids=lambda e: e.name)
 def test_every_record_names_a_registered_scheduler_and_sources_its_knobs(e: object) -> None:
-    from hetsim.cli.frameworks_cmd import _knobs
+    from hetsim.cli.engines import _knobs
 
     assert e.batching.scheduler in REGISTRY  # type: ignore[attr-defined]
     assert e.batching.name == e.name  # type: ignore[attr-defined]

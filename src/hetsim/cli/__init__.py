@@ -20,7 +20,7 @@ from hetsim.cli.errors import run_guarded
 # Importing a command module registers its commands on ``app``.
 from hetsim.cli import analyze as _analyze  # noqa: F401  # isort: skip
 from hetsim.cli import models_hardware as _models_hardware  # noqa: F401  # isort: skip
-from hetsim.cli import frameworks as _frameworks  # noqa: F401  # isort: skip
+from hetsim.cli import engines as _engines  # noqa: F401  # isort: skip
 from hetsim.cli import compare as _compare  # noqa: F401  # isort: skip
 from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip

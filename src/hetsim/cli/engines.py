@@ -38,7 +38,7 @@ def _batching(cfg: object) -> dict[str, dict[str, object]]:
 
 @app.command("engines")
 @app.command("frameworks", hidden=True)
-def frameworks_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def engines_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the engine records (analyze --framework NAME, serve-sim --engine NAME: the same names
     and aliases) with each knob's value, provenance and what it was fitted on."""
     from rich.table import Table
