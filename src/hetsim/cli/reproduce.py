@@ -113,7 +113,8 @@ def run_study(name: str, out: Path) -> dict[str, Any]:
         outcome = get_study(name).runner()()
         step("writing report and plots")
         write_outcome(outcome, out)
-    return outcome.json()
+    results: dict[str, Any] = outcome.json()
+    return results
 
 
 def _summary_line(name: str, results: dict[str, Any], out: Path) -> str:

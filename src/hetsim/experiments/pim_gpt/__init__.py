@@ -70,7 +70,7 @@ def _graph_kernels_per_layer(model: Any) -> int:
         context=2.0,
         include_embeddings=False,
     )
-    return round(sum(o.count for o in ops if o.count == model.n_layers) / model.n_layers)
+    return int(round(sum(float(o.count) for o in ops if o.count == model.n_layers) / model.n_layers))
 
 
 def _run_models(pim: Any) -> dict[str, dict[str, float]]:
@@ -106,7 +106,8 @@ def _with_channels(dev: Any, channels: int) -> Any:
 
     mem = dev.sides[0].memory
     t = replace(mem.dram, channels=channels)
-    curve = EfficiencyCurve(*t.efficiency_points(), mem.efficiency.provenance)
+    sizes, values = t.efficiency_points()
+    curve = EfficiencyCurve(sizes, values, mem.efficiency.provenance)
     mem2 = replace(
         mem,
         dram=t,
@@ -139,6 +140,7 @@ def run() -> Outcome:
             "max": max(v["speedup"] for v in s.values()),
         }
     t = pim.sides[0].memory.dram
+    assert t is not None  # the hardware file has a dram block
     results: dict[str, Any] = {
         "models": per,
         "speedup": sp,
