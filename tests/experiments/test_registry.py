@@ -59,3 +59,18 @@ def test_reproduce_refuses_a_folder_holding_other_files(run_cli: Callable[..., A
     r = run_cli("reproduce", "pim-gpt", "--out", str(tmp_path))
     assert r.code == 2 and "Traceback" not in r.err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_the_docs_example_is_a_hardware_file_alone(run_cli: Callable[..., Any]) -> None:
+    """docs/reproducing.md: a PIM design no study covers, run with no code; the page's figures."""
+    from hetsim.hardware.loader import get_hardware
+
+    path = Path(__file__).parents[2] / "docs/examples/lpddr5-pim.yaml"
+    dev = get_hardware(path)
+    assert dev.sides[0].memory.bandwidth_bytes_per_s == pytest.approx(0.736e12, rel=0.01)
+    r = run_cli("analyze", "-m", "llama3.2-1b", "-H", str(path), "-p", "128", "-g", "256",
+                "--weight-dtype", "bf16", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    obj = json.loads(r.out)
+    assert obj["tpot_s"] == pytest.approx(3.47e-3, rel=0.05)
+    assert obj["fits"]

@@ -70,7 +70,8 @@ def _graph_kernels_per_layer(model: Any) -> int:
         context=2.0,
         include_embeddings=False,
     )
-    return int(round(sum(float(o.count) for o in ops if o.count == model.n_layers) / model.n_layers))
+    per_layer = [float(o.count) for o in ops if o.count == model.n_layers]
+    return len(per_layer)
 
 
 def _run_models(pim: Any) -> dict[str, dict[str, float]]:
