@@ -17,14 +17,15 @@ LAYERS = [
     {"engines"},  # engine records: data read by sim (analyze --framework) and serving
     {"memory"},
     {"cost"},
+    {"dataflow"},
     {"placement"},
     {"analysis"},
     {"sim"},
     {"serving"},
     {"calibration"},
+    {"explore"},
     {"experiments"},
     {"report"},
-    {"explore"},
     {"web"},
     {"api", "cli", "__main__", "__init__"},
 ]

@@ -1,4 +1,6 @@
-"""`hetsim reproduce h2m2`: the H2M2 paper reproduction, report and plots under OUT."""
+"""`hetsim reproduce NAME`: a published study reproduced, its report and plots under OUT;
+`hetsim reproduce list` (every study with its targets met / total) and `hetsim reproduce all`.
+The studies are the registry of :mod:`hetsim.experiments.registry`; H2M2 keeps its own command."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import typer
 from hetsim.cli.common import app, console, print_json, progress
 from hetsim.cli.outputs import ForceOption
 
-reproduce_app = typer.Typer(help="Reproduce published results.", no_args_is_help=True)
+reproduce_app = typer.Typer(
+    help="Reproduce published studies (hetsim reproduce list shows them).", no_args_is_help=True
+)
 app.add_typer(reproduce_app, name="reproduce")
 
 JSON_KEYS = ("models", "literal", "dynamic_lengths", "hbm8_speedup", "energy_per_token_vs_lpddr")
@@ -51,8 +55,9 @@ def run_h2m2(out: Path) -> dict[str, Any]:
 def json_view(results: dict[str, Any]) -> dict[str, Any]:
     """The ``--json`` object: the issue's keys, calibration as {knob: {value, fitted_on}}."""
     out = {k: results[k] for k in JSON_KEYS}
-    out["calibration"] = {k: {"value": v["value"], "fitted_on": v["fitted_on"]}
-                          for k, v in results["calibration"].items()}  # fmt: skip
+    out["calibration"] = {
+        k: {"value": v["value"], "fitted_on": v["fitted_on"]} for k, v in results["calibration"].items()
+    }
     out["targets"] = results["targets"]
     return out
 
@@ -74,12 +79,124 @@ def h2m2_cmd(
         f"H2M2 reproduction: {met}/{len(results['targets'])} targets met; report in {out}/report.md"
     )
     for m, pol in results["models"].items():
-        console.print(f"  {m}: h2m2 {pol['h2m2']['mean_speedup']:.2f}x, "
-                      f"oracle {pol['oracle']['mean_speedup']:.2f}x, "
-                      f"hierarchical {pol['hierarchical']['mean_speedup']:.2f}x")  # fmt: skip
+        console.print(
+            f"  {m}: h2m2 {pol['h2m2']['mean_speedup']:.2f}x, "
+            f"oracle {pol['oracle']['mean_speedup']:.2f}x, "
+            f"hierarchical {pol['hierarchical']['mean_speedup']:.2f}x"
+        )
+
+
+def check_study_out(name: str, out: Path, force: bool) -> Path:
+    """``out`` can take study ``name``'s files (report.md, results.json, its plots)."""
+    from hetsim.experiments.registry import get_study
+    from hetsim.outfiles import check_out_dir
+
+    if name == "h2m2":
+        return check_h2m2_out(out, force)
+    study = get_study(name)
+    import importlib
+
+    figures = getattr(importlib.import_module(study.module), "FIGURES", ())
+    names = ["report.md", "results.json", *(f"{f}.png" for f in figures)]
+    return check_out_dir(out, force, names, create_parents=out.parent == Path("out"))
+
+
+def run_study(name: str, out: Path) -> dict[str, Any]:
+    """Run study ``name``, write its report under ``out`` (checked first with
+    :func:`check_study_out`) and return its results object (with its evaluated ``targets``)."""
+    if name == "h2m2":
+        return run_h2m2(out)
+    from hetsim.experiments.registry import get_study
+    from hetsim.report.study import write_outcome
+
+    with progress(f"{name} reproduction") as step:
+        outcome = get_study(name).runner()()
+        step("writing report and plots")
+        write_outcome(outcome, out)
+    results: dict[str, Any] = outcome.json()
+    return results
+
+
+def _summary_line(name: str, results: dict[str, Any], out: Path) -> str:
+    from hetsim.experiments.registry import met_count
+
+    met, total = met_count(results)
+    return f"{name}: {met}/{total} targets met; report in {out}/report.md"
+
+
+def _study_command(name: str, title: str) -> None:
+    out_help = f"Folder for report.md, results.json, plots (default out/{name})."
+
+    def cmd(
+        out: Path | None = typer.Option(None, help=out_help),
+        as_json: Annotated[bool, typer.Option("--json", help="Print the results object.")] = False,
+        force: ForceOption = False,
+    ) -> None:
+        folder = out if out is not None else Path("out") / name
+        check_study_out(name, folder, force)
+        results = run_study(name, folder)
+        if as_json:
+            print_json(results)
+            return
+        console.print(_summary_line(name, results, folder))
+        for row in results["targets"]:
+            verdict = "met" if row["met"] else "MISSED"
+            console.print(f"  {row['target']}: {row['value']:.3g} (published {row['paper']:.3g}) {verdict}")
+
+    cmd.__doc__ = title
+    reproduce_app.command(name)(cmd)
+
+
+def _register_commands() -> None:
+    from hetsim.experiments.registry import _STUDIES
+
+    for study in _STUDIES.values():
+        if study.name != "h2m2":
+            _study_command(study.name, study.title)
+
+
+_register_commands()
 
 
 @reproduce_app.command("list")
-def list_cmd() -> None:
-    """List the reproducible experiments."""
-    console.print("h2m2  Hardware-based Heterogeneous Memory Management (arXiv 2504.14893)")
+def list_cmd(
+    out: Annotated[Path, typer.Option(help="Folder whose <study>/results.json are read.")] = Path("out"),
+) -> None:
+    """Every study with its targets met / total (from OUT/<study>/results.json of its last run)."""
+    import json
+
+    from rich.table import Table
+
+    from hetsim.experiments.registry import _STUDIES, met_count
+
+    table = Table("study", "title", "targets met / total", "report")
+    for study in _STUDIES.values():
+        total = len(study.target_names())
+        path = out / study.name / "results.json"
+        shown, where = f"–/{total} (not run: hetsim reproduce {study.name})", ""
+        if path.is_file():
+            try:
+                met, n = met_count(json.loads(path.read_text()))
+                shown, where = f"{met}/{n}", str(path.parent / "report.md")
+            except (OSError, ValueError, AttributeError):
+                shown = f"–/{total} (unreadable {path}; run it again)"
+        table.add_row(study.name, study.title, shown, where)
+    console.print(table)
+
+
+@reproduce_app.command("all")
+def all_cmd(
+    out: Annotated[Path, typer.Option(help="Folder that gets one sub-folder per study.")] = Path("out"),
+    force: ForceOption = False,
+) -> None:
+    """Run every study, each into OUT/<study>, and print its targets met / total."""
+    from hetsim.experiments.registry import _STUDIES
+    from hetsim.outfiles import check_out_dir
+
+    folders = {name: out / name for name in _STUDIES}
+    if not out.exists():
+        check_out_dir(out, force, [f"{n}/" for n in folders], create_parents=out == Path("out"))
+    for name, folder in folders.items():  # refuse before running anything
+        check_study_out(name, folder, force)
+    for name, folder in folders.items():
+        console.print(_summary_line(name, run_study(name, folder), folder))

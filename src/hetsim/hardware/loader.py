@@ -12,6 +12,8 @@ from typing import Any
 
 from hetsim.datafiles import Registry, check_keys, preset_files, read_mapping
 from hetsim.errors import ConfigError
+from hetsim.hardware.dram import numbers_in as dram_numbers
+from hetsim.hardware.dram import timing_from_mapping
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.family import apply, choose, parse_family, uncalibrated_notes
 from hetsim.hardware.provenance import Provenance
@@ -142,9 +144,12 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
             "efficiency",
             "cache",
             "provenance",
+            "dram",
         ),
         where,
     )
+    if "dram" in raw:
+        return _dram_memory(raw, ctx, where)
     for key in ("capacity", "bandwidth"):
         if key not in raw:
             raise ConfigError(f"{where}: missing {key!r}")
@@ -159,6 +164,46 @@ def _memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
         efficiency=_curve(raw.get("efficiency"), f"{where}.efficiency"),
         cache_bytes=_q(raw, "cache", "bytes", where),
         provenance=ctx.sources(raw, numbers, where),
+    )
+
+
+def _dram_memory(raw: Raw, ctx: _Ctx, where: str) -> MemoryTier:
+    """A memory whose bandwidth, size ramp and (unless given) access energy are derived from
+    its ``dram:`` organisation and timing (:mod:`hetsim.hardware.dram`)."""
+    block = raw["dram"]
+    if not isinstance(block, Mapping):
+        raise ConfigError(
+            f"{where}.dram: must map channels, banks_per_channel, row, column, tRCD, ... to values"
+        )
+    for key in ("bandwidth", "efficiency"):
+        if key in raw:
+            raise ConfigError(f"{where}: give either {key!r} or a 'dram' block it is derived from, not both")
+    if "capacity" not in raw:
+        raise ConfigError(f"{where}: missing 'capacity'")
+    t = timing_from_mapping(block, f"{where}.dram")
+    src = {f"dram.{k}": v for k, v in ctx.sources(block, dram_numbers(block), f"{where}.dram").items()}
+    numbers = [k for k in ("capacity", "latency", "energy_pj_per_bit", "cache") if k in raw]
+    how = (f"{t.channels} channels x {t.banks_per_channel} banks, row {t.row_bytes:g} B, column "
+           f"{t.column_bytes:g} B, tRCD+tRP {(t.trcd_s + t.trp_s) * 1e9:g} ns, column every "
+           f"{t.column_s * 1e9:g} ns (hardware/dram.py)")  # fmt: skip
+    derived = {"bandwidth": Provenance("derived", f"DRAM timing: {how}")}
+    energy = _n(raw, "energy_pj_per_bit", where) * PJ
+    if "energy_pj_per_bit" not in raw and (t.activate_j > 0 or t.column_j > 0):
+        energy = t.energy_j_per_bit
+        derived["energy_pj_per_bit"] = Provenance("derived", "DRAM energy per ACT/PRE and per column access")
+    sizes, values = t.efficiency_points()
+    curve = EfficiencyCurve(sizes, values, Provenance("derived", "DRAM row activations of short streams"))
+    return MemoryTier(
+        name=str(raw.get("name", "mem")),
+        technology=str(raw.get("technology", "")),
+        capacity_bytes=parse_quantity(raw["capacity"], "bytes", where=f"{where}.capacity"),
+        bandwidth_bytes_per_s=t.bandwidth_bytes_per_s,
+        latency_s=_q(raw, "latency", "s", where),
+        energy_j_per_bit=energy,
+        efficiency=curve,
+        cache_bytes=_q(raw, "cache", "bytes", where),
+        provenance={**ctx.sources(raw, numbers, where), **derived, **src},
+        dram=t,
     )
 
 

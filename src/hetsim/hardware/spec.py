@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hetsim.errors import ConfigError
+from hetsim.hardware.dram import DramTiming
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.provenance import Provenance
@@ -99,6 +100,9 @@ class MemoryTier:
     # Only the calibrated kernel model uses it (operands just written by the previous kernel).
     cache_bytes: float = 0.0
     provenance: Sources = field(default_factory=dict, compare=False)
+    # DRAM organisation and timing the bandwidth, size ramp and access energy were derived
+    # from (hardware/dram.py); None: given directly
+    dram: DramTiming | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _positive(
