@@ -20,13 +20,15 @@ FILE_LINES = 400
 FUNCTION_LINES = 120
 # The whole package, in lines (23,954 when the budget was set). Raise it only in a reviewed
 # commit that says what the new code buys; splitting a file does not change this count.
-PACKAGE_LINES = 30_000
+# Raised to 36,000 at 32,300 lines, when the block-built models and 30 model presets' loaders
+# (about +2,300), hardware families, composition, CPU sides and collectives (+1,900), engines as
+# data, schedulers, mixes, MLPerf and KV tiers (+2,600) and the study registry with PIM-GPT,
+# AccLLM, HEP and Melange (+1,500) landed together.
+PACKAGE_LINES = 36_000
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
 FUNCTION_ALLOWLIST: dict[str, int] = {
-    "hetsim/serving/loop.py::run_engine": 338,
-    "hetsim/workload/graph.py::build_ops": 308,
     "hetsim/placement/price.py::price_op": 191,
     "hetsim/cli/serve_sim.py::serve_cmd": 159,
     "hetsim/cli/analyze.py::analyze_cmd": 165,
