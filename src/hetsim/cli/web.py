@@ -40,6 +40,13 @@ def dashboard_cmd(
         typer.Option(help="Folder of measurement CSVs for the Validate page (default ../shared/realdata)."),
     ] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest file a page accepts, in MB.")] = 2.0,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name the dashboard may be reached by (repeatable); requests naming any "
+            "other Host or coming from another site's page are refused."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
 ) -> None:
     """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
@@ -70,7 +77,7 @@ def dashboard_cmd(
     from hetsim.web.server import Dashboard, warm
 
     try:
-        dash = Dashboard(ctx, host, port)
+        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or ())
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
     threading.Thread(target=warm, args=(ctx,), daemon=True).start()  # fill the caches of slow pages

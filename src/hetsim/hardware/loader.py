@@ -350,7 +350,12 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
         if not path.exists():
             raise ConfigError(f"hardware file {path} does not exist")
         return with_calibration(device_from_mapping(read_mapping(path), str(path)))
+    return hardware_preset(text)
+
+
+def hardware_preset(name: str) -> Device:
+    """A shipped preset by name or alias, never a file (the dashboard takes no path)."""
     HARDWARE.names()
     for alias, target in _ALIASES.items():
         HARDWARE.add_alias(alias, target)
-    return HARDWARE.get_item(text)
+    return HARDWARE.get_item(name)

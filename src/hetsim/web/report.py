@@ -74,10 +74,11 @@ def _comparison_row(d: Any, where: str) -> dict[str, Any]:
 
 
 def _device(name: str) -> Device | None:
-    from hetsim.hardware.loader import get_hardware
+    """The preset a result names (a name in a results file never opens a file)."""
+    from hetsim.hardware.loader import hardware_preset
 
     try:
-        return get_hardware(name)
+        return hardware_preset(name)
     except HetsimError:
         return None
 

@@ -1,9 +1,13 @@
 """The dashboard's HTTP server (standard library; one thread per request).
 
 Routes: ``GET /`` redirects to the first page; ``GET /<page>`` is the page with its default
-view; ``GET /static/<asset>`` serves the fixed assets; ``POST /api/<page>`` takes
-``{"values": {...}, "uploads": {field: {"name", "text"}}}`` and answers ``{"view": ...}``, or
-``{"error": one line}`` with status 400 (bad input) or 413 (request too large).
+view; ``GET /static/<asset>`` serves the fixed assets; ``POST /api/upload`` takes
+``{"name", "text"}`` and answers ``{"id", "name", "bytes"}`` (the dashboard holds the file);
+``POST /api/<page>`` takes ``{"values": {...}, "uploads": {field: id}}`` and answers
+``{"view": ...}``, or ``{"error": one line}`` with status 400 (bad input), 403 (a request from
+another site or under another host name, :class:`~hetsim.web.request.Origins`) or 413 (request
+too large). No request is left without an answer: a failure the pages did not foresee is
+answered 500 with one line (and logged), never by dropping the connection.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import traceback
+from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,8 +25,9 @@ from urllib.parse import urlsplit
 from hetsim.errors import HetsimError
 from hetsim.web.context import Context
 from hetsim.web.pages import Page, defaults, get_page, pages
+from hetsim.web.request import Origins, parse_body, parse_request, parse_upload
 from hetsim.web.shell import ASSETS, asset, render_page
-from hetsim.web.view import Inputs, Upload, View
+from hetsim.web.view import Inputs, View
 
 JSON_OVERHEAD_BYTES = 64 * 1024  # form values and JSON framing beside the uploads
 
@@ -57,33 +64,7 @@ def warm(ctx: Context) -> None:
         build_view(page, defaults(page, ctx), ctx)
 
 
-def parse_request(raw: bytes) -> Inputs:
-    """A POST body -> :class:`Inputs`; malformed bodies raise :class:`HetsimError`."""
-    from hetsim.errors import ConfigError
-
-    try:
-        data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError("the request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise ConfigError("the request body must be a JSON object")
-    values = data.get("values") or {}
-    ups = data.get("uploads") or {}
-    if not isinstance(values, dict) or not isinstance(ups, dict):
-        raise ConfigError("values and uploads must be JSON objects")
-    uploads = {}
-    for field, up in ups.items():
-        if (
-            not isinstance(up, dict)
-            or not isinstance(up.get("name"), str)
-            or not isinstance(up.get("text"), str)
-        ):
-            raise ConfigError(f"upload {field!r} must be {{name, text}}")
-        uploads[str(field)] = Upload(up["name"], up["text"])
-    return Inputs(values, uploads)
-
-
-def make_handler(ctx: Context) -> type[BaseHTTPRequestHandler]:
+def make_handler(ctx: Context, origins: Origins) -> type[BaseHTTPRequestHandler]:
     limit = ctx.max_upload_bytes * 4 + JSON_OVERHEAD_BYTES  # a few uploads per request
 
     class Handler(BaseHTTPRequestHandler):
@@ -98,6 +79,7 @@ def make_handler(ctx: Context) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("X-Frame-Options", "DENY")
             for k, v in (extra or {}).items():
                 self.send_header(k, v)
             self.end_headers()
@@ -106,7 +88,34 @@ def make_handler(ctx: Context) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, obj: Any) -> None:
             self._send(status, json.dumps(obj, allow_nan=False).encode(), "application/json")
 
+        def _guarded(self, serve: Any, api: bool) -> None:
+            """Run ``serve()``; a request from elsewhere is refused first, and an unforeseen
+            failure is answered 500 with one line instead of a dropped connection."""
+            why = origins.refusal(self.headers.get("Host"), self.headers.get("Origin"))
+            try:
+                if why:
+                    self.close_connection = True
+                    if api:
+                        self._json(HTTPStatus.FORBIDDEN, {"error": why})
+                    else:
+                        self._send(HTTPStatus.FORBIDDEN, why.encode(), "text/plain; charset=utf-8")
+                    return
+                serve()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away
+            except Exception as exc:  # a bug: answer, log, keep serving
+                sys.stderr.write(traceback.format_exc())
+                self.close_connection = True
+                msg = f"internal error {type(exc).__name__} - a bug in hetsim; please report the request"
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": msg})
+
         def do_GET(self) -> None:
+            self._guarded(self._get, api=False)
+
+        def do_POST(self) -> None:
+            self._guarded(self._post, api=True)
+
+        def _get(self) -> None:
             path = urlsplit(self.path).path
             all_pages = pages()
             if path in ("", "/"):
@@ -126,7 +135,7 @@ def make_handler(ctx: Context) -> type[BaseHTTPRequestHandler]:
                 return
             slug = path.strip("/")
             if slug not in {p.slug for p in all_pages}:
-                self._send(HTTPStatus.NOT_FOUND, ("no page " + repr(slug)).encode(), "text/plain")
+                self._send(HTTPStatus.NOT_FOUND, ("no page " + repr(slug[:80])).encode(), "text/plain")
                 return
             page = get_page(slug)
             view = build_view(page, defaults(page, ctx), ctx)
@@ -134,35 +143,56 @@ def make_handler(ctx: Context) -> type[BaseHTTPRequestHandler]:
             text = render_page(page_spec(page, ctx, view), nav, inline=False)
             self._send(HTTPStatus.OK, text.encode(), "text/html; charset=utf-8")
 
-        def do_POST(self) -> None:
-            path = urlsplit(self.path).path
-            slug = path.removeprefix("/api/").strip("/")
-            if not path.startswith("/api/") or slug not in {p.slug for p in pages()}:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {slug!r}"})
-                return
+        def _body(self) -> bytes | None:
+            """The request body, or None after answering 413 for one over the limit."""
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 length = -1
-            if length < 0 or length > limit:
-                self.close_connection = True
-                self._json(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {
-                        "error": f"request of {length:,} bytes is over the dashboard's limit of {limit:,} "
-                        f"bytes; uploads may be {ctx.max_upload_bytes / 1e6:.1f} MB each "
-                        "(--max-upload-mb)"
-                    },
-                )
+            if 0 <= length <= limit:
+                return self.rfile.read(length)
+            self.close_connection = True
+            self._json(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {
+                    "error": f"request of {length:,} bytes is over the dashboard's limit of {limit:,} "
+                    f"bytes; uploads may be {ctx.max_upload_bytes / 1e6:.1f} MB each (--max-upload-mb)"
+                },
+            )
+            return None
+
+        def _post(self) -> None:
+            path = urlsplit(self.path).path
+            slug = path.removeprefix("/api/").strip("/")
+            if path.startswith("/api/") and slug == "upload":
+                self._upload()
+                return
+            if not path.startswith("/api/") or slug not in {p.slug for p in pages()}:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {slug[:80]!r}"})
+                return
+            raw = self._body()
+            if raw is None:
                 return
             try:
-                inp = parse_request(self.rfile.read(length))
+                inp = parse_request(raw, ctx)
             except HetsimError as exc:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
                 return
             view = build_view(get_page(slug), inp, ctx)
             status = HTTPStatus.BAD_REQUEST if view.error else HTTPStatus.OK
             self._json(status, {"view": view.to_json()})
+
+        def _upload(self) -> None:
+            raw = self._body()
+            if raw is None:
+                return
+            try:
+                up = parse_upload(parse_body(raw))
+                uid = ctx.hold(up)
+            except HetsimError as exc:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return
+            self._json(HTTPStatus.OK, {"id": uid, "name": up.name, "bytes": len(up.text.encode())})
 
     return Handler
 
@@ -171,9 +201,13 @@ class Dashboard:
     """A dashboard server on ``host:port`` (port 0: a free one), run in a background thread
     by :meth:`start` or in the foreground by :meth:`serve_forever`."""
 
-    def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, ctx: Context, host: str = "127.0.0.1", port: int = 0, allow_hosts: Iterable[str] = ()
+    ) -> None:
         self.ctx = ctx
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(ctx))
+        self.httpd = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
+        self.origins = Origins.of(host, int(self.httpd.server_address[1]), allow_hosts)
+        self.httpd.RequestHandlerClass = make_handler(ctx, self.origins)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

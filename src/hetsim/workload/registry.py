@@ -65,9 +65,14 @@ def get_model(name_or_path: str | Path) -> ModelSpec:
         if is_hf_config(data):
             return model_from_hf_config(data, name=path.parent.name or path.stem)
         return model_from_mapping(data, str(path))
+    return model_preset(text)
+
+
+def model_preset(name: str) -> ModelSpec:
+    """A shipped preset by name or alias, never a file (the dashboard takes no path)."""
     if not MODELS._loaded:
         MODELS._load()
         for spec in MODELS.values():
             for alias in spec.aliases:
                 MODELS.add_alias(alias, spec.name)
-    return MODELS.get_item(text)
+    return MODELS.get_item(name)

@@ -8,7 +8,7 @@ from hetsim.web.context import Context
 from hetsim.web.view import Field, Inputs
 from hetsim.workload.dtypes import DTYPES, Precision
 from hetsim.workload.model import ModelSpec
-from hetsim.workload.registry import MODELS, get_model
+from hetsim.workload.registry import MODELS, get_model, model_preset
 
 MODEL_SUFFIXES = (".json", ".yaml", ".yml")
 HARDWARE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -84,19 +84,21 @@ def workload_fields(batch: int = 1, input_len: int = 512, output_len: int = 128)
 
 
 def read_model(inp: Inputs, ctx: Context) -> ModelSpec:
+    """The uploaded model file, else the preset named (a name, never a path)."""
     up = inp.uploads.get("model_file")
     if up is not None:
         return get_model(ctx.save_upload(up, MODEL_SUFFIXES, hf_model=True))
-    return get_model(inp.text("model", "llama2-7b"))
+    return model_preset(inp.text("model", "llama2-7b"))
 
 
 def read_hardware(inp: Inputs, ctx: Context, name: str = "hardware", upload: str = "hardware_file") -> Device:
-    from hetsim.hardware.loader import get_hardware
+    """The uploaded hardware file, else the preset named (a name, never a path)."""
+    from hetsim.hardware.loader import get_hardware, hardware_preset
 
     up = inp.uploads.get(upload)
     if up is not None:
         return get_hardware(ctx.save_upload(up, HARDWARE_SUFFIXES))
-    return get_hardware(inp.text(name, "a100-80gb-sxm"))
+    return hardware_preset(inp.text(name, "a100-80gb-sxm"))
 
 
 def read_precision(inp: Inputs) -> Precision:

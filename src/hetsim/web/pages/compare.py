@@ -9,7 +9,7 @@ from hetsim.analysis.checks import check_result
 from hetsim.analysis.result import AnalysisResult
 from hetsim.cost.prices import system_cost, usd_per_mtoken
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import get_hardware
+from hetsim.hardware.loader import hardware_preset
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze
 from hetsim.web import figures
@@ -142,7 +142,7 @@ def build(inp: Inputs, ctx: Context) -> View:
         name = inp.text(f"hw{i}")
         if name:
             tp = inp.integer(f"tp{i}", 1, maximum=1024)
-            dev = get_hardware(name)
+            dev = hardware_preset(name)
             results.append(summary(check_result(analyze(model, dev, w, prec, tp=tp))))
             devices.append(dev)
     if len(results) < 2:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.errors import ConfigError
-from hetsim.web.context import Context, confine
+from hetsim.web.context import Context, pick
 from hetsim.web.figures import PALETTE, axis, layout
 from hetsim.web.pages import Page, register
 from hetsim.web.view import Card, Column, Field, Figure, Inputs, Table, View
@@ -35,14 +35,26 @@ MAX_COLORS = len(PALETTE)
 SENSES = ("max", "min")
 
 
-def stores(ctx: Context) -> list[str]:
-    """Stores under ``--sweep DIR``: the folder itself (".") and its sub-folders with a manifest."""
+def store_roots(ctx: Context) -> dict[str, Path]:
+    """Stores under ``--sweep DIR`` by the name the page shows: the folder itself (by its own
+    name) and its sub-folders with a manifest (a link out of the folder is left out)."""
     root = ctx.sweep_dir
     if root is None or not root.is_dir():
-        return []
-    found = ["."] if (root / MANIFEST).is_file() else []
-    found += sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}"))
-    return found
+        return {}
+    base = root.resolve()
+    subs = {
+        p.parent.name: p.parent
+        for p in sorted(root.glob(f"*/{MANIFEST}"))
+        if p.resolve().is_relative_to(base)
+    }
+    if not (root / MANIFEST).is_file():
+        return subs
+    own = base.name or "."
+    return {(own if own not in subs else "."): root, **subs}
+
+
+def stores(ctx: Context) -> list[str]:
+    return list(store_roots(ctx))
 
 
 def _numeric_columns(ctx: Context) -> list[str]:
@@ -52,11 +64,14 @@ def _numeric_columns(ctx: Context) -> list[str]:
         import pyarrow.parquet as pq
     except ImportError:
         return [DEFAULT_X, DEFAULT_Y]
-    for name in stores(ctx):
-        root = confine(ctx.sweep_dir or Path("."), name, "sweep store")
-        files = sorted((root / "chunks").glob("*.parquet"))[:1]
+    for root in store_roots(ctx).values():
+        files = sorted((root / "chunks").glob("c-*.parquet"))[:1]
         for f in files:
-            for fld in pq.read_schema(f):
+            try:
+                schema = pq.read_schema(f)
+            except (OSError, ValueError):  # a damaged chunk: the page names it when chosen
+                continue
+            for fld in schema:
                 t = str(fld.type)
                 if t.startswith(("int", "uint", "float", "double", "bool")) and fld.name != "index":
                     names[fld.name] = None
@@ -147,8 +162,9 @@ def build(inp: Inputs, ctx: Context) -> View:
         raise ConfigError(
             "no sweep store: start the dashboard with --sweep DIR (a folder written by hetsim explore run)"
         )
-    name = inp.text("store", ".") or "."
-    root = confine(ctx.sweep_dir, name, "sweep store")
+    roots = store_roots(ctx)
+    name = inp.text("store") or next(iter(roots), "")
+    root = roots[pick(name, roots, "sweep store")]
     cols = _read(ctx, root)
     x, y = inp.text("x", DEFAULT_X), inp.text("y", DEFAULT_Y)
     for c in (x, y):

@@ -248,10 +248,10 @@ def _rate_figure(rates: list[float], runs: list[ServingResult], chosen: float) -
 
 
 def build(inp: Inputs, ctx: Context) -> View:
-    from hetsim.hardware.loader import get_hardware
+    from hetsim.hardware.loader import hardware_preset
 
     model = read_model(inp, ctx)
-    dev = get_hardware(inp.text("hardware", "a100-80gb-sxm"))
+    dev = hardware_preset(inp.text("hardware", "a100-80gb-sxm"))
     n = inp.integer("requests", 300, maximum=MAX_REQUESTS)
     rate = _rate(inp)
     seed = inp.integer("seed", 0, minimum=0)

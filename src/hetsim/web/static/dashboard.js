@@ -76,7 +76,19 @@
         input.addEventListener("change", () => {
           const file = input.files[0];
           if (!file) { delete uploads[f.name]; clear.hidden = true; schedule(); return; }
-          file.text().then((text) => { uploads[f.name] = { name: file.name, text: text }; clear.hidden = false; schedule(); });
+          // the file goes to the dashboard once; the form then names it by the id it was given
+          file.text().then(async (text) => {
+            let reply;
+            try {
+              const res = await fetch("/api/upload", { method: "POST", headers: { "Content-Type": "application/json" },
+                body: JSON.stringify({ name: file.name, text: text }) });
+              reply = await res.json();
+            } catch (err) {
+              reply = { error: "the dashboard did not answer (" + err + ")" };
+            }
+            if (!reply.id) { delete uploads[f.name]; input.value = ""; render({ error: reply.error }); return; }
+            uploads[f.name] = reply.id; clear.hidden = false; schedule();
+          });
         });
       } else {
         input.addEventListener(f.kind === "number" || f.kind === "text" ? "input" : "change", schedule);
