@@ -123,36 +123,19 @@ def _progress() -> tuple[Any, Any]:
     return progress, on_progress
 
 
-def _connect(store_dir: Path) -> Any:
-    from hetsim.explore.store import open_existing
-
-    try:
-        import duckdb
-    except ImportError:
-        raise ConfigError("explore query needs duckdb: pip install 'hetsim[explore]'") from None
-    files = [str(f) for f in open_existing(store_dir).files()]
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet({files!r})")
-    return con
-
-
 @explore_app.command("query")
 def query_cmd(
     store: Annotated[Path, typer.Argument(help="A store written by hetsim explore.")],
-    sql: Annotated[str, typer.Argument(help="SQL over the view `results`.")],
+    sql: Annotated[str, typer.Argument(help="One SELECT over the table `results` (read-only).")],
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
 ) -> None:
-    """Run DuckDB SQL over a store's Parquet files (the table of results is the view `results`)."""
-    import duckdb
+    """Run one DuckDB SELECT over a store (its rows are the table `results`; nothing else is
+    readable or writable from the query)."""
+    from hetsim.explore.sql import connect, execute, fetch_rows
 
-    con = _connect(store)
-    try:
-        cur = con.execute(sql)
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
-    names = [d[0] for d in cur.description or []]
-    rows = cur.fetchall()
+    con = connect(store)
+    names, rows = fetch_rows(execute(con, sql))
     if as_json:
         print_json([dict(zip(names, r, strict=True)) for r in rows])
     elif as_csv:
@@ -163,10 +146,13 @@ def query_cmd(
         w.writerows(rows)
     else:
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*names)
+        t = Table()
+        for n in names:
+            t.add_column(Text(n))
         for r in rows:
-            t.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+            t.add_row(*(Text(f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r))
         console.print(t)
 
 
@@ -181,8 +167,6 @@ def pareto_cmd(
     force: ForceOption = False,
 ) -> None:
     """The Pareto front of two columns over a store (optionally a PNG of it)."""
-    import duckdb
-
     from hetsim.explore.pareto import pareto_mask, plot_front
 
     senses = tuple(sense.split(","))
@@ -190,12 +174,9 @@ def pareto_cmd(
         raise ConfigError(f"--sense {sense!r}: write two of min/max, e.g. 'max,max'")
     if plot is not None:
         check_plot_path(plot, force)
-    con = _connect(store)
-    cond = f" WHERE {where}" if where else ""
-    try:
-        table = con.execute(f"SELECT * FROM results{cond}").fetchnumpy()
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    from hetsim.explore.sql import connect, select_where
+
+    table = select_where(connect(store), where)
     for c in (x, y):
         if c not in table:
             raise HetsimError(f"unknown column {c!r}; choose from {', '.join(table)}")
