@@ -60,7 +60,7 @@ def test_upload_limit_and_scrubbed_messages(tmp_path: Path) -> None:
 def test_inputs_parse_with_one_line_errors() -> None:
     inp = Inputs({"batch": "8", "tp": "0", "x": "1.5", "flag": True, "pick": "c"})
     assert inp.integer("batch", 1) == 8
-    for name, match in (("tp", "at least 1"), ("x", "whole number"), ("missing", "")):
+    for name, match in (("tp", "from 1 to"), ("x", "whole number"), ("missing", "")):
         if name == "missing":
             assert inp.integer(name, 3) == 3
             continue

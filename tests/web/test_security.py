@@ -147,3 +147,37 @@ def test_allowed_host_names_the_network_case() -> None:
         assert _raw(dash, "GET", "/analyze", {"Host": f"other.local:{port}"})[0] == 403
     finally:
         dash.stop()
+
+
+HOSTILE = {
+    "batch 1e400": b'{"values": {"batch": 1e400}}',
+    "batch '1e400'": b'{"values": {"batch": "1e400"}}',
+    "output_len 1e308": b'{"values": {"output_len": 1e308}}',
+    "output_len '1e308'": b'{"values": {"output_len": "1e308", "requests": "1e308"}}',
+    "deep list": b'{"values": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep object": b'{"values": {"a": ' + b'{"a":' * 50 + b"1" + b"}" * 50 + b"}}",
+    "5,000-digit int": b'{"values": {"batch": ' + b"9" * 5000 + b"}}",
+    "5,000-digit text": b'{"values": {"batch": "' + b"9" * 5000 + b'", "tp": "' + b"9" * 5000 + b'"}}',
+    "NaN": b'{"values": {"batch": NaN}}',
+    "NUL in a name": json.dumps({"values": {"model": "llama2-7b\u0000", "hardware": "h100\u0000"}}).encode(),
+    "NUL in an upload name": json.dumps(
+        {"uploads": {"model_file": {"name": "a\u0000.json", "text": "{}"}}}
+    ).encode(),
+    "lone surrogate": b'{"values": {"model": "\\ud800"}}',
+    "values a list": b'{"values": [1, 2]}',
+    "value an object": b'{"values": {"batch": {"x": 1}}}',
+    "not JSON": b"\xff\xfe{",
+}
+
+
+@pytest.mark.parametrize("what", sorted(HOSTILE))
+def test_hostile_bodies_get_a_4xx_json_answer(lone_dashboard: Dashboard, what: str) -> None:
+    dash = lone_dashboard
+    own = f"127.0.0.1:{dash.httpd.server_address[1]}"
+    for page in ("analyze", "compare", "serving", "explore", "validate", "h2m2", "upload"):
+        status, body = _raw(dash, "POST", f"/api/{page}", {"Host": own}, HOSTILE[what])
+        reply = json.loads(body)  # an answer, and JSON (a dropped connection raises here)
+        err = reply.get("error") or (reply.get("view") or {}).get("error", "")
+        assert status in (200, 400) and "internal error" not in err, (page, status, reply)
+        if status == 400:
+            assert err and "\n" not in err, (page, reply)

@@ -94,7 +94,7 @@ def test_analyze_api_equals_core_api(dashboard: Dashboard) -> None:
 @pytest.mark.parametrize(
     ("values", "needle"),
     [
-        ({"batch": "0"}, "batch must be a whole number of at least 1"),
+        ({"batch": "0"}, "batch must be a whole number from 1 to 2,147,483,648"),
         ({"model": "llama9"}, "unknown model 'llama9'"),
         ({"tp": "two"}, "tp must be a whole number"),
         ({"weight_dtype": "fp5"}, "unknown data type 'fp5'"),
