@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from hetsim.cli.common import app, console, err_console, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
-from hetsim.errors import ConfigError, HetsimError
+from hetsim.errors import ConfigError, UnknownNameError
 from hetsim.units import fmt_bytes, fmt_time
 
 
@@ -177,9 +177,10 @@ def pareto_cmd(
     from hetsim.explore.sql import connect, select_where
 
     table = select_where(connect(store), where)
+    numeric = [c for c, v in table.items() if v.dtype.kind in "iufb" and c != "index"]
     for c in (x, y):
-        if c not in table:
-            raise HetsimError(f"unknown column {c!r}; choose from {', '.join(table)}")
+        if c not in numeric:
+            raise UnknownNameError("numeric column", c, numeric)
     cols = {k: (v.filled() if hasattr(v, "filled") else v) for k, v in table.items()}
     mask = pareto_mask(cols, [(x, senses[0]), (y, senses[1])])
     order = sorted(map(int, mask.nonzero()[0]), key=lambda i: float(cols[x][i]))
