@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,3 +204,18 @@ def test_calibrate_on_kernel_rows_only_writes_loadable_overlays(run_cli: Run, tm
     before = overlay.read_text()
     _bad(run_cli(*args), "exists", "--force")
     assert overlay.read_text() == before
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        path = atomic_write_text(tmp_path / "new.txt", "x")
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+        keep = tmp_path / "kept.txt"
+        keep.write_text("old")
+        keep.chmod(0o640)
+        atomic_write_text(keep, "new")  # a replaced file keeps its own permissions
+        assert keep.stat().st_mode & 0o777 == 0o640 and keep.read_text() == "new"
+    finally:
+        os.umask(old)
