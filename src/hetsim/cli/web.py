@@ -58,8 +58,8 @@ def dashboard_cmd(
     plotly_js_path()  # a missing web extra fails here, with the install hint
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {port}")
-    if max_upload_mb <= 0:
-        raise ConfigError(f"--max-upload-mb must be positive, got {max_upload_mb}")
+    if not 0 < max_upload_mb <= 1024:  # NaN fails this too
+        raise ConfigError(f"--max-upload-mb must be above 0 and at most 1024 (MB), got {max_upload_mb}")
     for folder, flag in ((sweep, "--sweep"), (measurements, "--measurements")):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"{flag} {folder}: not a folder")
