@@ -12,6 +12,7 @@ answered 500 with one line (and logged), never by dropping the connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -64,11 +65,12 @@ def warm(ctx: Context) -> None:
         build_view(page, defaults(page, ctx), ctx)
 
 
-def make_handler(ctx: Context, origins: Origins) -> type[BaseHTTPRequestHandler]:
+def make_handler(ctx: Context, origins: Origins, read_timeout_s: float) -> type[BaseHTTPRequestHandler]:
     limit = ctx.max_upload_bytes * 4 + JSON_OVERHEAD_BYTES  # a few uploads per request
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "hetsim"
+        timeout = read_timeout_s  # a client that stops sending mid-request is let go
 
         def log_message(self, format: str, *args: Any) -> None:
             if ctx.verbose:
@@ -103,6 +105,10 @@ def make_handler(ctx: Context, origins: Origins) -> type[BaseHTTPRequestHandler]
                 serve()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away
+            except TimeoutError:  # the body stopped short of its Content-Length
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": "the request body stopped arriving"})
             except Exception as exc:  # a bug: answer, log, keep serving
                 sys.stderr.write(traceback.format_exc())
                 self.close_connection = True
@@ -114,6 +120,23 @@ def make_handler(ctx: Context, origins: Origins) -> type[BaseHTTPRequestHandler]
 
         def do_POST(self) -> None:
             self._guarded(self._post, api=True)
+
+        def _not_allowed(self) -> None:
+            self.close_connection = True
+            if self.command == "HEAD":  # a HEAD answer has headers only
+                self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+                self.send_header("Allow", "GET, POST")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = {"error": f"method {self.command} is not used here: GET a page, POST to /api/<page>"}
+            self._send(HTTPStatus.METHOD_NOT_ALLOWED, json.dumps(body).encode(), "application/json",
+                       {"Allow": "GET, POST"})  # fmt: skip
+
+        def do_HEAD(self) -> None:
+            self._guarded(self._not_allowed, api=False)
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD
 
         def _get(self) -> None:
             path = urlsplit(self.path).path
@@ -202,12 +225,17 @@ class Dashboard:
     by :meth:`start` or in the foreground by :meth:`serve_forever`."""
 
     def __init__(
-        self, ctx: Context, host: str = "127.0.0.1", port: int = 0, allow_hosts: Iterable[str] = ()
+        self,
+        ctx: Context,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_hosts: Iterable[str] = (),
+        read_timeout_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
         self.httpd = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
         self.origins = Origins.of(host, int(self.httpd.server_address[1]), allow_hosts)
-        self.httpd.RequestHandlerClass = make_handler(ctx, self.origins)
+        self.httpd.RequestHandlerClass = make_handler(ctx, self.origins, read_timeout_s)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
