@@ -185,3 +185,22 @@ def test_explore_api_is_the_store_and_pareto_mask(dashboard: Dashboard, sweep_di
 def test_explore_bad_inputs(dashboard: Dashboard, values: dict[str, str], needle: str) -> None:
     status, reply = api(dashboard, "explore", values)
     assert status == 400 and needle in reply["view"]["error"], reply
+
+
+def test_explore_senses_default_to_the_columns_own(dashboard: Dashboard, sweep_dir: Path) -> None:
+    """auto: a cost or time axis is minimised, a throughput maximised (no max,max by default)."""
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    cols = read_results(sweep_dir / "small")
+    status, reply = api(
+        dashboard, "explore", {"store": "small", "x": "usd_per_mtoken", "y": "tok_per_s_per_user"}
+    )
+    assert status == 200, reply
+    front = pareto_mask(cols, [("usd_per_mtoken", "min"), ("tok_per_s_per_user", "max")])
+    assert cards(reply["view"])["frontier"] == int(front.sum())
+    assert "usd_per_mtoken (min)" in reply["view"]["title"]
+    columns = [c["key"] for c in reply["view"]["tables"][0]["columns"]]
+    assert {"model", "hardware", "tp", "batch"} <= set(columns)  # the axes the sweep varies
+    status, reply = api(dashboard, "explore", {"store": "small", "x": "batch", "y": "ttft_s"})
+    assert status == 400 and "no better direction" in reply["view"]["error"]

@@ -48,6 +48,15 @@ def columns_of(spec: Spec) -> list[str]:
     return ["index", *TEXT_AXES, *INT_COLUMNS, *(param_column(p) for p in spec.params), *METRICS, *DERIVED]
 
 
+def design_columns(spec: Spec) -> list[str]:
+    """The columns of ``spec``'s chunks that say which design a row is (axes and hardware
+    parameters), as opposed to what was measured of it."""
+    from hetsim.explore.serving_eval import SERVING_METRICS
+
+    measured = {*METRICS, *DERIVED, *SERVING_METRICS, "index"} - {"rate"}
+    return [c for c in columns_of(spec) if c not in measured]
+
+
 def numeric_columns(spec: Spec) -> list[str]:
     """The columns of ``spec``'s chunks that hold numbers (what bounds and objectives may name)."""
     text = {*TEXT_AXES, *SERVING_TEXT, "index"}

@@ -32,7 +32,8 @@ DESIGN = (
 DEFAULT_X, DEFAULT_Y = "tok_per_s_per_user", "tok_per_s_per_device"
 MAX_SHOWN = 20_000  # points drawn besides the frontier (a uniform sample beyond this; stated on the page)
 MAX_COLORS = len(PALETTE)
-SENSES = ("max", "min")
+SENSE_HELP = "auto: the spec's objective, else throughput max and time, cost, energy min"
+SENSES = ("auto", "max", "min")  # auto: the spec's objective, else the column's known direction
 
 
 def store_roots(ctx: Context) -> dict[str, Path]:
@@ -94,11 +95,11 @@ def fields(ctx: Context) -> list[Field]:
         Field(
             "x", "x axis", "select", DEFAULT_X if DEFAULT_X in cols else cols[0], tuple(cols), group="axes"
         ),
-        Field("x_sense", "x is better when", "select", "max", SENSES, group="axes"),
+        Field("x_sense", "x is better when", "select", "auto", SENSES, group="axes", help=SENSE_HELP),
         Field(
             "y", "y axis", "select", DEFAULT_Y if DEFAULT_Y in cols else cols[-1], tuple(cols), group="axes"
         ),
-        Field("y_sense", "y is better when", "select", "max", SENSES, group="axes"),
+        Field("y_sense", "y is better when", "select", "auto", SENSES, group="axes", help=SENSE_HELP),
         Field(
             "filters",
             "filters (SLOs)",
@@ -170,14 +171,24 @@ def build(inp: Inputs, ctx: Context) -> View:
     for c in (x, y):
         if c not in cols or cols[c].dtype.kind not in "iufb":
             raise ConfigError(f"no numeric column {c!r} in {name}; choose from the x and y lists")
-    sx, sy = inp.choice("x_sense", SENSES, "max"), inp.choice("y_sense", SENSES, "max")
+    from hetsim.explore.evaluate import design_columns
+    from hetsim.explore.pareto import resolve_senses
+    from hetsim.explore.spec import parse_spec
+    from hetsim.explore.store import Store
+
+    spec = parse_spec(Store(root).manifest()["spec"])
+    chosen = [inp.choice("x_sense", SENSES, "auto"), inp.choice("y_sense", SENSES, "auto")]
+    (_, sx, _), (_, sy, _) = (
+        resolve_senses([c], None if s == "auto" else [s], spec.objectives)[0]
+        for c, s in zip((x, y), chosen, strict=True)
+    )
     bounds = parse_filters(inp.text("filters"), cols)
     n_all = len(cols[x])
     keep = np.ones(n_all, dtype=bool)
     for b in bounds:
         keep &= b.keep(np.asarray(cols[b.column], dtype=float))
     kept = {k: v[keep] for k, v in cols.items()}
-    from hetsim.explore.pareto import pareto_mask
+    from hetsim.explore.pareto import pareto_mask, varying_columns
 
     front = pareto_mask(kept, [(x, sx), (y, sy)]) if keep.any() else np.zeros(0, dtype=bool)
     fidx = np.flatnonzero(front)
@@ -188,7 +199,8 @@ def build(inp: Inputs, ctx: Context) -> View:
         Card("kept", "rows passing the filters", int(keep.sum()), f"{int(keep.sum()):,}"),
         Card("frontier", "designs on the frontier", len(fidx), f"{len(fidx):,}"),
     ]
-    shown_cols = [c for c in (*DESIGN, x, y, "usd_per_mtoken", "ttft_s", "tpot_s") if c in kept]
+    varying = varying_columns(kept, design_columns(spec))
+    shown_cols = [c for c in (*varying, x, y, "usd_per_mtoken", "ttft_s", "tpot_s") if c in kept]
     shown_cols = list(dict.fromkeys(shown_cols))
     table = Table(
         "frontier",
