@@ -21,7 +21,7 @@ def _duckdb() -> Any:
     try:
         import duckdb
     except ImportError:
-        raise ConfigError("explore query needs duckdb: pip install duckdb (or hetsim[explore])") from None
+        raise ConfigError("explore query needs duckdb (a hetsim dependency): pip install duckdb") from None
     return duckdb
 
 

@@ -52,7 +52,9 @@ def _pa() -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - dev install has it
-        raise ConfigError("the explore store needs pyarrow: pip install 'hetsim[explore]'") from None
+        raise ConfigError(
+            "the explore store needs pyarrow (a hetsim dependency): pip install pyarrow"
+        ) from None
     return pa, pq
 
 
