@@ -183,7 +183,13 @@ def _kv_figure(r: ServingResult) -> Figure:
                 "range": [0, 1.05],
                 "tickformat": ".0%",
             },
-            yaxis2={"domain": [0.0, 0.45], "title": {"text": "requests"}, "anchor": "x"},
+            # counts: never below zero, even when nothing waits and nothing is preempted
+            yaxis2={
+                "domain": [0.0, 0.45],
+                "title": {"text": "requests"},
+                "anchor": "x",
+                "rangemode": "nonnegative",
+            },
         ),
     )
 
