@@ -165,5 +165,7 @@ def render_classes(classes: list[ClassShare], title: str = "operator classes") -
         "article check (normalisation + elementwise time / matmul time; matmul flop over each): "
         f"{chk['time_norm_plus_elementwise_over_matmul']:.2f}x time, "
         f"{chk['flop_matmul_over_normalisation']:,.0f}x / {chk['flop_matmul_over_elementwise']:,.0f}x flop "
-        "(article: ~1.4x time at 250x / 700x fewer flop)"
+        "(claimed: ~1.4x time at 250x / 700x fewer flop, in the co-design article 'How to co-design "
+        "software/hardware architecture for AI/ML in a new era?', after Ivanov et al., 'Data movement "
+        "is all you need', MLSys 2021)"
     )
