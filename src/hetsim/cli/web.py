@@ -84,7 +84,7 @@ def dashboard_cmd(
         dash = Dashboard(ctx, host, port, allow_hosts=allow_host or ())
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
-    threading.Thread(target=warm, args=(ctx,), daemon=True).start()  # fill the caches of slow pages
+    threading.Thread(target=warm, args=(ctx, dash.builder), daemon=True).start()  # fill the slow pages' cache
     console.print(f"hetsim dashboard on {dash.url}  (Ctrl-C stops it)")
 
     def stop(signum: int, frame: object) -> None:

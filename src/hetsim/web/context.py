@@ -24,6 +24,7 @@ from hetsim.units import MB
 from hetsim.web.view import Upload
 
 DEFAULT_MAX_UPLOAD_BYTES = 2 * MB  # a hardware YAML or config.json is a few kB
+MAX_CACHED = 256  # views (and other results) kept, least recently used out first
 MAX_HELD_BYTES = 64 * MB  # uploads held at once; the oldest are let go beyond this
 UPLOAD_ID = re.compile(r"^u-[0-9a-f]{32}$")
 T = TypeVar("T")
@@ -66,7 +67,7 @@ class Context:
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_BYTES)
     verbose: bool = False  # log every request on stderr
     upload_root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hetsim-web-")))
-    _cache: dict[Any, Any] = field(default_factory=dict)
+    _cache: OrderedDict[Any, Any] = field(default_factory=OrderedDict)  # least recently used first
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _key_locks: dict[Any, threading.Lock] = field(default_factory=dict)
 
@@ -148,16 +149,22 @@ class Context:
         return re.sub(root + r"/[0-9a-f]{16}/(?:[A-Za-z0-9._-]+/(?=[^/\s]+\.json))?", "", message)
 
     def cached(self, key: Any, make: Callable[[], T]) -> T:
-        """``make()`` computed once per key (concurrent callers of one key wait for it)."""
+        """``make()`` computed once per key (concurrent callers of one key wait for it); the
+        :data:`MAX_CACHED` most recently used are kept."""
         with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]  # type: ignore[no-any-return]
             lock = self._key_locks.setdefault(key, threading.Lock())
         with lock:
-            if key in self._cache:
-                return self._cache[key]  # type: ignore[no-any-return]
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]  # type: ignore[no-any-return]
             value = make()
             with self._lock:
-                if len(self._cache) > 128:  # views of large pages hold a few MB each
-                    self._cache.clear()
-                    self._key_locks = {key: lock}
                 self._cache[key] = value
+                while len(self._cache) > MAX_CACHED:  # views of large pages hold a few MB each
+                    old, _ = self._cache.popitem(last=False)
+                    self._key_locks.pop(old, None)
+                self._key_locks.pop(key, None)
             return value

@@ -1,4 +1,5 @@
-"""The dashboard's HTTP server (standard library; one thread per request).
+"""The dashboard's HTTP server (standard library; one thread per connection, views built and
+kept by :class:`~hetsim.web.builds.Builder`).
 
 Routes: ``GET /`` redirects to the first page; ``GET /<page>`` is the page with its default
 view; ``GET /static/<asset>`` serves the fixed assets; ``POST /api/upload`` takes
@@ -24,48 +25,38 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hetsim.errors import HetsimError
+from hetsim.web.builds import Builder
 from hetsim.web.context import Context
 from hetsim.web.pages import Page, defaults, get_page, pages
 from hetsim.web.request import Origins, parse_body, parse_request, parse_upload
 from hetsim.web.shell import ASSETS, asset, render_page
-from hetsim.web.view import Inputs, View
 
 JSON_OVERHEAD_BYTES = 64 * 1024  # form values and JSON framing beside the uploads
 
 
-def page_spec(page: Page, ctx: Context, view: View, static: bool = False) -> dict[str, Any]:
+def page_spec(page: Page, ctx: Context, view: dict[str, Any], static: bool = False) -> dict[str, Any]:
+    """What the page's HTML carries: its form and its view (JSON)."""
     return {
         "page": page.slug,
         "title": page.title,
         "intro": page.intro,
         "fields": [] if static else [f.to_json() for f in page.fields(ctx)],
-        "view": view.to_json(),
+        "view": view,
         "static": static,
     }
 
 
-def build_view(page: Page, inp: Inputs, ctx: Context) -> View:
-    """The page's view, or a view holding the one-line error a bad input caused. Views of the
-    same inputs (no uploads) are built once: every page is a pure function of its inputs,
-    except those that read files that may change (``Page.cacheable = False``)."""
-    try:
-        if inp.uploads or not page.cacheable:
-            return page.build(inp, ctx)
-        key = ("view", page.slug, json.dumps(dict(inp.values), sort_keys=True, default=str))
-        view: View = ctx.cached(key, lambda: page.build(inp, ctx))
-        return view
-    except HetsimError as exc:
-        return View("", error=ctx.scrub(str(exc)))
-
-
-def warm(ctx: Context) -> None:
+def warm(ctx: Context, builder: Builder | None = None) -> None:
     """Build every page's default view once, so the first visit of each is served from the
     cache (the H2M2 reproduction takes seconds). Errors are left for the page to show."""
+    builder = builder or Builder(ctx)
     for page in pages():
-        build_view(page, defaults(page, ctx), ctx)
+        builder.build(page, defaults(page, ctx))
 
 
-def make_handler(ctx: Context, origins: Origins, read_timeout_s: float) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    ctx: Context, origins: Origins, read_timeout_s: float, builder: Builder
+) -> type[BaseHTTPRequestHandler]:
     limit = ctx.max_upload_bytes * 4 + JSON_OVERHEAD_BYTES  # a few uploads per request
 
     class Handler(BaseHTTPRequestHandler):
@@ -161,9 +152,9 @@ def make_handler(ctx: Context, origins: Origins, read_timeout_s: float) -> type[
                 self._send(HTTPStatus.NOT_FOUND, ("no page " + repr(slug[:80])).encode(), "text/plain")
                 return
             page = get_page(slug)
-            view = build_view(page, defaults(page, ctx), ctx)
+            built = builder.build(page, defaults(page, ctx))
             nav = [(p.slug, p.title) for p in all_pages]
-            text = render_page(page_spec(page, ctx, view), nav, inline=False)
+            text = render_page(page_spec(page, ctx, built.view), nav, inline=False)
             self._send(HTTPStatus.OK, text.encode(), "text/html; charset=utf-8")
 
         def _body(self) -> bytes | None:
@@ -201,9 +192,9 @@ def make_handler(ctx: Context, origins: Origins, read_timeout_s: float) -> type[
             except HetsimError as exc:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
                 return
-            view = build_view(get_page(slug), inp, ctx)
-            status = HTTPStatus.BAD_REQUEST if view.error else HTTPStatus.OK
-            self._json(status, {"view": view.to_json()})
+            built = builder.build(get_page(slug), inp)
+            status = HTTPStatus.BAD_REQUEST if built.error else HTTPStatus.OK
+            self._send(status, built.body, "application/json")
 
         def _upload(self) -> None:
             raw = self._body()
@@ -220,6 +211,11 @@ def make_handler(ctx: Context, origins: Origins, read_timeout_s: float) -> type[
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # connections waiting to be accepted: the default 5 resets a crowd's
+
+
 class Dashboard:
     """A dashboard server on ``host:port`` (port 0: a free one), run in a background thread
     by :meth:`start` or in the foreground by :meth:`serve_forever`."""
@@ -233,10 +229,14 @@ class Dashboard:
         read_timeout_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
-        self.httpd = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
+        self.httpd = _Server((host, port), BaseHTTPRequestHandler)
         self.origins = Origins.of(host, int(self.httpd.server_address[1]), allow_hosts)
-        self.httpd.RequestHandlerClass = make_handler(ctx, self.origins, read_timeout_s)
+        self.builder = Builder(ctx)
+        self.httpd.RequestHandlerClass = make_handler(ctx, self.origins, read_timeout_s, self.builder)
         self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = (
+            256  # connections waiting to be accepted (the default 5 drops a crowd)
+        )
         self._thread: threading.Thread | None = None
 
     @property

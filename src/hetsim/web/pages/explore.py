@@ -292,5 +292,6 @@ PAGE = register(
         build,
         order=30,
         cacheable=False,  # a store grows while hetsim explore run writes it; _read keys on its manifest
+        heavy=True,
     )
 )

@@ -211,5 +211,6 @@ PAGE = register(
         fields,
         build,
         order=40,
+        heavy=True,
     )
 )
