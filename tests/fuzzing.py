@@ -179,16 +179,16 @@ def make_sandbox(root: Path) -> Path:
 
 
 def reset_out(root: Path) -> None:
-    """Empty ``out/`` again (keeping the decoy PNG), so cases do not see each other's files."""
+    """Empty ``out/`` again and put the decoy PNG back as it was (a case with ``--force`` may
+    replace it), so cases do not see each other's files."""
     import shutil
 
     for p in (root / "out").iterdir():
-        if p.name == "existing.png":
-            continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
         else:
             p.unlink()
+    (root / "out" / "existing.png").write_bytes(PRECIOUS)
 
 
 def umask() -> int:

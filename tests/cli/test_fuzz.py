@@ -199,6 +199,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _case(root: Path, args: list[str], harness: str) -> None:
     """Run one command line in the sandbox and check every oracle."""
     COUNTS[harness] += 1
+    reset_out(root)  # also after a failed case, whose files hypothesis would otherwise replay into
     before = snapshot(root)
     code, out, err = run_cli(args)
     after = snapshot(root)

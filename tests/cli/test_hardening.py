@@ -254,9 +254,14 @@ def test_default_install_covers_explore() -> None:
     assert {"pyarrow", "duckdb", "numpy", "pyyaml", "typer"} <= names
 
 
-def test_misspelt_file_gets_did_you_mean(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_misspelt_file_gets_did_you_mean(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sweep.yaml").write_text("axes: {}\n")
     _bad(run_cli("explore", "swep.yaml", "--dry-run"), "did you mean sweep.yaml?")
-    _bad(run_cli("explore", str(tmp_path / "swee.yaml"), "--dry-run"), f"did you mean {tmp_path / 'sweep.yaml'}?")
+    _bad(
+        run_cli("explore", str(tmp_path / "swee.yaml"), "--dry-run"),
+        f"did you mean {tmp_path / 'sweep.yaml'}?",
+    )
     assert "did you mean" not in _bad(run_cli("explore", "other.yaml", "--dry-run"))

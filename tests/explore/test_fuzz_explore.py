@@ -164,6 +164,7 @@ def test_fuzz_specs(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch:
     @fuzz_settings(request, 12, 10_000)
     @given(specs(), st.sampled_from([[], ["--dry-run"], ["--frontier-only"], ["--json"]]))
     def case(text: bytes, extra: list[str]) -> None:
+        reset_out(root)
         (root / "in" / "spec.yaml").write_bytes(text)
         args = ["explore", "in/spec.yaml", "--out", "out/st", "--workers", "1", *extra]
         code, _, _ = _run_case(root, args, ["out"], "explore specs")
@@ -251,6 +252,7 @@ def test_fuzz_store_queries(
     @fuzz_settings(request, 30, 20_000)
     @given(store_commands())
     def case(args: list[str]) -> None:
+        reset_out(root)
         _run_case(root, args, ["out"], "explore queries")  # the store itself is read-only
         reset_out(root)
 
@@ -319,6 +321,7 @@ def test_fuzz_damaged_stores(
     @fuzz_settings(request, 8, 3_000)
     @given(damages(), st.sampled_from(["resume", "resume", "query", "pareto"]))
     def case(ops: list[tuple[str, int, bytes]], command: str) -> None:
+        reset_out(root)
         store = root / "out" / "st"
         shutil.copytree(pristine, store)
         for how, k, junk in ops:

@@ -111,6 +111,7 @@ def test_fuzz_serve_sim(
     @given(command_lines(), traces)
     def case(args: list[str], trace: bytes) -> None:
         COUNTS["serve-sim"] += 1
+        reset_out(root)
         (root / "in" / "trace.csv").write_bytes(trace)
         before = snapshot(root)
         code, out, err = run_cli(args, limit_s=60)

@@ -217,8 +217,10 @@ class Evaluator:
         tpot = cols["tpot_s"]
         capex = np.full(n, capex_one * n_dev)
         per_hour = usd_per_hour(capex, cols["avg_power_w"], self.prices)
-        with np.errstate(divide="ignore"):
-            cols["tok_per_s_per_user"] = np.where(tpot > 0, 1.0 / tpot, np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # 1/TPOT; a single output token has no TPOT (it was inf): its one token over the latency
+            per_user = np.where(tpot > 0, 1.0 / tpot, cols["output_len"] / cols["e2e_latency_s"])
+        cols["tok_per_s_per_user"] = per_user
         cols.update({"tok_per_s_per_device": thr / n_dev, "n_devices": np.full(n, n_dev),
                      "capex_usd": capex, "usd_per_hour": per_hour,
                      "usd_per_mtoken": usd_per_mtoken(per_hour, thr), "tok_per_s_per_usd": thr / capex,
