@@ -32,9 +32,11 @@ lint: install-dev
 test: lint
 	$(BIN)/pytest
 
-# 100,000 generated command lines and mutated files through the CLI (about an hour on 2 cores)
+# the hostile-input harnesses, long (docs/testing.md): 100,000 CLI command lines and 100,000
+# mutated files, 33,000 explore specs/queries/damaged stores, 20,000 dashboard requests
 fuzz: install-dev
-	$(BIN)/pytest tests/cli/test_fuzz.py tests/serving/test_serve_fuzz.py --long -x
+	$(BIN)/pytest tests/cli/test_fuzz.py tests/explore/test_fuzz_explore.py tests/web/test_fuzz_web.py \
+		tests/serving/test_fuzz_serve.py tests/serving/test_serve_fuzz.py --long -x -rs
 
 bench: install-dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py

@@ -40,3 +40,13 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", help="long fuzz runs (100,000 cases; make fuzz)")
+    parser.addoption("--fuzz-seed", type=int, default=0, help="seed of the fuzz harnesses (tests/fuzzing.py)")
+    parser.addoption("--fuzz-cases", type=int, default=0, help="cases per fuzz harness (overrides --long)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.fuzzing import COUNTS
+
+    if COUNTS:
+        told = ", ".join(f"{k} {v:,}" for k, v in sorted(COUNTS.items()))
+        terminalreporter.write_line(f"fuzz cases run: {sum(COUNTS.values()):,} ({told})")

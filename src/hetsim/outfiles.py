@@ -73,13 +73,35 @@ def check_out_dir(
     return out
 
 
+def _mode_for(path: Path) -> int:
+    """Permission bits the written file gets: those of the file it replaces, else what the
+    umask leaves of 0o666 (as any tool's new file), never mkstemp's private 0o600."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, so no thread sees it changed)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
+    (with the permission bits of :func:`_mode_for`)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

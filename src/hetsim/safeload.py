@@ -37,7 +37,7 @@ def read_text(path: Path, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES
             raise ConfigError(f"{what} {path} is {size:,} bytes, over the {max_bytes:,}-byte limit")
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}{did_you_mean(path)}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -45,6 +45,26 @@ def read_text(path: Path, what: str = "file", *, max_bytes: int = MAX_FILE_BYTES
             f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "save it as UTF-8"
         ) from None
+
+
+def did_you_mean(path: Path) -> str:
+    """For a file that does not exist: '; did you mean X?' naming the closest files beside it
+    (same kind of file), or ''."""
+    import difflib
+
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        if path.exists() or not folder.is_dir():
+            return ""
+        siblings = [
+            p.name for p in folder.iterdir() if p.suffix.lower() == path.suffix.lower() and p.is_file()
+        ]
+    except OSError:
+        return ""
+    stems = {Path(n).stem: n for n in siblings[:1000]}
+    close = [stems[c] for c in difflib.get_close_matches(path.stem, stems, n=2, cutoff=0.7)]
+    shown = [c if str(path.parent) in ("", ".") else str(folder / c) for c in close]
+    return f"; did you mean {' or '.join(shown)}?" if shown else ""
 
 
 class _Loader(yaml.SafeLoader):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -198,3 +199,64 @@ def test_calibrate_on_kernel_rows_only_writes_loadable_overlays(run_cli: Run, tm
     before = overlay.read_text()
     _bad(run_cli(*args), "exists", "--force")
     assert overlay.read_text() == before
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        path = atomic_write_text(tmp_path / "new.txt", "x")
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+        keep = tmp_path / "kept.txt"
+        keep.write_text("old")
+        keep.chmod(0o640)
+        atomic_write_text(keep, "new")  # a replaced file keeps its own permissions
+        assert keep.stat().st_mode & 0o777 == 0o640 and keep.read_text() == "new"
+    finally:
+        os.umask(old)
+
+
+def test_missing_optional_library_is_one_line_with_its_install(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An optional library that is not installed is exit 2 naming the install, never exit 3."""
+    import sys
+
+    import hetsim.explore.sql as sql
+
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # 'import duckdb' now raises ImportError
+    _bad(run_cli("explore", "query", str(tmp_path), "SELECT 1"), "pip install duckdb")
+    monkeypatch.undo()
+    for module, hint in (("torch", "pip install 'hetsim[torch]'"), ("ray", "pip install 'hetsim[ray]'")):
+
+        def missing(*_: object, name: str = module) -> None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        monkeypatch.setattr(sql, "connect", missing)
+        _bad(run_cli("explore", "query", str(tmp_path), "SELECT 1"), hint)
+    monkeypatch.setattr(sql, "connect", lambda *_: __import__("no_such_module_hetsim"))
+    r = run_cli("explore", "query", str(tmp_path), "SELECT 1")
+    assert r.code == 3 and "internal error" in r.err  # a module hetsim does not name is a bug
+
+
+def test_default_install_covers_explore() -> None:
+    """`make demo` installs the default dependencies plus the web extra; explore (shown in the
+    README) needs pyarrow and duckdb, so they are default dependencies."""
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    names = {d.split(">")[0].split("=")[0].split("[")[0].strip() for d in data["project"]["dependencies"]}
+    assert {"pyarrow", "duckdb", "numpy", "pyyaml", "typer"} <= names
+
+
+def test_misspelt_file_gets_did_you_mean(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep.yaml").write_text("axes: {}\n")
+    _bad(run_cli("explore", "swep.yaml", "--dry-run"), "did you mean sweep.yaml?")
+    _bad(
+        run_cli("explore", str(tmp_path / "swee.yaml"), "--dry-run"),
+        f"did you mean {tmp_path / 'sweep.yaml'}?",
+    )
+    assert "did you mean" not in _bad(run_cli("explore", "other.yaml", "--dry-run"))

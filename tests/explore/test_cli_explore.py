@@ -101,3 +101,32 @@ def test_frontier_only_keeps_a_superset_of_the_global_front(run_cli: Run, spec: 
     best = set(a["index"][pareto_mask(a, obj)].tolist())
     assert best <= set(b["index"].tolist()) and len(b["index"]) < len(a["index"])
     assert np.all(pareto_mask(b, obj))  # one chunk here: what is kept is exactly the front
+
+
+def test_pareto_senses_come_from_the_spec_or_the_column(run_cli: Run, tmp_path: Path) -> None:
+    """A cost axis is minimised by default (it was max,max: the 'front' was the most expensive
+    designs); the table shows every design axis that differs (weight_dtype here)."""
+    from hetsim.explore import read_results
+    from hetsim.explore.pareto import pareto_mask
+
+    spec = {"axes": {"model": "llama2-7b", "hardware": "h100-sxm", "tp": [1, 2, 8], "batch": [1, 8, 64],
+                     "input_len": 512, "output_len": 128, "weight_dtype": ["fp16", "fp8"]},
+            "objectives": {"usd_per_mtoken": "min", "tok_per_s_per_user": "max"}}  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "store"
+    assert run_cli("explore", str(path), "--out", str(out), "--workers", "1").code == 0
+    cols = read_results(out)
+    cheapest = float(cols["usd_per_mtoken"].min())
+    for args in ((), ("--x", "usd_per_mtoken", "--y", "tok_per_s_per_device")):
+        r = run_cli("explore", "pareto", str(out), *args)
+        assert r.code == 0, r.err
+        assert "usd_per_mtoken (min" in " ".join(r.out.split()) and "weight_dtype" in r.out, r.out
+        assert f"{cheapest:.4g}" in r.out  # the cheapest design is on every front that minimises cost
+    front = pareto_mask(cols, [("usd_per_mtoken", "min"), ("tok_per_s_per_user", "max")])
+    r = run_cli("explore", "pareto", str(out))
+    assert f"{int(front.sum())} of {len(front)} rows" in " ".join(r.out.split())
+    r = run_cli("explore", "pareto", str(out), "--sense", "max,max", "--x", "usd_per_mtoken")
+    assert r.code == 0 and "(max: given)" in " ".join(r.out.split())
+    r = run_cli("explore", "pareto", str(out), "--x", "batch")
+    assert r.code == 2 and "no better direction" in r.err

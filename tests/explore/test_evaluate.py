@@ -129,3 +129,16 @@ def test_gemm_types_the_hardware_lacks_are_filtered_not_fatal() -> None:
     assert removed["applicable"] == spec.n_points // 4
     with pytest.raises(hetsim.HetsimError, match="no fp8 matrix rate"):
         _eval({"axes": axes, "filters": ["divisible"]})
+
+
+def test_one_output_token_has_a_finite_rate_per_user() -> None:
+    """One output token has no TPOT; its rate per user was inf (it topped every front): it is
+    now that token over the end-to-end latency. Found by tests/explore/test_fuzz_explore.py."""
+    spec = parse_spec({"axes": {"model": "llama2-7b", "hardware": "h100-sxm", "batch": [1, 8],
+                                "input_len": 128, "output_len": [1, 64]}})  # fmt: skip
+    cols, _ = Evaluator(spec).run(0, spec.n_points)
+    rate = cols["tok_per_s_per_user"]
+    assert np.all(np.isfinite(rate)) and np.all(rate > 0)
+    one = cols["output_len"] == 1
+    assert np.allclose(rate[one], 1.0 / cols["e2e_latency_s"][one])
+    assert np.allclose(rate[~one], 1.0 / cols["tpot_s"][~one])

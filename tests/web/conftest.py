@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ pytest.importorskip("plotly", reason="the web extra (pip install 'hetsim[web]') 
 
 from hetsim.calibration.measurements import find_realdata
 from hetsim.web.context import Context
-from hetsim.web.server import Dashboard
+from hetsim.web.server import Dashboard, warm
 
 BAD_YAML = "name: broken\nsides: [unclosed\n"
 
@@ -37,6 +38,8 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dashboard(sweep_dir: Path) -> Iterator[Dashboard]:
     ctx = Context(sweep_dir=sweep_dir, realdata_dir=find_realdata(), max_upload_bytes=64 * 1024)
     dash = Dashboard(ctx, "127.0.0.1", 0).start()
+    # as `hetsim dashboard` does: the slow default views (H2M2) are built in the background
+    threading.Thread(target=warm, args=(ctx, dash.builder), daemon=True).start()
     yield dash
     dash.stop()
 

@@ -298,3 +298,43 @@ def test_serving_page(page: Page, dashboard: Dashboard) -> None:
     got = cards(page)
     assert got["tpot_p50_s"][0] == r.tpot_s.p50 and got["completed"][0] == r.completed
     shot(page, "serving")
+
+
+def test_state_is_in_the_url(page: Page, dashboard: Dashboard) -> None:
+    """Every change goes into the URL; opening that URL restores the form and its numbers."""
+    open_page(page, dashboard.url + "/analyze")
+    change(page, lambda: page.select_option("#in-hardware", "h100-sxm"))
+    change(page, lambda: page.fill("#in-batch", "8"))
+    change(page, lambda: page.check("#in-static_placement"))
+    url = page.url
+    assert "hardware=h100-sxm" in url and "batch=8" in url and "static_placement=1" in url, url
+    page.goto(dashboard.url + "/analyze")  # another visit, then the bookmark
+    page.goto(url)
+    page.wait_for_function(
+        "Number(document.body.dataset.seq) >= 2 && document.body.dataset.state === 'ready'"
+    )
+    assert page.input_value("#in-hardware") == "h100-sxm" and page.input_value("#in-batch") == "8"
+    assert page.is_checked("#in-static_placement")
+    r = hetsim.analyze("llama2-7b", "h100-sxm", hetsim.Workload(8, 512, 128), dynamic=False)
+    assert cards(page)["tpot_s"][0] == r.tpot_s
+    page.goto(dashboard.url + "/analyze?hardware=not-a-preset&batch=3")  # an option that is not offered
+    page.wait_for_function("Number(document.body.dataset.seq) >= 2 && document.body.dataset.state !== 'busy'")
+    assert page.input_value("#in-hardware") == "a100-80gb-sxm" and page.input_value("#in-batch") == "3"
+
+
+@pytest.mark.parametrize("slug", ["analyze", "serving"])
+def test_mode_bar_never_covers_a_legend(page: Page, dashboard: Dashboard, slug: str) -> None:
+    open_page(page, f"{dashboard.url}/{slug}")
+    page.wait_for_selector(".plot .main-svg")
+    for plot in page.query_selector_all(".plot"):
+        plot.hover()  # the mode bar shows on hover
+        boxes = plot.evaluate(
+            "e => [e.querySelector('.modebar'), e.querySelector('g.legend')].map("
+            "n => n ? (({x, y, width, height}) => ({x, y, width, height}))(n.getBoundingClientRect()) : null)"
+        )
+        bar, legend = boxes
+        if bar is None or legend is None or legend["width"] == 0:
+            continue
+        right, left = bar["x"] >= legend["x"] + legend["width"], legend["x"] >= bar["x"] + bar["width"]
+        below, above = bar["y"] >= legend["y"] + legend["height"], legend["y"] >= bar["y"] + bar["height"]
+        assert right or left or below or above, (plot.get_attribute("id"), bar, legend)

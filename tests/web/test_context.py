@@ -1,5 +1,5 @@
-"""Path confinement and upload handling: nothing outside the folders the dashboard was started
-with can be named from the page; uploads are size-checked and keep only a safe base name."""
+"""Names and uploads: a page takes a file only by its exact name in a folder's listing, never a
+path; uploads are size-checked, held under an opaque id and keep only a safe base name."""
 
 from __future__ import annotations
 
@@ -8,38 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from hetsim.errors import ConfigError
-from hetsim.web.context import Context, confine, safe_name
+from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.web.context import Context, listing, pick, safe_name
 from hetsim.web.view import Inputs, Upload
 
 
 @pytest.mark.parametrize(
-    "name", ["../secret.csv", "a/../../secret.csv", "sub/../../../etc/passwd", "..", "./../x"]
-)
-def test_confine_refuses_parent_escapes(tmp_path: Path, name: str) -> None:
+    "name",
+    ["../secret.csv", "a/../../secret.csv", "sub/../../../etc/passwd", "..", "./ok.csv", "/etc/passwd",
+     "\\\\server\\share", "C:\\Windows\\win.ini", "//etc/passwd", "", "OK.CSV", "ok.csv\x00"],
+)  # fmt: skip
+def test_pick_takes_only_names_from_the_listing(tmp_path: Path, name: str) -> None:
     root = tmp_path / "root"
-    (root / "a").mkdir(parents=True)
-    with pytest.raises(ConfigError, match="outside"):
-        confine(root, name, "file")
+    root.mkdir()
+    (root / "ok.csv").write_text("x")
+    assert pick("ok.csv", listing(root, "*.csv"), "file") == "ok.csv"
+    with pytest.raises(UnknownNameError, match="unknown file"):
+        pick(name, listing(root, "*.csv"), "file")
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "\\\\server\\share", "C:\\Windows\\win.ini", "//etc/passwd"])
-def test_confine_refuses_absolute_names(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ConfigError, match="absolute"):
-        confine(tmp_path, name, "file")
-
-
-def test_confine_refuses_links_out_and_keeps_names_inside(tmp_path: Path) -> None:
+def test_listing_leaves_out_links_pointing_out(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     (tmp_path / "secret.csv").write_text("x")
+    (root / "ok.csv").write_text("x")
     os.symlink(tmp_path / "secret.csv", root / "link.csv")
-    with pytest.raises(ConfigError, match="outside"):
-        confine(root, "link.csv", "file")
-    (root / "sub").mkdir()
-    assert confine(root, "sub/../ok.csv", "file") == (root / "ok.csv").resolve()
-    with pytest.raises(ConfigError, match="no file name"):
-        confine(root, "", "file")
+    os.symlink(root / "ok.csv", root / "inside.csv")
+    assert listing(root, "*.csv") == ["inside.csv", "ok.csv"]
+    assert listing(None, "*.csv") == [] and listing(tmp_path / "missing", "*.csv") == []
 
 
 def test_safe_name_strips_folders_and_checks_suffix() -> None:
@@ -64,7 +60,7 @@ def test_upload_limit_and_scrubbed_messages(tmp_path: Path) -> None:
 def test_inputs_parse_with_one_line_errors() -> None:
     inp = Inputs({"batch": "8", "tp": "0", "x": "1.5", "flag": True, "pick": "c"})
     assert inp.integer("batch", 1) == 8
-    for name, match in (("tp", "at least 1"), ("x", "whole number"), ("missing", "")):
+    for name, match in (("tp", "from 1 to"), ("x", "whole number"), ("missing", "")):
         if name == "missing":
             assert inp.integer(name, 3) == 3
             continue

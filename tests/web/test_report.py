@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import CliResult
 
@@ -92,16 +93,42 @@ def test_cli_start_does_not_import_the_web_extra() -> None:
     assert out.strip() == "[]"
 
 
-def test_report_of_hetsim_compare_rows(run_cli: Run, tmp_path: Path) -> None:
-    r = run_cli("compare", "-m", "llama2-70b", "-H", "a100-80gb-sxm,h100-sxm", "--tp", "1", "--json")
+def _compare_report(
+    run_cli: Run, tmp_path: Path, *args: str
+) -> tuple[list[dict[str, object]], dict[str, Any]]:
+    """(rows of ``hetsim compare ARGS --json``, the view of the report written from them)."""
+    r = run_cli("compare", *args, "--json")
     assert r.code == 0, r.err
-    rows = json.loads(r.out)
     run = tmp_path / "cmp.json"
     run.write_text(r.out)
     out = tmp_path / "cmp.html"
     assert run_cli("report", str(run), "--html", str(out)).code == 0
     view = _spec(out.read_text())["view"]
     assert isinstance(view, dict)
+    return json.loads(r.out), view
+
+
+def test_report_of_hetsim_compare_rows(run_cli: Run, tmp_path: Path) -> None:
+    rows, view = _compare_report(
+        run_cli, tmp_path, "-m", "llama2-70b", "-H", "a100-80gb-sxm,h100-sxm", "--tp", "1"
+    )
     shown = view["tables"][0]["rows"]
     assert [row[1] for row in shown] == [row["fits"] for row in rows]  # llama2-70b fits neither at tp 1
     assert any("does not fit" in n for n in view["notes"])
+
+
+def test_comparison_report_of_compare_rows_has_its_cost_chart(run_cli: Run, tmp_path: Path) -> None:
+    """`hetsim compare --json` rows carry no power; the cost chart was empty. It is now the
+    energy per token times the output rate, equal to the analysis's own average power."""
+    import hetsim
+    from hetsim.cost.prices import system_cost, usd_per_mtoken
+
+    _, view = _compare_report(run_cli, tmp_path, "-m", "llama2-7b", "-H", "h100-sxm,a100-80gb-sxm", "-b", "8")
+    table = view["tables"][0]
+    keys = [c["key"] for c in table["columns"]]
+    costs = [row[keys.index("usd_per_mtoken")] for row in table["rows"]]
+    assert all(isinstance(c, float) and c > 0 for c in costs), costs
+    a = hetsim.analyze("llama2-7b", "h100-sxm", hetsim.Workload(8, 512, 128))
+    want = usd_per_mtoken(system_cost(hetsim.get_hardware("h100-sxm"), 1, a.avg_power_w).usd_per_hour,
+                          a.output_throughput_tok_per_s)  # fmt: skip
+    assert abs(costs[0] - want) <= 1e-9 * want

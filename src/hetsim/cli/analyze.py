@@ -115,6 +115,10 @@ def analyze_cmd(
     fuse: Annotated[
         str, typer.Option(help="ONNX models: kernel fusion what-if: none, elementwise, attention or all.")
     ] = "none",
+    unknown_op: Annotated[
+        str,
+        typer.Option(help="ONNX models: operators hetsim does not know: unpriced (listed), zero or refuse."),
+    ] = "unpriced",
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -155,7 +159,7 @@ def analyze_cmd(
     if model.lower().endswith(".onnx"):
         from hetsim.cli.graph import GraphRequest, run_graph
 
-        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
+        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse, unknown_op)
         run_graph(
             req,
             dev,
@@ -166,8 +170,8 @@ def analyze_cmd(
             plot=plot,
         )
         return
-    if input_shape or fuse != "none":
-        raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
+    if input_shape or fuse != "none" or unknown_op != "unpriced":
+        raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         dev,

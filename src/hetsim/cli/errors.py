@@ -6,6 +6,8 @@ Every way a command can fail is mapped here to one line on stderr and an exit co
   option parser: exit 2;
 - an ``OSError`` while reading or writing (disk full, permission denied): exit 2, naming the file;
 - Ctrl-C: exit 130;
+- an optional library that is not installed (torch, ray, onnx, plotly): exit 2 with the
+  ``pip install`` that adds it;
 - anything else is a bug in hetsim: exit 3 with one line asking for a report
   (``HETSIM_DEBUG=1`` shows the traceback).
 
@@ -26,6 +28,10 @@ from hetsim.errors import HetsimError
 EXIT_USER = 2
 EXIT_BUG = 3
 EXIT_INTERRUPT = 130
+# optional libraries -> what installs them (pyproject.toml's extras)
+EXTRAS = {"torch": "'hetsim[torch]'", "transformers": "'hetsim[torch]'", "ray": "'hetsim[ray]'",
+          "onnx": "'hetsim[onnx]'", "plotly": "'hetsim[web]'", "duckdb": "duckdb",
+          "pyarrow": "pyarrow"}  # fmt: skip
 
 
 def _one_line(text: str) -> str:
@@ -54,6 +60,13 @@ def run_guarded(call: Callable[[], Any], args: list[str]) -> int:
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         return fail("OSError", f"cannot read or write{where}: {exc.strerror or exc}", args)
+    except ImportError as exc:  # an optional library this command needs is not installed
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            return _bug(exc, args)
+        return fail(
+            "MissingDependency", f"this needs {top}, which is not installed: pip install {EXTRAS[top]}", args
+        )
     except Exception as exc:
         # Usage errors from Typer's (vendored) click carry ``format_message`` and ``exit_code``.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
@@ -64,13 +77,17 @@ def run_guarded(call: Callable[[], Any], args: list[str]) -> int:
             if ctx is not None:
                 hint = f" (see '{ctx.command_path} --help')"
             return fail("UsageError", f"{exc.format_message()}{hint}", args)
-        if os.environ.get("HETSIM_DEBUG"):
-            raise
-        return fail(
-            "InternalError",
-            f"internal error {type(exc).__name__}: {exc} - this is a bug in hetsim; please report "
-            "the command line (HETSIM_DEBUG=1 shows the traceback)",
-            args,
-            EXIT_BUG,
-        )
+        return _bug(exc, args)
     return int(result) if isinstance(result, int) else 0
+
+
+def _bug(exc: Exception, args: list[str]) -> int:
+    if os.environ.get("HETSIM_DEBUG"):
+        raise exc
+    return fail(
+        "InternalError",
+        f"internal error {type(exc).__name__}: {exc} - this is a bug in hetsim; please report "
+        "the command line (HETSIM_DEBUG=1 shows the traceback)",
+        args,
+        EXIT_BUG,
+    )

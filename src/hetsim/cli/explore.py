@@ -3,7 +3,7 @@
 hetsim explore SPEC.yaml --out DIR [--workers N | --ray auto|ADDRESS] [--dry-run] [--frontier-only]
 hetsim explore --resume DIR
 hetsim explore query DIR "SELECT ... FROM results ..."
-hetsim explore pareto DIR --x COL --y COL [--plot PNG]
+hetsim explore pareto DIR [--x COL --y COL] [--sense min,max] [--plot PNG]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from hetsim.cli.common import app, console, err_console, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
-from hetsim.errors import ConfigError, HetsimError
+from hetsim.errors import ConfigError, UnknownNameError
 from hetsim.units import fmt_bytes, fmt_time
 
 
@@ -123,36 +123,19 @@ def _progress() -> tuple[Any, Any]:
     return progress, on_progress
 
 
-def _connect(store_dir: Path) -> Any:
-    from hetsim.explore.store import open_existing
-
-    try:
-        import duckdb
-    except ImportError:
-        raise ConfigError("explore query needs duckdb: pip install 'hetsim[explore]'") from None
-    files = [str(f) for f in open_existing(store_dir).files()]
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet({files!r})")
-    return con
-
-
 @explore_app.command("query")
 def query_cmd(
     store: Annotated[Path, typer.Argument(help="A store written by hetsim explore.")],
-    sql: Annotated[str, typer.Argument(help="SQL over the view `results`.")],
+    sql: Annotated[str, typer.Argument(help="One SELECT over the table `results` (read-only).")],
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
 ) -> None:
-    """Run DuckDB SQL over a store's Parquet files (the table of results is the view `results`)."""
-    import duckdb
+    """Run one DuckDB SELECT over a store (its rows are the table `results`; nothing else is
+    readable or writable from the query)."""
+    from hetsim.explore.sql import connect, execute, fetch_rows
 
-    con = _connect(store)
-    try:
-        cur = con.execute(sql)
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
-    names = [d[0] for d in cur.description or []]
-    rows = cur.fetchall()
+    con = connect(store)
+    names, rows = fetch_rows(execute(con, sql))
     if as_json:
         print_json([dict(zip(names, r, strict=True)) for r in rows])
     elif as_csv:
@@ -163,53 +146,79 @@ def query_cmd(
         w.writerows(rows)
     else:
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*names)
+        t = Table()
+        for n in names:
+            t.add_column(Text(n))
         for r in rows:
-            t.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+            t.add_row(*(Text(f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r))
         console.print(t)
 
 
 @explore_app.command("pareto")
 def pareto_cmd(
     store: Annotated[Path, typer.Argument(help="A store written by hetsim explore.")],
-    x: Annotated[str, typer.Option(help="Column on the x axis.")] = "tok_per_s_per_user",
-    y: Annotated[str, typer.Option(help="Column on the y axis.")] = "tok_per_s_per_device",
-    sense: Annotated[str, typer.Option(help="min/max for x and y, e.g. 'max,max' or 'min,max'.")] = "max,max",
+    x: Annotated[
+        str | None, typer.Option(help="Column on the x axis (default: the spec's first objective).")
+    ] = None,
+    y: Annotated[
+        str | None, typer.Option(help="Column on the y axis (default: the spec's second objective).")
+    ] = None,
+    sense: Annotated[
+        str | None,
+        typer.Option(
+            help="min/max for x and y, e.g. 'min,max' (default: the spec's objectives, else the "
+            "column's own: throughput max; time, cost, energy min)."
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG to write (an existing file needs --force).")] = None,
     where: Annotated[str | None, typer.Option(help="SQL condition on `results` rows first.")] = None,
     force: ForceOption = False,
 ) -> None:
-    """The Pareto front of two columns over a store (optionally a PNG of it)."""
-    import duckdb
+    """The Pareto front of two columns over a store (optionally a PNG of it). The table shows
+    every design axis that differs between the rows."""
+    from hetsim.explore.evaluate import design_columns
+    from hetsim.explore.pareto import pareto_mask, plot_front, resolve_senses, varying_columns
+    from hetsim.explore.spec import parse_spec
+    from hetsim.explore.sql import connect, select_where
+    from hetsim.explore.store import Store
 
-    from hetsim.explore.pareto import pareto_mask, plot_front
-
-    senses = tuple(sense.split(","))
-    if len(senses) != 2 or any(s not in ("min", "max") for s in senses):
-        raise ConfigError(f"--sense {sense!r}: write two of min/max, e.g. 'max,max'")
+    given = None if sense is None else [s.strip() for s in sense.split(",")]
+    if given is not None and (len(given) != 2 or any(s not in ("min", "max") for s in given)):
+        raise ConfigError(f"--sense {sense!r}: write two of min/max, e.g. 'min,max'")
     if plot is not None:
         check_plot_path(plot, force)
-    con = _connect(store)
-    cond = f" WHERE {where}" if where else ""
-    try:
-        table = con.execute(f"SELECT * FROM results{cond}").fetchnumpy()
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    con = connect(store)
+    spec = parse_spec(Store(store).manifest()["spec"])
+    x = x or spec.objectives[0][0]
+    y = y or next((c for c, _ in spec.objectives if c != x), "usd_per_mtoken")
+    table = select_where(con, where)
+    numeric = [c for c, v in table.items() if v.dtype.kind in "iufb" and c != "index"]
     for c in (x, y):
-        if c not in table:
-            raise HetsimError(f"unknown column {c!r}; choose from {', '.join(table)}")
+        if c not in numeric:
+            raise UnknownNameError("numeric column", c, numeric)
+    (_, sx, why_x), (_, sy, why_y) = resolve_senses([x, y], given, spec.objectives)
     cols = {k: (v.filled() if hasattr(v, "filled") else v) for k, v in table.items()}
-    mask = pareto_mask(cols, [(x, senses[0]), (y, senses[1])])
+    mask = pareto_mask(cols, [(x, sx), (y, sy)])
     order = sorted(map(int, mask.nonzero()[0]), key=lambda i: float(cols[x][i]))
-    show = ["model", "hardware", "tp", "batch", "input_len", "output_len", x, y, "usd_per_mtoken"]
+    show = list(dict.fromkeys([*varying_columns(cols, design_columns(spec)), x, y, "usd_per_mtoken"]))
+    show = [c for c in show if c in cols]
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(*dict.fromkeys(show))
+    console.print(
+        Text(f"Pareto front of {x} ({sx}: {why_x}) and {y} ({sy}: {why_y}): {len(order):,} of "
+             f"{len(cols[x]):,} rows")
+    )  # fmt: skip
+    t = Table()
+    for c in show:
+        t.add_column(Text(c))
     for i in order:
-        t.add_row(*(f"{cols[c][i]:.4g}" if isinstance(cols[c][i], float) else str(cols[c][i])
-                    for c in dict.fromkeys(show)))  # fmt: skip
+        t.add_row(
+            *(Text(f"{cols[c][i]:.4g}" if isinstance(cols[c][i], float) else str(cols[c][i])) for c in show)
+        )
     console.print(t)
     if plot is not None:
-        n = plot_front(cols, x, y, str(plot), senses=(senses[0], senses[1]))
+        n = plot_front(cols, x, y, str(plot), senses=(sx, sy))
         console.print(f"{n} points on the front; plot in {plot}")

@@ -1,7 +1,7 @@
 """Design-space exploration: a spec of named axes -> index-range chunks -> a Parquet store,
 with cost (:mod:`hetsim.cost.prices`), Pareto fronts and local-pool or Ray backends.
 
-The store and the query need the ``explore`` extra (pyarrow, duckdb); Ray needs ``ray``.
+The store and the query use pyarrow and duckdb (default dependencies); Ray needs the ``ray`` extra.
 """
 
 from hetsim.explore.run import DryRun, Summary, dry_run, explore, load_spec, read_results

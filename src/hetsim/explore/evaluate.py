@@ -20,7 +20,7 @@ from hetsim.cost.prices import PriceBook, default_prices, device_capex, usd_per_
 from hetsim.cost.roofline import has_matrix_rate, require_gemm_dtype
 from hetsim.errors import ConfigError, HetsimError, MappingError, UnknownNameError
 from hetsim.explore.pareto import pareto_mask, top_k
-from hetsim.explore.serving_eval import serving_columns, serving_group
+from hetsim.explore.serving_eval import SERVING_TEXT, serving_columns, serving_group
 from hetsim.explore.spec import LINKS, VECTOR_AXES, Spec, param_column
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.provenance import Provenance
@@ -46,6 +46,21 @@ def columns_of(spec: Spec) -> list[str]:
     if spec.mode == "serving":
         return serving_columns([param_column(p) for p in spec.params])
     return ["index", *TEXT_AXES, *INT_COLUMNS, *(param_column(p) for p in spec.params), *METRICS, *DERIVED]
+
+
+def design_columns(spec: Spec) -> list[str]:
+    """The columns of ``spec``'s chunks that say which design a row is (axes and hardware
+    parameters), as opposed to what was measured of it."""
+    from hetsim.explore.serving_eval import SERVING_METRICS
+
+    measured = {*METRICS, *DERIVED, *SERVING_METRICS, "index"} - {"rate"}
+    return [c for c in columns_of(spec) if c not in measured]
+
+
+def numeric_columns(spec: Spec) -> list[str]:
+    """The columns of ``spec``'s chunks that hold numbers (what bounds and objectives may name)."""
+    text = {*TEXT_AXES, *SERVING_TEXT, "index"}
+    return [c for c in columns_of(spec) if c not in text]
 
 
 def _swept(why: str) -> Provenance:
@@ -124,13 +139,14 @@ class Evaluator:
             hw = s.value_of("hardware", pos)
             for p in s.params:
                 self.device(hw, ((p, s.value_of(p, 0)),))
-        known = columns_of(s)
-        for b in s.bounds:
-            if b.column not in known:
-                raise UnknownNameError("column in filter", b.column, known)
-        for c, _ in s.objectives:
+        known = numeric_columns(s)
+        named = [("column in filter", b.column) for b in s.bounds]
+        named += [("objective column", c) for c, _ in s.objectives]
+        if "top_k" in s.reduce:
+            named.append(("reduce.top_k.by column", s.reduce["top_k"]["by"]))
+        for what, c in named:
             if c not in known:
-                raise UnknownNameError("objective column", c, known)
+                raise UnknownNameError(f"numeric {what}", c, known)
 
     def run(self, start: int, stop: int) -> tuple[dict[str, Array], dict[str, int]]:
         """Columns of the kept points of ``[start, stop)`` and the count each filter removed."""
@@ -201,8 +217,10 @@ class Evaluator:
         tpot = cols["tpot_s"]
         capex = np.full(n, capex_one * n_dev)
         per_hour = usd_per_hour(capex, cols["avg_power_w"], self.prices)
-        with np.errstate(divide="ignore"):
-            cols["tok_per_s_per_user"] = np.where(tpot > 0, 1.0 / tpot, np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # 1/TPOT; a single output token has no TPOT (it was inf): its one token over the latency
+            per_user = np.where(tpot > 0, 1.0 / tpot, cols["output_len"] / cols["e2e_latency_s"])
+        cols["tok_per_s_per_user"] = per_user
         cols.update({"tok_per_s_per_device": thr / n_dev, "n_devices": np.full(n, n_dev),
                      "capex_usd": capex, "usd_per_hour": per_hour,
                      "usd_per_mtoken": usd_per_mtoken(per_hour, thr), "tok_per_s_per_usd": thr / capex,

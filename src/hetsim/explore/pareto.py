@@ -8,9 +8,62 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.errors import ConfigError
 from hetsim.outfiles import atomic_write
 
 Array = np.ndarray[Any, Any]
+# Which way is better for the metric columns a store holds (hetsim.explore.evaluate and
+# serving_eval): more throughput, utilisation and SLO attainment; less time, cost, energy,
+# power, memory, devices and preemptions. A design axis (batch, tp, a hardware parameter) has
+# no better direction: its sense must be given.
+HIGHER_IS_BETTER = frozenset({
+    "output_throughput_tok_per_s", "tok_per_s_per_user", "tok_per_s_per_device", "tok_per_s_per_usd",
+    "request_throughput_per_s", "goodput_req_per_s", "slo_attainment", "completed", "mbu", "mfu",
+})  # fmt: skip
+LOWER_IS_BETTER = frozenset({
+    "ttft_s", "tpot_s", "e2e_latency_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "usd_per_mtoken",
+    "usd_per_hour", "capex_usd", "energy_j_per_token", "avg_power_w", "footprint_bytes", "n_devices",
+    "preemptions", "kv_peak_utilization",
+})  # fmt: skip
+
+
+def known_sense(column: str) -> str | None:
+    """'max' or 'min' for a metric column whose better direction is known, else None."""
+    if column in HIGHER_IS_BETTER:
+        return "max"
+    if column in LOWER_IS_BETTER:
+        return "min"
+    return None
+
+
+def resolve_senses(
+    columns: Sequence[str], given: Sequence[str] | None, objectives: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str, str]]:
+    """(column, sense, why) for each column: the sense given, else the spec's objective for
+    that column, else the column's known sense; a column with none of them is refused."""
+    if given is not None and len(given) != len(columns):
+        raise ConfigError(f"--sense: give one of min/max per axis ({len(columns)}), e.g. 'min,max'")
+    spec = dict(objectives)
+    out = []
+    for i, col in enumerate(columns):
+        if given is not None:
+            out.append((col, given[i], "given"))
+        elif col in spec:
+            out.append((col, spec[col], "the spec's objective"))
+        elif (sense := known_sense(col)) is not None:
+            out.append((col, sense, "higher is better" if sense == "max" else "lower is better"))
+        else:
+            raise ConfigError(f"{col!r} has no better direction hetsim knows; give --sense (e.g. 'min,max')")
+    return out
+
+
+def varying_columns(columns: Mapping[str, Array], candidates: Sequence[str]) -> list[str]:
+    """The ``candidates`` (design axes) whose values differ between the rows."""
+    out = []
+    for c in candidates:
+        if c in columns and len(columns[c]) and np.unique(np.asarray(columns[c]).astype(str)).size > 1:
+            out.append(c)
+    return out
 
 
 def pareto_mask(columns: Mapping[str, Array], objectives: Sequence[tuple[str, str]]) -> Array:

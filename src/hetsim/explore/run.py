@@ -20,7 +20,7 @@ from hetsim.errors import ConfigError, HetsimError
 from hetsim.explore.backends import Chunk, Result, probe_ray, run_chunk, run_inline, run_pool, run_ray
 from hetsim.explore.evaluate import Evaluator
 from hetsim.explore.spec import Spec, parse_spec
-from hetsim.explore.store import Store, create, open_for_resume
+from hetsim.explore.store import Store, StoreError, create, keep_verified, open_for_resume
 
 OnProgress = Callable[[int, int], None]  # (points finished, points in the run)
 
@@ -76,8 +76,17 @@ def explore(
         store = open_for_resume(root)
         man = store.manifest()
         spec = parse_spec(man["spec"])
+        if (man.get("digest"), man["n_points"], man["chunk_size"]) != (
+            spec.digest,
+            spec.n_points,
+            spec.chunk_size,
+        ):
+            raise StoreError(
+                f"{root}/manifest.json does not match the spec it holds (edited?); pick a new --out"
+            )
         if source is not None and load_spec(source).digest != spec.digest:
             raise ConfigError(f"{root} holds a different spec; resume it without a spec or pick a new --out")
+        keep_verified(store, spec_schema(spec), spec.digest)
     else:
         if source is None:
             raise ConfigError("give a spec file, or --resume DIR")
@@ -99,7 +108,7 @@ def explore(
     def take(res: Result) -> None:
         nonlocal finished
         k, payload, rec = res
-        store.write_chunk(k, payload, rec)
+        store.write_chunk(k, payload, rec, spec.digest)
         finished += rec["stop"] - rec["start"]
         if on_progress:
             on_progress(finished, total)
@@ -161,6 +170,16 @@ def dry_run(source: Mapping[str, Any] | str | Path, *, workers: int | None = Non
                   per_point_bytes * spec.n_points, int(rec["rows"]))  # fmt: skip
 
 
+def spec_schema(spec: Spec) -> Any:
+    """The Parquet schema of the spec's chunks (from its first point, evaluated and encoded)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    _, payload, _ = run_chunk(Evaluator(spec), 0, 0, min(1, spec.n_points))
+    return pq.read_schema(io.BytesIO(payload))
+
+
 def read_results(out: str | Path) -> dict[str, np.ndarray[Any, Any]]:
     """All rows of a store as NumPy columns (for small stores and tests)."""
     import pyarrow.parquet as pq
@@ -169,5 +188,11 @@ def read_results(out: str | Path) -> dict[str, np.ndarray[Any, Any]]:
     files = store.files()
     if not files:
         return {}
-    table = pq.read_table([str(f) for f in files]) if len(files) > 1 else pq.read_table(files[0])
+    try:
+        table = pq.read_table([str(f) for f in files]) if len(files) > 1 else pq.read_table(files[0])
+    except (OSError, ValueError) as exc:  # a damaged chunk (ArrowInvalid is a ValueError)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreError(
+            f"{out}: a chunk cannot be read ({first}); hetsim explore --resume {out} redoes it"
+        ) from None
     return {c: table.column(c).to_numpy() for c in table.column_names}

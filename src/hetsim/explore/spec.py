@@ -66,6 +66,10 @@ LINKS = ("link", "interconnect")  # the side link of a device; the device-to-dev
 STATIC_FILTERS = ("fits", "divisible", "applicable")
 TOP_KEYS = ("name", "description", "mode", "axes", "hardware_params", "zip", "filters", "prices",
             "objectives", "reduce", "chunk_size")  # fmt: skip
+MAX_COUNT = 2**31  # the largest count an axis takes (the CLI's bound)
+MAX_REQUESTS = 100_000  # requests per simulated serving run (about 20 s of one core each)
+MAX_CHUNK = 2**20  # points evaluated in memory at once (a few hundred MB of columns)
+MAX_CHUNKS = 100_000  # chunk files in one store
 _BOUND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -160,11 +164,14 @@ def _axis_values(name: str, raw: Any) -> list[Any]:
     out = []
     for v in values:
         if name in INT_AXES:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"axis {name!r}: values must be positive integers, got {v!r}")
+            top = MAX_REQUESTS if name == "requests" else MAX_COUNT
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise ConfigError(
+                    f"axis {name!r}: values must be whole numbers from 1 to {top:,}, got {v!r:.40}"
+                )
         elif name == "rate":
-            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-                raise ConfigError(f"axis 'rate': values must be positive requests/s, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
+                raise ConfigError(f"axis 'rate': values must be positive finite requests/s, got {v!r:.40}")
         elif not isinstance(v, str):
             raise ConfigError(f"axis {name!r}: values must be names, got {v!r}")
         out.append(v)
@@ -278,12 +285,9 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
             constants.update({a: d.values[i][0] for i, a in enumerate(d.axes)})
     ordered = [d for d in multi if not d.vector] + [d for d in multi if d.vector]
     static, bounds = _filters(raw.get("filters"))
-    chunk = raw.get("chunk_size", 16384)
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ConfigError(f"chunk_size must be a positive integer, got {chunk!r}")
-    reduce = raw.get("reduce") or {}
-    if not isinstance(reduce, Mapping) or any(k not in ("pareto", "top_k") for k in reduce):
-        raise ConfigError("reduce: give {pareto: true} or {top_k: {by: COLUMN, k: N, order: min|max}}")
+    n_points = math.prod(d.size for d in dims)
+    chunk = _chunk_size(raw.get("chunk_size", 16384), n_points)
+    reduce = _reduce(raw.get("reduce"))
     return Spec(
         name=str(raw.get("name", "explore")),
         mode=str(mode),
@@ -297,6 +301,55 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         reduce=reduce,
         chunk_size=chunk,
     )
+
+
+def _chunk_size(chunk: Any, n_points: int) -> int:
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
+        raise ConfigError(f"chunk_size must be a whole number from 1 to {MAX_CHUNK:,}, got {chunk!r:.40}")
+    n_chunks = -(-n_points // chunk)
+    if n_chunks > MAX_CHUNKS:
+        need = -(-n_points // MAX_CHUNKS)
+        if need > MAX_CHUNK:
+            raise ConfigError(
+                f"the spec has {n_points:,} points, more than {MAX_CHUNK * MAX_CHUNKS:,} a store holds; "
+                "split it into several sweeps"
+            )
+        raise ConfigError(
+            f"chunk_size {chunk:,} gives {n_chunks:,} chunk files (at most {MAX_CHUNKS:,}); "
+            f"use chunk_size {need:,} or more"
+        )
+    return chunk
+
+
+REDUCE_HELP = "reduce: give {pareto: true} or {top_k: {by: COLUMN, k: N, order: min|max}}"
+
+
+def _reduce(raw: Any) -> dict[str, Any]:
+    """``reduce`` checked: ``pareto`` a boolean; ``top_k`` {by: column, k: 1.., order: min|max}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or any(k not in ("pareto", "top_k") for k in raw):
+        raise ConfigError(REDUCE_HELP)
+    out: dict[str, Any] = {}
+    if "pareto" in raw:
+        if not isinstance(raw["pareto"], bool):
+            raise ConfigError(f"reduce.pareto must be true or false, got {raw['pareto']!r:.40}")
+        out["pareto"] = raw["pareto"]
+    if "top_k" in raw:
+        t = raw["top_k"]
+        if (
+            not isinstance(t, Mapping)
+            or not isinstance(t.get("by"), str)
+            or any(k not in ("by", "k", "order") for k in t)
+        ):
+            raise ConfigError(f"reduce.top_k: give {{by: COLUMN, k: N, order: min|max}}, got {t!r:.60}")
+        k, order = t.get("k", 10), t.get("order", "min")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_COUNT:
+            raise ConfigError(f"reduce.top_k.k must be a whole number of at least 1, got {k!r:.40}")
+        if order not in ("min", "max"):
+            raise ConfigError(f"reduce.top_k.order must be min or max, got {order!r:.40}")
+        out["top_k"] = {"by": t["by"], "k": k, "order": order}
+    return out
 
 
 def _zip_groups(raw: Any, values: Mapping[str, list[Any]]) -> list[list[str]]:

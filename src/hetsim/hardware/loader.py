@@ -190,7 +190,7 @@ def get_hardware(name_or_path: str | Path | Device, *, calibrated: bool = True) 
         from hetsim.hardware.compose import compose_spec
 
         return compose_spec(text)
-    return HARDWARE.get_item(text)
+    return hardware_preset(text)
 
 
 def _shadows(dev: Device, path: Path | None = None) -> tuple[str, ...]:
@@ -208,3 +208,12 @@ def preset_aliases() -> list[str]:
     """Every alias of a hardware preset (``h100`` for ``h100-sxm``)."""
     HARDWARE.names()
     return sorted(_ALIASES)
+
+
+def hardware_preset(name: str) -> Device:
+    """A shipped preset by name or alias, never a file nor a composition (whose parts may be
+    files): what the dashboard takes."""
+    HARDWARE.names()
+    for alias, target in _ALIASES.items():
+        HARDWARE.add_alias(alias, target)
+    return HARDWARE.get_item(name)

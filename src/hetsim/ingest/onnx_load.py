@@ -11,7 +11,10 @@ Binding rules (stated in ``docs/ingest.md``):
   dimension is an error that names the input and the flag to pass.
 
 Shapes are then propagated by ONNX's own shape inference with data propagation (so shape
-sub-graphs such as ``Shape -> Gather -> Concat -> Reshape`` resolve).
+sub-graphs such as ``Shape -> Gather -> Concat -> Reshape`` resolve). A tensor inference leaves
+unknown (the output of a custom-domain operator ONNX has no shape function for) takes the shape
+the graph declares for it (``value_info`` or a graph output), its batch- and sequence-named
+dimensions bound as above.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class LoadedGraph:
     weights: frozenset[str]  # initialisers and weight inputs
     data_inputs: tuple[tuple[str, tuple[int, ...]], ...]
     batch: int
+    declared: frozenset[str] = frozenset()  # tensors whose shape came from the graph's declaration
 
 
 def load_model(path: Path) -> Any:
@@ -163,6 +167,7 @@ def bind_and_infer(
         tt.shape.Clear()
         for s in shape:
             tt.shape.dim.add().dim_value = s
+    declared = _declared(g, batch, seq_len)
     del g.value_info[:]
     for out in g.output:  # let inference recompute outputs from the bound inputs
         out.type.tensor_type.ClearField("shape")
@@ -173,11 +178,53 @@ def bind_and_infer(
         known = {k: v.shape for k, v in tensors.items() if v.shape is not None}
         model = inferred
         resolved = all(o in known for node in model.graph.node for o in node.output if o)
-        if resolved or i == FOLD_ROUNDS - 1 or not fold_shape_values(model, known):
+        if resolved or i == FOLD_ROUNDS - 1:
+            break
+        declared_now = _declare(onnx, model, declared, known)  # a custom op's declared output
+        if not (fold_shape_values(model, known) or declared_now):
             break  # folding only serves to resolve shapes inference left unknown
     for t in inferred.graph.initializer:
         tensors[t.name] = TensorInfo(tuple(int(d) for d in t.dims), t.data_type)
-    return LoadedGraph(inferred, tensors, frozenset(weights), tuple(data), batch_bound)
+    filled = set()
+    for name, info in declared.items():  # what inference could not resolve, the graph declares
+        if tensors.get(name) is None or tensors[name].shape is None:
+            elem = tensors[name].elem_type if name in tensors and tensors[name].elem_type else info.elem_type
+            tensors[name] = TensorInfo(info.shape, elem)
+            filled.add(name)
+    return LoadedGraph(inferred, tensors, frozenset(weights), tuple(data), batch_bound, frozenset(filled))
+
+
+def _declare(onnx: Any, model: Any, declared: dict[str, TensorInfo], known: dict[str, Any]) -> bool:
+    """Give inference the declared shape of each tensor it left unknown; True if any."""
+    added = False
+    for name, info in declared.items():
+        if name not in known:
+            vi = onnx.helper.make_tensor_value_info(name, info.elem_type, list(info.shape or ()))
+            model.graph.value_info.append(vi)
+            known[name] = info.shape
+            added = True
+    return added
+
+
+def _declared(g: Any, batch: int, seq: int) -> dict[str, TensorInfo]:
+    """Shapes the graph declares for its intermediate tensors and outputs (static, or with
+    batch- and sequence-named dimensions), before inference replaces them."""
+    out: dict[str, TensorInfo] = {}
+    for vi in [*g.value_info, *g.output]:
+        dims = _dims(vi)
+        if not dims:
+            continue
+        shape = []
+        for d in dims:
+            if isinstance(d, int) and d > 0:
+                shape.append(d)
+            elif isinstance(d, str) and (BATCH_DIMS.match(d) or SEQ_DIMS.match(d)):
+                shape.append(batch if BATCH_DIMS.match(d) else seq)
+            else:
+                break
+        else:
+            out[vi.name] = TensorInfo(tuple(shape), vi.type.tensor_type.elem_type)
+    return out
 
 
 def _infer(onnx: Any, path: Path, model: Any) -> Any:

@@ -315,6 +315,7 @@ def move(n: Node) -> GraphOp:
 
 
 def unsupported(n: Node) -> GraphOp:
+    """An operator without a counting rule: its bytes are counted, its flop unknown."""
     op = _op(n, "other", "lookup", "vector", 0.0)
     return GraphOp(
         op.name, op.op_type, "other", "lookup", "vector", 0.0, 0.0, op.reads, op.writes, supported=False

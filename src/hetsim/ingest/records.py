@@ -125,6 +125,7 @@ class IngestedGraph:
     outputs: frozenset[str]  # graph output tensors (never fused away)
     batch: int  # items per pass (the bound batch dimension; 1 if none)
     unsupported: tuple[Unsupported, ...] = ()
+    unknown_op: str = "unpriced"  # how operators without a rule were priced: unpriced or zero
     folded_nodes: int = 0  # nodes whose outputs depend only on constants (not run)
     view_nodes: int = 0  # Reshape/Flatten/Squeeze/...: metadata only, no traffic
     fused: str = "none"

@@ -69,7 +69,8 @@ def analyze_graph(
     notes = []
     if graph.unsupported:
         listed = ", ".join(f"{u.op_type} x{u.count}" for u in graph.unsupported)
-        notes.append(f"unsupported ops (bytes counted, flop unknown): {listed}")
+        how = "counted as free" if graph.unknown_op == "zero" else "bytes counted, flop unknown"
+        notes.append(f"unpriced ops hetsim does not know ({how}): {listed}")
     if footprint > cap:
         notes.append(f"does not fit: needs {footprint / 1e9:.1f} GB of {cap / 1e9:.1f} GB")
     b = max(graph.batch, 1)

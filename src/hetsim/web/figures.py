@@ -30,7 +30,9 @@ SUBLAYER_COLORS = {
 PALETTE = ("#4c78a8", "#72b7b2", "#54a24b", "#b279a2", "#9d755d", "#bab0ac")  # neutral: no red/green verdict
 BOUND_COLORS = {"memory": "#1f77b4", "compute": "#d62728", "link": "#7f7f7f"}
 BASE_LAYOUT: dict[str, Any] = {
-    "margin": {"l": 70, "r": 20, "t": 40, "b": 60},
+    # the mode bar stands on the right edge, so it never covers the legend above the plot
+    "margin": {"l": 70, "r": 48, "t": 40, "b": 60},
+    "modebar": {"orientation": "v"},
     # above the plot: below it, a wrapped legend runs into the x-axis title
     "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
     "hovermode": "closest",
@@ -218,7 +220,7 @@ def memory_use(r: AnalysisResult) -> Figure:
             height=200 + 50 * len(rows),
             xaxis=axis("GB (10⁹ bytes)", range=[0, top * 1.08]),
             yaxis={"automargin": True},
-            margin={"l": 30, "r": 30, "t": 30, "b": 60},
+            margin={"l": 30, "r": 48, "t": 30, "b": 60},
         ),
         "Each memory side at its fullest point of the run: weights (of the largest pipeline stage), KV cache "
         "and activation workspace; the red tick is the side's capacity.",

@@ -5,9 +5,10 @@ reproduction, rendered by the dashboard's own page views."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from hetsim import __version__
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, PhaseResult, RemapResult, SideResult
@@ -29,6 +30,39 @@ def _has_default(cls: Any, name: str) -> bool:
     return f.default is not MISSING or f.default_factory is not MISSING
 
 
+def _number(v: Any, where: str) -> float:
+    """A JSON number (null, written for a non-finite value, reads back as NaN)."""
+    if v is None:
+        return math.nan
+    if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, int) and abs(v) > 2**63):
+        raise ConfigError(f"{where}: expected a number, got {v!r:.40}")
+    return float(v) if isinstance(v, int) else v
+
+
+def _typed(v: Any, tp: Any, where: str) -> Any:
+    """``v`` checked against the field type ``tp`` of a result record (one-line error)."""
+    if tp is float:
+        return _number(v, where)
+    if tp is bool or tp is str:
+        if not isinstance(v, tp):
+            raise ConfigError(f"{where}: expected {'true/false' if tp is bool else 'text'}, got {v!r:.40}")
+        return v
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int) or abs(v) > 2**63:
+            raise ConfigError(f"{where}: expected a whole number, got {v!r:.40}")
+        return v
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is dict:
+        if not isinstance(v, dict):
+            raise ConfigError(f"{where}: expected an object, got {v!r:.40}")
+        return {str(k): _typed(x, args[1], f"{where}.{k}") for k, x in v.items()}
+    if origin is list and args[0] in (str, float):
+        if not isinstance(v, list):
+            raise ConfigError(f"{where}: expected a list, got {v!r:.40}")
+        return [_typed(x, args[0], f"{where}[{i}]") for i, x in enumerate(v)]
+    return v  # nested records and lists of them: rebuilt by the caller
+
+
 def _record(cls: Any, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object")
@@ -36,22 +70,27 @@ def _record(cls: Any, data: Any, where: str) -> Any:
     missing = [n for n in names if n not in data and not _has_default(cls, n)]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    return {n: data[n] for n in names if n in data}
+    hints = get_type_hints(cls)
+    return {n: _typed(data[n], hints[n], f"{where}.{n}") for n in names if n in data}
 
 
 def analysis_from_json(d: Any, where: str = "analysis") -> AnalysisResult:
     """Rebuild a result from ``hetsim analyze --json`` output (null floats become inf)."""
     kw = _record(AnalysisResult, d, where)
     ops = []
+    if not isinstance(d.get("ops", []), list):
+        raise ConfigError(f"{where}.ops: expected a list of operators")
     for i, o in enumerate(d.get("ops", [])):
         ok = _record(OpResult, o, f"{where}.ops[{i}]")
-        ok = {k: (float("inf") if v is None else v) for k, v in ok.items()}
+        ok = {k: (math.inf if isinstance(v, float) and math.isnan(v) else v) for k, v in ok.items()}
         ops.append(OpResult(**ok))
     kw["ops"] = ops
     kw["prefill"] = PhaseResult(**_record(PhaseResult, d["prefill"], f"{where}.prefill"))
     kw["decode"] = PhaseResult(**_record(PhaseResult, d["decode"], f"{where}.decode"))
-    kw["notes"] = list(d.get("notes", []))
+    kw["notes"] = _typed(d.get("notes", []), list[str], f"{where}.notes")
     for key, cls in (("sides", SideResult), ("links", LinkResult), ("remaps", RemapResult)):
+        if key in kw and not isinstance(kw[key] or [], list):
+            raise ConfigError(f"{where}.{key}: expected a list")
         if key in kw:
             kw[key] = [cls(**_record(cls, x, f"{where}.{key}[{i}]")) for i, x in enumerate(kw[key] or [])]
     try:
@@ -74,10 +113,11 @@ def _comparison_row(d: Any, where: str) -> dict[str, Any]:
 
 
 def _device(name: str) -> Device | None:
-    from hetsim.hardware.loader import get_hardware
+    """The preset a result names (a name in a results file never opens a file)."""
+    from hetsim.hardware.loader import hardware_preset
 
     try:
-        return get_hardware(name)
+        return hardware_preset(name)
     except HetsimError:
         return None
 

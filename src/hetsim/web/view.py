@@ -17,6 +17,7 @@ from hetsim.errors import ConfigError
 FieldKind = Literal["select", "number", "file", "checkbox", "text"]
 # How dashboard.js formats a table column (the CSV download keeps the raw numbers).
 ColumnFmt = Literal["", "time", "bytes", "pct", "int", "float", "sci", "x"]
+MAX_COUNT = 2**31  # the largest count a form takes, as the CLI's options
 
 
 def clean(obj: Any) -> Any:
@@ -140,14 +141,21 @@ class Inputs:
         return default if v is None else str(v).strip()
 
     def integer(self, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        """A whole number in [minimum, maximum] (maximum 2**31 unless given: the CLI's bound)."""
         raw = self.text(name, str(default)) or str(default)
-        try:
-            v = int(float(raw))
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if v != float(raw) or v < minimum or (maximum is not None and v > maximum):
-            top = f" and at most {maximum}" if maximum is not None else ""
-            raise ConfigError(f"{name} must be a whole number of at least {minimum}{top}, got {raw!r}")
+        top = MAX_COUNT if maximum is None else maximum
+        v: int | None = None
+        if raw.lstrip("+-").isdigit() and len(raw) <= 19:
+            v = int(raw)
+        else:
+            try:
+                x = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, got {raw[:40]!r}") from None
+            if math.isfinite(x) and x.is_integer():
+                v = int(x)
+        if v is None or not minimum <= v <= top:
+            raise ConfigError(f"{name} must be a whole number from {minimum:,} to {top:,}, got {raw[:40]!r}")
         return v
 
     def flag(self, name: str, default: bool = False) -> bool:

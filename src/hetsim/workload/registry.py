@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hetsim.datafiles import Registry, check_keys, preset_files, read_mapping
-from hetsim.errors import ConfigError
+from hetsim.errors import ConfigError, UnknownNameError
 from hetsim.workload.hf import is_hf_config, model_from_hf_config
 from hetsim.workload.model import ModelSpec
 
@@ -70,6 +70,15 @@ def get_model(name_or_path: str | Path) -> ModelSpec:
         if is_hf_config(data):
             return model_from_hf_config(data, name=path.parent.name or path.stem)
         return model_from_mapping(data, str(path))
+    return model_preset(text)
+
+
+def model_preset(name: str) -> ModelSpec:
+    """A shipped preset by any name that resolves to one (aliases, hub ids, tags), never a file:
+    what the dashboard takes."""
     from hetsim.workload.names import resolve
 
-    return resolve(text).model
+    try:
+        return resolve(name).model
+    except UnknownNameError as err:  # the CLI's hint offers a path; a dashboard takes none
+        raise UnknownNameError("model", name, MODELS.names()) from err

@@ -21,6 +21,7 @@ class Page:
     build: Callable[[Inputs, Context], View]
     order: int = 50
     cacheable: bool = True  # False: the view depends on files that may change (a growing sweep store)
+    heavy: bool = False  # seconds of work per view (simulations, stores): a few at once (web/builds.py)
 
 
 _PAGES: dict[str, Page] = {}

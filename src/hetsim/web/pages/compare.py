@@ -9,7 +9,7 @@ from hetsim.analysis.checks import check_result
 from hetsim.analysis.result import AnalysisResult
 from hetsim.cost.prices import system_cost, usd_per_mtoken
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import get_hardware
+from hetsim.hardware.loader import hardware_preset
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze
 from hetsim.web import figures
@@ -63,8 +63,11 @@ def fields(ctx: Context) -> list[Field]:
 def cost_of(row: Mapping[str, Any], device: Device | None) -> tuple[float | None, float | None]:
     """($ per million output tokens, capex $) of the run's tp x pp devices at the run's average
     power, with the explore issue's price book (hetsim.cost.prices); None without a preset device
-    or without the run's power (rows of ``hetsim compare --json`` do not carry it)."""
+    or a run that does not fit. Rows of ``hetsim compare --json`` carry no power: it is the energy
+    per output token times the output rate (the run's energy over its duration, exactly)."""
     power, thr = row.get("avg_power_w"), row.get("output_throughput_tok_per_s")
+    if power is None and thr is not None and row.get("energy_j_per_token") is not None:
+        power = float(row["energy_j_per_token"]) * float(thr)
     if device is None or power is None or thr is None:
         return None, None
     sc = system_cost(device, int(row["tp"]) * int(row["pp"]), float(power))
@@ -142,7 +145,7 @@ def build(inp: Inputs, ctx: Context) -> View:
         name = inp.text(f"hw{i}")
         if name:
             tp = inp.integer(f"tp{i}", 1, maximum=1024)
-            dev = get_hardware(name)
+            dev = hardware_preset(name)
             results.append(summary(check_result(analyze(model, dev, w, prec, tp=tp))))
             devices.append(dev)
     if len(results) < 2:

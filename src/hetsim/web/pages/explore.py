@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.errors import ConfigError
-from hetsim.web.context import Context, confine
+from hetsim.web.context import Context, pick
 from hetsim.web.figures import PALETTE, axis, layout
 from hetsim.web.pages import Page, register
 from hetsim.web.view import Card, Column, Field, Figure, Inputs, Table, View
@@ -32,17 +32,30 @@ DESIGN = (
 DEFAULT_X, DEFAULT_Y = "tok_per_s_per_user", "tok_per_s_per_device"
 MAX_SHOWN = 20_000  # points drawn besides the frontier (a uniform sample beyond this; stated on the page)
 MAX_COLORS = len(PALETTE)
-SENSES = ("max", "min")
+SENSE_HELP = "auto: the spec's objective, else throughput max and time, cost, energy min"
+SENSES = ("auto", "max", "min")  # auto: the spec's objective, else the column's known direction
+
+
+def store_roots(ctx: Context) -> dict[str, Path]:
+    """Stores under ``--sweep DIR`` by the name the page shows: the folder itself (by its own
+    name) and its sub-folders with a manifest (a link out of the folder is left out)."""
+    root = ctx.sweep_dir
+    if root is None or not root.is_dir():
+        return {}
+    base = root.resolve()
+    subs = {
+        p.parent.name: p.parent
+        for p in sorted(root.glob(f"*/{MANIFEST}"))
+        if p.resolve().is_relative_to(base)
+    }
+    if not (root / MANIFEST).is_file():
+        return subs
+    own = base.name or "."
+    return {(own if own not in subs else "."): root, **subs}
 
 
 def stores(ctx: Context) -> list[str]:
-    """Stores under ``--sweep DIR``: the folder itself (".") and its sub-folders with a manifest."""
-    root = ctx.sweep_dir
-    if root is None or not root.is_dir():
-        return []
-    found = ["."] if (root / MANIFEST).is_file() else []
-    found += sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}"))
-    return found
+    return list(store_roots(ctx))
 
 
 def _numeric_columns(ctx: Context) -> list[str]:
@@ -52,11 +65,14 @@ def _numeric_columns(ctx: Context) -> list[str]:
         import pyarrow.parquet as pq
     except ImportError:
         return [DEFAULT_X, DEFAULT_Y]
-    for name in stores(ctx):
-        root = confine(ctx.sweep_dir or Path("."), name, "sweep store")
-        files = sorted((root / "chunks").glob("*.parquet"))[:1]
+    for root in store_roots(ctx).values():
+        files = sorted((root / "chunks").glob("c-*.parquet"))[:1]
         for f in files:
-            for fld in pq.read_schema(f):
+            try:
+                schema = pq.read_schema(f)
+            except (OSError, ValueError):  # a damaged chunk: the page names it when chosen
+                continue
+            for fld in schema:
                 t = str(fld.type)
                 if t.startswith(("int", "uint", "float", "double", "bool")) and fld.name != "index":
                     names[fld.name] = None
@@ -79,11 +95,11 @@ def fields(ctx: Context) -> list[Field]:
         Field(
             "x", "x axis", "select", DEFAULT_X if DEFAULT_X in cols else cols[0], tuple(cols), group="axes"
         ),
-        Field("x_sense", "x is better when", "select", "max", SENSES, group="axes"),
+        Field("x_sense", "x is better when", "select", "auto", SENSES, group="axes", help=SENSE_HELP),
         Field(
             "y", "y axis", "select", DEFAULT_Y if DEFAULT_Y in cols else cols[-1], tuple(cols), group="axes"
         ),
-        Field("y_sense", "y is better when", "select", "max", SENSES, group="axes"),
+        Field("y_sense", "y is better when", "select", "auto", SENSES, group="axes", help=SENSE_HELP),
         Field(
             "filters",
             "filters (SLOs)",
@@ -147,21 +163,32 @@ def build(inp: Inputs, ctx: Context) -> View:
         raise ConfigError(
             "no sweep store: start the dashboard with --sweep DIR (a folder written by hetsim explore run)"
         )
-    name = inp.text("store", ".") or "."
-    root = confine(ctx.sweep_dir, name, "sweep store")
+    roots = store_roots(ctx)
+    name = inp.text("store") or next(iter(roots), "")
+    root = roots[pick(name, roots, "sweep store")]
     cols = _read(ctx, root)
     x, y = inp.text("x", DEFAULT_X), inp.text("y", DEFAULT_Y)
     for c in (x, y):
         if c not in cols or cols[c].dtype.kind not in "iufb":
             raise ConfigError(f"no numeric column {c!r} in {name}; choose from the x and y lists")
-    sx, sy = inp.choice("x_sense", SENSES, "max"), inp.choice("y_sense", SENSES, "max")
+    from hetsim.explore.evaluate import design_columns
+    from hetsim.explore.pareto import resolve_senses
+    from hetsim.explore.spec import parse_spec
+    from hetsim.explore.store import Store
+
+    spec = parse_spec(Store(root).manifest()["spec"])
+    chosen = [inp.choice("x_sense", SENSES, "auto"), inp.choice("y_sense", SENSES, "auto")]
+    (_, sx, _), (_, sy, _) = (
+        resolve_senses([c], None if s == "auto" else [s], spec.objectives)[0]
+        for c, s in zip((x, y), chosen, strict=True)
+    )
     bounds = parse_filters(inp.text("filters"), cols)
     n_all = len(cols[x])
     keep = np.ones(n_all, dtype=bool)
     for b in bounds:
         keep &= b.keep(np.asarray(cols[b.column], dtype=float))
     kept = {k: v[keep] for k, v in cols.items()}
-    from hetsim.explore.pareto import pareto_mask
+    from hetsim.explore.pareto import pareto_mask, varying_columns
 
     front = pareto_mask(kept, [(x, sx), (y, sy)]) if keep.any() else np.zeros(0, dtype=bool)
     fidx = np.flatnonzero(front)
@@ -172,7 +199,8 @@ def build(inp: Inputs, ctx: Context) -> View:
         Card("kept", "rows passing the filters", int(keep.sum()), f"{int(keep.sum()):,}"),
         Card("frontier", "designs on the frontier", len(fidx), f"{len(fidx):,}"),
     ]
-    shown_cols = [c for c in (*DESIGN, x, y, "usd_per_mtoken", "ttft_s", "tpot_s") if c in kept]
+    varying = varying_columns(kept, design_columns(spec))
+    shown_cols = [c for c in (*varying, x, y, "usd_per_mtoken", "ttft_s", "tpot_s") if c in kept]
     shown_cols = list(dict.fromkeys(shown_cols))
     table = Table(
         "frontier",
@@ -264,5 +292,6 @@ PAGE = register(
         build,
         order=30,
         cacheable=False,  # a store grows while hetsim explore run writes it; _read keys on its manifest
+        heavy=True,
     )
 )

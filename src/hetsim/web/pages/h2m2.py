@@ -148,5 +148,6 @@ PAGE = register(
         fields,
         build,
         order=60,
+        heavy=True,
     )
 )

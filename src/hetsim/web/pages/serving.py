@@ -20,6 +20,7 @@ from hetsim.workload.dtypes import DTYPES, Precision
 
 RATE_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # the throughput-vs-rate curve, around the chosen rate
 MAX_REQUESTS = 5_000  # keeps one page render in a second or so
+SWEEP_REQUESTS = 1_000  # requests per point of the throughput-vs-rate curve (at most)
 
 
 def fields(ctx: Context) -> list[Field]:
@@ -183,7 +184,13 @@ def _kv_figure(r: ServingResult) -> Figure:
                 "range": [0, 1.05],
                 "tickformat": ".0%",
             },
-            yaxis2={"domain": [0.0, 0.45], "title": {"text": "requests"}, "anchor": "x"},
+            # counts: never below zero, even when nothing waits and nothing is preempted
+            yaxis2={
+                "domain": [0.0, 0.45],
+                "title": {"text": "requests"},
+                "anchor": "x",
+                "rangemode": "nonnegative",
+            },
         ),
     )
 
@@ -243,15 +250,16 @@ def _rate_figure(rates: list[float], runs: list[ServingResult], chosen: float) -
             ],
         ),
         f"The same request lengths at {', '.join(f'{f:g}×' for f in RATE_FACTORS)} the chosen rate "
-        "(dotted line). Goodput: requests per second that met every SLO.",
+        f"(dotted line), {SWEEP_REQUESTS:,} requests per point at most. Goodput: requests per second "
+        "that met every SLO.",
     )
 
 
 def build(inp: Inputs, ctx: Context) -> View:
-    from hetsim.hardware.loader import get_hardware
+    from hetsim.hardware.loader import hardware_preset
 
     model = read_model(inp, ctx)
-    dev = get_hardware(inp.text("hardware", "a100-80gb-sxm"))
+    dev = hardware_preset(inp.text("hardware", "a100-80gb-sxm"))
     n = inp.integer("requests", 300, maximum=MAX_REQUESTS)
     rate = _rate(inp)
     seed = inp.integer("seed", 0, minimum=0)
@@ -264,14 +272,21 @@ def build(inp: Inputs, ctx: Context) -> View:
     }
     p_len, g_len = inp.text("input_len", "512") or "512", inp.text("output_len", "128") or "128"
 
-    def run(at: float) -> ServingResult:
-        return simulate_serving(
-            model, dev, make_requests(n, rate_per_s=at, seed=seed, input_len=p_len, output_len=g_len), **kw
-        )
+    def run(at: float, count: int) -> ServingResult:
+        def sim() -> ServingResult:
+            reqs = make_requests(count, rate_per_s=at, seed=seed, input_len=p_len, output_len=g_len)
+            return simulate_serving(model, dev, reqs, **kw)
 
-    r = run(rate)
+        if inp.uploads:  # an uploaded model: not a name to key a cache on
+            return sim()
+        key = ("serving-run", model.name, dev.name, count, at, seed, p_len, g_len, kw["engine"], kw["tp"],
+               prec.label, kw["slo"])  # fmt: skip
+        return ctx.cached(key, sim)  # sweeps around nearby rates share their runs
+
+    r = run(rate, n)
     rates = [rate * f for f in RATE_FACTORS]
-    runs = [r if f == 1.0 else run(at) for f, at in zip(RATE_FACTORS, rates, strict=True)]
+    m = min(n, SWEEP_REQUESTS)
+    runs = [r if f == 1.0 and m == n else run(at, m) for f, at in zip(RATE_FACTORS, rates, strict=True)]
     cards = [
         Card("completed", "requests completed", r.completed, f"{r.completed:,} of {r.n_requests:,}"),
         Card(
@@ -313,5 +328,6 @@ PAGE = register(
         fields,
         build,
         order=25,
+        heavy=True,
     )
 )

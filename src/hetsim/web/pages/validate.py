@@ -10,7 +10,7 @@ import numpy as np
 from hetsim.calibration.api import validate
 from hetsim.calibration.report import Report, Scored
 from hetsim.errors import ConfigError
-from hetsim.web.context import Context, confine
+from hetsim.web.context import Context, listing, pick
 from hetsim.web.figures import axis, layout
 from hetsim.web.pages import Page, register
 from hetsim.web.view import Card, Column, Field, Figure, Inputs, Table, View
@@ -33,8 +33,7 @@ STAT_COLUMNS = (
 
 
 def csv_files(ctx: Context) -> list[str]:
-    root = ctx.realdata_dir
-    return sorted(p.name for p in root.glob("*.csv")) if root is not None and root.is_dir() else []
+    return listing(ctx.realdata_dir, "*.csv")
 
 
 def fields(ctx: Context) -> list[Field]:
@@ -89,7 +88,7 @@ def _report(inp: Inputs, ctx: Context) -> tuple[Report, str]:
     paths: list[Path] = (
         [ctx.realdata_dir / n for n in csv_files(ctx)]
         if name == ALL
-        else [confine(ctx.realdata_dir, name, "file")]
+        else [ctx.realdata_dir / pick(name, csv_files(ctx), "measurement file")]
     )
     if not paths:
         raise ConfigError(f"no *.csv files in {ctx.realdata_dir}")
@@ -212,5 +211,6 @@ PAGE = register(
         fields,
         build,
         order=40,
+        heavy=True,
     )
 )

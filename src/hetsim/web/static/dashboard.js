@@ -76,13 +76,46 @@
         input.addEventListener("change", () => {
           const file = input.files[0];
           if (!file) { delete uploads[f.name]; clear.hidden = true; schedule(); return; }
-          file.text().then((text) => { uploads[f.name] = { name: file.name, text: text }; clear.hidden = false; schedule(); });
+          // the file goes to the dashboard once; the form then names it by the id it was given
+          file.text().then(async (text) => {
+            let reply;
+            try {
+              const res = await fetch("/api/upload", { method: "POST", headers: { "Content-Type": "application/json" },
+                body: JSON.stringify({ name: file.name, text: text }) });
+              reply = await res.json();
+            } catch (err) {
+              reply = { error: "the dashboard did not answer (" + err + ")" };
+            }
+            if (!reply.id) { delete uploads[f.name]; input.value = ""; render({ error: reply.error }); return; }
+            uploads[f.name] = reply.id; clear.hidden = false; schedule();
+          });
         });
       } else {
         input.addEventListener(f.kind === "number" || f.kind === "text" ? "input" : "change", schedule);
       }
       groups[g].appendChild(wrap);
     }
+  }
+  // The form's state lives in the URL (?batch=8&hardware=h100-sxm), so a view can be
+  // bookmarked and shared; opening such a URL restores the form and draws its view.
+  function fromUrl(fields) {
+    const params = new URLSearchParams(window.location.search);
+    let any = false;
+    for (const f of fields) {
+      if (f.kind === "file" || !params.has(f.name)) continue;
+      const input = document.getElementById("in-" + f.name);
+      const v = params.get(f.name);
+      if (f.kind === "checkbox") input.checked = v === "1" || v === "true";
+      else if (f.kind === "select" && !f.options.includes(v)) continue;
+      else input.value = v;
+      any = true;
+    }
+    return any;
+  }
+  function toUrl(vals) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(vals)) params.set(k, typeof v === "boolean" ? (v ? "1" : "0") : String(v));
+    history.replaceState(null, "", window.location.pathname + "?" + params.toString());
   }
   function values() {
     const out = {};
@@ -107,8 +140,10 @@
     let reply;
     const tSend = performance.now();
     try {
+      const vals = values();
+      toUrl(vals);
       const res = await fetch("/api/" + spec.page, { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ values: values(), uploads: uploads }) });
+        body: JSON.stringify({ values: vals, uploads: uploads }) });
       reply = await res.json();
     } catch (err) {
       reply = { error: "the dashboard did not answer (" + err + "); is `hetsim dashboard` still running?" };
@@ -246,4 +281,5 @@
 
   if (!spec.static) buildForm(spec.fields);
   render(spec.view);
+  if (!spec.static && fromUrl(spec.fields)) schedule(); // a bookmarked state: draw its view
 })();
