@@ -14,7 +14,7 @@ from hetsim.errors import ConfigError
 from hetsim.hardware.efficiency import FULL, EfficiencyCurve
 from hetsim.hardware.kernels import load_overlay
 from hetsim.hardware.provenance import Provenance
-from hetsim.hardware.spec import ComputeUnit, Device, Link, MemoryTier, Side, SideLink
+from hetsim.hardware.spec import ComputeUnit, Device, Execution, Link, MemoryTier, Side, SideLink
 from hetsim.units import PJ, parse_number, parse_quantity
 
 Raw = Mapping[str, Any]
@@ -217,7 +217,26 @@ DEVICE_KEYS = (
     "default_provenance",
     "aliases",
     "links",
+    "execution",
 )
+EXECUTION_KEYS = ("group_sync", "shared_everywhere")
+
+
+def _execution(raw: Any, ctx: _Ctx, where: str) -> Execution:
+    """``execution: {group_sync: true, shared_everywhere: true, provenance: {...}}``."""
+    if raw is None:
+        return Execution()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of {', '.join(EXECUTION_KEYS)} to true or false")
+    check_keys(raw, (*EXECUTION_KEYS, "provenance"), where)
+    flags = {}
+    for key in EXECUTION_KEYS:
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+        flags[key] = value
+    given = [k for k in EXECUTION_KEYS if k in raw]
+    return Execution(**flags, provenance=ctx.sources(raw, given, where))
 
 
 def _side_links(raw: Any, ctx: _Ctx, where: str) -> tuple[SideLink, ...]:
@@ -285,6 +304,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         n_devices=n_devices,
         price_usd=_n(raw, "price_usd", where),
         provenance=ctx.sources(raw, numbers, where),
+        execution=_execution(raw.get("execution"), ctx, f"{name}.execution"),
     )
 
 

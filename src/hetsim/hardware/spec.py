@@ -174,6 +174,23 @@ class SideLink:
 
 
 @dataclass(frozen=True, slots=True)
+class Execution:
+    """How the sides of a device run the ops of one layer together (its execution model),
+    read by the phase pricer (:mod:`hetsim.placement.phase`) on every run, so a command and a
+    study price the same device alike.
+
+    ``group_sync``: the sides computing parts of a split group (qkv, attention, fc) run the
+    group's ops independently and meet once per layer at its end, exchanging the group's
+    output once (head-parallel execution, H2M2 §3); off: they meet at every op.
+    ``shared_everywhere``: norms and residuals run duplicated on every side with compute (the
+    activations are duplicated, H2M2 §3) and the slowest bounds them; off: on the primary."""
+
+    group_sync: bool = False
+    shared_everywhere: bool = False
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     name: str
     sides: tuple[Side, ...]
@@ -196,6 +213,7 @@ class Device:
     # board power above idle while kernels run; None: the calibrated share of the headroom
     # above idle (cost/power.py::ACTIVE_POWER_FRACTION)
     active_power_w: float | None = None
+    execution: Execution = Execution()  # how the sides run a layer together
 
     def __post_init__(self) -> None:
         if self.active_power_w is not None:
@@ -270,6 +288,8 @@ class Device:
                 for k, v in unit.provenance.items():
                     out[f"{side.name}.{unit.name}.{k}"] = v
                 out[f"{side.name}.{unit.name}.efficiency"] = unit.efficiency.provenance
+        for k, v in self.execution.provenance.items():
+            out[f"execution.{k}"] = v
         for link in (self.side_link, self.interconnect, *(sl.link for sl in self.links)):
             if link is not None:
                 for k, v in link.provenance.items():

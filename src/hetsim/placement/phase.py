@@ -1,14 +1,16 @@
-"""Pricing of a whole phase (a list of ops) under a placement, with group-level knobs.
+"""Pricing of a whole phase (a list of ops) under a placement, with the device's execution model.
 
-Op by op, :func:`hetsim.placement.price.price_op` is the one pricing path. Two pricing knobs
-(:class:`~hetsim.cost.knobs.PricingKnobs`) need a view wider than one op, and live here:
+Op by op, :func:`hetsim.placement.price.price_op` is the one pricing path. The device's
+execution model (:class:`~hetsim.hardware.spec.Execution`, from its hardware file) needs a
+view wider than one op, and lives here:
 
 - ``group_sync``: the sides that compute parts of a placed group (qkv, attention, fc) run
   the group's ops independently and meet once per layer at its end (head-parallel
   execution, H2M2 §3). The group's time is the busiest side's summed time (its memory, its
   units, a link it streams over), plus, where the group is split, one barrier and the link
   latency per layer and the exchange of the group's output (the largest share of it, over
-  the route to the workspace side; both directions run at once).
+  the route to the workspace side; both directions run at once). The barrier's length is
+  the pricing knob ``barrier_s`` (:class:`~hetsim.cost.knobs.PricingKnobs`).
 - ``shared_everywhere``: norms and residuals run duplicated on every side with compute;
   the slowest bounds them and each side pays its energy.
 
@@ -75,7 +77,7 @@ def price_phase(
     needs (the data a side has mapped). ``memo`` (:class:`GroupMemo`, one per decode step)
     keeps each group's side-by-side price, so a placement priced before (or one row of a
     table of splits priced before) is read, not priced again."""
-    grouped = knobs.group_sync or tlb is not None
+    grouped = dev.execution.group_sync or tlb is not None
     buckets: dict[str, list[tuple[int, Op]]] = {}
     out: list[PlacedCost | None] = [None] * len(ops)
     group_s: dict[str, Num] = {}
@@ -121,7 +123,7 @@ def price_ungrouped(
     detail: bool,
 ) -> PlacedCost:
     """An op outside the synchronised groups (its own price_op, or duplicated everywhere)."""
-    if group_of(op) is None and op.kind != "collective" and knobs.shared_everywhere:
+    if group_of(op) is None and op.kind != "collective" and dev.execution.shared_everywhere:
         return _everywhere(op, dev, prec, overlap, knobs)
     return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs)
 
