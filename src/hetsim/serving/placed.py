@@ -10,8 +10,8 @@ placement at the level's upper end (the most-spilled placement the level can nee
 
 *Dynamic* mapping re-decides the placement whenever the footprint moves to another level and
 charges the migration: with the bytes resident now, whatever the new shares take off a side
-moves to the side that gains most, at the stream bandwidth between them
-(:func:`hetsim.placement.topology.stream_bandwidth`). *Static* mapping decides once, for the
+moves to the sides that gain, priced by the one migration formula of every run
+(:func:`hetsim.placement.migration.migrate`). *Static* mapping decides once, for the
 largest footprint the KV capacity allows (what a FlexGen-style offline LP plans for), and never
 moves anything.
 """
@@ -24,10 +24,10 @@ import numpy as np
 
 from hetsim.cost.roofline import Cost
 from hetsim.hardware.spec import Device
+from hetsim.placement.migration import held, migrate
 from hetsim.placement.policies import PolicyFn, get_policy
 from hetsim.placement.price import price_op
 from hetsim.placement.record import Placement
-from hetsim.placement.topology import stream_bandwidth
 from hetsim.serving.pricing import IterationPricer, OpPricer
 from hetsim.sim.placed import problem
 from hetsim.workload.dtypes import Precision
@@ -66,22 +66,13 @@ class Levelled:
 
     def migration(self, old: int, new: int, kv_bytes: float) -> tuple[float, float]:
         """(bytes moved, seconds) to go from level ``old``'s placement to ``new``'s with
-        ``kv_bytes`` of KV cache (and the weights) resident."""
+        ``kv_bytes`` of KV cache (and the weights) resident (:func:`migrate`)."""
         if old == new:
             return 0.0, 0.0
-        a, b = self.placements[old], self.placements[new]
-        moved = secs = 0.0
-        for g, gp in b.groups.items():
-            res = kv_bytes if g == "attention" else self.weights.get(g, 0.0)
-            new_sh = [float(np.max(x)) for x in gp.shares]
-            old_sh = [float(np.max(x)) for x in a.groups[g].shares]
-            dst = int(np.argmax(np.array(new_sh) - np.array(old_sh)))
-            for s, (o, n) in enumerate(zip(old_sh, new_sh, strict=True)):
-                left = res * max(o - n, 0.0)
-                if left > 0 and s != dst:
-                    moved += left
-                    secs += left / stream_bandwidth(self.device, s, dst)
-        return moved, secs
+        resident = {**self.weights, "attention": kv_bytes}
+        before = held(resident, self.placements[old])
+        m = migrate(self.device, before, held(resident, self.placements[new]))
+        return float(np.max(m.moved_bytes)), float(np.max(m.seconds))
 
 
 def levels_for(

@@ -21,6 +21,7 @@ import numpy as np
 from hetsim.cost.roofline import Cost, Overlap, op_cost
 from hetsim.hardware.spec import Device
 from hetsim.placement.balance import achieved_bandwidth, balance, weight_balance
+from hetsim.placement.migration import migrate
 from hetsim.placement.policies import (
     FillResult,
     PolicyFn,
@@ -32,7 +33,6 @@ from hetsim.placement.policies import (
 )
 from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
-from hetsim.placement.topology import stream_bandwidth
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import embedding_bytes
 from hetsim.workload.model import ModelSpec
@@ -300,26 +300,24 @@ class Pricer:
         self, before: tuple[Placement, Problem], after: tuple[Placement, Problem]
     ) -> tuple[float, float, str]:
         """(bytes that must leave a side, seconds to move them, what changed) between two
-        placements; bytes that only grow (new KV) do not move."""
+        placements (:func:`hetsim.placement.migration.migrate`); bytes that only grow (new
+        KV) do not move."""
         names = [s.name for s in self.dev.sides]
         (old_pl, pb), (new_pl, pa) = before, after
-        moved, secs, gained = 0.0, 0.0, ""
+        gained = ""
         for g, gp in new_pl.groups.items():
             old = old_pl.groups[g]
-            r_old, r_new = float(np.max(pb.resident[g])), float(np.max(pa.resident[g]))
-            held_old = [r_old * float(np.max(old.shares[s])) for s in range(len(names))]
-            held_new = [r_new * float(np.max(gp.shares[s])) for s in range(len(names))]
-            gain = [b - a for a, b in zip(held_old, held_new, strict=True)]
-            dst = int(np.argmax(gain))  # where the group grew most: where moved bytes go
             for s in range(len(names)):
-                if held_new[s] > 1e-9 and held_old[s] <= 1e-9:
+                if float(np.max(gp.shares[s])) > 1e-12 and float(np.max(old.shares[s])) <= 1e-12:
                     what = "KV cache" if g == "attention" else f"{g} weights"
                     gained = f"{what} now also on {names[s]}"
-                left = max(held_old[s] - held_new[s], 0.0)
-                if left > 1.0:
-                    moved += left
-                    secs += left / stream_bandwidth(self.dev, s, dst) if dst != s else 0.0
-        return moved, secs, gained
+
+        def top(p: Problem, pl: Placement) -> dict[str, tuple[Num, ...]]:
+            return {g: tuple(float(np.max(p.resident[g])) * float(np.max(x)) for x in gp.shares)
+                    for g, gp in pl.groups.items()}  # fmt: skip
+
+        m = migrate(self.dev, top(pb, old_pl), top(pa, new_pl))
+        return float(m.moved_bytes), float(m.seconds), gained
 
     def remaps(self, P: int, G: int) -> list[Remap]:
         """Re-map records of the run, closed form: the prefill-to-decode re-placement (when
