@@ -61,8 +61,8 @@ def analyze_cmd(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences in the static batch.")] = 1,
     input_len: Annotated[int, typer.Option("--input-len", "-p", help="Prompt tokens per sequence.")] = 512,
     output_len: Annotated[
-        int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
-    ] = 128,
+        int | None, typer.Option("--output-len", "-g", help="Generated tokens per sequence (default 128).")
+    ] = None,
     weight_dtype: Annotated[
         str | None,
         typer.Option(
@@ -143,7 +143,7 @@ def analyze_cmd(
         (pp, "pp"),
         (batch, "batch"),
         (input_len, "input-len"),
-        (output_len, "output-len"),
+        (output_len if output_len is not None else 1, "output-len"),
     ):
         positive(value, name)
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
@@ -161,24 +161,28 @@ def analyze_cmd(
     serving = get_profile(framework).serving if framework else None
     if model.lower().endswith(".onnx"):
         from hetsim.cli.graph import GraphRequest, run_graph
+        from hetsim.sim.graph_run import check_graph_options
 
+        key = check_graph_options(tp, pp, policy)  # --tp, --pp and --policy: honoured or refused
+        llm_only = {"--output-len": output_len is not None, "--static-placement": static_placement,
+                    "--plot-tiers": plot_tiers is not None, "--framework": framework is not None,
+                    "--attention": attention != "fused", "--ignore-capacity": ignore_capacity}  # fmt: skip
+        for flag, given in llm_only.items():
+            if given:
+                raise ConfigError(
+                    f"{flag} applies to LLMs (a static batch generating tokens), not to an ONNX graph's "
+                    f"single pass; drop {flag}"
+                )
         req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse)
-        run_graph(
-            req,
-            dev,
-            prec,
-            "max" if overlap == "max" else "sum",
-            as_json=as_json,
-            as_csv=as_csv,
-            plot=plot,
-        )
+        run_graph(req, dev, prec, "max" if overlap == "max" else "sum", as_json=as_json, as_csv=as_csv,
+                  plot=plot, policy=key)  # fmt: skip
         return
     if input_shape or fuse != "none":
         raise ConfigError("--input-shape and --fuse apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         dev,
-        Workload(batch, input_len, output_len),
+        Workload(batch, input_len, 128 if output_len is None else output_len),
         prec,
         tp=tp,
         pp=pp,

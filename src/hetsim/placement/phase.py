@@ -72,12 +72,16 @@ def price_phase(
     resident_bytes: tuple[Num, ...] = (),
     detail: bool = True,
     memo: GroupMemo | None = None,
+    overlap_transfers: bool = True,
 ) -> PhaseCost:
     """Price ``ops`` under ``pl``. ``resident_bytes`` (per side) is what the TLB model
     needs (the data a side has mapped). ``memo`` (:class:`GroupMemo`, one per decode step)
     keeps each group's side-by-side price, so a placement priced before (or one row of a
-    table of splits priced before) is read, not priced again."""
+    table of splits priced before) is read, not priced again. ``overlap_transfers=False``:
+    an engine without prefetch (:func:`hetsim.placement.price.price_op`)."""
     grouped = dev.execution.group_sync or tlb is not None
+    if not overlap_transfers:
+        memo = None  # the memo's tables are priced with prefetch
     buckets: dict[str, list[tuple[int, Op]]] = {}
     out: list[PlacedCost | None] = [None] * len(ops)
     group_s: dict[str, Num] = {}
@@ -89,7 +93,7 @@ def price_phase(
         if g is None and memo is not None:  # norms, residuals, collectives: any placement
             pc = memo.fixed(op, dev, prec, tp, overlap, knobs, detail)
         else:
-            pc = price_ungrouped(op, dev, prec, pl, tp, overlap, knobs, detail)
+            pc = price_ungrouped(op, dev, prec, pl, tp, overlap, knobs, detail, overlap_transfers)
         out[i] = pc
         key = g or ("collective" if op.kind == "collective" else "shared")
         group_s[key] = group_s.get(key, 0.0) + pc.cost.time_s
@@ -97,7 +101,8 @@ def price_phase(
     for g, members in buckets.items():
         gops = [op for _, op in members]
         if memo is None:
-            gb = busy_no_stall(g, gops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs)
+            gb = busy_no_stall(g, gops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs,
+                               overlap_transfers=overlap_transfers)  # fmt: skip
         else:
             gb = memo.busy(g, gops, dev, prec, pl, tp, overlap, knobs)
         pcs, t, stall = _group(_with_stall(gb, tlb, resident_bytes))
@@ -121,11 +126,13 @@ def price_ungrouped(
     overlap: Overlap,
     knobs: PricingKnobs,
     detail: bool,
+    overlap_transfers: bool = True,
 ) -> PlacedCost:
     """An op outside the synchronised groups (its own price_op, or duplicated everywhere)."""
     if group_of(op) is None and op.kind != "collective" and dev.execution.shared_everywhere:
         return _everywhere(op, dev, prec, overlap, knobs)
-    return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs)
+    return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs,
+                    overlap_transfers=overlap_transfers)  # fmt: skip
 
 
 def per_candidate(x: Num, pl: Placement) -> npt.NDArray[np.float64]:
@@ -149,8 +156,8 @@ def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     total = Cost()
     for c in cs:
         total = total + c
-    cost = replace(total, time_s=t, compute_s=max(float(np.max(c.compute_s)) for c in cs),
-                   memory_s=max(float(np.max(c.memory_s)) for c in cs))  # fmt: skip
+    cost = replace(total, time_s=t, compute_s=np.maximum.reduce([np.asarray(c.compute_s) for c in cs]),
+                   memory_s=np.maximum.reduce([np.asarray(c.memory_s) for c in cs]))  # fmt: skip
     per = {s: c for s, c in zip(sides, cs, strict=True)}
     pick = [per[s] if s in per else Cost() for s in range(n)]
     return PlacedCost(
@@ -216,11 +223,13 @@ def busy_no_stall(
     tp: int = 1,
     overlap: Overlap = "max",
     knobs: PricingKnobs = DEFAULT_KNOBS,
+    overlap_transfers: bool = True,
 ) -> GroupBusy:
     """The side-by-side price of a group, without translation stalls (zeros)."""
     n = len(dev.sides)
     gp = pl.groups[g]
-    pcs = [price_op(op, dev, prec, pl, tp, overlap, detail=True, knobs=knobs, exchange=False) for op in ops]
+    pcs = [price_op(op, dev, prec, pl, tp, overlap, detail=True, knobs=knobs, exchange=False,
+                    overlap_transfers=overlap_transfers) for op in ops]  # fmt: skip
     busy: list[Num] = []
     nbytes: list[Num] = []
     for s in range(n):

@@ -66,7 +66,7 @@ class Problem:
     # split-K partials) and the number of kernels per step that read the KV cache: offload's
     # balance is found per kernel (:func:`balance`, :func:`weight_balance`); empty / 0: from
     # the bandwidths alone
-    weight_kernels: tuple[tuple[float, float, Num], ...] = ()
+    weight_kernels: tuple[tuple[Num, float, Num], ...] = ()
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
@@ -97,7 +97,9 @@ class Problem:
 @dataclass(frozen=True, slots=True)
 class FillResult:
     placement: Placement
-    thresholds_bytes: tuple[float, ...] = ()  # KV bytes at which the held sides change
+    # KV bytes at which the held sides change (per configuration where the problem's free
+    # bytes are arrays; unordered, may repeat)
+    thresholds_bytes: tuple[Num, ...] = ()
 
 
 PolicyFn = Callable[[Problem], FillResult]
@@ -175,7 +177,7 @@ def _fill(
     free: list[Num],
     balance: float = 1.0,
     weight_share: Num | None = None,
-) -> tuple[dict[str, tuple[Num, ...]], tuple[float, ...]]:
+) -> tuple[dict[str, tuple[Num, ...]], tuple[Num, ...]]:
     """Water-fill the groups in ``order`` into ``sides`` in turn; what is left over after the
     last side stays on it (over capacity, reported by the fit check). With ``balance`` < 1 the
     first side keeps only that share of each group (more where the other sides lack room):
@@ -194,20 +196,25 @@ def _fill(
 
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
-    thresholds: list[float] = []
+    thresholds: list[Num] = []
     for g in order:
         total = np.asarray(p.resident[g], dtype=float)
         left: Num = total
         got: list[Num] = [0.0] * n
-        scalar = all(np.size(free[s]) == 1 for s in sides)
-        if g == "attention" and scalar:
-            room = [max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides]
-            # the first side fills at KV = room0 / balance (a fixed point where the balance
-            # depends on the KV's size); then the next sides in turn
-            first = room[0] / balance if balance < 1.0 else room[0]
+        if g == "attention":
+            # per configuration (free bytes may be arrays): the first side fills at KV =
+            # room0 / balance (a fixed point where the balance depends on the KV's size);
+            # then the next sides in turn, at the room of the sides before them
+            room = [np.maximum(free[s], 0.0) for s in sides]
+            first: Num = room[0] / balance if balance < 1.0 else room[0]
             for _ in range(4 if split and p.kv_kernels > 0 else 0):
-                first = room[0] / float(kv_balance(first))
-            thresholds = sorted({first, *(float(x) for x in np.cumsum(room[:-1])[1:])})
+                first = room[0] / kv_balance(first)
+            thresholds = [first]
+            acc = room[0]
+            for r in room[1:-1]:
+                acc = acc + r
+                thresholds.append(acc)
+            thresholds = [float(t) if np.ndim(t) == 0 else t for t in thresholds]
         for i, s in enumerate(sides):
             room_s = np.maximum(free[s], 0.0)
             if i == len(sides) - 1:
@@ -251,10 +258,24 @@ def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: N
     return share
 
 
+def workspace_sides(dev: Device, workspace_bytes: Num) -> npt.NDArray[np.int64]:
+    """Per configuration, the side the fills put the activation workspace on: the first side
+    in offload order (:func:`offload_sides`) whose capacity holds it, the primary where none
+    does. A placement has one workspace side, so a sweep runs the configurations of each
+    side apart (their figures then never depend on a neighbour's workspace)."""
+    order = _side_order(dev, 0)
+    ws = np.asarray(workspace_bytes, dtype=float)
+    out = np.full(ws.shape, order[0], dtype=np.int64)
+    for s in reversed(order):
+        out = np.where(dev.sides[s].memory.capacity_bytes >= ws, s, out)
+    return out
+
+
 def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
     """Free bytes per side once the activation workspace is placed, and the side holding it:
-    the first side in ``order`` it fits on (activations then stream to the compute)."""
-    ws = float(np.max(p.workspace_bytes))
+    the first side in ``order`` it fits on (activations then stream to the compute); one
+    side for every configuration of the problem (:func:`workspace_sides`)."""
+    ws = largest(p.workspace_bytes)
     side = next((s for s in order if p.capacity(s) >= ws), order[0])
     free = [p.capacity(s) - (p.workspace_bytes if s == side else 0.0) for s in range(len(p.device.sides))]
     return free, side

@@ -115,6 +115,15 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
+def _with_latency(busy_s: Num, count: Num, latency_s: float) -> Num:
+    """A link's busy time plus its start-up latency per repetition, where it carries any
+    bytes (per configuration: a point that streams nothing over it pays no latency, whatever
+    the other points of a sweep stream)."""
+    if ndim(busy_s) == 0:
+        return busy_s + count * latency_s if float(busy_s) > 0 else busy_s
+    return busy_s + np.where(np.asarray(busy_s) > 0, count * latency_s, 0.0)
+
+
 def _serial(
     times: list[Num],
     mem_busy: list[Num],
@@ -136,7 +145,7 @@ def _serial(
         else:
             stream_s = _max(stream_s, t)
     for name, t in link_busy.items():
-        stream_s = _max(stream_s, t + count * link_lat[name])
+        stream_s = _max(stream_s, _with_latency(t, count, link_lat[name]))
     return local_s + stream_s
 
 
@@ -169,7 +178,7 @@ def price_op(
             cc = replace(cc, time_s=knobs.allreduce_s * op.count)
         return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
     gp = pl.group(op)
-    kv = pl.groups["attention"]
+    kv = pl.groups["attention"] if pl.kv_writes is None else pl.kv_writes
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
@@ -268,7 +277,7 @@ def price_op(
                     side_busy[c] = _acc(side_busy[c], t_home)
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
         for name, t in own_links.items():
-            src_s = _max(src_s, t + count * own_lat[name])
+            src_s = _max(src_s, _with_latency(t, count, own_lat[name]))
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
@@ -301,7 +310,7 @@ def price_op(
     for t in mem_busy:
         mem_s = _max(mem_s, t)
     for name, t in link_busy.items():
-        mem_s = _max(mem_s, t + count * link_lat[name])
+        mem_s = _max(mem_s, _with_latency(t, count, link_lat[name]))
     body: Num = mem_s
     for t in times:
         body = _max(body, t)

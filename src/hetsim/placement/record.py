@@ -97,6 +97,10 @@ class Placement:
     # streamed data are staged through the compute side's memory (a cache hierarchy): written
     # there and read back, so they cost its bandwidth and energy twice over
     staged: bool = False
+    # where the KV that ops other than attention append (the qkv projection's) is written;
+    # None: as the KV cache is placed (a run sets one placement for a decode whose KV
+    # placement changes with the context, so those GEMMs are priced once per configuration)
+    kv_writes: GroupPlacement | None = None
 
     def __post_init__(self) -> None:
         missing = [g for g in GROUPS if g not in self.groups]

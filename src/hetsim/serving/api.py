@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.power import active_w
-from hetsim.errors import CapacityError, ConfigError
+from hetsim.errors import CapacityError, ConfigError, MappingError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
+from hetsim.placement.choose import auto_candidates, choose_auto
 from hetsim.placement.policies import check_name, is_search
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.h2m2 import ALIASES, search_policy
@@ -149,7 +150,10 @@ def simulate_serving(
     requests spread round-robin, the KV cache of each prompt sent over the interconnect.
     ``policy``: a placement policy (``hetsim policies``) over the memory sides of a multi-tier
     system; with ``dynamic_placement`` the mapping follows the KV footprint (re-mapped, with
-    migration charged), otherwise it is decided once for the largest footprint."""
+    migration charged), otherwise it is decided once for the largest footprint. ``auto`` is
+    the one choice of every command (:mod:`hetsim.placement.choose`): each of its candidates
+    serves the requests, and the fastest (lowest mean request latency) among those whose
+    engine can hold every request is kept."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
@@ -158,8 +162,58 @@ def simulate_serving(
         raise ConfigError(f"--tp must be a positive integer, got {tp}")
     key = policy.strip().lower()
     key = check_name(ALIASES.get(key, key))
+    run = (
+        m,
+        dev,
+        prec,
+        eng,
+        tp,
+        requests,
+        slos,
+        disaggregate,
+        max_queue,
+        op_pricer,
+        progress,
+        dynamic_placement,
+    )
     if key == "auto":
-        key = "primary" if len(dev.sides) == 1 else "offload"
+        return _auto(*run)
+    return _serve(key, *run)
+
+
+def _auto(*run: Any) -> ServingResult:
+    """``auto`` (:func:`hetsim.placement.choose.choose_auto`) over serving runs: every
+    candidate serves the requests; one whose engine cannot hold them does not fit."""
+    dev = run[1]
+    names, results, times, fits = [], [], [], []
+    first_error: CapacityError | None = None
+    for name in auto_candidates(dev):
+        try:
+            r = _serve(name, *run)
+        except CapacityError as exc:
+            first_error = first_error or exc
+            continue
+        except MappingError:
+            continue
+        names.append(name)
+        results.append(r)
+        times.append(r.e2e_latency_s.mean if np.isfinite(r.e2e_latency_s.mean) else np.inf)
+        fits.append(True)
+    if not results:
+        raise first_error or CapacityError(f"no placement policy of auto applies to {dev.name}")
+    k = int(choose_auto(np.array(times)[:, None], np.array(fits)[:, None])[0])
+    others = ", ".join(f"{n} {t:.3g} s" for i, (n, t) in enumerate(zip(names, times, strict=True)) if i != k)
+    why = f"placement auto: {names[k]}, the fastest mean request latency ({times[k]:.3g} s"
+    note = why + (f"; {others})" if others else ")")
+    return replace(results[k], notes=[*results[k].notes, note])
+
+
+def _serve(
+    key: str, m: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, requests: RequestSet,
+    slos: dict[str, float], disaggregate: tuple[int, int] | None, max_queue: int | None,
+    op_pricer: OpPricer | None, progress: object | None, dynamic_placement: bool,
+) -> ServingResult:  # fmt: skip
+    """Serve ``requests`` under the placement policy ``key``."""
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary")
     _check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))

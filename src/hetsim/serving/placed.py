@@ -25,8 +25,8 @@ import numpy as np
 from hetsim.cost.roofline import Cost
 from hetsim.hardware.spec import Device
 from hetsim.placement.migration import held, migrate
+from hetsim.placement.phase import price_phase
 from hetsim.placement.policies import PolicyFn, get_policy
-from hetsim.placement.price import price_op
 from hetsim.placement.record import Placement
 from hetsim.serving.pricing import IterationPricer, OpPricer
 from hetsim.sim.placed import problem
@@ -37,10 +37,11 @@ EXTRA_LEVELS = 4  # evenly spaced levels between the first spill threshold and t
 
 
 def placed_pricer(dev: Device, prec: Precision, pl: Placement, tp: int) -> OpPricer:
-    """Ops priced under placement ``pl`` (data on its sides, compute where it says)."""
+    """Ops priced under placement ``pl`` (data on its sides, compute where it says) by the
+    phase pricer every run uses, under the device's execution model."""
 
     def run(ops: list[Op]) -> list[Cost]:
-        return [price_op(op, dev, prec, pl, tp).cost for op in ops]
+        return [c.cost for c in price_phase(ops, dev, prec, pl, tp=tp, detail=False).costs]
 
     return run
 
@@ -81,7 +82,7 @@ def levels_for(
     """Upper ends of the footprint levels: the policy's spill thresholds and evenly spaced
     points from the first threshold to ``kv_cap``."""
     res = fn(problem(dev, weights, kv_cap, workspace, "decode", kv_cap))
-    thr = sorted(t for t in res.thresholds_bytes if 0 < t < kv_cap)
+    thr = sorted({float(np.max(t)) for t in res.thresholds_bytes if 0 < float(np.max(t)) < kv_cap})
     if not thr:
         return [kv_cap]
     extra = np.linspace(thr[0], kv_cap, EXTRA_LEVELS + 2)[1:]

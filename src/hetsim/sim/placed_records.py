@@ -1,0 +1,110 @@
+"""The records of an analysed run (one configuration): the result built from its metrics,
+with the per-side, per-link, per-op and re-map records of its placement. Every run has them,
+the homogeneous one included (one side, nothing streamed, no re-map)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult
+from hetsim.hardware.spec import Device
+from hetsim.placement.policies import roles
+from hetsim.placement.price import PlacedCost, mean_placed, total
+from hetsim.placement.record import Placement
+from hetsim.placement.topology import route
+from hetsim.sim.config import Options, Workload
+from hetsim.sim.placed_run import Evaluated, contexts, mean_ctx
+from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.model import ModelSpec
+
+
+def _f(x: Any) -> float:
+    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+def _shares_text(pl: Placement, op: Any, dev: Device) -> tuple[str, str, str]:
+    """(sides holding the op's data, sides computing it, routes of what streams) as text,
+    on a device with several sides (empty on one side: everything is the primary's)."""
+    if len(dev.sides) == 1:
+        return "", "", ""
+    gp = pl.group(op)
+    names = [s.name for s in dev.sides]
+    if gp is None:
+        return (names[0] if _f(op.weight_bytes) > 0 else ""), names[pl.workspace_side], ""
+    shares = [float(np.mean(np.asarray(x, dtype=float))) for x in gp.shares]
+    held = [(names[s], x) for s, x in enumerate(shares) if x > 1e-9]
+    has_data = _f(op.weight_bytes) > 0 or _f(op.kv_read_bytes + op.kv_write_bytes) > 0
+    data = " + ".join(n if len(held) == 1 else f"{n} {x:.0%}" for n, x in held) if has_data else ""
+    comp = sorted({gp.compute[s] for s, x in enumerate(shares) if x > 1e-9})
+    routes = [
+        route(dev, s, gp.compute[s]).text for s, x in enumerate(shares) if x > 1e-9 and gp.compute[s] != s
+    ]
+    return data, " + ".join(names[c] for c in comp), "; ".join(routes)
+
+
+def analysis_result(
+    m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, fp: dict[str, Any],
+    ev: Evaluated, policy: str, why: str, fits: bool,
+) -> AnalysisResult:  # fmt: skip
+    """The result record of one evaluated configuration, with its placement records."""
+    run = ev.run
+    dec_means = [mean_placed(c, mean_ctx) for c in run.decode.costs]  # per op, mean over the steps
+    out_ops = _ops(ev, dev, dec_means)
+    base = result_record(m, dev, prec, w, opts, fp, fits, ev.metrics, out_ops)
+    n = len(dev.sides)
+    steps = max(w.output_len - 1, 0)
+    pre = total(list(run.prefill.costs), n)
+    dec = total(dec_means, n)
+    sides = []
+    for s, side in enumerate(dev.sides):
+        resident = float(run.peak_bytes(s)[0])
+        sides.append(SideResult(
+            side.name, side.memory.name, side.memory.capacity_bytes, resident,
+            resident <= side.memory.capacity_bytes * (1 + 1e-12),
+            _f(pre.side_bytes[s]) + steps * _f(dec.side_bytes[s]),
+            _f(pre.side_busy_s[s]) + steps * _f(dec.side_busy_s[s]),
+            _f(pre.side_energy_j[s]) + steps * _f(dec.side_energy_j[s]),
+        ))  # fmt: skip
+    names = sorted(set(pre.link_bytes) | set(dec.link_bytes))
+    links = [
+        LinkResult(k, _f(pre.link_bytes.get(k, 0.0)) + steps * _f(dec.link_bytes.get(k, 0.0))) for k in names
+    ]
+    remaps = [RemapResult(r.step, r.context, r.change, r.migrated_bytes, r.migration_s) for r in run.remaps]
+    ctx = contexts(np.array([float(w.input_len)]), np.array([float(w.output_len)]))[:, 0]
+    timeline: dict[str, list[float]] = {}
+    if n > 1:  # the memory-tier timeline of a multi-tier system
+        timeline["context"] = [float(x) for x in ctx]
+        for key, v in roles(run.decode.problem, run.decode.placement).items():
+            u = np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), ctx.shape)
+            timeline[key] = [float(x) for x in u]
+    notes = [x for x in base.notes if not x.startswith("does not fit")]
+    if not fits:
+        notes.append(fit_note(sides))
+    return dataclasses.replace(
+        base, fits=fits, capacity_bytes=system_capacity(dev),
+        notes=notes, policy=policy, policy_reason=why, sides=sides, links=links, remaps=remaps,
+        tier_timeline=timeline,
+    )  # fmt: skip
+
+
+def _ops(ev: Evaluated, dev: Device, dec_means: list[PlacedCost]) -> list[OpResult]:
+    """One record per op of each phase (decode: the mean step), with where it ran."""
+    run = ev.run
+    out: list[OpResult] = []
+    for phase, pl, ops, costs in (
+        ("prefill", run.prefill.placement, ev.pre_ops, list(run.prefill.costs)),
+        ("decode", run.decode.placement, ev.dec_ops, dec_means),
+    ):
+        for op, c in zip(ops, costs, strict=True):
+            res = op_result(op, c.cost, phase, dev)
+            data, comp, rt = _shares_text(pl, op, dev)
+            unit = res.unit
+            if op.kind != "collective" and comp and comp != dev.sides[0].name:
+                first = next(s for s in dev.sides if s.name == comp.split(" + ")[0])
+                unit = first.unit_for(op.prefers).name if first.has_compute else unit
+            out.append(dataclasses.replace(res, unit=unit, data=data, compute=comp, route=rt))
+    return out
