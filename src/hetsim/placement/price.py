@@ -25,6 +25,7 @@ Shares may be arrays, so one call prices a sweep or every decode context at once
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,6 +65,40 @@ class PlacedCost:
             tuple(sorted(set(self.compute_sides) | set(other.compute_sides))),
             tuple(sorted(set(self.data_sides) | set(other.data_sides))),
         )
+
+
+COUNT_FIELDS = ("flop", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_read_bytes",
+                "act_write_bytes", "gemm_m", "gemm_n", "gemm_k", "gemm_groups", "rows")  # fmt: skip
+_UNIQUE_MIN = 64  # configurations below which a GEMM is priced as it is
+
+
+def unique_rows(op: Op, price_fn: Callable[[Op], Cost]) -> Cost:
+    """``price_fn(op)`` for a GEMM over N configurations, priced once per distinct GEMM: a
+    sweep's decode GEMMs depend on the batch alone (M = tokens), and the calibrated kernel
+    model's tile search is the costliest pricing there is. The GEMM's rows are grouped by M,
+    used only where every count of the op is a function of M (checked), priced at one row
+    per group and spread back: the same values, element by element, as pricing every row."""
+    m = op.gemm_m
+    if op.kind != "gemm" or ndim(m) != 1 or np.size(m) < _UNIQUE_MIN:
+        return price_fn(op)
+    u, first, inv = np.unique(np.asarray(m), return_index=True, return_inverse=True)
+    if 2 * u.size > np.size(m):
+        return price_fn(op)
+    rep: dict[str, Any] = {}
+    for f in COUNT_FIELDS:
+        x = getattr(op, f)
+        if ndim(x) == 0:
+            continue
+        if np.shape(x) != np.shape(m):
+            return price_fn(op)
+        r = np.asarray(x)[first]
+        if not np.array_equal(r[inv], x):
+            return price_fn(op)
+        rep[f] = r
+    c = price_fn(replace(op, **rep))
+    return Cost(
+        *(np.asarray(v)[inv] if ndim(v) else v for v in (getattr(c, f) for f in Cost.__dataclass_fields__))
+    )
 
 
 def empty(n_sides: int) -> PlacedCost:
@@ -182,7 +217,10 @@ def price_op(
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
-        pc = price(op, dev, prec, tp, overlap) if plain else _knob_price(op, dev, prec, overlap, knobs)
+        if plain:
+            pc = unique_rows(op, lambda o: price(o, dev, prec, tp, overlap))
+        else:
+            pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
         busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
         held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
         return PlacedCost(

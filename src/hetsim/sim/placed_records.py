@@ -16,7 +16,8 @@ from hetsim.placement.price import PlacedCost, mean_placed, total
 from hetsim.placement.record import Placement
 from hetsim.placement.topology import route
 from hetsim.sim.config import Options, Workload
-from hetsim.sim.placed_run import Evaluated, contexts, mean_ctx
+from hetsim.sim.placed import mean_ctx
+from hetsim.sim.placed_run import Evaluated, contexts
 from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.model import ModelSpec

@@ -36,7 +36,6 @@ from hetsim.sim.placed import (
     mean_ctx,
     per_config,
     split_weights,
-    varies,
 )
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
@@ -46,40 +45,22 @@ from hetsim.workload.ops import FloatArray, Num, Op
 FIELDS = ("time_s", "energy_j", "flop", "bytes")
 
 
-@dataclass(frozen=True, slots=True)
-class Split:
-    """A sum over ops split into the part that does not vary with the decode's context and
-    the part that does (each summed in the ops' order): the split is by shape, the same for
-    one configuration and for N, so every configuration's sum is the same."""
-
-    fixed: Any
-    varying: Any
-
-    @property
-    def whole(self) -> Any:
-        """fixed + varying (a (K, N) array where anything varies)."""
-        return self.fixed + self.varying
-
-    @property
-    def mean(self) -> Any:
-        """The mean over the contexts: fixed + the mean of the varying part."""
-        return self.fixed + mean_ctx(self.varying)
+def op_sum(values: list[Num]) -> Any:
+    """A sum over ops in the ops' order, broadcasting as it goes: every configuration gets
+    the same additions in the same order whatever the shapes (an op's cost is (K, N) where a
+    neighbour's placement made its share an array, (N,) alone: the same values)."""
+    arrays = [np.asarray(x, dtype=float) for x in values]
+    if not arrays:
+        return 0.0
+    acc = np.zeros(np.broadcast_shapes(*(a.shape for a in arrays)))
+    for a in arrays:  # in place: 0 + x0 is x0, then the same additions as acc + x in order
+        np.add(acc, a, out=acc)
+    return acc
 
 
-def split_sum(values: list[Num]) -> Split:
-    fixed: Any = 0.0
-    varying: Any = 0.0
-    for x in values:
-        if varies(x):
-            varying = varying + np.asarray(x, dtype=float)
-        else:
-            fixed = fixed + np.asarray(x, dtype=float)
-    return Split(fixed, varying)
-
-
-def op_total(costs: list[Cost]) -> dict[str, Split]:
+def op_total(costs: list[Cost]) -> dict[str, Any]:
     """The fields the metrics use (time, energy, flop, bytes), summed over the ops."""
-    return {f: split_sum([getattr(c, f) for c in costs]) for f in FIELDS}
+    return {f: op_sum([getattr(c, f) for c in costs]) for f in FIELDS}
 
 
 def _kernels(ops: list[Op]) -> float:
@@ -160,8 +141,8 @@ def evaluate(
     )  # fmt: skip
     run = pricer.run(pre_ops, dec_ops, ctx)
     pre_costs, dec_costs = run.prefill.op_costs, run.decode.op_costs
-    pre = {f: v.whole for f, v in op_total(pre_costs).items()}
-    dec = op_total(dec_costs)
+    pre = op_total(pre_costs)
+    dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs).items()}
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
     pre_p2p: Any = 0.0
@@ -177,8 +158,8 @@ def evaluate(
     step = srv.step_s(dev)
     first = srv.first_token_decode_steps
     # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
-    dec_e = dec["energy_j"].whole
-    dec_t = throttled_s(np.broadcast_to(dec["time_s"].whole, ctx.shape), dec_e, dev)
+    dec_e = dec["energy_j"]
+    dec_t = throttled_s(dec["time_s"], dec_e, dev)
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
     n_layers = model.n_layers
@@ -188,8 +169,8 @@ def evaluate(
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, dec_mean + p2p + step, 0.0)
     e2e = ttft + steps * tpot + run.migration.seconds
-    dec_energy = dec["energy_j"].mean
-    first_e = np.broadcast_to(dec_e, ctx.shape)[0]
+    dec_energy = mean_ctx(dec_e)
+    first_e = dec_e[0]
     dyn = opts.tp * (pre["energy_j"] + first * first_e + steps * dec_energy)  # pp splits layers
     # host time between passes and before the first pass draws idle power only
     busy = e2e - step * (1 + first + steps) - srv.request_overhead_s
@@ -198,9 +179,9 @@ def evaluate(
     dec_time = np.maximum(dec_mean, 1e-30)
     # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
-    pre_mem = _memory_bytes(pre_ops, pre_costs).whole
-    dec_mem = _memory_bytes(dec_ops, dec_costs).mean
-    dec_flop = dec["flop"].mean
+    pre_mem = _memory_bytes(pre_ops, pre_costs)
+    dec_mem = mean_ctx(np.broadcast_to(_memory_bytes(dec_ops, dec_costs), ctx.shape))
+    dec_flop = mean_ctx(dec["flop"])
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
@@ -217,7 +198,7 @@ def evaluate(
         "prefill_mbu": _utilisation(pre_mem, pre_t, bw * opts.pp),
         "decode_time_s": dec_mean,
         "decode_flop": dec_flop,
-        "decode_bytes": dec["bytes"].mean,
+        "decode_bytes": mean_ctx(dec["bytes"]),
         "decode_energy_j": dec_energy * opts.tp,
         "decode_mfu": _utilisation(dec_flop, dec_time, run.decode.peak_flop_per_s * opts.pp),
     }
@@ -226,9 +207,9 @@ def evaluate(
     return Evaluated(metrics, pre_ops, dec_ops, run)
 
 
-def _memory_bytes(ops: list[Op], costs: list[Cost]) -> Split:
+def _memory_bytes(ops: list[Op], costs: list[Cost]) -> Any:
     """Bytes the ops move to and from memory (collectives excluded: they move over a link)."""
-    return split_sum([c.bytes for op, c in zip(ops, costs, strict=True) if op.kind != "collective"])
+    return op_sum([c.bytes for op, c in zip(ops, costs, strict=True) if op.kind != "collective"])
 
 
 def _utilisation(work: Any, time_s: Any, peak_per_s: Any) -> FloatArray:
