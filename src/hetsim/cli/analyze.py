@@ -294,6 +294,8 @@ def render(r: AnalysisResult) -> None:
     for k, v in rows:
         head.add_row(k, v)
     head.add_row("placement", f"{r.policy}  ({r.policy_reason})" if r.policy_reason else r.policy)
+    if r.prefill.limit or r.decode.limit:
+        head.add_row("limited by", f"prefill: {r.prefill.limit or '-'}; decode step: {r.decode.limit or '-'}")
     console.print(head)
     multi = len(r.sides) > 1
     if multi:
@@ -318,7 +320,7 @@ def render(r: AnalysisResult) -> None:
                 f"{o.flop / 1e9:,.1f}",
                 f"{o.bytes / 1e6:,.1f}",
                 f"{o.intensity:,.1f}",
-                o.bound,
+                o.limit if multi and o.limit else o.bound,  # the resource, where there are several
             ]
             if multi:
                 cells += [o.data or "-", o.compute or "-"]

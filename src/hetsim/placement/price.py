@@ -34,6 +34,7 @@ import numpy as np
 from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
+from hetsim.placement.limits import Kernel, limit, slowest
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.workload.dtypes import Precision
@@ -51,6 +52,7 @@ class PlacedCost:
     link_bytes: dict[str, Num] = field(default_factory=dict)  # bytes over each side link
     compute_sides: tuple[int, ...] = (0,)  # sides whose units run (part of) it
     data_sides: tuple[int, ...] = (0,)  # sides holding its weights / KV
+    limit: str = ""  # what sets its time (placement/limits.py; records of one configuration)
 
     def __add__(self, other: PlacedCost) -> PlacedCost:
         links = dict(self.link_bytes)
@@ -64,6 +66,7 @@ class PlacedCost:
             links,
             tuple(sorted(set(self.compute_sides) | set(other.compute_sides))),
             tuple(sorted(set(self.data_sides) | set(other.data_sides))),
+            self.limit if self.limit == other.limit else "",
         )
 
 
@@ -196,6 +199,7 @@ def price_op(
     knobs: PricingKnobs = DEFAULT_KNOBS,
     exchange: bool = True,
     overlap_transfers: bool = True,
+    limits: bool = False,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
@@ -203,7 +207,8 @@ def price_op(
     the units' rates; without ``exchange`` the activation exchange of a compute side other
     than the workspace's is left to the caller (a group-level synchronisation).
     ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
-    stream with its compute."""
+    stream with its compute. ``limits``: name what sets the op's time (``PlacedCost.limit``,
+    :mod:`hetsim.placement.limits`; an analysis's records)."""
     n = len(dev.sides)
     zeros = (0.0,) * n
     plain = knobs.is_default
@@ -211,7 +216,8 @@ def price_op(
         cc = price(op, dev, prec, tp, overlap)
         if knobs.allreduce_s is not None and tp > 1:
             cc = replace(cc, time_s=knobs.allreduce_s * op.count)
-        return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
+        name = dev.interconnect.name if dev.interconnect is not None else "interconnect"
+        return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), (), f"link {name}" if limits else "")
     gp = pl.group(op)
     kv = pl.groups["attention"] if pl.kv_writes is None else pl.kv_writes
     is_attention = op.sublayer == "attention"
@@ -223,6 +229,8 @@ def price_op(
             pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
         busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
         held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
+        side = dev.primary
+        why = Kernel(pc, side.name, side.unit_for(op.prefers).name).limit()[1] if limits else ""
         return PlacedCost(
             pc,
             tuple(pc.bytes if s == 0 else 0.0 for s in range(n)),
@@ -231,6 +239,7 @@ def price_op(
             {},
             (0,),
             held,
+            why,
         )
     kp = dev.kernels
     count = op.count
@@ -243,6 +252,7 @@ def price_op(
     link_busy: dict[str, Num] = {}
     link_lat: dict[str, float] = {}
     times: list[Num] = []
+    kernels: list[Kernel] = []  # what each computing side's part waited on (detail only)
     compute_s: Num = 0.0
     overhead_s: Num = 0.0
     energy: Num = 0.0
@@ -281,6 +291,7 @@ def price_op(
         # the data streamed in to c from other sides: they keep those memories and links busy,
         # and the kernel's memory phase lasts at least as long as its slowest source
         src_s: Num = 0.0
+        src: tuple[float, str] = (-1.0, "")  # the slowest stream feeding c, named (detail)
         own_links: dict[str, Num] = {}
         own_lat: dict[str, float] = {}
         for s in range(n):
@@ -296,6 +307,8 @@ def price_op(
             t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
             mem_busy[s] = _acc(mem_busy[s], t_mem)
             src_s = _max(src_s, t_mem)
+            if limits:
+                src = slowest(src, t_mem, f"memory {dev.sides[s].name}")
             side_bytes[s] = _acc(side_bytes[s], nb)
             e_link, lat = stream(nb, s, c, own_links)  # J/bit over the route
             for name in route(dev, s, c).links:
@@ -316,6 +329,8 @@ def price_op(
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
         for name, t in own_links.items():
             src_s = _max(src_s, _with_latency(t, count, own_lat[name]))
+            if limits:
+                src = slowest(src, _with_latency(t, count, own_lat[name]), f"link {name}")
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
@@ -329,6 +344,8 @@ def price_op(
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
+        if limits:
+            kernels.append(Kernel(cc, side.name, unit.name, src_s, src[1]))
         compute_s = _max(compute_s, cc.compute_s)
         overhead_s = _max(overhead_s, cc.overhead_s)
         energy = _acc(energy, cc.energy_j)
@@ -369,6 +386,11 @@ def price_op(
     data = set(gp.held_sides()) if np.any(np.asarray(op.weight_bytes) > 0) or is_attention else set()
     if not is_attention and np.any(np.asarray(_kv_bytes(op)) > 0):
         data |= set(kv.held_sides())
+    why = ""
+    if limits:
+        memories = [(t, f"memory {dev.sides[s].name}") for s, t in enumerate(mem_busy) if s not in computes]
+        busy_links = [(_with_latency(t, count, link_lat[k]), f"link {k}") for k, t in link_busy.items()]
+        why = limit(kernels, memories, busy_links)
     return PlacedCost(
         cost,
         tuple(side_bytes),
@@ -377,6 +399,7 @@ def price_op(
         links,
         tuple(computes),
         tuple(sorted(data)),
+        why,
     )
 
 
@@ -406,6 +429,7 @@ def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
         {k: mean(v) for k, v in c.link_bytes.items()},
         c.compute_sides,
         c.data_sides,
+        c.limit,
     )
 
 

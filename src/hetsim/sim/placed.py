@@ -315,7 +315,8 @@ class Pricer:
             )
             pl = dataclasses.replace(pl, kv_writes=writes)
         ph = price_phase(ops, self.dev, self.prec, pl, tp=self.tp, overlap=self.overlap, detail=self.detail,
-                         overlap_transfers=self.overlap_transfers)  # fmt: skip
+                         overlap_transfers=self.overlap_transfers, totals=False,
+                         limits=self.detail)  # fmt: skip
         return PricedPhase(phase, pl, p, ph.costs, usage_bytes(p, pl), self._peak(ops, pl),
                            self._bandwidth(ph.costs), res.thresholds_bytes)  # fmt: skip
 

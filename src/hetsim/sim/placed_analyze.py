@@ -30,7 +30,7 @@ def evaluate_policy(
     """One policy's run of the configuration ``w`` and whether it fits every side."""
     bpg = _one(w)
     pricer = make_pricer(name, m, dev, prec, bpg, opts, _arrays(fp), dynamic=dynamic, shared=shared)
-    ev = evaluate(m, dev, prec, bpg, opts, pricer)
+    ev = evaluate(m, dev, prec, bpg, opts, pricer, records=True)
     return ev, bool(ev.run.fits(dev)[0])
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult
 from hetsim.hardware.spec import Device
+from hetsim.placement.limits import bound_of
 from hetsim.placement.policies import roles
 from hetsim.placement.price import PlacedCost, mean_placed, total
 from hetsim.placement.record import Placement
@@ -56,6 +57,15 @@ def analysis_result(
     dec_means = [mean_placed(c, mean_ctx) for c in run.decode.costs]  # per op, mean over the steps
     out_ops = _ops(ev, dev, dec_means)
     base = result_record(m, dev, prec, w, opts, fp, fits, ev.metrics, out_ops)
+    base = dataclasses.replace(
+        base,
+        prefill=dataclasses.replace(
+            base.prefill, limit=_phase_limit(out_ops, "prefill", _f(ev.metrics["prefill_host_bound"]))
+        ),
+        decode=dataclasses.replace(
+            base.decode, limit=_phase_limit(out_ops, "decode", _f(ev.metrics["decode_host_bound"]))
+        ),
+    )
     n = len(dev.sides)
     steps = max(w.output_len - 1, 0)
     pre = total(list(run.prefill.costs), n)
@@ -92,8 +102,22 @@ def analysis_result(
     )  # fmt: skip
 
 
+def _phase_limit(ops: list[OpResult], phase: str, host_bound: float) -> str:
+    """What sets a phase's time: the host where it is dispatch-bound, else the op limit
+    (compute unit, memory side, link) that holds the most of the phase's time."""
+    if host_bound > 0.5:
+        return "host (kernel dispatch)"
+    share: dict[str, float] = {}
+    for o in ops:
+        if o.phase == phase and o.limit:
+            share[o.limit] = share.get(o.limit, 0.0) + o.time_s
+    return max(share, key=lambda k: share[k]) if share else ""
+
+
 def _ops(ev: Evaluated, dev: Device, dec_means: list[PlacedCost]) -> list[OpResult]:
-    """One record per op of each phase (decode: the mean step), with where it ran."""
+    """One record per op of each phase (decode: the mean step), with where it ran and what
+    set its time (on a multi-tier system ``bound`` is that limit's class: a GEMM whose weights
+    stream over a link is link-bound, not memory-bound)."""
     run = ev.run
     out: list[OpResult] = []
     for phase, pl, ops, costs in (
@@ -107,5 +131,7 @@ def _ops(ev: Evaluated, dev: Device, dec_means: list[PlacedCost]) -> list[OpResu
             if op.kind != "collective" and comp and comp != dev.sides[0].name:
                 first = next(s for s in dev.sides if s.name == comp.split(" + ")[0])
                 unit = first.unit_for(op.prefers).name if first.has_compute else unit
-            out.append(dataclasses.replace(res, unit=unit, data=data, compute=comp, route=rt))
+            bound = bound_of(c.limit) if len(dev.sides) > 1 and op.kind != "collective" else res.bound
+            out.append(dataclasses.replace(res, unit=unit, data=data, compute=comp, route=rt,
+                                           limit=c.limit, bound=bound or res.bound))  # fmt: skip
     return out

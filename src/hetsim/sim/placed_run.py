@@ -58,9 +58,9 @@ def op_sum(values: list[Num]) -> Any:
     return acc
 
 
-def op_total(costs: list[Cost]) -> dict[str, Any]:
+def op_total(costs: list[Cost], fields: tuple[str, ...] = FIELDS) -> dict[str, Any]:
     """The fields the metrics use (time, energy, flop, bytes), summed over the ops."""
-    return {f: op_sum([getattr(c, f) for c in costs]) for f in FIELDS}
+    return {f: op_sum([getattr(c, f) for c in costs]) for f in fields}
 
 
 def _kernels(ops: list[Op]) -> float:
@@ -115,12 +115,13 @@ class Evaluated:
 
 def evaluate(
     model: ModelSpec, dev: Device, prec: Precision, bpg: tuple[FloatArray, FloatArray, FloatArray],
-    opts: Options, pricer: Pricer,
+    opts: Options, pricer: Pricer, *, records: bool = False,
 ) -> Evaluated:  # fmt: skip
     """Metrics of N configurations (``bpg``: arrays of shape (N,)) under ``pricer``'s policy:
     the migration of its re-maps is added to the run; MBU is measured against the summed
     bandwidth of the memories the decode reads, MFU against the summed peak of the sides
-    that compute each phase (per configuration)."""
+    that compute each phase (per configuration). ``records``: also the decode step's flop,
+    bytes and MFU (an analysis's phase record; a sweep does not report them)."""
     B, P, G = bpg
     n_dev = opts.tp * opts.pp
     if n_dev > 1 and dev.interconnect is None:
@@ -142,7 +143,8 @@ def evaluate(
     run = pricer.run(pre_ops, dec_ops, ctx)
     pre_costs, dec_costs = run.prefill.op_costs, run.decode.op_costs
     pre = op_total(pre_costs)
-    dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs).items()}
+    fields = FIELDS if records else ("time_s", "energy_j")
+    dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs, fields).items()}
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
     pre_p2p: Any = 0.0
@@ -163,8 +165,11 @@ def evaluate(
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
     n_layers = model.n_layers
-    pre_t = np.maximum(pre_t, srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill"))
-    dec_t = np.maximum(dec_t, srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode"))
+    pre_host = srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill")
+    dec_host = srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode")
+    host_bound = (pre_host >= pre_t, mean_ctx(np.broadcast_to(dec_host >= dec_t, ctx.shape)) > 0.5)
+    pre_t = np.maximum(pre_t, pre_host)
+    dec_t = np.maximum(dec_t, dec_host)
     dec_mean = mean_ctx(dec_t)
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, dec_mean + p2p + step, 0.0)
@@ -181,7 +186,6 @@ def evaluate(
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
     pre_mem = _memory_bytes(pre_ops, pre_costs)
     dec_mem = mean_ctx(np.broadcast_to(_memory_bytes(dec_ops, dec_costs), ctx.shape))
-    dec_flop = mean_ctx(dec["flop"])
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
@@ -197,11 +201,16 @@ def evaluate(
         "prefill_energy_j": pre["energy_j"] * opts.tp,
         "prefill_mbu": _utilisation(pre_mem, pre_t, bw * opts.pp),
         "decode_time_s": dec_mean,
-        "decode_flop": dec_flop,
-        "decode_bytes": mean_ctx(dec["bytes"]),
         "decode_energy_j": dec_energy * opts.tp,
-        "decode_mfu": _utilisation(dec_flop, dec_time, run.decode.peak_flop_per_s * opts.pp),
+        # 1 where issuing the pass's kernels takes longer than running them (most decode steps)
+        "prefill_host_bound": np.where(host_bound[0], 1.0, 0.0),
+        "decode_host_bound": np.where(host_bound[1], 1.0, 0.0),
     }
+    if records:
+        dec_flop = mean_ctx(dec["flop"])
+        out["decode_flop"] = dec_flop
+        out["decode_bytes"] = mean_ctx(dec["bytes"])
+        out["decode_mfu"] = _utilisation(dec_flop, dec_time, run.decode.peak_flop_per_s * opts.pp)
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}
     return Evaluated(metrics, pre_ops, dec_ops, run)
