@@ -23,7 +23,11 @@ CLASSES = ("compute", "memory", "link", "host")
 
 
 def _v(x: Num) -> float:
-    return float(np.mean(np.asarray(x, dtype=float)))
+    """A value as one number: itself, or the mean over a decode's contexts."""
+    if isinstance(x, float | int):
+        return float(x)
+    a = np.asarray(x, dtype=float)
+    return float(a.reshape(-1)[0]) if a.size == 1 else float(a.mean())
 
 
 @dataclass(slots=True)

@@ -118,4 +118,14 @@ class Placement:
 
     @classmethod
     def primary(cls, n_sides: int, policy: str = "primary", reason: str = "") -> Placement:
-        return cls(policy, {g: GroupPlacement.on(n_sides, 0, 0) for g in GROUPS}, reason, n_sides)
+        """Everything on side 0 (the record is frozen, so one per arguments is shared)."""
+        key = (n_sides, policy, reason)
+        hit = _PRIMARY.get(key)
+        if hit is None:
+            hit = _PRIMARY[key] = cls(
+                policy, {g: GroupPlacement.on(n_sides, 0, 0) for g in GROUPS}, reason, n_sides
+            )
+        return hit
+
+
+_PRIMARY: dict[tuple[int, str, str], Placement] = {}

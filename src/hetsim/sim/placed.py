@@ -327,6 +327,8 @@ class Pricer:
         h2m2: 1.89). Side 0 always counts (norms, residuals), every side with compute where
         the device runs norms everywhere (``Execution.shared_everywhere``)."""
         dev, n = self.dev, self.n
+        if len(dev.sides) == 1:  # one side: its units run everything
+            return np.full(n, float(dev.primary.unit_for("matrix").peak(self.prec.compute)))
         groups = {group_of(op) for op in ops if op.kind != "collective" and np.any(np.asarray(op.flop) > 0)}
         peak = np.zeros(n)
         for s, side in enumerate(dev.sides):
@@ -347,6 +349,8 @@ class Pricer:
         """Summed bandwidth (B/s) of the sides whose memory the phase reads, per configuration
         (the primary's where it reads none)."""
         n = self.n
+        if len(self.dev.sides) == 1:  # one side: the phase reads its memory
+            return np.full(n, self.dev.primary.memory.bandwidth_bytes_per_s)
         total = np.zeros(n)
         used = np.zeros(n, dtype=bool)
         for s, side in enumerate(self.dev.sides):

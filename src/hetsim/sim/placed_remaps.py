@@ -53,6 +53,8 @@ def remaps(pricer: Pricer, pre: PricedPhase, dec: PricedPhase) -> tuple[Migratio
     from hetsim.sim.placed import Remap
 
     dev, n = pricer.dev, pricer.n
+    if len(dev.sides) == 1:  # nothing can move
+        return Migration(np.zeros(n), np.zeros(n)), ()
     B, P, G = pricer.B, pricer.P, pricer.G
     decodes = G >= 2  # no decode step, nothing re-placed
     names = [s.name for s in dev.sides]
