@@ -75,33 +75,44 @@ COUNT_FIELDS = ("flop", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_
 _UNIQUE_MIN = 64  # configurations below which a GEMM is priced as it is
 
 
-def unique_rows(op: Op, price_fn: Callable[[Op], Cost]) -> Cost:
-    """``price_fn(op)`` for a GEMM over N configurations, priced once per distinct GEMM: a
-    sweep's decode GEMMs depend on the batch alone (M = tokens), and the calibrated kernel
-    model's tile search is the costliest pricing there is. The GEMM's rows are grouped by M,
-    used only where every count of the op is a function of M (checked), priced at one row
-    per group and spread back: the same values, element by element, as pricing every row."""
+def _groups(keys: list[Any]) -> tuple[Any, Any] | None:
+    """(a representative index per distinct row, each row's group) of the columns ``keys``
+    (arrays of shape (N,)), or None where fewer than half the rows repeat."""
+    n = keys[0].size
+    order = np.lexsort(keys[::-1])
+    new = np.ones(n, dtype=bool)
+    for k in keys:
+        sk = k[order]
+        new[1:] |= sk[1:] != sk[:-1]
+    if 2 * int(new.sum()) > n:
+        return None
+    inv = np.empty(n, dtype=np.int64)
+    inv[order] = np.cumsum(new) - 1
+    return order[new], inv
+
+
+def unique_rows(op: Op, price_fn: Callable[..., Cost], *extra: Num) -> Cost:
+    """``price_fn(op, *extra)`` for a GEMM over N configurations, priced once per distinct
+    row of its inputs (every count of the op that varies, and ``extra``, e.g. the memory floor
+    of its streams): a sweep's decode GEMMs depend on the batch alone, and the calibrated
+    kernel model's tile search is the costliest pricing there is. Priced at one row per
+    group and spread back: the same values, element by element, as pricing every row."""
     m = op.gemm_m
     if op.kind != "gemm" or ndim(m) != 1 or np.size(m) < _UNIQUE_MIN:
-        return price_fn(op)
-    u, first, inv = np.unique(np.asarray(m), return_index=True, return_inverse=True)
-    if 2 * u.size > np.size(m):
-        return price_fn(op)
-    rep: dict[str, Any] = {}
-    for f in COUNT_FIELDS:
-        x = getattr(op, f)
-        if ndim(x) == 0:
-            continue
-        if np.shape(x) != np.shape(m):
-            return price_fn(op)
-        r = np.asarray(x)[first]
-        if not np.array_equal(r[inv], x):
-            return price_fn(op)
-        rep[f] = r
-    c = price_fn(replace(op, **rep))
-    return Cost(
-        *(np.asarray(v)[inv] if ndim(v) else v for v in (getattr(c, f) for f in Cost.__dataclass_fields__))
-    )
+        return price_fn(op, *extra)
+    n = np.size(m)
+    varying = {f: np.asarray(getattr(op, f)) for f in COUNT_FIELDS if ndim(getattr(op, f))}
+    extras = [np.asarray(x) for x in extra]
+    if any(a.shape != (n,) for a in (*varying.values(), *(x for x in extras if x.ndim))):
+        return price_fn(op, *extra)
+    found = _groups([*varying.values(), *(x for x in extras if x.ndim)])
+    if found is None:
+        return price_fn(op, *extra)
+    first, inv = found
+    rep = replace(op, **{f: a[first] for f, a in varying.items()})
+    c = price_fn(rep, *(x[first] if x.ndim else x for x in extras))
+    fields = (getattr(c, f) for f in Cost.__dataclass_fields__)
+    return Cost(*(np.asarray(v)[inv] if ndim(v) else v for v in fields))
 
 
 def empty(n_sides: int) -> PlacedCost:
@@ -337,10 +348,15 @@ def price_op(
         overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
         floor = src_s / count if overlapped and not (ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
         unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
-        cc = op_cost(
-            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor, vector=side.unit_for("vector"),
-        )  # fmt: skip
+
+        def kernel(
+            o: Op, fl: Num, unit: Any = unit, side: Any = side, kpc: Any = kpc, ovh: float = ovh
+        ) -> Cost:
+            return op_cost(o, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
+                           wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=fl,
+                           vector=side.unit_for("vector"))  # fmt: skip
+
+        cc = unique_rows(part, kernel, floor)
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
