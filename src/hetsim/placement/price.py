@@ -120,6 +120,10 @@ def empty(n_sides: int) -> PlacedCost:
     return PlacedCost(Cost(), z, z, z, {}, (), ())
 
 
+def _any_positive(x: Num) -> bool:
+    return float(x) > 0 if ndim(x) == 0 else bool(np.any(np.asarray(x) > 0))
+
+
 def _kv_bytes(op: Op) -> Num:
     return op.kv_read_bytes + op.kv_write_bytes
 
@@ -239,7 +243,7 @@ def price_op(
         else:
             pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
         busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
-        held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
+        held = (0,) if _any_positive(op.weight_bytes) or _any_positive(_kv_bytes(op)) else ()
         side = dev.primary
         why = Kernel(pc, side.name, side.unit_for(op.prefers).name).limit()[1] if limits else ""
         return PlacedCost(

@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, RemapResult, SideResult
+from hetsim.cost.roofline import Cost
 from hetsim.hardware.spec import Device
 from hetsim.placement.limits import bound_of
 from hetsim.placement.policies import roles
-from hetsim.placement.price import PlacedCost, mean_placed, total
+from hetsim.placement.price import PlacedCost
 from hetsim.placement.record import Placement
 from hetsim.placement.topology import route
 from hetsim.sim.config import Options, Workload
-from hetsim.sim.placed import mean_ctx
+from hetsim.sim.placed import _W, mean_ctx, varies
 from hetsim.sim.placed_run import Evaluated, contexts
 from hetsim.sim.records import fit_note, op_result, result_record, system_capacity
 from hetsim.workload.dtypes import Precision
@@ -48,13 +49,58 @@ def _shares_text(pl: Placement, op: Any, dev: Device) -> tuple[str, str, str]:
     return data, " + ".join(names[c] for c in comp), "; ".join(routes)
 
 
+def _decode_means(costs: tuple[PlacedCost, ...]) -> list[PlacedCost]:
+    """Each decode op's cost, mean over the steps, for one configuration: every field that
+    varies with the context averaged in one stacked trapezoid (the same sums as
+    :func:`mean_ctx` field by field), the others as they are."""
+    fields: list[Any] = []
+    for c in costs:
+        fields += [getattr(c.cost, f) for f in Cost.__dataclass_fields__]
+        fields += [*c.side_bytes, *c.side_busy_s, *c.side_energy_j, *c.link_bytes.values()]
+    varying = [i for i, x in enumerate(fields) if varies(x)]
+    if varying:
+        stacked = np.stack(
+            [np.asarray(fields[i], dtype=float).reshape(len(_W), -1)[:, 0] for i in varying], 1
+        )
+        means = mean_ctx(stacked)
+        for j, i in enumerate(varying):
+            fields[i] = np.array([means[j]])
+    out, k = [], 0
+    for c in costs:
+        nf, ns, nl = len(Cost.__dataclass_fields__), len(c.side_bytes), len(c.link_bytes)
+        cost = Cost(*fields[k : k + nf])
+        k += nf
+        sb, sbusy, se = (tuple(fields[k + i * ns : k + (i + 1) * ns]) for i in range(3))
+        k += 3 * ns
+        links = dict(zip(c.link_bytes, fields[k : k + nl], strict=True))
+        k += nl
+        out.append(PlacedCost(cost, sb, sbusy, se, links, c.compute_sides, c.data_sides, c.limit))
+    return out
+
+
+def _sum(costs: list[PlacedCost], n: int) -> tuple[list[Any], list[Any], list[Any], dict[str, Any]]:
+    """Per-side bytes, busy seconds and energy, and bytes per link, summed over ``costs``."""
+    sb: list[Any] = [0.0] * n
+    busy: list[Any] = [0.0] * n
+    energy: list[Any] = [0.0] * n
+    links: dict[str, Any] = {}
+    for c in costs:
+        for s in range(n):
+            sb[s] = sb[s] + c.side_bytes[s]
+            busy[s] = busy[s] + c.side_busy_s[s]
+            energy[s] = energy[s] + c.side_energy_j[s]
+        for k, v in c.link_bytes.items():
+            links[k] = links.get(k, 0.0) + v
+    return sb, busy, energy, links
+
+
 def analysis_result(
     m: ModelSpec, dev: Device, prec: Precision, w: Workload, opts: Options, fp: dict[str, Any],
     ev: Evaluated, policy: str, why: str, fits: bool,
 ) -> AnalysisResult:  # fmt: skip
     """The result record of one evaluated configuration, with its placement records."""
     run = ev.run
-    dec_means = [mean_placed(c, mean_ctx) for c in run.decode.costs]  # per op, mean over the steps
+    dec_means = _decode_means(run.decode.costs)  # per op, mean over the steps
     out_ops = _ops(ev, dev, dec_means)
     base = result_record(m, dev, prec, w, opts, fp, fits, ev.metrics, out_ops)
     base = dataclasses.replace(
@@ -68,22 +114,19 @@ def analysis_result(
     )
     n = len(dev.sides)
     steps = max(w.output_len - 1, 0)
-    pre = total(list(run.prefill.costs), n)
-    dec = total(dec_means, n)
+    pre_b, pre_busy, pre_e, pre_l = _sum(list(run.prefill.costs), n)
+    dec_b, dec_busy, dec_e, dec_l = _sum(dec_means, n)
     sides = []
     for s, side in enumerate(dev.sides):
         resident = float(run.peak_bytes(s)[0])
         sides.append(SideResult(
             side.name, side.memory.name, side.memory.capacity_bytes, resident,
             resident <= side.memory.capacity_bytes * (1 + 1e-12),
-            _f(pre.side_bytes[s]) + steps * _f(dec.side_bytes[s]),
-            _f(pre.side_busy_s[s]) + steps * _f(dec.side_busy_s[s]),
-            _f(pre.side_energy_j[s]) + steps * _f(dec.side_energy_j[s]),
+            _f(pre_b[s]) + steps * _f(dec_b[s]), _f(pre_busy[s]) + steps * _f(dec_busy[s]),
+            _f(pre_e[s]) + steps * _f(dec_e[s]),
         ))  # fmt: skip
-    names = sorted(set(pre.link_bytes) | set(dec.link_bytes))
-    links = [
-        LinkResult(k, _f(pre.link_bytes.get(k, 0.0)) + steps * _f(dec.link_bytes.get(k, 0.0))) for k in names
-    ]
+    links = [LinkResult(k, _f(pre_l.get(k, 0.0)) + steps * _f(dec_l.get(k, 0.0)))
+             for k in sorted(set(pre_l) | set(dec_l))]  # fmt: skip
     remaps = [RemapResult(r.step, r.context, r.change, r.migrated_bytes, r.migration_s) for r in run.remaps]
     ctx = contexts(np.array([float(w.input_len)]), np.array([float(w.output_len)]))[:, 0]
     timeline: dict[str, list[float]] = {}
