@@ -25,7 +25,6 @@ Shares may be arrays, so one call prices a sweep or every decode context at once
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,6 +36,7 @@ from hetsim.hardware.spec import Device
 from hetsim.placement.limits import Kernel, limit, slowest
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.placement.topology import link_bandwidth, route
+from hetsim.placement.unique import unique_rows
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.ops import Num, Op, ndim
 
@@ -68,56 +68,6 @@ class PlacedCost:
             tuple(sorted(set(self.data_sides) | set(other.data_sides))),
             self.limit if self.limit == other.limit else "",
         )
-
-
-COUNT_FIELDS = ("flop", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_read_bytes",
-                "act_write_bytes", "gemm_m", "gemm_n", "gemm_k", "gemm_groups", "rows")  # fmt: skip
-_UNIQUE_MIN = 64  # configurations below which a GEMM is priced as it is
-
-
-def _groups(keys: list[Any]) -> tuple[Any, Any] | None:
-    """(a representative index per distinct row, each row's group) of the columns ``keys``
-    (arrays of shape (N,)), or None where fewer than half the rows repeat."""
-    n = keys[0].size
-    order = np.lexsort(keys[::-1])
-    new = np.ones(n, dtype=bool)
-    for k in keys:
-        sk = k[order]
-        new[1:] |= sk[1:] != sk[:-1]
-    if 2 * int(new.sum()) > n:
-        return None
-    inv = np.empty(n, dtype=np.int64)
-    inv[order] = np.cumsum(new) - 1
-    return order[new], inv
-
-
-def unique_rows(op: Op, price_fn: Callable[..., Cost], *extra: Num) -> Cost:
-    """``price_fn(op, *extra)`` for a GEMM over N configurations, priced once per distinct
-    row of its inputs (every count of the op that varies, and ``extra``, e.g. the memory floor
-    of its streams): a sweep's decode GEMMs depend on the batch alone, and the calibrated
-    kernel model's tile search is the costliest pricing there is. Priced at one row per
-    group and spread back: the same values, element by element, as pricing every row."""
-    m = op.gemm_m
-    if op.kind != "gemm" or ndim(m) != 1 or np.size(m) < _UNIQUE_MIN:
-        return price_fn(op, *extra)
-    n = np.size(m)
-    varying = {f: np.asarray(getattr(op, f)) for f in COUNT_FIELDS if ndim(getattr(op, f))}
-    extras = [np.asarray(x) for x in extra]
-    if any(a.shape != (n,) for a in (*varying.values(), *(x for x in extras if x.ndim))):
-        return price_fn(op, *extra)
-    found = _groups([*varying.values(), *(x for x in extras if x.ndim)])
-    if found is None:
-        return price_fn(op, *extra)
-    first, inv = found
-    rep = replace(op, **{f: a[first] for f, a in varying.items()})
-    c = price_fn(rep, *(x[first] if x.ndim else x for x in extras))
-    fields = (getattr(c, f) for f in Cost.__dataclass_fields__)
-    return Cost(*(np.asarray(v)[inv] if ndim(v) else v for v in fields))
-
-
-def empty(n_sides: int) -> PlacedCost:
-    z = (0.0,) * n_sides
-    return PlacedCost(Cost(), z, z, z, {}, (), ())
 
 
 def _any_positive(x: Num) -> bool:
@@ -437,25 +387,3 @@ def price_ops(
     ops: list[Op], dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
 ) -> list[PlacedCost]:
     return [price_op(op, dev, prec, pl, tp, overlap) for op in ops]
-
-
-def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
-    """Mean over the decode contexts of every field of ``c``."""
-    return PlacedCost(
-        Cost(*(mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__)),
-        tuple(mean(x) for x in c.side_bytes),
-        tuple(mean(x) for x in c.side_busy_s),
-        tuple(mean(x) for x in c.side_energy_j),
-        {k: mean(v) for k, v in c.link_bytes.items()},
-        c.compute_sides,
-        c.data_sides,
-        c.limit,
-    )
-
-
-def total(costs: list[PlacedCost], n_sides: int) -> PlacedCost:
-    """The sum of ``costs`` (``empty`` when there are none)."""
-    out = empty(n_sides)
-    for c in costs:
-        out = out + c
-    return out

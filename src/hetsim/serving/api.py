@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.power import active_w
-from hetsim.errors import CapacityError, ConfigError, MappingError
+from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
-from hetsim.placement.choose import auto_candidates, choose_auto
 from hetsim.placement.policies import check_name, is_search
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.h2m2 import ALIASES, search_policy
@@ -32,7 +31,7 @@ from hetsim.serving.metrics import (
     parse_slo,
     per_request_metrics,
 )
-from hetsim.serving.placed import Levelled, build_levelled
+from hetsim.serving.placed import Levelled, build_levelled, serve_auto
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
 from hetsim.serving.requests import RequestSet
 from hetsim.sim.inference import Options, footprint
@@ -176,36 +175,9 @@ def simulate_serving(
         progress,
         dynamic_placement,
     )
-    if key == "auto":
-        return _auto(*run)
+    if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
+        return serve_auto(dev, lambda name: _serve(name, *run))
     return _serve(key, *run)
-
-
-def _auto(*run: Any) -> ServingResult:
-    """``auto`` (:func:`hetsim.placement.choose.choose_auto`) over serving runs: every
-    candidate serves the requests; one whose engine cannot hold them does not fit."""
-    dev = run[1]
-    names, results, times, fits = [], [], [], []
-    first_error: CapacityError | None = None
-    for name in auto_candidates(dev):
-        try:
-            r = _serve(name, *run)
-        except CapacityError as exc:
-            first_error = first_error or exc
-            continue
-        except MappingError:
-            continue
-        names.append(name)
-        results.append(r)
-        times.append(r.e2e_latency_s.mean if np.isfinite(r.e2e_latency_s.mean) else np.inf)
-        fits.append(True)
-    if not results:
-        raise first_error or CapacityError(f"no placement policy of auto applies to {dev.name}")
-    k = int(choose_auto(np.array(times)[:, None], np.array(fits)[:, None])[0])
-    others = ", ".join(f"{n} {t:.3g} s" for i, (n, t) in enumerate(zip(names, times, strict=True)) if i != k)
-    why = f"placement auto: {names[k]}, the fastest mean request latency ({times[k]:.3g} s"
-    note = why + (f"; {others})" if others else ")")
-    return replace(results[k], notes=[*results[k].notes, note])
 
 
 def _serve(

@@ -18,16 +18,20 @@ moves anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hetsim.cost.roofline import Cost
+from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
+from hetsim.placement.choose import auto_candidates, choose_auto
 from hetsim.placement.migration import held, migrate
 from hetsim.placement.phase import price_phase
 from hetsim.placement.policies import PolicyFn, get_policy
 from hetsim.placement.record import Placement
+from hetsim.serving.metrics import ServingResult
 from hetsim.serving.pricing import IterationPricer, OpPricer
 from hetsim.sim.placed import problem
 from hetsim.workload.dtypes import Precision
@@ -119,3 +123,30 @@ def build_levelled(
         placements.append(pl)
         pricers.append(make(placed_pricer(dev, prec, pl, tp)))  # type: ignore[operator]
     return Levelled(policy, dynamic, tuple(ends), tuple(placements), tuple(pricers), weights, dev)
+
+
+def serve_auto(dev: Device, serve: Callable[[str], ServingResult]) -> ServingResult:
+    """``auto`` for a serving run (:func:`hetsim.placement.choose.choose_auto`, the choice of
+    every command): ``serve(policy)`` runs each candidate on the requests; one whose engine
+    cannot hold every request does not fit (its CapacityError); the lowest mean request
+    latency of the others wins, and its result notes why."""
+    names, results, times = [], [], []
+    first_error: CapacityError | None = None
+    for name in auto_candidates(dev):
+        try:
+            r = serve(name)
+        except CapacityError as exc:
+            first_error = first_error or exc
+            continue
+        except MappingError:
+            continue
+        names.append(name)
+        results.append(r)
+        times.append(r.e2e_latency_s.mean if np.isfinite(r.e2e_latency_s.mean) else np.inf)
+    if not results:
+        raise first_error or CapacityError(f"no placement policy of auto applies to {dev.name}")
+    k = int(choose_auto(np.array(times)[:, None], np.ones((len(times), 1), dtype=bool))[0])
+    others = ", ".join(f"{n} {t:.3g} s" for i, (n, t) in enumerate(zip(names, times, strict=True)) if i != k)
+    why = f"placement auto: {names[k]}, the fastest mean request latency ({times[k]:.3g} s"
+    note = why + (f"; {others})" if others else ")")
+    return replace(results[k], notes=[*results[k].notes, note])

@@ -28,15 +28,8 @@ from hetsim.hardware.spec import Device
 from hetsim.placement.policies import get_policy, usage_bytes
 from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
-from hetsim.sim.placed import (
-    _U,
-    BoolArray,
-    PlacedRun,
-    Pricer,
-    mean_ctx,
-    per_config,
-    split_weights,
-)
+from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
+from hetsim.sim.placed_plan import per_config, split_weights
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
