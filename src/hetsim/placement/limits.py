@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hetsim.cost.roofline import Cost
-from hetsim.workload.ops import Num
+from hetsim.hardware.spec import Device
+from hetsim.workload.ops import Num, ndim
 
 CLASSES = ("compute", "memory", "link", "host")
 
@@ -65,6 +66,25 @@ def limit(kernels: list[Kernel], memories: list[tuple[Num, str]], links: list[tu
     for seconds, what in (*memories, *links):
         best = slowest(best, seconds, what)
     return best[1]
+
+
+def with_latency(busy_s: Num, count: Num, latency_s: float) -> Num:
+    """A link's busy time plus its start-up latency per repetition, where it carries any
+    bytes (per configuration: a point that streams nothing over it pays no latency, whatever
+    the other points of a sweep stream)."""
+    if ndim(busy_s) == 0:
+        return busy_s + count * latency_s if float(busy_s) > 0 else busy_s
+    return busy_s + np.where(np.asarray(busy_s) > 0, count * latency_s, 0.0)
+
+
+def op_limit(
+    dev: Device, kernels: list[Kernel], computes: list[int], mem_busy: list[Num], link_busy: dict[str, Num],
+    link_lat: dict[str, float], count: Num,
+) -> str:  # fmt: skip
+    """What sets a placed op's time: its kernels, the memories that only stream, the links."""
+    memories = [(t, f"memory {dev.sides[s].name}") for s, t in enumerate(mem_busy) if s not in computes]
+    busy_links = [(with_latency(t, count, link_lat[k]), f"link {k}") for k, t in link_busy.items()]
+    return limit(kernels, memories, busy_links)
 
 
 def bound_of(limit_text: str) -> str:

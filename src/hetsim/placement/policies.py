@@ -12,8 +12,7 @@ they broadcast over arrays of resident bytes (a sweep, or every context of a dec
 - ``pim-attention``: the KV cache on the memory side with its own compute and the widest
   memory, attention computed there (AttAcc, NeuPIMs); weights as ``offload``.
 
-``auto`` is not a fill: the simulator evaluates ``primary`` when it fits, otherwise every
-applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
+``auto`` and ``oracle`` are choices among policies, not fills (:mod:`hetsim.placement.choose`).
 """
 
 from __future__ import annotations
@@ -31,6 +30,9 @@ from hetsim.placement import balance as sized
 from hetsim.placement.balance import balance, weight_balance
 from hetsim.placement.record import GROUPS, GroupPlacement, Placement
 from hetsim.placement.topology import stream_bandwidth
+from hetsim.placement.usage import fits as fits
+from hetsim.placement.usage import roles as roles
+from hetsim.placement.usage import usage_bytes as usage_bytes
 from hetsim.workload.ops import Num
 
 FILL_ORDER = ("head", "qkv", "fc", "attention")
@@ -136,8 +138,8 @@ def fill_policy_names(*, for_auto: bool = False) -> list[str]:
 
 
 AUTO_DOC = (
-    "primary when it fits, otherwise the fastest that fits of offload, pim-attention and (where a "
-    "memory side has matrix units) split-search; the output says which and why"
+    "the fastest that fits of primary, offload and (where a side other than the primary computes) "
+    "pim-attention; the same choice in every command; the output says which and why"
 )
 
 
@@ -376,39 +378,6 @@ def pim_attention(p: Problem) -> FillResult:
     compute = tuple(s if (s in pims and near) else 0 for s in range(n))
     groups["attention"] = GroupPlacement(kv_shares["attention"], compute)
     return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
-
-
-def usage_bytes(p: Problem, pl: Placement) -> tuple[Num, ...]:
-    """Resident bytes per side under ``pl`` (groups by share, workspace on its side)."""
-    n = len(p.device.sides)
-    out: list[Num] = [p.workspace_bytes if s == pl.workspace_side else 0.0 for s in range(n)]
-    for g, gp in pl.groups.items():
-        for s in range(n):
-            out[s] = out[s] + np.asarray(p.resident[g], dtype=float) * gp.shares[s]
-    return tuple(out)
-
-
-def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
-    """Whether every side holds what ``pl`` puts there (a bool array, broadcast shape)."""
-    ok = np.asarray(True)
-    for s, used in enumerate(usage_bytes(p, pl)):
-        ok = np.logical_and(ok, np.asarray(used) <= p.capacity(s) * (1 + 1e-12))
-    return ok
-
-
-def roles(p: Problem, pl: Placement) -> dict[str, Num]:
-    """Resident bytes per side and role (weights, KV cache, activation workspace)."""
-    out: dict[str, Num] = {}
-    for s, side in enumerate(p.device.sides):
-        w: Num = 0.0
-        for g in ("qkv", "fc", "head"):
-            w = w + np.asarray(p.resident[g], dtype=float) * pl.groups[g].shares[s]
-        out[f"{side.name}/weights"] = w
-        out[f"{side.name}/kv"] = (
-            np.asarray(p.resident["attention"], dtype=float) * pl.groups["attention"].shares[s]
-        )
-        out[f"{side.name}/activations"] = p.workspace_bytes if s == pl.workspace_side else 0.0
-    return out
 
 
 # the search policies register themselves on import (they use the names above)

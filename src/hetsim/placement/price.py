@@ -26,6 +26,7 @@ Shares may be arrays, so one call prices a sweep or every decode context at once
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ import numpy as np
 from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
-from hetsim.placement.limits import Kernel, limit, slowest
+from hetsim.placement.limits import Kernel, op_limit, slowest, with_latency
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.placement.topology import link_bandwidth, route
 from hetsim.placement.unique import unique_rows
@@ -68,6 +69,48 @@ class PlacedCost:
             tuple(sorted(set(self.data_sides) | set(other.data_sides))),
             self.limit if self.limit == other.limit else "",
         )
+
+
+def _collective(
+    op: Op, dev: Device, prec: Precision, tp: int, overlap: Overlap, knobs: PricingKnobs, limits: bool
+) -> PlacedCost:
+    """An all-reduce on the interconnect (or the knobs' fitted time)."""
+    zeros = (0.0,) * len(dev.sides)
+    cc = price(op, dev, prec, tp, overlap)
+    if knobs.allreduce_s is not None and tp > 1:
+        cc = replace(cc, time_s=knobs.allreduce_s * op.count)
+    name = dev.interconnect.name if dev.interconnect is not None else "interconnect"
+    return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), (), f"link {name}" if limits else "")
+
+
+def _on_primary(
+    op: Op, dev: Device, prec: Precision, tp: int, overlap: Overlap, knobs: PricingKnobs, limits: bool
+) -> PlacedCost:
+    """An op held and computed on the primary: the homogeneous path's price, exactly."""
+    n = len(dev.sides)
+    if knobs.is_default:
+        pc = unique_rows(op, lambda o: price(o, dev, prec, tp, overlap))
+    else:
+        pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
+    held = (0,) if _any_positive(op.weight_bytes) or _any_positive(_kv_bytes(op)) else ()
+    side = dev.primary
+    why = Kernel(pc, side.name, side.unit_for(op.prefers).name).limit()[1] if limits else ""
+
+    def on0(x: Num) -> tuple[Num, ...]:
+        return tuple(x if s == 0 else 0.0 for s in range(n))
+
+    return PlacedCost(pc, on0(pc.bytes), on0(pc.time_s), on0(pc.energy_j), {}, (0,), held, why)
+
+
+def _kernel(
+    o: Op, floor: Num, *, side: Any, unit: Any, prec: Precision, kp: Any, ovh: float, overlap: Overlap,
+    knobs: PricingKnobs,
+) -> Cost:  # fmt: skip
+    """A computing side's part of an op on its units and memory, its memory phase at least
+    ``floor`` (the streams feeding it)."""
+    return op_cost(o, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kp,
+                   wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor,
+                   vector=side.unit_for("vector"))  # fmt: skip
 
 
 def _any_positive(x: Num) -> bool:
@@ -118,15 +161,6 @@ def _local_bytes(
     return _times(op.weight_bytes, own), _times(op.kv_read_bytes, k), _times(op.kv_write_bytes, k)
 
 
-def _with_latency(busy_s: Num, count: Num, latency_s: float) -> Num:
-    """A link's busy time plus its start-up latency per repetition, where it carries any
-    bytes (per configuration: a point that streams nothing over it pays no latency, whatever
-    the other points of a sweep stream)."""
-    if ndim(busy_s) == 0:
-        return busy_s + count * latency_s if float(busy_s) > 0 else busy_s
-    return busy_s + np.where(np.asarray(busy_s) > 0, count * latency_s, 0.0)
-
-
 def _serial(
     times: list[Num],
     mem_busy: list[Num],
@@ -148,7 +182,7 @@ def _serial(
         else:
             stream_s = _max(stream_s, t)
     for name, t in link_busy.items():
-        stream_s = _max(stream_s, _with_latency(t, count, link_lat[name]))
+        stream_s = _max(stream_s, with_latency(t, count, link_lat[name]))
     return local_s + stream_s
 
 
@@ -175,37 +209,15 @@ def price_op(
     stream with its compute. ``limits``: name what sets the op's time (``PlacedCost.limit``,
     :mod:`hetsim.placement.limits`; an analysis's records)."""
     n = len(dev.sides)
-    zeros = (0.0,) * n
     plain = knobs.is_default
     if op.kind == "collective":
-        cc = price(op, dev, prec, tp, overlap)
-        if knobs.allreduce_s is not None and tp > 1:
-            cc = replace(cc, time_s=knobs.allreduce_s * op.count)
-        name = dev.interconnect.name if dev.interconnect is not None else "interconnect"
-        return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), (), f"link {name}" if limits else "")
+        return _collective(op, dev, prec, tp, overlap, knobs, limits)
     gp = pl.group(op)
     kv = pl.groups["attention"] if pl.kv_writes is None else pl.kv_writes
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
-        if plain:
-            pc = unique_rows(op, lambda o: price(o, dev, prec, tp, overlap))
-        else:
-            pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
-        busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
-        held = (0,) if _any_positive(op.weight_bytes) or _any_positive(_kv_bytes(op)) else ()
-        side = dev.primary
-        why = Kernel(pc, side.name, side.unit_for(op.prefers).name).limit()[1] if limits else ""
-        return PlacedCost(
-            pc,
-            tuple(pc.bytes if s == 0 else 0.0 for s in range(n)),
-            busy,
-            tuple(pc.energy_j if s == 0 else 0.0 for s in range(n)),
-            {},
-            (0,),
-            held,
-            why,
-        )
+        return _on_primary(op, dev, prec, tp, overlap, knobs, limits)
     kp = dev.kernels
     count = op.count
     computes = sorted({gp.compute[s] for s in gp.held_sides()})
@@ -293,24 +305,17 @@ def price_op(
                     side_busy[c] = _acc(side_busy[c], t_home)
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
         for name, t in own_links.items():
-            src_s = _max(src_s, _with_latency(t, count, own_lat[name]))
+            src_s = _max(src_s, with_latency(t, count, own_lat[name]))
             if limits:
-                src = slowest(src, _with_latency(t, count, own_lat[name]), f"link {name}")
+                src = slowest(src, with_latency(t, count, own_lat[name]), f"link {name}")
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
         overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
         floor = src_s / count if overlapped and not (ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
         unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
-
-        def kernel(
-            o: Op, fl: Num, unit: Any = unit, side: Any = side, kpc: Any = kpc, ovh: float = ovh
-        ) -> Cost:
-            return op_cost(o, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-                           wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=fl,
-                           vector=side.unit_for("vector"))  # fmt: skip
-
-        cc = unique_rows(part, kernel, floor)
+        cc = unique_rows(part, partial(_kernel, side=side, unit=unit, prec=prec, kp=kpc, ovh=ovh,
+                                       overlap=overlap, knobs=knobs), floor)  # fmt: skip
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
@@ -335,7 +340,7 @@ def price_op(
     for t in mem_busy:
         mem_s = _max(mem_s, t)
     for name, t in link_busy.items():
-        mem_s = _max(mem_s, _with_latency(t, count, link_lat[name]))
+        mem_s = _max(mem_s, with_latency(t, count, link_lat[name]))
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
@@ -356,11 +361,7 @@ def price_op(
     data = set(gp.held_sides()) if np.any(np.asarray(op.weight_bytes) > 0) or is_attention else set()
     if not is_attention and np.any(np.asarray(_kv_bytes(op)) > 0):
         data |= set(kv.held_sides())
-    why = ""
-    if limits:
-        memories = [(t, f"memory {dev.sides[s].name}") for s, t in enumerate(mem_busy) if s not in computes]
-        busy_links = [(_with_latency(t, count, link_lat[k]), f"link {k}") for k, t in link_busy.items()]
-        why = limit(kernels, memories, busy_links)
+    why = op_limit(dev, kernels, computes, mem_busy, link_busy, link_lat, count) if limits else ""
     return PlacedCost(
         cost,
         tuple(side_bytes),
@@ -381,9 +382,3 @@ def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     return op_cost(op, knobs.unit(side, op), side.memory, prec, overhead_s=ovh, overlap=overlap,
                    kernels=kp, wave_model=knobs.gemm_fill_rows == 0,
                    vector=side.unit_for("vector"))  # fmt: skip
-
-
-def price_ops(
-    ops: list[Op], dev: Device, prec: Precision, pl: Placement, tp: int = 1, overlap: Overlap = "max"
-) -> list[PlacedCost]:
-    return [price_op(op, dev, prec, pl, tp, overlap) for op in ops]

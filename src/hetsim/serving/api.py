@@ -161,20 +161,8 @@ def simulate_serving(
         raise ConfigError(f"--tp must be a positive integer, got {tp}")
     key = policy.strip().lower()
     key = check_name(ALIASES.get(key, key))
-    run = (
-        m,
-        dev,
-        prec,
-        eng,
-        tp,
-        requests,
-        slos,
-        disaggregate,
-        max_queue,
-        op_pricer,
-        progress,
-        dynamic_placement,
-    )
+    run = (m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
+           dynamic_placement)  # fmt: skip
     if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
         return serve_auto(dev, lambda name: _serve(name, *run))
     return _serve(key, *run)
