@@ -32,7 +32,6 @@ FUNCTION_ALLOWLIST: dict[str, int] = {
     "hetsim/placement/price.py::price_op": 191,
     "hetsim/cli/serve_sim.py::serve_cmd": 159,
     "hetsim/cli/analyze.py::analyze_cmd": 165,
-    "hetsim/sim/inference.py::_evaluate": 125,
 }
 FILE_ALLOWLIST: dict[str, int] = {}
 

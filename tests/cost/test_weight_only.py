@@ -48,7 +48,9 @@ def test_narrower_weights_decode_faster_at_small_batch(hw: str, calibrated: bool
         for d in ("int8", "int4"):
             r = analyze("llama2-7b", dev, w, Precision.of(d))
             bounds = {o.name: o.bound for o in r.ops if o.phase == "decode" and o.name in GEMMS}
-            assert set(bounds.values()) == {"memory"}, (hw, calibrated, b, d, bounds)
+            # streaming the weights, never the dequantisation's compute: from the memory, or on
+            # a multi-tier system (gh200's auto offloads) over the link a share streams across
+            assert set(bounds.values()) <= {"memory", "link"}, (hw, calibrated, b, d, bounds)
 
 
 def test_dequantisation_is_charged_on_the_vector_lanes() -> None:

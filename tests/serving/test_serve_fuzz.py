@@ -7,6 +7,7 @@ line; never a traceback, never exit 3, never a file written beside a refused com
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cli.test_fuzz import _finite, _run
+from tests.fuzzing import check_physics, run_cli
 
 NUMS = st.sampled_from(
     [
@@ -145,7 +146,7 @@ def test_fuzz_serve_sim(request: pytest.FixtureRequest, tmp_path: Path) -> None:
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(command_lines(files))
     def case(args: list[str]) -> None:
-        code, out, err = _run(args)
+        code, out, err = run_cli(args)
         assert "Traceback" not in out + err, (args, err)
         if code == 2:
             assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
@@ -155,6 +156,7 @@ def test_fuzz_serve_sim(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         if "--json" in args:
             data = json.loads(out)
             _finite(data)
+            check_physics({k: v for k, v in data.items() if not isinstance(v, dict | list)}, args)
             if "completed" in data:
                 assert 0 <= data["completed"] <= data["n_requests"]
                 assert data["energy_j"] is None or data["energy_j"] > 0
@@ -162,3 +164,15 @@ def test_fuzz_serve_sim(request: pytest.FixtureRequest, tmp_path: Path) -> None:
             p.unlink()
 
     case()
+
+
+def _finite(obj: object, where: str = "") -> None:
+    """Every float of a JSON document is finite."""
+    if isinstance(obj, float):
+        assert math.isfinite(obj), where
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _finite(v, f"{where}[{i}]")

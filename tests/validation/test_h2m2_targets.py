@@ -68,3 +68,35 @@ def test_reproduction_unchanged_within_one_percent(results: dict[str, Any]) -> N
     for t in TARGETS:
         value = float(t.check(results)[0])
         assert value == pytest.approx(ref[t.name], rel=0.01), t.name
+
+
+def _leaves(obj: Any, path: str = "") -> dict[str, Any]:
+    """Every number, None and flag of a JSON object, keyed by its path."""
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _leaves(val, f"{path}/{key}").items()}
+    if isinstance(obj, list):
+        return {k: v for i, val in enumerate(obj) for k, v in _leaves(val, f"{path}/{i}").items()}
+    return {path: obj}
+
+
+def test_reproduce_json_unchanged_within_one_percent(results: dict[str, Any]) -> None:
+    """Every number of ``hetsim reproduce h2m2 --json`` as it was before the placed run was
+    unified (one auto, one migration formula, execution knobs in the device; saved in
+    h2m2_reproduce_json.json): each within 1%, every policy that did not fit still does not
+    (null), and the same targets met (13 of 18)."""
+    import json
+    from pathlib import Path
+
+    from hetsim.cli.reproduce import json_view
+    from hetsim.outfiles import strict_json
+
+    ref = _leaves(json.loads((Path(__file__).parent / "h2m2_reproduce_json.json").read_text()))
+    now = _leaves(json.loads(strict_json(json_view(results))))  # as --json prints it
+    assert set(now) == set(ref)
+    for key, want in ref.items():
+        got = now[key]
+        if isinstance(want, bool) or want is None or isinstance(want, str):
+            assert got == want, key
+        else:
+            assert got == pytest.approx(want, rel=0.01), key
+    assert sum(t["met"] for t in results["targets"]) == 13

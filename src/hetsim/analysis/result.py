@@ -35,6 +35,8 @@ class OpResult:
     data: str = ""  # sides holding its weights / KV, e.g. "hbm 62% + lpddr 38%"
     compute: str = ""  # sides whose units run it
     route: str = ""  # how streamed data reach the compute, e.g. "lpddr -> hbm over NVLink-C2C"
+    # the resource that sets its time: "compute <side> <unit>", "memory <side>", "link <name>"
+    limit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,9 @@ class PhaseResult:
     energy_j: float
     mbu: float
     mfu: float
+    # what sets the phase's time: "host (kernel dispatch)" where issuing the kernels takes
+    # longer than running them, else the op limit holding the most of its time
+    limit: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from hetsim.units import fmt_bytes, fmt_time
 
 if TYPE_CHECKING:  # imported inside the commands, so that start-up stays fast
     from hetsim.analysis.result import AnalysisResult
+    from hetsim.workload.dtypes import Precision
 
 SUMMARY_KEYS = (
     "params",
@@ -54,8 +55,8 @@ def analyze_cmd(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences in the static batch.")] = 1,
     input_len: Annotated[int, typer.Option("--input-len", "-p", help="Prompt tokens per sequence.")] = 512,
     output_len: Annotated[
-        int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
-    ] = 128,
+        int | None, typer.Option("--output-len", "-g", help="Generated tokens per sequence (default 128).")
+    ] = None,
     weight_dtype: Annotated[
         str | None,
         typer.Option(
@@ -140,7 +141,7 @@ def analyze_cmd(
         (pp, "pp"),
         (batch, "batch"),
         (input_len, "input-len"),
-        (output_len, "output-len"),
+        (output_len if output_len is not None else 1, "output-len"),
     ):
         positive(value, name)
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
@@ -149,33 +150,28 @@ def analyze_cmd(
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     prec = resolve_precision(model, weight_dtype, act_dtype, kv_dtype, gemm_dtype)
-    if weight_group is not None:
-        if weight_group == 0 or weight_group < -1:
-            raise ConfigError(f"--weight-group must be a positive number of weights (or -1: per channel), "
-                              f"got {weight_group}")  # fmt: skip
-        prec = dataclasses.replace(prec, weight_group=weight_group)
+    prec = _with_weight_group(prec, weight_group)
     dev = get_hardware(hardware, calibrated=not uncalibrated)
     serving = get_profile(framework).serving if framework else None
     if model.lower().endswith(".onnx"):
         from hetsim.cli.graph import GraphRequest, run_graph
+        from hetsim.sim.graph_run import check_graph_options
 
+        key = check_graph_options(tp, pp, policy)  # --tp, --pp and --policy: honoured or refused
+        _refuse_llm_only({"--output-len": output_len is not None, "--static-placement": static_placement,
+                          "--plot-tiers": plot_tiers is not None, "--framework": framework is not None,
+                          "--attention": attention != "fused",
+                          "--ignore-capacity": ignore_capacity})  # fmt: skip
         req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse, unknown_op)
-        run_graph(
-            req,
-            dev,
-            prec,
-            "max" if overlap == "max" else "sum",
-            as_json=as_json,
-            as_csv=as_csv,
-            plot=plot,
-        )
+        run_graph(req, dev, prec, "max" if overlap == "max" else "sum", as_json=as_json, as_csv=as_csv,
+                  plot=plot, policy=key)  # fmt: skip
         return
     if input_shape or fuse != "none" or unknown_op != "unpriced":
         raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
     result = analyze(
         get_model(model),
         dev,
-        Workload(batch, input_len, output_len),
+        Workload(batch, input_len, 128 if output_len is None else output_len),
         prec,
         tp=tp,
         pp=pp,
@@ -287,6 +283,8 @@ def render(r: AnalysisResult) -> None:
     for k, v in rows:
         head.add_row(k, v)
     head.add_row("placement", f"{r.policy}  ({r.policy_reason})" if r.policy_reason else r.policy)
+    if r.prefill.limit or r.decode.limit:
+        head.add_row("limited by", f"prefill: {r.prefill.limit or '-'}; decode step: {r.decode.limit or '-'}")
     console.print(head)
     multi = len(r.sides) > 1
     if multi:
@@ -311,7 +309,7 @@ def render(r: AnalysisResult) -> None:
                 f"{o.flop / 1e9:,.1f}",
                 f"{o.bytes / 1e6:,.1f}",
                 f"{o.intensity:,.1f}",
-                o.bound,
+                o.limit if multi and o.limit else o.bound,  # the resource, where there are several
             ]
             if multi:
                 cells += [o.data or "-", o.compute or "-"]
@@ -343,3 +341,24 @@ def render_sides(r: AnalysisResult) -> None:
             f"re-map at decode step {m.step} (context {m.context}): {m.change}; "
             f"migrated {fmt_bytes(m.migrated_bytes)} in {fmt_time(m.migration_s)}"
         )
+
+
+def _refuse_llm_only(given: dict[str, bool]) -> None:
+    """An option that applies to LLMs only, given with an ONNX graph, is refused by name."""
+    for flag, on in given.items():
+        if on:
+            raise ConfigError(
+                f"{flag} applies to LLMs (a static batch generating tokens), not to an ONNX graph's "
+                f"single pass; drop {flag}"
+            )
+
+
+def _with_weight_group(prec: Precision, weight_group: int | None) -> Precision:
+    """``--weight-group``: weights per quantisation scale (-1: one per output channel)."""
+    if weight_group is None:
+        return prec
+    if weight_group == 0 or weight_group < -1:
+        raise ConfigError(
+            f"--weight-group must be a positive number of weights (or -1: per channel), got {weight_group}"
+        )
+    return dataclasses.replace(prec, weight_group=weight_group)

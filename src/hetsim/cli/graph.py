@@ -53,10 +53,11 @@ def run_graph(
     as_json: bool,
     as_csv: bool,
     plot: Path | None,
+    policy: str = "auto",
 ) -> None:
     from hetsim.sim.graph_run import analyze_graph
 
-    result = analyze_graph(ingest(req), dev, prec, overlap=overlap)
+    result = analyze_graph(ingest(req), dev, prec, overlap=overlap, policy=policy)
     if plot is not None:
         from hetsim.report.graph_roofline import plot_graph_roofline
 

@@ -179,9 +179,8 @@ def issue_cap_s(op: Op, unit: ComputeUnit, rho: float, nbytes: Num | None = None
     active: Num
     if getattr(rows, "size", 1) == 1:  # one row count (an analysis): plain floats, no array work
         r = float(rows) if ndim(rows) == 0 else float(rows.item())  # type: ignore[union-attr]
-        if r <= 0 or r >= cores:
-            return nbytes / (rho * cores_hz)
-        active = max(r, 1.0)
+        # the array path's arithmetic, so a configuration's cap is the same alone or in a sweep
+        active = cores if r <= 0 or r >= cores else max(r, 1.0)
     else:
         a = np.asarray(rows, dtype=float)
         active = np.where(a > 0, np.minimum(cores, np.maximum(a, 1.0)), cores)

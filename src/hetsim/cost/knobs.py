@@ -11,12 +11,9 @@ pricing path and the knobs carry their provenance in the study that sets them.
   ``fc``); 1.0 where not given.
 - ``gemm_fill_rows``: a weight-stationary array reaches full rate only when a GEMM streams at
   least this many rows (tokens) per loaded weight tile; below, efficiency = M / rows (0: off).
-- ``barrier_s``: one barrier per layer after a group split over several computing sides.
-- ``group_sync``: sides computing parts of a split group run its ops independently and meet
-  once per layer at the group's end (head-parallel execution, H2M2 §3), instead of at every
-  op; the exchange is then the group's output, once.
-- ``shared_everywhere``: norms and residuals run duplicated on every computing side (the
-  activations are duplicated, h2m2.md §3) and the slowest bounds them.
+- ``barrier_s``: one barrier per layer after a group split over several computing sides
+  (where the device's execution model synchronises per group: ``Device.execution``, which
+  is the hardware's, not a pricing knob).
 - ``allreduce_s``: the time of one tensor-parallel all-reduce, instead of pricing it on the
   interconnect (a fitted figure where the interconnect is not described).
 """
@@ -41,8 +38,6 @@ class PricingKnobs:
     efficiency: tuple[tuple[str, float], ...] = ()
     gemm_fill_rows: float = 0.0
     barrier_s: float = 0.0
-    group_sync: bool = False
-    shared_everywhere: bool = False
     allreduce_s: float | None = None
 
     def __post_init__(self) -> None:

@@ -69,7 +69,9 @@ def throttled_s(time_s: Any, dynamic_j: Any, dev: Device) -> Any:
         return np.where(energy > 0, np.inf, time_s)
     if energy.size == 0 or float(energy.max()) <= room * float(np.min(time_s)):
         return time_s  # within the limit everywhere (a sweep's common case: two reductions)
-    return np.maximum(time_s, energy / room)
+    # element by element by the same test, so an entry within the limit keeps its time
+    # whatever the other entries of a sweep do
+    return np.where(energy > room * np.asarray(time_s), energy / room, time_s)
 
 
 def run_energy_j(dev: Device, n_devices: int, busy_devices: int, dynamic_j: Any, busy_s: Any,

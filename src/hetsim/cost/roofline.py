@@ -92,21 +92,17 @@ def compute_dtype(op: Op, prec: Precision) -> DType:
     return prec.activation
 
 
-def reference_flop(ops: list[Op], costs: list[Cost], unit: ComputeUnit, prec: Precision) -> Num:
-    """A phase's flop counted against the reference rate ``unit.peak(prec.compute)`` that its
-    MFU is measured against: an op whose data type runs faster than the reference (bf16
-    attention beside fp32 GEMMs) counts flop x reference / its own rate, so a utilisation
-    never exceeds 1 (it came out 1.08 for an attention-heavy prefill with fp32 weights and bf16
-    activations). Other ops count their flop as they are."""
+def reference_factors(ops: list[Op], unit: ComputeUnit, prec: Precision) -> list[float]:
+    """Per op, the weight of its flop in a phase's flop counted against the reference rate
+    ``unit.peak(prec.compute)`` that its MFU is measured against: an op whose data type runs
+    faster than the reference (bf16 attention beside fp32 GEMMs) counts flop x reference / its
+    own rate, so a utilisation never exceeds 1 (it came out 1.08 for an attention-heavy prefill
+    with fp32 weights and bf16 activations). Other ops weigh 1."""
     ref = unit.peak(prec.compute)
-    factors = [
+    return [
         min(1.0, ref / unit.peak(compute_dtype(op, prec))) if op.kind in ("gemm", "attention") else 1.0
         for op in ops
     ]
-    total: Num = 0.0
-    for c, k in zip(costs, factors, strict=True):
-        total = total + (c.flop if k == 1.0 else c.flop * k)
-    return total
 
 
 def op_cost(

@@ -24,7 +24,7 @@ from hetsim.hardware.fields import (
     read_unit,
 )
 from hetsim.hardware.provenance import Provenance
-from hetsim.hardware.spec import Device, Side, SideLink
+from hetsim.hardware.spec import Device, Execution, Side, SideLink
 
 DEVICE_KEYS = (
     "name",
@@ -47,7 +47,26 @@ DEVICE_KEYS = (
     "scale_out",
     "node_devices",
     "compose",
+    "execution",
 )
+EXECUTION_KEYS = ("group_sync", "shared_everywhere")
+
+
+def _execution(raw: Any, ctx: Ctx, where: str) -> Execution:
+    """``execution: {group_sync: true, shared_everywhere: true, provenance: {...}}``."""
+    if raw is None:
+        return Execution()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of {', '.join(EXECUTION_KEYS)} to true or false")
+    check_keys(raw, (*EXECUTION_KEYS, "provenance"), where)
+    flags = {}
+    for key in EXECUTION_KEYS:
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+        flags[key] = value
+    given = [k for k in EXECUTION_KEYS if k in raw]
+    return Execution(**flags, provenance=ctx.sources(raw, given, where))
 
 
 def _side_links(raw: Any, ctx: Ctx, where: str) -> tuple[SideLink, ...]:
@@ -132,6 +151,7 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         host_link=read_link(raw.get("host_link"), ctx, f"{name}.host_link"),
         scale_out=read_link(raw.get("scale_out"), ctx, f"{name}.scale_out"),
         node_devices=read_count(raw.get("node_devices", 0), f"{where}.node_devices", minimum=0),
+        execution=_execution(raw.get("execution"), ctx, f"{name}.execution"),
     )
 
 

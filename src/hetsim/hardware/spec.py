@@ -171,6 +171,23 @@ class SideLink:
 
 
 @dataclass(frozen=True, slots=True)
+class Execution:
+    """How the sides of a device run the ops of one layer together (its execution model),
+    read by the phase pricer (:mod:`hetsim.placement.phase`) on every run, so a command and a
+    study price the same device alike.
+
+    ``group_sync``: the sides computing parts of a split group (qkv, attention, fc) run the
+    group's ops independently and meet once per layer at its end, exchanging the group's
+    output once (head-parallel execution, H2M2 §3); off: they meet at every op.
+    ``shared_everywhere``: norms and residuals run duplicated on every side with compute (the
+    activations are duplicated, H2M2 §3) and the slowest bounds them; off: on the primary."""
+
+    group_sync: bool = False
+    shared_everywhere: bool = False
+    provenance: Sources = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     name: str
     sides: tuple[Side, ...]
@@ -205,6 +222,7 @@ class Device:
     # device of the system shares ``interconnect``)
     scale_out: Link | None = None
     node_devices: int = 0
+    execution: Execution = Execution()  # how the sides run a layer together
 
     def __post_init__(self) -> None:
         if self.active_power_w is not None:
@@ -281,6 +299,8 @@ class Device:
                 for k, v in unit.provenance.items():
                     out[f"{side.name}.{unit.name}.{k}"] = v
                 out[f"{side.name}.{unit.name}.efficiency"] = unit.efficiency.provenance
+        for k, v in self.execution.provenance.items():
+            out[f"execution.{k}"] = v
         for link in (self.side_link, self.interconnect, self.host_link, self.scale_out,
                      *(sl.link for sl in self.links)):  # fmt: skip
             if link is not None:

@@ -61,7 +61,7 @@ def _flat(dev: Device, s: int) -> bool:
 
 
 def weight_balance(
-    dev: Device, kernels: tuple[tuple[float, float, Num], ...], sides: list[int], b: float
+    dev: Device, kernels: tuple[tuple[Num, float, Num], ...], sides: list[int], b: float
 ) -> Num:
     """The one share of every weight group that minimises the weights' read time: each
     kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
@@ -70,23 +70,27 @@ def weight_balance(
     piecewise linear, so its minimum is the kernel balance at which the summed slope turns
     non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
     ``kernels``: (weight bytes of one, kernels per step, fixed seconds), see
-    ``Problem.weight_kernels``; broadcasts over the configurations of the fixed seconds."""
+    ``Problem.weight_kernels``; bytes and seconds may be arrays over configurations, and
+    each configuration's share is found from its own kernels alone."""
     if not kernels:
         return b
     kinks, ups, downs = [], [], []
+    route_bw = stream_bandwidth(dev, sides[1], sides[0])
     for kb, n, fixed_s in kernels:
-        s = float(np.asarray(balance(dev, sides, kb)).reshape(-1)[0])
-        bw0 = float(np.asarray(achieved_bandwidth(dev, sides[0], s * kb)).reshape(-1)[0])
-        bw1 = min(float(np.asarray(achieved_bandwidth(dev, sides[1], (1 - s) * kb)).reshape(-1)[0]),
-                  stream_bandwidth(dev, sides[1], sides[0]))  # fmt: skip
+        s = balance(dev, sides, kb)
+        bw0 = achieved_bandwidth(dev, sides[0], s * kb)
+        bw1 = np.minimum(achieved_bandwidth(dev, sides[1], (1 - s) * kb), route_bw)
         kinks.append(np.clip(s - np.asarray(fixed_s, dtype=float) / (kb / bw0 + kb / bw1), 0.0, 1.0))
         ups.append(n * kb / bw0)
         downs.append(n * kb / bw1)
     k = np.stack(np.broadcast_arrays(*kinks))  # (kernels, ...)
-    order = np.argsort(k, axis=0)
-    shape = (len(ups),) + (1,) * (k.ndim - 1)
-    step = np.broadcast_to((np.array(ups) + np.array(downs)).reshape(shape), k.shape)
-    slope = np.cumsum(np.take_along_axis(step, order, axis=0), axis=0) - sum(downs)
+    up = np.stack([np.broadcast_to(np.asarray(x, dtype=float), k.shape[1:]) for x in ups])
+    down = np.stack([np.broadcast_to(np.asarray(x, dtype=float), k.shape[1:]) for x in downs])
+    order = np.argsort(k, axis=0, kind="stable")
+    total_down: Num = 0.0
+    for x in downs:  # in kernel order, as the slope's start
+        total_down = total_down + x
+    slope = np.cumsum(np.take_along_axis(up + down, order, axis=0), axis=0) - total_down
     first = np.where(np.any(slope >= 0, axis=0), np.argmax(slope >= 0, axis=0), len(ups) - 1)
     out: Num = np.take_along_axis(np.take_along_axis(k, order, axis=0), first[None], axis=0)[0]
     return out if np.ndim(out) else float(out)

@@ -1,14 +1,16 @@
-"""Pricing of a whole phase (a list of ops) under a placement, with group-level knobs.
+"""Pricing of a whole phase (a list of ops) under a placement, with the device's execution model.
 
-Op by op, :func:`hetsim.placement.price.price_op` is the one pricing path. Two pricing knobs
-(:class:`~hetsim.cost.knobs.PricingKnobs`) need a view wider than one op, and live here:
+Op by op, :func:`hetsim.placement.price.price_op` is the one pricing path. The device's
+execution model (:class:`~hetsim.hardware.spec.Execution`, from its hardware file) needs a
+view wider than one op, and lives here:
 
 - ``group_sync``: the sides that compute parts of a placed group (qkv, attention, fc) run
   the group's ops independently and meet once per layer at its end (head-parallel
   execution, H2M2 §3). The group's time is the busiest side's summed time (its memory, its
   units, a link it streams over), plus, where the group is split, one barrier and the link
   latency per layer and the exchange of the group's output (the largest share of it, over
-  the route to the workspace side; both directions run at once).
+  the route to the workspace side; both directions run at once). The barrier's length is
+  the pricing knob ``barrier_s`` (:class:`~hetsim.cost.knobs.PricingKnobs`).
 - ``shared_everywhere``: norms and residuals run duplicated on every side with compute;
   the slowest bounds them and each side pays its energy.
 
@@ -33,6 +35,7 @@ from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost
 from hetsim.hardware.spec import Device
 from hetsim.memory.tlb import TlbModel
+from hetsim.placement.limits import Kernel
 from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import Placement, group_of
 from hetsim.placement.topology import link_bandwidth, route
@@ -70,12 +73,20 @@ def price_phase(
     resident_bytes: tuple[Num, ...] = (),
     detail: bool = True,
     memo: GroupMemo | None = None,
+    overlap_transfers: bool = True,
+    totals: bool = True,
+    limits: bool = False,
 ) -> PhaseCost:
     """Price ``ops`` under ``pl``. ``resident_bytes`` (per side) is what the TLB model
     needs (the data a side has mapped). ``memo`` (:class:`GroupMemo`, one per decode step)
     keeps each group's side-by-side price, so a placement priced before (or one row of a
-    table of splits priced before) is read, not priced again."""
-    grouped = knobs.group_sync or tlb is not None
+    table of splits priced before) is read, not priced again. ``overlap_transfers=False``:
+    an engine without prefetch (:func:`hetsim.placement.price.price_op`). Without ``totals``
+    the phase time and the ungrouped ops' group times are left at 0 (a caller that sums the
+    per-op costs itself). ``limits``: name what sets each op's time (an analysis's records)."""
+    grouped = dev.execution.group_sync or tlb is not None
+    if not overlap_transfers:
+        memo = None  # the memo's tables are priced with prefetch
     buckets: dict[str, list[tuple[int, Op]]] = {}
     out: list[PlacedCost | None] = [None] * len(ops)
     group_s: dict[str, Num] = {}
@@ -87,15 +98,17 @@ def price_phase(
         if g is None and memo is not None:  # norms, residuals, collectives: any placement
             pc = memo.fixed(op, dev, prec, tp, overlap, knobs, detail)
         else:
-            pc = price_ungrouped(op, dev, prec, pl, tp, overlap, knobs, detail)
+            pc = price_ungrouped(op, dev, prec, pl, tp, overlap, knobs, detail, overlap_transfers, limits)
         out[i] = pc
         key = g or ("collective" if op.kind == "collective" else "shared")
-        group_s[key] = group_s.get(key, 0.0) + pc.cost.time_s
+        if totals:
+            group_s[key] = group_s.get(key, 0.0) + pc.cost.time_s
     abstraction: Num = 0.0
     for g, members in buckets.items():
         gops = [op for _, op in members]
         if memo is None:
-            gb = busy_no_stall(g, gops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs)
+            gb = busy_no_stall(g, gops, dev, prec, pl, tp=tp, overlap=overlap, knobs=knobs,
+                               overlap_transfers=overlap_transfers, limits=limits)  # fmt: skip
         else:
             gb = memo.busy(g, gops, dev, prec, pl, tp, overlap, knobs)
         pcs, t, stall = _group(_with_stall(gb, tlb, resident_bytes))
@@ -105,7 +118,7 @@ def price_phase(
         abstraction = abstraction + stall
     costs = tuple(c for c in out if c is not None)
     total: Num = 0.0
-    for c in costs:
+    for c in costs if totals else ():
         total = total + c.cost.time_s
     return PhaseCost(costs, total, group_s, abstraction)
 
@@ -119,11 +132,14 @@ def price_ungrouped(
     overlap: Overlap,
     knobs: PricingKnobs,
     detail: bool,
+    overlap_transfers: bool = True,
+    limits: bool = False,
 ) -> PlacedCost:
     """An op outside the synchronised groups (its own price_op, or duplicated everywhere)."""
-    if group_of(op) is None and op.kind != "collective" and knobs.shared_everywhere:
-        return _everywhere(op, dev, prec, overlap, knobs)
-    return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs)
+    if group_of(op) is None and op.kind != "collective" and dev.execution.shared_everywhere:
+        return _everywhere(op, dev, prec, overlap, knobs, limits)
+    return price_op(op, dev, prec, pl, tp, overlap, detail=detail, knobs=knobs,
+                    overlap_transfers=overlap_transfers, limits=limits)  # fmt: skip
 
 
 def per_candidate(x: Num, pl: Placement) -> npt.NDArray[np.float64]:
@@ -133,7 +149,9 @@ def per_candidate(x: Num, pl: Placement) -> npt.NDArray[np.float64]:
     return out
 
 
-def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs) -> PlacedCost:
+def _everywhere(
+    op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs, limits: bool = False
+) -> PlacedCost:
     """``op`` run duplicated on every side with compute: the slowest bounds it."""
     n = len(dev.sides)
     sides = [s for s in range(n) if dev.sides[s].has_compute]
@@ -147,10 +165,14 @@ def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     total = Cost()
     for c in cs:
         total = total + c
-    cost = replace(total, time_s=t, compute_s=max(float(np.max(c.compute_s)) for c in cs),
-                   memory_s=max(float(np.max(c.memory_s)) for c in cs))  # fmt: skip
+    cost = replace(total, time_s=t, compute_s=np.maximum.reduce([np.asarray(c.compute_s) for c in cs]),
+                   memory_s=np.maximum.reduce([np.asarray(c.memory_s) for c in cs]))  # fmt: skip
     per = {s: c for s, c in zip(sides, cs, strict=True)}
     pick = [per[s] if s in per else Cost() for s in range(n)]
+    why = ""
+    if limits:
+        slow = max(sides, key=lambda s: float(np.mean(np.asarray(per[s].time_s))))
+        why = Kernel(per[slow], dev.sides[slow].name, knobs.unit(dev.sides[slow], op).name).limit()[1]
     return PlacedCost(
         cost,
         tuple(c.bytes for c in pick),
@@ -159,6 +181,7 @@ def _everywhere(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
         {},
         tuple(sides),
         (),
+        why,
     )
 
 
@@ -214,11 +237,14 @@ def busy_no_stall(
     tp: int = 1,
     overlap: Overlap = "max",
     knobs: PricingKnobs = DEFAULT_KNOBS,
+    overlap_transfers: bool = True,
+    limits: bool = False,
 ) -> GroupBusy:
     """The side-by-side price of a group, without translation stalls (zeros)."""
     n = len(dev.sides)
     gp = pl.groups[g]
-    pcs = [price_op(op, dev, prec, pl, tp, overlap, detail=True, knobs=knobs, exchange=False) for op in ops]
+    pcs = [price_op(op, dev, prec, pl, tp, overlap, detail=True, knobs=knobs, exchange=False,
+                    overlap_transfers=overlap_transfers, limits=limits) for op in ops]  # fmt: skip
     busy: list[Num] = []
     nbytes: list[Num] = []
     for s in range(n):
@@ -302,7 +328,7 @@ def _timed(c: Cost, time_s: Num, energy_j: Num) -> Cost:
 def _recost(pc: PlacedCost, cost: Cost, link_bytes: dict[str, Num]) -> PlacedCost:
     """``replace(pc, cost=cost, link_bytes=link_bytes)``, built directly."""
     return PlacedCost(cost, pc.side_bytes, pc.side_busy_s, pc.side_energy_j, link_bytes,
-                      pc.compute_sides, pc.data_sides)  # fmt: skip
+                      pc.compute_sides, pc.data_sides, pc.limit)  # fmt: skip
 
 
 def _first_max(bound_by: list[Num], costs: tuple[PlacedCost, ...]) -> int | None:

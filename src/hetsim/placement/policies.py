@@ -12,8 +12,7 @@ they broadcast over arrays of resident bytes (a sweep, or every context of a dec
 - ``pim-attention``: the KV cache on the memory side with its own compute and the widest
   memory, attention computed there (AttAcc, NeuPIMs); weights as ``offload``.
 
-``auto`` is not a fill: the simulator evaluates ``primary`` when it fits, otherwise every
-applicable policy, and keeps the fastest (:mod:`hetsim.sim.placed`).
+``auto`` and ``oracle`` are choices among policies, not fills (:mod:`hetsim.placement.choose`).
 """
 
 from __future__ import annotations
@@ -31,6 +30,9 @@ from hetsim.placement import balance as sized
 from hetsim.placement.balance import balance, weight_balance
 from hetsim.placement.record import GROUPS, GroupPlacement, Placement
 from hetsim.placement.topology import stream_bandwidth
+from hetsim.placement.usage import fits as fits
+from hetsim.placement.usage import roles as roles
+from hetsim.placement.usage import usage_bytes as usage_bytes
 from hetsim.workload.ops import Num
 
 FILL_ORDER = ("head", "qkv", "fc", "attention")
@@ -66,7 +68,7 @@ class Problem:
     # split-K partials) and the number of kernels per step that read the KV cache: offload's
     # balance is found per kernel (:func:`balance`, :func:`weight_balance`); empty / 0: from
     # the bandwidths alone
-    weight_kernels: tuple[tuple[float, float, Num], ...] = ()
+    weight_kernels: tuple[tuple[Num, float, Num], ...] = ()
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
@@ -97,7 +99,9 @@ class Problem:
 @dataclass(frozen=True, slots=True)
 class FillResult:
     placement: Placement
-    thresholds_bytes: tuple[float, ...] = ()  # KV bytes at which the held sides change
+    # KV bytes at which the held sides change (per configuration where the problem's free
+    # bytes are arrays; unordered, may repeat)
+    thresholds_bytes: tuple[Num, ...] = ()
 
 
 PolicyFn = Callable[[Problem], FillResult]
@@ -134,8 +138,8 @@ def fill_policy_names(*, for_auto: bool = False) -> list[str]:
 
 
 AUTO_DOC = (
-    "primary when it fits, otherwise the fastest that fits of offload, pim-attention and (where a "
-    "memory side has matrix units) split-search; the output says which and why"
+    "the fastest that fits of primary, offload and (where a side other than the primary computes) "
+    "pim-attention; the same choice in every command; the output says which and why"
 )
 
 
@@ -175,7 +179,7 @@ def _fill(
     free: list[Num],
     balance: float = 1.0,
     weight_share: Num | None = None,
-) -> tuple[dict[str, tuple[Num, ...]], tuple[float, ...]]:
+) -> tuple[dict[str, tuple[Num, ...]], tuple[Num, ...]]:
     """Water-fill the groups in ``order`` into ``sides`` in turn; what is left over after the
     last side stays on it (over capacity, reported by the fit check). With ``balance`` < 1 the
     first side keeps only that share of each group (more where the other sides lack room):
@@ -194,20 +198,25 @@ def _fill(
 
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
-    thresholds: list[float] = []
+    thresholds: list[Num] = []
     for g in order:
         total = np.asarray(p.resident[g], dtype=float)
         left: Num = total
         got: list[Num] = [0.0] * n
-        scalar = all(np.size(free[s]) == 1 for s in sides)
-        if g == "attention" and scalar:
-            room = [max(float(np.asarray(free[s]).reshape(-1)[0]), 0.0) for s in sides]
-            # the first side fills at KV = room0 / balance (a fixed point where the balance
-            # depends on the KV's size); then the next sides in turn
-            first = room[0] / balance if balance < 1.0 else room[0]
+        if g == "attention":
+            # per configuration (free bytes may be arrays): the first side fills at KV =
+            # room0 / balance (a fixed point where the balance depends on the KV's size);
+            # then the next sides in turn, at the room of the sides before them
+            room = [np.maximum(free[s], 0.0) for s in sides]
+            first: Num = room[0] / balance if balance < 1.0 else room[0]
             for _ in range(4 if split and p.kv_kernels > 0 else 0):
-                first = room[0] / float(kv_balance(first))
-            thresholds = sorted({first, *(float(x) for x in np.cumsum(room[:-1])[1:])})
+                first = room[0] / kv_balance(first)
+            thresholds = [first]
+            acc = room[0]
+            for r in room[1:-1]:
+                acc = acc + r
+                thresholds.append(acc)
+            thresholds = [float(t) if np.ndim(t) == 0 else t for t in thresholds]
         for i, s in enumerate(sides):
             room_s = np.maximum(free[s], 0.0)
             if i == len(sides) - 1:
@@ -251,10 +260,24 @@ def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: N
     return share
 
 
+def workspace_sides(dev: Device, workspace_bytes: Num) -> npt.NDArray[np.int64]:
+    """Per configuration, the side the fills put the activation workspace on: the first side
+    in offload order (:func:`offload_sides`) whose capacity holds it, the primary where none
+    does. A placement has one workspace side, so a sweep runs the configurations of each
+    side apart (their figures then never depend on a neighbour's workspace)."""
+    order = _side_order(dev, 0)
+    ws = np.asarray(workspace_bytes, dtype=float)
+    out = np.full(ws.shape, order[0], dtype=np.int64)
+    for s in reversed(order):
+        out = np.where(dev.sides[s].memory.capacity_bytes >= ws, s, out)
+    return out
+
+
 def _free(p: Problem, order: list[int]) -> tuple[list[Num], int]:
     """Free bytes per side once the activation workspace is placed, and the side holding it:
-    the first side in ``order`` it fits on (activations then stream to the compute)."""
-    ws = float(np.max(p.workspace_bytes))
+    the first side in ``order`` it fits on (activations then stream to the compute); one
+    side for every configuration of the problem (:func:`workspace_sides`)."""
+    ws = largest(p.workspace_bytes)
     side = next((s for s in order if p.capacity(s) >= ws), order[0])
     free = [p.capacity(s) - (p.workspace_bytes if s == side else 0.0) for s in range(len(p.device.sides))]
     return free, side
@@ -355,39 +378,6 @@ def pim_attention(p: Problem) -> FillResult:
     compute = tuple(s if (s in pims and near) else 0 for s in range(n))
     groups["attention"] = GroupPlacement(kv_shares["attention"], compute)
     return FillResult(Placement("pim-attention", groups, n_sides=n, workspace_side=ws), thresholds)
-
-
-def usage_bytes(p: Problem, pl: Placement) -> tuple[Num, ...]:
-    """Resident bytes per side under ``pl`` (groups by share, workspace on its side)."""
-    n = len(p.device.sides)
-    out: list[Num] = [p.workspace_bytes if s == pl.workspace_side else 0.0 for s in range(n)]
-    for g, gp in pl.groups.items():
-        for s in range(n):
-            out[s] = out[s] + np.asarray(p.resident[g], dtype=float) * gp.shares[s]
-    return tuple(out)
-
-
-def fits(p: Problem, pl: Placement) -> npt.NDArray[np.bool_]:
-    """Whether every side holds what ``pl`` puts there (a bool array, broadcast shape)."""
-    ok = np.asarray(True)
-    for s, used in enumerate(usage_bytes(p, pl)):
-        ok = np.logical_and(ok, np.asarray(used) <= p.capacity(s) * (1 + 1e-12))
-    return ok
-
-
-def roles(p: Problem, pl: Placement) -> dict[str, Num]:
-    """Resident bytes per side and role (weights, KV cache, activation workspace)."""
-    out: dict[str, Num] = {}
-    for s, side in enumerate(p.device.sides):
-        w: Num = 0.0
-        for g in ("qkv", "fc", "head"):
-            w = w + np.asarray(p.resident[g], dtype=float) * pl.groups[g].shares[s]
-        out[f"{side.name}/weights"] = w
-        out[f"{side.name}/kv"] = (
-            np.asarray(p.resident["attention"], dtype=float) * pl.groups["attention"].shares[s]
-        )
-        out[f"{side.name}/activations"] = p.workspace_bytes if s == pl.workspace_side else 0.0
-    return out
 
 
 # the search policies register themselves on import (they use the names above)

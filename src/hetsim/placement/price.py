@@ -26,6 +26,7 @@ Shares may be arrays, so one call prices a sweep or every decode context at once
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,10 @@ import numpy as np
 from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
+from hetsim.placement.limits import Kernel, op_limit, slowest, with_latency
 from hetsim.placement.record import GroupPlacement, Placement
 from hetsim.placement.topology import link_bandwidth, route
+from hetsim.placement.unique import unique_rows
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.ops import Num, Op, ndim
 
@@ -50,6 +53,7 @@ class PlacedCost:
     link_bytes: dict[str, Num] = field(default_factory=dict)  # bytes over each side link
     compute_sides: tuple[int, ...] = (0,)  # sides whose units run (part of) it
     data_sides: tuple[int, ...] = (0,)  # sides holding its weights / KV
+    limit: str = ""  # what sets its time (placement/limits.py; records of one configuration)
 
     def __add__(self, other: PlacedCost) -> PlacedCost:
         links = dict(self.link_bytes)
@@ -63,12 +67,54 @@ class PlacedCost:
             links,
             tuple(sorted(set(self.compute_sides) | set(other.compute_sides))),
             tuple(sorted(set(self.data_sides) | set(other.data_sides))),
+            self.limit if self.limit == other.limit else "",
         )
 
 
-def empty(n_sides: int) -> PlacedCost:
-    z = (0.0,) * n_sides
-    return PlacedCost(Cost(), z, z, z, {}, (), ())
+def _collective(
+    op: Op, dev: Device, prec: Precision, tp: int, overlap: Overlap, knobs: PricingKnobs, limits: bool
+) -> PlacedCost:
+    """An all-reduce on the interconnect (or the knobs' fitted time)."""
+    zeros = (0.0,) * len(dev.sides)
+    cc = price(op, dev, prec, tp, overlap)
+    if knobs.allreduce_s is not None and tp > 1:
+        cc = replace(cc, time_s=knobs.allreduce_s * op.count)
+    name = dev.interconnect.name if dev.interconnect is not None else "interconnect"
+    return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), (), f"link {name}" if limits else "")
+
+
+def _on_primary(
+    op: Op, dev: Device, prec: Precision, tp: int, overlap: Overlap, knobs: PricingKnobs, limits: bool
+) -> PlacedCost:
+    """An op held and computed on the primary: the homogeneous path's price, exactly."""
+    n = len(dev.sides)
+    if knobs.is_default:
+        pc = unique_rows(op, lambda o: price(o, dev, prec, tp, overlap))
+    else:
+        pc = unique_rows(op, lambda o: _knob_price(o, dev, prec, overlap, knobs))
+    held = (0,) if _any_positive(op.weight_bytes) or _any_positive(_kv_bytes(op)) else ()
+    side = dev.primary
+    why = Kernel(pc, side.name, side.unit_for(op.prefers).name).limit()[1] if limits else ""
+
+    def on0(x: Num) -> tuple[Num, ...]:
+        return tuple(x if s == 0 else 0.0 for s in range(n))
+
+    return PlacedCost(pc, on0(pc.bytes), on0(pc.time_s), on0(pc.energy_j), {}, (0,), held, why)
+
+
+def _kernel(
+    o: Op, floor: Num, *, side: Any, unit: Any, prec: Precision, kp: Any, ovh: float, overlap: Overlap,
+    knobs: PricingKnobs,
+) -> Cost:  # fmt: skip
+    """A computing side's part of an op on its units and memory, its memory phase at least
+    ``floor`` (the streams feeding it)."""
+    return op_cost(o, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kp,
+                   wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor,
+                   vector=side.unit_for("vector"))  # fmt: skip
+
+
+def _any_positive(x: Num) -> bool:
+    return float(x) > 0 if ndim(x) == 0 else bool(np.any(np.asarray(x) > 0))
 
 
 def _kv_bytes(op: Op) -> Num:
@@ -136,7 +182,7 @@ def _serial(
         else:
             stream_s = _max(stream_s, t)
     for name, t in link_busy.items():
-        stream_s = _max(stream_s, t + count * link_lat[name])
+        stream_s = _max(stream_s, with_latency(t, count, link_lat[name]))
     return local_s + stream_s
 
 
@@ -152,6 +198,7 @@ def price_op(
     knobs: PricingKnobs = DEFAULT_KNOBS,
     exchange: bool = True,
     overlap_transfers: bool = True,
+    limits: bool = False,
 ) -> PlacedCost:
     """Cost of all ``op.count`` repetitions of ``op`` under placement ``pl``. Without
     ``detail`` (a sweep) the per-side busy time and energy and the per-link bytes are not
@@ -159,32 +206,18 @@ def price_op(
     the units' rates; without ``exchange`` the activation exchange of a compute side other
     than the workspace's is left to the caller (a group-level synchronisation).
     ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
-    stream with its compute."""
+    stream with its compute. ``limits``: name what sets the op's time (``PlacedCost.limit``,
+    :mod:`hetsim.placement.limits`; an analysis's records)."""
     n = len(dev.sides)
-    zeros = (0.0,) * n
     plain = knobs.is_default
     if op.kind == "collective":
-        cc = price(op, dev, prec, tp, overlap)
-        if knobs.allreduce_s is not None and tp > 1:
-            cc = replace(cc, time_s=knobs.allreduce_s * op.count)
-        return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), ())
+        return _collective(op, dev, prec, tp, overlap, knobs, limits)
     gp = pl.group(op)
-    kv = pl.groups["attention"]
+    kv = pl.groups["attention"] if pl.kv_writes is None else pl.kv_writes
     is_attention = op.sublayer == "attention"
     local_kv = is_attention or kv.held_sides() == (0,) or not np.any(np.asarray(_kv_bytes(op)) > 0)
     if gp is None or (gp.held_sides() == (0,) and gp.compute[0] == 0 and local_kv):
-        pc = price(op, dev, prec, tp, overlap) if plain else _knob_price(op, dev, prec, overlap, knobs)
-        busy = tuple(pc.time_s if s == 0 else 0.0 for s in range(n))
-        held = (0,) if np.any(np.asarray(op.weight_bytes + _kv_bytes(op)) > 0) else ()
-        return PlacedCost(
-            pc,
-            tuple(pc.bytes if s == 0 else 0.0 for s in range(n)),
-            busy,
-            tuple(pc.energy_j if s == 0 else 0.0 for s in range(n)),
-            {},
-            (0,),
-            held,
-        )
+        return _on_primary(op, dev, prec, tp, overlap, knobs, limits)
     kp = dev.kernels
     count = op.count
     computes = sorted({gp.compute[s] for s in gp.held_sides()})
@@ -196,6 +229,7 @@ def price_op(
     link_busy: dict[str, Num] = {}
     link_lat: dict[str, float] = {}
     times: list[Num] = []
+    kernels: list[Kernel] = []  # what each computing side's part waited on (detail only)
     compute_s: Num = 0.0
     overhead_s: Num = 0.0
     energy: Num = 0.0
@@ -234,6 +268,7 @@ def price_op(
         # the data streamed in to c from other sides: they keep those memories and links busy,
         # and the kernel's memory phase lasts at least as long as its slowest source
         src_s: Num = 0.0
+        src: tuple[float, str] = (-1.0, "")  # the slowest stream feeding c, named (detail)
         own_links: dict[str, Num] = {}
         own_lat: dict[str, float] = {}
         for s in range(n):
@@ -249,6 +284,8 @@ def price_op(
             t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
             mem_busy[s] = _acc(mem_busy[s], t_mem)
             src_s = _max(src_s, t_mem)
+            if limits:
+                src = slowest(src, t_mem, f"memory {dev.sides[s].name}")
             side_bytes[s] = _acc(side_bytes[s], nb)
             e_link, lat = stream(nb, s, c, own_links)  # J/bit over the route
             for name in route(dev, s, c).links:
@@ -268,20 +305,22 @@ def price_op(
                     side_busy[c] = _acc(side_busy[c], t_home)
                     side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
         for name, t in own_links.items():
-            src_s = _max(src_s, t + count * own_lat[name])
+            src_s = _max(src_s, with_latency(t, count, own_lat[name]))
+            if limits:
+                src = slowest(src, with_latency(t, count, own_lat[name]), f"link {name}")
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
         overlapped = overlap_transfers and not pl.staged  # the stream runs under the kernel
         floor = src_s / count if overlapped and not (ndim(src_s) == 0 and float(src_s) == 0.0) else 0.0
         unit = side.unit_for(op.prefers) if plain else knobs.unit(side, op)
-        cc = op_cost(
-            part, unit, side.memory, prec, overhead_s=ovh, overlap=overlap, kernels=kpc,
-            wave_model=knobs.gemm_fill_rows == 0, memory_floor_s=floor, vector=side.unit_for("vector"),
-        )  # fmt: skip
+        cc = unique_rows(part, partial(_kernel, side=side, unit=unit, prec=prec, kp=kpc, ovh=ovh,
+                                       overlap=overlap, knobs=knobs), floor)  # fmt: skip
         if not whole:
             cc = cc.scale(active)
         times.append(cc.time_s)
+        if limits:
+            kernels.append(Kernel(cc, side.name, unit.name, src_s, src[1]))
         compute_s = _max(compute_s, cc.compute_s)
         overhead_s = _max(overhead_s, cc.overhead_s)
         energy = _acc(energy, cc.energy_j)
@@ -301,7 +340,7 @@ def price_op(
     for t in mem_busy:
         mem_s = _max(mem_s, t)
     for name, t in link_busy.items():
-        mem_s = _max(mem_s, t + count * link_lat[name])
+        mem_s = _max(mem_s, with_latency(t, count, link_lat[name]))
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
@@ -322,6 +361,7 @@ def price_op(
     data = set(gp.held_sides()) if np.any(np.asarray(op.weight_bytes) > 0) or is_attention else set()
     if not is_attention and np.any(np.asarray(_kv_bytes(op)) > 0):
         data |= set(kv.held_sides())
+    why = op_limit(dev, kernels, computes, mem_busy, link_busy, link_lat, count) if limits else ""
     return PlacedCost(
         cost,
         tuple(side_bytes),
@@ -330,6 +370,7 @@ def price_op(
         links,
         tuple(computes),
         tuple(sorted(data)),
+        why,
     )
 
 
@@ -341,24 +382,3 @@ def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: P
     return op_cost(op, knobs.unit(side, op), side.memory, prec, overhead_s=ovh, overlap=overlap,
                    kernels=kp, wave_model=knobs.gemm_fill_rows == 0,
                    vector=side.unit_for("vector"))  # fmt: skip
-
-
-def mean_placed(c: PlacedCost, mean: Any) -> PlacedCost:
-    """Mean over the decode contexts of every field of ``c``."""
-    return PlacedCost(
-        Cost(*(mean(getattr(c.cost, f)) for f in Cost.__dataclass_fields__)),
-        tuple(mean(x) for x in c.side_bytes),
-        tuple(mean(x) for x in c.side_busy_s),
-        tuple(mean(x) for x in c.side_energy_j),
-        {k: mean(v) for k, v in c.link_bytes.items()},
-        c.compute_sides,
-        c.data_sides,
-    )
-
-
-def total(costs: list[PlacedCost], n_sides: int) -> PlacedCost:
-    """The sum of ``costs`` (``empty`` when there are none)."""
-    out = empty(n_sides)
-    for c in costs:
-        out = out + c
-    return out

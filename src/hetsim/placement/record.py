@@ -97,6 +97,10 @@ class Placement:
     # streamed data are staged through the compute side's memory (a cache hierarchy): written
     # there and read back, so they cost its bandwidth and energy twice over
     staged: bool = False
+    # where the KV that ops other than attention append (the qkv projection's) is written;
+    # None: as the KV cache is placed (a run sets one placement for a decode whose KV
+    # placement changes with the context, so those GEMMs are priced once per configuration)
+    kv_writes: GroupPlacement | None = None
 
     def __post_init__(self) -> None:
         missing = [g for g in GROUPS if g not in self.groups]
@@ -109,4 +113,14 @@ class Placement:
 
     @classmethod
     def primary(cls, n_sides: int, policy: str = "primary", reason: str = "") -> Placement:
-        return cls(policy, {g: GroupPlacement.on(n_sides, 0, 0) for g in GROUPS}, reason, n_sides)
+        """Everything on side 0 (the record is frozen, so one per arguments is shared)."""
+        key = (n_sides, policy, reason)
+        hit = _PRIMARY.get(key)
+        if hit is None:
+            hit = _PRIMARY[key] = cls(
+                policy, {g: GroupPlacement.on(n_sides, 0, 0) for g in GROUPS}, reason, n_sides
+            )
+        return hit
+
+
+_PRIMARY: dict[tuple[int, str, str], Placement] = {}

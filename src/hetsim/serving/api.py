@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from hetsim.serving.h2m2 import ALIASES, search_policy
 from hetsim.serving.kvtiers import resolve_tiers
 from hetsim.serving.loop import run_engine
 from hetsim.serving.metrics import ServingResult, parse_slo, per_request_metrics
-from hetsim.serving.placed import Levelled, build_levelled
+from hetsim.serving.placed import Levelled, build_levelled, serve_auto
 from hetsim.serving.prefix import KVTier
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
 from hetsim.serving.requests import RequestSet
@@ -74,7 +74,10 @@ def simulate_serving(
     (re-mapped, with migration charged), otherwise it is decided once for the largest
     footprint. ``scheduler``: replaces the engine's (``hetsim.serving.schedulers``).
     ``kv_tiers``: KV storage below the GPU for evicted prefixes and swapped sequences (a
-    tuple, a ``--kv-offload`` text, or ``auto``: the device's own host and drive sides)."""
+    tuple, a ``--kv-offload`` text, or ``auto``: the device's own host and drive sides). ``auto``
+    is the one choice of every command (:mod:`hetsim.placement.choose`): each of its candidates
+    serves the requests, and the fastest (lowest mean request latency) among those whose engine
+    can hold every request is kept."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
@@ -88,13 +91,45 @@ def simulate_serving(
         raise ConfigError(f"--max-queue must be >= 0 requests, got {max_queue}")
     key = policy.strip().lower()
     key = check_name(ALIASES.get(key, key))
-    if key == "auto":
-        key = "primary" if len(dev.sides) == 1 else "offload"
+    run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
+               dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link)  # fmt: skip
+    if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
+        return serve_auto(dev, lambda name: _serve(name, run))
+    return _serve(key, run)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What :func:`simulate_serving` was asked, checked (every placement candidate serves it)."""
+
+    m: ModelSpec
+    dev: Device
+    prec: Precision
+    eng: EngineConfig
+    tp: int
+    requests: RequestSet
+    slos: dict[str, float]
+    disaggregate: tuple[int, int] | None
+    max_queue: int | None
+    op_pricer: OpPricer | None
+    progress: Callable[[int], object] | None
+    dynamic_placement: bool
+    kv_tiers: tuple[KVTier, ...] | str | None
+    decode_hardware: Device | str | None
+    decode_tp: int | None
+    kv_link: Link | None
+
+
+def _serve(key: str, run: _Run) -> ServingResult:
+    """Serve the requests under the placement policy ``key``."""
+    m, dev, prec, eng, tp, requests = run.m, run.dev, run.prec, run.eng, run.tp, run.requests
+    op_pricer, max_queue, disaggregate = run.op_pricer, run.max_queue, run.disaggregate
+    decode_hardware, decode_tp = run.decode_hardware, run.decode_tp
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary")
     check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
     pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer)
-    tiers = resolve_tiers(kv_tiers, dev, key)
+    tiers = resolve_tiers(run.kv_tiers, dev, key)
     run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token,
                               "power_w": (dev.static_power_w, active_w(dev), tp), "tiers": tiers}  # fmt: skip
     notes: list[str] = []
@@ -105,24 +140,24 @@ def simulate_serving(
         ]
         notes.append("KV tiers below the GPU: " + ", ".join(shown))
     if key != "primary":
-        run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, dynamic_placement)
-        notes.append(f"placement {key} ({'dynamic' if dynamic_placement else 'static'})")
+        run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, run.dynamic_placement)
+        notes.append(f"placement {key} ({'dynamic' if run.dynamic_placement else 'static'})")
     if disaggregate is None:
-        log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=progress, **run_kw)
+        log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=run.progress, **run_kw)
         instances = 1
     else:
         dev_d = get_hardware(decode_hardware) if decode_hardware is not None else dev
         tp_d = tp if decode_tp is None else decode_tp
         pre = Pool(dev, tp, disaggregate[0], eng, pricer, kv, run_kw)
         dec = _decode_pool(m, dev_d, prec, eng, tp_d, disaggregate[1], requests, op_pricer, tiers)
-        link, where = transfer_link(dev, dev_d, kv_link)
+        link, where = transfer_link(dev, dev_d, run.kv_link)
         log = run_disaggregated(requests, pre, dec, link, max_queue)
         notes.append(
             f"disaggregated: {pre.count} prefill instances of {dev.name} x{tp} + {dec.count} decode "
             f"instances of {dev_d.name} x{tp_d}; {where}"
         )
         instances = pre.count + dec.count
-    r = build_result(m, dev, eng, tp, requests, log, kv.block_tokens, slos, notes + _mix_notes(requests))
+    r = build_result(m, dev, eng, tp, requests, log, kv.block_tokens, run.slos, notes + _mix_notes(requests))
     r = with_energy(r, log, dev, tp, instances)
     return replace(
         r, policy=key, remaps=log.remaps, migrated_bytes=log.migrated_bytes, migration_s=log.migration_s,

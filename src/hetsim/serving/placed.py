@@ -10,24 +10,28 @@ placement at the level's upper end (the most-spilled placement the level can nee
 
 *Dynamic* mapping re-decides the placement whenever the footprint moves to another level and
 charges the migration: with the bytes resident now, whatever the new shares take off a side
-moves to the side that gains most, at the stream bandwidth between them
-(:func:`hetsim.placement.topology.stream_bandwidth`). *Static* mapping decides once, for the
+moves to the sides that gain, priced by the one migration formula of every run
+(:func:`hetsim.placement.migration.migrate`). *Static* mapping decides once, for the
 largest footprint the KV capacity allows (what a FlexGen-style offline LP plans for), and never
 moves anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hetsim.cost.roofline import Cost
+from hetsim.errors import CapacityError, MappingError
 from hetsim.hardware.spec import Device
+from hetsim.placement.choose import auto_candidates, choose_auto
+from hetsim.placement.migration import held, migrate
+from hetsim.placement.phase import price_phase
 from hetsim.placement.policies import PolicyFn, get_policy
-from hetsim.placement.price import price_op
 from hetsim.placement.record import Placement
-from hetsim.placement.topology import stream_bandwidth
+from hetsim.serving.metrics import ServingResult
 from hetsim.serving.pricing import IterationPricer, OpPricer
 from hetsim.sim.placed import problem
 from hetsim.workload.dtypes import Precision
@@ -37,10 +41,11 @@ EXTRA_LEVELS = 4  # evenly spaced levels between the first spill threshold and t
 
 
 def placed_pricer(dev: Device, prec: Precision, pl: Placement, tp: int) -> OpPricer:
-    """Ops priced under placement ``pl`` (data on its sides, compute where it says)."""
+    """Ops priced under placement ``pl`` (data on its sides, compute where it says) by the
+    phase pricer every run uses, under the device's execution model."""
 
     def run(ops: list[Op]) -> list[Cost]:
-        return [price_op(op, dev, prec, pl, tp).cost for op in ops]
+        return [c.cost for c in price_phase(ops, dev, prec, pl, tp=tp, detail=False).costs]
 
     return run
 
@@ -66,22 +71,13 @@ class Levelled:
 
     def migration(self, old: int, new: int, kv_bytes: float) -> tuple[float, float]:
         """(bytes moved, seconds) to go from level ``old``'s placement to ``new``'s with
-        ``kv_bytes`` of KV cache (and the weights) resident."""
+        ``kv_bytes`` of KV cache (and the weights) resident (:func:`migrate`)."""
         if old == new:
             return 0.0, 0.0
-        a, b = self.placements[old], self.placements[new]
-        moved = secs = 0.0
-        for g, gp in b.groups.items():
-            res = kv_bytes if g == "attention" else self.weights.get(g, 0.0)
-            new_sh = [float(np.max(x)) for x in gp.shares]
-            old_sh = [float(np.max(x)) for x in a.groups[g].shares]
-            dst = int(np.argmax(np.array(new_sh) - np.array(old_sh)))
-            for s, (o, n) in enumerate(zip(old_sh, new_sh, strict=True)):
-                left = res * max(o - n, 0.0)
-                if left > 0 and s != dst:
-                    moved += left
-                    secs += left / stream_bandwidth(self.device, s, dst)
-        return moved, secs
+        resident = {**self.weights, "attention": kv_bytes}
+        before = held(resident, self.placements[old])
+        m = migrate(self.device, before, held(resident, self.placements[new]))
+        return float(np.max(m.moved_bytes)), float(np.max(m.seconds))
 
 
 def levels_for(
@@ -90,7 +86,7 @@ def levels_for(
     """Upper ends of the footprint levels: the policy's spill thresholds and evenly spaced
     points from the first threshold to ``kv_cap``."""
     res = fn(problem(dev, weights, kv_cap, workspace, "decode", kv_cap))
-    thr = sorted(t for t in res.thresholds_bytes if 0 < t < kv_cap)
+    thr = sorted({float(np.max(t)) for t in res.thresholds_bytes if 0 < float(np.max(t)) < kv_cap})
     if not thr:
         return [kv_cap]
     extra = np.linspace(thr[0], kv_cap, EXTRA_LEVELS + 2)[1:]
@@ -127,3 +123,30 @@ def build_levelled(
         placements.append(pl)
         pricers.append(make(placed_pricer(dev, prec, pl, tp)))  # type: ignore[operator]
     return Levelled(policy, dynamic, tuple(ends), tuple(placements), tuple(pricers), weights, dev)
+
+
+def serve_auto(dev: Device, serve: Callable[[str], ServingResult]) -> ServingResult:
+    """``auto`` for a serving run (:func:`hetsim.placement.choose.choose_auto`, the choice of
+    every command): ``serve(policy)`` runs each candidate on the requests; one whose engine
+    cannot hold every request does not fit (its CapacityError); the lowest mean request
+    latency of the others wins, and its result notes why."""
+    names, results, times = [], [], []
+    first_error: CapacityError | None = None
+    for name in auto_candidates(dev):
+        try:
+            r = serve(name)
+        except CapacityError as exc:
+            first_error = first_error or exc
+            continue
+        except MappingError:
+            continue
+        names.append(name)
+        results.append(r)
+        times.append(r.e2e_latency_s.mean if np.isfinite(r.e2e_latency_s.mean) else np.inf)
+    if not results:
+        raise first_error or CapacityError(f"no placement policy of auto applies to {dev.name}")
+    k = int(choose_auto(np.array(times)[:, None], np.ones((len(times), 1), dtype=bool))[0])
+    others = ", ".join(f"{n} {t:.3g} s" for i, (n, t) in enumerate(zip(names, times, strict=True)) if i != k)
+    why = f"placement auto: {names[k]}, the fastest mean request latency ({times[k]:.3g} s"
+    note = why + (f"; {others})" if others else ")")
+    return replace(results[k], notes=[*results[k].notes, note])

@@ -1,8 +1,12 @@
-"""Price one pass of an ingested graph on a device: the builders' path (op records priced by
-:func:`hetsim.cost.roofline.price`), for graphs that are not decoder LLMs.
+"""Price one pass of an ingested graph (ONNX, a PyTorch trace) on a device: the graph's op
+records enter the same placed run as an LLM's (:func:`hetsim.placement.phase.price_phase`
+under a placement, with the device's execution model).
 
-Ops run one after another (one stream, no inter-kernel overlap); each is priced by the same
-roofline (or calibrated kernel model) as the LLM analysis, on the device's primary side.
+Ops run one after another (one stream, no inter-kernel overlap). A graph's tensors are not
+split into the placed groups (qkv, attention, fc, head) the placement policies move, so
+every policy that could apply places it on the primary side: ``primary`` and ``auto`` (whose
+candidates other than primary place groups only) are honoured, any other policy, tensor or
+pipeline parallelism is refused by name.
 """
 
 from __future__ import annotations
@@ -11,11 +15,36 @@ from hetsim.analysis.breakdown import class_shares
 from hetsim.analysis.graph_result import GraphResult, UnsupportedShare
 from hetsim.analysis.result import OpResult
 from hetsim.cost.power import run_energy_j, throttled_s
-from hetsim.cost.roofline import Cost, Overlap, price
+from hetsim.cost.roofline import Cost, Overlap
+from hetsim.errors import ConfigError, MappingError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
 from hetsim.ingest.records import IngestedGraph
+from hetsim.placement.choose import AUTO
+from hetsim.placement.phase import price_phase
+from hetsim.placement.policies import check_name
+from hetsim.placement.record import Placement
 from hetsim.workload.dtypes import Precision
+
+GRAPH_POLICIES = (AUTO, "primary")
+
+
+def check_graph_options(tp: int = 1, pp: int = 1, policy: str = AUTO) -> str:
+    """Refuse what a graph's pass cannot honour, by name; the policy's registry name."""
+    for value, name in ((tp, "--tp"), (pp, "--pp")):
+        if value != 1:
+            raise ConfigError(
+                f"{name} {value} does not apply to an ONNX or PyTorch graph: its pass runs on one "
+                f"device (the graph's ops are not sharded); drop {name}"
+            )
+    key = check_name(policy)
+    if key not in GRAPH_POLICIES:
+        raise MappingError(
+            f"--policy {key} does not apply to an ONNX or PyTorch graph: its tensors are not split "
+            "into the groups a placement moves, so they stay on the primary side; use --policy auto "
+            "or primary"
+        )
+    return key
 
 
 def analyze_graph(
@@ -24,12 +53,18 @@ def analyze_graph(
     precision: Precision | None = None,
     *,
     overlap: Overlap = "max",
+    policy: str = AUTO,
+    tp: int = 1,
+    pp: int = 1,
 ) -> GraphResult:
-    """Latency, throughput, MFU/MBU, energy and the per-op roofline of one pass."""
+    """Latency, throughput, MFU/MBU, energy and the per-op roofline of one pass, priced under
+    the ``primary`` placement (see the module's note for ``policy``, ``tp``, ``pp``)."""
+    check_graph_options(tp, pp, policy)
     dev = get_hardware(hardware) if isinstance(hardware, str) else hardware
     prec = precision or Precision()
     ops = graph.to_ops(prec)
-    costs = [price(op, dev, prec, 1, overlap) for op in ops]
+    pl = Placement.primary(len(dev.sides))
+    costs = [c.cost for c in price_phase(ops, dev, prec, pl, overlap=overlap, detail=False).costs]
     total = sum(costs, Cost())
     side = dev.primary
     unit_names = [side.unit_for(op.prefers).name for op in ops]

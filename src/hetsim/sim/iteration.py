@@ -266,7 +266,7 @@ def cached(
     link = dev.side_link
     miss = 1.0 - hit_fraction
     bw_f, bw_s = fast.memory.bandwidth_bytes_per_s, slow.memory.bandwidth_bytes_per_s
-    local = replace(knobs, shared_everywhere=False)
+    dev = replace(dev, execution=replace(dev.execution, shared_everywhere=False))  # norms on side 0
     e_f = fast.memory.energy_j_per_bit
     shared_ops = [o for o in step.ops if group_of(o) is None and o.kind != "collective"]
     if chips == 1:
@@ -275,7 +275,7 @@ def cached(
         one = replace(
             dev, sides=(replace(fast, memory=replace(fast.memory, bandwidth_bytes_per_s=1.0 / per_byte_s)),)
         )
-        ph = price_phase(list(step.ops), one, step.prec, Placement.primary(1), knobs=local)
+        ph = price_phase(list(step.ops), one, step.prec, Placement.primary(1), knobs=knobs)
         time = _sum(ph.time_s)
         nbytes = sum(_sum(c.cost.bytes) for c in ph.costs)
         e_compute = sum(_sum(c.cost.energy_j) for c in ph.costs) - 8 * nbytes * e_f
@@ -287,7 +287,7 @@ def cached(
         prim = Placement.primary(2)
         time = nbytes = e_compute = link_x = 0.0
         for op in shared_ops:
-            c = price_op(op, dev, step.prec, prim, knobs=local)
+            c = price_op(op, dev, step.prec, prim, knobs=knobs)
             time += _sum(c.cost.time_s)
             nbytes += _sum(c.cost.bytes)
             e_compute += _sum(c.cost.energy_j) - 8 * _sum(c.cost.bytes) * e_f
@@ -296,7 +296,7 @@ def cached(
         for g in SYNC_GROUPS:
             x = np.arange(step.problem.parts[g] + 1, dtype=float) / step.problem.parts[g]
             pl = Placement("hierarchical", {**groups, g: GroupPlacement((x, 1.0 - x), (0, 1))}, n_sides=2)
-            gb = group_busy(g, [o for o in step.ops if o.sublayer == g], via, step.prec, pl, knobs=local)
+            gb = group_busy(g, [o for o in step.ops if o.sublayer == g], via, step.prec, pl, knobs=knobs)
             b = np.asarray(gb.side_bytes[0]) + np.asarray(gb.side_bytes[1])
             t = np.maximum.reduce(
                 [

@@ -1,88 +1,141 @@
-"""Placed evaluation: both phases priced under a placement, with the dynamic decode.
+"""The phase pricer of the one placed run: both phases priced under a placement policy.
 
-The prefill is placed for its KV (``input_len`` tokens); the decode is placed at every
-sampled context (the same ``DECODE_SAMPLES`` contexts the homogeneous path averages over),
-so as the KV cache grows the placement follows it in closed form (the fill policies broadcast
-over the array of contexts). Where the sides holding a group change, the runtime re-maps at
-that iteration boundary: the KV thresholds come from the policy in closed form, the bytes
-that must leave a side (moved bytes) are charged at the stream bandwidth between the sides,
-and each re-map gets a record. No per-token loop.
+Every run goes through it, the homogeneous one included (the ``primary`` policy: everything
+on side 0, the one-side case of the same pricing). The prefill is placed for its KV
+(``input_len`` tokens); the decode at every sampled context (the ``DECODE_SAMPLES`` contexts
+the run averages over), so as the KV cache grows the placement follows it in closed form (the
+fill policies broadcast over the arrays of configurations and contexts). A phase is priced by
+:func:`hetsim.placement.phase.price_phase` under the device's execution model, and comes back
+as a value (:class:`PricedPhase`: per-op costs, resident bytes, the peak and the bandwidth
+its MFU and MBU are measured against); the run's re-maps and their migration are found by
+:mod:`hetsim.sim.placed_remaps`. Every quantity is per configuration: nothing is reduced
+over the configurations of a sweep, so a point's result does not depend on its neighbours.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hetsim.cost.roofline import Cost, Overlap, op_cost
+from hetsim.cost.roofline import Cost, Overlap
 from hetsim.hardware.spec import Device
-from hetsim.placement.balance import achieved_bandwidth, balance, weight_balance
-from hetsim.placement.policies import (
-    FillResult,
-    PolicyFn,
-    Problem,
-    is_search,
-    offload_sides,
-    roles,
-    usage_bytes,
-)
+from hetsim.placement.balance import balance, weight_balance
+from hetsim.placement.migration import Migration
+from hetsim.placement.phase import price_phase
+from hetsim.placement.policies import FillResult, PolicyFn, Problem, is_search, offload_sides, usage_bytes
 from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
-from hetsim.placement.topology import stream_bandwidth
+from hetsim.sim.placed_plan import kernel_sizes, per_config
+from hetsim.sim.placed_plan import problem as problem  # the plan's, re-exported for serving
+from hetsim.sim.placed_plan import split_weights as split_weights
 from hetsim.workload.dtypes import Precision
-from hetsim.workload.footprint import split_weights as split_weights  # re-exported: computed in workload/
 from hetsim.workload.ops import FloatArray, Num, Op
 
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
-def problem(
-    dev: Device,
-    weights: dict[str, float],
-    kv_bytes: Num,
-    workspace: Num,
-    phase: str,
-    final_kv: Num | None = None,
-) -> Problem:
-    return Problem(dev, {**weights, "attention": kv_bytes}, workspace, phase, final_kv_bytes=final_kv)
+# the decode's sampled contexts: against the mean over every integer step, the trapezoid on 17
+# is within 1.2e-5 of TPOT and end-to-end latency (7 model/system/policy cases x 8 random
+# configurations, sliding windows, dispatch-bound, spilling mid-decode), no worse than 65
+# (at a spill's kink no sampling is exact); 65 cost 4x the work over (contexts, configurations)
+DECODE_SAMPLES = 17
+_U = np.linspace(0.0, 1.0, DECODE_SAMPLES)
+_W = np.full(DECODE_SAMPLES, 1.0 / (DECODE_SAMPLES - 1))
+_W[[0, -1]] /= 2  # trapezoid weights on [0, 1], summing to 1
 
 
-@dataclass(slots=True)
+def mean_ctx(x: Num) -> Any:
+    """Trapezoid mean over the decode contexts (the first axis of a (K, N) array, K =
+    ``DECODE_SAMPLES``) of a per-configuration field; a field without the context axis
+    (shape (N,) or a scalar) is its own mean. Summed in context order for every configuration
+    alike (a matrix product's order depends on the BLAS kernel and the array size): row by
+    row for many configurations, ``add.accumulate`` (sequential by definition, the same sums)
+    for a few. A run's totals always carry the context axis (attention reads the growing KV),
+    so a configuration's mean never depends on whether a neighbour made an op's cost (K, N)."""
+    a = np.asarray(x, dtype=float)
+    if a.ndim < 2:
+        return a
+    if a.shape[0] == 1:
+        return a[0]
+    if a[0].size <= 64:
+        return np.add.accumulate(a * _W.reshape((-1,) + (1,) * (a.ndim - 1)), axis=0)[-1]
+    acc = a[0] * _W[0]
+    for k in range(1, a.shape[0]):
+        acc = acc + a[k] * _W[k]
+    return acc
+
+
+def varies(x: Num) -> bool:
+    """Whether a decode field carries the context axis ((K, N), not (N,) or a scalar)."""
+    return np.ndim(x) >= 2 and np.shape(x)[0] > 1
+
+
+@dataclass(frozen=True, slots=True)
+class PricedPhase:
+    """One phase priced under a placement. Per-configuration fields have shape (N,); the
+    costs and the resident bytes may carry the decode's context axis first, (K, N)."""
+
+    phase: str
+    placement: Placement
+    problem: Problem
+    costs: tuple[PlacedCost, ...]  # per op; the run sums their ``cost``
+    usage_bytes: tuple[Num, ...]  # resident per side
+    peak_flop_per_s: FloatArray  # summed matrix peak of the sides computing the phase (MFU)
+    bandwidth_bytes_per_s: FloatArray  # summed bandwidth of the memories it reads (MBU)
+    thresholds_bytes: tuple[Num, ...]  # KV bytes at which the held sides change (decode)
+
+    @property
+    def op_costs(self) -> list[Cost]:
+        return [c.cost for c in self.costs]
+
+
+@dataclass(frozen=True, slots=True)
 class Remap:
-    """One re-map at an iteration boundary of the decode."""
+    """One re-map at an iteration boundary of the decode (a run of one configuration)."""
 
-    step: int  # decode step (1 = first decode step)
+    step: int  # decode step (0: the prefill-to-decode re-placement; 1 = first decode step)
     context: int  # tokens per sequence at that step
     change: str  # what changed, e.g. "KV cache now also on lpddr"
     migrated_bytes: float
     migration_s: float
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PlacedRun:
-    """What a placed evaluation records beside the metrics (filled by the pricer)."""
+    """Both phases of a run under one policy, what the decode holds at the full length, and
+    the migration of its re-maps (per configuration; records for a run of one)."""
 
     policy: str
-    prefill: Placement | None = None
-    decode: Placement | None = None
-    prefill_costs: list[PlacedCost] = field(default_factory=list)
-    decode_costs: list[PlacedCost] = field(default_factory=list)
-    usage_prefill: tuple[Num, ...] = ()
-    usage_decode: tuple[Num, ...] = ()  # per side, arrays over the decode contexts
-    usage_end: tuple[Num, ...] = ()  # per side at the footprint's length (P + G tokens)
-    # "side/weights", "side/kv", "side/activations" -> resident bytes over the decode contexts
-    roles_decode: dict[str, Num] = field(default_factory=dict)
-    thresholds_bytes: tuple[float, ...] = ()
-    remaps: list[Remap] = field(default_factory=list)
-    migration_s: float = 0.0
+    prefill: PricedPhase
+    decode: PricedPhase
+    usage_end: tuple[Num, ...]  # per side at the footprint's length (P + G tokens)
+    final: Placement  # the placement held at the full length
+    migration: Migration
+    remaps: tuple[Remap, ...] = ()
+
+    def peak_bytes(self, s: int) -> FloatArray:
+        """The most side ``s`` holds at any point of each configuration's run, shape (N,)."""
+        n = self.prefill.peak_flop_per_s.shape[0]
+        out = per_config(self.prefill.usage_bytes[s], n)
+        for u in (self.decode.usage_bytes[s], self.usage_end[s]):
+            out = np.maximum(out, per_config(u, n))
+        return out
+
+    def fits(self, dev: Device) -> BoolArray:
+        """Whether every side holds what the run puts there, per configuration."""
+        ok: BoolArray = np.ones(self.prefill.peak_flop_per_s.shape[0], dtype=bool)
+        for s, side in enumerate(dev.sides):
+            ok &= self.peak_bytes(s) <= side.memory.capacity_bytes * (1 + 1e-12)
+        return ok
 
 
 class Pricer:
-    """Prices a phase's ops under the policy's placement for that phase's contexts. Passed
-    to the simulator's evaluation as its ``pricer``; ``B``, ``P``, ``G`` are the arrays of
-    shape (N,) the evaluation runs on."""
+    """Prices a run's phases under one policy for N configurations (``B``, ``P``, ``G``,
+    ``kv_per_token_bytes`` and ``workspace`` of shape (N,)). ``shared`` carries what the
+    candidate policies of one run share (the decode's kernels, offload's weight share)."""
 
     def __init__(
         self,
@@ -91,7 +144,7 @@ class Pricer:
         dev: Device,
         prec: Precision,
         weights: dict[str, float],
-        kv_per_token_bytes: float,  # KV bytes per token of one sequence, per device
+        kv_per_token_bytes: Num,  # KV bytes per token of one sequence, per device
         workspace: Num,
         B: Num,
         P: Num,
@@ -103,28 +156,31 @@ class Pricer:
         shared: dict[str, Any] | None = None,
         overlap_transfers: bool = True,
     ) -> None:
-        self.fn, self.dev, self.prec = fn, dev, prec
-        self.weights, self.kvpt, self.ws = weights, kv_per_token_bytes, np.asarray(workspace, dtype=float)
-        self.B, self.P, self.G = (np.asarray(x, dtype=float) for x in (B, P, G))
+        self.policy, self.fn, self.dev, self.prec = policy_name, fn, dev, prec
+        self.B, self.P, self.G = (np.asarray(x, dtype=float).reshape(-1) for x in (B, P, G))
+        n = self.B.size
+        self.weights = weights
+        self.kvpt = np.broadcast_to(np.asarray(kv_per_token_bytes, dtype=float), (n,))
+        self.ws = np.broadcast_to(np.asarray(workspace, dtype=float), (n,))
         self.tp, self.overlap, self.dynamic = tp, overlap, dynamic
-        # what candidate policies of one run share (auto prices several): the decode's kernels
         self.shared = shared if shared is not None else {}
         self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
-        self.run = PlacedRun(policy_name)
-        self.migration_s: Num = 0.0
-        self.bandwidth_bytes_per_s: Num = dev.primary.memory.bandwidth_bytes_per_s
-        # MFU's denominators: the summed matrix peak of the sides whose units run the phase
-        self.peak_flop_per_s: dict[str, float] = {}
+        self.detail = n == 1  # per-side / per-link records only for one configuration
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
-        self.kernel_sizes: tuple[tuple[tuple[float, float, Num], ...], float] = ((), 0.0)
-        self.weight_target: Num | None = None  # offload's weight share, found once (plan)
+        self.kernel_sizes: tuple[tuple[tuple[Num, float, Num], ...], float] = ((), 0.0)
+        self.weight_target: Num | None = None  # offload's weight share per configuration (plan)
+
+    @property
+    def n(self) -> int:
+        return int(self.B.size)
 
     def place(
         self, tokens: Num, phase: str, ops: list[Op] | None = None, held_to_end: bool = False
     ) -> tuple[FillResult, Problem]:
-        """The policy's placement with ``tokens`` tokens cached per sequence (static runs
-        place for the full length throughout); ``ops`` lets search policies price candidates;
-        ``held_to_end``: the placement is kept to the full length, so it must hold that KV."""
+        """The policy's placement with ``tokens`` tokens cached per sequence (shape (N,), or
+        (K, N) for the decode's contexts; static runs place for the full length throughout);
+        ``ops`` lets search policies price candidates; ``held_to_end``: the placement is kept
+        to the full length, so it must hold that KV."""
         p = self.problem_at(tokens, phase, ops)
         if held_to_end:
             p = dataclasses.replace(p, held_to_end=True)
@@ -132,25 +188,15 @@ class Pricer:
 
     def problem_at(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> Problem:
         """What the policy places with ``tokens`` tokens cached per sequence (see :meth:`place`)."""
-        decode = phase == "decode" and np.ndim(tokens) == 2
-        b = self.B[:, None] if decode else self.B
-        ws = self.ws[:, None] if decode and self.ws.ndim == 1 else self.ws
+        # per-configuration values (N,) broadcast against the decode's contexts (K, N)
+        full = self.P + self.G
         if not self.dynamic:
-            full = self.P + self.G
-            tokens = full[:, None] if decode else full
-        full_len = self.P[:, None] + self.G[:, None] if decode else self.P + self.G
-        p = problem(self.dev, self.weights, b * tokens * self.kvpt, ws, phase, b * full_len * self.kvpt)
+            tokens = full
+        b, kvpt = self.B, self.kvpt
+        p = problem(self.dev, self.weights, b * tokens * kvpt, self.ws, phase, b * full * kvpt)
         if self.kernel_sizes[1] and self.weight_target is not None:
-            target = self.weight_target
-            if decode and np.ndim(target) == 1:
-                target = np.asarray(target)[:, None]
-            wk = tuple(
-                (kb, n, np.asarray(f)[:, None] if decode and np.ndim(f) == 1 else f)
-                for kb, n, f in self.kernel_sizes[0]
-            )
-            p = dataclasses.replace(
-                p, weight_kernels=wk, kv_kernels=self.kernel_sizes[1], weight_target=target
-            )
+            p = dataclasses.replace(p, weight_kernels=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1],
+                                    weight_target=self.weight_target)  # fmt: skip
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -183,15 +229,8 @@ class Pricer:
             t: Num = 0.0
             per: dict[str, Num] = {}
             for op in ops:
-                x = price_op(
-                    op,
-                    self.dev,
-                    self.prec,
-                    pl2,
-                    self.tp,
-                    self.overlap,
-                    overlap_transfers=self.overlap_transfers,
-                ).cost.time_s
+                x = price_op(op, self.dev, self.prec, pl2, self.tp, self.overlap,
+                             overlap_transfers=self.overlap_transfers).cost.time_s  # fmt: skip
                 t = t + x
                 if by_group:
                     g = group_of(op) or "shared"
@@ -204,171 +243,95 @@ class Pricer:
 
     def plan(self, decode_ops: list[Op]) -> None:
         """Read the decode's kernels (before either phase is priced): offload's balance is
-        found from them, and one split of the weights serves both phases."""
+        found from them per configuration, and one split of the weights serves both phases."""
+        sides = offload_sides(self.dev)
+        if self.policy == "primary" or len(sides) < 2:  # nothing is balanced across sides
+            return
         if "plan" in self.shared:  # another candidate of the same run found them
             self.kernel_sizes, self.weight_target = self.shared["plan"]
             return
-        self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec)
-        sides = offload_sides(self.dev)
+        self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec, self.n)
         if self.kernel_sizes[1] and len(sides) > 1:
             self.weight_target = weight_balance(
                 self.dev, self.kernel_sizes[0], sides, balance(self.dev, sides)
             )
         self.shared["plan"] = (self.kernel_sizes, self.weight_target)
 
-    def __call__(self, ops: list[Op], phase: str, context: Num) -> list[Cost]:
-        detail = self.B.size == 1  # per-side / per-link records only for one configuration
-        search = is_search(self.run.policy)
-        # a search policy's decode placement is held to the end (no re-map): it must hold the
-        # full-length KV, or more bandwidth packs the primary fuller and it overflows late
-        res, p = self.place(context, phase, ops, held_to_end=search and phase == "decode")
+    def phase(self, ops: list[Op], phase: str, tokens: Num) -> PricedPhase:
+        """``ops`` of ``phase`` priced under the policy's placement for ``tokens`` tokens
+        cached per sequence. A search policy's decode placement is held to the end (no
+        re-map): it must hold the full-length KV, or more bandwidth packs the primary fuller
+        and it overflows late."""
+        held = is_search(self.policy) and phase == "decode"
+        res, p = self.place(tokens, phase, ops if is_search(self.policy) else None, held_to_end=held)
         pl = res.placement
-        costs = [price_op(op, self.dev, self.prec, pl, self.tp, self.overlap, detail=detail,
-                          overlap_transfers=self.overlap_transfers) for op in ops]  # fmt: skip
-        self.peak_flop_per_s[phase] = self._peak(ops, costs)
-        if phase == "prefill":
-            self.run.prefill, self.run.prefill_costs = pl, costs
-            self.run.usage_prefill = usage_bytes(p, pl)
-            self._pre_problem = p
-            return [c.cost for c in costs]
-        self._dec_first = (pl, p)
-        full = pl if search else self.place(self.P + self.G, "prefill")[0].placement
-        self.run.thresholds_bytes = res.thresholds_bytes
-        return self._finish(ops, pl, costs, usage_bytes(p, pl), roles(p, pl), full)
+        kv = pl.groups["attention"]
+        if any(varies(x) for x in kv.shares):  # the KV placement follows the context
+            # the qkv projection's KV appends go where the cache sits at the middle of the
+            # decode (per configuration), so it is priced once, not at every context
+            mid = DECODE_SAMPLES // 2
+            writes = GroupPlacement(
+                tuple(np.asarray(x)[mid] if varies(x) else x for x in kv.shares), kv.compute
+            )
+            pl = dataclasses.replace(pl, kv_writes=writes)
+        ph = price_phase(ops, self.dev, self.prec, pl, tp=self.tp, overlap=self.overlap, detail=self.detail,
+                         overlap_transfers=self.overlap_transfers, totals=False,
+                         limits=self.detail)  # fmt: skip
+        return PricedPhase(phase, pl, p, ph.costs, usage_bytes(p, pl), self._peak(ops, pl),
+                           self._bandwidth(ph.costs), res.thresholds_bytes)  # fmt: skip
 
-    def _finish(
-        self,
-        ops: list[Op],
-        pl: Placement,
-        costs: list[PlacedCost],
-        usage: tuple[Num, ...],
-        roles_decode: dict[str, Num],
-        final: Placement,
-    ) -> list[Cost]:
-        """Record the decode's placement (``final``: the one held at the full length) and its
-        re-maps; the costs the simulator sums."""
-        self.peak_flop_per_s["decode"] = self._peak(ops, costs)
-        self.run.decode, self.run.decode_costs = pl, costs
-        self.run.usage_decode = usage
-        self.run.usage_end = usage_bytes(self.problem_at(self.P + self.G, "prefill"), final)
-        self.run.roles_decode = roles_decode
-        if self.B.size == 1:
-            self.remaps(int(self.P.reshape(-1)[0]), int(self.G.reshape(-1)[0]))
-            self.migration_s = self.run.migration_s
-        used = [
-            s
-            for s in range(len(self.dev.sides))
-            if any(np.any(np.asarray(c.side_bytes[s]) > 0) for c in costs)
-        ]
-        self.bandwidth_bytes_per_s = sum(self.dev.sides[s].memory.bandwidth_bytes_per_s for s in used or [0])
-        return [c.cost for c in costs]
-
-    def _peak(self, ops: list[Op], costs: list[PlacedCost]) -> float:
-        """Summed matrix peak (flop/s) of the sides whose units compute part of ``ops``: the
-        flop of a split op is counted once, and its parts run on several sides at once, so
-        MFU against the primary's peak alone exceeded 1 (h2m2 policy on h2m2: 1.89)."""
-        running = {0}
-        for op, c in zip(ops, costs, strict=True):
-            if op.kind != "collective" and np.any(np.asarray(op.flop) > 0):
-                running |= set(c.compute_sides)
-        peak = 0.0
-        for s in sorted(running):
-            side = self.dev.sides[s]
-            if side.has_compute:
-                peak += float(side.unit_for("matrix").peak(self.prec.compute))
+    def _peak(self, ops: list[Op], pl: Placement) -> FloatArray:
+        """Summed matrix peak (flop/s) of the sides whose units compute part of ``ops``, per
+        configuration: the flop of a split op is counted once, and its parts run on several
+        sides at once, so MFU against the primary's peak alone exceeded 1 (h2m2 policy on
+        h2m2: 1.89). Side 0 always counts (norms, residuals), every side with compute where
+        the device runs norms everywhere (``Execution.shared_everywhere``)."""
+        dev, n = self.dev, self.n
+        if len(dev.sides) == 1:  # one side: its units run everything
+            return np.full(n, float(dev.primary.unit_for("matrix").peak(self.prec.compute)))
+        groups = {group_of(op) for op in ops if op.kind != "collective" and np.any(np.asarray(op.flop) > 0)}
+        peak = np.zeros(n)
+        for s, side in enumerate(dev.sides):
+            if not side.has_compute:
+                continue
+            if s == 0 or dev.execution.shared_everywhere:
+                runs: Any = True
+            else:
+                runs = np.zeros(n, dtype=bool)
+                for g in groups:
+                    if g is not None:
+                        share = pl.groups[g].compute_share(s)
+                        runs = runs | (per_config(share, n) > 0)
+            peak = peak + np.where(runs, float(side.unit_for("matrix").peak(self.prec.compute)), 0.0)
         return peak
 
-    def _moved(
-        self, before: tuple[Placement, Problem], after: tuple[Placement, Problem]
-    ) -> tuple[float, float, str]:
-        """(bytes that must leave a side, seconds to move them, what changed) between two
-        placements; bytes that only grow (new KV) do not move."""
-        names = [s.name for s in self.dev.sides]
-        (old_pl, pb), (new_pl, pa) = before, after
-        moved, secs, gained = 0.0, 0.0, ""
-        for g, gp in new_pl.groups.items():
-            old = old_pl.groups[g]
-            r_old, r_new = float(np.max(pb.resident[g])), float(np.max(pa.resident[g]))
-            held_old = [r_old * float(np.max(old.shares[s])) for s in range(len(names))]
-            held_new = [r_new * float(np.max(gp.shares[s])) for s in range(len(names))]
-            gain = [b - a for a, b in zip(held_old, held_new, strict=True)]
-            dst = int(np.argmax(gain))  # where the group grew most: where moved bytes go
-            for s in range(len(names)):
-                if held_new[s] > 1e-9 and held_old[s] <= 1e-9:
-                    what = "KV cache" if g == "attention" else f"{g} weights"
-                    gained = f"{what} now also on {names[s]}"
-                left = max(held_old[s] - held_new[s], 0.0)
-                if left > 1.0:
-                    moved += left
-                    secs += left / stream_bandwidth(self.dev, s, dst) if dst != s else 0.0
-        return moved, secs, gained
-
-    def remaps(self, P: int, G: int) -> list[Remap]:
-        """Re-map records of the run, closed form: the prefill-to-decode re-placement (when
-        the policy places the phases differently), then the first decode context whose KV
-        passes each of the policy's thresholds (steps 1 .. G-1 at context P + step)."""
-        out: list[Remap] = []
-        if G < 2:
-            return out
-        pre = self.run.prefill
-        if pre is not None and hasattr(self, "_pre_problem") and hasattr(self, "_dec_first"):
-            moved, secs, what = self._moved((pre, self._pre_problem), self._dec_first)
-            if moved > 0:
-                out.append(Remap(0, P, what or "re-placed for the decode", moved, secs))
-        if not self.dynamic:
-            self._record(out)
-            return out
-        per_ctx = float(np.max(self.B * self.kvpt))
-        for thr in self.run.thresholds_bytes:
-            c = int(np.floor(thr / per_ctx)) + 1  # first context whose KV exceeds the threshold
-            if not P + 1 < c <= P + G - 1:
-                continue
-            (before, pb), (after, pa) = self.place(float(c - 1), "decode"), self.place(float(c), "decode")
-            moved, secs, gained = self._moved((before.placement, pb), (after.placement, pa))
-            full = f"{self.dev.sides[0].name} full: new KV goes to the other sides"
-            out.append(Remap(c - P, c, gained or full, moved, secs))
-        self._record(out)
+    def _bandwidth(self, costs: tuple[PlacedCost, ...]) -> FloatArray:
+        """Summed bandwidth (B/s) of the sides whose memory the phase reads, per configuration
+        (the primary's where it reads none)."""
+        n = self.n
+        if len(self.dev.sides) == 1:  # one side: the phase reads its memory
+            return np.full(n, self.dev.primary.memory.bandwidth_bytes_per_s)
+        total = np.zeros(n)
+        used = np.zeros(n, dtype=bool)
+        for s, side in enumerate(self.dev.sides):
+            reads = np.zeros(n, dtype=bool)
+            for c in costs:
+                reads |= per_config(c.side_bytes[s], n) > 0
+            total = total + np.where(reads, side.memory.bandwidth_bytes_per_s, 0.0)
+            used |= reads
+        out: FloatArray = np.where(used, total, self.dev.sides[0].memory.bandwidth_bytes_per_s)
         return out
 
-    def _record(self, out: list[Remap]) -> None:
-        self.run.remaps = out
-        self.run.migration_s = sum(r.migration_s for r in out)
+    def run(self, pre_ops: list[Op], dec_ops: list[Op], contexts: FloatArray) -> PlacedRun:
+        """Both phases (the decode at ``contexts``, shape (K, N)), the full-length placement
+        and the re-maps' migration: the run's values for the simulator."""
+        from hetsim.sim.placed_remaps import remaps  # it reads the phases priced here
 
-
-def kernel_sizes(
-    ops: list[Op], dev: Device, prec: Precision
-) -> tuple[tuple[tuple[float, float, Num], ...], float]:
-    """((weight bytes, repetitions, local seconds that do not scale with the weight share) of
-    each GEMM that reads a weight group; kernels per step that read the KV cache): what
-    offload's balance is found from (Problem.weight_kernels). The fixed seconds are the
-    primary's priced memory phase at the balanced share less that share of the weights at
-    the achieved bandwidth (activations, split-K partials), per configuration (shape (N,))."""
-    sides = offload_sides(dev)
-    b = balance(dev, sides)
-    side = dev.sides[0]
-    out: list[tuple[float, float, Num]] = []
-    for op in ops:
-        kb = float(np.max(op.weight_bytes))
-        if op.kind != "gemm" or group_of(op) in (None, "attention") or kb <= 0:
-            continue
-        part = dataclasses.replace(op, weight_bytes=b * kb, count=1)
-        c = op_cost(
-            part,
-            side.unit_for(op.prefers),
-            side.memory,
-            prec,
-            kernels=dev.kernels,
-            vector=side.unit_for("vector"),
-        )
-        bw0 = float(np.max(achieved_bandwidth(dev, 0, b * kb)))
-        mem = np.asarray(c.memory_s, dtype=float)
-        mem = mem.max(axis=tuple(range(1, mem.ndim))) if mem.ndim > 1 else mem  # (N,): not per context
-        fixed = np.maximum(mem - b * kb / bw0, 0.0)
-        out.append((kb, float(op.count), fixed if fixed.ndim else float(fixed)))
-    kv = sum(op.count for op in ops if group_of(op) == "attention")
-    return tuple(out), float(kv)
-
-
-def peak_usage(run: PlacedRun, s: int) -> float:
-    """The most side ``s`` holds at any point of the run (prefill, decode, full length)."""
-    return max(float(np.max(u[s])) for u in (run.usage_prefill, run.usage_decode, run.usage_end))
+        self.plan(dec_ops)  # a placement planned for the run is planned on the decode's kernels
+        pre = self.phase(pre_ops, "prefill", self.P)
+        dec = self.phase(dec_ops, "decode", contexts)
+        full = self.P + self.G
+        final = dec.placement if is_search(self.policy) else self.place(full, "prefill")[0].placement
+        end = usage_bytes(self.problem_at(full, "prefill"), final)
+        migration, records = remaps(self, pre, dec)
+        return PlacedRun(self.policy, pre, dec, end, final, migration, records)

@@ -1,6 +1,6 @@
-"""Result records of a run on the primary path: the :class:`AnalysisResult` built from the
-evaluated metrics, one :class:`OpResult` per priced op, and the per-side summary. Split from
-:mod:`hetsim.sim.inference`; the placed path (:mod:`hetsim.sim.placed_analyze`) builds on them."""
+"""Result records of a run: the :class:`AnalysisResult` built from the evaluated metrics and
+one :class:`OpResult` per priced op; :mod:`hetsim.sim.placed_records` adds the placement's
+per-side, per-link and re-map records on them."""
 
 from __future__ import annotations
 
@@ -32,20 +32,6 @@ def system_capacity(dev: Device) -> float:
     return float(sum(s.memory.capacity_bytes for s in dev.sides))
 
 
-def primary_sides(r: AnalysisResult, dev: Device) -> list[SideResult]:
-    steps = max(r.output_len - 1, 0)
-    moved = r.prefill.bytes + steps * r.decode.bytes
-    energy = r.prefill.energy_j + steps * r.decode.energy_j
-    out = []
-    for i, s in enumerate(dev.sides):
-        m = s.memory
-        held = r.footprint_bytes if i == 0 else 0.0
-        out.append(SideResult(s.name, m.name, m.capacity_bytes, held, held <= m.capacity_bytes,
-                              moved if i == 0 else 0.0, r.e2e_latency_s if i == 0 else 0.0,
-                              energy if i == 0 else 0.0))  # fmt: skip
-    return out
-
-
 def result_record(
     m: ModelSpec,
     dev: Device,
@@ -55,18 +41,15 @@ def result_record(
     fp: dict[str, Any],
     fits: bool,
     r: dict[str, FloatArray],
-    priced: tuple[list[Op], list[Cost], list[Op], list[Cost]],
+    ops: list[OpResult],
 ) -> AnalysisResult:
-    """The result record of one evaluated configuration (N = 1). ``fits``: the placement
-    priced (here everything on the primary side) fits every side of the device."""
-    pre_ops, pre_costs, dec_ops, dec_costs = priced
+    """The result record of one evaluated configuration (N = 1) with its per-op records.
+    ``fits``: the placement priced fits every side of the device."""
     cap = system_capacity(dev)
 
     def s(key: str) -> float:
         return float(np.asarray(r[key]).reshape(-1)[0])
 
-    ops = [op_result(op, c, "prefill", dev) for op, c in zip(pre_ops, pre_costs, strict=True)]
-    ops += [op_result(op, c, "decode", dev) for op, c in zip(dec_ops, dec_costs, strict=True)]
     notes = list(dev.calibration_notes)  # what priced it: the calibration rule and knobs
     if not fits:
         held = [float(fp["total"]) if i == 0 else 0.0 for i in range(len(dev.sides))]

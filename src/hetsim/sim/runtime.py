@@ -1,7 +1,8 @@
 """The dynamic runtime of H2M2 (h2m2.md §4-§5): decode iterations with a changing batch of
 sequences, a footprint tracker, re-mapping at iteration boundaries when the footprint changed,
 paged memory with KV pages added as tokens arrive, and migration of the parts whose side
-changed. One :class:`IterationRecord` per iteration.
+changed (priced by :func:`hetsim.placement.migration.transfer_s`, the formula every run uses).
+One :class:`IterationRecord` per iteration.
 
 Each iteration is the op graph's decode step placed by a registered placement policy
 (:mod:`hetsim.placement`) and priced on the shared placement path (:mod:`hetsim.sim.iteration`).
@@ -19,6 +20,7 @@ from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.memory.paging import PAGE_BYTES, PagedMemory
 from hetsim.memory.tlb import TlbModel
+from hetsim.placement.migration import transfer_s
 from hetsim.placement.policies import get_policy
 from hetsim.placement.record import Placement
 from hetsim.sim.iteration import DecodeStep, IterationCost, decode_step, iteration, single
@@ -98,11 +100,20 @@ def parts_on_primary(st: DecodeStep, pl: Placement) -> dict[str, int]:
     return out
 
 
-def _place(mem: PagedMemory, st: DecodeStep, splits: dict[str, int], kv_reserve_bytes: float) -> float:
+def _place(
+    mem: PagedMemory, st: DecodeStep, splits: dict[str, int], kv_reserve_bytes: float
+) -> dict[tuple[int, int], float]:
     """Allocate or move every (group, part) tensor to its side and resize the KV parts.
     Shrinks and moves off the fast side go first, so a remap never overflows a side midway.
-    Returns the bytes migrated."""
-    moved = 0.0
+    Returns the bytes migrated per (from side, to side)."""
+    moved: dict[tuple[int, int], float] = {}
+
+    def move(name: str, side: int) -> None:
+        src = mem.tensors[name].sides[0]
+        nbytes = mem.place(name, [side])
+        if nbytes > 0:
+            moved[(src, side)] = moved.get((src, side), 0.0) + nbytes
+
     later: list[tuple[str, float, int]] = []
     raw = _raw_per_part(st)
     for sub in SUBLAYERS:
@@ -117,14 +128,14 @@ def _place(mem: PagedMemory, st: DecodeStep, splits: dict[str, int], kv_reserve_
             if sub == "attention" and per < t.nbytes:
                 mem.resize(name, per)
             if side == 1 and t.sides != (1,):
-                moved += mem.place(name, [1])
+                move(name, 1)
             later.append((name, per, side))
     for name, per, side in later:
         t = mem.tensors[name]
         if name.startswith("attention/") and per > t.nbytes:
             mem.resize(name, per)
         if t.sides != (side,):
-            moved += mem.place(name, [side])
+            move(name, side)
     return moved
 
 
@@ -160,9 +171,6 @@ def run_dynamic(
     B = trace.lengths.shape[1]
     fn = get_policy(policy)
     tracker = FootprintTracker()
-    link = device.side_link
-    mig_bw = min(device.sides[1].memory.bandwidth_bytes_per_s,
-                 link.bandwidth_bytes_per_s if link else np.inf)  # fmt: skip
     fixed: Placement | None = None
     worst = decode_step(
         model,
@@ -199,10 +207,13 @@ def run_dynamic(
         if mem is None:
             mem = PagedMemory([s.memory.capacity_bytes for s in device.sides])
         splits = parts_on_primary(st, new)
-        moved = _place(mem, st, splits, kv_reserve)
+        moves = _place(mem, st, splits, kv_reserve)
+        moved = sum(moves.values())
         placement = new
         cost = iteration(st, new, knobs=knobs, tlb=tlb)
-        mig_s = moved / mig_bw if charge_migration else 0.0
+        # the pages that changed side, each move priced by the one migration formula
+        mig_s = sum(float(transfer_s(device, a, b, x)) for (a, b), x in moves.items())
+        mig_s = mig_s if charge_migration else 0.0
         records.append(IterationRecord(
             i, int(ctx), splits, remap, cost.time_s + mig_s, cost.energy_j,
             cost.memory_energy_j, moved, mig_s, (mem.used_bytes(0), mem.used_bytes(1)),

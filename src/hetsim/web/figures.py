@@ -54,7 +54,7 @@ def roofline(r: AnalysisResult, device: Device | None, compute_dtype: str) -> Fi
     """Achieved TFLOP/s against arithmetic intensity for every op with work, and the roofs
     of the primary side's units (when the device is known)."""
     traces: list[Trace] = []
-    ops = [o for o in r.ops if o.flop > 0 and o.time_s > 0 and o.bound != "link" and o.bytes > 0]
+    ops = [o for o in r.ops if o.flop > 0 and o.time_s > 0 and o.kind != "collective" and o.bytes > 0]
     lo = min((o.intensity for o in ops), default=0.1)
     hi = max((o.intensity for o in ops), default=1e4)
     if device is not None:
