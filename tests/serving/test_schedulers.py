@@ -9,10 +9,15 @@ import itertools
 import numpy as np
 import pytest
 
+from hetsim.hardware.loader import get_hardware
 from hetsim.serving import get_engine, make_requests, simulate_serving
+from hetsim.serving.budget import get_pricer
+from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.requests import RequestSet
 from hetsim.serving.schedulers import REGISTRY, get_scheduler
 from hetsim.serving.schedulers.stall_free import DEFAULT_CHUNK_TOKENS
+from hetsim.workload.dtypes import Precision
+from hetsim.workload.registry import get_model
 
 MODEL, HW = "llama3-8b", "h100-sxm"
 VLLM = get_engine("vllm").with_(prefix_caching=False)
@@ -97,3 +102,27 @@ def test_static_batching_waits_for_the_whole_batch() -> None:
     for k in range(3):
         done = np.max(r.finish_s[order[16 * k : 16 * k + 16]])
         assert np.min(r.first_token_s[order[16 * (k + 1) : 16 * (k + 2)]]) > done
+
+
+def _run_blocks(reqs: RequestSet, blocks: int) -> LoopLog:
+    longest = int(np.max(reqs.input_len + reqs.output_len))
+    pricer = get_pricer(get_model(MODEL), get_hardware(HW), Precision(), VLLM, 1, longest)
+    return run_engine(reqs, VLLM, pricer, total_blocks=blocks, kv_bytes_per_token=1.0)
+
+
+def test_fcfs_follows_vllm_v1_when_a_running_prefill_cannot_get_its_blocks() -> None:
+    """vLLM V1 (vllm/v1/core/sched/scheduler.py): a running request whose next chunk gets no KV
+    slots preempts the tail of the running queue, itself if it is the newest, and a step that
+    preempted schedules no waiting request. A 4,000-token prompt beside a 16/400 request in 251
+    blocks: its second chunk never fits while the other decodes, so it is admitted on its first
+    chunk, preempted at the next step, admitted again at the one after (the loop vLLM PRs
+    #21793 and #37307 describe), 200 times over the other request's 399 decode steps. With 100
+    blocks it waits for the other to finish; with 277 (both at full length) both run."""
+    reqs = RequestSet(np.zeros(2), np.array([16, 4000]), np.array([400, 1]), "offline")
+    log = _run_blocks(reqs, 251)
+    assert log.preemptions.tolist() == [0, 200] and not log.truncated
+    rows = log.timeline
+    for (_, _, _, w0, p0), (_, _, _, w1, p1) in itertools.pairwise(rows):
+        if p1 > p0:  # the preempted request is back in the queue: nothing was admitted in that step
+            assert w1 == w0 + (p1 - p0)
+    assert [_run_blocks(reqs, c).preemptions.tolist() for c in (100, 277)] == [[0, 0], [0, 0]]

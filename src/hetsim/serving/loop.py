@@ -149,7 +149,7 @@ def run_engine(
                 log.truncated = "stopped: the queue head can never get KV blocks"
                 break
             continue
-        if chunks or st.io_s:  # one priced iteration
+        if chunks or st.io_s or batch.held:  # one priced iteration
             t = priced_iteration(st, pricer, chunks, n, t, meter, log)
         else:  # closed-form run of decode-only iterations with this batch
             room = level_room - pool.used if level_room - pool.used > 0 else 0

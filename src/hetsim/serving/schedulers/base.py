@@ -26,10 +26,13 @@ from hetsim.serving.state import EngineState, WaitQueue
 
 @dataclass(slots=True)
 class Batch:
-    """One iteration: prefill chunks (request, new tokens) and whether the decoding set runs."""
+    """One iteration: prefill chunks (request, new tokens), whether the decoding set runs, and
+    whether admissions were held back this iteration (the next one must try them again, so the
+    loop runs this one alone rather than a closed-form run of decode steps)."""
 
     chunks: list[tuple[int, int]] = field(default_factory=list)
     decode: bool = True
+    held: bool = False
 
 
 DECODE_ONLY = Batch([], True)  # shared, never changed: an iteration of the decodes alone
@@ -114,20 +117,38 @@ def make_room_for_decode(st: EngineState, sched: Scheduler) -> int:
     return grow
 
 
-def continue_prefills(st: EngineState, room: int, cap: int, chunks: list[tuple[int, int]]) -> int:
+def continue_prefills(
+    st: EngineState, room: int, cap: int, chunks: list[tuple[int, int]], sched: Scheduler | None = None
+) -> int:
     """Next chunks of the admitted prefills (admission order) within ``room`` tokens and ``cap``
-    blocks; returns the room left."""
+    blocks; returns the room left. A chunk whose blocks do not fit stops the prefills here or,
+    given ``sched``, preempts its victims until it fits or the victim is the prefill itself (vLLM
+    V1: a running request that cannot get its slots preempts the tail of the running queue)."""
     chunked, on_demand, pool = st.eng.chunked_prefill, st.on_demand, st.pool
-    for i in st.pf:
+    for i in list(st.pf) if sched is not None else st.pf:
         if room <= 0:
             break
+        if i not in st.pf:  # preempted below for an earlier prefill's chunk
+            continue
         q = st.target[i] - st.done[i]
         q = min(q, room) if chunked else q
         if q > room:
             break
         if on_demand:
             extra = st.extend(i, q)
-            if extra > cap - pool.used and not st.make_free(extra + pool.total - cap):
+            fits = extra <= cap - pool.used or st.make_free(extra + pool.total - cap)
+            while not fits and sched is not None:
+                v = sched.victim(st)
+                st.preempt(v)
+                if v == i:
+                    break
+                for k, (j, qj) in enumerate(chunks):  # a victim chosen by key may hold a chunk
+                    if j == v:
+                        del chunks[k]
+                        room += qj
+                        break
+                fits = extra <= cap - pool.used
+            if not fits:
                 break
             pool.used += extra  # allocated now, so the admissions below see them taken
             st.blocks[i] += extra
@@ -190,10 +211,13 @@ def mixed_batch(st: EngineState, sched: Scheduler, t: float, prefill_budget: int
     iteration within the token budget (at most ``prefill_budget`` prefill tokens)."""
     if not st.pf and not st.waiting and not st.on_demand:
         return DECODE_ONLY  # nothing to admit, nothing to grow: the decodes run on
+    before = st.n_preempt
     reserve = make_room_for_decode(st, sched)
     cap = st.pool.total - reserve
     chunks: list[tuple[int, int]] = []
     room = min(st.eng.max_num_batched_tokens - len(st.dec), prefill_budget)
-    room = continue_prefills(st, room, cap, chunks)
+    room = continue_prefills(st, room, cap, chunks, sched)
+    if st.n_preempt != before:  # vLLM V1 admits no waiting request in a step that preempted
+        return Batch(chunks, True, held=True)
     admit_waiting(st, room, cap, chunks, mixes=True, t=t)
     return Batch(chunks, True)
