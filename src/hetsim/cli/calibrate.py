@@ -157,6 +157,14 @@ def validate_cmd(
     serving: Annotated[
         bool, typer.Option("--serving", help="Score the serving rows (QPS=N) through serve-sim instead.")
     ] = False,
+    no_folds: Annotated[
+        bool,
+        typer.Option(
+            "--no-folds",
+            help="Skip the leave-one-source-out and leave-one-hardware-out scores (and band coverage) "
+            "the report leads with.",
+        ),
+    ] = False,
     serving_fit: Annotated[
         bool,
         typer.Option(
@@ -165,10 +173,14 @@ def validate_cmd(
         ),
     ] = False,
 ) -> None:
-    """Predict every measured row the cost model can, and report its error (MAPE, median APE)
-    per source, metric, hardware and fitted vs held-out, with the worst rows. Power and energy
-    rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
-    power model, fitted vs held-out and leave one GPU out."""
+    """Predict every measured row the cost model can, and report its error (MAPE, median APE).
+    The report leads with the held-out error: every row scored by the knobs fitted without its
+    source (leave one source out) and without its hardware (leave one hardware out), per level,
+    source, precision and hardware, and the coverage of the uncertainty bands on held-out rows;
+    then the committed profiles per source, metric, hardware and fitted vs held-out, with the
+    worst rows. Power and energy rows (avg_power, energy_per_token, energy_per_request) get their
+    own table (the board power model), printed whenever the files hold any, with skip reasons.
+    Every row that is not scored is counted under its reason."""
     if serving:
         from hetsim.cli.serve import serving_validate
 
@@ -206,18 +218,25 @@ def validate_cmd(
         if not as_json:
             console.print(f"refitted without: {', '.join(cv.refit) or 'none'} (other folds never in the fit)")
     else:
-        with progress(f"validate: predicting the rows of {len(files)} file(s)"):
-            rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
+        with progress(
+            f"validate: predicting the rows of {len(files)} file(s), leave one source / hardware out"
+        ):
+            rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip), folds=not no_folds)
         title = "validate"
     from hetsim.calibration.energy import energy_report
+    from hetsim.cli.folds_view import band_coverage, render_folds
 
-    energy = energy_report(files)  # power and energy rows: the board power model's own table
+    energy = energy_report(
+        files, folds=not no_folds
+    )  # power and energy rows: the board power model's own table
     folds = _host_timing_folds(rep, files)
     if as_json:
         out = rep.to_json(worst)
+        if rep.folds:
+            out["band_coverage"] = band_coverage(rep, energy)
         if fields:
             out["by"] = {",".join(fields): rep.by_fields(fields)}
-        if energy.scores:
+        if energy.scores or energy.skipped:
             out["energy"] = energy.to_json()
         if folds:
             out["host_timing_folds"] = folds
@@ -225,6 +244,8 @@ def validate_cmd(
     else:
         from hetsim.cli.energy_view import render_energy
 
+        if rep.folds:
+            render_folds(rep, band_coverage(rep, energy), WIDTH, energy)
         render_report(rep, title, worst, fields)
         render_energy(energy, WIDTH)
         if folds:
@@ -343,10 +364,30 @@ def calibrate_cmd(
         "data/measurements/gpu_microbench.csv"
     ),
     quick: Annotated[bool, typer.Option("--quick", help="With --device: a small sweep.")] = False,
+    folds: Annotated[
+        bool,
+        typer.Option(
+            "--folds",
+            help="Fit the shared knobs on the project's own data (../shared/realdata and "
+            "data/measurements), refit them without each source and each hardware, and commit the "
+            "knob values, the folds and the uncertainty bands into the package (needs --into-package; "
+            "minutes).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit the shared kernel-model parameters on measurements and write calibrated overlays
-    (with provenance) into --out-dir; or, with --device cuda, measure this GPU into a CSV."""
+    (with provenance) into --out-dir; or, with --device cuda, measure this GPU into a CSV; or,
+    with --folds, fit the knobs leave-one-out and commit folds and uncertainty bands."""
+    if folds:
+        from hetsim.cli.folds_view import folds_cmd
+
+        if not into_package:
+            raise ConfigError(
+                "--folds replaces the committed knob values, folds and bands: add --into-package"
+            )
+        folds_cmd((from_measurements or []) + (extra or []), as_json)
+        return
     if device is not None:
         from hetsim.calibration.microbench import run_microbenchmarks, torch_backend
 
