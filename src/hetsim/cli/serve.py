@@ -5,6 +5,7 @@ The serving package is imported inside the command, so other commands start with
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -172,10 +173,12 @@ def serve_cmd(
             plot_latency_cdf(r, plot_cdf)
         if plot_kv is not None:
             plot_kv_timeline(r, plot_kv)
+    bands = _bands(r, hardware, model, prec)
     if as_json:
-        print_json(r.summary())
+        print_json({**r.summary(), "bands": {k: dataclasses.asdict(b) for k, b in bands.items()}})
         return
     _render(r)
+    _render_bands(bands)
     for label, p in (
         ("per-request CSV", csv_out),
         ("trace", trace_out),
@@ -184,6 +187,37 @@ def serve_cmd(
     ):
         if p is not None:
             console.print(f"{label} written to {p}")
+
+
+def _bands(r: Any, hardware: str, model: str, prec: Any) -> dict[str, Any]:
+    """Uncertainty bands of the run's mean TTFT, TPOT, end-to-end latency, output throughput and
+    energy per token, in the static path's regime of this hardware, precision and model
+    (hetsim.analysis.uncertainty; the serving loop's own rows are scored by validate --serving)."""
+    from hetsim.analysis.uncertainty import bands_of, regime_of
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.workload.registry import get_model
+
+    dev = get_hardware(hardware)
+    regime = regime_of(dev.name, dev.calibration, prec, get_model(model).is_moe)
+    values = {"ttft_s": r.ttft_s.mean, "tpot_s": r.tpot_s.mean, "e2e_latency_s": r.e2e_latency_s.mean,
+              "output_throughput_tok_per_s": r.output_throughput_tok_per_s,
+              "energy_j_per_token": r.energy_j_per_token}  # fmt: skip
+    return bands_of(values, regime)
+
+
+def _render_bands(bands: dict[str, Any]) -> None:
+    if not bands:
+        return
+    ms = {k: f"{b.lo * 1e3:,.1f}-{b.hi * 1e3:,.1f} ms" for k, b in bands.items() if k.endswith("_s")}
+    b0 = next(iter(bands.values()))
+    tput = bands.get("output_throughput_tok_per_s")
+    console.print(
+        f"{b0.level:.0%} bands (static-path regime {b0.regime}"
+        + ("" if all(b.validated for b in bands.values()) else ", not validated: a wider, borrowed band")
+        + "): "
+        + ", ".join(f"{k.split('_')[0].upper()} mean {v}" for k, v in ms.items())
+        + (f", output {tput.lo:,.0f}-{tput.hi:,.0f} tok/s" if tput else "")
+    )
 
 
 def _render(r: Any) -> None:
