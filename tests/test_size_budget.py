@@ -24,14 +24,18 @@ FUNCTION_LINES = 120
 # (about +2,300), hardware families, composition, CPU sides and collectives (+1,900), engines as
 # data, schedulers, mixes, MLPerf and KV tiers (+2,600) and the study registry with PIM-GPT,
 # AccLLM, HEP and Melange (+1,500) landed together.
-PACKAGE_LINES = 36_000
+# Raised to 39,000 at 36,500 lines, when held-out calibration (knobs chosen by leaving a source
+# out, folds, uncertainty bands, per-op prediction, scoring 795 published rows: +2,600) and the
+# security and fuzzing work (+600) landed, less what the one placed run removed (-400); the rest
+# is room for the expert parallelism, speculative decoding and studies planned next.
+PACKAGE_LINES = 39_000
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
 FUNCTION_ALLOWLIST: dict[str, int] = {
-    "hetsim/placement/price.py::price_op": 191,
+    "hetsim/placement/price.py::price_op": 186,
     "hetsim/cli/serve_sim.py::serve_cmd": 159,
-    "hetsim/cli/analyze.py::analyze_cmd": 165,
+    "hetsim/cli/analyze.py::analyze_cmd": 164,
 }
 FILE_ALLOWLIST: dict[str, int] = {}
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         AnalysisResult,
         Device,
         ModelSpec,
+        OpPrediction,
         OpResult,
         PhaseResult,
         Precision,
@@ -26,14 +27,16 @@ if TYPE_CHECKING:
         get_model,
         list_hardware,
         list_models,
+        predict_op,
         sweep,
     )  # fmt: skip
 
 __version__ = "0.1.0"
 
 _API = (
-    "AnalysisResult", "Device", "ModelSpec", "OpResult", "PhaseResult", "Precision", "SweepResult",
-    "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "sweep",
+    "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
+    "SweepResult", "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models",
+    "predict_op", "sweep",
 )  # fmt: skip
 
 
@@ -47,6 +50,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError", "MappingError",
-    "ModelSpec", "OpResult", "PhaseResult", "Precision", "SweepResult", "Workload", "__version__",
-    "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "sweep",
+    "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "SweepResult", "Workload",
+    "__version__", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "predict_op",
+    "sweep",
 ]  # fmt: skip

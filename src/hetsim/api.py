@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from hetsim.analysis.result import AnalysisResult, OpResult, PhaseResult, SweepResult
+from hetsim.calibration.op_predict import OpPrediction, predict_op
 from hetsim.hardware.loader import get_hardware, list_hardware
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze, sweep
@@ -17,6 +18,7 @@ from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model, list_models
 
 __all__ = [
-    "AnalysisResult", "Device", "ModelSpec", "OpResult", "PhaseResult", "Precision", "SweepResult",
-    "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "sweep",
+    "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
+    "SweepResult", "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models",
+    "predict_op", "sweep",
 ]  # fmt: skip

@@ -66,7 +66,12 @@ def test_presets_carry_calibrated_overlays_with_provenance() -> None:
     assert get_hardware("h100-sxm", calibrated=False).kernels is None
     # no overlay of its own: the shared knobs transfer, and the device says so
     b200 = get_hardware("b200")
-    assert b200.kernels == get_hardware("a100-80gb-sxm").kernels
+    assert b200.kernels is not None
+    # the same knobs; the 8-bit GEMM one applies on the generations it was fitted on (Blackwell)
+    shared = get_hardware("a100-80gb-sxm").kernels
+    assert dataclasses.replace(b200.kernels, narrow_gemm_efficiency=0.0) == shared
+    l40s = get_hardware("l40s").kernels
+    assert b200.kernels.narrow_gemm_efficiency > 0 and l40s is not None and l40s.narrow_gemm_efficiency == 0
     assert b200.calibration == "transferred from a100-80gb-sxm overlay"
     assert get_hardware("h100-sxm").calibration == "h100-sxm overlay"
     assert get_hardware("h100-sxm", calibrated=False).calibration == "none"
@@ -101,7 +106,9 @@ def test_vector_cap_and_latency_use_the_devices_own_clock_and_sm_count() -> None
     """Same shared parameters: H100 (132 SMs at 1.98 GHz) streams a large activation faster
     and finishes a tiny one sooner than A100 (108 SMs at 1.41 GHz)."""
     a100, h100 = get_hardware("a100-80gb-sxm"), get_hardware("h100-sxm")
-    assert a100.kernels == h100.kernels
+    assert a100.kernels is not None and h100.kernels is not None
+    # the same shared values; the 8-bit GEMM knob only where it was fitted (Hopper, Blackwell)
+    assert a100.kernels == dataclasses.replace(h100.kernels, narrow_gemm_efficiency=0.0)
 
     def t(dev_name: str, tokens: float) -> float:
         dev = get_hardware(dev_name)

@@ -68,8 +68,9 @@ def test_skip_reasons_are_counted(tmp_path: Path) -> None:
     ])  # fmt: skip
     rep = validate([path], skip_tags=frozenset({"per_gpu_vs_total"}))
     assert len(rep.scored) == 2
-    assert rep.skipped == {"unknown_hardware": 1, "unsupported_metric": 1,
-                           "ambiguous_tag:per_gpu_vs_total": 1, "unsupported_precision": 1}  # fmt: skip
+    # the reason names the metric and the precision it could not price (issue 24)
+    assert rep.skipped == {"unknown_hardware": 1, "unsupported_metric:mystery_metric": 1,
+                           "ambiguous_tag:per_gpu_vs_total": 1, "unsupported_precision:fp64": 1}  # fmt: skip
     j = rep.to_json()
     assert set(j) >= {"rows_scored", "rows_skipped", "mape", "median_ape", "by_metric", "by_hardware"}
 

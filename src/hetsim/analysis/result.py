@@ -94,6 +94,21 @@ class PhaseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """An interval around one predicted figure (same unit): ``lo`` .. ``hi`` held ``level`` of
+    the held-out measurements of its ``regime`` (leave-one-source-out residuals,
+    :mod:`hetsim.analysis.uncertainty`). ``validated``: the regime had held-out rows of its own
+    calibration kind and precision class; otherwise the band is a wider, borrowed one."""
+
+    lo: float
+    hi: float
+    level: float
+    regime: str
+    rows: int
+    validated: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisResult:
     model: str
     hardware: str
@@ -132,6 +147,18 @@ class AnalysisResult:
     tier_timeline: dict[str, list[float]] = field(default_factory=dict)
     # which kernel calibration priced it: "<hw> overlay", "transferred from <hw> overlay", "none"
     calibration: str = "none"
+    # the uncertainty regime of this prediction ("<calibration kind>/<precision class>/<dense|moe>",
+    # hetsim.analysis.uncertainty.regime_of); '' gives no bands
+    regime: str = ""
+    # an interval per predicted figure (ttft_s, tpot_s, e2e_latency_s, output_throughput_tok_per_s,
+    # energy_j_per_token, avg_power_w), derived from ``regime`` and the figures themselves
+    bands: dict[str, Band] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.regime:
+            from hetsim.analysis.uncertainty import result_bands
+
+            object.__setattr__(self, "bands", result_bands(self))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -44,8 +44,13 @@ DEFAULT_STEP_OVERHEAD_S = 0.0
 
 @cache
 def _known(name: str) -> bool:
+    """Whether a normalised hardware name prices: a preset, or a composition of presets
+    (``rtx-4090+xeon-6454sx2+dram:1TB``, hardware/compose.py)."""
     try:
-        HARDWARE.get_item(name)
+        if "+" in name:
+            get_hardware(name)
+        else:
+            HARDWARE.get_item(name)
     except HetsimError:
         return False
     return True
@@ -79,11 +84,24 @@ def committed_role(row: Measurement) -> str:
 
 
 def validate(
-    paths: Sequence[str | Path], *, calibrated: bool = True, skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS
+    paths: Sequence[str | Path],
+    *,
+    calibrated: bool = True,
+    skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS,
+    folds: bool = False,
 ) -> Report:
-    """Predict every row of ``paths`` it can with the committed profiles and score it."""
-    _, tasks, skipped, devices = load(paths, skip_tags)
-    return score(tasks, devices, committed_role, skipped, calibrated=calibrated)
+    """Predict every row of ``paths`` it can with the committed profiles and score it; with
+    ``folds``, also score every row by the knobs fitted without its source and without its
+    hardware (committed folds, calibration/folds.py)."""
+    rows, tasks, skipped, devices = load(paths, skip_tags)
+    rep = score(tasks, devices, committed_role, skipped, calibrated=calibrated)
+    if folds and calibrated:
+        from hetsim.calibration.folds import fold_scores, read_folds
+
+        committed = read_folds()
+        scored = {by: fold_scores(rows, by, committed, skip_tags=skip_tags) for by in ("source", "hardware")}
+        rep = replace(rep, folds=scored)
+    return rep
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +127,7 @@ def held_values(device: str) -> KernelParams:
 
 def fit_shared(
     tasks: Sequence[Task], devices: dict[str, Device], fit_hw: Sequence[str], files: Sequence[str],
-    refit: str = "all",
+    refit: str = "all", only_constrained: bool = False,
 ) -> tuple[KernelParams, FitResult, FitResult | None, list[Task], list[Task]]:  # fmt: skip
     """Fit the shared kernel parameters on the kernel rows (then the collective parameters on
     the collective rows) of ``fit_hw`` in ``files``: (params, kernel fit, collective fit,
@@ -136,10 +154,10 @@ def fit_shared(
         spec = KERNEL_PARAMS
     else:
         raise ConfigError(f"--refit {refit!r}: choose all or vector")
-    kfit = fit_params(kernel_tasks, devices, spec, base)
+    kfit = fit_params(kernel_tasks, devices, spec, base, only_constrained)
     params = with_values(base, kfit.params)
     fit_coll = coll_tasks and refit == "all"
-    cfit = fit_params(coll_tasks, devices, COLLECTIVE_PARAMS, params) if fit_coll else None
+    cfit = fit_params(coll_tasks, devices, COLLECTIVE_PARAMS, params, only_constrained) if fit_coll else None
     if cfit is not None:
         params = with_values(params, cfit.params)
     return params, kfit, cfit, kernel_tasks, coll_tasks

@@ -23,20 +23,26 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from hetsim.calibration.e2e import E2E_METRICS, ENERGY_METRICS, model_for, precision_for, serving_for
+from hetsim.calibration.e2e import (
+    E2E_METRICS,
+    ENERGY_METRICS,
+    model_for,
+    precision_for,
+    serving_for,
+    weight_only_fallback,
+)
 from hetsim.calibration.measurements import Measurement, published, read_measurements
-from hetsim.calibration.vocabulary import PRECISIONS
+from hetsim.calibration.steady import DATASET_LENGTHS as DATASET_LENGTHS
+from hetsim.calibration.steady import STEADY, parallel_reason, steady_state
+from hetsim.calibration.vocabulary import precision_of
 from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
+from hetsim.cost.roofline import has_matrix_rate
 from hetsim.errors import HetsimError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
-# (prompt, output) tokens per sequence where a row names a prompt data set, not lengths.
-# Assumed: chat prompt sets (ShareGPT-style) of a few hundred tokens in and out; the sources do
-# not state their mean lengths (validate's energy table marks the rows that use it).
-DATASET_LENGTHS = (256, 256)
 # sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
 # batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
 # the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
@@ -65,6 +71,8 @@ class EnergyReport:
     active_fraction: float
     # GPU of the fit rows -> (fraction fitted without it, MAPE of its fit rows at that fraction)
     leave_one_out: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # every row at the fraction fitted without its source / its GPU (fold_scores)
+    folds: dict[str, tuple[EnergyScore, ...]] = field(default_factory=dict)
 
     def mape(self, role: str | None = None) -> float:
         a = [s.ape for s in self.scores if role in (None, s.role)]
@@ -105,20 +113,8 @@ def _is_idle(r: Measurement) -> bool:
     return "idle" in r.framework.lower() and r.batch in (0, None)
 
 
-# published names -> a preset with the same shapes. LLaMA-1 7B/13B have Llama-2-7B/13B's layer
-# count, widths, heads and vocabulary (Touvron et al. 2023, Table 2 of the LLaMA paper and
-# Table 1 of Llama 2: only the context length differs); Vicuna, Koala and Alpaca are LLaMA-1
-# fine-tunes; Llama-3.1-8B has Llama-3-8B's shapes (a longer RoPE context only).
-SAME_SHAPES = {
-    "llama-7b": "llama2-7b", "vicuna-7b": "llama2-7b", "koala-7b": "llama2-7b", "alpaca-7b": "llama2-7b",
-    "llama-13b": "llama2-13b", "vicuna-13b": "llama2-13b", "koala-13b": "llama2-13b",
-    "llama-3.1-8b": "llama3-8b",
-}  # fmt: skip
-
-
 def _model(name: str) -> ModelSpec | None:
-    key = name.lower().split("/")[-1].replace("-chat", "").replace("-hf", "")
-    return model_for(name) or model_for(SAME_SHAPES.get(key, key))
+    return model_for(name)
 
 
 def _lengths(r: Measurement) -> tuple[int, int, bool]:
@@ -134,11 +130,13 @@ def _reason(r: Measurement, dev: Device | None) -> str:
         return ""
     if _model(r.model) is None:
         return "unknown_model"
+    if r.serving and r.serving != STEADY:
+        return "needs_serving_simulator"  # no stated running batch to price it at
     if not r.batch:
         return "missing_workload"
     # an unstated 16-bit type ('BF16/FP16 (dtype not stated)') prices the same either way
-    if r.precision not in PRECISIONS and "16" not in r.precision_raw:
-        return "precision_not_stated"
+    if precision_of(r.precision) is None and "16" not in r.precision_raw:
+        return f"unsupported_precision:{r.precision}" if r.precision else "precision_not_stated"
     return ""
 
 
@@ -157,8 +155,11 @@ def predict_row(r: Measurement, dev: Device, serving: Serving | None = None) -> 
     model = _model(r.model)
     assert model is not None  # _reason said so
     p, g, assumed = _lengths(r)
-    key = r.precision if r.precision in PRECISIONS else "fp16"
-    res = sweep(model, dev, [r.batch], [p], [g], precision_for(key, r.framework), tp=r.tp, pp=r.pp,
+    key = r.precision if precision_of(r.precision) is not None else "fp16"
+    prec = precision_for(key, r.framework)
+    if not has_matrix_rate(dev, prec.compute):
+        prec = weight_only_fallback(prec)
+    res = sweep(model, dev, [r.batch], [p], [g], prec, tp=r.tp, pp=r.pp,
                 serving=serving or serving_for(r.framework))  # fmt: skip
     value = float(E2E_METRICS[r.metric][1](res)[0]) if bool(res.fits[0]) else float("nan")
     return value, assumed
@@ -175,22 +176,24 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
     skipped: Counter[str] = Counter()
     scores: list[EnergyScore] = []
     devices: dict[str, Device | None] = {}
-    for r in rows:
-        if r.metric not in ENERGY_METRICS:
+    for raw in rows:
+        if raw.metric not in ENERGY_METRICS:
             continue
+        r = steady_state(raw)  # a serving row at its stated running batch (calibration/steady.py)
         if r.hardware not in devices:
             base = _device(r.hardware)
             devices[r.hardware] = None if base is None else with_fraction(base, fraction)
         dev = devices[r.hardware]
-        why = _reason(r, dev)
+        why = _reason(r, dev) or (parallel_reason(r) if r.serving == STEADY else "")
         if why:
             skipped[why] += 1
             continue
         assert dev is not None
-        value, assumed = predict_row(r, dev)
+        value, _ = predict_row(r, dev)
         if not np.isfinite(value):
             skipped["does_not_fit"] += 1
             continue
+        assumed = not _is_idle(raw) and (raw.input_len is None or raw.output_len is None)
         scores.append(EnergyScore(r, value, role_of(r), assumed))
     return EnergyReport(tuple(scores), skipped, fraction)
 
@@ -215,12 +218,15 @@ def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float
 
 
 def energy_report(
-    paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION
+    paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION, folds: bool = False
 ) -> EnergyReport:
     rows, _ = read_measurements(paths, frozenset(ENERGY_METRICS))
     rep = score_energy(rows, fraction)
     if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
         rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
+    if folds and rep.scores:
+        scored = {by: tuple(fold_scores(rows, by)) for by in ("source", "hardware")}
+        rep = dataclasses.replace(rep, folds=scored)
     return rep
 
 
@@ -233,4 +239,24 @@ def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, flo
         a = fit_active_fraction(rows, without=hw)
         held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
         out[hw] = (a, score_energy(held, a).mape())
+    return out
+
+
+def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyScore]:
+    """Every energy row scored at the active-power fraction fitted without its fold (its
+    source, or its GPU): a fold holding none of the fit rows keeps the committed fraction."""
+    energy = [r for r in rows if r.metric in ENERGY_METRICS]
+
+    def key(r: Measurement) -> str:
+        return (r.source_id or r.file) if by == "source" else r.hardware
+
+    out: list[EnergyScore] = []
+    for k in sorted({key(r) for r in energy}):
+        mine = [r for r in energy if key(r) == k]
+        fitted = any(role_of(r) == "fitted" for r in mine)
+        rest = [r for r in energy if key(r) != k]
+        fraction = ACTIVE_POWER_FRACTION
+        if fitted and any(role_of(r) == "fitted" for r in rest):
+            fraction = fit_active_fraction(rest)
+        out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in score_energy(mine, fraction).scores]
     return out

@@ -94,16 +94,53 @@ def _measured(t: Task) -> FloatArray:
     return np.array([r.value for r in t.rows], dtype=float)
 
 
+SENSITIVITY = 0.05  # a 50% move (from 0: to mid-range) changes no fit row by 5% (log): unconstrained
+
+
+def constrained(
+    tasks: Sequence[Task],
+    devices: dict[str, Device],
+    spec: Sequence[tuple[str, float, float, float]],
+    base: KernelParams,
+) -> list[tuple[str, float, float, float]]:
+    """The parameters of ``spec`` the rows of ``tasks`` can constrain: moving one from its base
+    value (0: to the middle of its range) changes some row's prediction by more than
+    :data:`SENSITIVITY` in log. The others have no data in these rows and keep ``base``."""
+
+    def preds(kp: KernelParams) -> FloatArray:
+        return np.concatenate([np.log(np.maximum(predict_task(t, replace(devices[t.hardware], kernels=kp)),
+                                                 1e-30)) for t in tasks])  # fmt: skip
+
+    ref = preds(base)
+    out = []
+    for name, lo, hi, sc in spec:
+        v = getattr(base, name)
+        probe = min(max(v * 1.5, lo * sc), hi * sc) if v > 0 else (lo + hi) / 2 * sc
+        if probe == v:
+            probe = max(lo * sc, v / 1.5)
+        moved = preds(with_values(base, {name: probe}))
+        if np.nanmax(np.abs(moved - ref)) > SENSITIVITY:
+            out.append((name, lo, hi, sc))
+    return out
+
+
 def fit_params(
     tasks: Sequence[Task],
     devices: dict[str, Device],
     spec: Sequence[tuple[str, float, float, float]],
     base: KernelParams,
+    only_constrained: bool = False,
 ) -> FitResult:
-    """Least-squares fit of the parameters in ``spec`` on ``tasks`` (log error)."""
+    """Least-squares fit of the parameters in ``spec`` on ``tasks`` (log error); with
+    ``only_constrained``, the parameters these rows cannot move are held at ``base``
+    (:func:`constrained`: a fold that leaves out every row of a kind leaves its knobs alone)."""
     rows = sum(len(t.rows) for t in tasks)
     if rows == 0:
         raise MeasurementError("no rows to fit: check the fit hardware and files")
+    if only_constrained:
+        spec = constrained(tasks, devices, spec, base)
+        if not spec:
+            return FitResult({}, rows, {}, float("nan"))
     sizes: dict[str, int] = defaultdict(int)
     for t in tasks:
         for i in range(len(t.rows)):

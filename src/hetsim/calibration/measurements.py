@@ -67,6 +67,7 @@ class Measurement:
     dims: dict[str, float] = field(default_factory=dict)  # H=, KV=, E=, F=, gated= from notes
     tags: frozenset[str] = frozenset()
     serving: str = ""  # load form of a serving row ('qps', 'concurrency', 'mlperf', ...)
+    running_batch: float | None = None  # a concurrency row's stated steady-state running batch
     length_form: str = ""  # 'first_token', 'dataset' or 'absent' when a length is not a plain number
     precision_raw: str = ""
     notes: str = ""
@@ -186,7 +187,7 @@ def _row(raw: dict[str, str], file: str, line: int) -> Measurement | str:
         devices_per_node=int(dpn) if dpn else None,
         input_len=input_len, output_len=output_len,
         gemm_m=_float(get("gemm_m")), gemm_n=_float(get("gemm_n")), gemm_k=_float(get("gemm_k")),
-        dims=dims, tags=tags, serving=b.serving, length_form=form,
+        dims=dims, tags=tags, serving=b.serving, running_batch=b.running_batch, length_form=form,
         precision_raw=get("precision"), notes=get("notes"),
     )  # fmt: skip
 

@@ -15,13 +15,25 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from itertools import product
 from typing import Literal
 
 import numpy as np
 
-from hetsim.calibration.e2e import E2ETask, e2e_reason, e2e_tasks, is_e2e, predict_e2e
+from hetsim.calibration.e2e import (
+    E2ETask,
+    e2e_reason,
+    e2e_tasks,
+    is_e2e,
+    model_for,
+    precision_for,
+    predict_e2e,
+    weight_only_fallback,
+)
+from hetsim.calibration.kernel_rows import GEMM_METRICS, allreduce_op, attention_ops, bus_factor, gemm_tasks
 from hetsim.calibration.measurements import Measurement
+from hetsim.calibration.op_predict import row_op, rows_op
+from hetsim.calibration.steady import steady_state
+from hetsim.calibration.vocabulary import precision_of
 from hetsim.calibration.wallclock import benchmarked_op, stream_op, timing_profile
 from hetsim.cost.roofline import collective_cost, has_matrix_rate, op_cost
 from hetsim.errors import ConfigError
@@ -58,6 +70,9 @@ class Task:
     tp: int = 1
     e2e: E2ETask | None = None
     host_s: FloatArray | None = None  # per row: what a host wall clock adds (calibration/wallclock.py)
+    prec: Precision = FP16  # the data types the kernel ran at (GEMM rows: FP8, FP4)
+    more_ops: tuple[Op, ...] = ()  # ops run after ``op`` whose times add (unfused attention)
+    post: FloatArray | None = None  # per row: a factor applied to the priced rate (bus bandwidth)
 
 
 def _concat_ops(ops: Sequence[Op]) -> Op:
@@ -152,8 +167,7 @@ def _stream_op(r: Measurement) -> Op:
 
 
 KERNEL_METRICS = {
-    "gemm_latency": "gemm", "gemm_tflops": "gemm", "matmul_tflops_best_shape": "gemm",
-    "gemm_effective_memory_bandwidth": "gemm",
+    **{m: "gemm" for m in GEMM_METRICS},
     "softmax_throughput": "elementwise", "layernorm_throughput": "elementwise",
     "gelu_throughput": "elementwise",
 }  # fmt: skip
@@ -168,20 +182,25 @@ def _family(r: Measurement) -> tuple[str, str]:
         return "vidur", ""
     if m in KERNEL_METRICS:
         return KERNEL_METRICS[m], ""
+    if m == "achieved_memory_bandwidth" and model_for(r.model) is not None:
+        reason = e2e_reason(r)  # a model's decode: derived from its prediction (calibration/derived.py)
+        return ("", reason) if reason else ("e2e", "")
     if m.startswith("stream_bandwidth:") or m == "achieved_memory_bandwidth":
         if r.occupancy is not None and r.occupancy < 0.995:
             return "", "partial_occupancy"
         return "stream", ""
-    if m.startswith("allreduce_time"):
+    if m.startswith("allreduce_time") or m == "allreduce_bus_bandwidth":
         if r.devices_per_node is not None and r.devices_per_node < r.n_devices:
             return "", "multi_node_collective"
         return "collective", ""
-    if m.startswith(("prefill_op_latency", "decode_op_latency")):
-        return "", "op_latency_needs_layer_shape"
+    if m.startswith("attention_tflops:"):
+        return "attention", ""
+    if m.startswith(("prefill_op_latency:", "decode_op_latency:")):
+        return ("op", "") if model_for(r.model) is not None else ("", "unknown_model")
     if is_e2e(m):
         reason = e2e_reason(r)
         return ("", reason) if reason else ("e2e", "")
-    return "", "unsupported_metric"
+    return "", f"unsupported_metric:{m.split(':')[0]}"
 
 
 def plan(
@@ -190,7 +209,8 @@ def plan(
     """Group rows into priced tasks; count every row that cannot be predicted by reason."""
     skipped: Counter[str] = Counter()
     by_hw: dict[str, dict[str, list[Measurement]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
+    for raw in rows:
+        r = steady_state(raw)  # a serving row at its stated running batch (calibration/steady.py)
         if not r.hardware or not known_hardware(r.hardware):
             skipped["unknown_hardware"] += 1
             continue
@@ -202,8 +222,11 @@ def plan(
         if reason:
             skipped[reason] += 1
             continue
-        if family not in ("stream", "collective", "e2e") and r.precision not in ("fp16", "bf16"):
-            skipped["unsupported_precision"] += 1
+        if family == "op" and precision_of(r.precision) is None:
+            skipped[f"unsupported_precision:{r.precision or 'not_stated'}"] += 1
+            continue
+        if family in ("vidur", "elementwise", "attention") and r.precision not in ("fp16", "bf16"):
+            skipped[f"unsupported_precision:{r.precision or 'not_stated'}"] += 1
             continue
         by_hw[r.hardware][family].append(r)
     tasks: list[Task] = []
@@ -221,24 +244,15 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         for pairs in by_kind.values():
             rows = tuple(r for rs, _ in pairs for r in rs)
             tasks.append(Task(hw, "kernel", rows, _concat_ops([op for _, op in pairs])))
-    gemm = [r for r in fams.get("gemm", []) if None not in (r.gemm_m, r.gemm_n, r.gemm_k)]
-    skipped["missing_gemm_shape"] += len(fams.get("gemm", [])) - len(gemm)
-    # metric -> (time or rate, numerator of a rate: flop or bytes)
-    gemm_metrics: dict[str, tuple[Kind, str]] = {
-        "gemm_latency": ("time", ""), "gemm_tflops": ("rate", "flop"),
-        "matmul_tflops_best_shape": ("rate", "flop"), "gemm_effective_memory_bandwidth": ("rate", "bytes"),
-    }  # fmt: skip
-    for (metric, (kind, numer)), timed in product(gemm_metrics.items(), (False, True)):
-        rs = [r for r in gemm if r.metric == metric and (timing_profile(r) is not None) == timed]
-        if rs:
-            mnk = np.array([(r.gemm_m, r.gemm_n, r.gemm_k) for r in rs], dtype=float)
-            m, n, k = mnk.T
-            op = Op("gemm", "fc", "gemm", "matrix", 1, flop=2 * m * n * k, weight_bytes=2 * k * n,
-                    act_read_bytes=2 * m * k, act_write_bytes=2 * m * n,
-                    gemm_m=m, gemm_n=n, gemm_k=k)  # fmt: skip
-            work = op.flop if numer == "flop" else op.bytes
-            num = None if kind == "time" else np.asarray(work, dtype=float)
-            tasks.append(Task(hw, "kernel", tuple(rs), op, kind, num, host_s=_host_s(rs)))
+    dev = get_hardware(hw)
+    for rs, op, kind, num, prec in gemm_tasks(fams.get("gemm", []), lambda r: timing_profile(r) is not None,
+                                              skipped):  # fmt: skip
+        if not has_matrix_rate(dev, prec.compute):
+            skipped[f"no_matrix_rate:{prec.compute.name}"] += len(rs)
+            continue
+        tasks.append(Task(hw, "kernel", tuple(rs), op, kind, num, host_s=_host_s(rs), prec=prec))
+    tasks += attention_tasks(hw, fams.get("attention", []), skipped)
+    tasks += op_tasks(hw, fams.get("op", []), skipped)
     groups: dict[str, list[tuple[Measurement, Op, float]]] = defaultdict(list)
     for r in fams.get("elementwise", []):
         op_kind = r.metric.split("_")[0]
@@ -255,17 +269,58 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         rows = tuple(i[0] for i in items)
         rates = np.array([i[2] for i in items])
         tasks.append(Task(hw, "kernel", rows, op, "rate", rates, host_s=_host_s(rows)))
-    coll: dict[int, list[Measurement]] = defaultdict(list)
+    coll: dict[tuple[int, bool], list[Measurement]] = defaultdict(list)
     for r in fams.get("collective", []):
-        coll[r.n_devices].append(r)
-    for p, rs in coll.items():
+        if not r.size_bytes:
+            skipped["missing_message_size"] += 1
+            continue
+        coll[(r.n_devices, r.metric == "allreduce_bus_bandwidth")].append(r)
+    for (p, busbw), rs in coll.items():
         b = np.array([r.size_bytes or 0.0 for r in rs])
-        op = Op("allreduce", "comm", "collective", "vector", 1, flop=b / 2, act_read_bytes=b)
-        tasks.append(Task(hw, "collective", tuple(rs), op, tp=p))
+        if busbw:  # nccl-tests bus bandwidth: S / t x 2 (p - 1) / p
+            post = np.full(b.shape, bus_factor(p))
+            tasks.append(Task(hw, "collective", tuple(rs), allreduce_op(b), "rate", b, tp=p, post=post))
+        else:
+            tasks.append(Task(hw, "collective", tuple(rs), allreduce_op(b), tp=p))
     if fams.get("e2e"):
-        dev = get_hardware(hw)
         for et in e2e_tasks(hw, lambda dt: has_matrix_rate(dev, dt), fams["e2e"], skipped):
             tasks.append(Task(hw, "e2e", et.rows, tp=et.tp, e2e=et))
+    return tasks
+
+
+def attention_tasks(hw: str, rows: list[Measurement], skipped: Counter[str]) -> list[Task]:
+    """Attention-throughput rows (TFLOPS of the forward pass; kernel_rows.py)."""
+    return [Task(hw, "kernel", tuple(rs), ops[0], "rate", flop, more_ops=tuple(ops[1:]))
+            for rs, ops, flop in attention_ops(rows, skipped)]  # fmt: skip
+
+
+def op_tasks(hw: str, rows: list[Measurement], skipped: Counter[str]) -> list[Task]:
+    """Per-op latency rows (``prefill_op_latency:Q_K_V``): the named op of the row's model at
+    its batch, lengths and TP, one repetition (calibration/op_predict.py)."""
+    groups: dict[tuple[str, str, str, int, str, str], list[Measurement]] = defaultdict(list)
+    for r in rows:
+        phase, name = row_op(r.metric)
+        groups[(r.model, phase, name, r.tp, r.precision, r.framework)].append(r)
+    tasks = []
+    dev = get_hardware(hw)
+    for (model_name, phase, name, tp, key, framework), rs in groups.items():
+        prec = precision_for(key, framework)
+        if not has_matrix_rate(dev, prec.compute):
+            prec = weight_only_fallback(prec)
+        model = model_for(model_name)
+        complete = [r for r in rs if r.batch and r.input_len]
+        skipped["missing_workload"] += len(rs) - len(complete)
+        if model is None or not complete:
+            continue
+        b, p, g = (np.array([float(getattr(r, f) or 1) for r in complete])
+                   for f in ("batch", "input_len", "output_len"))  # fmt: skip
+        op = rows_op(model, phase, name, b, p, g, tp, prec)
+        if op is None:
+            skipped["unknown_op"] += len(complete)
+            continue
+        op = replace(op, count=1)
+        family = "collective" if op.kind == "collective" else "kernel"
+        tasks.append(Task(hw, family, tuple(complete), op, tp=tp, prec=prec))
     return tasks
 
 
@@ -285,13 +340,18 @@ def predict_task(task: Task, dev: Device) -> FloatArray:
         overhead = 0.0 if kp is not None or task.host_s is not None else dev.kernel_overhead_s
         unit = side.unit_for(task.op.prefers)
         t = np.asarray(
-            op_cost(task.op, unit, side.memory, FP16, overhead_s=overhead, kernels=kp).time_s, dtype=float
-        )
+            op_cost(task.op, unit, side.memory, task.prec, overhead_s=overhead, kernels=kp,
+                    vector=side.unit_for("vector")).time_s, dtype=float,
+        )  # fmt: skip
+    for extra in task.more_ops:
+        unit = side.unit_for(extra.prefers)
+        t = t + np.asarray(op_cost(extra, unit, side.memory, task.prec, overhead_s=overhead, kernels=kp,
+                                   vector=side.unit_for("vector")).time_s, dtype=float)  # fmt: skip
     t = np.broadcast_to(t, (len(task.rows),))
     if task.host_s is not None:
         t = t + task.host_s  # the host's share of a wall-clock measurement (one kernel per call)
     if task.kind == "rate":
         assert task.numer is not None
         rate: FloatArray = task.numer / t
-        return rate
+        return rate if task.post is None else rate * task.post
     return np.array(t, dtype=float)

@@ -49,6 +49,22 @@ class Report:
     scored: list[Scored]
     skipped: Counter[str] = field(default_factory=Counter)
     calibrated: bool = True
+    # every row scored again by the knobs fitted without its fold: "source" (leave one source
+    # out) and "hardware" (leave one hardware out); calibration/folds.py
+    folds: dict[str, list[Scored]] = field(default_factory=dict)
+
+    def fold_json(self, by: str) -> dict[str, Any]:
+        """Leave-one-out error of fold kind ``by``: overall, per level, per source, per
+        hardware, per precision (weight-only groups included) and per hardware family."""
+        scored = self.folds.get(by, [])
+        rep = Report(scored)
+        return {
+            "overall": rep.stats(),
+            "by_level": rep.by(lambda s: s.level),
+            "by_source": rep.by(lambda s: f"{s.level}/{s.row.source_id or s.row.file}"),
+            "by_hardware": rep.by(lambda s: f"{s.level}/{s.row.hardware}"),
+            "by_precision": rep.by(lambda s: f"{s.level}/{s.row.precision or 'not stated'}"),
+        }
 
     def stats(self, pick: Callable[[Scored], bool] = lambda s: True) -> dict[str, float]:
         return stats(s.ape for s in self.scored if pick(s))
@@ -68,7 +84,11 @@ class Report:
 
     def to_json(self, worst: int = 10) -> dict[str, Any]:
         total = self.stats()
+        folds = {
+            f"leave_one_{by}_out": self.fold_json(by) for by in ("source", "hardware") if by in self.folds
+        }
         return {
+            **folds,
             "rows_scored": len(self.scored),
             "rows_skipped": dict(sorted(self.skipped.items())),
             "calibrated": self.calibrated,

@@ -6,9 +6,11 @@ a reason it cannot. Pure tables and parsers; no pricing.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from hetsim.errors import HetsimError
 from hetsim.hardware.names import normalise_hardware as normalise_hardware
 from hetsim.workload.dtypes import Precision
 
@@ -62,12 +64,18 @@ def is_per_gpu(unit: str, metric: str) -> bool:
 
 # precision as written -> key; the first match wins (weight-only and KV forms first)
 PRECISION_RULES: tuple[tuple[str, str], ...] = (
-    (r"\b(q[2-8]_[0-9a-z_]+|iq[1-4]_[a-z]+|gguf)\b", "gguf"),
+    (r"\b(q[2-8]_[0-9a-z]+(?:_[a-z0-9]+)?|iq[1-4]_[a-z]+)\b", "gguf:{}"),  # a GGUF tensor type
+    (r"\bgguf\b", "gguf"),
+    (r"2:4|sparse-marlin", "sparse-2:4"),  # 2:4 structured sparsity: not priced
+    (r"codebook", "codebook"),
+    (r"autoquant|mixed per layer", "mixed"),
+    (r"\bfp6\b", "fp6"),
     (r"int8 weights?.*int8 kv", "int8-wo-kv8"),
     (r"int8 weight-only|w8a16", "int8-wo"),
     *((rf"(int4 weight-only|w4a16|awq|gptq|int4 weights).*\bg{g}\b", f"int4-wo-g{g}") for g in (32, 64, 256)),
     (r"int4 weight-only|w4a16|awq|gptq|int4 weights", "int4-wo"),
-    (r"mxfp4|nvfp4|\bfp4\b", "fp4"),
+    (r"mxfp4", "mxfp4"),
+    (r"nvfp4|\bfp4\b", "fp4"),
     (r"fp8|float8", "fp8"),
     (r"int8|w8a8", "int8"),
     (r"bf16/fp16|fp16/bf16", "fp16"),  # "BF16/FP16 (Base; dtype not stated)": both 16-bit
@@ -79,11 +87,12 @@ PRECISION_RULES: tuple[tuple[str, str], ...] = (
 
 
 def normalise_precision(text: str) -> str:
-    """Precision key ('fp16', 'fp8', 'int4-wo', 'gguf', ...; '' when not stated)."""
+    """Precision key ('fp16', 'fp8', 'int4-wo', 'gguf:q4_k_m', ...; '' when not stated)."""
     low = text.lower()
     for pattern, name in PRECISION_RULES:
-        if re.search(pattern, low):
-            return name
+        m = re.search(pattern, low)
+        if m:
+            return name.format(m.group(1)) if "{}" in name else name
     return ""
 
 
@@ -95,12 +104,23 @@ PRECISIONS: dict[str, Precision] = {
     "bf16": Precision.of("bf16"),
     "fp8": Precision.of("fp8"),
     "fp4": Precision.of("fp4"),
+    "mxfp4": Precision.of("mxfp4"),  # OCP MX: E2M1 + an E8M0 scale per 32 (4.25 bits), dequantised
     "int8-wo": Precision.of("int8", "fp16"),
     "int4-wo": Precision.of("int4", "fp16"),  # group of 128 (AWQ / GPTQ / TensorRT-LLM default)
     **{f"int4-wo-g{g}": Precision.of("int4", "fp16", weight_group=g) for g in (32, 64, 256)},
     "int8-wo-kv8": Precision.of("int8", "fp16", "int8"),
     "int8": Precision.of("int8", "int8", "fp16"),
 }
+
+
+def precision_of(key: str) -> Precision | None:
+    """The data types of a precision key (a GGUF tensor type through its format), or None."""
+    if key.startswith("gguf:"):
+        try:
+            return Precision.of(key.split(":", 1)[1])
+        except HetsimError:
+            return None
+    return PRECISIONS.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +132,7 @@ class BatchForm:
     size_bytes: float | None = None
     occupancy: float | None = None
     serving: str = ""  # 'qps', 'rps', 'concurrency', 'max-load', 'mlperf' (needs the serving simulator)
+    running_batch: float | None = None  # a concurrency row's stated steady-state running batch
 
 
 SERVING_FORMS: tuple[tuple[str, str], ...] = (
@@ -133,14 +154,25 @@ def parse_batch(text: str) -> BatchForm:
     low = t.lower()
     for pattern, form in SERVING_FORMS:
         if re.search(pattern, low):
-            return BatchForm(serving=form)
+            m = re.search(r"(?:average|mean) running batch\s*([0-9.]+)", low)
+            return BatchForm(serving=form, running_batch=float(m.group(1)) if m else None)
     m = re.search(r"num_tokens\s*=\s*([0-9]+)", t)
     num_tokens = int(m.group(1)) if m else None
     m = re.search(r"\(([0-9]+)\s*bytes\)", t)
-    size = float(m.group(1)) if m else None
+    size = float(m.group(1)) if m else _size_label(t)
     m = re.search(r"occupancy\s*=\s*([0-9.]+)\s*%", t)
     occ = float(m.group(1)) / 100 if m else None
     return BatchForm(num_tokens=num_tokens, size_bytes=size, occupancy=occ)
+
+
+def _size_label(text: str) -> float | None:
+    """A message size written as a rounded label (``size=132K``, ``size=1G``: nccl-tests tables)
+    read as the nearest power of two (nccl-tests doubles its sizes from 1,024 bytes)."""
+    m = re.search(r"size\s*=\s*([0-9.]+)\s*([KMG])\b", text, re.IGNORECASE)
+    if m is None:
+        return None
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}[m.group(2).upper()]
+    return float(2.0 ** round(math.log2(float(m.group(1)) * scale)))
 
 
 def parse_length(text: str) -> tuple[int | None, str]:

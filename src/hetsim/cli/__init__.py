@@ -2,7 +2,7 @@
 
 A command module registers its commands on :data:`app` and is named after them, hyphens as
 underscores, several joined by ``_`` in the order they are defined (``serve-sim`` in
-``serve_sim.py``, ``validate`` and ``calibrate`` in ``validate_calibrate.py``; a command group
+``serve_sim.py``, ``dashboard`` and ``report`` in ``dashboard_report.py``; a command group
 such as ``explore`` by the group's name); modules that register none are helpers
 (``tests/cli/test_module_names.py`` holds the rule). Command modules import the heavy
 libraries (NumPy, SciPy, Matplotlib) inside the commands, so ``--help`` and start-up stay
@@ -24,7 +24,8 @@ from hetsim.cli import engines as _engines  # noqa: F401  # isort: skip
 from hetsim.cli import compare as _compare  # noqa: F401  # isort: skip
 from hetsim.cli import demo as _demo  # noqa: F401  # isort: skip
 from hetsim.cli import reproduce as _reproduce  # noqa: F401  # isort: skip
-from hetsim.cli import validate_calibrate as _validate_calibrate  # noqa: F401  # isort: skip
+from hetsim.cli import validate as _validate  # noqa: F401  # isort: skip
+from hetsim.cli import calibrate as _calibrate  # noqa: F401  # isort: skip
 from hetsim.cli import whatif as _whatif  # noqa: F401  # isort: skip
 from hetsim.cli import policies as _policies  # noqa: F401  # isort: skip
 from hetsim.cli import serve_sim as _serve_sim  # noqa: F401  # isort: skip

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -246,6 +246,8 @@ def ops_csv(r: AnalysisResult) -> str:
 def render(r: AnalysisResult) -> None:
     from rich.table import Table
 
+    from hetsim.analysis.uncertainty import band_range
+
     head = Table(
         title=(
             f"{r.model} on {r.tp * r.pp}x {r.hardware}  ({r.precision}, batch {r.batch}, "
@@ -272,12 +274,17 @@ def render(r: AnalysisResult) -> None:
             "footprint per device",
             f"{fmt_bytes(r.footprint_bytes)} of {fmt_bytes(r.capacity_bytes)}{where}  fits: {fit}",
         ),
-        ("TTFT", fmt_time(r.ttft_s)),
-        ("TPOT", fmt_time(r.tpot_s)),
-        ("end-to-end", fmt_time(r.e2e_latency_s)),
-        ("output throughput", f"{r.output_throughput_tok_per_s:,.1f} tok/s"),
+        ("TTFT", fmt_time(r.ttft_s) + band_range(r.bands, "ttft_s", fmt_time)),
+        ("TPOT", fmt_time(r.tpot_s) + band_range(r.bands, "tpot_s", fmt_time)),
+        ("end-to-end", fmt_time(r.e2e_latency_s) + band_range(r.bands, "e2e_latency_s", fmt_time)),
+        (
+            "output throughput",
+            f"{r.output_throughput_tok_per_s:,.1f} tok/s"
+            + band_range(r.bands, "output_throughput_tok_per_s", lambda x: f"{x:,.1f}"),
+        ),
         ("MBU (decode) / MFU (prefill)", f"{r.mbu:.1%} / {r.mfu:.1%}"),
         ("energy per token / avg power", f"{r.energy_j_per_token:.3f} J / {r.avg_power_w:,.0f} W"),
+        ("  band (energy, power)", _energy_bands(r, band_range)),
         ("calibration", r.calibration),
     ]
     for k, v in rows:
@@ -317,6 +324,12 @@ def render(r: AnalysisResult) -> None:
         console.print(t)
     for note in r.notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def _energy_bands(r: AnalysisResult, band_range: Any) -> str:
+    text = band_range(r.bands, "energy_j_per_token", lambda x: f"{x:.3f} J")
+    text += band_range(r.bands, "avg_power_w", lambda x: f"{x:,.0f} W")
+    return text.strip() or "-"
 
 
 def render_sides(r: AnalysisResult) -> None:

@@ -25,6 +25,9 @@ COLUMNS = (
 )  # fmt: skip
 METRICS = ("ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
            "mbu", "mfu")  # fmt: skip
+# the uncertainty band of each banded figure (hetsim.analysis.uncertainty): <figure>_lo, <figure>_hi
+BANDED = ("ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token")
+BAND_COLUMNS = (*(f"{m}_{end}" for m in BANDED for end in ("lo", "hi")), "band_validated")
 MAX_ROWS = 64
 
 
@@ -75,15 +78,20 @@ def compare_rows(
             for prec in precs:
                 d = check_result(analyze(spec, dev, w, prec, tp=tp, pp=pp)).to_dict()
                 row = {k: d[k] for k in COLUMNS}
+                bands = d.get("bands", {})
+                for m in BANDED:
+                    b = bands.get(m)
+                    row[f"{m}_lo"], row[f"{m}_hi"] = (b["lo"], b["hi"]) if b else (None, None)
+                row["band_validated"] = all(b["validated"] for b in bands.values()) if bands else False
                 if not row["fits"] and not ignore_capacity:  # no figures for a run that cannot happen
-                    row.update({k: None for k in METRICS})
+                    row.update({k: None for k in (*METRICS, *BAND_COLUMNS[:-1])})
                 rows.append(row)
     return rows
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=(*COLUMNS, *BAND_COLUMNS), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
@@ -108,16 +116,30 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
                       "[red]no[/]")  # fmt: skip
             continue
         tput = f"{r['output_throughput_tok_per_s']:,.1f}"
+        tput = f"[bold]{tput}[/]" if r["output_throughput_tok_per_s"] == best else tput
         t.add_row(
-            r["model"], r["hardware"], r["precision"], fmt_time(r["ttft_s"]), fmt_time(r["tpot_s"]),
-            f"[bold]{tput}[/]" if r["output_throughput_tok_per_s"] == best else tput,
+            r["model"], r["hardware"], r["precision"], fmt_time(r["ttft_s"]) + _band(r, "ttft_s", fmt_time),
+            fmt_time(r["tpot_s"]) + _band(r, "tpot_s", fmt_time),
+            tput + _band(r, "output_throughput_tok_per_s", lambda x: f"{x:,.0f}"),
             f"{r['energy_j_per_token']:.3f}", f"{r['mbu']:.1%}", f"{r['mfu']:.1%}",
             "yes" if r["fits"] else "[red]no[/]",
         )  # fmt: skip
     console.print(t)
+    if any(r.get("ttft_s_lo") is not None for r in rows):
+        unvalidated = any(r["ttft_s_lo"] is not None and not r["band_validated"] for r in rows)
+        console.print("bands: 80% of held-out measurements of each prediction's regime fall in lo-hi"
+                      + ("; * marks a regime without held-out rows of its own (a wider, borrowed band)"
+                         if unvalidated else ""))  # fmt: skip
     # which knobs priced each system (the rule and knobs are in `hetsim analyze`'s notes)
     seen = dict.fromkeys((r["hardware"], r["calibration"]) for r in rows)
     console.print("calibration: " + "; ".join(f"{hw}: {cal}" for hw, cal in seen))
+
+
+def _band(r: dict[str, Any], m: str, fmt: Any) -> str:
+    lo, hi = r.get(f"{m}_lo"), r.get(f"{m}_hi")
+    if lo is None or hi is None:
+        return ""
+    return f"\n[dim]{fmt(lo)}-{fmt(hi)}{'' if r['band_validated'] else '*'}[/]"
 
 
 @app.command("compare")

@@ -14,14 +14,22 @@ def _pct(x: float) -> str:
 def render_energy(rep: EnergyReport, width: int = 100) -> None:
     from rich.table import Table
 
-    if not rep.scores:
-        return
+    if not rep.scores and not rep.skipped:
+        return  # no energy rows in the files
     console.print(
-        f"energy: {len(rep.scores)} rows; active-power fraction {rep.active_fraction:g}; "
+        f"energy: {len(rep.scores)} rows scored of {len(rep.scores) + sum(rep.skipped.values())}; "
+        f"active-power fraction {rep.active_fraction:g}; "
         f"MAPE fitted {_pct(rep.mape('fitted'))}, held-out {_pct(rep.mape('held-out'))}"
-        + (f"; skipped: {', '.join(f'{k} {v}' for k, v in rep.skipped.items())}" if rep.skipped else ""),
+        + (
+            f"; skipped: {', '.join(f'{k} {v}' for k, v in sorted(rep.skipped.items()))}"
+            if rep.skipped
+            else ""
+        ),
         width=width,
     )
+    if not rep.scores:
+        console.print("energy: no energy row could be scored (reasons above)")
+        return
     t = Table(title="energy (board power model)", title_justify="left", width=width)
     for col in ("role", "hardware", "metric"):
         t.add_column(col, overflow="fold")

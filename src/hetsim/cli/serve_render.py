@@ -3,6 +3,7 @@ scenario's report, output files; and `hetsim validate --serving` tables."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +91,50 @@ def run_and_render(
                                      (f"MLPerf Inference has no benchmark for {r.model}; the throughput is "
                                       "reported as Offline would",))  # fmt: skip
     written = _write(r, outs)
+    bands = _bands(r, hardware, model, sim["precision"])
     if as_json:
-        out = r.summary()
+        out = {**r.summary(), "bands": {k: dataclasses.asdict(b) for k, b in bands.items()}}
         if report is not None:
             out["mlperf"] = report.as_dict()
         print_json(out)
         return
     render(r)
+    _render_bands(bands)
     if report is not None:
         _render_mlperf(report)
     for label, p in written:
         console.print(f"{label} written to {p}")
+
+
+def _bands(r: Any, hardware: str, model: str, prec: Any) -> dict[str, Any]:
+    """Uncertainty bands of the run's mean TTFT, TPOT, end-to-end latency, output throughput and
+    energy per token, in the static path's regime of this hardware, precision and model
+    (hetsim.analysis.uncertainty; the serving loop's own rows are scored by validate --serving)."""
+    from hetsim.analysis.uncertainty import bands_of, regime_of
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.workload.registry import get_model
+
+    dev = get_hardware(hardware)
+    regime = regime_of(dev.name, dev.calibration, prec, get_model(model).is_moe)
+    values = {"ttft_s": r.ttft_s.mean, "tpot_s": r.tpot_s.mean, "e2e_latency_s": r.e2e_latency_s.mean,
+              "output_throughput_tok_per_s": r.output_throughput_tok_per_s,
+              "energy_j_per_token": r.energy_j_per_token}  # fmt: skip
+    return bands_of(values, regime)
+
+
+def _render_bands(bands: dict[str, Any]) -> None:
+    if not bands:
+        return
+    ms = {k: f"{b.lo * 1e3:,.1f}-{b.hi * 1e3:,.1f} ms" for k, b in bands.items() if k.endswith("_s")}
+    b0 = next(iter(bands.values()))
+    tput = bands.get("output_throughput_tok_per_s")
+    console.print(
+        f"{b0.level:.0%} bands (static-path regime {b0.regime}"
+        + ("" if all(b.validated for b in bands.values()) else ", not validated: a wider, borrowed band")
+        + "): "
+        + ", ".join(f"{k.split('_')[0].upper()} mean {v}" for k, v in ms.items())
+        + (f", output {tput.lo:,.0f}-{tput.hi:,.0f} tok/s" if tput else "")
+    )
 
 
 def _write(r: Any, outs: dict[str, Any]) -> list[tuple[str, Path]]:

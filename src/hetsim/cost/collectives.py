@@ -90,7 +90,10 @@ def _alpha(link: Link, steps: float, kp: KernelParams | None) -> float:
 
 
 def _up_bw(link: Link, kp: KernelParams | None) -> float:
-    return link.bandwidth_bytes_per_s * (kp.link_efficiency if kp is not None else 1.0)
+    if kp is None:
+        return link.bandwidth_bytes_per_s
+    nvls = link.in_network_reduction and kp.nvls_link_efficiency > 0
+    return link.bandwidth_bytes_per_s * (kp.nvls_link_efficiency if nvls else kp.link_efficiency)
 
 
 def _ring_or_nvls(nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float) -> CollectiveCost:

@@ -21,6 +21,7 @@ Collectives (all-reduce by ring, NVLS or hierarchically across nodes) are priced
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -189,14 +190,41 @@ def issue_cap_s(op: Op, unit: ComputeUnit, rho: float, nbytes: Num | None = None
     return out
 
 
+_NARROW: dict[int, tuple[KernelParams, KernelParams]] = {}
+
+
+def narrowed(kp: KernelParams) -> KernelParams:
+    """``kp`` for a GEMM with 8- or 4-bit inputs: its main loop at ``narrow_gemm_efficiency``
+    (unchanged where that knob is 0)."""
+    if kp.narrow_gemm_efficiency <= 0:
+        return kp
+    hit = _NARROW.get(id(kp))
+    if hit is not None and hit[0] is kp:
+        return hit[1]
+    out = replace(kp, gemm_efficiency=kp.narrow_gemm_efficiency)
+    if len(_NARROW) > 256:
+        _NARROW.clear()
+    _NARROW[id(kp)] = (kp, out)
+    return out
+
+
 def kernel_times(
-    op: Op, unit: ComputeUnit, memory: MemoryTier, peak: float, kp: KernelParams, memory_floor_s: Num = 0.0
+    op: Op,
+    unit: ComputeUnit,
+    memory: MemoryTier,
+    peak: float,
+    kp: KernelParams,
+    memory_floor_s: Num = 0.0,
+    narrow: bool = False,
 ) -> tuple[Num, Num, Num]:
     """(compute_s, memory_s, body_s) of one repetition of ``op``; body includes the kernel's
     fixed latency but no launch gap. ``memory_floor_s``: the least its memory phase takes
-    (data streamed in from another side while it runs; see :func:`hetsim.cost.roofline.op_cost`)."""
+    (data streamed in from another side while it runs; see :func:`hetsim.cost.roofline.op_cost`).
+    ``narrow``: a GEMM on 8- or 4-bit inputs (its main loop at ``narrow_gemm_efficiency``)."""
     nbytes = op.bytes
     if op.kind == "gemm":
+        if narrow:
+            kp = narrowed(kp)
         per_byte = 1.0 / (memory.bandwidth_bytes_per_s * memory_fraction(op, kp))
         compute_s, extra = gemm_times(
             unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups, per_byte, nbytes

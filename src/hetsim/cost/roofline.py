@@ -131,7 +131,15 @@ def op_cost(
     dt = compute_dtype(op, prec)
     nbytes = op.bytes
     if kernels is not None:
-        compute_s, memory_s, body = kernel_times(op, unit, memory, unit.peak(dt), kernels, memory_floor_s)
+        compute_s, memory_s, body = kernel_times(
+            op,
+            unit,
+            memory,
+            unit.peak(dt),
+            kernels,
+            memory_floor_s,
+            narrow=op.kind == "gemm" and dt.bits <= 8,
+        )
     else:
         # the size ramp is read at the work the cores actually do (tiles padded to whole
         # waves), so a GEMV padded to one tile row costs what the padded tile costs

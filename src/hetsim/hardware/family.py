@@ -237,6 +237,21 @@ def _with_memory_efficiency(side: Side, eff: float, prov: Provenance) -> Side:
     return dataclasses.replace(side, memory=mem)
 
 
+# tensor-core generations the 8- / 4-bit GEMM knob (KernelParams.narrow_gemm_efficiency) was
+# fitted on (DeepGEMM on H800, cuBLASLt on H100 / H200 / GB200): elsewhere (Ada's FP8, CDNA's)
+# an 8-bit GEMM keeps the shared main-loop efficiency, for want of held-out rows of its own
+NARROW_ARCHITECTURES = ("hopper", "blackwell", "blackwell-ultra")
+
+
+def scoped_kernels(dev: Device, kp: KernelParams | None) -> KernelParams | None:
+    """``kp`` as it applies to ``dev``: the narrow-GEMM knob only on its fitted generations."""
+    if kp is None or kp.narrow_gemm_efficiency <= 0:
+        return kp
+    if family_of(dev).architecture in NARROW_ARCHITECTURES:
+        return kp
+    return dataclasses.replace(kp, narrow_gemm_efficiency=0.0)
+
+
 def apply(dev: Device, choice: Choice) -> Device:
     """``dev`` priced as ``choice`` says."""
     sides = dev.sides
@@ -245,6 +260,7 @@ def apply(dev: Device, choice: Choice) -> Device:
             "calibrated", f"memory_efficiency of the {TRANSFER_SOURCE} overlay, by memory technology"
         )
         sides = (_with_memory_efficiency(sides[0], choice.memory_efficiency, prov), *sides[1:])
+    kernels = scoped_kernels(dev, choice.kernels)
     return dataclasses.replace(
-        dev, sides=sides, kernels=choice.kernels, calibration=choice.label, calibration_notes=choice.notes
+        dev, sides=sides, kernels=kernels, calibration=choice.label, calibration_notes=choice.notes
     )

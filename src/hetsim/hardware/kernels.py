@@ -58,6 +58,9 @@ class KernelParams:
     # datasheet L2 when the op's footprint fits: its DRAM time is divided by this (1: off)
     cache_gain: float = 1.0
     attention_efficiency: float = 0.5  # fraction of matrix peak of fused (flash) attention
+    # fraction of the 8- / 4-bit matrix peak a GEMM main loop reaches (FP8 / FP4 tensor cores:
+    # twice the math per operand byte, block-scale promotion); 0: the same as gemm_efficiency
+    narrow_gemm_efficiency: float = 0.0
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
@@ -76,6 +79,9 @@ class KernelParams:
     allreduce_latency_s: float = 10e-6  # alpha of the all-reduce alpha-beta model
     allreduce_hop_latency_s: float = 1e-6  # per ring step: alpha grows by 2(p-1) hops
     link_efficiency: float = 0.7  # beta: fraction of link bandwidth an all-reduce reaches
+    # the same for an all-reduce reduced in the switch (NVLS / SHARP: each byte up once and down
+    # once); 0: link_efficiency
+    nvls_link_efficiency: float = 0.0
     tiles: tuple[tuple[int, int], ...] = DEFAULT_TILES
     provenance: Mapping[str, Provenance] = field(default_factory=dict, compare=False)
 
@@ -108,6 +114,14 @@ class KernelParams:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"kernel parameter {name} must be non-negative")
+        if not 0 <= self.nvls_link_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter nvls_link_efficiency must be in [0, 1] (0: as link_efficiency)"
+            )
+        if not 0 <= self.narrow_gemm_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter narrow_gemm_efficiency must be in [0, 1] (0: as gemm_efficiency)"
+            )
         if self.cache_gain < 1:
             raise ConfigError("kernel parameter cache_gain must be at least 1")
         if self.vector_overlap_p != 0 and self.vector_overlap_p < 1:

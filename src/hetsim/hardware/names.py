@@ -129,6 +129,9 @@ def _read(text: str) -> Match:
         if re.search(pattern, whole):
             return Match("", f"hardware {text!r} {reason}")
     name = next((n for pat, n in HARDWARE_RULES if re.search(pat, low)), "")
+    if not name:  # a machine named by its box, the GPU in brackets: 'Intel 265K PC (Nvidia RTX 4090)'
+        inner = " ".join(re.findall(r"\(([^()]*)\)", whole))
+        name = next((n for pat, n in HARDWARE_RULES if re.search(pat, inner)), "")
     if not name:
         return Match("", f"hardware {text!r} matches no known hardware")
     for pattern, base, variant in VARIANTS:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.analysis.result import AnalysisResult, FloatArray, OpResult, PhaseResult, SideResult
+from hetsim.analysis.uncertainty import regime_of
 from hetsim.cost.roofline import Cost
 from hetsim.hardware.spec import Device
 from hetsim.sim.config import Options, Workload
@@ -102,6 +103,7 @@ def result_record(
         ops=ops,
         notes=notes,
         calibration=dev.calibration,
+        regime=regime_of(dev.name, dev.calibration, prec, m.is_moe),  # its uncertainty bands
     )
 
 

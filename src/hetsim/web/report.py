@@ -66,7 +66,7 @@ def _typed(v: Any, tp: Any, where: str) -> Any:
 def _record(cls: Any, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object")
-    names = [f.name for f in fields(cls)]
+    names = [f.name for f in fields(cls) if f.init]  # derived fields (bands) are rebuilt
     missing = [n for n in names if n not in data and not _has_default(cls, n)]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")

@@ -11,7 +11,13 @@ as every preset name and alias:
 3. variant tokens that leave the architecture alone are dropped (``instruct``, ``chat``, ``it``,
    ``hf``, ``base``, ``thinking``, ``gguf``, four-digit release dates such as ``2507``);
 4. family spellings are joined to their version (``meta-llama-3.1`` / ``llama-v3.1`` ->
-   ``llama3.1``; ``qwen-3`` -> ``qwen3``; ``gemma-2``, ``phi-3`` likewise).
+   ``llama3.1``; ``qwen-3`` -> ``qwen3``; ``gemma-2``, ``phi-3`` likewise; ``gptj`` -> ``gpt-j``);
+   an Ollama tag's ``:`` is a ``-``, a context-length token (``128k``) and ``moe`` are dropped.
+
+A name with bracketed remarks (``LLAMA 3 (70B)``, ``Mixtral 46.7B (Mixtral 8x7B)``) is tried
+whole, without the remarks, with them unwrapped, then remark by remark; a parameter count the
+preset's own name leaves out (``DeepSeek-V3 671B``) is dropped when it agrees with the
+preset's count within 10%.
 
 The result must equal a normalised preset name or alias exactly: no guessing. An unknown name
 gets the closest names and how to pass a config.json instead.
@@ -51,14 +57,30 @@ PRECISION_TOKENS: dict[tuple[str, ...], str] = {
     ("fp16",): "fp16",
 }
 GGUF_TOKEN = re.compile(r"^(q\d(_[01k])?(_[sml])?|iq\d(_(xxs|xs|s|m|nl))?|f16|f32|bf16)$")
-VARIANTS = {"instruct", "chat", "it", "hf", "base", "thinking", "reasoning", "gguf", "dynamic", "preview"}
+VARIANTS = {
+    "instruct",
+    "chat",
+    "it",
+    "hf",
+    "base",
+    "thinking",
+    "reasoning",
+    "gguf",
+    "dynamic",
+    "preview",
+    "moe",
+}
 DATE = re.compile(r"^\d{4}$")
+CONTEXT = re.compile(r"^\d+k$")  # a context-length variant ('128k', '4k'): same weights
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)b$")  # a parameter count ('671b'), checked against the preset's
 FAMILIES = (
     (re.compile(r"^(meta-)?llama-?v?(\d(\.\d)?)(?=-|$)"), r"llama\2"),
     (re.compile(r"^qwen-?v?(\d(\.\d)?)(?=-|$)"), r"qwen\1"),
     (re.compile(r"^gemma-(\d)(?=-|$)"), r"gemma\1"),
     (re.compile(r"^phi-(\d(\.\d)?)(?=-|$)"), r"phi\1"),
+    (re.compile(r"^gptj(?=-|$)"), "gpt-j"),
 )
+BRACKETS = re.compile(r"\(([^()]*)\)")
 CONFIG_HINT = "or give the path of the model's config.json (or its folder, or a .gguf file)"
 
 
@@ -94,12 +116,12 @@ def _precision(tokens: list[str]) -> tuple[list[str], str]:
 
 def normalise(name: str) -> tuple[str, str]:
     """(the normalised key, the weight format the name states or '')."""
-    text = re.sub(r"\s+", "-", name.strip().split("/")[-1].lower())
+    text = re.sub(r"[\s:]+", "-", name.strip().split("/")[-1].lower())  # 'llama3.1:70b' (Ollama tag)
     tokens: list[str] = []
     for t in text.split("-"):  # a GGUF type keeps its underscores (q4_k_m); elsewhere _ is -
         tokens += [t] if GGUF_TOKEN.match(t) else [u for u in t.split("_") if u]
     tokens, fmt = _precision(tokens)
-    tokens = [t for t in tokens if t not in VARIANTS and not DATE.match(t)]
+    tokens = [t for t in tokens if t not in VARIANTS and not DATE.match(t) and not CONTEXT.match(t)]
     key = "-".join(tokens)
     for pattern, repl in FAMILIES:
         key = pattern.sub(repl, key)
@@ -125,6 +147,34 @@ def aliases_of(name: str) -> list[str]:
     return sorted(k for k, v in _index().items() if v == name and k != name)
 
 
+def _candidates(name: str) -> list[str]:
+    """The name, then without its bracketed remarks, with them unwrapped, and each remark
+    alone (split at ';' and ','): 'LLAMA 3 (70B)', 'Mixtral 46.7B (Mixtral 8x7B)'."""
+    if "(" not in name:
+        return [name]
+    inner = [p for x in BRACKETS.findall(name) for p in re.split(r"[;,]", x) if p.strip()]
+    unwrapped = BRACKETS.sub(lambda m: f" {m.group(1)} ", name)
+    return [name, BRACKETS.sub(" ", name), unwrapped, *inner]
+
+
+def _match(key: str, index: dict[str, str]) -> str | None:
+    """The preset a normalised key names; a parameter count the preset's own name leaves out
+    ('deepseek-v3-671b') is dropped when it agrees with the preset's count within 10%."""
+    from hetsim.workload.registry import MODELS
+
+    if key in index:
+        return index[key]
+    tokens = key.split("-")
+    for i, t in enumerate(tokens):
+        size = SIZE.match(t)
+        rest = "-".join(tokens[:i] + tokens[i + 1 :])
+        if size and i > 0 and rest in index:
+            params = MODELS.get_item(index[rest]).params
+            if abs(params / (float(size.group(1)) * 1e9) - 1.0) <= 0.1:
+                return index[rest]
+    return None
+
+
 def resolve(name: str) -> Resolved:
     """The preset a user's model name means, or :class:`UnknownNameError` with the closest."""
     from hetsim.workload.registry import MODELS
@@ -133,9 +183,13 @@ def resolve(name: str) -> Resolved:
     exact = name.strip().lower()
     if exact in index:
         return Resolved(MODELS.get_item(index[exact]), "", exact)
-    key, fmt = normalise(name)
-    if key in index:
-        return Resolved(MODELS.get_item(index[key]), fmt, key)
+    keys = [normalise(c) for c in _candidates(name)]
+    fmt = next((f for _, f in keys if f), "")
+    for key, _ in keys:
+        hit = _match(key, index)
+        if hit is not None:
+            return Resolved(MODELS.get_item(hit), fmt, key)
+    key = keys[min(1, len(keys) - 1)][0]  # suggestions for the name without its remarks
     close = difflib.get_close_matches(key, list(index), n=5, cutoff=0.5)
     suggestions = list(dict.fromkeys(index[c] for c in close))[:3]
     err = UnknownNameError("model", name, MODELS.names())

@@ -127,8 +127,27 @@ def summary_cards(r: AnalysisResult) -> list[Card]:
         Card("mfu", "MFU (prefill)", r.mfu, f"{r.mfu:.1%}"),
         Card("energy_j_per_token", "energy per token", r.energy_j_per_token, f"{r.energy_j_per_token:.3f} J"),
         Card("avg_power_w", "average power", r.avg_power_w, f"{r.avg_power_w:,.0f} W"),
+        *band_cards(r),
         Card("policy", "placement policy", r.policy, r.policy),
     ]
+
+
+def band_cards(r: AnalysisResult) -> list[Card]:
+    """One card per uncertainty band (hetsim.analysis.uncertainty): [lo, hi] of the figure; a
+    regime without held-out rows of its own says so."""
+    shown = (
+        ("ttft_s", "TTFT", fmt_time), ("tpot_s", "TPOT", fmt_time),
+        ("output_throughput_tok_per_s", "throughput", lambda x: f"{x:,.1f} tok/s"),
+        ("energy_j_per_token", "energy per token", lambda x: f"{x:.3f} J"),
+    )  # fmt: skip
+    out = []
+    for key, label, fmt in shown:
+        b = r.bands.get(key)
+        if b is not None:
+            tail = "" if b.validated else " (unvalidated regime)"
+            out.append(Card(f"{key}_band", f"{label}: {b.level:.0%} band{tail}", [b.lo, b.hi],
+                            f"{fmt(b.lo)} to {fmt(b.hi)}", "" if b.validated else "bad"))  # fmt: skip
+    return out
 
 
 def ops_table(r: AnalysisResult) -> Table:

@@ -1,5 +1,5 @@
-"""`hetsim validate` (score the cost model on measurements) and `hetsim calibrate` (fit the
-shared kernel parameters on measurements, or measure a GPU with ``--device cuda``)."""
+"""`hetsim validate`: score the cost model on measurements (`hetsim calibrate`, which fits it,
+is in :mod:`hetsim.cli.calibrate` and shares this module's file options and report tables)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hetsim.calibration.defaults import (
-    DEFAULT_FIT_FILES,
-    DEFAULT_FIT_HARDWARE,
     DEFAULT_SKIP_TAGS,
     GROUP_FIELDS,
 )
 from hetsim.cli.common import app, console, print_json, progress
-from hetsim.cli.outputs import ForceOption
 from hetsim.errors import ConfigError, MeasurementError
-from hetsim.outfiles import check_new_file
 
 if TYPE_CHECKING:  # the calibration package (NumPy, SciPy) is imported inside the commands
     from rich.table import Table
@@ -157,6 +153,14 @@ def validate_cmd(
     serving: Annotated[
         bool, typer.Option("--serving", help="Score the serving rows (QPS=N) through serve-sim instead.")
     ] = False,
+    no_folds: Annotated[
+        bool,
+        typer.Option(
+            "--no-folds",
+            help="Skip the leave-one-source-out and leave-one-hardware-out scores (and band coverage) "
+            "the report leads with.",
+        ),
+    ] = False,
     serving_fit: Annotated[
         bool,
         typer.Option(
@@ -165,21 +169,16 @@ def validate_cmd(
         ),
     ] = False,
 ) -> None:
-    """Predict every measured row the cost model can, and report its error (MAPE, median APE)
-    per source, metric, hardware and fitted vs held-out, with the worst rows. Power and energy
-    rows (avg_power, energy_per_token, energy_per_request) get their own table: the board
-    power model, fitted vs held-out and leave one GPU out."""
+    """Predict every measured row the cost model can, and report its error (MAPE, median APE).
+    The report leads with the held-out error: every row scored by the knobs fitted without its
+    source (leave one source out) and without its hardware (leave one hardware out), per level,
+    source, precision and hardware, and the coverage of the uncertainty bands on held-out rows;
+    then the committed profiles per source, metric, hardware and fitted vs held-out, with the
+    worst rows. Power and energy rows (avg_power, energy_per_token, energy_per_request) get their
+    own table (the board power model), printed whenever the files hold any, with skip reasons.
+    Every row that is not scored is counted under its reason."""
     if serving:
-        from hetsim.cli.serve_sim import serving_validate
-
-        if cross_validate and not serving_fit:
-            raise ConfigError(
-                "--cross-validate with --serving needs --serving-fit (the fit it cross-validates)"
-            )
-        serving_validate(
-            _files((measurements or []) + (extra or [])), fit=serving_fit, as_json=as_json,
-            by=cross_validate or "hardware",
-        )  # fmt: skip
+        _validate_serving((measurements or []) + (extra or []), cross_validate, serving_fit, as_json)
         return
     from hetsim.calibration.api import validate
 
@@ -206,29 +205,54 @@ def validate_cmd(
         if not as_json:
             console.print(f"refitted without: {', '.join(cv.refit) or 'none'} (other folds never in the fit)")
     else:
-        with progress(f"validate: predicting the rows of {len(files)} file(s)"):
-            rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip))
+        with progress(
+            f"validate: predicting the rows of {len(files)} file(s), leave one source / hardware out"
+        ):
+            rep = validate(files, calibrated=not uncalibrated, skip_tags=frozenset(skip), folds=not no_folds)
         title = "validate"
-    from hetsim.calibration.energy import energy_report
+    _emit(rep, files, title, worst, fields, as_json, folds=not no_folds)
 
-    energy = energy_report(files)  # power and energy rows: the board power model's own table
-    folds = _host_timing_folds(rep, files)
+
+def _validate_serving(files: list[Path], cross_validate: str | None, fit: bool, as_json: bool) -> None:
+    """``validate --serving``: the serving rows (QPS=N) through serve-sim."""
+    from hetsim.cli.serve_sim import serving_validate
+
+    if cross_validate and not fit:
+        raise ConfigError("--cross-validate with --serving needs --serving-fit (the fit it cross-validates)")
+    serving_validate(_files(files), fit=fit, as_json=as_json, by=cross_validate or "hardware")
+
+
+def _emit(
+    rep: Report, files: list[Path], title: str, worst: int, fields: list[str] | None, as_json: bool, *,
+    folds: bool,
+) -> None:  # fmt: skip
+    """The report, the energy rows' own table (the board power model) and the host-timed
+    kernels' folds: as one JSON object or as tables."""
+    from hetsim.calibration.energy import energy_report
+    from hetsim.cli.folds_view import band_coverage, render_folds
+
+    energy = energy_report(files, folds=folds)
+    host_folds = _host_timing_folds(rep, files)
     if as_json:
         out = rep.to_json(worst)
+        if rep.folds:
+            out["band_coverage"] = band_coverage(rep, energy)
         if fields:
             out["by"] = {",".join(fields): rep.by_fields(fields)}
-        if energy.scores:
+        if energy.scores or energy.skipped:
             out["energy"] = energy.to_json()
-        if folds:
-            out["host_timing_folds"] = folds
+        if host_folds:
+            out["host_timing_folds"] = host_folds
         print_json(out)
-    else:
-        from hetsim.cli.energy_view import render_energy
+        return
+    from hetsim.cli.energy_view import render_energy
 
-        render_report(rep, title, worst, fields)
-        render_energy(energy, WIDTH)
-        if folds:
-            _render_folds(folds)
+    if rep.folds:
+        render_folds(rep, band_coverage(rep, energy), WIDTH, energy)
+    render_report(rep, title, worst, fields)
+    render_energy(energy, WIDTH)
+    if host_folds:
+        _render_folds(host_folds)
 
 
 def _host_timing_folds(rep: Report, files: list[Path]) -> dict[str, Any] | None:
@@ -257,137 +281,3 @@ def _render_folds(folds: dict[str, Any]) -> None:
             head = f"{','.join(f['fit_hardware'])}\n{floors}" if i == 0 else ""
             t.add_row(head, k, str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
     console.print(t)
-
-
-def _check_overlay_target(out_dir: Path | None, into_package: bool) -> None:
-    """Overlays go where the user said: a folder (--out-dir), or the package (--into-package)."""
-    if into_package and out_dir is not None:
-        raise ConfigError("choose one of --out-dir and --into-package")
-    if not into_package and out_dir is None:
-        raise ConfigError(
-            "say where the overlays go: --out-dir FOLDER, "
-            "or --into-package to replace the committed ones; --dry-run writes nothing"
-        )
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise ConfigError(f"--out-dir {out_dir} is a file; give a folder")
-        if not out_dir.exists():
-            parent = out_dir.parent
-            if not parent.is_dir():
-                raise ConfigError(f"--out-dir {out_dir}: folder {parent} does not exist; create it first")
-            out_dir.mkdir()
-
-
-@app.command("calibrate")
-def calibrate_cmd(
-    from_measurements: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--from-measurements",
-            help="Measurement CSV(s) to fit on and score "
-            "(default: every CSV of data/measurements/published/).",
-        ),
-    ] = None,
-    extra: ExtraCsvs = None,
-    fit_hardware: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fit-hardware",
-            help=f"Hardware whose rows are fitted (default: {', '.join(DEFAULT_FIT_HARDWARE)}); "
-            "all others are held out.",
-        ),
-    ] = None,
-    fit_file: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fit-file", help=f"File names whose rows are fitted (default: {', '.join(DEFAULT_FIT_FILES)})."
-        ),
-    ] = None,
-    transfer_to: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--transfer-to",
-            help="Hardware to receive the shared parameters "
-            "(default: every other known hardware in the files).",
-        ),
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out-dir", help="Folder to write the overlays into (required unless --dry-run)."),
-    ] = None,
-    into_package: Annotated[
-        bool,
-        typer.Option(
-            "--into-package",
-            help="Replace the committed overlays in hetsim/hardware/calibrated/ (instead of --out-dir).",
-        ),
-    ] = False,
-    force: ForceOption = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fit and score, write nothing.")] = False,
-    refit: Annotated[
-        str,
-        typer.Option(
-            "--refit",
-            help="all: fit every shared parameter; vector: only the vector-kernel ones (norms, "
-            "activations, residual adds), the others held at the committed overlays' values.",
-        ),
-    ] = "all",
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device",
-            help="'cuda': run the microbenchmarks on this machine's GPU (needs PyTorch) "
-            "and write a measurement CSV.",
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", help="CSV written by --device cuda.")] = Path(
-        "data/measurements/gpu_microbench.csv"
-    ),
-    quick: Annotated[bool, typer.Option("--quick", help="With --device: a small sweep.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Fit the shared kernel-model parameters on measurements and write calibrated overlays
-    (with provenance) into --out-dir; or, with --device cuda, measure this GPU into a CSV."""
-    if device is not None:
-        from hetsim.calibration.microbench import run_microbenchmarks, torch_backend
-
-        if device != "cuda":
-            raise MeasurementError(f"--device {device!r}: only 'cuda' is supported")
-        check_new_file(out, force, "--out")
-        path = run_microbenchmarks(torch_backend(), out, quick=quick)
-        console.print(
-            f"measurements written to {path}; score them with: hetsim validate --measurements {path}"
-        )
-        return
-    from hetsim.calibration.api import calibrate
-
-    if not dry_run:
-        _check_overlay_target(out_dir, into_package)
-    with progress("calibrate: fitting the shared kernel parameters"):
-        cal = calibrate(
-            _files((from_measurements or []) + (extra or [])),
-            fit_hardware=fit_hardware or DEFAULT_FIT_HARDWARE,
-            fit_files=fit_file or DEFAULT_FIT_FILES,
-            transfer_to=transfer_to,
-            out_dir=out_dir,
-            write=not dry_run,
-            force=force,
-            refit=refit,
-        )
-    fitted = {**cal.kernel_fit.params, **(cal.collective_fit.params if cal.collective_fit else {})}
-    if as_json:
-        print_json({"params": fitted, "fit_rows": cal.kernel_fit.rows,
-                    "overlays": {k: str(v) for k, v in cal.overlays.items()},
-                    **cal.report.to_json()})  # fmt: skip
-        return
-    from rich.table import Table
-
-    t = Table(title="fitted shared parameters", title_justify="left")
-    t.add_column("parameter")
-    t.add_column("value", justify="right")
-    for k, v in fitted.items():
-        t.add_row(k, f"{v * 1e6:.2f} us" if k.endswith("_s") else f"{v:.4g}")
-    console.print(t)
-    for name, path in cal.overlays.items():
-        console.print(f"overlay written: {path} ({name})")
-    render_report(cal.report, "calibrate (new parameters)")
