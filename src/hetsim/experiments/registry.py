@@ -115,3 +115,12 @@ register(
         "hetsim.experiments.melange",
     )
 )
+register(
+    Study(
+        "neupims",
+        "NeuPIMs: NPU + HBM2-PIM sharing one memory, dual row buffers, sub-batch interleaving",
+        "Heo et al., NeuPIMs: NPU-PIM Heterogeneous Acceleration for Batched LLM Inferencing, "
+        "ASPLOS 2024 (arXiv 2403.00579)",
+        "hetsim.experiments.neupims",
+    )
+)

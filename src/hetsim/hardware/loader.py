@@ -50,23 +50,37 @@ DEVICE_KEYS = (
     "execution",
 )
 EXECUTION_KEYS = ("group_sync", "shared_everywhere")
+EXECUTION_SHARING = ("shared_memory", "sub_batches", "channel_contention")
 
 
 def _execution(raw: Any, ctx: Ctx, where: str) -> Execution:
-    """``execution: {group_sync: true, shared_everywhere: true, provenance: {...}}``."""
+    """``execution: {group_sync: true, shared_everywhere: true, shared_memory: [a, b],
+    sub_batches: 2, channel_contention: 0.1, provenance: {...}}``."""
     if raw is None:
         return Execution()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: must be a mapping of {', '.join(EXECUTION_KEYS)} to true or false")
-    check_keys(raw, (*EXECUTION_KEYS, "provenance"), where)
+    check_keys(raw, (*EXECUTION_KEYS, *EXECUTION_SHARING, "provenance"), where)
     flags = {}
     for key in EXECUTION_KEYS:
         value = raw.get(key, False)
         if not isinstance(value, bool):
             raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
         flags[key] = value
-    given = [k for k in EXECUTION_KEYS if k in raw]
-    return Execution(**flags, provenance=ctx.sources(raw, given, where))
+    shared = raw.get("shared_memory", [])
+    if not isinstance(shared, list) or not all(isinstance(x, str) for x in shared):
+        raise ConfigError(f"{where}.shared_memory: must be a list of two side names, e.g. [npu, pim]")
+    contention = raw.get("channel_contention", 0.0)
+    if isinstance(contention, bool) or not isinstance(contention, int | float):
+        raise ConfigError(f"{where}.channel_contention: must be a number between 0 and 1, got {contention!r}")
+    given = [k for k in (*EXECUTION_KEYS, *EXECUTION_SHARING) if k in raw]
+    return Execution(
+        **flags,
+        shared_memory=tuple(shared),
+        sub_batches=read_count(raw.get("sub_batches", 1), f"{where}.sub_batches", minimum=1),
+        channel_contention=float(contention),
+        provenance=ctx.sources(raw, given, where),
+    )
 
 
 def _side_links(raw: Any, ctx: Ctx, where: str) -> tuple[SideLink, ...]:
