@@ -124,3 +124,12 @@ register(
         "hetsim.experiments.neupims",
     )
 )
+register(
+    Study(
+        "gh200",
+        "GH200 coupled vs PCIe: prefill, the CPU-bound region (host launch per kernel), max-load throughput",
+        "Vellaisamy et al., Characterizing and Optimizing LLM Inference Workloads on CPU-GPU Coupled "
+        "Architectures, ISPASS 2025 (arXiv 2504.11750); NVIDIA TensorRT-LLM v0.13 performance overview",
+        "hetsim.experiments.gh200",
+    )
+)

@@ -33,6 +33,7 @@ DEVICE_KEYS = (
     "side_link",
     "interconnect",
     "kernel_overhead",
+    "host_dispatch_scale",
     "static_power_w",
     "active_power_w",
     "tdp_w",
@@ -143,7 +144,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
             Side(str(s.get("name", f"side{i}")), read_memory(s["memory"], ctx, f"{w}.memory"), units)
         )
     power = ("static_power_w", "active_power_w", "tdp_w")
-    numbers = [k for k in ("kernel_overhead", *power, "price_usd", "node_devices") if k in raw]
+    numbers = [
+        k for k in ("kernel_overhead", "host_dispatch_scale", *power, "price_usd", "node_devices") if k in raw
+    ]
     n_devices = read_count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
     return Device(
         name=name,
@@ -153,6 +156,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         interconnect=read_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
         links=_side_links(raw.get("links"), ctx, f"{name}.links"),
         kernel_overhead_s=read_quantity(raw, "kernel_overhead", "s", where),
+        host_dispatch_scale=read_number(raw, "host_dispatch_scale", where)
+        if "host_dispatch_scale" in raw
+        else 1.0,
         static_power_w=read_number(raw, "static_power_w", where),
         tdp_w=read_number(raw, "tdp_w", where),
         # above idle while kernels run; absent: cost/power.py's calibrated share of the headroom

@@ -246,6 +246,10 @@ class Device:
     scale_out: Link | None = None
     node_devices: int = 0
     execution: Execution = Execution()  # how the sides run a layer together
+    # the host CPU's time to issue one kernel relative to the x86 hosts the engines' dispatch
+    # times (engines/, ``Serving.kernel_dispatch_s``) were calibrated on: a pass's host time
+    # is kernels x dispatch x this (a Grace-hosted GH200 sets its own; 1: an x86 host)
+    host_dispatch_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.active_power_w is not None:
@@ -279,6 +283,11 @@ class Device:
                 )
         if self.n_devices < 1:
             raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
+        if not 0 < self.host_dispatch_scale < math.inf:
+            raise ConfigError(
+                f"hardware {self.name!r}: host_dispatch_scale must be a positive number, "
+                f"got {self.host_dispatch_scale}"
+            )
         if self.node_devices < 0:
             raise ConfigError(f"hardware {self.name!r}: node_devices must be 0 (one domain) or more")
         _non_negative(
