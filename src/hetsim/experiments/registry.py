@@ -133,3 +133,12 @@ register(
         "hetsim.experiments.gh200",
     )
 )
+register(
+    Study(
+        "sn40l",
+        "SambaNova SN40L: composition of experts, model switching from DDR to HBM",
+        "Prabhakar et al., SambaNova SN40L: Scaling the AI Memory Wall with Dataflow and Composition of "
+        "Experts, arXiv 2405.07518",
+        "hetsim.experiments.sn40l",
+    )
+)
