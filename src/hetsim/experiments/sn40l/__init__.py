@@ -149,7 +149,7 @@ def _knobs() -> tuple[Knob, ...]:
         Knob(
             "SN40L DDR -> HBM rate",
             "200 GB/s per socket",
-            "assumed (sn40l preset): DDR bandwidth not published in the sources read",
+            "assumed: the sn40l preset's DDR bandwidth (not published in the sources read)",
         ),
         Knob(
             "DGX host -> HBM rate",
