@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.loader import get_hardware
@@ -52,6 +54,31 @@ def test_one_sub_batch_is_the_blocked_step_and_contention_never_speeds_up() -> N
         for c in (0.0, 0.25, 0.5, 1.0)
     ]
     assert times == sorted(times)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.integers(1, 128),
+    st.integers(16, 900),
+    st.integers(2, 120),
+    st.floats(0.0, 1.0),
+    st.sampled_from([1, 2, 4]),
+    st.booleans(),
+)
+def test_interleaved_step_is_physical(
+    batch: int, prompt: int, generated: int, contention: float, subs: int, sram: bool
+) -> None:
+    base = get_hardware(HW)
+    mem = replace(base.sides[0].memory, cache_bytes=base.sides[0].memory.cache_bytes if sram else 0.0)
+    dev = replace(
+        base,
+        sides=(replace(base.sides[0], memory=mem), base.sides[1]),
+        execution=replace(base.execution, channel_contention=contention, sub_batches=subs),
+    )
+    it = interleave(_run(dev, batch, prompt, generated), dev, 32)
+    # never faster than the longer side, never slower than blocked, finite and positive
+    assert 0 < max(it.primary_s, it.memory_s) <= it.interleaved_s * (1 + 1e-12)
+    assert it.interleaved_s <= it.blocked_s * (1 + 1e-12)
 
 
 def test_weights_reread_per_sub_batch_without_on_chip_memory() -> None:

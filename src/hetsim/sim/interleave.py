@@ -21,6 +21,9 @@ layer costs the longer of the two sides' work instead of their sum:
 - ``fill``: the pipeline's start, the shorter side's share of one sub-batch of one layer;
 - ``T_other``: ops outside the layers (embeddings, LM head) run alone.
 
+Where that exceeds the blocked step (heavy contention, weights reread) the runtime keeps the
+blocked schedule: the interleaved step is never the slower of the two.
+
 The same device's blocked step is the placed run's decode time; both are per decode context
 and averaged over the decode like every other step (:func:`hetsim.sim.placed.mean_ctx`).
 Capacity is shared: the two sides together hold at most the first named side's capacity.
@@ -114,8 +117,9 @@ def interleave(ev: Evaluated, dev: Device, n_layers: int) -> Interleaved:
     reread = 0.0 if on_chip or S == 1 else (S - 1) * weights * n_layers / bw
     stall = ex.channel_contention * np.minimum(m_p, t_m)
     fill = np.minimum(t_p, t_m) / (S * n_layers)
-    inter = np.maximum(t_p + reread, t_m + stall) + fill + t_o
     blocked = t_p + t_m + t_o
+    # a runtime interleaves only where it pays: never slower than running blocked
+    inter = np.minimum(np.maximum(t_p + reread, t_m + stall) + fill + t_o, blocked)
     if S == 1:  # no second sub-batch to overlap with: the blocked step
         inter, stall = blocked, np.zeros_like(blocked)
     return Interleaved(
