@@ -115,3 +115,30 @@ register(
         "hetsim.experiments.melange",
     )
 )
+register(
+    Study(
+        "neupims",
+        "NeuPIMs: NPU + HBM2-PIM sharing one memory, dual row buffers, sub-batch interleaving",
+        "Heo et al., NeuPIMs: NPU-PIM Heterogeneous Acceleration for Batched LLM Inferencing, "
+        "ASPLOS 2024 (arXiv 2403.00579)",
+        "hetsim.experiments.neupims",
+    )
+)
+register(
+    Study(
+        "gh200",
+        "GH200 coupled vs PCIe: prefill, the CPU-bound region (host launch per kernel), max-load throughput",
+        "Vellaisamy et al., Characterizing and Optimizing LLM Inference Workloads on CPU-GPU Coupled "
+        "Architectures, ISPASS 2025 (arXiv 2504.11750); NVIDIA TensorRT-LLM v0.13 performance overview",
+        "hetsim.experiments.gh200",
+    )
+)
+register(
+    Study(
+        "sn40l",
+        "SambaNova SN40L: composition of experts, model switching from DDR to HBM",
+        "Prabhakar et al., SambaNova SN40L: Scaling the AI Memory Wall with Dataflow and Composition of "
+        "Experts, arXiv 2405.07518",
+        "hetsim.experiments.sn40l",
+    )
+)

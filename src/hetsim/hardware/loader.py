@@ -33,6 +33,7 @@ DEVICE_KEYS = (
     "side_link",
     "interconnect",
     "kernel_overhead",
+    "host_dispatch_scale",
     "static_power_w",
     "active_power_w",
     "tdp_w",
@@ -50,23 +51,37 @@ DEVICE_KEYS = (
     "execution",
 )
 EXECUTION_KEYS = ("group_sync", "shared_everywhere")
+EXECUTION_SHARING = ("shared_memory", "sub_batches", "channel_contention")
 
 
 def _execution(raw: Any, ctx: Ctx, where: str) -> Execution:
-    """``execution: {group_sync: true, shared_everywhere: true, provenance: {...}}``."""
+    """``execution: {group_sync: true, shared_everywhere: true, shared_memory: [a, b],
+    sub_batches: 2, channel_contention: 0.1, provenance: {...}}``."""
     if raw is None:
         return Execution()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: must be a mapping of {', '.join(EXECUTION_KEYS)} to true or false")
-    check_keys(raw, (*EXECUTION_KEYS, "provenance"), where)
+    check_keys(raw, (*EXECUTION_KEYS, *EXECUTION_SHARING, "provenance"), where)
     flags = {}
     for key in EXECUTION_KEYS:
         value = raw.get(key, False)
         if not isinstance(value, bool):
             raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
         flags[key] = value
-    given = [k for k in EXECUTION_KEYS if k in raw]
-    return Execution(**flags, provenance=ctx.sources(raw, given, where))
+    shared = raw.get("shared_memory", [])
+    if not isinstance(shared, list) or not all(isinstance(x, str) for x in shared):
+        raise ConfigError(f"{where}.shared_memory: must be a list of two side names, e.g. [npu, pim]")
+    contention = raw.get("channel_contention", 0.0)
+    if isinstance(contention, bool) or not isinstance(contention, int | float):
+        raise ConfigError(f"{where}.channel_contention: must be a number between 0 and 1, got {contention!r}")
+    given = [k for k in (*EXECUTION_KEYS, *EXECUTION_SHARING) if k in raw]
+    return Execution(
+        **flags,
+        shared_memory=tuple(shared),
+        sub_batches=read_count(raw.get("sub_batches", 1), f"{where}.sub_batches", minimum=1),
+        channel_contention=float(contention),
+        provenance=ctx.sources(raw, given, where),
+    )
 
 
 def _side_links(raw: Any, ctx: Ctx, where: str) -> tuple[SideLink, ...]:
@@ -129,7 +144,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
             Side(str(s.get("name", f"side{i}")), read_memory(s["memory"], ctx, f"{w}.memory"), units)
         )
     power = ("static_power_w", "active_power_w", "tdp_w")
-    numbers = [k for k in ("kernel_overhead", *power, "price_usd", "node_devices") if k in raw]
+    numbers = [
+        k for k in ("kernel_overhead", "host_dispatch_scale", *power, "price_usd", "node_devices") if k in raw
+    ]
     n_devices = read_count(raw.get("n_devices", 1), f"{where}.n_devices", minimum=1)
     return Device(
         name=name,
@@ -139,6 +156,9 @@ def device_from_mapping(raw: Raw, where: str = "hardware") -> Device:
         interconnect=read_link(raw.get("interconnect"), ctx, f"{name}.interconnect"),
         links=_side_links(raw.get("links"), ctx, f"{name}.links"),
         kernel_overhead_s=read_quantity(raw, "kernel_overhead", "s", where),
+        host_dispatch_scale=read_number(raw, "host_dispatch_scale", where)
+        if "host_dispatch_scale" in raw
+        else 1.0,
         static_power_w=read_number(raw, "static_power_w", where),
         tdp_w=read_number(raw, "tdp_w", where),
         # above idle while kernels run; absent: cost/power.py's calibrated share of the headroom

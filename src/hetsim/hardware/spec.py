@@ -180,11 +180,34 @@ class Execution:
     group's ops independently and meet once per layer at its end, exchanging the group's
     output once (head-parallel execution, H2M2 §3); off: they meet at every op.
     ``shared_everywhere``: norms and residuals run duplicated on every side with compute (the
-    activations are duplicated, H2M2 §3) and the slowest bounds them; off: on the primary."""
+    activations are duplicated, H2M2 §3) and the slowest bounds them; off: on the primary.
+
+    One memory, two access paths (NeuPIMs): ``shared_memory`` names sides that are the same
+    DRAM reached two ways (the primary's units through the channels' external interface, the
+    banks' own MACs at the internal rate), so their capacity counts once (the first named
+    side's). ``sub_batches`` > 1: the batch runs as that many sub-batches interleaved, the
+    primary's GEMMs of one beside the in-memory attention of another
+    (:mod:`hetsim.sim.interleave`); ``channel_contention`` is the fraction of the primary's
+    time on the shared channels that also stalls the in-memory compute while both run (0: the
+    paths never collide, e.g. dual row buffers with a spare command bus; 1: every external
+    access blocks the banks)."""
 
     group_sync: bool = False
     shared_everywhere: bool = False
+    shared_memory: tuple[str, ...] = ()
+    sub_batches: int = 1
+    channel_contention: float = 0.0
     provenance: Sources = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sub_batches < 1:
+            raise ConfigError(f"execution.sub_batches must be at least 1, got {self.sub_batches}")
+        if not 0.0 <= self.channel_contention <= 1.0:
+            raise ConfigError(
+                f"execution.channel_contention must be between 0 and 1, got {self.channel_contention}"
+            )
+        if self.shared_memory and len(self.shared_memory) != 2:
+            raise ConfigError("execution.shared_memory: name exactly two sides, e.g. [npu, pim]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +246,10 @@ class Device:
     scale_out: Link | None = None
     node_devices: int = 0
     execution: Execution = Execution()  # how the sides run a layer together
+    # the host CPU's time to issue one kernel relative to the x86 hosts the engines' dispatch
+    # times (engines/, ``Serving.kernel_dispatch_s``) were calibrated on: a pass's host time
+    # is kernels x dispatch x this (a Grace-hosted GH200 sets its own; 1: an x86 host)
+    host_dispatch_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.active_power_w is not None:
@@ -248,8 +275,19 @@ class Device:
                         f"hardware {self.name!r}: link {sl.link.name!r} names side {end!r}; "
                         f"sides are {', '.join(names)}"
                     )
+        for end in self.execution.shared_memory:
+            if end not in names:
+                raise ConfigError(
+                    f"hardware {self.name!r}: execution.shared_memory names side {end!r}; "
+                    f"sides are {', '.join(names)}"
+                )
         if self.n_devices < 1:
             raise ConfigError(f"hardware {self.name!r}: n_devices must be at least 1")
+        if not 0 < self.host_dispatch_scale < math.inf:
+            raise ConfigError(
+                f"hardware {self.name!r}: host_dispatch_scale must be a positive number, "
+                f"got {self.host_dispatch_scale}"
+            )
         if self.node_devices < 0:
             raise ConfigError(f"hardware {self.name!r}: node_devices must be 0 (one domain) or more")
         _non_negative(

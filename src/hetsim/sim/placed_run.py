@@ -158,8 +158,9 @@ def evaluate(
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
     n_layers = model.n_layers
-    pre_host = srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill")
-    dec_host = srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode")
+    # the engine's dispatch time per kernel, scaled by the device's host CPU (Grace vs x86)
+    pre_host = srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill") * dev.host_dispatch_scale
+    dec_host = srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode") * dev.host_dispatch_scale
     host_bound = (pre_host >= pre_t, mean_ctx(np.broadcast_to(dec_host >= dec_t, ctx.shape)) > 0.5)
     pre_t = np.maximum(pre_t, pre_host)
     dec_t = np.maximum(dec_t, dec_host)
