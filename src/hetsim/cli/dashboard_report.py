@@ -56,7 +56,7 @@ def dashboard_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
 ) -> None:
     """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
-    from hetsim.calibration.measurements import find_realdata
+    from hetsim.api.validation import find_realdata
     from hetsim.units import MB
     from hetsim.web.context import Context
     from hetsim.web.shell import plotly_js_path
