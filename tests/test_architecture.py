@@ -89,7 +89,7 @@ def test_front_ends_use_only_the_api() -> None:
     """cli/, web/ and report/ reach the core through hetsim.api only (issue 19: a change inside
     the core must not ripple into three front ends)."""
     found = _front_end_imports()
-    bad = [f"{m} (in {', '.join(sorted(files))})" for m, files in sorted(found.items()) if m not in EXCEPTIONS]
+    bad = [f"{m} (in {', '.join(sorted(fs))})" for m, fs in sorted(found.items()) if m not in EXCEPTIONS]
     assert not bad, "front ends importing the core past hetsim.api:\n" + "\n".join(bad)
     stale = sorted(set(EXCEPTIONS) - set(found))
     assert not stale, f"exceptions no longer used (remove them from EXCEPTIONS): {stale}"

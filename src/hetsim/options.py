@@ -94,9 +94,7 @@ def check_value(name: str, value: Any) -> Any:
     flag, kind = opt.flag, opt.kind
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
-            raise ConfigError(
-                f"{flag} must be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}"
-            )
+            raise ConfigError(f"{flag} must be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):

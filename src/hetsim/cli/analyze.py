@@ -112,8 +112,8 @@ def analyze_cmd(
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
     if graph_policy is not None:
-        _analyze_graph(opts, graph_policy, output_len is not None, plot_tiers is not None, input_shape, fuse, unknown_op,
-                       as_json=as_json, as_csv=as_csv, plot=plot)  # fmt: skip
+        _analyze_graph(opts, graph_policy, output_len is not None, plot_tiers is not None, input_shape, fuse,
+                       unknown_op, as_json=as_json, as_csv=as_csv, plot=plot)  # fmt: skip
         return
     if input_shape or fuse != "none" or unknown_op != "unpriced":
         raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
