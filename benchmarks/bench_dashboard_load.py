@@ -8,7 +8,8 @@ Analyze page and asks for a view every second: it must be answered while the lon
 
 Targets: 0 errors (no dropped connection, no 5xx, no timeout), p99 latency <= 2 s on 2 cores;
 the new client answered within 2 s during the long request; the server stops within 1 s of
-SIGTERM. ``HETSIM_LOAD_CLIENTS`` and ``HETSIM_LOAD_SECONDS`` change the load (defaults 50, 60).
+SIGTERM. ``HETSIM_LOAD_CLIENTS`` and ``HETSIM_LOAD_SECONDS`` change the load (defaults 50, 60);
+``HETSIM_LOAD_WORKERS`` the dashboard's ``--workers`` (default: one per core; 0: none).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def _summary(xs: list[float]) -> dict[str, float]:
 def _start() -> tuple[subprocess.Popen[str], str, int]:
     env = {**os.environ, "TMPDIR": tempfile.mkdtemp(prefix="hetsim-load-")}
     cmd = [sys.executable, "-m", "hetsim", "dashboard", "--port", "0"]
+    if "HETSIM_LOAD_WORKERS" in os.environ:  # default: the dashboard's own (one worker per core)
+        cmd += ["--workers", os.environ["HETSIM_LOAD_WORKERS"]]
     proc = subprocess.Popen(cmd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
     assert proc.stdout is not None

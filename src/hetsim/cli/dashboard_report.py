@@ -54,6 +54,13 @@ def dashboard_cmd(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that build views, so every core computes (default: one per core; 0: none, "
+            "views are built in the request threads)."
+        ),
+    ] = None,
 ) -> None:
     """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
     from hetsim.api.validation import find_realdata
@@ -82,8 +89,13 @@ def dashboard_cmd(
     )
     from hetsim.web.server import Dashboard, warm
 
+    if workers is not None and not 0 <= workers <= 64:
+        raise ConfigError(f"--workers must be from 0 to 64, got {workers}")
+    from hetsim.web.workers import cores
+
     try:
-        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or ())
+        n = cores() if workers is None else workers
+        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or (), workers=n)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
     threading.Thread(target=warm, args=(ctx, dash.builder), daemon=True).start()  # fill the slow pages' cache
@@ -99,6 +111,7 @@ def dashboard_cmd(
         console.print("stopped")
     finally:
         dash.httpd.server_close()
+        dash.builder.close()  # the worker processes, at once
         shutil.rmtree(ctx.upload_root, ignore_errors=True)  # the uploads it held
     sys.stdout.flush()
     sys.stderr.flush()
