@@ -55,12 +55,12 @@ def dashboard_cmd(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
     workers: Annotated[
-        int | None,
+        int,
         typer.Option(
-            help="Processes that build views, so every core computes (default: one per core; 0: none, "
-            "views are built in the request threads)."
+            help="Processes that build the views of light pages (Analyze, Compare), so more than one "
+            "core computes (0: none, the request threads build them; docs/architecture.md, web)."
         ),
-    ] = None,
+    ] = 0,
 ) -> None:
     """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
     from hetsim.api.validation import find_realdata
@@ -89,13 +89,10 @@ def dashboard_cmd(
     )
     from hetsim.web.server import Dashboard, warm
 
-    if workers is not None and not 0 <= workers <= 64:
+    if not 0 <= workers <= 64:
         raise ConfigError(f"--workers must be from 0 to 64, got {workers}")
-    from hetsim.web.workers import cores
-
     try:
-        n = cores() if workers is None else workers
-        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or (), workers=n)
+        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or (), workers=workers)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
     threading.Thread(target=warm, args=(ctx, dash.builder), daemon=True).start()  # fill the slow pages' cache

@@ -53,15 +53,16 @@ class Builder:
     """Builds (and caches) the views of one dashboard."""
 
     def __init__(self, ctx: Context, heavy_at_once: int = HEAVY_AT_ONCE, workers: int = 0) -> None:
-        """``workers``: processes that build the views of light pages (0: build in the
-        request's thread); heavy pages get half as many (at least one) of their own."""
+        """``workers``: processes that build the views of light pages (0: build them in the
+        request's thread); heavy pages are built in the request's thread, at most
+        ``heavy_at_once`` at a time."""
         self.ctx = ctx
         self._heavy = threading.BoundedSemaphore(heavy_at_once)
         self.pool: ViewPool | None = None
         if workers > 0:
             from hetsim.web.workers import ViewPool
 
-            self.pool = ViewPool(ctx, workers, max(1, workers // 2))
+            self.pool = ViewPool(ctx, workers)
 
     def build(self, page: Page, inp: Inputs) -> Built:
         """The page's view for ``inp``, from the cache when it can be."""
@@ -76,9 +77,10 @@ class Builder:
             self.pool.close()
 
     def _pooled(self, page: Page, inp: Inputs) -> Built:
-        """A cacheable view without uploads: built by a worker process where there are some."""
-        if self.pool is not None:
-            done = self.pool.build(page.slug, dict(inp.values), page.heavy)
+        """A cacheable view without uploads: built by a worker process where there are some
+        (light pages: a long simulation never holds a worker a light page waits for)."""
+        if self.pool is not None and not page.heavy:
+            done = self.pool.build(page.slug, dict(inp.values))
             if done is not None:
                 return Built(*done)
         return self._compute(page, inp)

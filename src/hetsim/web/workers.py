@@ -1,12 +1,12 @@
-"""Worker processes that build the dashboard's views, one per core.
+"""Worker processes that build the dashboard's views (``hetsim dashboard --workers N``).
 
 The server answers in threads of one interpreter, so views built in those threads share one
 core (the GIL): under load, requests queue behind each other's computations. A
 :class:`ViewPool` builds the views that depend on their inputs only (cacheable pages, no
 uploads) in worker processes instead, so every core computes while the server's threads only
 read requests, look up the cache and write answers. Heavy pages (serving simulations, the
-H2M2 reproduction) get a pool of their own, so a long simulation never holds a worker that a
-light page is waiting for: a new visitor is answered while it runs.
+H2M2 reproduction) stay in the server's threads (:class:`hetsim.web.builds.Builder` lets a
+few run at once), so a long simulation never holds a worker that a light page waits for.
 
 Workers are started with ``spawn`` (the server has threads; a fork could copy a held lock)
 and are stopped at once by :meth:`ViewPool.close` (terminated: a computation in flight is of
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -27,14 +26,6 @@ from hetsim.web.context import Context
 from hetsim.web.view import Inputs
 
 _CTX: Context | None = None  # the worker's own context (same folders as the server's)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _start(settings: dict[str, Any]) -> None:
@@ -57,23 +48,21 @@ def build_in_worker(slug: str, values: dict[str, Any]) -> tuple[dict[str, Any], 
 
 
 class ViewPool:
-    """``light`` worker processes for light pages and ``heavy`` for heavy ones."""
+    """``workers`` processes that build views."""
 
-    def __init__(self, ctx: Context, light: int, heavy: int) -> None:
+    def __init__(self, ctx: Context, workers: int) -> None:
         settings = {"sweep_dir": ctx.sweep_dir, "realdata_dir": ctx.realdata_dir,
                     "max_upload_bytes": ctx.max_upload_bytes,
                     "upload_root": Path(ctx.upload_root)}  # fmt: skip
         mp = multiprocessing.get_context("spawn")
-        self._pools = {
-            kind: ProcessPoolExecutor(n, mp_context=mp, initializer=_start, initargs=(settings,))
-            for kind, n in (("light", light), ("heavy", heavy))
-        }
+        self._pools = {"light": ProcessPoolExecutor(workers, mp_context=mp, initializer=_start,
+                                                    initargs=(settings,))}  # fmt: skip
 
-    def build(self, slug: str, values: dict[str, Any], heavy: bool) -> tuple[dict[str, Any], bytes] | None:
+    def build(self, slug: str, values: dict[str, Any]) -> tuple[dict[str, Any], bytes] | None:
         """The view built in a worker; None when the pool is broken (a worker died) or closed,
         so that the caller builds it in its own thread instead."""
         try:
-            return self._pools["heavy" if heavy else "light"].submit(build_in_worker, slug, values).result()
+            return self._pools["light"].submit(build_in_worker, slug, values).result()
         except (BrokenProcessPool, RuntimeError):
             return None
 
