@@ -13,6 +13,7 @@ from hetsim.errors import CapacityError, ConfigError, HetsimError, MappingError
 
 if TYPE_CHECKING:
     from hetsim.api import (
+        AnalysisOptions,
         AnalysisResult,
         Device,
         ModelSpec,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         SweepResult,
         Workload,
         analyze,
+        compare,
         get_hardware,
         get_model,
         list_hardware,
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _API = (
-    "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
-    "SweepResult", "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models",
-    "predict_op", "sweep",
+    "AnalysisOptions", "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult",
+    "PhaseResult", "Precision", "SweepResult", "Workload", "analyze", "compare", "get_hardware",
+    "get_model", "list_hardware", "list_models", "predict_op", "sweep",
 )  # fmt: skip
 
 
@@ -49,8 +51,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError", "MappingError",
-    "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "SweepResult", "Workload",
-    "__version__", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "predict_op",
-    "sweep",
+    "AnalysisOptions", "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError",
+    "MappingError", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "SweepResult",
+    "Workload", "__version__", "analyze", "compare", "get_hardware", "get_model", "list_hardware",
+    "list_models", "predict_op", "sweep",
 ]  # fmt: skip

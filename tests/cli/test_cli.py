@@ -68,7 +68,8 @@ def test_unknown_model_and_hardware_suggest(run_cli: Run) -> None:
 
 @pytest.mark.parametrize("flag", ["--batch", "--input-len", "--output-len", "--tp", "--pp"])
 def test_non_positive_sizes(run_cli: Run, flag: str) -> None:
-    _bad(run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", flag, "0"), "positive")
+    r = run_cli("analyze", "-m", "llama2-7b", "-H", "h100-sxm", flag, "0")
+    _bad(r, f"{flag} must be a whole number from 1")
 
 
 def test_does_not_fit_suggests_tp(run_cli: Run) -> None:

@@ -44,6 +44,7 @@ def test_compare_table_csv_and_plot(run_cli: Run, tmp_path: Path) -> None:
 
 def test_compare_bad_input(run_cli: Run) -> None:
     for args, needle in ((("-H", "h100-sxm,,h200"), "empty name"), (("-H", "h100sxm"), "did you mean"),
-                         (("--tp", "0"), "positive"), (("--json", "--csv"), "choose one")):  # fmt: skip
+                         (("--tp", "0"), "--tp must be a whole number from 1"),
+                         (("--json", "--csv"), "choose one")):  # fmt: skip
         r = run_cli("compare", *args)
         assert r.code == 2 and needle in r.err and r.err.count("\n") == 1, r.err

@@ -92,7 +92,7 @@ BASE = {"model": "llama2-7b", "hardware": "h100-sxm", "batch": 1, "input_len": 1
             "equal lengths (batch has 2, input_len has 3)",
         ),
         ({"axes": {**BASE, "batch": []}}, "empty list"),
-        ({"axes": {**BASE, "tp": [0]}}, "whole numbers from 1 to"),
+        ({"axes": {**BASE, "tp": [0]}}, "whole number from 1 to"),
         ({"axes": BASE, "filters": ["tpot_s <<= 1"]}, "bound like"),
         ({"axes": {k: v for k, v in BASE.items() if k != "model"}}, "'model' is required"),
         ({"axis": BASE}, "did you mean axes"),

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hetsim.cli.common import app, console, positive, print_json
+from hetsim.cli.common import app, console, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError
+from hetsim.options import BY_NAME, AnalysisOptions
 from hetsim.units import fmt_bytes, fmt_time
 
 if TYPE_CHECKING:  # imported inside the commands, so that start-up stays fast
-    from hetsim.analysis.result import AnalysisResult
-    from hetsim.workload.dtypes import Precision
+    from hetsim.api.analysis import AnalysisResult
 
 SUMMARY_KEYS = (
     "params",
@@ -36,74 +35,42 @@ SUMMARY_KEYS = (
 )
 
 
+def _help(name: str) -> str:
+    return BY_NAME[name].help
+
+
 @app.command("analyze")
 def analyze_cmd(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Preset name, or a config.json / model YAML path.")
-    ] = "llama2-7b",
-    hardware: Annotated[
-        str,
-        typer.Option(
-            "--hardware",
-            "-H",
-            help="Preset name, a hardware YAML path, or a composition of presets "
-            "(rtx-4090+xeon-8480x2+dram:1TB+nvme; h100-sxmx16); see docs/hardware.md.",
-        ),
-    ] = "a100-80gb-sxm",
-    tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
-    pp: Annotated[int, typer.Option(help="Pipeline-parallel stages.")] = 1,
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences in the static batch.")] = 1,
-    input_len: Annotated[int, typer.Option("--input-len", "-p", help="Prompt tokens per sequence.")] = 512,
+    model: Annotated[str, typer.Option("--model", "-m", help=_help("model"))] = "llama2-7b",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help=_help("hardware"))] = "a100-80gb-sxm",
+    tp: Annotated[int, typer.Option(help=_help("tp"))] = 1,
+    pp: Annotated[int, typer.Option(help=_help("pp"))] = 1,
+    batch: Annotated[int, typer.Option("--batch", "-b", help=_help("batch"))] = 1,
+    input_len: Annotated[int, typer.Option("--input-len", "-p", help=_help("input_len"))] = 512,
     output_len: Annotated[
-        int | None, typer.Option("--output-len", "-g", help="Generated tokens per sequence (default 128).")
+        int | None, typer.Option("--output-len", "-g", help=_help("output_len") + " (default 128)")
     ] = None,
-    weight_dtype: Annotated[
-        str | None,
-        typer.Option(
-            help="fp32, bf16, fp16, fp8, fp4, int8 or int4 (default: a config.json's torch_dtype and "
-            "quantization_config, else fp16)."
-        ),
-    ] = None,
-    act_dtype: Annotated[
-        str | None, typer.Option(help="Activation type (default: weight type if float, else fp16).")
-    ] = None,
-    kv_dtype: Annotated[str | None, typer.Option(help="KV-cache type (default: activation type).")] = None,
-    gemm_dtype: Annotated[
-        str | None,
-        typer.Option(help="GEMM input type (default: fp8/fp4 weights run fp8/fp4 GEMMs, others 16-bit)."),
-    ] = None,
-    weight_group: Annotated[
-        int | None,
-        typer.Option(
-            help="int4 weights per 16-bit scale + zero (default 128, or the config.json's "
-            "group_size; gpt-fast: 32-256; -1: one scale per channel)."
-        ),
-    ] = None,
-    attention: Annotated[str, typer.Option(help="fused (flash-style traffic) or unfused.")] = "fused",
-    overlap: Annotated[str, typer.Option(help="max (compute and memory overlap) or sum.")] = "max",
+    weight_dtype: Annotated[str | None, typer.Option(help=_help("weight_dtype"))] = None,
+    act_dtype: Annotated[str | None, typer.Option(help=_help("act_dtype"))] = None,
+    kv_dtype: Annotated[str | None, typer.Option(help=_help("kv_dtype"))] = None,
+    gemm_dtype: Annotated[str | None, typer.Option(help=_help("gemm_dtype"))] = None,
+    weight_group: Annotated[int | None, typer.Option(help=_help("weight_group"))] = None,
+    attention: Annotated[str, typer.Option(help=_help("attention"))] = "fused",
+    overlap: Annotated[str, typer.Option(help=_help("overlap"))] = "max",
     ignore_capacity: Annotated[
-        bool,
-        typer.Option("--ignore-capacity", help="Report a run that does not fit instead of failing."),
+        bool, typer.Option("--ignore-capacity", help=_help("ignore_capacity"))
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the per-operator table as CSV.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a roofline plot (PNG) of the operators.")] = None,
-    policy: Annotated[
-        str, typer.Option(help="Placement policy (hetsim policies); auto: primary when it fits.")
-    ] = "auto",
+    policy: Annotated[str, typer.Option(help=_help("policy"))] = "auto",
     static_placement: Annotated[
         bool, typer.Option("--static-placement", help="Place once for the full length (no re-map).")
     ] = False,
     plot_tiers: Annotated[
         Path | None, typer.Option(help="Write a memory-tier timeline of the decode (PNG/SVG/PDF).")
     ] = None,
-    framework: Annotated[
-        str | None,
-        typer.Option(
-            help="Framework profile: lmdeploy, tensorrt-llm, tensorrt-llm-pre-xqa, gpt-fast, vllm; "
-            "offload engines flexgen, accelerate, deepspeed-zero-inference."
-        ),
-    ] = None,
+    framework: Annotated[str | None, typer.Option(help=_help("framework"))] = None,
     uncalibrated: Annotated[
         bool,
         typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
@@ -123,66 +90,35 @@ def analyze_cmd(
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
-    from hetsim.analysis.checks import check_result
-    from hetsim.hardware.loader import get_hardware
-    from hetsim.sim.frameworks import get_profile
-    from hetsim.sim.inference import Workload, analyze
-    from hetsim.workload.quantization import resolve_precision
-    from hetsim.workload.registry import get_model
+    from hetsim.api.analysis import run_analysis
 
-    if attention not in ("fused", "unfused"):
-        raise ConfigError("--attention must be 'fused' or 'unfused'")
-    if overlap not in ("max", "sum"):
-        raise ConfigError("--overlap must be 'max' or 'sum'")
     if as_json and as_csv:
         raise ConfigError("choose one of --json and --csv")
-    for value, name in (
-        (tp, "tp"),
-        (pp, "pp"),
-        (batch, "batch"),
-        (input_len, "input-len"),
-        (output_len if output_len is not None else 1, "output-len"),
-    ):
-        positive(value, name)
+    graph_policy = None
+    if model.lower().endswith(".onnx"):  # --tp, --pp and --policy: honoured or refused, by name
+        from hetsim.api.analysis import check_graph_options
+
+        graph_policy = check_graph_options(tp, pp, policy)
+    opts = AnalysisOptions(
+        model=model, hardware=hardware, batch=batch, input_len=input_len,
+        output_len=128 if output_len is None else output_len, weight_dtype=weight_dtype, act_dtype=act_dtype,
+        kv_dtype=kv_dtype, gemm_dtype=gemm_dtype, weight_group=weight_group, tp=tp, pp=pp, policy=policy,
+        dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
+        ignore_capacity=ignore_capacity, calibrated=not uncalibrated,
+    )  # fmt: skip
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
         if path is not None:
             check_plot_path(path, force, flag)
     if plot is not None and plot == plot_tiers:
         raise ConfigError("--plot and --plot-tiers name the same file; give two names")
-    prec = resolve_precision(model, weight_dtype, act_dtype, kv_dtype, gemm_dtype)
-    prec = _with_weight_group(prec, weight_group)
-    dev = get_hardware(hardware, calibrated=not uncalibrated)
-    serving = get_profile(framework).serving if framework else None
-    if model.lower().endswith(".onnx"):
-        from hetsim.cli.graph import GraphRequest, run_graph
-        from hetsim.sim.graph_run import check_graph_options
-
-        key = check_graph_options(tp, pp, policy)  # --tp, --pp and --policy: honoured or refused
-        _refuse_llm_only({"--output-len": output_len is not None, "--static-placement": static_placement,
-                          "--plot-tiers": plot_tiers is not None, "--framework": framework is not None,
-                          "--attention": attention != "fused",
-                          "--ignore-capacity": ignore_capacity})  # fmt: skip
-        req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse, unknown_op)
-        run_graph(req, dev, prec, "max" if overlap == "max" else "sum", as_json=as_json, as_csv=as_csv,
-                  plot=plot, policy=key)  # fmt: skip
+    if graph_policy is not None:
+        _analyze_graph(opts, graph_policy, output_len is not None, plot_tiers is not None, input_shape, fuse,
+                       unknown_op, as_json=as_json, as_csv=as_csv, plot=plot)  # fmt: skip
         return
     if input_shape or fuse != "none" or unknown_op != "unpriced":
         raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
-    result = analyze(
-        get_model(model),
-        dev,
-        Workload(batch, input_len, 128 if output_len is None else output_len),
-        prec,
-        tp=tp,
-        pp=pp,
-        attention="fused" if attention == "fused" else "unfused",
-        overlap="max" if overlap == "max" else "sum",
-        check_fit=not ignore_capacity,
-        policy=policy,
-        dynamic=not static_placement,
-        serving=serving,
-    )
-    check_result(result)
+    result = run_analysis(opts)
+    dev, prec = opts.device(), opts.precision()
     if plot_tiers is not None:
         from hetsim.report.tiers import plot_tiers as draw_tiers
 
@@ -246,7 +182,7 @@ def ops_csv(r: AnalysisResult) -> str:
 def render(r: AnalysisResult) -> None:
     from rich.table import Table
 
-    from hetsim.analysis.uncertainty import band_range
+    from hetsim.api.analysis import band_range
 
     head = Table(
         title=(
@@ -356,6 +292,33 @@ def render_sides(r: AnalysisResult) -> None:
         )
 
 
+def _analyze_graph(
+    opts: AnalysisOptions,
+    key: str,
+    output_len: bool,
+    plot_tiers: bool,
+    input_shape: list[str] | None,
+    fuse: str,
+    unknown_op: str,
+    *,
+    as_json: bool,
+    as_csv: bool,
+    plot: Path | None,
+) -> None:
+    """One pass of an ONNX graph; the LLM-only options are refused by name."""
+    from hetsim.cli.graph import GraphRequest, run_graph
+
+    _refuse_llm_only({"--output-len": output_len, "--static-placement": not opts.dynamic,
+                      "--plot-tiers": plot_tiers, "--framework": opts.framework is not None,
+                      "--attention": opts.attention != "fused",
+                      "--ignore-capacity": opts.ignore_capacity})  # fmt: skip
+    req = GraphRequest(
+        str(opts.model), tuple(input_shape or ()), opts.batch, opts.input_len, fuse, unknown_op
+    )
+    run_graph(req, opts.device(), opts.precision(), "max" if opts.overlap == "max" else "sum",
+              as_json=as_json, as_csv=as_csv, plot=plot, policy=key)  # fmt: skip
+
+
 def _refuse_llm_only(given: dict[str, bool]) -> None:
     """An option that applies to LLMs only, given with an ONNX graph, is refused by name."""
     for flag, on in given.items():
@@ -364,14 +327,3 @@ def _refuse_llm_only(given: dict[str, bool]) -> None:
                 f"{flag} applies to LLMs (a static batch generating tokens), not to an ONNX graph's "
                 f"single pass; drop {flag}"
             )
-
-
-def _with_weight_group(prec: Precision, weight_group: int | None) -> Precision:
-    """``--weight-group``: weights per quantisation scale (-1: one per output channel)."""
-    if weight_group is None:
-        return prec
-    if weight_group == 0 or weight_group < -1:
-        raise ConfigError(
-            f"--weight-group must be a positive number of weights (or -1: per channel), got {weight_group}"
-        )
-    return dataclasses.replace(prec, weight_group=weight_group)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
+from hetsim.api.validation import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE
 from hetsim.cli.common import app, console, print_json, progress
 from hetsim.cli.outputs import ForceOption
 from hetsim.cli.validate import ExtraCsvs, _files, render_report
@@ -17,7 +17,7 @@ from hetsim.errors import ConfigError, MeasurementError
 from hetsim.outfiles import check_new_file
 
 if TYPE_CHECKING:
-    from hetsim.calibration.api import Calibration
+    from hetsim.api.validation import Calibration
 
 
 def _check_overlay_target(out_dir: Path | None, into_package: bool) -> None:
@@ -132,7 +132,7 @@ def calibrate_cmd(
     if device is not None:
         _measure(device, out, force, quick)
         return
-    from hetsim.calibration.api import calibrate
+    from hetsim.api.validation import calibrate
 
     if not dry_run:
         _check_overlay_target(out_dir, into_package)
@@ -152,7 +152,7 @@ def calibrate_cmd(
 
 def _measure(device: str, out: Path, force: bool, quick: bool) -> None:
     """``--device cuda``: the microbenchmarks on this machine's GPU, into a measurement CSV."""
-    from hetsim.calibration.microbench import run_microbenchmarks, torch_backend
+    from hetsim.api.validation import run_microbenchmarks, torch_backend
 
     if device != "cuda":
         raise MeasurementError(f"--device {device!r}: only 'cuda' is supported")

@@ -13,22 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hetsim.cli.common import app, console, positive, print_json
+from hetsim.cli.common import app, console, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.errors import ConfigError
+from hetsim.options import BY_NAME
 from hetsim.units import fmt_time
-
-COLUMNS = (
-    "model", "hardware", "calibration", "precision", "tp", "pp", "batch", "input_len", "output_len", "fits",
-    "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
-    "mbu", "mfu", "footprint_bytes",
-)  # fmt: skip
-METRICS = ("ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token",
-           "mbu", "mfu")  # fmt: skip
-# the uncertainty band of each banded figure (hetsim.analysis.uncertainty): <figure>_lo, <figure>_hi
-BANDED = ("ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s", "energy_j_per_token")
-BAND_COLUMNS = (*(f"{m}_{end}" for m in BANDED for end in ("lo", "hi")), "band_validated")
-MAX_ROWS = 64
 
 
 def _split(values: list[str] | None, default: str, option: str) -> list[str]:
@@ -44,54 +33,11 @@ def _split(values: list[str] | None, default: str, option: str) -> list[str]:
     return out
 
 
-def compare_rows(
-    models: list[str],
-    hardware: list[str],
-    dtypes: list[str],
-    *,
-    tp: int,
-    pp: int,
-    batch: int,
-    input_len: int,
-    output_len: int,
-    ignore_capacity: bool,
-) -> list[dict[str, Any]]:
-    """One row (the :data:`COLUMNS`) per model x hardware x weight type. A combination that
-    does not fit in memory keeps its row with ``fits: false`` and no figures (None), unless
-    ``ignore_capacity``, which reports its figures anyway."""
-    from hetsim.analysis.checks import check_result
-    from hetsim.hardware.loader import get_hardware
-    from hetsim.sim.inference import Workload, analyze
-    from hetsim.workload.dtypes import Precision
-    from hetsim.workload.registry import get_model
-
-    n = len(models) * len(hardware) * len(dtypes)
-    if n > MAX_ROWS:
-        raise ConfigError(f"{n} combinations requested; compare at most {MAX_ROWS} at once")
-    specs = [get_model(m) for m in models]
-    devices = [get_hardware(h) for h in hardware]
-    precs = [Precision.of(d) for d in dtypes]
-    w = Workload(batch, input_len, output_len)
-    rows = []
-    for spec in specs:
-        for dev in devices:
-            for prec in precs:
-                d = check_result(analyze(spec, dev, w, prec, tp=tp, pp=pp)).to_dict()
-                row = {k: d[k] for k in COLUMNS}
-                bands = d.get("bands", {})
-                for m in BANDED:
-                    b = bands.get(m)
-                    row[f"{m}_lo"], row[f"{m}_hi"] = (b["lo"], b["hi"]) if b else (None, None)
-                row["band_validated"] = all(b["validated"] for b in bands.values()) if bands else False
-                if not row["fits"] and not ignore_capacity:  # no figures for a run that cannot happen
-                    row.update({k: None for k in (*METRICS, *BAND_COLUMNS[:-1])})
-                rows.append(row)
-    return rows
-
-
 def rows_csv(rows: list[dict[str, Any]]) -> str:
+    from hetsim.api.analysis import BAND_COLUMNS, COMPARE_COLUMNS
+
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=(*COLUMNS, *BAND_COLUMNS), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=(*COMPARE_COLUMNS, *BAND_COLUMNS), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
@@ -142,6 +88,10 @@ def _band(r: dict[str, Any], m: str, fmt: Any) -> str:
     return f"\n[dim]{fmt(lo)}-{fmt(hi)}{'' if r['band_validated'] else '*'}[/]"
 
 
+def _help(name: str) -> str:
+    return BY_NAME[name].help
+
+
 @app.command("compare")
 def compare_cmd(
     model: Annotated[
@@ -157,17 +107,31 @@ def compare_cmd(
         ),
     ] = None,
     weight_dtype: Annotated[
-        list[str] | None, typer.Option(help="Weight type(s): fp32, bf16, fp16, fp8, int8, int4.")
+        list[str] | None,
+        typer.Option(help="Weight type(s) to compare; repeat or use commas. " + _help("weight_dtype")),
     ] = None,
-    tp: Annotated[int, typer.Option(help="Tensor-parallel devices (every system).")] = 1,
-    pp: Annotated[int, typer.Option(help="Pipeline-parallel stages (every system).")] = 1,
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences in the static batch.")] = 1,
-    input_len: Annotated[int, typer.Option("--input-len", "-p", help="Prompt tokens per sequence.")] = 512,
-    output_len: Annotated[
-        int, typer.Option("--output-len", "-g", help="Generated tokens per sequence.")
-    ] = 128,
+    act_dtype: Annotated[str | None, typer.Option(help=_help("act_dtype"))] = None,
+    kv_dtype: Annotated[str | None, typer.Option(help=_help("kv_dtype"))] = None,
+    gemm_dtype: Annotated[str | None, typer.Option(help=_help("gemm_dtype"))] = None,
+    weight_group: Annotated[int | None, typer.Option(help=_help("weight_group"))] = None,
+    tp: Annotated[int, typer.Option(help=_help("tp") + " (every system)")] = 1,
+    pp: Annotated[int, typer.Option(help=_help("pp") + " (every system)")] = 1,
+    batch: Annotated[int, typer.Option("--batch", "-b", help=_help("batch"))] = 1,
+    input_len: Annotated[int, typer.Option("--input-len", "-p", help=_help("input_len"))] = 512,
+    output_len: Annotated[int, typer.Option("--output-len", "-g", help=_help("output_len"))] = 128,
+    policy: Annotated[str, typer.Option(help=_help("policy"))] = "auto",
+    static_placement: Annotated[
+        bool, typer.Option("--static-placement", help="Place once for the full length (no re-map).")
+    ] = False,
+    attention: Annotated[str, typer.Option(help=_help("attention"))] = "fused",
+    overlap: Annotated[str, typer.Option(help=_help("overlap"))] = "max",
+    framework: Annotated[str | None, typer.Option(help=_help("framework"))] = None,
     ignore_capacity: Annotated[
         bool, typer.Option("--ignore-capacity", help="Give figures for rows that do not fit too.")
+    ] = False,
+    uncalibrated: Annotated[
+        bool,
+        typer.Option("--uncalibrated", help="Price with the datasheet roofline (no calibrated kernels)."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV.")] = False,
@@ -177,20 +141,22 @@ def compare_cmd(
     force: ForceOption = False,
 ) -> None:
     """Compare systems (and/or models, weight types) on one workload: TTFT, TPOT, throughput,
-    energy per token, MBU and MFU per combination."""
+    energy per token, MBU and MFU per combination. Every option of `hetsim analyze` applies
+    (to every row)."""
+    from hetsim.api.analysis import compare
+
     if as_json and as_csv:
         raise ConfigError("choose one of --json and --csv")
-    for value, name in ((tp, "tp"), (pp, "pp"), (batch, "batch"), (input_len, "input-len"),
-                        (output_len, "output-len")):  # fmt: skip
-        positive(value, name)
     if plot is not None:
         check_plot_path(plot, force)
-    rows = compare_rows(
+    rows = compare(
         _split(model, "llama2-7b", "--model"),
         _split(hardware, "a100-80gb-sxm", "--hardware"),
-        _split(weight_dtype, "fp16", "--weight-dtype"),
-        tp=tp, pp=pp, batch=batch, input_len=input_len, output_len=output_len,
-        ignore_capacity=ignore_capacity,
+        _split(weight_dtype, "", "--weight-dtype") if weight_dtype else [None],
+        act_dtype=act_dtype, kv_dtype=kv_dtype, gemm_dtype=gemm_dtype, weight_group=weight_group,
+        tp=tp, pp=pp, batch=batch, input_len=input_len, output_len=output_len, policy=policy,
+        dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
+        ignore_capacity=ignore_capacity, calibrated=not uncalibrated,
     )  # fmt: skip
     if plot is not None:
         from hetsim.report.compare import plot_compare

@@ -54,9 +54,16 @@ def dashboard_cmd(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that build the views of light pages (Analyze, Compare), so more than one "
+            "core computes (0: none, the request threads build them; docs/architecture.md, web)."
+        ),
+    ] = 0,
 ) -> None:
     """Start the local web dashboard (Analyze, Compare, Serving, Explore, Validate, H2M2 pages)."""
-    from hetsim.calibration.measurements import find_realdata
+    from hetsim.api.validation import find_realdata
     from hetsim.units import MB
     from hetsim.web.context import Context
     from hetsim.web.shell import plotly_js_path
@@ -82,8 +89,10 @@ def dashboard_cmd(
     )
     from hetsim.web.server import Dashboard, warm
 
+    if not 0 <= workers <= 64:
+        raise ConfigError(f"--workers must be from 0 to 64, got {workers}")
     try:
-        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or ())
+        dash = Dashboard(ctx, host, port, allow_hosts=allow_host or (), workers=workers)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
     threading.Thread(target=warm, args=(ctx, dash.builder), daemon=True).start()  # fill the slow pages' cache
@@ -99,6 +108,7 @@ def dashboard_cmd(
         console.print("stopped")
     finally:
         dash.httpd.server_close()
+        dash.builder.close()  # the worker processes, at once
         shutil.rmtree(ctx.upload_root, ignore_errors=True)  # the uploads it held
     sys.stdout.flush()
     sys.stderr.flush()

@@ -24,11 +24,10 @@ def demo_cmd(
 ) -> None:
     """Run the main job on built-in defaults: a representative analysis (llama2-70b on
     4x h100-sxm) and the H2M2 reproduction, writing reports and plots under OUT."""
+    from hetsim.api.analysis import Workload, analyze
+    from hetsim.api.lookup import Precision, get_hardware
     from hetsim.cli.reproduce import check_h2m2_out, run_h2m2
-    from hetsim.hardware.loader import get_hardware
     from hetsim.outfiles import atomic_write_text, check_out_dir, strict_json
-    from hetsim.sim.inference import Workload, analyze
-    from hetsim.workload.dtypes import Precision
 
     check_out_dir(out, force, [ANALYSIS_JSON, ROOFLINE_PNG, ANALYSIS_HTML, "h2m2/", SCREENSHOTS])
     check_h2m2_out(out / "h2m2", force)

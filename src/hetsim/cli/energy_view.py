@@ -3,7 +3,7 @@ power model (calibration/energy.py), fitted vs held-out, per hardware and metric
 
 from __future__ import annotations
 
-from hetsim.calibration.energy import DATASET_LENGTHS, EnergyReport
+from hetsim.api.validation import DATASET_LENGTHS, EnergyReport
 from hetsim.cli.common import console
 
 

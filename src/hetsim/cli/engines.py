@@ -15,7 +15,7 @@ from hetsim.cli.common import app, console, print_json
 def _knobs(serving: object, provenance: dict[str, str]) -> dict[str, object]:
     """The profile's knobs: every field it sets away from the default, and every field its
     provenance names."""
-    from hetsim.sim.inference import Serving
+    from hetsim.api.analysis import Serving
 
     base = Serving()
     out: dict[str, object] = {}
@@ -43,7 +43,7 @@ def engines_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     and aliases) with each knob's value, provenance and what it was fitted on."""
     from rich.table import Table
 
-    from hetsim.engines import ENGINES
+    from hetsim.api.lookup import ENGINES
 
     rows = [
         {

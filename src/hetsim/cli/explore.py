@@ -52,8 +52,8 @@ def run_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run SPEC into --out DIR (or continue one with --resume DIR)."""
-    from hetsim.explore import dry_run as estimate
-    from hetsim.explore import explore
+    from hetsim.api.explore import dry_run as estimate
+    from hetsim.api.explore import explore
 
     if dry_run:
         if spec is None:
@@ -132,7 +132,7 @@ def query_cmd(
 ) -> None:
     """Run one DuckDB SELECT over a store (its rows are the table `results`; nothing else is
     readable or writable from the query)."""
-    from hetsim.explore.sql import connect, execute, fetch_rows
+    from hetsim.api.explore import connect, execute, fetch_rows
 
     con = connect(store)
     names, rows = fetch_rows(execute(con, sql))
@@ -178,11 +178,17 @@ def pareto_cmd(
 ) -> None:
     """The Pareto front of two columns over a store (optionally a PNG of it). The table shows
     every design axis that differs between the rows."""
-    from hetsim.explore.evaluate import design_columns
-    from hetsim.explore.pareto import pareto_mask, plot_front, resolve_senses, varying_columns
-    from hetsim.explore.spec import parse_spec
-    from hetsim.explore.sql import connect, select_where
-    from hetsim.explore.store import Store
+    from hetsim.api.explore import (
+        Store,
+        connect,
+        design_columns,
+        pareto_mask,
+        parse_spec,
+        plot_front,
+        resolve_senses,
+        select_where,
+        varying_columns,
+    )
 
     given = None if sense is None else [s.strip() for s in sense.split(",")]
     if given is not None and (len(given) != 2 or any(s not in ("min", "max") for s in given)):

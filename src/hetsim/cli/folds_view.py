@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hetsim.cli.common import console, print_json, progress
 
 if TYPE_CHECKING:
-    from hetsim.calibration.energy import EnergyReport
-    from hetsim.calibration.report import Report
+    from hetsim.api.validation import EnergyReport, Report
 
 
 def _pct(x: float) -> str:
@@ -21,8 +20,7 @@ def _pct(x: float) -> str:
 
 def band_coverage(rep: Report, energy: EnergyReport) -> dict[str, Any]:
     """Leave-one-source-out coverage of the bands on the report's rows (calibration/bands.py)."""
-    from hetsim.calibration.bands import coverage, residual
-    from hetsim.calibration.defaults import DEFAULT_FIT_HARDWARE
+    from hetsim.api.validation import DEFAULT_FIT_HARDWARE, coverage, residual
 
     res = [residual(s.row, s.predicted, s.level) for s in rep.folds.get("source", [])]
     for e in energy.folds.get("source", ()):
@@ -85,8 +83,7 @@ def render_folds(
 
 def folds_cmd(files: Sequence[Path], as_json: bool) -> None:
     """``hetsim calibrate --folds --into-package``."""
-    from hetsim.calibration.commit import project_files, run_folds
-    from hetsim.calibration.report import Report
+    from hetsim.api.validation import Report, project_files, run_folds
 
     chosen = list(files) or project_files()
     with progress(f"calibrate --folds: knobs, folds and bands on {len(chosen)} file(s) (minutes)"):

@@ -10,14 +10,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hetsim.analysis.breakdown import article_check
-from hetsim.analysis.graph_result import ClassShare, GraphResult
+from hetsim.api.analysis import ClassShare, GraphResult, IngestedGraph, Overlap, article_check
+from hetsim.api.lookup import Device, Precision
 from hetsim.cli.common import console, print_json
-from hetsim.cost.roofline import Overlap
-from hetsim.hardware.spec import Device
-from hetsim.ingest.records import IngestedGraph
 from hetsim.units import fmt_bytes, fmt_time
-from hetsim.workload.dtypes import Precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +30,7 @@ class GraphRequest:
 
 def ingest(req: GraphRequest) -> IngestedGraph:
     """The ingested (and fused) graph of ``req``."""
-    from hetsim.ingest import check_fuse, fuse, ingest_onnx, parse_input_shapes, resolve_model_file
+    from hetsim.api.analysis import check_fuse, fuse, ingest_onnx, parse_input_shapes, resolve_model_file
 
     mode = check_fuse(req.fuse)
     shapes = parse_input_shapes(list(req.input_shapes))
@@ -55,7 +51,7 @@ def run_graph(
     plot: Path | None,
     policy: str = "auto",
 ) -> None:
-    from hetsim.sim.graph_run import analyze_graph
+    from hetsim.api.analysis import analyze_graph
 
     result = analyze_graph(ingest(req), dev, prec, overlap=overlap, policy=policy)
     if plot is not None:

@@ -16,8 +16,7 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     Hugging Face repo id with or without its organisation and precision suffix also works)."""
     from rich.table import Table
 
-    from hetsim.workload.names import aliases_of
-    from hetsim.workload.registry import list_models
+    from hetsim.api.lookup import aliases_of, list_models
 
     models = list_models()
     if as_json:
@@ -82,7 +81,7 @@ def hardware_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """List the hardware presets with their key numbers."""
     from rich.table import Table
 
-    from hetsim.hardware.loader import list_hardware
+    from hetsim.api.lookup import list_hardware
 
     devices = list_hardware()
     if as_json:

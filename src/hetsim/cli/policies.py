@@ -14,7 +14,7 @@ def policies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """List the placement policies (analyze --policy NAME, sweep(policy=NAME))."""
     from rich.table import Table
 
-    from hetsim.placement.policies import policy_doc, policy_names
+    from hetsim.api.lookup import policy_doc, policy_names
 
     names = policy_names()
     if as_json:

@@ -36,7 +36,7 @@ def check_h2m2_out(out: Path, force: bool) -> Path:
 def run_h2m2(out: Path) -> dict[str, Any]:
     """Run the reproduction and write report.md, results.json and plots under ``out`` (checked
     first with :func:`check_h2m2_out`)."""
-    from hetsim.experiments.h2m2_run import reproduce
+    from hetsim.api.reproduce import reproduce
     from hetsim.report.h2m2 import write_all
 
     with progress("H2M2 reproduction") as step:
@@ -88,7 +88,7 @@ def h2m2_cmd(
 
 def check_study_out(name: str, out: Path, force: bool) -> Path:
     """``out`` can take study ``name``'s files (report.md, results.json, its plots)."""
-    from hetsim.experiments.registry import get_study
+    from hetsim.api.reproduce import get_study
     from hetsim.outfiles import check_out_dir
 
     if name == "h2m2":
@@ -106,7 +106,7 @@ def run_study(name: str, out: Path) -> dict[str, Any]:
     :func:`check_study_out`) and return its results object (with its evaluated ``targets``)."""
     if name == "h2m2":
         return run_h2m2(out)
-    from hetsim.experiments.registry import get_study
+    from hetsim.api.reproduce import get_study
     from hetsim.report.study import write_outcome
 
     with progress(f"{name} reproduction") as step:
@@ -118,7 +118,7 @@ def run_study(name: str, out: Path) -> dict[str, Any]:
 
 
 def _summary_line(name: str, results: dict[str, Any], out: Path) -> str:
-    from hetsim.experiments.registry import met_count
+    from hetsim.api.reproduce import met_count
 
     met, total = met_count(results)
     return f"{name}: {met}/{total} targets met; report in {out}/report.md"
@@ -148,9 +148,9 @@ def _study_command(name: str, title: str) -> None:
 
 
 def _register_commands() -> None:
-    from hetsim.experiments.registry import _STUDIES
+    from hetsim.api.reproduce import get_study, study_names
 
-    for study in _STUDIES.values():
+    for study in (get_study(n) for n in study_names()):
         if study.name != "h2m2":
             _study_command(study.name, study.title)
 
@@ -167,10 +167,10 @@ def list_cmd(
 
     from rich.table import Table
 
-    from hetsim.experiments.registry import _STUDIES, met_count
+    from hetsim.api.reproduce import get_study, met_count, study_names
 
     table = Table("study", "title", "targets met / total", "report")
-    for study in _STUDIES.values():
+    for study in (get_study(n) for n in study_names()):
         total = len(study.target_names())
         path = out / study.name / "results.json"
         shown, where = f"–/{total} (not run: hetsim reproduce {study.name})", ""
@@ -190,10 +190,10 @@ def all_cmd(
     force: ForceOption = False,
 ) -> None:
     """Run every study, each into OUT/<study>, and print its targets met / total."""
-    from hetsim.experiments.registry import _STUDIES
+    from hetsim.api.reproduce import study_names
     from hetsim.outfiles import check_out_dir
 
-    folders = {name: out / name for name in _STUDIES}
+    folders = {name: out / name for name in study_names()}
     if not out.exists():
         check_out_dir(out, force, [f"{n}/" for n in folders], create_parents=out == Path("out"))
     for name, folder in folders.items():  # refuse before running anything

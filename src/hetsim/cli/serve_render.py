@@ -16,9 +16,7 @@ PROGRESS_FROM = 20_000  # requests from which a run shows a progress bar (on std
 def build_requests(work: dict[str, Any], default_mix: str | None, max_context: int = 0) -> Any:
     """The run's requests: a trace, sessions, or drawn (a named mix, the MLPerf dataset's mix
     when the lengths are not given, or -p/-g)."""
-    from hetsim.serving.requests import make_requests
-    from hetsim.serving.sessions import make_sessions
-    from hetsim.serving.traces import load_trace
+    from hetsim.api.serving import load_trace, make_requests, make_sessions
 
     p, g = work["input_len"], work["output_len"]
     if work["trace"] is not None:
@@ -55,8 +53,8 @@ def run_and_render(
     slos: dict[str, float], scenario: str | None, interactive: bool, max_rate: bool, attainment: float,
     disaggregate: tuple[int, int] | None, as_json: bool,
 ) -> None:  # fmt: skip
-    from hetsim.serving import mlperf
-    from hetsim.workload.registry import get_model
+    from hetsim.api.lookup import get_model
+    from hetsim.api.serving import mlperf
 
     bench = None
     if scenario is not None:
@@ -77,7 +75,7 @@ def run_and_render(
     reqs = build_requests(work, bench.mix if bench else None, get_model(model).max_seq_len)
     bar, progress = _progress(len(reqs))
     try:
-        from hetsim.serving import simulate_serving
+        from hetsim.api.serving import simulate_serving
 
         r = simulate_serving(model, hardware, reqs, slo=bench.constraints if bench and scenario == "server"
                              else slos, disaggregate=disaggregate, progress=progress, **sim)  # fmt: skip
@@ -110,9 +108,8 @@ def _bands(r: Any, hardware: str, model: str, prec: Any) -> dict[str, Any]:
     """Uncertainty bands of the run's mean TTFT, TPOT, end-to-end latency, output throughput and
     energy per token, in the static path's regime of this hardware, precision and model
     (hetsim.analysis.uncertainty; the serving loop's own rows are scored by validate --serving)."""
-    from hetsim.analysis.uncertainty import bands_of, regime_of
-    from hetsim.hardware.loader import get_hardware
-    from hetsim.workload.registry import get_model
+    from hetsim.api.analysis import bands_of, regime_of
+    from hetsim.api.lookup import get_hardware, get_model
 
     dev = get_hardware(hardware)
     regime = regime_of(dev.name, dev.calibration, prec, get_model(model).is_moe)
@@ -138,7 +135,7 @@ def _render_bands(bands: dict[str, Any]) -> None:
 
 
 def _write(r: Any, outs: dict[str, Any]) -> list[tuple[str, Path]]:
-    from hetsim.serving.export import write_csv, write_trace
+    from hetsim.api.serving import write_csv, write_trace
 
     done = []
     if outs["csv"] is not None:
@@ -163,8 +160,7 @@ def _search(
     model: str, hardware: str, sim: dict[str, Any], work: dict[str, Any], slos: dict[str, float], bench: Any,
     attainment: float, as_json: bool,
 ) -> None:  # fmt: skip
-    from hetsim.serving.metrics import format_slo
-    from hetsim.serving.search import max_rate, percentile_judge, slo_judge
+    from hetsim.api.serving import format_slo, max_rate, percentile_judge, slo_judge
 
     if work["trace"] is not None or work["sessions"] is not None:
         raise ConfigError("--max-rate draws Poisson requests: use -p/-g or --mix, not --trace or --sessions")
@@ -178,7 +174,7 @@ def _search(
         raise ConfigError("--max-rate needs --slo (e.g. --slo ttft=0.5,tpot=0.05) or --scenario server")
     p, g = work["input_len"], work["output_len"]
     mix = work["mix"] or (bench.mix if bench is not None and p is None and g is None else None) or None
-    from hetsim.workload.registry import get_model
+    from hetsim.api.lookup import get_model
 
     s = max_rate(model, hardware, judge, n_requests=work["requests"], input_len=p or "512",
                  output_len=g or "128", mix=mix, max_context=get_model(model).max_seq_len, seed=work["seed"],
@@ -221,7 +217,7 @@ def _render_mlperf(rep: Any) -> None:
 def render(r: Any) -> None:
     from rich.table import Table
 
-    from hetsim.serving.metrics import format_slo
+    from hetsim.api.serving import format_slo
 
     head = (
         f"[bold]{r.model}[/] on {r.hardware} x{r.tp}, engine {r.engine} ({r.scheduler} scheduler), "

@@ -36,7 +36,7 @@ def _parse_pair(text: str | None) -> tuple[int, int] | None:
 
 def _outputs(paths: dict[str, Path | None], force: bool) -> None:
     """Every output may be written, and no two name the same file (nothing is written yet)."""
-    from hetsim.serving.export import writable
+    from hetsim.api.serving import writable
 
     seen: dict[Path, str] = {}
     for flag, p in paths.items():
@@ -52,7 +52,7 @@ def _outputs(paths: dict[str, Path | None], force: bool) -> None:
 def _link(text: str | None) -> Any:
     if not text:
         return None
-    from hetsim.hardware.spec import Link
+    from hetsim.api.lookup import Link
     from hetsim.units import parse_quantity
 
     bw, _, lat = text.partition(",")
@@ -176,10 +176,9 @@ def serve_cmd(
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
     SLOs in steady state."""
+    from hetsim.api.lookup import Precision
+    from hetsim.api.serving import check_seed, get_engine, parse_slo
     from hetsim.cli.serve_render import run_and_render
-    from hetsim.serving import get_engine, parse_slo
-    from hetsim.serving.requests import check_seed
-    from hetsim.workload.dtypes import Precision
 
     check_seed(seed)
     if arrival not in ("poisson", "closed", "offline"):

@@ -20,7 +20,7 @@ from hetsim.errors import ConfigError
 
 
 def _by(scores: list[Any], key: str) -> dict[str, dict[str, float]]:
-    from hetsim.serving.validate import mape_by_metric
+    from hetsim.api.serving import mape_by_metric
 
     groups = sorted({str(getattr(s.row, key)) for s in scores})
     return {g: mape_by_metric([s for s in scores if str(getattr(s.row, key)) == g]) for g in groups}
@@ -37,8 +37,7 @@ def _fold(cv: Any) -> dict[str, Any]:
 
 def file_report(path: Path, *, fit: bool, by: str) -> dict[str, Any]:
     """One file's scores (see the module docstring)."""
-    from hetsim.serving.rows import load_serving_rows
-    from hetsim.serving.validate import cross_validate, mape_by_metric, score_rows
+    from hetsim.api.serving import cross_validate, load_serving_rows, mape_by_metric, score_rows
 
     rows, skipped = load_serving_rows(path)
     scores, refused = score_rows(rows)
@@ -60,7 +59,7 @@ def serving_validate(files: list[Path], *, fit: bool, as_json: bool, by: str = "
     and scored on the other's."""
     from rich.table import Table
 
-    from hetsim.serving.validate import FOLDS
+    from hetsim.api.serving import FOLDS
 
     if fit and by not in FOLDS:
         raise ConfigError(f"serving cross-validation by {by!r}: choose hardware or model")

@@ -8,17 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hetsim.calibration.defaults import (
-    DEFAULT_SKIP_TAGS,
-    GROUP_FIELDS,
-)
+from hetsim.api.validation import DEFAULT_SKIP_TAGS, GROUP_FIELDS
 from hetsim.cli.common import app, console, print_json, progress
 from hetsim.errors import ConfigError, MeasurementError
 
 if TYPE_CHECKING:  # the calibration package (NumPy, SciPy) is imported inside the commands
     from rich.table import Table
 
-    from hetsim.calibration.report import Report
+    from hetsim.api.validation import Report
 
 # Further CSVs after the flag's first one, so that `--measurements A.csv B.csv` (one flag,
 # several files, as the issue writes it) parses on both commands.
@@ -31,7 +28,7 @@ ExtraCsvs = Annotated[
 def _files(measurements: list[Path] | None) -> list[Path]:
     """The given CSVs, or every CSV of the measurement folder (``$HETSIM_REALDATA``, else the
     repository's ``data/measurements/published/``) when none is given."""
-    from hetsim.calibration.measurements import find_realdata
+    from hetsim.api.validation import find_realdata
 
     if measurements:
         return measurements
@@ -180,11 +177,11 @@ def validate_cmd(
     if serving:
         _validate_serving((measurements or []) + (extra or []), cross_validate, serving_fit, as_json)
         return
-    from hetsim.calibration.api import validate
+    from hetsim.api.validation import validate
 
     if not 0 <= worst <= 10_000:
         raise ConfigError(f"--worst must be a whole number from 0 to 10,000, got {worst}")
-    from hetsim.calibration.report import group_key
+    from hetsim.api.validation import group_key
 
     skip = (DEFAULT_SKIP_TAGS | set(skip_tag or [])) - set(keep_tag or [])
     fields = [f.strip() for f in by.split(",")] if by else None
@@ -194,7 +191,7 @@ def validate_cmd(
         raise ConfigError("--cross-validate must be 'hardware' or 'model'")
     files = _files((measurements or []) + (extra or []))
     if cross_validate is not None:
-        from hetsim.calibration.crossval import cross_validate as run_cv
+        from hetsim.api.validation import cross_validate as run_cv
 
         with progress(f"validate: cross-validating the rows of {len(files)} file(s) (one refit per fold)"):
             cv = run_cv(
@@ -228,7 +225,7 @@ def _emit(
 ) -> None:  # fmt: skip
     """The report, the energy rows' own table (the board power model) and the host-timed
     kernels' folds: as one JSON object or as tables."""
-    from hetsim.calibration.energy import energy_report
+    from hetsim.api.validation import energy_report
     from hetsim.cli.folds_view import band_coverage, render_folds
 
     energy = energy_report(files, folds=folds)
@@ -260,7 +257,7 @@ def _host_timing_folds(rep: Report, files: list[Path]) -> dict[str, Any] | None:
     names = {s.row.file for s in rep.scored if s.timing == "host-wall-clock"}
     if not names:
         return None
-    from hetsim.calibration.wallclock_fit import folds_json
+    from hetsim.api.validation import folds_json
 
     return folds_json([f for f in files if f.name in names])
 

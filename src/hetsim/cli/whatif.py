@@ -12,7 +12,7 @@ from hetsim.cli.common import app, console, positive, print_json
 from hetsim.units import fmt_bytes, fmt_time
 
 if TYPE_CHECKING:  # imported inside the command, so that start-up stays fast
-    from hetsim.sim.whatif import WhatIf
+    from hetsim.api.analysis import WhatIf
 
 
 @app.command("whatif")
@@ -31,10 +31,9 @@ def whatif_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Quantisation and fusion what-ifs side by side (the co-design method's section 4)."""
+    from hetsim.api.analysis import whatif as w
+    from hetsim.api.lookup import Precision, get_hardware
     from hetsim.cli.graph import GraphRequest, ingest, render_classes
-    from hetsim.hardware.loader import get_hardware
-    from hetsim.sim import whatif as w
-    from hetsim.workload.dtypes import Precision
 
     for value, name in ((batch, "batch"), (input_len, "input-len"), (output_len, "output-len"), (tp, "tp")):
         positive(value, name)
@@ -44,14 +43,14 @@ def whatif_cmd(
         graph = ingest(GraphRequest(model, tuple(input_shape or ()), batch, input_len, "none"))
         quant = w.graph_quant_whatifs(graph, dev)
         fusion = w.graph_fusion_whatifs(graph, dev, Precision())
-        from hetsim.sim.graph_run import analyze_graph
+        from hetsim.api.analysis import analyze_graph
 
         classes = {"operator classes": analyze_graph(graph, dev).classes}
         out.update(quantisation=quant, fusion=fusion, classes=classes["operator classes"])
         kind = "graph"
     else:
-        from hetsim.sim.inference import Workload
-        from hetsim.workload.registry import get_model
+        from hetsim.api.analysis import Workload
+        from hetsim.api.lookup import get_model
 
         spec, work = get_model(model), Workload(batch, input_len, output_len)
         quant = w.llm_quant_whatifs(spec, dev, work, tp=tp)

@@ -25,9 +25,9 @@ from hetsim.explore.spec import LINKS, VECTOR_AXES, Spec, param_column
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.provenance import Provenance
 from hetsim.hardware.spec import Device
+from hetsim.options import AnalysisOptions
 from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
-from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import Shard
 from hetsim.workload.registry import get_model
 
@@ -36,16 +36,20 @@ METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throu
            "mbu", "mfu", "energy_j_per_token", "avg_power_w")  # fmt: skip
 DERIVED = ("tok_per_s_per_user", "tok_per_s_per_device", "n_devices", "capex_usd", "usd_per_hour",
            "usd_per_mtoken", "tok_per_s_per_usd", "fits")  # fmt: skip
-TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "attention", "overlap",
-             "policy", "placed_policy")  # fmt: skip
-INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len")
+TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "attention",
+             "overlap", "policy", "placed_policy", "framework")  # fmt: skip
+# the analysis options a static group is evaluated with (hetsim.options), model and hardware aside
+OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group", "policy", "framework")
+INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len", "weight_group")
+BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
 
 
 def columns_of(spec: Spec) -> list[str]:
     """Every column a chunk of ``spec`` has, in order."""
     if spec.mode == "serving":
         return serving_columns([param_column(p) for p in spec.params])
-    return ["index", *TEXT_AXES, *INT_COLUMNS, *(param_column(p) for p in spec.params), *METRICS, *DERIVED]
+    params = (param_column(p) for p in spec.params)
+    return ["index", *TEXT_AXES, *INT_COLUMNS, *BOOL_AXES, *params, *METRICS, *DERIVED]
 
 
 def design_columns(spec: Spec) -> list[str]:
@@ -116,11 +120,13 @@ class Evaluator:
     def __post_init__(self) -> None:
         self.prices = default_prices().with_overrides(self.spec.raw.get("prices"))
 
-    def device(self, hardware: str, params: tuple[tuple[str, float], ...]) -> tuple[Device, float]:
+    def device(
+        self, hardware: str, params: tuple[tuple[str, float], ...], calibrated: bool = True
+    ) -> tuple[Device, float]:
         """The (parametrised) device and the capex of one of it (USD)."""
-        key = (hardware, params)
+        key = (hardware, params, calibrated)
         if key not in self._devices:
-            base = get_hardware(hardware)
+            base = get_hardware(hardware, calibrated=calibrated)
             dev = with_params(base, dict(params)) if params else base
             self._devices[key] = (dev, device_capex(dev, self.prices, base=base).total_usd)
         return self._devices[key]
@@ -184,8 +190,9 @@ class Evaluator:
             except HetsimError:
                 removed["divisible"] += idx.size
                 return None
-        dev, capex_one = self.device(v["hardware"], params)
-        prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
+        dev, capex_one = self.device(v["hardware"], params, v["calibrated"])
+        opts = AnalysisOptions.parse({o: v[o] for o in OPTION_AXES})
+        prec = opts.precision()
         vec = {a: np.asarray([s.value_of(a, int(i)) for i in range(_size(s, a))])[pos[a]]
                if a in pos else np.full(idx.size, v[a]) for a in VECTOR_AXES}  # fmt: skip
         if not has_matrix_rate(dev, prec.compute):  # FP8 GEMMs on an A100, FP4 before Blackwell
@@ -195,7 +202,8 @@ class Evaluator:
             return None
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
-                      attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip
+                      attention=v["attention"], overlap=v["overlap"], policy=v["policy"],
+                      dynamic=v["dynamic"], serving=opts.serving())  # fmt: skip
         except MappingError:
             if "applicable" not in s.static_filters:
                 raise
@@ -206,10 +214,12 @@ class Evaluator:
         cols: dict[str, Array] = {"index": idx}
         labels = {"model": model.name, "hardware": v["hardware"], "weight_dtype": prec.weight.name,
                   "act_dtype": prec.activation.name, "kv_dtype": prec.kv.name,
+                  "gemm_dtype": prec.compute.name, "framework": v["framework"] or "",
                   "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"]}  # fmt: skip
         cols.update({a: np.full(n, labels[a], dtype=object) for a in TEXT_AXES if a != "placed_policy"})
         cols["placed_policy"] = np.asarray(r.policy, dtype=object)  # what auto chose per point
-        cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp)})
+        cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp), "weight_group": np.full(n, prec.group_size)})
+        cols.update({a: np.full(n, bool(v[a])) for a in BOOL_AXES})
         cols.update({a: np.asarray(vec[a], dtype=np.int64) for a in VECTOR_AXES})
         cols.update({param_column(p): np.full(n, x) for p, x in params})
         cols.update({m: np.asarray(getattr(r, m), dtype=float) for m in METRICS})
@@ -226,7 +236,7 @@ class Evaluator:
                      "usd_per_mtoken": usd_per_mtoken(per_hour, thr), "tok_per_s_per_usd": thr / capex,
                      "fits": np.asarray(r.fits, dtype=bool)})  # fmt: skip
         keep = np.ones(n, dtype=bool)
-        if "fits" in s.static_filters:
+        if "fits" in s.static_filters and not v["ignore_capacity"]:
             removed["fits"] += int((~cols["fits"]).sum())
             keep &= cols["fits"]
         return self._bounded({c: x[keep] for c, x in cols.items()} if not keep.all() else cols, removed)

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from hetsim.errors import ConfigError, UnknownNameError
+from hetsim.options import BY_NAME as OPTION_NAMES
+from hetsim.options import check_value
 from hetsim.units import parse_quantity
 
 # axis name -> default value (None: required)
@@ -48,6 +50,13 @@ AXES: dict[str, Any] = {
     "attention": "fused",
     "overlap": "max",
     "policy": "auto",  # placement policy (hetsim policies); auto: primary side where it fits
+    # the other analysis options (hetsim.options), static mode only; their defaults are the CLI's
+    "gemm_dtype": None,  # default: fp8/fp4 weights run fp8/fp4 GEMMs, others 16-bit
+    "weight_group": None,  # int4 weights per scale (-1: per channel); default: the format's
+    "dynamic": True,  # re-place the decode as the KV cache grows
+    "framework": None,  # framework profile (hetsim engines)
+    "ignore_capacity": False,  # true: keep points that do not fit (the fits filter passes them)
+    "calibrated": True,  # false: the datasheet roofline
     # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
     "rate": None,  # Poisson arrivals, requests/s
     "requests": 200,  # requests per simulated run
@@ -55,6 +64,8 @@ AXES: dict[str, Any] = {
     "slo": "",  # e.g. "ttft=0.5,tpot=0.05" (seconds)
 }
 SERVING_AXES = ("rate", "requests", "engine", "slo")
+STATIC_ONLY = ("batch", "pp", "attention", "overlap", "gemm_dtype", "weight_group", "dynamic", "framework",
+               "ignore_capacity", "calibrated")  # fmt: skip
 MODES = ("static", "serving")
 INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len", "requests"})
 VECTOR_AXES = ("batch", "input_len", "output_len")
@@ -70,7 +81,7 @@ MAX_COUNT = 2**31  # the largest count an axis takes (the CLI's bound)
 MAX_REQUESTS = 100_000  # requests per simulated serving run (about 20 s of one core each)
 MAX_CHUNK = 2**20  # points evaluated in memory at once (a few hundred MB of columns)
 MAX_CHUNKS = 100_000  # chunk files in one store
-_BOUND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
+BOUND_PATTERN = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,9 @@ def _axis_values(name: str, raw: Any) -> list[Any]:
         raise ConfigError(f"axis {name!r} has an empty list; give at least one value")
     out = []
     for v in values:
+        if name in OPTION_NAMES:
+            out.append(check_value(name, v))  # the one validator of the analysis options
+            continue
         if name in INT_AXES:
             top = MAX_REQUESTS if name == "requests" else MAX_COUNT
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
@@ -218,7 +232,7 @@ def _filters(raw: Any) -> tuple[tuple[str, ...], tuple[Bound, ...]]:
         if f in STATIC_FILTERS:
             static.append(f)
             continue
-        m = _BOUND.match(f)
+        m = BOUND_PATTERN.match(f)
         if not m:
             raise ConfigError(f"filter {f!r}: write 'fits', 'divisible' or a bound like 'tpot_s <= 0.05'")
         bounds.append(Bound(m.group(1), m.group(2), float(m.group(3))))
@@ -257,7 +271,7 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         raise UnknownNameError("mode", str(mode), MODES)
     if mode == "serving":
         required: tuple[str, ...] = ("model", "hardware", "rate", "input_len", "output_len")
-        wrong = [a for a in ("batch", "pp", "attention", "overlap") if a in axes_raw]
+        wrong = [a for a in STATIC_ONLY if a in axes_raw]
         if wrong:
             raise ConfigError(f"axis {wrong[0]!r} has no meaning in serving mode (the engine batches)")
     else:

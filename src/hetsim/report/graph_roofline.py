@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hetsim.analysis.graph_result import GraphResult
-from hetsim.hardware.spec import Device
-from hetsim.workload.dtypes import Precision
+from hetsim.api.analysis import GraphResult
+from hetsim.api.lookup import Device, Precision
 
 COLORS = {"matmul": "C0", "attention": "C1", "normalisation": "C4", "elementwise": "C2", "other": "C7"}
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hetsim.experiments.h2m2 import MODELS, POLICIES
-from hetsim.experiments.h2m2_run import Reproduction
-from hetsim.experiments.h2m2_targets import (
+from hetsim.api.reproduce import (
+    MODELS,
     PAPER_DYNAMIC,
     PAPER_ENERGY,
     PAPER_HBM8,
     PAPER_MAPPING_STUDY,
     PAPER_MEANS,
     PAPER_OVERHEAD,
+    POLICIES,
+    Reproduction,
 )
 from hetsim.outfiles import atomic_write, atomic_write_text, strict_json
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult, OpResult
-from hetsim.hardware.spec import Device
+from hetsim.api.analysis import AnalysisResult, OpResult
+from hetsim.api.lookup import Device, Precision
 from hetsim.outfiles import atomic_write
-from hetsim.workload.dtypes import Precision
 
 SUBLAYER_COLORS = {"qkv": "C0", "attention": "C1", "fc": "C2", "norm": "C4", "embed": "C5", "lm_head": "C6"}
 PHASE_MARKERS = {"prefill": "o", "decode": "s"}
@@ -75,7 +74,7 @@ def _touched(result: AnalysisResult, device: Device) -> tuple[list[int], list[in
 
 def _tier_roofs(ax: Any, x: Any, result: AnalysisResult, device: Device, prec: Precision) -> list[Any]:
     """The roofs of every memory side, link and computing side the run's ops touch."""
-    from hetsim.placement.topology import link_bandwidth
+    from hetsim.api.lookup import link_bandwidth
 
     sides, computing, links = _touched(result, device)
     top = max((device.sides[s].unit_for("matrix").peak(prec.compute) for s in computing), default=1.0)

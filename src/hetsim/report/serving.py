@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.api.serving import ServingResult, itl_samples, per_request_metrics
 from hetsim.outfiles import atomic_write
-from hetsim.serving.metrics import ServingResult, itl_samples, per_request_metrics
 
 
 def _plt() -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hetsim.experiments.study import Figure, Outcome
+from hetsim.api.reproduce import Figure, Outcome
 from hetsim.outfiles import atomic_write, atomic_write_text, strict_json
 
 
@@ -44,7 +44,7 @@ def _targets(outcome: Outcome) -> list[str]:
 
 
 def _hardware(outcome: Outcome) -> list[str]:
-    from hetsim.hardware.loader import get_hardware
+    from hetsim.api.lookup import get_hardware
 
     out: list[str] = []
     for hw in outcome.hardware:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult
+from hetsim.api.analysis import AnalysisResult
 from hetsim.errors import ConfigError
 from hetsim.outfiles import atomic_write
 

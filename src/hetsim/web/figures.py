@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.analysis.result import AnalysisResult
-from hetsim.hardware.spec import Device
+from hetsim.api.analysis import AnalysisResult
+from hetsim.api.lookup import Device
 from hetsim.web.view import Figure
 
 Trace = dict[str, Any]

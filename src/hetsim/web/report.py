@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from hetsim import __version__
-from hetsim.analysis.result import AnalysisResult, LinkResult, OpResult, PhaseResult, RemapResult, SideResult
+from hetsim.api.analysis import AnalysisResult, LinkResult, OpResult, PhaseResult, RemapResult, SideResult
+from hetsim.api.lookup import Device, Precision
 from hetsim.errors import ConfigError, HetsimError
-from hetsim.hardware.spec import Device
 from hetsim.outfiles import atomic_write_text, check_new_file
 from hetsim.web.shell import render_page
 from hetsim.web.view import View
-from hetsim.workload.dtypes import Precision
 
 KINDS = (
     "an analysis (hetsim analyze --json), a comparison (hetsim compare --json, or a JSON list of analyses) "
@@ -114,7 +113,7 @@ def _comparison_row(d: Any, where: str) -> dict[str, Any]:
 
 def _device(name: str) -> Device | None:
     """The preset a result names (a name in a results file never opens a file)."""
-    from hetsim.hardware.loader import hardware_preset
+    from hetsim.api.lookup import hardware_preset
 
     try:
         return hardware_preset(name)

@@ -237,11 +237,14 @@ class Dashboard:
         port: int = 0,
         allow_hosts: Iterable[str] = (),
         read_timeout_s: float = 30.0,
+        workers: int = 0,
     ) -> None:
+        """``workers``: processes that build views (:mod:`hetsim.web.workers`; 0: none, the
+        request threads build them)."""
         self.ctx = ctx
         self.httpd = _Server((host, port), BaseHTTPRequestHandler)
         self.origins = Origins.of(host, int(self.httpd.server_address[1]), allow_hosts)
-        self.builder = Builder(ctx)
+        self.builder = Builder(ctx, workers=workers)
         self.httpd.RequestHandlerClass = make_handler(ctx, self.origins, read_timeout_s, self.builder)
         self.httpd.daemon_threads = True
         self.httpd.request_queue_size = (
@@ -265,5 +268,6 @@ class Dashboard:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.builder.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hetsim.analysis.result import AnalysisResult
-from hetsim.sim.runtime import IterationRecord
+from hetsim.api.analysis import AnalysisResult, IterationRecord
 from hetsim.web.figures import layout
 from hetsim.web.view import Figure
 

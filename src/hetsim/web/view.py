@@ -22,6 +22,15 @@ MAX_COUNT = 2**31  # the largest count a form takes, as the CLI's options
 
 def clean(obj: Any) -> Any:
     """JSON-ready copy of ``obj``: non-finite floats become None, tuples become lists."""
+    t = type(obj)  # the common exact types first: a view holds thousands of cells
+    if t is str or t is int or t is bool or obj is None:
+        return obj
+    if t is float:
+        return obj if math.isfinite(obj) else None
+    if t is dict:
+        return {str(k): clean(v) for k, v in obj.items()}
+    if t is list or t is tuple:
+        return [clean(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, Mapping):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from hetsim.analysis.checks import check_result
-from hetsim.analysis.result import AnalysisResult
-from hetsim.cost.roofline import Overlap
-from hetsim.hardware.spec import Device
-from hetsim.placement.policies import policy_names
-from hetsim.sim.inference import Workload, analyze
+from hetsim.api.analysis import AnalysisResult, run_analysis
+from hetsim.api.lookup import Device
 from hetsim.units import fmt_bytes, fmt_time
 from hetsim.web import figures
 from hetsim.web.context import Context
@@ -16,18 +12,13 @@ from hetsim.web.pages.common import (
     hardware_field,
     hardware_upload_field,
     model_fields,
-    precision_fields,
-    read_hardware,
-    read_model,
-    read_precision,
+    option_fields,
+    read_options,
     workload_fields,
 )
 from hetsim.web.timeline import tier_timeline
 from hetsim.web.view import Card, Column, Field, Inputs, Table, View
-from hetsim.workload.graph import AttentionImpl
 
-ATTENTION: tuple[AttentionImpl, ...] = ("fused", "unfused")
-OVERLAP: tuple[Overlap, ...] = ("max", "sum")
 OP_COLUMNS = (
     Column("phase", "phase"),
     Column("name", "operator"),
@@ -69,33 +60,8 @@ REMAP_COLUMNS = (
 
 
 def fields(ctx: Context) -> list[Field]:
-    return [
-        *model_fields("llama2-7b"),
-        hardware_field(),
-        hardware_upload_field(),
-        Field(
-            "policy",
-            "placement policy",
-            "select",
-            "auto",
-            tuple(policy_names()),
-            group="placement",
-            help="hetsim policies; auto: the primary side when it fits, else the fastest policy that fits",
-        ),
-        Field(
-            "static_placement",
-            "place once for the full length (no re-map)",
-            "checkbox",
-            False,
-            group="placement",
-        ),
-        Field("tp", "tensor parallel", "number", 1, group="parallel"),
-        Field("pp", "pipeline stages", "number", 1, group="parallel"),
-        Field("attention", "attention", "select", "fused", ATTENTION, group="parallel"),
-        Field("overlap", "compute/memory overlap", "select", "max", OVERLAP, group="parallel"),
-        *precision_fields(),
-        *workload_fields(1, 512, 128),
-    ]
+    return [*model_fields("llama2-7b"), hardware_field(), hardware_upload_field(), *option_fields(),
+            *workload_fields(1, 512, 128)]  # fmt: skip
 
 
 def summary_cards(r: AnalysisResult) -> list[Card]:
@@ -201,27 +167,9 @@ def placement_tables(r: AnalysisResult) -> list[Table]:
 
 
 def build(inp: Inputs, ctx: Context) -> View:
-    model = read_model(inp, ctx)
-    device = read_hardware(inp, ctx)
-    prec = read_precision(inp)
-    w = Workload(inp.integer("batch", 1), inp.integer("input_len", 512), inp.integer("output_len", 128))
-    attention: AttentionImpl = (
-        "unfused" if inp.choice("attention", ATTENTION, "fused") == "unfused" else "fused"
-    )
-    overlap: Overlap = "sum" if inp.choice("overlap", OVERLAP, "max") == "sum" else "max"
-    r = analyze(
-        model,
-        device,
-        w,
-        prec,
-        tp=inp.integer("tp", 1),
-        pp=inp.integer("pp", 1),
-        attention=attention,
-        overlap=overlap,
-        policy=inp.choice("policy", tuple(policy_names()), "auto"),
-        dynamic=not inp.flag("static_placement"),
-    )
-    return analysis_view(check_result(r), device, prec.compute.name)
+    opts = read_options(inp, ctx)
+    r = run_analysis(opts)
+    return analysis_view(r, opts.device(), opts.precision().compute.name)
 
 
 PAGE = register(

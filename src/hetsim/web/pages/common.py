@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from hetsim.hardware.loader import HARDWARE
-from hetsim.hardware.spec import Device
+from hetsim.api.lookup import (
+    DTYPES,
+    ENGINES,
+    HARDWARE,
+    MODELS,
+    Device,
+    ModelSpec,
+    Precision,
+    get_model,
+    model_preset,
+    policy_names,
+)
+from hetsim.errors import ConfigError
+from hetsim.options import BY_NAME, OPTIONS, AnalysisOptions
 from hetsim.web.context import Context
 from hetsim.web.view import Field, Inputs
-from hetsim.workload.dtypes import DTYPES, Precision
-from hetsim.workload.model import ModelSpec
-from hetsim.workload.registry import MODELS, get_model, model_preset
 
 MODEL_SUFFIXES = (".json", ".yaml", ".yml")
 HARDWARE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -56,25 +66,78 @@ def hardware_upload_field(name: str = "hardware_file") -> Field:
 def precision_fields() -> list[Field]:
     return [
         Field("weight_dtype", "weights", "select", "fp16", DTYPE_NAMES, group="dtypes"),
-        Field(
-            "act_dtype",
-            "activations",
-            "select",
-            "",
-            ("", *DTYPE_NAMES),
-            help="empty: the weight type if float, else fp16",
-            group="dtypes",
-        ),
-        Field(
-            "kv_dtype",
-            "KV cache",
-            "select",
-            "",
-            ("", *DTYPE_NAMES),
-            help="empty: the activation type",
-            group="dtypes",
-        ),
-    ]
+        Field("act_dtype", "activations", "select", "", ("", *DTYPE_NAMES),
+              help="empty: the weight type if float, else fp16", group="dtypes"),
+        Field("kv_dtype", "KV cache", "select", "", ("", *DTYPE_NAMES), help="empty: the activation type",
+              group="dtypes"),
+        Field("gemm_dtype", "GEMM inputs", "select", "", ("", *DTYPE_NAMES),
+              help="empty: fp8/fp4 weights run fp8/fp4 GEMMs, others 16-bit", group="dtypes"),
+        Field("weight_group", "weights per scale (int4)", "number", "", group="dtypes",
+              help="empty: the format's default (128); -1: one scale per channel"),
+    ]  # fmt: skip
+
+
+def option_fields(skip: tuple[str, ...] = (), ignore_capacity: bool = True) -> list[Field]:
+    """The fields of the analysis options (hetsim.options) other than model and hardware:
+    data types, placement, parallelism, framework, capacity check, calibration."""
+    policy = BY_NAME["policy"].help
+    out = [
+        *precision_fields(),
+        Field("policy", "placement policy", "select", "auto", tuple(policy_names()), group="placement",
+              help=policy),
+        Field("static_placement", "place once for the full length (no re-map)", "checkbox", False,
+              group="placement"),
+        Field("tp", "tensor parallel", "number", 1, group="parallel"),
+        Field("pp", "pipeline stages", "number", 1, group="parallel"),
+        Field("attention", "attention", "select", "fused", BY_NAME["attention"].choices, group="parallel"),
+        Field("overlap", "compute/memory overlap", "select", "max", BY_NAME["overlap"].choices,
+              group="parallel"),
+        Field("framework", "framework profile", "select", "", ("", *(e.name for e in ENGINES)),
+              group="engine", help=BY_NAME["framework"].help),
+        Field("ignore_capacity", "report a run that does not fit", "checkbox", ignore_capacity,
+              group="engine"),
+        Field("uncalibrated", "datasheet roofline (no calibrated kernels)", "checkbox", False,
+              group="engine"),
+    ]  # fmt: skip
+    return [f for f in out if f.name not in skip]
+
+
+# dashboard field -> (option, negated): the two checkboxes that say the opposite of the option
+NEGATED = {"static_placement": "dynamic", "uncalibrated": "calibrated"}
+
+
+def read_options(inp: Inputs, ctx: Context, *, ignore_capacity: bool = True, **fixed: Any) -> AnalysisOptions:
+    """The analysis options of a form (model and hardware read as uploads or preset names),
+    checked by the one validator; ``fixed`` sets options the page decides itself."""
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        if o.name in fixed or o.name in ("model", "hardware"):
+            continue
+        if o.name in NEGATED.values():
+            field = next(k for k, v in NEGATED.items() if v == o.name)
+            if field in inp.values:
+                values[o.name] = not inp.flag(field)
+            continue
+        raw = inp.values.get(o.name)
+        if raw is None or raw == "":
+            continue
+        values[o.name] = _typed(o.kind, o.flag, raw) if o.kind != "bool" else inp.flag(o.name)
+    values.setdefault("ignore_capacity", ignore_capacity)
+    if "model" not in fixed:
+        values["model"] = read_model(inp, ctx)
+    if "hardware" not in fixed:
+        values["hardware"] = read_hardware(inp, ctx)
+    return AnalysisOptions.parse({**values, **fixed})
+
+
+def _typed(kind: str, flag: str, raw: Any) -> Any:
+    """A form value as the option's type (numbers arrive as text or JSON numbers)."""
+    if kind not in ("count", "group"):
+        return str(raw).strip()
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not text.lstrip("+-").isdigit() or len(text) > 19:
+        raise ConfigError(f"{flag} must be a whole number, got {text[:40]!r}")
+    return int(text)
 
 
 def workload_fields(batch: int = 1, input_len: int = 512, output_len: int = 128) -> list[Field]:
@@ -95,7 +158,7 @@ def read_model(inp: Inputs, ctx: Context) -> ModelSpec:
 
 def read_hardware(inp: Inputs, ctx: Context, name: str = "hardware", upload: str = "hardware_file") -> Device:
     """The uploaded hardware file, else the preset named (a name, never a path)."""
-    from hetsim.hardware.loader import get_hardware, hardware_preset
+    from hetsim.api.lookup import get_hardware, hardware_preset
 
     up = inp.uploads.get(upload)
     if up is not None:
@@ -115,7 +178,6 @@ def _refuse_composed_files(path: Path) -> None:
     """An uploaded composition (``compose: {gpu: ..., host: ...}``) names its parts by preset: a
     part that names a file would make the server read one of its own files."""
     from hetsim.datafiles import read_mapping
-    from hetsim.errors import ConfigError
 
     raw = read_mapping(path)
     parts = raw.get("compose") if isinstance(raw, dict) else None

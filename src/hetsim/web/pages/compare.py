@@ -5,22 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hetsim.analysis.checks import check_result
-from hetsim.analysis.result import AnalysisResult
-from hetsim.cost.prices import system_cost, usd_per_mtoken
+from hetsim.api.analysis import AnalysisResult, run_analysis
+from hetsim.api.lookup import Device, hardware_preset, system_cost, usd_per_mtoken
 from hetsim.errors import ConfigError
-from hetsim.hardware.loader import hardware_preset
-from hetsim.hardware.spec import Device
-from hetsim.sim.inference import Workload, analyze
 from hetsim.web import figures
 from hetsim.web.context import Context
 from hetsim.web.pages import Page, register
 from hetsim.web.pages.common import (
     hardware_field,
     model_fields,
-    precision_fields,
-    read_model,
-    read_precision,
+    option_fields,
+    read_options,
     workload_fields,
 )
 from hetsim.web.view import Column, Field, Inputs, Table, View
@@ -52,7 +47,7 @@ COST_PANEL = "$ per M output tokens"
 
 
 def fields(ctx: Context) -> list[Field]:
-    out = [*model_fields("llama2-13b"), *precision_fields(), *workload_fields(8, 1024, 256)]
+    out = [*model_fields("llama2-13b"), *option_fields(skip=("tp",)), *workload_fields(8, 1024, 256)]
     for i in range(1, MAX_SYSTEMS + 1):
         hw, tp = DEFAULT_SYSTEMS[i - 1] if i <= len(DEFAULT_SYSTEMS) else ("", 1)
         out.append(hardware_field(f"hw{i}", hw, f"system {i}", group=f"system {i}", allow_none=i > 2))
@@ -136,24 +131,28 @@ def comparison_view(rows: list[dict[str, Any]], devices: list[Device | None], ti
 
 
 def build(inp: Inputs, ctx: Context) -> View:
-    model = read_model(inp, ctx)
-    prec = read_precision(inp)
-    w = Workload(inp.integer("batch", 8), inp.integer("input_len", 1024), inp.integer("output_len", 256))
+    base = read_options(inp, ctx, hardware="a100-80gb-sxm", tp=1)  # every option but the systems'
     results = []
     devices: list[Device | None] = []
     for i in range(1, MAX_SYSTEMS + 1):
         name = inp.text(f"hw{i}")
         if name:
             tp = inp.integer(f"tp{i}", 1, maximum=1024)
-            dev = hardware_preset(name)
-            results.append(summary(check_result(analyze(model, dev, w, prec, tp=tp))))
+            opts = base.replace(hardware=hardware_preset(name), tp=tp, ignore_capacity=True)
+            dev = opts.device()
+            row = summary(run_analysis(opts))
+            if not row["fits"] and not base.ignore_capacity:  # no figures for a run that cannot happen
+                row.update({c.key: None for c in COLUMNS[2:-2]})
+            results.append(row)
             devices.append(dev)
     if len(results) < 2:
         raise ConfigError("choose at least two systems to compare")
+    prec = base.precision()
     return comparison_view(
         results,
         devices,
-        f"{model.name}: {prec.label}, batch {w.batch}, {w.input_len} + {w.output_len} tokens",
+        f"{base.model_spec().name}: {prec.label}, batch {base.batch}, "
+        f"{base.input_len} + {base.output_len} tokens",
     )
 
 

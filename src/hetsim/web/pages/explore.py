@@ -123,8 +123,7 @@ def fields(ctx: Context) -> list[Field]:
 
 
 def _read(ctx: Context, root: Path) -> dict[str, Array]:
-    from hetsim.explore.run import read_results
-    from hetsim.explore.store import open_existing
+    from hetsim.api.explore import open_existing, read_results
 
     open_existing(root)  # a one-line error for a folder that is not (yet) a store
     done = root / "done.jsonl"
@@ -135,11 +134,11 @@ def _read(ctx: Context, root: Path) -> dict[str, Array]:
 
 def parse_filters(text: str, cols: dict[str, Array]) -> list[Any]:
     """``col <= v`` bounds in the sweep spec's own syntax (hetsim.explore.spec.Bound)."""
-    from hetsim.explore.spec import _BOUND, Bound
+    from hetsim.api.explore import BOUND_PATTERN, Bound
 
     out = []
     for part in (p for p in text.split(",") if p.strip()):
-        m = _BOUND.match(part)
+        m = BOUND_PATTERN.match(part)
         if not m:
             raise ConfigError(f"filter {part.strip()!r}: write a bound like 'tpot_s <= 0.05'")
         if m.group(1) not in cols or cols[m.group(1)].dtype.kind not in "iufb":
@@ -171,10 +170,7 @@ def build(inp: Inputs, ctx: Context) -> View:
     for c in (x, y):
         if c not in cols or cols[c].dtype.kind not in "iufb":
             raise ConfigError(f"no numeric column {c!r} in {name}; choose from the x and y lists")
-    from hetsim.explore.evaluate import design_columns
-    from hetsim.explore.pareto import resolve_senses
-    from hetsim.explore.spec import parse_spec
-    from hetsim.explore.store import Store
+    from hetsim.api.explore import Store, design_columns, parse_spec, resolve_senses
 
     spec = parse_spec(Store(root).manifest()["spec"])
     chosen = [inp.choice("x_sense", SENSES, "auto"), inp.choice("y_sense", SENSES, "auto")]
@@ -188,7 +184,7 @@ def build(inp: Inputs, ctx: Context) -> View:
     for b in bounds:
         keep &= b.keep(np.asarray(cols[b.column], dtype=float))
     kept = {k: v[keep] for k, v in cols.items()}
-    from hetsim.explore.pareto import pareto_mask, varying_columns
+    from hetsim.api.explore import pareto_mask, varying_columns
 
     front = pareto_mask(kept, [(x, sx), (y, sy)]) if keep.any() else np.zeros(0, dtype=bool)
     fidx = np.flatnonzero(front)

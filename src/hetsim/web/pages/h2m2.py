@@ -127,7 +127,7 @@ def h2m2_view(
 
 def reproduction(ctx: Context) -> Any:
     """The reproduction, computed once per dashboard (a few seconds) and cached."""
-    from hetsim.experiments.h2m2_run import reproduce
+    from hetsim.api.reproduce import reproduce
 
     return ctx.cached("h2m2", reproduce)
 

@@ -8,15 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.serving import PRESETS, ServingResult, make_requests, simulate_serving
-from hetsim.serving.metrics import itl_samples, per_request_metrics
+from hetsim.api.lookup import DTYPES, Precision
+from hetsim.api.serving import (
+    PRESETS,
+    ServingResult,
+    itl_samples,
+    make_requests,
+    per_request_metrics,
+    simulate_serving,
+)
 from hetsim.units import fmt_time
 from hetsim.web.context import Context
 from hetsim.web.figures import PALETTE, axis, layout
 from hetsim.web.pages import Page, register
 from hetsim.web.pages.common import hardware_field, model_fields, read_model
 from hetsim.web.view import Card, Field, Figure, Inputs, View
-from hetsim.workload.dtypes import DTYPES, Precision
 
 RATE_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # the throughput-vs-rate curve, around the chosen rate
 MAX_REQUESTS = 5_000  # keeps one page render in a second or so
@@ -256,7 +262,7 @@ def _rate_figure(rates: list[float], runs: list[ServingResult], chosen: float) -
 
 
 def build(inp: Inputs, ctx: Context) -> View:
-    from hetsim.hardware.loader import hardware_preset
+    from hetsim.api.lookup import hardware_preset
 
     model = read_model(inp, ctx)
     dev = hardware_preset(inp.text("hardware", "a100-80gb-sxm"))

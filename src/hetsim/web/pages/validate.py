@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.calibration.api import validate
-from hetsim.calibration.report import Report, Scored
+from hetsim.api.validation import Report, Scored, validate
 from hetsim.errors import ConfigError
 from hetsim.web.context import Context, listing, pick
 from hetsim.web.figures import axis, layout
