@@ -100,6 +100,7 @@ def run_engine(
     meter = Meter(*power_w, eng.step_overhead_s, eng.seq_overhead_s)
     max_seq, tl, dec, pf = eng.max_num_seqs, log.timeline, st.dec, st.pf
     events = level = 0
+    kept = st.kept
     t = 0.0
     block_bytes = eng.block_size * kv_bytes_per_token
     level_room = total_blocks
@@ -129,6 +130,8 @@ def run_engine(
             t = float(src.arr[nxt])  # idle until the next arrival
             continue
         batch = sched.form(st, t)
+        if kept is not None and pool.used > kept.floor:  # the pool took blocks a preempted request kept
+            kept.evict(pool.used)
         if prefilled and dec:  # one-token requests sent by a prefill node are done on arrival
             src.release(st, st.finish_due(t))
         chunks = batch.chunks
@@ -157,6 +160,8 @@ def run_engine(
             t = decode_run(
                 st, pricer, n, t, meter, log, room, float(src.arr[nxt]) - t if admit_next else None
             )
+        if kept is not None and pool.used > kept.floor:
+            kept.evict(pool.used)
         if st.heap and st.heap[0][0] <= st.clock:
             finished = st.finish_due(t)
             if finished and src.releases:

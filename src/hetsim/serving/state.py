@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hetsim.engines.batching import EngineConfig
+from hetsim.serving.keptkv import KeptKV
 from hetsim.serving.kvcache import BlockPool
 from hetsim.serving.prefix import PrefixCache
 from hetsim.serving.requests import RequestSet
@@ -104,6 +105,8 @@ class EngineState:
         self.completed = 0
         self.n_preempt = 0
         self.hold_batch = False  # static batching: finished sequences stay until the batch ends
+        # own KV of recompute-preempted requests still cached (vLLM V1 automatic prefix caching)
+        self.kept = KeptKV() if eng.prefix_caching and self.on_demand and not prefilled else None
         self.ghosts: list[int] = []
 
     # ---- slots ---------------------------------------------------------------------------
@@ -185,7 +188,9 @@ class EngineState:
 
     def hit(self, i: int) -> int:
         """Prefix tokens request i could skip if admitted now (0 when not cached)."""
-        c = self.cache
+        c, k = self.cache, self.kept
+        if k is not None and i in k.tokens:
+            return k.tokens[i]
         if c is None or self.pid[i] < 0 or self.done[i] or self.swapped[i]:
             return 0
         e = c.entries.get(self.pid[i])
@@ -215,6 +220,8 @@ class EngineState:
         q = self.target[i] - s0
         eng = self.eng
         first = min(q, eng.max_num_batched_tokens) if eng.chunked_prefill else q
+        if s0 and self.kept is not None and i in self.kept.tokens:  # its own cached blocks, taken back
+            return self.pool.blocks(s0 + first)
         return self.pool.blocks(first + (0 if s0 else self.done[i]))
 
     # ---- transitions ---------------------------------------------------------------------
@@ -263,6 +270,11 @@ class EngineState:
         else:  # recompute: prompt and generated tokens are prefilled again
             if self.shared[i] and self.cache is not None:
                 self.cache.release(self.pid[i])
+            elif self.kept is not None:  # its full blocks stay cached until evicted
+                bs = self.pool.block_tokens
+                keep = min(self.kv[i], self.P[i] + self.gen[i] - 1) // bs * bs
+                if keep:
+                    self.kept.keep(i, keep, self.pool.total - keep // bs)
             self.target[i], self.done[i], self.kv[i], self.shared[i] = self.P[i] + self.gen[i], 0, 0, 0
         self.waiting.push_front(i)
 
@@ -286,8 +298,11 @@ class EngineState:
         """Admit request i for prefill, from its cached prefix when there is one; returns the
         prompt token it starts from, or None (nothing admitted) when its blocks, and those of a
         prefix to copy back from a lower tier, do not fit in ``avail``."""
-        s0, c = 0, self.cache
-        if c is not None and self.pid[i] >= 0 and self.done[i] == 0:
+        s0, c, k = 0, self.cache, self.kept
+        own = k is not None and i in k.tokens
+        if own:
+            s0 = self.hit(i)
+        elif c is not None and self.pid[i] >= 0 and self.done[i] == 0:
             s0 = self.hit(i)
             if s0 and self.need_blocks(i, s0) + self.reload_blocks(i) > avail:
                 s0 = 0  # no room to copy the prefix back: compute it again
@@ -297,10 +312,12 @@ class EngineState:
                 avail = min(avail, self.pool.free)
         nb = self.need_blocks(i, s0)
         if nb > avail:
-            if s0 and c is not None:
+            if s0 and c is not None and not own:
                 c.release(self.pid[i])
             return None
-        self.shared[i] = s0
+        if own:
+            k.drop(i)  # type: ignore[union-attr]
+        self.shared[i] = 0 if own else s0
         self.done[i] = self.kv[i] = max(s0, self.done[i])
         self.pool.used += nb - self.blocks[i]
         self.blocks[i] = nb
