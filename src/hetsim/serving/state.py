@@ -41,6 +41,9 @@ class WaitQueue(Protocol):
     def __len__(self) -> int: ...
 
 
+_NAN = float("nan")
+
+
 class EngineState:
     """Mutable state of one instance serving ``reqs`` (per-request lists, indexed by request)."""
 
@@ -118,13 +121,21 @@ class EngineState:
             int(self._plen[r]),
             int(self._pri[r]) if self._pri is not None else 0,
         )
-        nan = float("nan")
+        nan = _NAN
         if self.free_slots:
             i = self.free_slots.pop()
-            self.rid[i], self.P[i], self.G[i], self.pid[i], self.plen[i] = r, P, G, pid, plen
-            self.priority[i], self.arr[i], self.target[i], self.done[i], self.kv[i] = pri, arrival, P, 0, 0
-            self.shared[i], self.gen[i], self.blocks[i], self.swapped[i] = 0, 0, 0, False
-            self.first[i], self.finish[i], self.npre[i], self.ej[i], self.tag[i] = nan, nan, 0, 0.0, 0
+            self.rid[i] = r
+            self.P[i] = self.target[i] = P
+            self.G[i] = G
+            self.pid[i] = pid
+            self.plen[i] = plen
+            self.priority[i] = pri
+            self.arr[i] = arrival
+            self.done[i] = self.kv[i] = self.shared[i] = self.gen[i] = self.blocks[i] = 0
+            self.npre[i] = self.tag[i] = 0
+            self.swapped[i] = False
+            self.first[i] = self.finish[i] = nan
+            self.ej[i] = 0.0
             return i
         self.rid.append(r)
         self.P.append(P)
@@ -149,11 +160,11 @@ class EngineState:
 
     def need_blocks_of(self, r: int) -> int:
         """Blocks request ``r`` (not yet at the scheduler) needs to be admitted."""
-        P, G, bs = int(self.req_P[r]), int(self.req_G[r]), self.pool.block_tokens
+        P, G, bs = int(self._P[r]), int(self._G[r]), self.pool.block_tokens
         hit = 0
-        c, pid = self.cache, int(self.req_pid[r])
-        if c is not None and pid >= 0 and (e := c.entries.get(pid)) is not None:
-            hit = min(e.tokens, int(self.req_plen[r])) // bs * bs
+        c = self.cache
+        if c is not None and (pid := int(self._pid[r])) >= 0 and (e := c.entries.get(pid)) is not None:
+            hit = min(e.tokens, int(self._plen[r])) // bs * bs
         if not self.on_demand:
             return self.pool.blocks(P + G - hit)
         if self.prefilled:
