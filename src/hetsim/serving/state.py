@@ -26,7 +26,7 @@ import numpy as np
 from hetsim.engines.batching import EngineConfig
 from hetsim.serving.keptkv import KeptKV
 from hetsim.serving.kvcache import BlockPool
-from hetsim.serving.prefix import PrefixCache
+from hetsim.serving.prefix import PrefixCache, share_prompt_prefix
 from hetsim.serving.requests import RequestSet
 from hetsim.serving.runlog import RECORD_LIMIT
 
@@ -124,18 +124,10 @@ class EngineState:
         nan = _NAN
         if self.free_slots:
             i = self.free_slots.pop()
-            self.rid[i] = r
-            self.P[i] = self.target[i] = P
-            self.G[i] = G
-            self.pid[i] = pid
-            self.plen[i] = plen
-            self.priority[i] = pri
-            self.arr[i] = arrival
-            self.done[i] = self.kv[i] = self.shared[i] = self.gen[i] = self.blocks[i] = 0
-            self.npre[i] = self.tag[i] = 0
-            self.swapped[i] = False
-            self.first[i] = self.finish[i] = nan
-            self.ej[i] = 0.0
+            self.rid[i], self.P[i], self.G[i], self.pid[i], self.plen[i] = r, P, G, pid, plen
+            self.priority[i], self.arr[i], self.target[i], self.done[i], self.kv[i] = pri, arrival, P, 0, 0
+            self.shared[i], self.gen[i], self.blocks[i], self.swapped[i] = 0, 0, 0, False
+            self.first[i], self.finish[i], self.npre[i], self.ej[i], self.tag[i] = nan, nan, 0, 0.0, 0
             return i
         self.rid.append(r)
         self.P.append(P)
@@ -343,34 +335,12 @@ class EngineState:
         """Request i's prefill is complete at ``t``: its first token, then it decodes."""
         self.pf.remove(i)
         if self.cache is not None and self.pid[i] >= 0 and self.shared[i] < self.plen[i] <= self.kv[i]:
-            self._share_prompt_prefix(i)
+            share_prompt_prefix(self, i)
         self.gen[i] += 1
         if self.first[i] != self.first[i]:
             self.first[i] = t
             self.first_out[self.rid[i]] = t
         self.join_decode(i)
-
-    def _share_prompt_prefix(self, i: int) -> None:
-        """Hand the first ``plen`` tokens of request i's prompt to the prefix cache, which then
-        holds them for every request of that prefix (the request keeps using them)."""
-        c, pool, pid, plen = self.cache, self.pool, self.pid[i], self.plen[i]
-        assert c is not None
-        e = c.entries.get(pid)
-        have = pool.blocks(e.tokens) if e is not None and e.tier == 0 else 0
-        after = pool.blocks(plen) - have + pool.blocks(self.kv[i] - plen)
-        if after > self.blocks[i] + pool.free:
-            return  # no room to hold both: the request keeps its own copy
-        held = self.shared[i] > 0
-        self.free(i)
-        self.io_s += c.register(pid, plen, hold=not held)
-        e = c.entries.get(pid)
-        if e is not None and e.tier == 0 and e.tokens >= plen:
-            self.shared[i] = plen
-        elif not held:
-            self.shared[i] = 0
-        nb = self.own_blocks(i, self.kv[i])
-        pool.used += nb
-        self.blocks[i] = nb
 
     def finish_due(self, t: float) -> list[int]:
         """Finish the decoding requests whose last token is out at ``t``; returns them."""
