@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
+from hetsim.engines.batching import EngineConfig
 from hetsim.hardware.loader import get_hardware
 from hetsim.serving import get_engine, make_requests, simulate_serving
 from hetsim.serving.budget import get_pricer
@@ -104,10 +105,10 @@ def test_static_batching_waits_for_the_whole_batch() -> None:
         assert np.min(r.first_token_s[order[16 * (k + 1) : 16 * (k + 2)]]) > done
 
 
-def _run_blocks(reqs: RequestSet, blocks: int) -> LoopLog:
+def _run_blocks(reqs: RequestSet, blocks: int, eng: EngineConfig = VLLM) -> LoopLog:
     longest = int(np.max(reqs.input_len + reqs.output_len))
-    pricer = get_pricer(get_model(MODEL), get_hardware(HW), Precision(), VLLM, 1, longest)
-    return run_engine(reqs, VLLM, pricer, total_blocks=blocks, kv_bytes_per_token=1.0)
+    pricer = get_pricer(get_model(MODEL), get_hardware(HW), Precision(), eng, 1, longest)
+    return run_engine(reqs, eng, pricer, total_blocks=blocks, kv_bytes_per_token=1.0)
 
 
 def test_fcfs_follows_vllm_v1_when_a_running_prefill_cannot_get_its_blocks() -> None:
@@ -126,3 +127,22 @@ def test_fcfs_follows_vllm_v1_when_a_running_prefill_cannot_get_its_blocks() -> 
         if p1 > p0:  # the preempted request is back in the queue: nothing was admitted in that step
             assert w1 == w0 + (p1 - p0)
     assert [_run_blocks(reqs, c).preemptions.tolist() for c in (100, 277)] == [[0, 0], [0, 0]]
+
+
+def test_vllm_v1_prefix_caching_keeps_a_preempted_requests_blocks() -> None:
+    """With automatic prefix caching (vLLM V1's default) a request preempted by recompute leaves
+    its full blocks cached; scheduled again it takes them back with its next chunk, so it is
+    admitted only when both fit and computes only what was not cached. The 251-block case above:
+    one preemption instead of 200, and the prompt's tokens are prefilled once plus the chunk that
+    was lost at the preemption, not 200 times its first chunk."""
+    reqs = RequestSet(np.zeros(2), np.array([16, 4000]), np.array([400, 1]), "offline")
+    eng = get_engine("vllm")
+    assert eng.prefix_caching
+    cached, plain = _run_blocks(reqs, 251, eng), _run_blocks(reqs, 251)
+    assert cached.preemptions.tolist() == [0, 1] and not cached.truncated
+    prefill = sum(r[4] for r in cached.iterations)
+    assert 16 + 4000 <= prefill <= 16 + 4000 + eng.max_num_batched_tokens
+    assert sum(r[4] for r in plain.iterations) > 100 * eng.max_num_batched_tokens
+    assert cached.finish_s[1] < plain.finish_s[1]
+    # more blocks than the full lengths need: nothing to keep, nothing changes
+    assert _run_blocks(reqs, 277, eng).preemptions.tolist() == [0, 0]

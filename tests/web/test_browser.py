@@ -16,6 +16,7 @@ import pytest
 
 import hetsim
 from hetsim.calibration.api import validate
+from hetsim.serving.metrics import itl_samples
 from hetsim.units import fmt_time
 from hetsim.web.pages.h2m2 import reproduction
 from hetsim.web.server import Dashboard
@@ -292,11 +293,27 @@ def test_serving_page(page: Page, dashboard: Dashboard) -> None:
     assert {"fig-latency-cdf", "fig-rate-sweep", "fig-kv-timeline"} <= set(points) and min(
         points.values()
     ) > 0
+    assert got["itl_p99_s"][0] == r.itl_s.p99
+    assert got["itl_stalled_tokens"][0] == 0  # vLLM (fcfs): decodes ride in every iteration
+    from hetsim.engines import ENGINES
+
+    assert page.locator("#table-engines tbody tr").count() == len(ENGINES)
+    this_run = page.locator("#table-engines tbody tr", has_text="(this run)")
+    assert this_run.inner_text().startswith("vllm (this run)")
     change(page, lambda: page.fill("#in-rate", "12"))
     change(page, lambda: page.select_option("#in-engine", "sglang"))
     r = api_run(12.0, "sglang")
     got = cards(page)
     assert got["tpot_p50_s"][0] == r.tpot_s.p50 and got["completed"][0] == r.completed
+    # SGLang runs prompts alone (prefill-first): decoding tokens wait through them, the stall shown
+    stalled = sum(k for _, _, k in r.itl_stalls)
+    assert got["itl_stalled_tokens"][0] == stalled > 0 and got["itl_p99_s"][0] == r.itl_s.p99
+    assert "sglang (this run)" in page.inner_text("#table-engines")
+    step, _ = itl_samples(r.iterations, r.itl_stalls)
+    itl_x = page.evaluate(
+        "() => document.getElementById('fig-latency-cdf').data.find(t => t.name === 'ITL').x"
+    )
+    assert max(itl_x) == pytest.approx(float(step.max()) * 1e3)  # the longest gap is a stalled one
     shot(page, "serving")
 
 

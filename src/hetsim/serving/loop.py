@@ -49,12 +49,15 @@ def _cache(reqs: RequestSet, eng: EngineConfig, pool: BlockPool, token_bytes: fl
     return PrefixCache(pool, token_bytes, tiers)
 
 
+_THRASH_PER_REQUEST, _THRASH_FLOOR = 100, 10_000  # preemptions beyond which a run thrashes
+
+
 def _stop_reason(st: EngineState, t: float, max_queue: int | None, max_time_s: float, K: int) -> str:
     """Why the run stops here ("" : it goes on): an unbounded queue, thrashing, the time bound."""
     if max_queue is not None and len(st.waiting) > max_queue:
         return (f"stopped at t = {t:.1f} s: {len(st.waiting)} requests waiting (bound {max_queue}); "
                 "the arrival rate exceeds what the engine serves")  # fmt: skip
-    if st.n_preempt > 100 * K + 10_000:
+    if st.n_preempt > _THRASH_PER_REQUEST * K + _THRASH_FLOOR:
         return (f"stopped at t = {t:.1f} s: {st.n_preempt} preemptions for {K} requests; the KV cache is "
                 "too small for this load (the engine thrashes)")  # fmt: skip
     if t > max_time_s:
@@ -100,6 +103,8 @@ def run_engine(
     meter = Meter(*power_w, eng.step_overhead_s, eng.seq_overhead_s)
     max_seq, tl, dec, pf = eng.max_num_seqs, log.timeline, st.dec, st.pf
     events = level = 0
+    kept = st.kept
+    thrash = _THRASH_PER_REQUEST * K + _THRASH_FLOOR
     t = 0.0
     block_bytes = eng.block_size * kv_bytes_per_token
     level_room = total_blocks
@@ -118,9 +123,8 @@ def run_engine(
                 log.migration_s += secs
                 level, pricer = j, levels.pricers[j]
             level_room = min(total_blocks, int(levels.level_bytes[j] // block_bytes))
-        why = _stop_reason(st, t, max_queue, max_time_s, K)
-        if why:
-            log.truncated = why
+        if t > max_time_s or st.n_preempt > thrash or (max_queue is not None and len(waiting) > max_queue):
+            log.truncated = _stop_reason(st, t, max_queue, max_time_s, K)
             break
         if not dec and not pf and not waiting:
             if nxt < 0:
@@ -129,6 +133,8 @@ def run_engine(
             t = float(src.arr[nxt])  # idle until the next arrival
             continue
         batch = sched.form(st, t)
+        if kept is not None and pool.used > kept.floor:  # the pool took blocks a preempted request kept
+            kept.evict(pool.used)
         if prefilled and dec:  # one-token requests sent by a prefill node are done on arrival
             src.release(st, st.finish_due(t))
         chunks = batch.chunks
@@ -157,6 +163,8 @@ def run_engine(
             t = decode_run(
                 st, pricer, n, t, meter, log, room, float(src.arr[nxt]) - t if admit_next else None
             )
+        if kept is not None and pool.used > kept.floor:
+            kept.evict(pool.used)
         if st.heap and st.heap[0][0] <= st.clock:
             finished = st.finish_due(t)
             if finished and src.releases:

@@ -11,7 +11,9 @@ to last finish). Goodput counts the requests that meet every SLO.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +194,13 @@ def per_request_metrics(r: ServingResult) -> dict[str, FloatArray]:
     return _per_request(r)
 
 
+def rows_array(rows: Sequence[tuple[float, ...]], width: int) -> FloatArray:
+    """(len(rows), width) floats from a list of equal-length tuples (twice as fast as
+    ``np.asarray`` on the loop's ~10^5 records)."""
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=float, count=len(rows) * width)
+    return flat.reshape(-1, width)
+
+
 def itl_samples(
     iterations: list[tuple[float, float, int, int, int]], stalls: list[tuple[float, float, int]] | None = None
 ) -> tuple[FloatArray, FloatArray]:
@@ -201,7 +210,7 @@ def itl_samples(
     iteration that produced it."""
     if not iterations:
         return np.zeros(0), np.zeros(0)
-    it = np.asarray(iterations, dtype=float)
+    it: Any = rows_array(iterations, 5)
     step = it[:, 1] / it[:, 2]
     w = it[:, 2] * it[:, 3]
     if stalls:

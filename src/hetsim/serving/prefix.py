@@ -26,9 +26,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hetsim.errors import ConfigError
 from hetsim.serving.kvcache import BlockPool
+
+if TYPE_CHECKING:
+    from hetsim.serving.state import EngineState
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +206,27 @@ class PrefixCache:
         j = e.tier - 1
         self.tier_bytes[j] -= e.tokens * self.token_bytes
         del self.tier_lru[j][pid]
+
+
+def share_prompt_prefix(st: EngineState, i: int) -> None:
+    """Hand the first ``plen`` tokens of request i's prompt to the prefix cache, which then
+    holds them for every request of that prefix (the request keeps using them), at the end of
+    its prefill."""
+    c, pool, pid, plen = st.cache, st.pool, st.pid[i], st.plen[i]
+    assert c is not None
+    e = c.entries.get(pid)
+    have = pool.blocks(e.tokens) if e is not None and e.tier == 0 else 0
+    after = pool.blocks(plen) - have + pool.blocks(st.kv[i] - plen)
+    if after > st.blocks[i] + pool.free:
+        return  # no room to hold both: the request keeps its own copy
+    held = st.shared[i] > 0
+    st.free(i)
+    st.io_s += c.register(pid, plen, hold=not held)
+    e = c.entries.get(pid)
+    if e is not None and e.tier == 0 and e.tokens >= plen:
+        st.shared[i] = plen
+    elif not held:
+        st.shared[i] = 0
+    nb = st.own_blocks(i, st.kv[i])
+    pool.used += nb
+    st.blocks[i] = nb

@@ -99,12 +99,15 @@ class IterationPricer:
     pre_lj: FloatArray  # log joules
     # the same tables as Python lists: the loop's scalar look-ups skip NumPy's per-call cost
     _lists: tuple[list[Any], ...] = field(init=False, repr=False, compare=False)
+    # one chunk's attention by (tokens, context): serving workloads repeat their chunk shapes
+    _chunk: dict[tuple[float, float], tuple[float, float]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
                  self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist(), self.token_s.tolist(),
                  self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist())  # fmt: skip
         object.__setattr__(self, "_lists", lists)
+        object.__setattr__(self, "_chunk", {})
 
     @property
     def max_tokens(self) -> int:
@@ -119,8 +122,13 @@ class IterationPricer:
         linear in the mean context between grid points, constant beyond the grid."""
         if n <= 0:
             return 0.0, 0.0
-        xs, ts, js = self._lists[0], self._lists[1][n], self._lists[2][n]
-        i, f = _segment(xs, total_context / n)
+        lists = self._lists
+        xs, ts, js = lists[0], lists[1][n], lists[2][n]
+        x = total_context / n
+        if x <= xs[0]:  # _segment inline (the loop's hottest look-up), the same arithmetic
+            return ts[0], js[0]
+        i = len(xs) - 2 if x >= xs[-1] else bisect_right(xs, x) - 1
+        f = 1.0 if x >= xs[-1] else (x - xs[i]) / (xs[i + 1] - xs[i])
         return ts[i] + f * (ts[i + 1] - ts[i]), js[i] + f * (js[i + 1] - js[i])
 
     def prefill_attention(self, q: Sequence[float], c: Sequence[float]) -> tuple[float, float]:
@@ -132,17 +140,24 @@ class IterationPricer:
                 float(np.exp(_bilinear(self.pre_lq, self.pre_lc, self.pre_lj, lq, lc)).sum()),
             )
         t = e = 0.0
-        gx, gy, zs, zj = self._lists[3:7]
+        memo = self._chunk
         for a, b in zip(q, c, strict=True):
-            i, fx = _segment(gx, math.log(a))
-            j, fy = _segment(gy, math.log(b))
-            w = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
-            t += math.exp(
-                w[0] * zs[i][j] + w[1] * zs[i + 1][j] + w[2] * zs[i][j + 1] + w[3] * zs[i + 1][j + 1]
-            )
-            e += math.exp(
-                w[0] * zj[i][j] + w[1] * zj[i + 1][j] + w[2] * zj[i][j + 1] + w[3] * zj[i + 1][j + 1]
-            )
+            hit = memo.get((a, b))
+            if hit is None:
+                if len(memo) >= _CHUNK_MEMO:
+                    memo.clear()
+                hit = memo[a, b] = self._chunk_attention(a, b)
+            t += hit[0]
+            e += hit[1]
+        return t, e
+
+    def _chunk_attention(self, a: float, b: float) -> tuple[float, float]:
+        gx, gy, zs, zj = self._lists[3:7]
+        i, fx = _segment(gx, math.log(a))
+        j, fy = _segment(gy, math.log(b))
+        w = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+        t = math.exp(w[0] * zs[i][j] + w[1] * zs[i + 1][j] + w[2] * zs[i][j + 1] + w[3] * zs[i + 1][j + 1])
+        e = math.exp(w[0] * zj[i][j] + w[1] * zj[i + 1][j] + w[2] * zj[i][j + 1] + w[3] * zj[i + 1][j + 1])
         return t, e
 
     def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
@@ -156,17 +171,20 @@ class IterationPricer:
         """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
         total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
         tokens = n_decode + int(sum(chunks_q))
-        ts, ss, tj, sj = self._lists[7:11]
+        _, _, _, _, _, _, _, ts, ss, tj, sj = self._lists
         seqs = n_decode + len(chunks_q)
         d0, d1 = ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
-        a = self.decode_attention(n_decode, decode_context) if n_decode else (0.0, 0.0)
-        p = self.prefill_attention(chunks_q, chunks_c) if chunks_q else (0.0, 0.0)
-        return d0 + a[0] + p[0], d1 + a[1] + p[1]
+        a0, a1 = self.decode_attention(n_decode, decode_context) if n_decode else (0.0, 0.0)
+        p0, p1 = self.prefill_attention(chunks_q, chunks_c) if chunks_q else (0.0, 0.0)
+        return d0 + a0 + p0, d1 + a1 + p1
 
     def step_s(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
     ) -> float:
         return self.step(n_decode, decode_context, chunks_q, chunks_c)[0]
+
+
+_CHUNK_MEMO = 4096  # chunk shapes remembered per pricer (cleared when full: bounded memory)
 
 
 def _segment(grid: list[float], x: float) -> tuple[int, float]:

@@ -10,7 +10,7 @@ import numpy as np
 from hetsim.cost.power import active_w
 from hetsim.engines.batching import EngineConfig
 from hetsim.hardware.spec import Device
-from hetsim.serving.metrics import ServingResult, Stats, itl_samples, mean_in_system
+from hetsim.serving.metrics import ServingResult, Stats, itl_samples, mean_in_system, rows_array
 from hetsim.serving.requests import RequestSet
 from hetsim.serving.runlog import LoopLog
 from hetsim.workload.model import ModelSpec
@@ -29,7 +29,7 @@ def build_result(
     span = max(t1 - t0, 1e-30)
     g, x = reqs.output_len.astype(float), reqs.input_len.astype(float)
     step, w = itl_samples(log.iterations, log.stalls)
-    tl = np.asarray(log.timeline, dtype=float).reshape(-1, 5)
+    tl = rows_array(log.timeline, 5)
     util = tl[:, 1] / max(log.total_blocks, 1) if len(tl) else np.zeros(1)
     dt = np.diff(np.concatenate([[t0], tl[:, 0]])) if len(tl) else np.zeros(1)
     dec_tokens = float(np.sum((fin - log.first_token_s)[ok & (g > 1)]))

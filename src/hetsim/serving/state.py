@@ -24,8 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from hetsim.engines.batching import EngineConfig
+from hetsim.serving.keptkv import KeptKV
 from hetsim.serving.kvcache import BlockPool
-from hetsim.serving.prefix import PrefixCache
+from hetsim.serving.prefix import PrefixCache, share_prompt_prefix
 from hetsim.serving.requests import RequestSet
 from hetsim.serving.runlog import RECORD_LIMIT
 
@@ -38,6 +39,9 @@ class WaitQueue(Protocol):
     def peek(self) -> int: ...
     def pop(self) -> int: ...
     def __len__(self) -> int: ...
+
+
+_NAN = float("nan")
 
 
 class EngineState:
@@ -104,6 +108,8 @@ class EngineState:
         self.completed = 0
         self.n_preempt = 0
         self.hold_batch = False  # static batching: finished sequences stay until the batch ends
+        # own KV of recompute-preempted requests still cached (vLLM V1 automatic prefix caching)
+        self.kept = KeptKV() if eng.prefix_caching and self.on_demand and not prefilled else None
         self.ghosts: list[int] = []
 
     # ---- slots ---------------------------------------------------------------------------
@@ -115,7 +121,7 @@ class EngineState:
             int(self._plen[r]),
             int(self._pri[r]) if self._pri is not None else 0,
         )
-        nan = float("nan")
+        nan = _NAN
         if self.free_slots:
             i = self.free_slots.pop()
             self.rid[i], self.P[i], self.G[i], self.pid[i], self.plen[i] = r, P, G, pid, plen
@@ -146,11 +152,11 @@ class EngineState:
 
     def need_blocks_of(self, r: int) -> int:
         """Blocks request ``r`` (not yet at the scheduler) needs to be admitted."""
-        P, G, bs = int(self.req_P[r]), int(self.req_G[r]), self.pool.block_tokens
+        P, G, bs = int(self._P[r]), int(self._G[r]), self.pool.block_tokens
         hit = 0
-        c, pid = self.cache, int(self.req_pid[r])
-        if c is not None and pid >= 0 and (e := c.entries.get(pid)) is not None:
-            hit = min(e.tokens, int(self.req_plen[r])) // bs * bs
+        c = self.cache
+        if c is not None and (pid := int(self._pid[r])) >= 0 and (e := c.entries.get(pid)) is not None:
+            hit = min(e.tokens, int(self._plen[r])) // bs * bs
         if not self.on_demand:
             return self.pool.blocks(P + G - hit)
         if self.prefilled:
@@ -185,7 +191,9 @@ class EngineState:
 
     def hit(self, i: int) -> int:
         """Prefix tokens request i could skip if admitted now (0 when not cached)."""
-        c = self.cache
+        c, k = self.cache, self.kept
+        if k is not None and i in k.tokens:
+            return k.tokens[i]
         if c is None or self.pid[i] < 0 or self.done[i] or self.swapped[i]:
             return 0
         e = c.entries.get(self.pid[i])
@@ -215,6 +223,8 @@ class EngineState:
         q = self.target[i] - s0
         eng = self.eng
         first = min(q, eng.max_num_batched_tokens) if eng.chunked_prefill else q
+        if s0 and self.kept is not None and i in self.kept.tokens:  # its own cached blocks, taken back
+            return self.pool.blocks(s0 + first)
         return self.pool.blocks(first + (0 if s0 else self.done[i]))
 
     # ---- transitions ---------------------------------------------------------------------
@@ -263,6 +273,11 @@ class EngineState:
         else:  # recompute: prompt and generated tokens are prefilled again
             if self.shared[i] and self.cache is not None:
                 self.cache.release(self.pid[i])
+            elif self.kept is not None:  # its full blocks stay cached until evicted
+                bs = self.pool.block_tokens
+                keep = min(self.kv[i], self.P[i] + self.gen[i] - 1) // bs * bs
+                if keep:
+                    self.kept.keep(i, keep, self.pool.total - keep // bs)
             self.target[i], self.done[i], self.kv[i], self.shared[i] = self.P[i] + self.gen[i], 0, 0, 0
         self.waiting.push_front(i)
 
@@ -286,8 +301,11 @@ class EngineState:
         """Admit request i for prefill, from its cached prefix when there is one; returns the
         prompt token it starts from, or None (nothing admitted) when its blocks, and those of a
         prefix to copy back from a lower tier, do not fit in ``avail``."""
-        s0, c = 0, self.cache
-        if c is not None and self.pid[i] >= 0 and self.done[i] == 0:
+        s0, c, k = 0, self.cache, self.kept
+        own = k is not None and i in k.tokens
+        if own:
+            s0 = self.hit(i)
+        elif c is not None and self.pid[i] >= 0 and self.done[i] == 0:
             s0 = self.hit(i)
             if s0 and self.need_blocks(i, s0) + self.reload_blocks(i) > avail:
                 s0 = 0  # no room to copy the prefix back: compute it again
@@ -297,10 +315,12 @@ class EngineState:
                 avail = min(avail, self.pool.free)
         nb = self.need_blocks(i, s0)
         if nb > avail:
-            if s0 and c is not None:
+            if s0 and c is not None and not own:
                 c.release(self.pid[i])
             return None
-        self.shared[i] = s0
+        if own:
+            k.drop(i)  # type: ignore[union-attr]
+        self.shared[i] = 0 if own else s0
         self.done[i] = self.kv[i] = max(s0, self.done[i])
         self.pool.used += nb - self.blocks[i]
         self.blocks[i] = nb
@@ -315,34 +335,12 @@ class EngineState:
         """Request i's prefill is complete at ``t``: its first token, then it decodes."""
         self.pf.remove(i)
         if self.cache is not None and self.pid[i] >= 0 and self.shared[i] < self.plen[i] <= self.kv[i]:
-            self._share_prompt_prefix(i)
+            share_prompt_prefix(self, i)
         self.gen[i] += 1
         if self.first[i] != self.first[i]:
             self.first[i] = t
             self.first_out[self.rid[i]] = t
         self.join_decode(i)
-
-    def _share_prompt_prefix(self, i: int) -> None:
-        """Hand the first ``plen`` tokens of request i's prompt to the prefix cache, which then
-        holds them for every request of that prefix (the request keeps using them)."""
-        c, pool, pid, plen = self.cache, self.pool, self.pid[i], self.plen[i]
-        assert c is not None
-        e = c.entries.get(pid)
-        have = pool.blocks(e.tokens) if e is not None and e.tier == 0 else 0
-        after = pool.blocks(plen) - have + pool.blocks(self.kv[i] - plen)
-        if after > self.blocks[i] + pool.free:
-            return  # no room to hold both: the request keeps its own copy
-        held = self.shared[i] > 0
-        self.free(i)
-        self.io_s += c.register(pid, plen, hold=not held)
-        e = c.entries.get(pid)
-        if e is not None and e.tier == 0 and e.tokens >= plen:
-            self.shared[i] = plen
-        elif not held:
-            self.shared[i] = 0
-        nb = self.own_blocks(i, self.kv[i])
-        pool.used += nb
-        self.blocks[i] = nb
 
     def finish_due(self, t: float) -> list[int]:
         """Finish the decoding requests whose last token is out at ``t``; returns them."""

@@ -162,7 +162,7 @@ def admit_waiting(
 ) -> int:
     """Admit waiting requests in queue order while tokens, sequences and blocks allow; a
     prefill's first chunk joins ``chunks``. Returns the room left."""
-    w, pool, eng, cache = st.waiting, st.pool, st.eng, st.cache
+    w, pool, eng, cache, kept = st.waiting, st.pool, st.eng, st.cache, st.kept
     max_seq, chunked = eng.max_num_seqs, eng.chunked_prefill
     dec, pf = st.dec, st.pf
     while w and room > 0 and len(dec) + len(pf) < max_seq:
@@ -183,12 +183,16 @@ def admit_waiting(
             room -= 1 if mixes else 0  # it decodes in this iteration
             continue
         if cache is None:  # the common case, inline: no prefix to look up
-            q = st.target[i] - st.done[i]
+            s0 = kept.tokens.get(i, 0) if kept is not None else 0  # its own KV, still cached
+            q = st.target[i] - st.done[i] - s0
             if not chunked and q > room:
                 break
             w.pop()
             pool.used += nb - st.blocks[i]
             st.blocks[i] = nb
+            if s0:
+                kept.drop(i)  # type: ignore[union-attr]
+                st.done[i] = st.kv[i] = s0
             pf.append(i)
             q = min(q, room)
             chunks.append((i, q))

@@ -1,6 +1,7 @@
 """Serving: requests arriving over time on a continuously batching engine, as ``hetsim
-serve-sim`` simulates them (same core call): latency CDFs, throughput against request rate,
-and the KV-cache timeline."""
+serve-sim`` simulates them (same core call): latency CDFs (the ITL with the stalls of tokens
+that waited through decode-free iterations), throughput against request rate, the KV-cache
+timeline and the engine records to choose from."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from hetsim.web.context import Context
 from hetsim.web.figures import PALETTE, axis, layout
 from hetsim.web.pages import Page, register
 from hetsim.web.pages.common import hardware_field, model_fields, read_model
-from hetsim.web.view import Card, Field, Figure, Inputs, View
+from hetsim.web.view import Card, Column, Field, Figure, Inputs, Table, View
 
 RATE_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # the throughput-vs-rate curve, around the chosen rate
 MAX_REQUESTS = 5_000  # keeps one page render in a second or so
@@ -67,7 +68,7 @@ def _rate(inp: Inputs) -> float:
 
 def _cdf_figure(r: ServingResult) -> Figure:
     per = per_request_metrics(r)
-    step, w = itl_samples(r.iterations)
+    step, w = itl_samples(r.iterations, r.itl_stalls)  # a stalled token's gap is the whole wait
     series = [
         ("TTFT", per["ttft"], None),
         ("TPOT", per["tpot"], None),
@@ -129,7 +130,9 @@ def _cdf_figure(r: ServingResult) -> Figure:
             shapes=shapes,
             annotations=notes,
         ),
-        "TTFT, TPOT and end-to-end latency per request; ITL per generated token. Dotted: the SLOs.",
+        "TTFT, TPOT and end-to-end latency per request; ITL per generated token, a token that waited "
+        "through iterations without decodes (a prefill-first scheduler's prompts) counted at its whole "
+        "gap. Dotted: the SLOs.",
     )
 
 
@@ -261,6 +264,45 @@ def _rate_figure(rates: list[float], runs: list[ServingResult], chosen: float) -
     )
 
 
+ENGINE_COLUMNS = (
+    Column("engine", "engine"),
+    Column("aliases", "also accepted as"),
+    Column("scheduler", "scheduler"),
+    Column("max_num_batched_tokens", "token budget", "int"),
+    Column("chunked_prefill", "chunked prefill"),
+    Column("block_size", "KV block (tokens)", "int"),
+    Column("reservation", "KV reserved"),
+    Column("preemption", "preemption"),
+    Column("prefix_caching", "prefix caching"),
+    Column("fitted_on", "fitted on"),
+)
+
+
+def _engine_table(chosen: str) -> Table:
+    """Every engine record the form offers (``hetsim engines`` has each knob's provenance)."""
+    from hetsim.api.lookup import ENGINES
+
+    rows = []
+    for e in ENGINES:
+        b = e.batching
+        name = f"{e.name} (this run)" if e.name == chosen else e.name
+        yes = {True: "yes", False: "no"}
+        rows.append([name, ", ".join(e.aliases) or "-", b.scheduler, b.max_num_batched_tokens,
+                     yes[b.chunked_prefill], b.block_size, b.reservation.replace("_", " "), b.preemption,
+                     yes[b.prefix_caching], e.fitted_on or "nothing"])  # fmt: skip
+    caption = ("The same records and names as `hetsim analyze --framework` and `hetsim serve-sim --engine`; "
+               "`hetsim engines` lists every knob with its provenance.")  # fmt: skip
+    return Table("engines", "Engine records", ENGINE_COLUMNS, rows, caption)
+
+
+def _stall_card(r: ServingResult) -> Card:
+    """Tokens whose gap held iterations without decodes, and the longest such gap."""
+    n = int(sum(k for _, _, k in r.itl_stalls))
+    worst = max((g for g, _, _ in r.itl_stalls), default=0.0)
+    text = f"{n:,} tokens, longest gap {fmt_time(worst)}" if n else "none"
+    return Card("itl_stalled_tokens", "tokens stalled behind prompts", n, text)
+
+
 def build(inp: Inputs, ctx: Context) -> View:
     from hetsim.api.lookup import hardware_preset
 
@@ -305,6 +347,8 @@ def build(inp: Inputs, ctx: Context) -> View:
         Card("ttft_p99_s", "TTFT p99", r.ttft_s.p99, fmt_time(r.ttft_s.p99)),
         Card("tpot_p50_s", "TPOT p50", r.tpot_s.p50, fmt_time(r.tpot_s.p50)),
         Card("tpot_p99_s", "TPOT p99", r.tpot_s.p99, fmt_time(r.tpot_s.p99)),
+        Card("itl_p99_s", "ITL p99", r.itl_s.p99, fmt_time(r.itl_s.p99)),
+        _stall_card(r),
         Card("slo_attainment", "requests meeting the SLOs", r.slo_attainment, f"{r.slo_attainment:.1%}"),
         Card("goodput_req_per_s", "goodput", r.goodput_req_per_s, f"{r.goodput_req_per_s:,.2f} req/s"),
         Card(
@@ -320,9 +364,8 @@ def build(inp: Inputs, ctx: Context) -> View:
         f"{model.name} on {r.tp}× {r.hardware}, {r.engine}: {n} requests, Poisson {rate:g} req/s, "
         f"{p_len} + {g_len} tokens"
     )
-    return View(
-        title, cards, [_cdf_figure(r), _rate_figure(rates, runs, rate), _kv_figure(r)], [], list(r.notes)
-    )
+    figures = [_cdf_figure(r), _rate_figure(rates, runs, rate), _kv_figure(r)]
+    return View(title, cards, figures, [_engine_table(str(kw["engine"]))], list(r.notes))
 
 
 PAGE = register(
