@@ -12,6 +12,18 @@ import typer
 
 from hetsim.cli.common import app, console, positive, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
+from hetsim.cli.parallel_options import (
+    EP_SKEW,
+    DpAttentionOption,
+    DraftModelOption,
+    EpOption,
+    EpSkewOption,
+    SpecAcceptOption,
+    SpecOption,
+    SpecTokensOption,
+    experts_of,
+    speculation_of,
+)
 from hetsim.errors import ConfigError
 from hetsim.units import fmt_bytes, fmt_time
 
@@ -120,6 +132,13 @@ def analyze_cmd(
         str,
         typer.Option(help="ONNX models: operators hetsim does not know: unpriced (listed), zero or refuse."),
     ] = "unpriced",
+    ep: EpOption = 1,
+    dp_attention: DpAttentionOption = False,
+    ep_skew: EpSkewOption = EP_SKEW,
+    spec: SpecOption = None,
+    spec_tokens: SpecTokensOption = None,
+    spec_accept: SpecAcceptOption = None,
+    draft_model: DraftModelOption = None,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -161,11 +180,14 @@ def analyze_cmd(
         _refuse_llm_only({"--output-len": output_len is not None, "--static-placement": static_placement,
                           "--plot-tiers": plot_tiers is not None, "--framework": framework is not None,
                           "--attention": attention != "fused",
-                          "--ignore-capacity": ignore_capacity})  # fmt: skip
+                          "--ignore-capacity": ignore_capacity, "--ep": ep != 1 or dp_attention,
+                          "--spec": spec is not None})  # fmt: skip
         req = GraphRequest(model, tuple(input_shape or ()), batch, input_len, fuse, unknown_op)
         run_graph(req, dev, prec, "max" if overlap == "max" else "sum", as_json=as_json, as_csv=as_csv,
                   plot=plot, policy=key)  # fmt: skip
         return
+    experts = experts_of(ep, dp_attention, ep_skew)
+    speculation = speculation_of(spec, spec_tokens, spec_accept, draft_model)
     if input_shape or fuse != "none" or unknown_op != "unpriced":
         raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
     result = analyze(
@@ -181,6 +203,8 @@ def analyze_cmd(
         policy=policy,
         dynamic=not static_placement,
         serving=serving,
+        experts=experts,
+        speculation=speculation,
     )
     check_result(result)
     if plot_tiers is not None:
