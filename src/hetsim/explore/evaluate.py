@@ -28,7 +28,9 @@ from hetsim.hardware.spec import Device
 from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
+from hetsim.workload.speculation import Speculation
 from hetsim.workload.registry import get_model
 
 Array = np.ndarray[Any, Any]
@@ -37,8 +39,21 @@ METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throu
 DERIVED = ("tok_per_s_per_user", "tok_per_s_per_device", "n_devices", "capex_usd", "usd_per_hour",
            "usd_per_mtoken", "tok_per_s_per_usd", "fits")  # fmt: skip
 TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "attention", "overlap",
-             "policy", "placed_policy")  # fmt: skip
-INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len")
+             "policy", "placed_policy", "dp_attention", "spec")  # fmt: skip
+INT_COLUMNS = ("tp", "pp", "ep", "batch", "input_len", "output_len")
+
+
+def experts_of(v: dict[str, Any]) -> ExpertParallel:
+    """A point's expert parallelism from its ``ep`` and ``dp_attention`` axes."""
+    dp = str(v["dp_attention"]).lower()
+    if dp not in ("on", "off"):
+        raise ConfigError(f"axis 'dp_attention': values must be 'on' or 'off', got {v['dp_attention']!r}")
+    return ExpertParallel(int(v["ep"]), dp == "on")
+
+
+def speculation_of(v: dict[str, Any]) -> Speculation | None:
+    """A point's speculative decoding from its ``spec`` axis."""
+    return Speculation.parse(str(v["spec"]))
 
 
 def columns_of(spec: Spec) -> list[str]:
@@ -176,14 +191,21 @@ class Evaluator:
         if s.mode == "serving":
             return self._bounded(serving_group(self, idx, pos, v, params, removed), removed)
         tp, pp = int(v["tp"]), int(v["pp"])
+        speculation = speculation_of(v)
         if "divisible" in s.static_filters:
             try:
+                experts = experts_of(v)
                 Shard.of(model, tp)
+                experts.check(model, tp)
+                if speculation is not None:
+                    speculation.drafter(model)  # no MTP modules, another tokenizer
                 if pp > model.n_layers:
                     raise ConfigError("pp exceeds layers")
             except HetsimError:
                 removed["divisible"] += idx.size
                 return None
+        else:
+            experts = experts_of(v)
         dev, capex_one = self.device(v["hardware"], params)
         prec = Precision.of(v["weight_dtype"], v["act_dtype"], v["kv_dtype"])
         vec = {a: np.asarray([s.value_of(a, int(i)) for i in range(_size(s, a))])[pos[a]]
@@ -195,21 +217,23 @@ class Evaluator:
             return None
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
-                      attention=v["attention"], overlap=v["overlap"], policy=v["policy"])  # fmt: skip
+                      attention=v["attention"], overlap=v["overlap"], policy=v["policy"], experts=experts,
+                      speculation=speculation)  # fmt: skip
         except MappingError:
             if "applicable" not in s.static_filters:
                 raise
             removed["applicable"] += idx.size
             return None
         n = idx.size
-        n_dev = tp * pp
+        n_dev = tp * pp * experts.dp
         cols: dict[str, Array] = {"index": idx}
         labels = {"model": model.name, "hardware": v["hardware"], "weight_dtype": prec.weight.name,
                   "act_dtype": prec.activation.name, "kv_dtype": prec.kv.name,
-                  "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"]}  # fmt: skip
+                  "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"],
+                  "dp_attention": v["dp_attention"], "spec": v["spec"]}  # fmt: skip
         cols.update({a: np.full(n, labels[a], dtype=object) for a in TEXT_AXES if a != "placed_policy"})
         cols["placed_policy"] = np.asarray(r.policy, dtype=object)  # what auto chose per point
-        cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp)})
+        cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp), "ep": np.full(n, experts.ep)})
         cols.update({a: np.asarray(vec[a], dtype=np.int64) for a in VECTOR_AXES})
         cols.update({param_column(p): np.full(n, x) for p, x in params})
         cols.update({m: np.asarray(getattr(r, m), dtype=float) for m in METRICS})

@@ -48,6 +48,9 @@ AXES: dict[str, Any] = {
     "attention": "fused",
     "overlap": "max",
     "policy": "auto",  # placement policy (hetsim policies); auto: primary side where it fits
+    "ep": 1,  # expert-parallel devices (MoE models; with tp = ep, or with dp_attention "on")
+    "dp_attention": "off",  # "on": each EP device a data-parallel rank (batch per rank)
+    "spec": "",  # speculative decoding, e.g. "mtp", "eagle,k=3,accept=0.8", "draft,draft=llama3.2-1b"
     # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
     "rate": None,  # Poisson arrivals, requests/s
     "requests": 200,  # requests per simulated run
@@ -56,7 +59,7 @@ AXES: dict[str, Any] = {
 }
 SERVING_AXES = ("rate", "requests", "engine", "slo")
 MODES = ("static", "serving")
-INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len", "requests"})
+INT_AXES = frozenset({"tp", "pp", "ep", "batch", "input_len", "output_len", "requests"})
 VECTOR_AXES = ("batch", "input_len", "output_len")
 # hardware parameter field -> (unit kind for parse_quantity, column suffix)
 SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "bytes_per_s"),

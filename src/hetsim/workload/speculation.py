@@ -78,6 +78,28 @@ class Speculation:
         return cls(method, DEFAULT_TOKENS[method] if tokens is None else tokens,
                    ACCEPTANCE[method] if acceptance is None else acceptance, draft or "")  # fmt: skip
 
+    @classmethod
+    def parse(cls, text: str) -> Speculation | None:
+        """A speculation written as text (an explore axis value): ``""`` or ``none`` (none),
+        ``METHOD[,k=K][,accept=A][,draft=NAME]``, e.g. ``eagle,k=3,accept=0.8``."""
+        text = text.strip()
+        if text.lower() in ("", "none", "off"):
+            return None
+        method, *rest = (x.strip() for x in text.split(","))
+        kw: dict[str, str] = {}
+        for item in rest:
+            key, eq, value = item.partition("=")
+            if not eq or key not in ("k", "accept", "draft") or key in kw:
+                raise ConfigError(f"speculation {text!r}: write METHOD[,k=K][,accept=A][,draft=NAME], "
+                                  "e.g. 'eagle,k=3,accept=0.8' or 'draft,draft=llama3.2-1b'")  # fmt: skip
+            kw[key] = value
+        try:
+            k = int(kw["k"]) if "k" in kw else None
+            accept = float(kw["accept"]) if "accept" in kw else None
+        except ValueError:
+            raise ConfigError(f"speculation {text!r}: k must be a whole number and accept a rate") from None
+        return cls.of(method, k, accept, kw.get("draft"))
+
     @property
     def tokens_per_step(self) -> float:
         """Expected tokens a step emits: (1 - alpha^(k+1)) / (1 - alpha) (k + 1 at alpha 1)."""
