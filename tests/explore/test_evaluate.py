@@ -158,7 +158,8 @@ def test_expert_parallel_and_speculation_axes_equal_the_core_analysis() -> None:
     assert set(c["ep"][dp].tolist()) == {8} and set(c["tp"][dp].tolist()) == {1}
     assert not ((c["model"] == "llama3.1-8b") & (c["ep"] > 1)).any()  # dense: refused, filtered
     i = int(np.flatnonzero(dp & (c["spec"] != ""))[0])
+    spec = Speculation.parse("eagle,k=2,accept=0.7")
     r = hetsim.analyze("deepseek-v3", "h200", hetsim.Workload(2, 256, 16), hetsim.Precision.of("fp8"),
-                       experts=ExpertParallel(8, True), speculation=Speculation.parse("eagle,k=2,accept=0.7"))  # fmt: skip
+                       experts=ExpertParallel(8, True), speculation=spec)  # fmt: skip
     assert c["tpot_s"][i] == pytest.approx(r.tpot_s, rel=1e-9)
     assert c["n_devices"][i] == 8

@@ -5,6 +5,7 @@ gives."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,9 @@ def test_bad_speculation_is_refused(bad: dict[str, Any]) -> None:
 def test_the_drafter_is_in_the_footprint() -> None:
     w = Workload(8, 1024, 128)
     plain = analyze("llama3.1-70b", "h100-sxm", w, BF16, tp=4)
-    draft = analyze("llama3.1-70b", "h100-sxm", w, BF16, tp=4, speculation=Speculation.of("draft", draft="llama3.2-1b"))
+    draft = analyze(
+        "llama3.1-70b", "h100-sxm", w, BF16, tp=4, speculation=Speculation.of("draft", draft="llama3.2-1b")
+    )
     extra = draft.footprint_breakdown["weights"] - plain.footprint_breakdown["weights"]
     assert extra == pytest.approx(get_model("llama3.2-1b").params * 2 / 4, rel=0.02)  # bf16, TP4
     assert draft.footprint_breakdown["kv_cache"] > plain.footprint_breakdown["kv_cache"]
@@ -103,8 +106,10 @@ def test_speculation_physics(case: tuple[Any, ...], k: int, batch: int, data: st
     # acceptance 0: one token a step, and the drafts and a longer verify on top
     assert zero.tpot_s >= plain.tpot_s * (1 - 1e-9)
     alphas = sorted(data.draw(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=3)))
-    tpots = [analyze(target, hw, w, prec, tp=tp, speculation=_spec(target, method, k, a)).tpot_s for a in alphas]
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(tpots, tpots[1:], strict=False))  # more accepted: never slower
+    tpots = [
+        analyze(target, hw, w, prec, tp=tp, speculation=_spec(target, method, k, a)).tpot_s for a in alphas
+    ]
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(tpots))  # more accepted: never slower
     r = analyze(target, hw, w, prec, tp=tp, speculation=_spec(target, method, k, alphas[-1]))
     assert 0 < r.mbu <= 1 and 0 < r.mfu <= 1 and 0 < r.decode.mfu <= 1
     assert np.isfinite([r.tpot_s, r.energy_j_per_token]).all()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from hetsim.cost.collectives import Fabric, all_to_all
 from hetsim.errors import ConfigError
 from hetsim.hardware.loader import get_hardware
@@ -56,15 +57,26 @@ def test_kv_is_per_dp_rank_and_throughput_counts_every_rank() -> None:
 
 def test_all_to_all_only_under_dp_attention_and_over_the_ep_group() -> None:
     m = get_model("deepseek-v3")
-    kw = {"phase": "decode", "batch": 8.0, "q_len": 1.0, "context": 1024.0}
-    assert not [o for o in build_ops(m, FP8, tp=8, experts=ExpertParallel(8), **kw) if o.collective == "all_to_all"]
-    a2a = [o for o in build_ops(m, FP8, experts=ExpertParallel(8, True), **kw) if o.collective == "all_to_all"]
+
+    def ops(tp: int, ex: ExpertParallel) -> list[Any]:
+        out = build_ops(m, FP8, phase="decode", batch=8.0, q_len=1.0, context=1024.0, tp=tp, experts=ex)
+        return [o for o in out if o.collective == "all_to_all"]
+
+    assert not ops(8, ExpertParallel(8))
+    a2a = ops(1, ExpertParallel(8, True))
     assert [o.name for o in a2a] == ["moe.moe_dispatch", "moe.moe_combine_a2a"]
-    assert all(o.group == 8 and o.count == 58 and o.act_read_bytes == 8 * 8 * 7168 * FP8.activation.bytes_per_element for o in a2a)
+    assert all(
+        o.group == 8 and o.count == 58 and o.act_read_bytes == 8 * 8 * 7168 * FP8.activation.bytes_per_element
+        for o in a2a
+    )
 
 
 @settings(max_examples=25, deadline=None)
-@given(ep=st.sampled_from([2, 4, 8, 16, 32]), tokens=st.integers(1, 4096), hw=st.sampled_from(["h200", "h100-sxm", "mi300x"]))
+@given(
+    ep=st.sampled_from([2, 4, 8, 16, 32]),
+    tokens=st.integers(1, 4096),
+    hw=st.sampled_from(["h200", "h100-sxm", "mi300x"]),
+)
 def test_ep_never_makes_the_all_to_all_free(ep: int, tokens: int, hw: str) -> None:  # fmt: skip
     dev = get_hardware(hw)
     fab = Fabric.of(dev)
@@ -73,7 +85,9 @@ def test_ep_never_makes_the_all_to_all_free(ep: int, tokens: int, hw: str) -> No
     n = tokens * 8 * 7168 * 2.0
     c = all_to_all(n, ep, fab, dev.kernels)
     assert dev.interconnect is not None
-    links = dev.interconnect.bandwidth_bytes_per_s + (dev.scale_out.bandwidth_bytes_per_s if dev.scale_out else 0)
+    links = dev.interconnect.bandwidth_bytes_per_s + (
+        dev.scale_out.bandwidth_bytes_per_s if dev.scale_out else 0
+    )
     # what leaves a device, (ep - 1) / ep of its bytes, crosses its links at their peak at best
     assert math.isfinite(float(c.time_s)) and float(c.time_s) >= n * (ep - 1) / ep / links > 0
 
@@ -120,7 +134,11 @@ def test_busiest_shard_and_skew_set_the_moe_time() -> None:
 
 
 @settings(max_examples=12, deadline=None)
-@given(batch=st.integers(1, 64), ep=st.sampled_from([2, 4, 8]), name=st.sampled_from(["deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b"]))
+@given(
+    batch=st.integers(1, 64),
+    ep=st.sampled_from([2, 4, 8]),
+    name=st.sampled_from(["deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b"]),
+)
 def test_ep_bounds_and_batch_monotone(batch: int, ep: int, name: str) -> None:  # fmt: skip
     ex = ExpertParallel(ep, True)
     r = sweep(name, "h200", np.array([batch, batch + 1]), 256, 32, FP8, experts=ex)
@@ -140,7 +158,9 @@ def test_ep_bounds_and_batch_monotone(batch: int, ep: int, name: str) -> None:  
         ("qwen3-30b-a3b", 1, ExpertParallel(2, True), "apple-m4-max", "no interconnect"),
     ],
 )  # fmt: skip
-def test_layouts_that_do_not_apply_are_refused(model: str, tp: int, ex: ExpertParallel, hw: str, needle: str) -> None:
+def test_layouts_that_do_not_apply_are_refused(
+    model: str, tp: int, ex: ExpertParallel, hw: str, needle: str
+) -> None:
     with pytest.raises(ConfigError, match=needle):
         analyze(model, hw, Workload(1, 128, 8), BF16, tp=tp, experts=ex)
 

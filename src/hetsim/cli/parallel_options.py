@@ -33,14 +33,23 @@ SpecOption = Annotated[
                  "head) or draft (--draft-model)."),
 ]  # fmt: skip
 SpecTokensOption = Annotated[
-    int | None, typer.Option("--spec-tokens", help="Tokens drafted per step (default: mtp 1, eagle 3, draft 4).")
+    int | None,
+    typer.Option("--spec-tokens", help="Tokens drafted per step (default: mtp 1, eagle 3, draft 4)."),
 ]
 SpecAcceptOption = Annotated[
     float | None,
     typer.Option("--spec-accept", help="Per-position acceptance rate 0-1 (default: mtp 0.85, eagle 0.8, "
                  "draft 0.6; sources in docs/models.md)."),
 ]  # fmt: skip
-DraftModelOption = Annotated[str | None, typer.Option("--draft-model", help="Draft model preset (--spec draft).")]
+DraftModelOption = Annotated[
+    str | None, typer.Option("--draft-model", help="Draft model preset (--spec draft).")
+]
+
+
+__all__ = [
+    "EP_SKEW", "DpAttentionOption", "DraftModelOption", "EpOption", "EpSkewOption", "SpecAcceptOption",
+    "SpecOption", "SpecTokensOption", "experts_of", "speculation_of",
+]  # fmt: skip
 
 
 def experts_of(ep: int, dp_attention: bool, skew: float = EP_SKEW) -> ExpertParallel:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hetsim.cli.common import app
+from hetsim.cli.parallel_options import EP_SKEW, DpAttentionOption, EpOption, EpSkewOption, experts_of
 from hetsim.cli.serve_validate import serving_validate as serving_validate  # `validate --serving`
 from hetsim.errors import ConfigError
 
@@ -172,6 +173,9 @@ def serve_cmd(
     plot_cdf: Annotated[Path | None, typer.Option(help="Write latency CDF plot (PNG) here.")] = None,
     plot_kv: Annotated[Path | None, typer.Option(help="Write KV-cache timeline plot (PNG) here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    ep: EpOption = 1,
+    dp_attention: DpAttentionOption = False,
+    ep_skew: EpSkewOption = EP_SKEW,
 ) -> None:
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
@@ -208,7 +212,7 @@ def serve_cmd(
         "engine": eng, "tp": tp, "precision": Precision.of(weight_dtype, None, kv_dtype),
         "max_queue": max_queue, "policy": policy, "dynamic_placement": not static_placement,
         "scheduler": scheduler, "kv_tiers": kv_offload, "decode_hardware": decode_hardware,
-        "decode_tp": decode_tp, "kv_link": _link(kv_link),
+        "decode_tp": decode_tp, "kv_link": _link(kv_link), "experts": experts_of(ep, dp_attention, ep_skew),
     }  # fmt: skip
     work = {"arrival": arrival, "rate": rate, "concurrency": concurrency, "requests": requests,
             "input_len": input_len, "output_len": output_len, "mix": mix, "trace": trace,

@@ -30,8 +30,8 @@ from hetsim.sim.inference import sweep
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
-from hetsim.workload.speculation import Speculation
 from hetsim.workload.registry import get_model
+from hetsim.workload.speculation import Speculation
 
 Array = np.ndarray[Any, Any]
 METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s",

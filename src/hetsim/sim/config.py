@@ -13,8 +13,8 @@ import numpy as np
 from hetsim.cost.roofline import Overlap
 from hetsim.engines.host import Serving as Serving
 from hetsim.errors import ConfigError
-from hetsim.workload.footprint import footprint as footprint  # re-exported: computed in workload/
 from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
+from hetsim.workload.footprint import footprint as footprint  # re-exported: computed in workload/
 from hetsim.workload.graph import AttentionImpl
 from hetsim.workload.speculation import Speculation
 

@@ -62,7 +62,9 @@ def _options(
                    experts=experts, speculation=speculation)  # fmt: skip
 
 
-def _footprint(m: ModelSpec, prec: Precision, batch: Any, seq: Any, opts: Options, live: Any) -> dict[str, Any]:
+def _footprint(
+    m: ModelSpec, prec: Precision, batch: Any, seq: Any, opts: Options, live: Any
+) -> dict[str, Any]:
     """Per-device bytes of the run, the drafter's weights and cache included."""
     fp = footprint(m, prec, batch, seq, opts, live_len=live)
     spec = opts.speculation

@@ -125,7 +125,14 @@ def evaluate(
         )
     spec = opts.speculation
     pre_ops = build_ops(
-        model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention,
+        model,
+        prec,
+        phase="prefill",
+        batch=B,
+        q_len=P,
+        context=P,
+        tp=opts.tp,
+        attention=opts.attention,
         experts=opts.experts,
     )
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token

@@ -61,8 +61,14 @@ def result_record(
         notes.append("output_len = 1: no decode steps, TPOT is 0")
     if opts.experts.ep > 1:
         e = opts.experts
-        how = (f"DP attention: {e.ep} ranks of batch {w.batch} each (throughput and energy over all), "
-               "experts dispatched and combined by all-to-all") if e.dp_attention else "over the TP group"
+        how = (
+            (
+                f"DP attention: {e.ep} ranks of batch {w.batch} each (throughput and energy over all), "
+                "experts dispatched and combined by all-to-all"
+            )
+            if e.dp_attention
+            else "over the TP group"
+        )
         notes.append(f"expert parallel EP{e.ep} ({how}); routing skew {e.skew:g}")
     if opts.speculation is not None:
         notes.append(opts.speculation.label)

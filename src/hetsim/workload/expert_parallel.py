@@ -60,7 +60,9 @@ class ExpertParallel:
         if isinstance(s, bool) or not isinstance(s, int | float) or not 1.0 <= s <= MAX_SKEW:
             raise ConfigError(f"--ep-skew must be a number from 1 (balanced) to {MAX_SKEW:g}, got {s!r}")
         if self.dp_attention and self.ep < 2:
-            raise ConfigError("--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)")
+            raise ConfigError(
+                "--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)"
+            )
 
     @property
     def dp(self) -> int:

@@ -147,7 +147,9 @@ def footprint(
     sh = Shard.of(model, tp)
     stage_layers = -(-model.n_layers // pp)
     emb = embedding_bytes(model, prec) / tp
-    weights = layer_weight_bytes(model, prec, tp, opts.experts.ep) * stage_layers + emb  # the stage with the embeddings
+    weights = (
+        layer_weight_bytes(model, prec, tp, opts.experts.ep) * stage_layers + emb
+    )  # the stage with the embeddings
     kv = cache_bytes(model, prec, batch, seq_len, tp, stage_layers / model.n_layers)
     ab = prec.activation.bytes_per_element
     act = batch * live * (model.d_model + _widest(model, sh)) * ab

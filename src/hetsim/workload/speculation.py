@@ -144,10 +144,12 @@ def one_layer(target: ModelSpec, dense: bool) -> ModelSpec:
     kind = layers.mixer_of(target, last)
     letter = next(k for k, v in PATTERN_LETTERS.items() if v == kind)
     moe = not dense and layers.ffn_of(target, last) == "moe"
-    ffn = {} if moe else {"n_experts": 1, "experts_per_token": 1, "n_shared_experts": 0,
-                          "d_ff": target.dense_d_ff or target.d_ff}  # fmt: skip
-    return dataclasses.replace(
+    layer = dataclasses.replace(
         target, name=f"{target.name}-draft-layer", n_layers=1, attention_pattern=letter, first_dense_layers=0,
         moe_every=1, mtp_layers=0, published_params=None, published_active_params=None,
-        published_active_excludes="", aliases=(), **ffn,
+        published_active_excludes="", aliases=(),
     )  # fmt: skip
+    if moe:
+        return layer
+    return dataclasses.replace(layer, n_experts=1, experts_per_token=1, n_shared_experts=0,
+                               d_ff=target.dense_d_ff or target.d_ff)  # fmt: skip
