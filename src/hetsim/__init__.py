@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from hetsim.api import (
         AnalysisResult,
         Device,
+        ExpertParallel,
         ModelSpec,
         OpPrediction,
         OpResult,
         PhaseResult,
         Precision,
+        Speculation,
         SweepResult,
         Workload,
         analyze,
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _API = (
-    "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
-    "SweepResult", "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models",
-    "predict_op", "sweep",
+    "AnalysisResult", "Device", "ExpertParallel", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult",
+    "Precision", "Speculation", "SweepResult", "Workload", "analyze", "get_hardware", "get_model",
+    "list_hardware", "list_models", "predict_op", "sweep",
 )  # fmt: skip
 
 

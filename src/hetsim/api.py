@@ -14,11 +14,13 @@ from hetsim.hardware.loader import get_hardware, list_hardware
 from hetsim.hardware.spec import Device
 from hetsim.sim.inference import Workload, analyze, sweep
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model, list_models
+from hetsim.workload.speculation import Speculation
 
 __all__ = [
-    "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
-    "SweepResult", "Workload", "analyze", "get_hardware", "get_model", "list_hardware", "list_models",
-    "predict_op", "sweep",
+    "AnalysisResult", "Device", "ExpertParallel", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult",
+    "Precision", "Speculation", "SweepResult", "Workload", "analyze", "get_hardware", "get_model",
+    "list_hardware", "list_models", "predict_op", "sweep",
 ]  # fmt: skip

@@ -172,6 +172,8 @@ def _axis_values(name: str, raw: Any) -> list[Any]:
                 raise ConfigError(
                     f"axis {name!r}: values must be whole numbers from 1 to {top:,}, got {v!r:.40}"
                 )
+        elif name == "dp_attention" and isinstance(v, bool):
+            v = "on" if v else "off"  # YAML reads on/off/true/false as booleans
         elif name == "rate":
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
                 raise ConfigError(f"axis 'rate': values must be positive finite requests/s, got {v!r:.40}")
