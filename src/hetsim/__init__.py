@@ -51,8 +51,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError", "MappingError",
-    "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "SweepResult", "Workload",
-    "__version__", "analyze", "get_hardware", "get_model", "list_hardware", "list_models", "predict_op",
-    "sweep",
+    "AnalysisResult", "CapacityError", "ConfigError", "Device", "ExpertParallel", "HetsimError",
+    "MappingError", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "Speculation",
+    "SweepResult", "Workload", "__version__", "analyze", "get_hardware", "get_model", "list_hardware",
+    "list_models", "predict_op", "sweep",
 ]  # fmt: skip

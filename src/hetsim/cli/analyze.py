@@ -13,7 +13,6 @@ import typer
 from hetsim.cli.common import app, console, positive, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.cli.parallel_options import (
-    EP_SKEW,
     DpAttentionOption,
     DraftModelOption,
     EpOption,
@@ -134,7 +133,7 @@ def analyze_cmd(
     ] = "unpriced",
     ep: EpOption = 1,
     dp_attention: DpAttentionOption = False,
-    ep_skew: EpSkewOption = EP_SKEW,
+    ep_skew: EpSkewOption = None,
     spec: SpecOption = None,
     spec_tokens: SpecTokensOption = None,
     spec_accept: SpecAcceptOption = None,

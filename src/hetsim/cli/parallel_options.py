@@ -4,13 +4,15 @@ speculative decoding (``--ep``, ``--dp-attention``, ``--ep-skew``; ``--spec``,
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hetsim.errors import ConfigError
-from hetsim.workload.expert_parallel import EP_SKEW, ExpertParallel
-from hetsim.workload.speculation import Speculation
+
+if TYPE_CHECKING:  # the records import NumPy: loaded inside the commands (fast --help)
+    from hetsim.workload.expert_parallel import ExpertParallel
+    from hetsim.workload.speculation import Speculation
 
 EpOption = Annotated[
     int,
@@ -23,7 +25,7 @@ DpAttentionOption = Annotated[
                  "cache; MoE tokens dispatched and combined by all-to-all (--batch is per rank)."),
 ]  # fmt: skip
 EpSkewOption = Annotated[
-    float,
+    float | None,
     typer.Option("--ep-skew", help="Busiest EP device's share over uniform routing (1: balanced, e.g. by "
                  "redundant experts; see docs/models.md)."),
 ]  # fmt: skip
@@ -47,14 +49,17 @@ DraftModelOption = Annotated[
 
 
 __all__ = [
-    "EP_SKEW", "DpAttentionOption", "DraftModelOption", "EpOption", "EpSkewOption", "SpecAcceptOption",
+    "DpAttentionOption", "DraftModelOption", "EpOption", "EpSkewOption", "SpecAcceptOption",
     "SpecOption", "SpecTokensOption", "experts_of", "speculation_of",
 ]  # fmt: skip
 
 
-def experts_of(ep: int, dp_attention: bool, skew: float = EP_SKEW) -> ExpertParallel:
-    """The expert-parallel layout the options ask for (checked against the model later)."""
-    return ExpertParallel(ep, dp_attention, skew)
+def experts_of(ep: int, dp_attention: bool, skew: float | None = None) -> ExpertParallel:
+    """The expert-parallel layout the options ask for (checked against the model later;
+    ``skew`` None: :data:`hetsim.workload.expert_parallel.EP_SKEW`)."""
+    from hetsim.workload.expert_parallel import EP_SKEW, ExpertParallel
+
+    return ExpertParallel(ep, dp_attention, EP_SKEW if skew is None else skew)
 
 
 def speculation_of(
@@ -65,4 +70,6 @@ def speculation_of(
         if tokens is not None or accept is not None or draft is not None:
             raise ConfigError("--spec-tokens, --spec-accept and --draft-model go with --spec mtp|eagle|draft")
         return None
+    from hetsim.workload.speculation import Speculation
+
     return Speculation.of(spec, tokens, accept, draft)

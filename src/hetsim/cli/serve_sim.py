@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hetsim.cli.common import app
-from hetsim.cli.parallel_options import EP_SKEW, DpAttentionOption, EpOption, EpSkewOption, experts_of
+from hetsim.cli.parallel_options import DpAttentionOption, EpOption, EpSkewOption, experts_of
 from hetsim.cli.serve_validate import serving_validate as serving_validate  # `validate --serving`
 from hetsim.errors import ConfigError
 
@@ -175,7 +175,7 @@ def serve_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
     ep: EpOption = 1,
     dp_attention: DpAttentionOption = False,
-    ep_skew: EpSkewOption = EP_SKEW,
+    ep_skew: EpSkewOption = None,
 ) -> None:
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
