@@ -34,8 +34,8 @@ PACKAGE_LINES = 39_000
 # them; remove an entry once it is within budget, and never raise a number.
 FUNCTION_ALLOWLIST: dict[str, int] = {
     "hetsim/placement/price.py::price_op": 186,
-    "hetsim/cli/serve_sim.py::serve_cmd": 159,
-    "hetsim/cli/analyze.py::analyze_cmd": 164,
+    "hetsim/cli/serve_sim.py::serve_cmd": 151,
+    "hetsim/cli/analyze.py::analyze_cmd": 159,
 }
 FILE_ALLOWLIST: dict[str, int] = {}
 

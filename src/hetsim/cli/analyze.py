@@ -14,12 +14,9 @@ from hetsim.cli.common import app, console, positive, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
 from hetsim.cli.parallel_options import (
     DpAttentionOption,
-    DraftModelOption,
     EpOption,
     EpSkewOption,
-    SpecAcceptOption,
     SpecOption,
-    SpecTokensOption,
     experts_of,
     speculation_of,
 )
@@ -45,6 +42,19 @@ SUMMARY_KEYS = (
     "energy_j_per_token",
     "avg_power_w",
 )
+
+
+def _check_values(counts: tuple[int | None, ...], plot: Path | None, tiers: Path | None, force: bool) -> None:
+    """--tp, --pp, --batch, --input-len, --output-len positive (None: not given); the plot paths
+    writable and two."""
+    for value, name in zip(counts, ("tp", "pp", "batch", "input-len", "output-len"), strict=True):
+        if value is not None:
+            positive(value, name)
+    for flag, path in (("--plot", plot), ("--plot-tiers", tiers)):
+        if path is not None:
+            check_plot_path(path, force, flag)
+    if plot is not None and plot == tiers:
+        raise ConfigError("--plot and --plot-tiers name the same file; give two names")
 
 
 @app.command("analyze")
@@ -135,9 +145,6 @@ def analyze_cmd(
     dp_attention: DpAttentionOption = False,
     ep_skew: EpSkewOption = None,
     spec: SpecOption = None,
-    spec_tokens: SpecTokensOption = None,
-    spec_accept: SpecAcceptOption = None,
-    draft_model: DraftModelOption = None,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -154,19 +161,7 @@ def analyze_cmd(
         raise ConfigError("--overlap must be 'max' or 'sum'")
     if as_json and as_csv:
         raise ConfigError("choose one of --json and --csv")
-    for value, name in (
-        (tp, "tp"),
-        (pp, "pp"),
-        (batch, "batch"),
-        (input_len, "input-len"),
-        (output_len if output_len is not None else 1, "output-len"),
-    ):
-        positive(value, name)
-    for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
-        if path is not None:
-            check_plot_path(path, force, flag)
-    if plot is not None and plot == plot_tiers:
-        raise ConfigError("--plot and --plot-tiers name the same file; give two names")
+    _check_values((tp, pp, batch, input_len, output_len), plot, plot_tiers, force)
     prec = resolve_precision(model, weight_dtype, act_dtype, kv_dtype, gemm_dtype)
     prec = _with_weight_group(prec, weight_group)
     dev = get_hardware(hardware, calibrated=not uncalibrated)
@@ -185,8 +180,6 @@ def analyze_cmd(
         run_graph(req, dev, prec, "max" if overlap == "max" else "sum", as_json=as_json, as_csv=as_csv,
                   plot=plot, policy=key)  # fmt: skip
         return
-    experts = experts_of(ep, dp_attention, ep_skew)
-    speculation = speculation_of(spec, spec_tokens, spec_accept, draft_model)
     if input_shape or fuse != "none" or unknown_op != "unpriced":
         raise ConfigError("--input-shape, --fuse and --unknown-op apply to ONNX models (--model FILE.onnx)")
     result = analyze(
@@ -202,8 +195,8 @@ def analyze_cmd(
         policy=policy,
         dynamic=not static_placement,
         serving=serving,
-        experts=experts,
-        speculation=speculation,
+        experts=experts_of(ep, dp_attention, ep_skew),
+        speculation=speculation_of(spec),
     )
     check_result(result)
     if plot_tiers is not None:

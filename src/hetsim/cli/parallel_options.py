@@ -1,14 +1,12 @@
 """Options shared by ``analyze`` and ``serve-sim``: expert parallelism with DP attention, and
-speculative decoding (``--ep``, ``--dp-attention``, ``--ep-skew``; ``--spec``,
-``--spec-tokens``, ``--spec-accept``, ``--draft-model``), turned into their records."""
+speculative decoding (``--ep``, ``--dp-attention``, ``--ep-skew``; ``--spec``), turned into
+their records."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from hetsim.errors import ConfigError
 
 if TYPE_CHECKING:  # the records import NumPy: loaded inside the commands (fast --help)
     from hetsim.workload.expert_parallel import ExpertParallel
@@ -31,27 +29,13 @@ EpSkewOption = Annotated[
 ]  # fmt: skip
 SpecOption = Annotated[
     str | None,
-    typer.Option("--spec", help="Speculative decoding: mtp (the model's MTP heads), eagle (an EAGLE-3 "
-                 "head) or draft (--draft-model)."),
+    typer.Option("--spec", help="Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME]; METHOD mtp "
+                 "(the model's MTP heads), eagle (an EAGLE-3 head) or draft (a draft preset), e.g. "
+                 "'eagle,k=3,accept=0.8' (defaults and their sources in docs/models.md)."),
 ]  # fmt: skip
-SpecTokensOption = Annotated[
-    int | None,
-    typer.Option("--spec-tokens", help="Tokens drafted per step (default: mtp 1, eagle 3, draft 4)."),
-]
-SpecAcceptOption = Annotated[
-    float | None,
-    typer.Option("--spec-accept", help="Per-position acceptance rate 0-1 (default: mtp 0.85, eagle 0.8, "
-                 "draft 0.6; sources in docs/models.md)."),
-]  # fmt: skip
-DraftModelOption = Annotated[
-    str | None, typer.Option("--draft-model", help="Draft model preset (--spec draft).")
-]
 
 
-__all__ = [
-    "DpAttentionOption", "DraftModelOption", "EpOption", "EpSkewOption", "SpecAcceptOption",
-    "SpecOption", "SpecTokensOption", "experts_of", "speculation_of",
-]  # fmt: skip
+__all__ = ["DpAttentionOption", "EpOption", "EpSkewOption", "SpecOption", "experts_of", "speculation_of"]
 
 
 def experts_of(ep: int, dp_attention: bool, skew: float | None = None) -> ExpertParallel:
@@ -62,14 +46,10 @@ def experts_of(ep: int, dp_attention: bool, skew: float | None = None) -> Expert
     return ExpertParallel(ep, dp_attention, EP_SKEW if skew is None else skew)
 
 
-def speculation_of(
-    spec: str | None, tokens: int | None, accept: float | None, draft: str | None
-) -> Speculation | None:
-    """The speculation the options ask for (None without ``--spec``)."""
+def speculation_of(spec: str | None) -> Speculation | None:
+    """The speculation ``--spec`` asks for (None without it)."""
     if spec is None:
-        if tokens is not None or accept is not None or draft is not None:
-            raise ConfigError("--spec-tokens, --spec-accept and --draft-model go with --spec mtp|eagle|draft")
         return None
     from hetsim.workload.speculation import Speculation
 
-    return Speculation.of(spec, tokens, accept, draft)
+    return Speculation.parse(spec)

@@ -30,7 +30,7 @@ from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
-from hetsim.sim.speculative import draft_cost, draft_step_s
+from hetsim.sim.speculative import step_drafts
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
@@ -152,13 +152,7 @@ def evaluate(
     dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs, fields).items()}
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
-    pre_p2p: Any = 0.0
-    p2p: Any = 0.0
-    if opts.pp > 1 and dev.interconnect is not None:
-        link_bw, lat = dev.interconnect.bandwidth_bytes_per_s, dev.interconnect.latency_s
-        act = model.d_model * prec.activation.bytes_per_element
-        pre_p2p = (opts.pp - 1) * (lat + B * P * act / link_bw)
-        p2p = (opts.pp - 1) * (lat + B * act / link_bw)
+    pre_p2p, p2p = _stage_handoffs(model, dev, prec, opts.pp, B, P)
     # the whole batch is prefilled before any first token; a framework may then run
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
     # the request its host overhead once
@@ -176,12 +170,8 @@ def evaluate(
     pre_t = np.maximum(pre_t, pre_host)
     dec_t = np.maximum(dec_t, dec_host)
     # speculative decoding: a step is k draft passes and the verify; it emits ``per`` tokens
-    per, passes, draft = 1.0, 1.0, None
-    if spec is not None:
-        draft = draft_cost(spec, model, dev, prec, srv.graph_batch(B), ctx, opts.tp, opts.experts)
-        dec_t = dec_t + draft_step_s(spec, draft, srv, dev, srv.graph_batch(B), spec.drafter(model).n_layers)
-        dec_e = dec_e + spec.tokens * draft.energy_j
-        per, passes = spec.tokens_per_step, 1.0 + spec.tokens
+    sp = step_drafts(spec, model, dev, prec, srv.graph_batch(B), ctx, opts, srv)
+    dec_t, dec_e, per, passes = dec_t + sp.time_s, dec_e + sp.energy_j, sp.tokens_per_step, sp.passes
     dec_mean = mean_ctx(dec_t)
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, (dec_mean + p2p + step) / per, 0.0)
@@ -203,10 +193,7 @@ def evaluate(
     # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
     pre_mem = _memory_bytes(pre_ops, pre_costs)
-    dec_step_mem = _memory_bytes(dec_ops, dec_costs)
-    if draft is not None and spec is not None:
-        dec_step_mem = dec_step_mem + spec.tokens * draft.memory_bytes
-    dec_mem = mean_ctx(np.broadcast_to(dec_step_mem, ctx.shape))
+    dec_mem = mean_ctx(np.broadcast_to(_memory_bytes(dec_ops, dec_costs) + sp.memory_bytes, ctx.shape))
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
@@ -229,12 +216,8 @@ def evaluate(
         "decode_host_bound": np.where(host_bound[1], 1.0, 0.0),
     }
     if records:
-        dec_ref = _reference_flop(dec_costs, reference_factors(dec_ops, mx, prec))
-        dec_flop, dec_bytes = dec["flop"], dec["bytes"]
-        if draft is not None and spec is not None:
-            dec_ref = dec_ref + spec.tokens * draft.reference_flop
-            dec_flop = dec_flop + spec.tokens * draft.flop
-            dec_bytes = dec_bytes + spec.tokens * draft.memory_bytes
+        dec_ref = _reference_flop(dec_costs, reference_factors(dec_ops, mx, prec)) + sp.reference_flop
+        dec_flop, dec_bytes = dec["flop"] + sp.flop, dec["bytes"] + sp.memory_bytes
         out["decode_flop"] = mean_ctx(np.broadcast_to(dec_flop, ctx.shape))
         out["decode_bytes"] = mean_ctx(np.broadcast_to(dec_bytes, ctx.shape))
         dec_ref_mean = mean_ctx(np.broadcast_to(dec_ref, ctx.shape))
@@ -242,6 +225,17 @@ def evaluate(
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}
     return Evaluated(metrics, pre_ops, dec_ops, run)
+
+
+def _stage_handoffs(
+    model: ModelSpec, dev: Device, prec: Precision, pp: int, B: Any, P: Any
+) -> tuple[Any, Any]:
+    """Seconds of the pipeline hand-offs of the prefill and of a decode step (0 without pp)."""
+    if pp <= 1 or dev.interconnect is None:
+        return 0.0, 0.0
+    link_bw, lat = dev.interconnect.bandwidth_bytes_per_s, dev.interconnect.latency_s
+    act = model.d_model * prec.activation.bytes_per_element
+    return (pp - 1) * (lat + B * P * act / link_bw), (pp - 1) * (lat + B * act / link_bw)
 
 
 def _reference_flop(costs: list[Cost], factors: list[float]) -> Any:

@@ -103,6 +103,37 @@ def draft_step_s(
     return spec.tokens * (np.maximum(dc.time_s, host) + srv.step_s(dev))
 
 
+@dataclass(frozen=True, slots=True)
+class StepDrafts:
+    """What a step's draft passes add (zeros without speculation): seconds and energy per
+    sampled context, memory bytes, flop and reference flop; the tokens a step emits and the
+    passes it makes (the framework's per-pass overhead is charged per pass)."""
+
+    time_s: Any = 0.0
+    energy_j: Any = 0.0
+    memory_bytes: Any = 0.0
+    flop: Any = 0.0
+    reference_flop: Any = 0.0
+    tokens_per_step: float = 1.0
+    passes: float = 1.0
+
+
+def step_drafts(
+    spec: Speculation | None, target: ModelSpec, dev: Device, prec: Precision, batch: Num, context: Num,
+    opts: Any, srv: Serving,
+) -> StepDrafts:  # fmt: skip
+    """The ``k`` draft passes of a speculative step (``opts``: the run's ``tp`` and ``experts``)."""
+    if spec is None:
+        return StepDrafts()
+    dc = draft_cost(spec, target, dev, prec, batch, context, opts.tp, opts.experts)
+    k = spec.tokens
+    return StepDrafts(
+        time_s=draft_step_s(spec, dc, srv, dev, batch, spec.drafter(target).n_layers),
+        energy_j=k * dc.energy_j, memory_bytes=k * dc.memory_bytes, flop=k * dc.flop,
+        reference_flop=k * dc.reference_flop, tokens_per_step=spec.tokens_per_step, passes=1.0 + k,
+    )  # fmt: skip
+
+
 def drafter_footprint(
     spec: Speculation, target: ModelSpec, prec: Precision, batch: Any, seq_len: Any, tp: int,
     experts: ExpertParallel = NO_EP,

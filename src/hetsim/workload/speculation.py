@@ -20,7 +20,7 @@ Three drafters:
   target's LM head.
 
 The acceptance rates are named knobs with their sources (:data:`ACCEPTANCE`); a user's
-measured rate replaces them (``--spec-accept``).
+measured rate replaces them (``--spec eagle,accept=0.7``).
 """
 
 from __future__ import annotations
@@ -61,13 +61,13 @@ class Speculation:
             raise ConfigError(f"--spec must be one of {', '.join(METHODS)}, got {self.method!r}")
         k = self.tokens
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOKENS:
-            raise ConfigError(f"--spec-tokens must be a whole number from 1 to {MAX_TOKENS}, got {k!r}")
+            raise ConfigError(f"--spec: k must be a whole number from 1 to {MAX_TOKENS}, got {k!r}")
         a = self.acceptance
         if isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a <= 1.0:
-            raise ConfigError(f"--spec-accept must be a rate from 0 to 1 (per drafted position), got {a!r}")
+            raise ConfigError(f"--spec: accept must be a rate from 0 to 1 (per drafted position), got {a!r}")
         if (self.method == "draft") != bool(self.draft):
-            raise ConfigError("--spec draft needs --draft-model NAME (a preset); --draft-model goes with "
-                              "--spec draft only")  # fmt: skip
+            raise ConfigError("--spec: the draft method needs draft=NAME (a preset, e.g. "
+                              "'draft,draft=llama3.2-1b'); draft=NAME goes with it only")  # fmt: skip
 
     @classmethod
     def of(cls, method: str, tokens: int | None = None, acceptance: float | None = None,
