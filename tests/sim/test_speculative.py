@@ -137,3 +137,16 @@ def test_speedups_against_published_claims() -> None:
     v3 = analyze("deepseek-v3", "h200", Workload(8, 1024, 256), FP8, tp=8)
     mtp = analyze("deepseek-v3", "h200", Workload(8, 1024, 256), FP8, tp=8, speculation=Speculation.of("mtp"))
     assert 1.3 < v3.tpot_s / mtp.tpot_s < 1.85  # model: 1.47x at batch 8 (more experts touched by 2 tokens)
+
+
+def test_spec_text_as_the_cli_and_explore_write_it(run_cli: Any) -> None:
+    assert Speculation.parse("") is None and Speculation.parse("none") is None
+    s = Speculation.parse("draft,k=5,accept=0.55,draft=llama3.2-1b")
+    assert s == Speculation("draft", 5, 0.55, "llama3.2-1b")
+    for bad in ("eagle,k=x", "eagle,q=1", "beam", "eagle,k=2,k=3"):
+        with pytest.raises(ConfigError):
+            Speculation.parse(bad)
+    r = run_cli("analyze", "-m", "llama3.1-8b", "-H", "h100-sxm", "--spec", "eagle,accept=1.5")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "accept" in r.err
+    ok = run_cli("analyze", "-m", "llama3.1-8b", "-H", "h100-sxm", "--spec", "eagle,k=2,accept=0.5")
+    assert ok.code == 0 and "1.75 tokens per step" in ok.out
