@@ -21,6 +21,8 @@ from hetsim.options import NEGATED_FLAGS, OPTIONS
 Run = Callable[..., Any]
 BASE: dict[str, Any] = {"model": "llama2-13b", "hardware": "h100-sxm", "batch": 2, "input_len": 256,
                         "output_len": 32}  # fmt: skip
+MOE = {"model": "mixtral-8x7b"}
+DP = {**MOE, "ep": 2, "dp_attention": True}
 BIG = {"model": "llama2-70b", "hardware": "gh200", "batch": 8, "input_len": 4096, "output_len": 512}
 # option -> (the options of the run, the reference it must differ from); every option is here
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -43,6 +45,13 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "framework": ({"framework": "lmdeploy"}, {}),
     "ignore_capacity": ({"model": "llama2-70b", "ignore_capacity": True}, {"model": "llama2-70b"}),
     "calibrated": ({"calibrated": False}, {}),
+    "ep": ({**MOE, "tp": 2, "ep": 2}, {**MOE, "tp": 2}),
+    "dp_attention": ({**MOE, "ep": 2, "dp_attention": True}, {**MOE, "tp": 2, "ep": 2}),
+    "ep_skew": (
+        {**MOE, "ep": 2, "dp_attention": True, "ep_skew": 1.5},
+        {**MOE, "ep": 2, "dp_attention": True},
+    ),
+    "spec": ({"spec": "eagle,k=3,accept=0.8"}, {}),
 }
 FIGURES = ("ttft_s", "tpot_s")
 
@@ -136,7 +145,8 @@ def _dashboard(page: str, v: dict[str, Any]) -> dict[str, float]:
     form = _form(v)
     if page == "compare":
         hw = form.pop("hardware")
-        form.update({"hw1": hw, "tp1": form.pop("tp", "1"), "hw2": hw, "tp2": "1"})
+        tp = form.pop("tp", "1")  # both rows at the run's parallelism (an EP layout needs its TP)
+        form.update({"hw1": hw, "tp1": tp, "hw2": hw, "tp2": tp})
     view = get_page(page).build(Inputs(form, {}), Context())
     if page == "analyze":
         return {c.key: float(c.value) for c in view.cards if c.key in FIGURES}
@@ -188,3 +198,11 @@ def test_a_bad_value_gets_the_same_line_everywhere(name: str, value: Any, needle
     with pytest.raises(ConfigError) as page:
         get_page("analyze").build(Inputs({name: str(value)}, {}), Context())
     assert str(page.value) == line
+
+
+def test_the_ep_skew_default_is_the_models_knob() -> None:
+    """options.py keeps EP_SKEW's value without importing NumPy at start-up: the two agree."""
+    from hetsim.options import AnalysisOptions
+    from hetsim.workload.expert_parallel import EP_SKEW
+
+    assert AnalysisOptions().ep_skew == EP_SKEW

@@ -28,13 +28,17 @@ FUNCTION_LINES = 120
 # out, folds, uncertainty bands, per-op prediction, scoring 795 published rows: +2,600) and the
 # security and fuzzing work (+600) landed, less what the one placed run removed (-400); the rest
 # is room for the expert parallelism, speculative decoding and studies planned next.
-PACKAGE_LINES = 39_000
+# Raised to 41,000 at 39,500 lines, when expert parallelism, DP attention and speculative
+# decoding (+900), the NeuPIMs, GH200 and SN40L studies with shared-channel memory, sub-batch
+# interleaving and model switching (+1,100), the one option set and the API package (+300) and
+# the engine's kept KV blocks (+200) landed together.
+PACKAGE_LINES = 41_000
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
 FUNCTION_ALLOWLIST: dict[str, int] = {
     "hetsim/placement/price.py::price_op": 186,
-    "hetsim/cli/serve_sim.py::serve_cmd": 158,
+    "hetsim/cli/serve_sim.py::serve_cmd": 150,
 }
 FILE_ALLOWLIST: dict[str, int] = {}
 

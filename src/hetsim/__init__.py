@@ -16,11 +16,13 @@ if TYPE_CHECKING:
         AnalysisOptions,
         AnalysisResult,
         Device,
+        ExpertParallel,
         ModelSpec,
         OpPrediction,
         OpResult,
         PhaseResult,
         Precision,
+        Speculation,
         SweepResult,
         Workload,
         analyze,
@@ -36,9 +38,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _API = (
-    "AnalysisOptions", "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult",
-    "PhaseResult", "Precision", "SweepResult", "Workload", "analyze", "compare", "get_hardware",
-    "get_model", "list_hardware", "list_models", "predict_op", "sweep",
+    "AnalysisOptions", "AnalysisResult", "Device", "ExpertParallel", "ModelSpec", "OpPrediction",
+    "OpResult", "PhaseResult", "Precision", "Speculation", "SweepResult", "Workload", "analyze", "compare",
+    "get_hardware", "get_model", "list_hardware", "list_models", "predict_op", "sweep",
 )  # fmt: skip
 
 
@@ -51,8 +53,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AnalysisOptions", "AnalysisResult", "CapacityError", "ConfigError", "Device", "HetsimError",
-    "MappingError", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision", "SweepResult",
-    "Workload", "__version__", "analyze", "compare", "get_hardware", "get_model", "list_hardware",
-    "list_models", "predict_op", "sweep",
+    "AnalysisOptions", "AnalysisResult", "CapacityError", "ConfigError", "Device", "ExpertParallel",
+    "HetsimError", "MappingError", "ModelSpec", "OpPrediction", "OpResult", "PhaseResult", "Precision",
+    "Speculation", "SweepResult", "Workload", "__version__", "analyze", "compare", "get_hardware",
+    "get_model", "list_hardware", "list_models", "predict_op", "sweep",
 ]  # fmt: skip

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from hetsim.engines import Serving
     from hetsim.hardware.spec import Device
     from hetsim.workload.dtypes import Precision
+    from hetsim.workload.expert_parallel import ExpertParallel
     from hetsim.workload.model import ModelSpec
+    from hetsim.workload.speculation import Speculation
 
 MAX_COUNT = 2**31  # the largest count an option takes
 
@@ -39,7 +41,8 @@ class Option:
     ``kind``: ``name`` (a preset name or file), ``count`` (a whole number from 1), ``dtype``
     (a data type or weight format, None: the default rule), ``group`` (weights per scale, -1:
     per channel, None: the format's default), ``choice`` (one of ``choices``), ``policy``,
-    ``framework`` (None: none), ``bool``.
+    ``framework`` (None: none), ``bool``, ``number`` (a finite number), ``spec`` (a speculation's
+    text, None: off).
     """
 
     name: str
@@ -79,6 +82,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("ignore_capacity", "bool", "Report a run that does not fit instead of failing."),
     Option("calibrated", "bool", "Price with the calibrated kernels (false: the datasheet roofline; "
            "the CLI's --uncalibrated)."),
+    Option("ep", "count", "Expert-parallel devices: MoE experts dealt whole over them (with --tp N: the TP "
+           "group; with --dp-attention: N DP ranks; 1: none)."),
+    Option("dp_attention", "bool", "Each --ep device is a data-parallel rank with its own batch and KV "
+           "cache; MoE tokens dispatched and combined by all-to-all (--batch is per rank)."),
+    Option("ep_skew", "number", "Busiest EP device's share over uniform routing (1: balanced, e.g. by "
+           "redundant experts; see docs/models.md)."),
+    Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME]; METHOD mtp, eagle "
+           "or draft, e.g. 'eagle,k=3,accept=0.8' (none: off; defaults and sources in docs/models.md)."),
 )  # fmt: skip
 BY_NAME = {o.name: o for o in OPTIONS}
 # the command-line spelling of the two options whose flag says the opposite of the field
@@ -96,6 +107,20 @@ def check_value(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
             raise ConfigError(f"{flag} must be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
         return value
+    if kind == "number":
+        import math
+
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value!r:.40}")
+        return float(value)
+    if kind == "spec":
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{flag} must be text such as 'eagle,k=3', got {value!r:.40}")
+        from hetsim.workload.speculation import Speculation
+
+        return value.strip() if Speculation.parse(value) is not None else None
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{flag} must be true or false, got {value!r:.40}")
@@ -159,6 +184,10 @@ class AnalysisOptions:
     framework: str | None = None
     ignore_capacity: bool = False
     calibrated: bool = True
+    ep: int = 1
+    dp_attention: bool = False
+    ep_skew: float = 1.0  # hetsim.workload.expert_parallel.EP_SKEW (a test holds them equal)
+    spec: str | None = None
 
     def __post_init__(self) -> None:
         for o in OPTIONS:
@@ -199,6 +228,18 @@ class AnalysisOptions:
 
         return get_model(self.model)
 
+    def experts(self) -> ExpertParallel:
+        """The expert-parallel layout (checked against the model when the run is built)."""
+        from hetsim.workload.expert_parallel import ExpertParallel
+
+        return ExpertParallel(self.ep, self.dp_attention, self.ep_skew)
+
+    def speculation(self) -> Speculation | None:
+        """Speculative decoding (None: off)."""
+        from hetsim.workload.speculation import Speculation
+
+        return Speculation.parse(self.spec) if self.spec else None
+
     def serving(self) -> Serving | None:
         """The framework's serving record (None: the default engine's)."""
         from hetsim.engines import get
@@ -226,5 +267,7 @@ def run_analysis(opts: AnalysisOptions) -> AnalysisResult:
         policy=opts.policy,
         dynamic=opts.dynamic,
         serving=opts.serving(),
+        experts=opts.experts(),
+        speculation=opts.speculation(),
     )
     return check_result(r)

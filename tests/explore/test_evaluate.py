@@ -142,3 +142,24 @@ def test_one_output_token_has_a_finite_rate_per_user() -> None:
     one = cols["output_len"] == 1
     assert np.allclose(rate[one], 1.0 / cols["e2e_latency_s"][one])
     assert np.allclose(rate[~one], 1.0 / cols["tpot_s"][~one])
+
+
+def test_expert_parallel_and_speculation_axes_equal_the_core_analysis() -> None:
+    """``ep``, ``dp_attention`` and ``spec`` axes: each row is what analyze gives; layouts that
+    do not apply are removed by ``divisible``; devices count every DP-attention rank."""
+    from hetsim.workload.expert_parallel import ExpertParallel
+    from hetsim.workload.speculation import Speculation
+
+    axes = {"model": ["deepseek-v3", "llama3.1-8b"], "hardware": "h200", "tp": [1, 8], "ep": [1, 8],
+            "dp_attention": ["off", "on"], "spec": ["", "eagle,k=2,accept=0.7"], "batch": [2],
+            "input_len": [256], "output_len": [16], "weight_dtype": "fp8"}  # fmt: skip
+    c = _eval({"axes": axes, "filters": ["divisible"]})
+    dp = (c["dp_attention"] == "on") & (c["model"] == "deepseek-v3")
+    assert set(c["ep"][dp].tolist()) == {8} and set(c["tp"][dp].tolist()) == {1}
+    assert not ((c["model"] == "llama3.1-8b") & (c["ep"] > 1)).any()  # dense: refused, filtered
+    i = int(np.flatnonzero(dp & (c["spec"] != ""))[0])
+    spec = Speculation.parse("eagle,k=2,accept=0.7")
+    r = hetsim.analyze("deepseek-v3", "h200", hetsim.Workload(2, 256, 16), hetsim.Precision.of("fp8"),
+                       experts=ExpertParallel(8, True), speculation=spec)  # fmt: skip
+    assert c["tpot_s"][i] == pytest.approx(r.tpot_s, rel=1e-9)
+    assert c["n_devices"][i] == 8

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from hetsim.api.analysis import (
         AnalysisOptions,
         AnalysisResult,
+        ExpertParallel,
         OpResult,
         PhaseResult,
         Precision,
+        Speculation,
         SweepResult,
         Workload,
         analyze,
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
     from hetsim.api.validation import OpPrediction, predict_op
 
 _WHERE = {
-    "analysis": ("AnalysisOptions", "AnalysisResult", "OpResult", "PhaseResult", "Precision", "SweepResult",
-                 "Workload", "analyze", "compare", "sweep"),
+    "analysis": ("AnalysisOptions", "AnalysisResult", "ExpertParallel", "OpResult", "PhaseResult",
+                 "Precision", "Speculation", "SweepResult", "Workload", "analyze", "compare", "sweep"),
     "lookup": ("Device", "ModelSpec", "get_hardware", "get_model", "list_hardware", "list_models"),
     "validation": ("OpPrediction", "predict_op"),
 }  # fmt: skip
@@ -55,7 +57,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AnalysisOptions", "AnalysisResult", "Device", "ModelSpec", "OpPrediction", "OpResult",
-    "PhaseResult", "Precision", "SweepResult", "Workload", "analyze", "compare", "get_hardware",
-    "get_model", "list_hardware", "list_models", "predict_op", "sweep",
+    "AnalysisOptions", "AnalysisResult", "Device", "ExpertParallel", "ModelSpec", "OpPrediction",
+    "OpResult", "PhaseResult", "Precision", "Speculation", "SweepResult", "Workload", "analyze", "compare",
+    "get_hardware", "get_model", "list_hardware", "list_models", "predict_op", "sweep",
 ]  # fmt: skip

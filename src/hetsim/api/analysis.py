@@ -40,7 +40,10 @@ from hetsim.sim.inference import Workload
 from hetsim.sim.runtime import IterationRecord as IterationRecord
 from hetsim.sim.whatif import WhatIf as WhatIf
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import EP_SKEW as EP_SKEW
+from hetsim.workload.expert_parallel import ExpertParallel as ExpertParallel
 from hetsim.workload.graph import AttentionImpl
+from hetsim.workload.speculation import Speculation as Speculation
 
 DTYPE_OPTIONS = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group")
 WORKLOAD_OPTIONS = ("batch", "input_len", "output_len")
@@ -57,7 +60,16 @@ def _options(
         raise ConfigError("give either precision= or the data-type options (weight_dtype=, ...), not both")
     if serving is not None and options.get("framework") is not None:
         raise ConfigError("give either serving= or framework=, not both")
-    return AnalysisOptions.parse({"model": model, "hardware": hardware, **options})
+    values = dict(options)
+    ex = values.pop("experts", None)  # the records, as sim.inference takes them
+    if ex is not None:
+        values.update(ep=ex.ep, dp_attention=ex.dp_attention, ep_skew=ex.skew)
+    sp = values.pop("speculation", None)
+    if sp is not None:
+        values["spec"] = f"{sp.method},k={sp.tokens},accept={sp.acceptance!r}" + (
+            f",draft={sp.draft}" if sp.draft else ""
+        )
+    return AnalysisOptions.parse({"model": model, "hardware": hardware, **values})
 
 
 def _run(opts: AnalysisOptions, precision: Precision | None, serving: Serving | None) -> dict[str, Any]:
@@ -66,7 +78,8 @@ def _run(opts: AnalysisOptions, precision: Precision | None, serving: Serving | 
     overlap: Overlap = "sum" if opts.overlap == "sum" else "max"
     return {"tp": opts.tp, "pp": opts.pp, "attention": attention, "overlap": overlap,
             "policy": opts.policy, "dynamic": opts.dynamic,
-            "serving": serving if serving is not None else opts.serving()}  # fmt: skip
+            "serving": serving if serving is not None else opts.serving(),
+            "experts": opts.experts(), "speculation": opts.speculation()}  # fmt: skip
 
 
 def analyze(

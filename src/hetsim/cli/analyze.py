@@ -11,6 +11,12 @@ import typer
 
 from hetsim.cli.common import app, console, print_json
 from hetsim.cli.outputs import ForceOption, check_plot_path
+from hetsim.cli.parallel_options import (
+    DpAttentionOption,
+    EpOption,
+    EpSkewOption,
+    SpecOption,
+)
 from hetsim.errors import ConfigError
 from hetsim.options import BY_NAME, AnalysisOptions
 from hetsim.units import fmt_bytes, fmt_time
@@ -87,6 +93,10 @@ def analyze_cmd(
         str,
         typer.Option(help="ONNX models: operators hetsim does not know: unpriced (listed), zero or refuse."),
     ] = "unpriced",
+    ep: EpOption = 1,
+    dp_attention: DpAttentionOption = False,
+    ep_skew: EpSkewOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -104,7 +114,8 @@ def analyze_cmd(
         output_len=128 if output_len is None else output_len, weight_dtype=weight_dtype, act_dtype=act_dtype,
         kv_dtype=kv_dtype, gemm_dtype=gemm_dtype, weight_group=weight_group, tp=tp, pp=pp, policy=policy,
         dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
-        ignore_capacity=ignore_capacity, calibrated=not uncalibrated,
+        ignore_capacity=ignore_capacity, calibrated=not uncalibrated, ep=ep, dp_attention=dp_attention,
+        spec=spec, **({} if ep_skew is None else {"ep_skew": ep_skew}),
     )  # fmt: skip
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
         if path is not None:
@@ -311,7 +322,8 @@ def _analyze_graph(
     _refuse_llm_only({"--output-len": output_len, "--static-placement": not opts.dynamic,
                       "--plot-tiers": plot_tiers, "--framework": opts.framework is not None,
                       "--attention": opts.attention != "fused",
-                      "--ignore-capacity": opts.ignore_capacity})  # fmt: skip
+                      "--ignore-capacity": opts.ignore_capacity, "--ep": opts.ep != 1 or opts.dp_attention,
+                      "--spec": opts.spec is not None})  # fmt: skip
     req = GraphRequest(
         str(opts.model), tuple(input_shape or ()), opts.batch, opts.input_len, fuse, unknown_op
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hetsim.cli.common import app
+from hetsim.cli.parallel_options import EpOption, experts_of
 from hetsim.cli.serve_validate import serving_validate as serving_validate  # `validate --serving`
 from hetsim.errors import ConfigError
 
@@ -58,6 +59,24 @@ def _link(text: str | None) -> Any:
     bw, _, lat = text.partition(",")
     return Link("kv-link", parse_quantity(bw.strip(), "bytes_per_s", where="--kv-link"),
                 parse_quantity(lat.strip(), "s", where="--kv-link") if lat.strip() else 0.0)  # fmt: skip
+
+
+def _check_values(
+    arrival: str, no_users: bool, attainment: float, scenario: str | None, max_queue: int | None, sources: int
+) -> None:
+    """The option values serve-sim refuses before it reads anything (one line each)."""
+    if arrival not in ("poisson", "closed", "offline"):
+        raise ConfigError(f"--arrival {arrival!r}: choose poisson, closed or offline (or --trace FILE)")
+    if arrival == "closed" and no_users:
+        raise ConfigError("--arrival closed needs --concurrency N (the users of the closed loop)")
+    if not 0 < attainment <= 1:
+        raise ConfigError(f"--slo-attainment must be in (0, 1], got {attainment}")
+    if scenario is not None and scenario not in ("offline", "server"):
+        raise ConfigError(f"--scenario {scenario!r}: choose offline or server")
+    if max_queue is not None and max_queue < 0:
+        raise ConfigError(f"--max-queue must be >= 0 requests, got {max_queue}")
+    if sources > 1:
+        raise ConfigError("choose one of --trace, --sessions and --mix")
 
 
 @app.command("serve-sim")
@@ -172,6 +191,7 @@ def serve_cmd(
     plot_cdf: Annotated[Path | None, typer.Option(help="Write latency CDF plot (PNG) here.")] = None,
     plot_kv: Annotated[Path | None, typer.Option(help="Write KV-cache timeline plot (PNG) here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    ep: EpOption = 1,
 ) -> None:
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
@@ -181,18 +201,9 @@ def serve_cmd(
     from hetsim.cli.serve_render import run_and_render
 
     check_seed(seed)
-    if arrival not in ("poisson", "closed", "offline"):
-        raise ConfigError(f"--arrival {arrival!r}: choose poisson, closed or offline (or --trace FILE)")
-    if arrival == "closed" and concurrency is None and trace is None and sessions is None:
-        raise ConfigError("--arrival closed needs --concurrency N (the users of the closed loop)")
-    if not 0 < slo_attainment <= 1:
-        raise ConfigError(f"--slo-attainment must be in (0, 1], got {slo_attainment}")
-    if scenario is not None and scenario not in ("offline", "server"):
-        raise ConfigError(f"--scenario {scenario!r}: choose offline or server")
-    if max_queue is not None and max_queue < 0:
-        raise ConfigError(f"--max-queue must be >= 0 requests, got {max_queue}")
-    if sum(x is not None for x in (trace, sessions, mix)) > 1:
-        raise ConfigError("choose one of --trace, --sessions and --mix")
+    no_users = concurrency is None and trace is None and sessions is None
+    sources = sum(x is not None for x in (trace, sessions, mix))
+    _check_values(arrival, no_users, slo_attainment, scenario, max_queue, sources)
     _outputs({"--csv-out": csv_out, "--trace-out": trace_out, "--plot-cdf": plot_cdf, "--plot-kv": plot_kv},
              force)  # fmt: skip
     eng = get_engine(engine)
@@ -207,7 +218,7 @@ def serve_cmd(
         "engine": eng, "tp": tp, "precision": Precision.of(weight_dtype, None, kv_dtype),
         "max_queue": max_queue, "policy": policy, "dynamic_placement": not static_placement,
         "scheduler": scheduler, "kv_tiers": kv_offload, "decode_hardware": decode_hardware,
-        "decode_tp": decode_tp, "kv_link": _link(kv_link),
+        "decode_tp": decode_tp, "kv_link": _link(kv_link), "experts": experts_of(ep, False),
     }  # fmt: skip
     work = {"arrival": arrival, "rate": rate, "concurrency": concurrency, "requests": requests,
             "input_len": input_len, "output_len": output_len, "mix": mix, "trace": trace,

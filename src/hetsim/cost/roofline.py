@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from hetsim.cost.collectives import Fabric, all_reduce
+from hetsim.cost.collectives import Fabric, all_reduce, all_to_all
 from hetsim.cost.kernels import kernel_times
 from hetsim.cost.weight_only import weight_only_times
 from hetsim.errors import ConfigError
@@ -183,12 +183,20 @@ def collective_cost(
     scale-up domain of ``link``), by the algorithm its topology calls for
     (:func:`hetsim.cost.collectives.all_reduce`: ring, NVLS where the switch reduces in the
     network, hierarchical across nodes). With calibrated ``kernels``: the fitted alpha
-    (base + per-hop) and fraction of the scale-up link's bandwidth."""
-    if tp <= 1 or link is None:
+    (base + per-hop) and fraction of the scale-up link's bandwidth. An all-to-all op
+    (``op.collective``, expert parallelism) spans ``op.group`` devices instead
+    (:func:`hetsim.cost.collectives.all_to_all`)."""
+    p = op.group if op.group > 0 else tp
+    if p <= 1:
+        return Cost()
+    if link is None:
+        if op.collective == "all_to_all":
+            raise ConfigError(f"{p} devices need an interconnect for an all-to-all; the hardware has none")
         return Cost()
     fab = fabric if fabric is not None else Fabric(link)
-    c = all_reduce(op.act_read_bytes, tp, fab, kernels)
-    energy = _wire_energy_j_per_bit(fab, tp)
+    collective = all_to_all if op.collective == "all_to_all" else all_reduce
+    c = collective(op.act_read_bytes, p, fab, kernels)
+    energy = _wire_energy_j_per_bit(fab, p)
     n = op.count
     return Cost(
         time_s=c.time_s * n,

@@ -28,8 +28,10 @@ from hetsim.hardware.spec import Device
 from hetsim.options import AnalysisOptions
 from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
+from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
 from hetsim.workload.registry import get_model
+from hetsim.workload.speculation import Speculation
 
 Array = np.ndarray[Any, Any]
 METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throughput_tok_per_s",
@@ -37,11 +39,25 @@ METRICS = ("footprint_bytes", "ttft_s", "tpot_s", "e2e_latency_s", "output_throu
 DERIVED = ("tok_per_s_per_user", "tok_per_s_per_device", "n_devices", "capex_usd", "usd_per_hour",
            "usd_per_mtoken", "tok_per_s_per_usd", "fits")  # fmt: skip
 TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "attention",
-             "overlap", "policy", "placed_policy", "framework")  # fmt: skip
+             "overlap", "policy", "placed_policy", "framework", "dp_attention", "spec")  # fmt: skip
 # the analysis options a static group is evaluated with (hetsim.options), model and hardware aside
 OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group", "policy", "framework")
-INT_COLUMNS = ("tp", "pp", "batch", "input_len", "output_len", "weight_group")
+INT_COLUMNS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "weight_group")
 BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
+
+
+def experts_of(v: dict[str, Any]) -> ExpertParallel:
+    """A point's expert parallelism from its ``ep`` and ``dp_attention`` axes."""
+    raw = v["dp_attention"]
+    dp = ("on" if raw else "off") if isinstance(raw, bool) else str(raw).lower()
+    if dp not in ("on", "off"):
+        raise ConfigError(f"axis 'dp_attention': values must be 'on' or 'off', got {raw!r}")
+    return ExpertParallel(int(v["ep"]), dp == "on", float(v["ep_skew"]))
+
+
+def speculation_of(v: dict[str, Any]) -> Speculation | None:
+    """A point's speculative decoding from its ``spec`` axis."""
+    return Speculation.parse(str(v["spec"] or ""))
 
 
 def columns_of(spec: Spec) -> list[str]:
@@ -182,14 +198,21 @@ class Evaluator:
         if s.mode == "serving":
             return self._bounded(serving_group(self, idx, pos, v, params, removed), removed)
         tp, pp = int(v["tp"]), int(v["pp"])
+        speculation = speculation_of(v)
         if "divisible" in s.static_filters:
             try:
+                experts = experts_of(v)
                 Shard.of(model, tp)
+                experts.check(model, tp)
+                if speculation is not None:
+                    speculation.drafter(model)  # no MTP modules, another tokenizer
                 if pp > model.n_layers:
                     raise ConfigError("pp exceeds layers")
             except HetsimError:
                 removed["divisible"] += idx.size
                 return None
+        else:
+            experts = experts_of(v)
         dev, capex_one = self.device(v["hardware"], params, v["calibrated"])
         opts = AnalysisOptions.parse({o: v[o] for o in OPTION_AXES})
         prec = opts.precision()
@@ -203,22 +226,32 @@ class Evaluator:
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
                       attention=v["attention"], overlap=v["overlap"], policy=v["policy"],
-                      dynamic=v["dynamic"], serving=opts.serving())  # fmt: skip
+                      dynamic=v["dynamic"], serving=opts.serving(), experts=experts,
+                      speculation=speculation)  # fmt: skip
         except MappingError:
             if "applicable" not in s.static_filters:
                 raise
             removed["applicable"] += idx.size
             return None
         n = idx.size
-        n_dev = tp * pp
+        n_dev = tp * pp * experts.dp
         cols: dict[str, Array] = {"index": idx}
         labels = {"model": model.name, "hardware": v["hardware"], "weight_dtype": prec.weight.name,
                   "act_dtype": prec.activation.name, "kv_dtype": prec.kv.name,
                   "gemm_dtype": prec.compute.name, "framework": v["framework"] or "",
-                  "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"]}  # fmt: skip
+                  "attention": v["attention"], "overlap": v["overlap"], "policy": v["policy"],
+                  "dp_attention": "on" if experts.dp_attention else "off",
+                  "spec": v["spec"] or ""}  # fmt: skip
         cols.update({a: np.full(n, labels[a], dtype=object) for a in TEXT_AXES if a != "placed_policy"})
         cols["placed_policy"] = np.asarray(r.policy, dtype=object)  # what auto chose per point
-        cols.update({"tp": np.full(n, tp), "pp": np.full(n, pp), "weight_group": np.full(n, prec.group_size)})
+        cols.update(
+            {
+                "tp": np.full(n, tp),
+                "pp": np.full(n, pp),
+                "ep": np.full(n, experts.ep),
+                "weight_group": np.full(n, prec.group_size),
+            }
+        )
         cols.update({a: np.full(n, bool(v[a])) for a in BOOL_AXES})
         cols.update({a: np.asarray(vec[a], dtype=np.int64) for a in VECTOR_AXES})
         cols.update({param_column(p): np.full(n, x) for p, x in params})

@@ -57,6 +57,10 @@ AXES: dict[str, Any] = {
     "framework": None,  # framework profile (hetsim engines)
     "ignore_capacity": False,  # true: keep points that do not fit (the fits filter passes them)
     "calibrated": True,  # false: the datasheet roofline
+    "ep": 1,  # expert-parallel devices (MoE models; with tp = ep, or with dp_attention "on")
+    "dp_attention": "off",  # "on": each EP device a data-parallel rank (batch per rank)
+    "ep_skew": 1.0,  # busiest EP device's share over uniform routing (EP_SKEW)
+    "spec": "",  # speculative decoding, e.g. "mtp", "eagle,k=3,accept=0.8", "draft,draft=llama3.2-1b"
     # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
     "rate": None,  # Poisson arrivals, requests/s
     "requests": 200,  # requests per simulated run
@@ -67,7 +71,7 @@ SERVING_AXES = ("rate", "requests", "engine", "slo")
 STATIC_ONLY = ("batch", "pp", "attention", "overlap", "gemm_dtype", "weight_group", "dynamic", "framework",
                "ignore_capacity", "calibrated")  # fmt: skip
 MODES = ("static", "serving")
-INT_AXES = frozenset({"tp", "pp", "batch", "input_len", "output_len", "requests"})
+INT_AXES = frozenset({"tp", "pp", "ep", "batch", "input_len", "output_len", "requests"})
 VECTOR_AXES = ("batch", "input_len", "output_len")
 # hardware parameter field -> (unit kind for parse_quantity, column suffix)
 SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "bytes_per_s"),
@@ -174,6 +178,8 @@ def _axis_values(name: str, raw: Any) -> list[Any]:
         raise ConfigError(f"axis {name!r} has an empty list; give at least one value")
     out = []
     for v in values:
+        if name == "dp_attention" and isinstance(v, str) and v.strip().lower() in ("on", "off"):
+            v = v.strip().lower() == "on"  # the axis's on/off spelling of the option's true/false
         if name in OPTION_NAMES:
             out.append(check_value(name, v))  # the one validator of the analysis options
             continue

@@ -77,7 +77,7 @@ def _collective(
     """An all-reduce on the interconnect (or the knobs' fitted time)."""
     zeros = (0.0,) * len(dev.sides)
     cc = price(op, dev, prec, tp, overlap)
-    if knobs.allreduce_s is not None and tp > 1:
+    if knobs.allreduce_s is not None and tp > 1 and op.collective == "all_reduce":
         cc = replace(cc, time_s=knobs.allreduce_s * op.count)
     name = dev.interconnect.name if dev.interconnect is not None else "interconnect"
     return PlacedCost(cc, zeros, zeros, zeros, {}, (0,), (), f"link {name}" if limits else "")

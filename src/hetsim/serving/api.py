@@ -35,6 +35,7 @@ from hetsim.serving.requests import RequestSet
 from hetsim.serving.result import build_result, with_energy
 from hetsim.serving.schedulers import get_scheduler
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.footprint import (
     Parallel,
     footprint,
@@ -64,6 +65,7 @@ def simulate_serving(
     decode_hardware: Device | str | None = None,
     decode_tp: int | None = None,
     kv_link: Link | None = None,
+    experts: ExpertParallel = NO_EP,
 ) -> ServingResult:
     """Serve ``requests`` and return latency, throughput, goodput and KV-cache records.
     ``disaggregate=(p, d)``: p prefill instances of ``tp`` devices and d decode instances of
@@ -77,7 +79,8 @@ def simulate_serving(
     tuple, a ``--kv-offload`` text, or ``auto``: the device's own host and drive sides). ``auto``
     is the one choice of every command (:mod:`hetsim.placement.choose`): each of its candidates
     serves the requests, and the fastest (lowest mean request latency) among those whose engine
-    can hold every request is kept."""
+    can hold every request is kept. ``experts``: expert parallelism over the ``tp`` group
+    (DP attention's ranks are separate schedulers: refused here, see ``hetsim analyze``)."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
@@ -91,8 +94,9 @@ def simulate_serving(
         raise ConfigError(f"--max-queue must be >= 0 requests, got {max_queue}")
     key = policy.strip().lower()
     key = check_name(ALIASES.get(key, key))
+    _check_experts(m, tp, experts, disaggregate)
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
-               dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link)  # fmt: skip
+               dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link, experts)  # fmt: skip
     if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
         return serve_auto(dev, lambda name: _serve(name, run))
     return _serve(key, run)
@@ -118,6 +122,19 @@ class _Run:
     decode_hardware: Device | str | None
     decode_tp: int | None
     kv_link: Link | None
+    experts: ExpertParallel = NO_EP
+
+
+def _check_experts(m: ModelSpec, tp: int, experts: ExpertParallel, disaggregate: Any) -> None:
+    """Expert parallelism serve-sim prices: over the TP group of one engine instance."""
+    if experts.dp_attention:
+        raise ConfigError(
+            "serve-sim runs one scheduler per engine instance; DP attention's ranks each schedule their "
+            "own requests, which it does not model: use 'hetsim analyze --ep N --dp-attention' or explore"
+        )
+    experts.check(m, tp)
+    if experts.ep > 1 and disaggregate is not None:
+        raise ConfigError("--ep with --disaggregate is not modelled; serve one pool with --ep, or drop --ep")
 
 
 def _serve(key: str, run: _Run) -> ServingResult:
@@ -125,10 +142,10 @@ def _serve(key: str, run: _Run) -> ServingResult:
     m, dev, prec, eng, tp, requests = run.m, run.dev, run.prec, run.eng, run.tp, run.requests
     op_pricer, max_queue, disaggregate = run.op_pricer, run.max_queue, run.disaggregate
     decode_hardware, decode_tp = run.decode_hardware, run.decode_tp
-    kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary")
+    kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary", experts=run.experts)
     check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
-    pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer)
+    pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer, experts=run.experts)
     tiers = resolve_tiers(run.kv_tiers, dev, key)
     run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token,
                               "power_w": (dev.static_power_w, active_w(dev), tp), "tiers": tiers}  # fmt: skip
@@ -140,7 +157,8 @@ def _serve(key: str, run: _Run) -> ServingResult:
         ]
         notes.append("KV tiers below the GPU: " + ", ".join(shown))
     if key != "primary":
-        run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, run.dynamic_placement)
+        run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, run.dynamic_placement,
+                                     run.experts)  # fmt: skip
         notes.append(f"placement {key} ({'dynamic' if run.dynamic_placement else 'static'})")
     if disaggregate is None:
         log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=run.progress, **run_kw)
@@ -195,21 +213,21 @@ _LEVELLED: dict[tuple[Any, ...], Levelled] = {}
 
 def _levelled(
     m: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, longest: int, kv: KVBudget,
-    policy: str, dynamic: bool,
+    policy: str, dynamic: bool, experts: ExpertParallel = NO_EP,
 ) -> Levelled:  # fmt: skip
     ctx = 1 << max(10, math.ceil(math.log2(max(longest, 2))))
     key = (id(m), id(dev), prec, tp, eng.max_num_batched_tokens, eng.max_num_seqs, ctx, policy, dynamic,
-           kv.kv_capacity_bytes)  # fmt: skip
+           kv.kv_capacity_bytes, experts)  # fmt: skip
     hit = _LEVELLED.get(key)
     if hit is not None and hit.device is dev:
         return hit
-    fp = footprint(m, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp))
+    fp = footprint(m, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp, experts=experts))
     weights = split_weights(m, prec, fp, tp)
 
     def make(opp: OpPricer) -> IterationPricer:
         return build_pricer(
             m, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens, max_seqs=eng.max_num_seqs,
-            max_context=ctx, op_pricer=opp,
+            max_context=ctx, op_pricer=opp, experts=experts,
         )  # fmt: skip
 
     pol: Any = policy

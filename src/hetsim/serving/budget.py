@@ -16,6 +16,7 @@ from hetsim.hardware.spec import Device
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
 from hetsim.serving.requests import RequestSet
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.footprint import (
     Parallel,
     footprint,
@@ -40,11 +41,17 @@ class KVBudget:
 
 
 def kv_budget(
-    model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, all_sides: bool = False
+    model: ModelSpec,
+    dev: Device,
+    prec: Precision,
+    eng: EngineConfig,
+    tp: int,
+    all_sides: bool = False,
+    experts: ExpertParallel = NO_EP,
 ) -> KVBudget:
     """Blocks the engine can allocate: its share of device memory (the primary side, or every
     side with ``all_sides``) less weights and the activation workspace of a full iteration."""
-    fp = footprint(model, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp))
+    fp = footprint(model, prec, 1, eng.max_num_batched_tokens, Parallel(tp=tp, experts=experts))
     per_token = kv_bytes_per_token_device(model, prec, tp)
     sides = dev.sides if all_sides else (dev.primary,)
     cap = float(sum(side.memory.capacity_bytes for side in sides))
@@ -94,17 +101,27 @@ def check_requests(reqs: RequestSet, model: ModelSpec, eng: EngineConfig, kv: KV
 
 def get_pricer(
     model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, max_context: int,
-    op_pricer: OpPricer | None = None,
+    op_pricer: OpPricer | None = None, experts: ExpertParallel = NO_EP,
 ) -> IterationPricer:  # fmt: skip
     """Iteration-cost tables, cached per (model, device, precision, tp, engine limits)."""
     ctx = 1 << max(10, math.ceil(math.log2(max(max_context, 2))))  # round up: reuse across runs
-    key = (id(model), id(dev), prec, tp, eng.max_num_batched_tokens, eng.max_num_seqs, ctx, id(op_pricer))
+    key = (
+        id(model),
+        id(dev),
+        prec,
+        tp,
+        eng.max_num_batched_tokens,
+        eng.max_num_seqs,
+        ctx,
+        id(op_pricer),
+        experts,
+    )
     hit = _PRICERS.get(key)
     if hit is not None and hit[1] is model and hit[2] is dev:
         return hit[0]
     pricer = build_pricer(
         model, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens, max_seqs=eng.max_num_seqs,
-        max_context=ctx, op_pricer=op_pricer,
+        max_context=ctx, op_pricer=op_pricer, experts=experts,
     )  # fmt: skip
     if len(_PRICERS) > 32:
         _PRICERS.clear()

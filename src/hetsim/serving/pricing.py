@@ -45,6 +45,7 @@ from hetsim.cost.roofline import Cost, price
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import FloatArray, Op
@@ -224,9 +225,10 @@ def build_pricer(
     max_seqs: int,
     max_context: int,
     op_pricer: OpPricer | None = None,
+    experts: ExpertParallel = NO_EP,
 ) -> IterationPricer:
     """Tables for iterations of up to ``max_tokens`` tokens, ``max_seqs`` sequences and
-    contexts up to ``max_context`` tokens."""
+    contexts up to ``max_context`` tokens (``experts``: expert parallelism of the MoE layers)."""
     if min(max_tokens, max_seqs, max_context) < 1:
         raise ConfigError("iteration limits must be positive")
     run = op_pricer or default_op_pricer(dev, prec, tp)
@@ -239,12 +241,12 @@ def build_pricer(
 
     # token ops: one "sequence" of T tokens (T = 0 costs nothing)
     T = np.arange(1, max_tokens + 1, dtype=float)
-    ops = build_ops(model, prec, phase="prefill", batch=1.0, q_len=T, context=T, tp=tp)
+    ops = build_ops(model, prec, phase="prefill", batch=1.0, q_len=T, context=T, tp=tp, experts=experts)
     tt, tj = _times(ops, run(ops), lambda o: not (is_attention(o) or is_seq(o)), T.shape, dev)
     token, token_j = np.concatenate([[0.0], tt]), np.concatenate([[0.0], tj])
     # sequence ops: n sequences of one token
     n = np.arange(1, max_seqs + 1, dtype=float)
-    ops = build_ops(model, prec, phase="decode", batch=n, q_len=1.0, context=1.0, tp=tp)
+    ops = build_ops(model, prec, phase="decode", batch=n, q_len=1.0, context=1.0, tp=tp, experts=experts)
     st, sj = _times(ops, run(ops), is_seq, n.shape, dev)
     seq, seq_j = np.concatenate([[0.0], st]), np.concatenate([[0.0], sj])
     # decode attention: n sequences at mean context x
@@ -252,7 +254,14 @@ def build_pricer(
     ops = [
         o
         for o in build_ops(
-            model, prec, phase="decode", batch=n[:, None], q_len=1.0, context=x[None, :], tp=tp
+            model,
+            prec,
+            phase="decode",
+            batch=n[:, None],
+            q_len=1.0,
+            context=x[None, :],
+            tp=tp,
+            experts=experts,
         )
     ]
     ops = [o for o in ops if is_attention(o)]
@@ -266,7 +275,9 @@ def build_pricer(
     C = np.maximum(C, Q)
     ops = [
         o
-        for o in build_ops(model, prec, phase="prefill", batch=1.0, q_len=Q, context=C, tp=tp)
+        for o in build_ops(
+            model, prec, phase="prefill", batch=1.0, q_len=Q, context=C, tp=tp, experts=experts
+        )
         if is_attention(o)
     ]
     pre, pre_j = _times(ops, run(ops), is_attention, Q.shape, dev)

@@ -13,8 +13,10 @@ import numpy as np
 from hetsim.cost.roofline import Overlap
 from hetsim.engines.host import Serving as Serving
 from hetsim.errors import ConfigError
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.footprint import footprint as footprint  # re-exported: computed in workload/
 from hetsim.workload.graph import AttentionImpl
+from hetsim.workload.speculation import Speculation
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +42,15 @@ class Options:
     attention: AttentionImpl = "fused"
     overlap: Overlap = "max"
     serving: Serving = Serving()  # noqa: RUF009 (a frozen record, shared safely)
+    experts: ExpertParallel = NO_EP  # expert parallelism and DP attention (MoE models)
+    speculation: Speculation | None = None  # speculative decoding (None: one token a step)
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel attention ranks per pipeline stage (1 without DP attention)."""
+        return self.experts.dp
+
+    @property
+    def devices(self) -> int:
+        """Devices the run spans: tp x pp, times the DP-attention ranks."""
+        return self.tp * self.pp * self.experts.dp

@@ -26,10 +26,13 @@ from hetsim.sim.placed import DECODE_SAMPLES as DECODE_SAMPLES
 from hetsim.sim.placed_analyze import analyze_run
 from hetsim.sim.placed_sweep import SWEEP_METRICS as SWEEP_METRICS
 from hetsim.sim.placed_sweep import sweep_run
+from hetsim.sim.speculative import drafter_footprint, with_drafter
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.graph import AttentionImpl
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
+from hetsim.workload.speculation import Speculation
 
 
 def _resolve(
@@ -43,6 +46,31 @@ def _resolve(
     if serving is not None and serving.quantized_lm_head and not prec.quantized_head:
         prec = dataclasses.replace(prec, quantized_head=True)  # the framework quantises every linear layer
     return m, dev, prec
+
+
+def _options(
+    m: ModelSpec, tp: int, pp: int, attention: AttentionImpl, overlap: Overlap, serving: Serving | None,
+    experts: ExpertParallel, speculation: Speculation | None,
+) -> Options:  # fmt: skip
+    """The run's options, refused where they do not apply to ``m``."""
+    if pp < 1 or pp > m.n_layers:
+        raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
+    experts.check(m, tp)
+    if speculation is not None:
+        speculation.drafter(m)  # refuses a drafter that does not apply (no MTP, other vocabulary)
+    return Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving(),
+                   experts=experts, speculation=speculation)  # fmt: skip
+
+
+def _footprint(
+    m: ModelSpec, prec: Precision, batch: Any, seq: Any, opts: Options, live: Any
+) -> dict[str, Any]:
+    """Per-device bytes of the run, the drafter's weights and cache included."""
+    fp = footprint(m, prec, batch, seq, opts, live_len=live)
+    spec = opts.speculation
+    if spec is None:
+        return fp
+    return with_drafter(fp, drafter_footprint(spec, m, prec, batch, seq, opts.tp, opts.experts))
 
 
 def analyze(
@@ -59,19 +87,21 @@ def analyze(
     serving: Serving | None = None,
     policy: str = "auto",
     dynamic: bool = True,
+    experts: ExpertParallel = NO_EP,
+    speculation: Speculation | None = None,
 ) -> AnalysisResult:
     """Analyse one static-batch inference run under a placement ``policy`` (``hetsim
     policies``; ``auto``: the primary side when it fits, else the fastest closed-form policy
     that fits the whole device; :mod:`hetsim.placement.choose`). ``dynamic`` re-places the
     decode as the KV cache grows (else it is placed once for the full length). With
     ``check_fit`` a run whose placement does not fit raises :class:`CapacityError`. The
-    figures are the same as the configuration's in any :func:`sweep`."""
+    figures are the same as the configuration's in any :func:`sweep`. ``experts``: expert
+    parallelism and DP attention (``workload.batch`` is then per DP rank; throughput counts
+    every rank); ``speculation``: speculative decoding."""
     m, dev, prec = _resolve(model, hardware, precision, serving)
-    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
-    if pp < 1 or pp > m.n_layers:
-        raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
+    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
     w = workload
-    fp = footprint(m, prec, w.batch, w.input_len + w.output_len, opts, live_len=w.input_len)
+    fp = _footprint(m, prec, w.batch, w.input_len + w.output_len, opts, w.input_len)
     return analyze_run(policy, m, dev, prec, w, opts, fp, check_fit=check_fit, dynamic=dynamic)
 
 
@@ -90,6 +120,8 @@ def sweep(
     serving: Serving | None = None,
     policy: str = "auto",
     dynamic: bool = True,
+    experts: ExpertParallel = NO_EP,
+    speculation: Speculation | None = None,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
     together) under a placement ``policy`` (``auto``: per configuration, the primary side
@@ -101,8 +133,6 @@ def sweep(
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
-    if pp < 1 or pp > m.n_layers:
-        raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
-    opts = Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving())
-    fp = footprint(m, prec, B, P + G, opts, live_len=P)
+    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
+    fp = _footprint(m, prec, B, P + G, opts, P)
     return sweep_run(policy, m, dev, prec, (B, P, G), opts, fp, dynamic=dynamic)

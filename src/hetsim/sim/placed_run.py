@@ -30,6 +30,7 @@ from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
+from hetsim.sim.speculative import step_drafts
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
@@ -116,14 +117,23 @@ def evaluate(
     that compute each phase (per configuration). ``records``: also the decode step's flop,
     bytes and MFU (an analysis's phase record; a sweep does not report them)."""
     B, P, G = bpg
-    n_dev = opts.tp * opts.pp
+    n_dev = opts.devices
     if n_dev > 1 and dev.interconnect is None:
         raise ConfigError(
-            f"tp={opts.tp}, pp={opts.pp}: {dev.name} has no interconnect, so the devices cannot "
-            "exchange activations; use tp=1 and pp=1, or a hardware file with an 'interconnect'"
+            f"tp={opts.tp}, pp={opts.pp}, ep={opts.experts.ep}: {dev.name} has no interconnect, so the "
+            "devices cannot exchange activations; use one device, or a hardware file with an 'interconnect'"
         )
+    spec = opts.speculation
     pre_ops = build_ops(
-        model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention
+        model,
+        prec,
+        phase="prefill",
+        batch=B,
+        q_len=P,
+        context=P,
+        tp=opts.tp,
+        attention=opts.attention,
+        experts=opts.experts,
     )
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = contexts(P, G)
@@ -131,7 +141,9 @@ def evaluate(
     dec_ops = build_ops(
         model, prec, phase="decode",
         batch=srv.graph_batch(B),  # a CUDA-graph step runs at its captured (padded) batch
-        q_len=1.0, context=ctx, tp=opts.tp, attention=opts.attention, shared_kv_reads=srv.gqa_shared_kv,
+        q_len=1.0 if spec is None else spec.tokens + 1.0,  # a speculative step verifies k + 1 positions
+        context=ctx, tp=opts.tp, attention=opts.attention, shared_kv_reads=srv.gqa_shared_kv,
+        experts=opts.experts,
     )  # fmt: skip
     run = pricer.run(pre_ops, dec_ops, ctx)
     pre_costs, dec_costs = run.prefill.op_costs, run.decode.op_costs
@@ -140,13 +152,7 @@ def evaluate(
     dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs, fields).items()}
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
-    pre_p2p: Any = 0.0
-    p2p: Any = 0.0
-    if opts.pp > 1 and dev.interconnect is not None:
-        link_bw, lat = dev.interconnect.bandwidth_bytes_per_s, dev.interconnect.latency_s
-        act = model.d_model * prec.activation.bytes_per_element
-        pre_p2p = (opts.pp - 1) * (lat + B * P * act / link_bw)
-        p2p = (opts.pp - 1) * (lat + B * act / link_bw)
+    pre_p2p, p2p = _stage_handoffs(model, dev, prec, opts.pp, B, P)
     # the whole batch is prefilled before any first token; a framework may then run
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
     # the request its host overhead once
@@ -164,16 +170,21 @@ def evaluate(
     host_bound = (pre_host >= pre_t, mean_ctx(np.broadcast_to(dec_host >= dec_t, ctx.shape)) > 0.5)
     pre_t = np.maximum(pre_t, pre_host)
     dec_t = np.maximum(dec_t, dec_host)
+    # speculative decoding: a step is k draft passes and the verify; it emits ``per`` tokens
+    sp = step_drafts(spec, model, dev, prec, srv.graph_batch(B), ctx, opts, srv)
+    dec_t, dec_e, per, passes = dec_t + sp.time_s, dec_e + sp.energy_j, sp.tokens_per_step, sp.passes
     dec_mean = mean_ctx(dec_t)
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
-    tpot = np.where(steps > 0, dec_mean + p2p + step, 0.0)
+    tpot = np.where(steps > 0, (dec_mean + p2p + step) / per, 0.0)
     e2e = ttft + steps * tpot + run.migration.seconds
     dec_energy = mean_ctx(dec_e)
     first_e = dec_e[0]
-    dyn = opts.tp * (pre["energy_j"] + first * first_e + steps * dec_energy)  # pp splits layers
+    width = opts.tp * opts.dp  # devices of a stage (DP-attention ranks each run the whole pass)
+    dyn = width * (pre["energy_j"] + first * first_e + steps / per * dec_energy)  # pp splits layers
     # host time between passes and before the first pass draws idle power only
-    busy = e2e - step * (1 + first + steps) - srv.request_overhead_s
-    energy = run_energy_j(dev, n_dev, opts.tp, dyn, busy, e2e)
+    busy = e2e - step * (1 + first + steps / per * passes) - srv.request_overhead_s
+    energy = run_energy_j(dev, n_dev, width, dyn, busy, e2e)
+    seqs = B * opts.dp  # sequences over every DP-attention rank (``B`` per rank)
     bw = run.decode.bandwidth_bytes_per_s
     dec_time = np.maximum(dec_mean, 1e-30)
     # MFU's flop at the reference rate (the primary's matrix peak at the compute type): an op
@@ -183,36 +194,49 @@ def evaluate(
     # MBU counts memory traffic only: a collective's bytes cross the link, not the memory tier
     # (counting them gave MBU > 1 where the link is faster than the memory, e.g. LPDDR)
     pre_mem = _memory_bytes(pre_ops, pre_costs)
-    dec_mem = mean_ctx(np.broadcast_to(_memory_bytes(dec_ops, dec_costs), ctx.shape))
+    dec_mem = mean_ctx(np.broadcast_to(_memory_bytes(dec_ops, dec_costs) + sp.memory_bytes, ctx.shape))
     out = {
         "ttft_s": ttft,
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
-        "output_throughput_tok_per_s": B * G / e2e,
+        "output_throughput_tok_per_s": seqs * G / e2e,
         "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
         "mfu": _utilisation(pre_ref, pre_t, run.prefill.peak_flop_per_s * opts.pp),
         "energy_j": energy,
-        "energy_j_per_token": energy / (B * G),
+        "energy_j_per_token": energy / (seqs * G),
         "avg_power_w": energy / e2e,
         "prefill_flop": pre["flop"],
         "prefill_bytes": pre["bytes"],
-        "prefill_energy_j": pre["energy_j"] * opts.tp,
+        "prefill_energy_j": pre["energy_j"] * width,
         "prefill_mbu": _utilisation(pre_mem, pre_t, bw * opts.pp),
         "decode_time_s": dec_mean,
-        "decode_energy_j": dec_energy * opts.tp,
+        "decode_energy_j": dec_energy * width,
+        "decode_tokens_per_step": np.full(B.shape, per),
         # 1 where issuing the pass's kernels takes longer than running them (most decode steps)
         "prefill_host_bound": np.where(host_bound[0], 1.0, 0.0),
         "decode_host_bound": np.where(host_bound[1], 1.0, 0.0),
     }
     if records:
-        dec_ref = _reference_flop(dec_costs, reference_factors(dec_ops, mx, prec))
-        out["decode_flop"] = mean_ctx(dec["flop"])
-        out["decode_bytes"] = mean_ctx(dec["bytes"])
+        dec_ref = _reference_flop(dec_costs, reference_factors(dec_ops, mx, prec)) + sp.reference_flop
+        dec_flop, dec_bytes = dec["flop"] + sp.flop, dec["bytes"] + sp.memory_bytes
+        out["decode_flop"] = mean_ctx(np.broadcast_to(dec_flop, ctx.shape))
+        out["decode_bytes"] = mean_ctx(np.broadcast_to(dec_bytes, ctx.shape))
         dec_ref_mean = mean_ctx(np.broadcast_to(dec_ref, ctx.shape))
         out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, run.decode.peak_flop_per_s * opts.pp)
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}
     return Evaluated(metrics, pre_ops, dec_ops, run)
+
+
+def _stage_handoffs(
+    model: ModelSpec, dev: Device, prec: Precision, pp: int, B: Any, P: Any
+) -> tuple[Any, Any]:
+    """Seconds of the pipeline hand-offs of the prefill and of a decode step (0 without pp)."""
+    if pp <= 1 or dev.interconnect is None:
+        return 0.0, 0.0
+    link_bw, lat = dev.interconnect.bandwidth_bytes_per_s, dev.interconnect.latency_s
+    act = model.d_model * prec.activation.bytes_per_element
+    return (pp - 1) * (lat + B * P * act / link_bw), (pp - 1) * (lat + B * act / link_bw)
 
 
 def _reference_flop(costs: list[Cost], factors: list[float]) -> Any:

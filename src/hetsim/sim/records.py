@@ -59,6 +59,19 @@ def result_record(
         notes.append(fit_note(sides))
     if w.output_len == 1:
         notes.append("output_len = 1: no decode steps, TPOT is 0")
+    if opts.experts.ep > 1:
+        e = opts.experts
+        how = (
+            (
+                f"DP attention: {e.ep} ranks of batch {w.batch} each (throughput and energy over all), "
+                "experts dispatched and combined by all-to-all"
+            )
+            if e.dp_attention
+            else "over the TP group"
+        )
+        notes.append(f"expert parallel EP{e.ep} ({how}); routing skew {e.skew:g}")
+    if opts.speculation is not None:
+        notes.append(opts.speculation.label)
     return AnalysisResult(
         model=m.name,
         hardware=dev.name,

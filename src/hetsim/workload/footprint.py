@@ -6,7 +6,9 @@ Per device of a ``tp`` x ``pp`` layout: a pipeline stage holds ceil(L / pp) laye
 largest stage, which also holds the embeddings), each layer kind in proportion; tensor
 parallelism divides every weight by ``tp`` except MLA's replicated down projections, divides
 KV heads (replicated once tp exceeds them) but not MLA's latent, and divides linear layers'
-state by their heads.
+state by their heads. Expert parallelism (``ep``) deals the routed experts out whole, E / ep
+to a device; under DP attention each device holds its own rank's sequences (``batch`` is per
+rank) with the rest of the model whole.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from hetsim.workload import layers
 from hetsim.workload.blocks.common import Shard
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel, routed_params_per_layer
 from hetsim.workload.model import ModelSpec
 
 
@@ -31,15 +34,19 @@ class Layout(Protocol):
     def pp(self) -> int: ...
     @property
     def attention(self) -> str: ...
+    @property
+    def experts(self) -> ExpertParallel: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Parallel:
-    """A plain :class:`Layout`: tensor and pipeline parallel degrees, attention kernel."""
+    """A plain :class:`Layout`: tensor and pipeline parallel degrees, attention kernel,
+    expert parallelism."""
 
     tp: int = 1
     pp: int = 1
     attention: str = "fused"
+    experts: ExpertParallel = NO_EP
 
 
 def embedding_bytes(model: ModelSpec, prec: Precision) -> float:
@@ -101,9 +108,14 @@ def state_bytes_per_sequence(model: ModelSpec, prec: Precision, tp: int = 1) -> 
     return float(layers.state_elements(model, tp) * state_bytes_per_element(prec))
 
 
-def layer_weight_bytes(model: ModelSpec, prec: Precision, tp: int) -> float:
-    """Weight bytes of a mean decoder layer on one device of a ``tp`` group."""
-    split = prec.weight_nbytes(model.layer_params) / tp
+def layer_weight_bytes(model: ModelSpec, prec: Precision, tp: int, ep: int = 1) -> float:
+    """Weight bytes of a mean decoder layer on one device of a ``tp`` group (``ep`` > 1: the
+    routed experts dealt whole over ``ep`` devices instead of split by ``tp``)."""
+    if ep > 1:
+        routed = routed_params_per_layer(model)
+        split = prec.weight_nbytes(model.layer_params - routed) / tp + prec.weight_nbytes(routed) / ep
+    else:
+        split = prec.weight_nbytes(model.layer_params) / tp
     repl = layers.replicated_params(model)
     if repl:
         split = split + prec.weight_nbytes(repl / model.n_layers) * (1.0 - 1.0 / tp)
@@ -135,7 +147,9 @@ def footprint(
     sh = Shard.of(model, tp)
     stage_layers = -(-model.n_layers // pp)
     emb = embedding_bytes(model, prec) / tp
-    weights = layer_weight_bytes(model, prec, tp) * stage_layers + emb  # the stage with the embeddings
+    weights = (
+        layer_weight_bytes(model, prec, tp, opts.experts.ep) * stage_layers + emb
+    )  # the stage with the embeddings
     kv = cache_bytes(model, prec, batch, seq_len, tp, stage_layers / model.n_layers)
     ab = prec.activation.bytes_per_element
     act = batch * live * (model.d_model + _widest(model, sh)) * ab

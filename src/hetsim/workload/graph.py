@@ -20,6 +20,7 @@ from hetsim.workload.blocks.common import Pass, allreduce_op, norm_op, residual_
 from hetsim.workload.blocks.common import Shard as Shard
 from hetsim.workload.blocks.moe import expected_experts as expected_experts
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.footprint import embedding_bytes as embedding_bytes
 from hetsim.workload.footprint import kv_bytes_per_token as kv_bytes_per_token
 from hetsim.workload.footprint import weight_bytes as weight_bytes
@@ -39,15 +40,17 @@ def build_ops(
     attention: AttentionImpl = "fused",
     include_embeddings: bool = True,
     shared_kv_reads: bool = True,
+    experts: ExpertParallel = NO_EP,
 ) -> list[Op]:
     """Ops of one forward pass on one device of a ``tp``-way group. ``shared_kv_reads``:
     a decode attention kernel reads each cached KV head once for its whole group of query
     heads (GQA-aware kernels); False: once per query head (masked-MHA kernels without GQA
-    sharing, e.g. TensorRT-LLM before its XQA kernel)."""
+    sharing, e.g. TensorRT-LLM before its XQA kernel). ``experts``: expert parallelism of the
+    MoE layers (:mod:`hetsim.workload.expert_parallel`)."""
     p = Pass(
         model, prec, phase, batch, q_len, context, tp, Shard.of(model, tp), attention, shared_kv_reads,
         tokens=batch * q_len, wb=prec.weight_bytes_per_element, ab=prec.activation.bytes_per_element,
-        kb=prec.kv.bytes_per_element,
+        kb=prec.kv.bytes_per_element, experts=experts,
     )  # fmt: skip
     L = model.n_layers
     mix = layers.layer_mix(model)

@@ -55,6 +55,10 @@ class Op:
     # one thread block per token (vLLM / TensorRT-LLM RMSNorm and SiLU*mul), so at most this
     # many cores have work; 0: a flat element-wise kernel spread over every core
     rows: Num = 0.0
+    # a collective's pattern and the devices it spans (0: the tensor-parallel group):
+    # "all_reduce" (tensor parallelism's), "all_to_all" (expert parallelism's dispatch/combine)
+    collective: str = "all_reduce"
+    group: int = 0
 
     @property
     def bytes_read(self) -> Num:

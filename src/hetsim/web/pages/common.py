@@ -98,6 +98,12 @@ def option_fields(skip: tuple[str, ...] = (), ignore_capacity: bool = True) -> l
               group="engine"),
         Field("uncalibrated", "datasheet roofline (no calibrated kernels)", "checkbox", False,
               group="engine"),
+        Field("ep", "expert parallel (MoE)", "number", 1, group="parallel", help=BY_NAME["ep"].help),
+        Field("dp_attention", "DP attention (each EP device a rank)", "checkbox", False, group="parallel",
+              help=BY_NAME["dp_attention"].help),
+        Field("ep_skew", "EP load skew", "number", "", group="parallel",
+              help="empty: balanced (1); " + BY_NAME["ep_skew"].help),
+        Field("spec", "speculative decoding", "text", "", group="engine", help=BY_NAME["spec"].help),
     ]  # fmt: skip
     return [f for f in out if f.name not in skip]
 
@@ -132,6 +138,11 @@ def read_options(inp: Inputs, ctx: Context, *, ignore_capacity: bool = True, **f
 
 def _typed(kind: str, flag: str, raw: Any) -> Any:
     """A form value as the option's type (numbers arrive as text or JSON numbers)."""
+    if kind == "number":
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{flag} must be a number, got {str(raw)[:40]!r}") from None
     if kind not in ("count", "group"):
         return str(raw).strip()
     text = str(raw).strip()

@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 from hetsim.errors import ConfigError
 from hetsim.workload.dtypes import Precision
+from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.ops import Num, Op, Phase
 
@@ -68,6 +69,13 @@ class Pass:
     wb: float  # bytes per weight (group scales included)
     ab: float  # bytes per activation
     kb: float  # bytes per KV-cache element
+    experts: ExpertParallel = NO_EP  # expert parallelism of the MoE layers
+
+    @property
+    def lm_rows(self) -> Num:
+        """Rows the LM head computes logits for: each sequence's last position, every new
+        position of a decode pass over several (a speculative verify step)."""
+        return self.tokens if self.decode else self.batch
 
     @property
     def decode(self) -> bool:

@@ -43,8 +43,8 @@ def mtp_params(model: ModelSpec) -> int:
 
 def ops(p: Pass) -> list[Op]:
     """Embedding lookup, the final norm and the LM head (logits for each sequence's last
-    position only)."""
-    m, T, batch, sh = p.model, p.tokens, p.batch, p.shard
+    position only; every new position of a decode pass over several, see ``Pass.lm_rows``)."""
+    m, T, rows, sh = p.model, p.tokens, p.lm_rows, p.shard
     d, ab, wb = m.d_model, p.ab, p.wb
     return [
         Op(
@@ -63,11 +63,11 @@ def ops(p: Pass) -> list[Op]:
             "norm",
             "vector",
             1,
-            flop=5.0 * batch * d,
+            flop=5.0 * rows * d,
             weight_bytes=d * wb,
-            act_read_bytes=batch * d * ab,
-            act_write_bytes=batch * d * ab,
-            rows=batch,
+            act_read_bytes=rows * d * ab,
+            act_write_bytes=rows * d * ab,
+            rows=rows,
         ),
         Op(
             "lm_head",
@@ -75,13 +75,13 @@ def ops(p: Pass) -> list[Op]:
             "gemm",
             "matrix",
             1,
-            flop=2.0 * batch * d * sh.vocab,
+            flop=2.0 * rows * d * sh.vocab,
             weight_bytes=d * sh.vocab * p.prec.head_bytes_per_element,
-            act_read_bytes=batch * d * ab,
-            act_write_bytes=batch * sh.vocab * ab,
+            act_read_bytes=rows * d * ab,
+            act_write_bytes=rows * sh.vocab * ab,
             split="column",
             n_parts=sh.heads,
-            gemm_m=batch,
+            gemm_m=rows,
             gemm_n=float(sh.vocab),
             gemm_k=float(d),
         ),

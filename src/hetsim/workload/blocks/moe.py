@@ -92,6 +92,15 @@ def routing_ops(p: Pass, tag: str, count: int) -> tuple[list[Op], Op]:
     return [topk, align], combine
 
 
+def all_to_all_op(p: Pass, tag: str, name: str, count: int) -> Op:
+    """An expert-parallel dispatch (or combine) of ``count`` MoE layers: each device sends its
+    tokens' k hidden-state rows to the devices holding their experts (``ep`` devices)."""
+    rows = p.tokens * p.model.experts_per_token
+    return Op(named(tag, name), "comm", "collective", "vector", count, flop=0.0,
+              act_read_bytes=rows * p.model.d_model * p.ab, collective="all_to_all",
+              group=p.experts.ep)  # fmt: skip
+
+
 def ops(p: Pass, tag: str, count: int) -> list[Op]:
     """Router, routing, routed experts, combine and shared experts of ``count`` MoE layers."""
     m, T = p.model, p.tokens
@@ -112,8 +121,16 @@ def ops(p: Pass, tag: str, count: int) -> list[Op]:
     )
     route, combine = routing_ops(p, tag, count)
     out = [router, *route]
-    touched = expected_experts(E, k, T)
-    out += ffn_ops(p, tag, count, routed=T * k, touched=touched, d_ff=p.shard.d_ff, moe=True)
+    ep = p.experts
+    if ep.ep > 1:  # whole experts, E / ep of them here, the busiest device's pairs
+        routed, touched, width = ep.busiest_pairs(m, T), ep.touched(m, T), m.d_ff
+    else:
+        routed, touched, width = T * k, expected_experts(E, k, T), p.shard.d_ff
+    if ep.dp > 1:
+        out.append(all_to_all_op(p, tag, "moe_dispatch", count))
+    out += ffn_ops(p, tag, count, routed=routed, touched=touched, d_ff=width, moe=True)
+    if ep.dp > 1:
+        out.append(all_to_all_op(p, tag, "moe_combine_a2a", count))
     out.append(combine)  # each token's k expert rows summed (vLLM moe_sum)
     if m.n_shared_experts:
         width = -(-shared_width(m) // p.tp)

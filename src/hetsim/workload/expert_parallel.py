@@ -1,0 +1,131 @@
+"""Expert parallelism (EP) and data-parallel attention: how a mixture-of-experts model's
+routed experts are spread over devices, and which tokens each device's experts see.
+
+Two layouts (both as served by vLLM and SGLang):
+
+- **EP over the tensor-parallel group** (``--tp N --ep N``): attention is tensor parallel as
+  usual and every device holds the same tokens after its all-reduce; the routed experts are
+  not split by columns but dealt out whole, E / N to a device. Each device runs the token-
+  expert pairs routed to its experts; the FFN's all-reduce combines them (no all-to-all).
+- **DP attention + EP** (``--ep N --dp-attention``, the DeepSeek-V3 / SGLang deployment):
+  each of the N devices is its own data-parallel rank with its own batch and KV cache
+  (attention, dense layers, shared experts and the LM head replicated, tensor parallel 1);
+  the MoE layers are EP over all N. A token's hidden state is sent to the devices holding
+  its k experts (dispatch) and the expert outputs are sent back (combine): two all-to-alls a
+  MoE layer (:func:`hetsim.cost.collectives.all_to_all`, priced by topology: NVLink inside a
+  node, the NIC across nodes). The rows cross at the activation type (DeepEP can dispatch in
+  FP8: a narrower ``--act-dtype`` is the what-if).
+
+**Load across expert shards.** A MoE layer waits for its busiest device. With uniform routing
+the pairs a device receives are binomial (n = T k pairs, p = 1 / N); the expected maximum
+of N such loads is taken as mean + sigma sqrt(2 ln N) (the normal approximation's bound on
+the maximum), so a small batch is unbalanced by mechanism and a large one tends to balance.
+Real routing is skewed beyond that: :data:`EP_SKEW` multiplies the mean, a named knob
+(default 1.0: the experts balanced by redundant replicas, as DeepSeek-V3's deployment does,
+arXiv 2412.19437 section 3.4, and SGLang's EPLB; set it above 1 for an unbalanced
+deployment).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hetsim.errors import ConfigError
+from hetsim.workload.model import ModelSpec
+from hetsim.workload.ops import Num
+
+# busiest expert-parallel device's share of token-expert pairs over its uniform-routing
+# expectation, beyond the statistical spread (1.0: balanced by redundant experts; DeepSeek-V3
+# technical report, arXiv 2412.19437, section 3.4 "redundant experts"; SGLang EPLB)
+EP_SKEW = 1.0
+MAX_SKEW = 1e3
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertParallel:
+    """``ep``: devices the routed experts are dealt over (1: none). ``dp_attention``: each of
+    those devices is a data-parallel rank with its own batch. ``skew``: see :data:`EP_SKEW`."""
+
+    ep: int = 1
+    dp_attention: bool = False
+    skew: float = EP_SKEW
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ep, bool) or not isinstance(self.ep, int) or self.ep < 1:
+            raise ConfigError(f"--ep must be a positive whole number, got {self.ep!r}")
+        s = self.skew
+        if isinstance(s, bool) or not isinstance(s, int | float) or not 1.0 <= s <= MAX_SKEW:
+            raise ConfigError(f"--ep-skew must be a number from 1 (balanced) to {MAX_SKEW:g}, got {s!r}")
+        if self.dp_attention and self.ep < 2:
+            raise ConfigError(
+                "--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)"
+            )
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel ranks: sequences groups that differ (``ep`` with DP attention, else 1)."""
+        return self.ep if self.dp_attention else 1
+
+    def check(self, model: ModelSpec, tp: int) -> None:
+        """Refuse a layout that does not apply to ``model`` at tensor parallelism ``tp``."""
+        if self.ep == 1:
+            return
+        if not model.is_moe:
+            raise ConfigError(f"--ep applies to mixture-of-experts models; {model.name} is dense (use --tp)")
+        if model.n_experts % self.ep:
+            raise ConfigError(
+                f"--ep {self.ep} does not divide the {model.n_experts} routed experts of {model.name}; "
+                "choose a divisor"
+            )
+        if self.dp_attention and tp != 1:
+            raise ConfigError(
+                f"--dp-attention runs attention whole on each of the --ep {self.ep} devices; give --tp 1 "
+                "(attention tensor parallel inside a DP rank is not modelled)"
+            )
+        if not self.dp_attention and self.ep != tp:
+            raise ConfigError(
+                f"--ep {self.ep} without --dp-attention deals the experts over the tensor-parallel group; "
+                f"give --tp {self.ep}, or add --dp-attention"
+            )
+
+    def group_tokens(self, tokens: Num) -> Num:
+        """Distinct tokens the EP group routes in a pass (each rank's own under DP attention;
+        tokens replicated over a TP group counted once)."""
+        return tokens * self.dp
+
+    def busiest_pairs(self, model: ModelSpec, tokens: Num) -> Num:
+        """Token-expert pairs of the busiest device in a pass over ``tokens`` per rank: the
+        binomial expectation times :attr:`skew` plus the spread of the maximum of ``ep`` loads,
+        at most every token's pairs that land on one device."""
+        k = model.experts_per_token
+        pairs = np.asarray(self.group_tokens(tokens), dtype=float) * k
+        if self.ep == 1:
+            return pairs if pairs.ndim else float(pairs)
+        p = 1.0 / self.ep
+        mean = pairs * p
+        spread = np.sqrt(pairs * p * (1 - p)) * math.sqrt(2 * math.log(self.ep))
+        cap = pairs / k * min(k, model.n_experts // self.ep)
+        out = np.minimum(np.maximum(self.skew * mean + spread, mean), np.maximum(cap, mean))
+        return out if out.ndim else float(out)
+
+    def touched(self, model: ModelSpec, tokens: Num) -> Num:
+        """Expected distinct experts of one device that the group's tokens route to."""
+        E, k = model.n_experts, model.experts_per_token
+        local = E // self.ep
+        t = np.asarray(self.group_tokens(tokens), dtype=float)
+        out = local * (1.0 - np.power(1.0 - k / E, t))
+        return out if out.ndim else float(out)
+
+
+NO_EP = ExpertParallel()
+
+
+def routed_params_per_layer(model: ModelSpec) -> float:
+    """Routed-expert parameters of a mean decoder layer (what EP deals out)."""
+    from hetsim.workload import layers
+
+    moe_layers = dict(layers.layer_mix(model).ffns).get("moe", 0)
+    return moe_layers * model.n_experts * model.expert_params / model.n_layers
