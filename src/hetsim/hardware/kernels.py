@@ -61,6 +61,10 @@ class KernelParams:
     # fraction of the 8- / 4-bit matrix peak a GEMM main loop reaches (FP8 / FP4 tensor cores:
     # twice the math per operand byte, block-scale promotion); 0: the same as gemm_efficiency
     narrow_gemm_efficiency: float = 0.0
+    # fraction of the 16-bit GEMM's weight-streaming rate a weight-only GEMM (int8 / int4 weights
+    # dequantised in registers: Marlin, tinygemm, fpA_intB, AWQ GEMV) reaches on its packed
+    # weights; 0: the same rate
+    weight_only_stream_efficiency: float = 0.0
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
@@ -121,6 +125,10 @@ class KernelParams:
         if not 0 <= self.narrow_gemm_efficiency <= 1:
             raise ConfigError(
                 "kernel parameter narrow_gemm_efficiency must be in [0, 1] (0: as gemm_efficiency)"
+            )
+        if not 0 <= self.weight_only_stream_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter weight_only_stream_efficiency must be in [0, 1] (0: as memory_efficiency)"
             )
         if self.cache_gain < 1:
             raise ConfigError("kernel parameter cache_gain must be at least 1")
