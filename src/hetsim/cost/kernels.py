@@ -193,6 +193,29 @@ def issue_cap_s(op: Op, unit: ComputeUnit, rho: float, nbytes: Num | None = None
 _NARROW: dict[int, tuple[KernelParams, KernelParams]] = {}
 
 
+SMALL_M_ROWS = 16.0  # rows of one mma.m16n8k16: a GEMV-class kernel pads M to this
+
+
+def _small_m_or_tiled(
+    op: Op, peak: float, kp: KernelParams, per_byte: float, tiled_c: Num, tiled_bytes: Num, floor: Num
+) -> tuple[Num, Num, Num]:
+    """The faster of the tiled GEMM and, for M <= 16, a small-M kernel (cuBLAS GEMV / a 16-row
+    MMA striped over every SM, as the weight-only kernels): compute on M padded to 16 rows at the
+    main-loop efficiency, the operands streamed at ``small_m_stream_efficiency`` of the tiled
+    rate. It matters where the 64-row tile's padded work shows through (H20, GeForce parts)."""
+    m = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+    g = np.maximum(np.asarray(op.gemm_groups, dtype=float), 1.0)
+    tiled_m = _floor(tiled_bytes * per_byte, floor)
+    tiled_b = blend(tiled_c, tiled_m, kp.overlap_p) + kp.kernel_latency_s
+    small_c = 2.0 * g * np.ceil(m / SMALL_M_ROWS) * SMALL_M_ROWS * op.gemm_n * op.gemm_k / (peak * kp.gemm_efficiency)
+    small_m = _floor(op.bytes * per_byte / kp.small_m_stream_efficiency, floor)
+    small_b = blend(small_c, small_m, kp.overlap_p) + kp.kernel_latency_s
+    use = (m <= SMALL_M_ROWS) & (small_b < tiled_b)
+    if np.ndim(use) == 0:
+        return (small_c, small_m, small_b) if bool(use) else (tiled_c, tiled_m, tiled_b)
+    return np.where(use, small_c, tiled_c), np.where(use, small_m, tiled_m), np.where(use, small_b, tiled_b)
+
+
 def narrowed(kp: KernelParams) -> KernelParams:
     """``kp`` for a GEMM with 8- or 4-bit inputs: its main loop at ``narrow_gemm_efficiency``
     (unchanged where that knob is 0)."""
@@ -229,6 +252,8 @@ def kernel_times(
         compute_s, extra = gemm_times(
             unit, peak, kp, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups, per_byte, nbytes
         )
+        if kp.small_m_stream_efficiency > 0 and np.any(np.asarray(op.gemm_m) <= SMALL_M_ROWS):
+            return _small_m_or_tiled(op, peak, kp, per_byte, compute_s, nbytes + extra, memory_floor_s)
         nbytes = nbytes + extra
     elif op.kind == "attention":
         compute_s = op.flop / (peak * kp.attention_efficiency)

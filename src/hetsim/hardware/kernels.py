@@ -65,6 +65,11 @@ class KernelParams:
     # dequantised in registers: Marlin, tinygemm, fpA_intB, AWQ GEMV) reaches on its packed
     # weights; 0: the same rate
     weight_only_stream_efficiency: float = 0.0
+    # small-M GEMM kernel (M <= 16: cuBLAS GEMV / 16-row MMA split over every SM): the fraction
+    # of memory_efficiency x bandwidth its weight stream reaches; the autotuner takes it where it
+    # beats the 64-row tile (a low-compute part); 0: no such candidate. Measured, not fitted:
+    # the median of Vidur's M <= 16 cuBLAS GEMMs on the fit GPUs (calibration/small_m.py)
+    small_m_stream_efficiency: float = 0.868
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
@@ -126,6 +131,8 @@ class KernelParams:
             raise ConfigError(
                 "kernel parameter narrow_gemm_efficiency must be in [0, 1] (0: as gemm_efficiency)"
             )
+        if not 0 <= self.small_m_stream_efficiency <= 1:
+            raise ConfigError("kernel parameter small_m_stream_efficiency must be in [0, 1] (0: no small-M kernel)")
         if not 0 <= self.weight_only_stream_efficiency <= 1:
             raise ConfigError(
                 "kernel parameter weight_only_stream_efficiency must be in [0, 1] (0: as memory_efficiency)"
