@@ -5,6 +5,7 @@ the ranking of a high-bandwidth, low-compute part on decode (H20 against H800)."
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def _time(hw: str, m: float, small: bool = True) -> float:
 @pytest.mark.parametrize("hw", ["a100-80gb-sxm", "h100-sxm", "h20", "rtx-5090", "l40s"])
 def test_the_small_m_kernel_only_ever_lowers_a_time_and_a_bigger_m_is_never_faster(hw: str) -> None:
     times = [_time(hw, m) for m in range(1, 80)]
-    assert all(b >= a * (1 - 1e-12) for a, b in zip(times, times[1:], strict=False))
+    assert all(b >= a * (1 - 1e-12) for a, b in pairwise(times))
     assert all(_time(hw, m) <= _time(hw, m, small=False) * (1 + 1e-12) for m in (1, 4, 16, 17, 64))
 
 

@@ -15,7 +15,9 @@ Groups, fitted in this order (each on the rows the previous ones leave it):
    kernel rows); ``nvls_link_efficiency`` (an all-reduce reduced in the NVSwitch) and
    ``attention_efficiency`` (fused attention) were candidates and are rejected (:data:`REJECTED`);
 4. ``request_overhead_s``: TensorRT-LLM's host time per generate call, the median first-token
-   residual of its batch-1 short-prompt rows (:mod:`hetsim.calibration.overhead_fit`).
+   residual of its batch-1 short-prompt rows (:mod:`hetsim.calibration.overhead_fit`);
+5. ``sequence_overhead_s``: vLLM V1's host time per running sequence per step, on its dense
+   TP-1 steady-state serving rows (:mod:`hetsim.calibration.sequence_fit`).
 
 Which knobs are kept is decided by leave-one-source-out error (``hetsim calibrate --folds``,
 :mod:`hetsim.calibration.folds`): a knob whose refit without a source makes that source's rows

@@ -132,7 +132,9 @@ class KernelParams:
                 "kernel parameter narrow_gemm_efficiency must be in [0, 1] (0: as gemm_efficiency)"
             )
         if not 0 <= self.small_m_stream_efficiency <= 1:
-            raise ConfigError("kernel parameter small_m_stream_efficiency must be in [0, 1] (0: no small-M kernel)")
+            raise ConfigError(
+                "kernel parameter small_m_stream_efficiency must be in [0, 1] (0: no small-M kernel)"
+            )
         if not 0 <= self.weight_only_stream_efficiency <= 1:
             raise ConfigError(
                 "kernel parameter weight_only_stream_efficiency must be in [0, 1] (0: as memory_efficiency)"

@@ -150,7 +150,7 @@ def evaluate(
     # the whole batch is prefilled before any first token; a framework may then run
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
     # the request its host overhead once
-    step = srv.step_s(dev)
+    step = srv.pass_host_s(dev, B)
     first = srv.first_token_decode_steps
     # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
     dec_e = dec["energy_j"]
@@ -170,8 +170,11 @@ def evaluate(
     dec_energy = mean_ctx(dec_e)
     first_e = dec_e[0]
     dyn = opts.tp * (pre["energy_j"] + first * first_e + steps * dec_energy)  # pp splits layers
-    # host time between passes and before the first pass draws idle power only
-    busy = e2e - step * (1 + first + steps) - srv.request_overhead_s
+    # the fixed host time between passes and before the first pass draws idle power only; the
+    # per-sequence part does not: gaps of a few milliseconds between the passes of a busy server
+    # are too short for the board to leave its active power state (ML.ENERGY v3's power rows,
+    # leave one GPU out: 31.7% counted idle against 21.3% active)
+    busy = e2e - srv.step_s(dev) * (1 + first + steps) - srv.request_overhead_s
     energy = run_energy_j(dev, n_dev, opts.tp, dyn, busy, e2e)
     bw = run.decode.bandwidth_bytes_per_s
     dec_time = np.maximum(dec_mean, 1e-30)
