@@ -45,11 +45,18 @@ def test_errors_stay_at_their_recorded_levels(rows) -> None:  # type: ignore[no-
     vector knobs refitted on A100/A40 (held-out kernels 13.4% -> 9.6%). The refit lowers the
     flat kernels' floor (a residual add: 3.2 -> 1.4 us on H100; Vidur's flat phi-2 GELU rows
     measure 1-2 us), which shortens the batch-64 and batch-128 H100 decodes 0.5-1.5%; those
-    rows were already predicted low (the two vLLM rows 41% and 65%, CPU-side scheduling)."""
+    rows were already predicted low (the two vLLM rows 41% and 65%, CPU-side scheduling).
+
+    Raised a second time, 0.283 -> 0.335, by vLLM V1's per-sequence host time (fitted on
+    ML.ENERGY v3's serving rows, none of these): the ML.ENERGY blog's vLLM 0.11.1 row moves from
+    0.49x to 0.77x of its 0.12 J/token, but Serial Alice's batch-128 Mistral-7B row (vLLM
+    AsyncLLMEngine, version not stated; 0.0497 J/token) goes from ~0.9x to 1.41x: that run does
+    not show the per-sequence time ML.ENERGY's do. The blog's vLLM 0.5.4 row matches the V1
+    record too (the registry reads "vllm" without a version split)."""
     groups = score_energy(rows).groups()
     assert groups[("fitted", "a100-80gb-sxm", "avg_power")][1] <= 0.14
     assert groups[("fitted", "a40", "avg_power")][1] <= 0.265
-    assert groups[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.283
+    assert groups[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.335
 
 
 def test_leave_one_gpu_out_at_its_recorded_level(rows) -> None:  # type: ignore[no-untyped-def]

@@ -155,3 +155,24 @@ def test_block_and_group_scales_from_formats_and_checkpoints() -> None:
     weights = {"num_bits": 4, "type": "int", "strategy": "channel"}
     ct = {"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": weights}}}
     assert bits(ct) == 4.0
+
+
+def test_the_weight_only_stream_knob_slows_the_packed_stream_and_only_it() -> None:
+    """The candidate ``weight_only_stream_efficiency`` (rejected by leave one source out, so 0 in
+    every overlay) divides the packed weights' streaming rate: a memory-bound decode GEMM's
+    memory time grows by 1 / knob, its time never falls, and 16-bit GEMMs are untouched."""
+    dev = get_hardware("a100-80gb-sxm")
+    assert dev.kernels is not None and dev.kernels.weight_only_stream_efficiency == 0.0
+    slow = dataclasses.replace(dev.kernels, weight_only_stream_efficiency=0.5)
+    side = dev.primary
+
+    def cost(prec: Precision, kp: object) -> tuple[float, float]:
+        op = next(o for o in build_ops(get_model("llama2-7b"), prec, phase="decode", batch=1.0, q_len=1.0,
+                                       context=512.0) if o.name == "ffn_up")  # fmt: skip
+        c = op_cost(op, side.unit_for("matrix"), side.memory, prec, kernels=kp,  # type: ignore[arg-type]
+                    vector=side.unit_for("vector"))  # fmt: skip
+        return float(c.time_s), float(c.memory_s)
+
+    (t0, m0), (t1, m1) = cost(Precision.of("int4"), dev.kernels), cost(Precision.of("int4"), slow)
+    assert m1 == pytest.approx(2 * m0) and t1 > t0
+    assert cost(Precision(), dev.kernels) == cost(Precision(), slow)

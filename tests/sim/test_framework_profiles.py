@@ -114,8 +114,10 @@ def test_frameworks_lists_each_knob_with_provenance(run_cli: Callable[..., CliRe
     assert hf["knobs"]["kernel_dispatch_s"]["value"] == EAGER_KERNEL_DISPATCH_S
     assert "A100 e2e_latency_avg" in hf["fitted_on"]
     for name in ("gpt-fast", "vllm"):
-        assert by[name]["fitted_on"].startswith("nothing: documented behaviour")
         assert by[name]["knobs"]["decode_graph"]["provenance"].startswith("documented")
+    assert by["gpt-fast"]["fitted_on"].startswith("nothing: documented behaviour")
+    assert "ML.ENERGY" in by["vllm"]["fitted_on"]
+    assert by["vllm"]["knobs"]["sequence_overhead_s"]["provenance"].startswith("calibrated: ML.ENERGY")
     for name in ("hf-transformers", "gpt-fast", "vllm"):
         out = run_cli("analyze", "-m", "llama2-7b", "-H", "a100-80gb-sxm", "--framework", name, "--json")
         assert out.code == 0, out.err

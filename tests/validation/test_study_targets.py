@@ -17,8 +17,6 @@ from hetsim.experiments.study import Outcome
 STUDIES = ("pim-gpt", "accllm", "hep-daq", "melange", "neupims", "gh200", "sn40l")
 REFERENCE = json.loads((Path(__file__).parent / "study_reference.json").read_text())
 KNOWN_MISSES = {
-    ("pim-gpt", "speedup, low end of the 8 models"): "the T4's fp32 weight stream keeps the 0.7-1.5B "
-    "models near 60x; the paper's range is 3.3x wide, hetsim's 1.8x",
     ("accllm", "throughput over FlightLLM"): "W2 vs W4 bytes give ~1.9x; AccLLM's pruning is not modelled",
     (
         "accllm",

@@ -40,10 +40,17 @@ OVERLAYS = ("a100-80gb-sxm", "a40", "h100-sxm", "h100-pcie", "h200", "mi210", "a
 
 
 def project_files() -> list[Path]:
-    """The development files (``../shared/realdata``) and every CSV under ``data/measurements``."""
+    """The measurement folder's files (``$HETSIM_REALDATA``, else ``data/measurements/published``)
+    and every CSV under ``data/measurements``, each once (the default folder is under it)."""
     root = find_realdata()
     shared = sorted(root.glob("*.csv")) if root is not None else []
-    return shared + sorted(DATA_DIR.rglob("*.csv"))
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for f in shared + sorted(DATA_DIR.rglob("*.csv")):
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            out.append(f)
+    return out
 
 
 def fit_committed_knobs(rows: Sequence[Measurement]) -> dict[str, FitResult | None]:

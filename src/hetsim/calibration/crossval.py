@@ -23,6 +23,7 @@ from hetsim.calibration.measurements import Measurement, read_measurements
 from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, with_request_overhead
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.report import Report, Scored, score
+from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row, with_sequence_overhead
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -91,6 +92,11 @@ def cross_validate(
             others = [t for t in tasks if t.family == "e2e" and fold_key(t.rows[0], by) != k]
             overhead = fit_request_overhead(others, {t.hardware: get_hardware(t.hardware) for t in others})
             mine = with_request_overhead(mine, overhead.request_overhead_s)
+        if any(sequence_row(r) for t in mine for r in t.rows):
+            # vLLM's per-sequence host time, the same way (calibration/sequence_fit.py)
+            others = [t for t in tasks if t.family == "e2e" and fold_key(t.rows[0], by) != k]
+            seq = fit_sequence_overhead(others, {t.hardware: get_hardware(t.hardware) for t in others})
+            mine = with_sequence_overhead(mine, seq.sequence_overhead_s)
         rep = score(mine, devices, lambda r: role)
         scored.extend(rep.scored)
         skipped.update(rep.skipped)

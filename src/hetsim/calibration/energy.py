@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from hetsim.calibration.e2e import (
     weight_only_fallback,
 )
 from hetsim.calibration.measurements import Measurement, published, read_measurements
+from hetsim.calibration.sequence_fit import FITTED_ENGINES
 from hetsim.calibration.steady import DATASET_LENGTHS as DATASET_LENGTHS
 from hetsim.calibration.steady import STEADY, parallel_reason, steady_state
 from hetsim.calibration.vocabulary import precision_of
@@ -40,6 +41,7 @@ from hetsim.cost.roofline import has_matrix_rate
 from hetsim.errors import HetsimError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
+from hetsim.sim.frameworks import profile_for
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
@@ -171,8 +173,13 @@ def with_fraction(dev: Device, fraction: float) -> Device:
     return dataclasses.replace(dev, active_power_w=derived)
 
 
-def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRACTION) -> EnergyReport:
-    """Predict every energy row it can at ``fraction``; the rest counted by reason."""
+def score_energy(
+    rows: Sequence[Measurement],
+    fraction: float = ACTIVE_POWER_FRACTION,
+    sequence_overhead_s: float | None = None,
+) -> EnergyReport:
+    """Predict every energy row it can at ``fraction``; the rest counted by reason.
+    ``sequence_overhead_s``: vLLM's per-sequence host time (None: the engine record's)."""
     skipped: Counter[str] = Counter()
     scores: list[EnergyScore] = []
     devices: dict[str, Device | None] = {}
@@ -189,7 +196,10 @@ def score_energy(rows: Sequence[Measurement], fraction: float = ACTIVE_POWER_FRA
             skipped[why] += 1
             continue
         assert dev is not None
-        value, _ = predict_row(r, dev)
+        serving = None
+        if sequence_overhead_s is not None and profile_for(r.framework).name in FITTED_ENGINES:
+            serving = dataclasses.replace(serving_for(r.framework), sequence_overhead_s=sequence_overhead_s)
+        value, _ = predict_row(r, dev, serving)
         if not np.isfinite(value):
             skipped["does_not_fit"] += 1
             continue
@@ -258,5 +268,28 @@ def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyS
         fraction = ACTIVE_POWER_FRACTION
         if fitted and any(role_of(r) == "fitted" for r in rest):
             fraction = fit_active_fraction(rest)
-        out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in score_energy(mine, fraction).scores]
+        seq = _sequence_without(rows, key, k)
+        out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in score_energy(mine, fraction, seq).scores]
     return out
+
+
+def _sequence_without(
+    rows: Sequence[Measurement], key: Callable[[Measurement], str], fold: str
+) -> float | None:
+    """vLLM's per-sequence host time refitted without ``fold``'s rows (None: the fold holds none
+    of its fit rows, so the committed value is already held out for it)."""
+    from hetsim.calibration.api import _known
+    from hetsim.calibration.defaults import DEFAULT_SKIP_TAGS
+    from hetsim.calibration.predict import plan
+    from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row
+    from hetsim.hardware.loader import get_hardware
+
+    fit_rows = [r for r in rows if sequence_row(steady_state(r))]
+    if not any(key(r) == fold for r in fit_rows):
+        return None
+    rest = [r for r in fit_rows if key(r) != fold]
+    if not rest:
+        return 0.0
+    tasks, _ = plan(rest, _known, DEFAULT_SKIP_TAGS)
+    devices = {t.hardware: get_hardware(t.hardware) for t in tasks}
+    return fit_sequence_overhead(tasks, devices).sequence_overhead_s

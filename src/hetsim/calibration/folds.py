@@ -29,7 +29,9 @@ from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, with_request_overhead
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.report import Scored, score
+from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row, with_sequence_overhead
 from hetsim.datafiles import read_mapping
+from hetsim.engines.vllm import VLLM_SEQUENCE_OVERHEAD_S
 from hetsim.errors import MeasurementError
 from hetsim.hardware.family import scoped_kernels
 from hetsim.hardware.kernels import KernelParams, load_overlay, overlay_path, with_values
@@ -40,7 +42,7 @@ from hetsim.sim.frameworks import TRTLLM_REQUEST_OVERHEAD_S
 
 By = Literal["source", "hardware"]
 FOLDS_FILE = "folds.yaml"  # beside the overlays
-GROUPS = ("kernel", "collective", *(k.name for k in KNOBS), "request_overhead")
+GROUPS = ("kernel", "collective", *(k.name for k in KNOBS), "request_overhead", "sequence_overhead")
 
 
 def fold_key(r: Measurement, by: By) -> str:
@@ -55,6 +57,7 @@ class Fold:
     values: dict[str, float] = field(default_factory=dict)  # KernelParams fields refitted
     request_overhead_s: float | None = None  # None: the committed one
     fit_rows: dict[str, int] = field(default_factory=dict)  # rows each refitted group used
+    sequence_overhead_s: float | None = None  # None: the committed one (vLLM's per-sequence host time)
 
     def devices(self, names: Sequence[str]) -> dict[str, Device]:
         """The calibrated devices of ``names`` priced with this fold's values."""
@@ -86,6 +89,7 @@ class Recipe:
         for k in KNOBS:
             out[k.name] = [r for t in knob_tasks(k, tasks) for r in t.rows]
         out["request_overhead"] = [r for t in tasks if t.family == "e2e" for r in t.rows if overhead_row(r)]
+        out["sequence_overhead"] = [r for t in tasks if t.family == "e2e" for r in t.rows if sequence_row(r)]
         return out
 
 
@@ -137,7 +141,11 @@ def refit(
     if "request_overhead" in redo:
         fit = fit_request_overhead([t for t in tasks if t.family == "e2e"], devices)
         overhead, fit_rows["request_overhead"] = fit.request_overhead_s, fit.rows
-    return Fold(key, values, overhead, fit_rows)
+    sequence = None
+    if "sequence_overhead" in redo:
+        seq = fit_sequence_overhead([t for t in tasks if t.family == "e2e"], devices)
+        sequence, fit_rows["sequence_overhead"] = seq.sequence_overhead_s, seq.rows
+    return Fold(key, values, overhead, fit_rows, sequence)
 
 
 def with_params(dev: Device, params: KernelParams) -> Device:
@@ -187,6 +195,7 @@ def write_folds(folds: dict[str, Fold], files: Sequence[str], path: Path | None 
         "written_by": "hetsim calibrate --folds",
         "files": sorted(files),
         "committed_request_overhead_s": TRTLLM_REQUEST_OVERHEAD_S,
+        "committed_sequence_overhead_s": VLLM_SEQUENCE_OVERHEAD_S,
         "folds": {k: _fold_dict(f) for k, f in sorted(folds.items())},
     }  # fmt: skip
     head = (
@@ -201,7 +210,9 @@ def write_folds(folds: dict[str, Fold], files: Sequence[str], path: Path | None 
 def _fold_dict(f: Fold) -> dict[str, Any]:
     overhead = None if f.request_overhead_s is None else round(f.request_overhead_s, 7)
     values = {n: float(f"{v:.6g}") for n, v in f.values.items()}
-    return {"values": values, "request_overhead_s": overhead, "fit_rows": dict(f.fit_rows)}
+    sequence = None if f.sequence_overhead_s is None else round(f.sequence_overhead_s, 8)
+    return {"values": values, "request_overhead_s": overhead, "sequence_overhead_s": sequence,
+            "fit_rows": dict(f.fit_rows)}  # fmt: skip
 
 
 def read_folds(path: Path | None = None) -> dict[str, Fold]:
@@ -213,7 +224,8 @@ def read_folds(path: Path | None = None) -> dict[str, Fold]:
     return {
         k: Fold(k, {n: float(v) for n, v in (f.get("values") or {}).items()},
                 None if f.get("request_overhead_s") is None else float(f["request_overhead_s"]),
-                {n: int(v) for n, v in (f.get("fit_rows") or {}).items()})
+                {n: int(v) for n, v in (f.get("fit_rows") or {}).items()},
+                None if f.get("sequence_overhead_s") is None else float(f["sequence_overhead_s"]))
         for k, f in raw.items()
     }  # fmt: skip
 
@@ -238,6 +250,8 @@ def fold_scores(
         tasks, _ = plan(mine, _known, skip_tags)
         if fold.request_overhead_s is not None:
             tasks = with_request_overhead(tasks, fold.request_overhead_s)
+        if fold.sequence_overhead_s is not None:
+            tasks = with_sequence_overhead(tasks, fold.sequence_overhead_s)
         devices = fold.devices(sorted({t.hardware for t in tasks}))
         out += score(tasks, devices, lambda r: role).scored
     return out

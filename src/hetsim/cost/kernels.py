@@ -193,6 +193,30 @@ def issue_cap_s(op: Op, unit: ComputeUnit, rho: float, nbytes: Num | None = None
 _NARROW: dict[int, tuple[KernelParams, KernelParams]] = {}
 
 
+SMALL_M_ROWS = 16.0  # rows of one mma.m16n8k16: a GEMV-class kernel pads M to this
+
+
+def _small_m_or_tiled(
+    op: Op, peak: float, kp: KernelParams, dram_bw: float, tiled: tuple[Num, Num, Num], floor: Num
+) -> tuple[Num, Num, Num]:
+    """The faster of the tiled GEMM's (compute, memory, body) and, for M <= 16, a small-M kernel
+    (cuBLAS GEMV / a 16-row MMA striped over every SM, as the weight-only kernels): compute on M
+    padded to 16 rows at the main-loop efficiency, the operands streamed at
+    ``small_m_stream_efficiency`` of the tiled rate. It matters where the 64-row tile's padded
+    work shows through (H20, GeForce parts, CUDA-core fp32)."""
+    tiled_c, tiled_m, tiled_b = tiled
+    m = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+    g = np.maximum(np.asarray(op.gemm_groups, dtype=float), 1.0)
+    padded_flop = 2.0 * g * np.ceil(m / SMALL_M_ROWS) * SMALL_M_ROWS * op.gemm_n * op.gemm_k
+    small_c = padded_flop / (peak * kp.gemm_efficiency)
+    small_m = _floor(op.bytes / (dram_bw * kp.small_m_stream_efficiency), floor)
+    small_b = blend(small_c, small_m, kp.overlap_p) + kp.kernel_latency_s
+    use = (m <= SMALL_M_ROWS) & (small_b < tiled_b)
+    if np.ndim(use) == 0:
+        return (small_c, small_m, small_b) if bool(use) else tiled
+    return np.where(use, small_c, tiled_c), np.where(use, small_m, tiled_m), np.where(use, small_b, tiled_b)
+
+
 def narrowed(kp: KernelParams) -> KernelParams:
     """``kp`` for a GEMM with 8- or 4-bit inputs: its main loop at ``narrow_gemm_efficiency``
     (unchanged where that knob is 0)."""
@@ -265,4 +289,10 @@ def kernel_times(
     memory_s = _floor(memory_s, memory_floor_s)
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
+    if (
+        op.kind == "gemm"
+        and kp.small_m_stream_efficiency > 0
+        and np.any(np.asarray(op.gemm_m) <= SMALL_M_ROWS)
+    ):
+        return _small_m_or_tiled(op, peak, kp, dram_bw, (compute_s, memory_s, body), memory_floor_s)
     return compute_s, memory_s, body

@@ -141,9 +141,13 @@ def weight_only_times(
     peak = unit.peak(prec.compute)
     padded_flop = 2.0 * g * np.ceil(m / MMA_ROWS) * MMA_ROWS * op.gemm_n * op.gemm_k
     nbytes = op.bytes
+    d_compute, d_memory, _ = dense
     if kp is not None:
         mma = padded_flop / (peak * kp.gemm_efficiency)
         mem_s = nbytes / (memory.bandwidth_bytes_per_s * kp.memory_efficiency)
+        if kp.weight_only_stream_efficiency > 0:  # the packed stream's own rate (calibrated knob)
+            mem_s = mem_s / kp.weight_only_stream_efficiency
+            d_memory = d_memory / kp.weight_only_stream_efficiency
     else:
         # the unit's plateau (main-loop) efficiency: the size ramp's small-op penalty stands for
         # latency and under-filled waves, which this kernel's stripes over every SM do not have
@@ -155,7 +159,6 @@ def weight_only_times(
     compute = np.maximum(mma, dequant_s(op, prec, vector, 1.0))
 
     # the large-M kernel: the dense GEMM with one dequantisation per 128-row tile, overlapped
-    d_compute, d_memory, _ = dense
     d_compute2 = np.maximum(d_compute, dequant_s(op, prec, vector, np.ceil(m / TILE_ROWS)))
     if kp is not None:
         body = blend(compute, mem_s, kp.overlap_p) + kp.kernel_latency_s

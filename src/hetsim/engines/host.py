@@ -33,7 +33,8 @@ class Serving:
     kernels = the pass's ops plus ``extra_kernels_per_layer`` per layer (a framework's own
     unfused ops); 0: launches hidden. ``decode_graph``: decode replays a CUDA graph (one launch
     per step) at the batch padded up to the next of ``graph_batch_sizes`` (empty: the exact
-    batch); a batch above the largest size runs eager."""
+    batch); a batch above the largest size runs eager. ``sequence_overhead_s``: host time per
+    running sequence added to every pass (0: not modelled)."""
 
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
@@ -45,6 +46,9 @@ class Serving:
     decode_graph: bool = False
     graph_batch_sizes: tuple[int, ...] = ()
     quantized_lm_head: bool = False  # weight-only runs quantise the LM head too (Precision.quantized_head)
+    # host time per running sequence per forward pass, serial with the GPU (the engine's Python
+    # scheduler, input preparation, sampling and output processing walk every sequence)
+    sequence_overhead_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:
@@ -53,6 +57,8 @@ class Serving:
             raise ConfigError("first_token_decode_steps must be non-negative")
         if not self.request_overhead_s >= 0:
             raise ConfigError("request_overhead_s must be non-negative")
+        if not self.sequence_overhead_s >= 0:
+            raise ConfigError("sequence_overhead_s must be non-negative")
         if not self.kernel_dispatch_s >= 0 or self.extra_kernels_per_layer < 0:
             raise ConfigError("kernel_dispatch_s and extra_kernels_per_layer must be non-negative")
         if list(self.graph_batch_sizes) != sorted(set(self.graph_batch_sizes)) or any(
@@ -79,6 +85,11 @@ class Serving:
             return self.kernel_dispatch_s  # one graph launch per step
         b = np.asarray(batch, dtype=float)
         return np.where(b <= self.graph_batch_sizes[-1], self.kernel_dispatch_s, eager)
+
+    def pass_host_s(self, dev: Device, batch: Any) -> Any:
+        """Host time between two passes of ``batch`` running sequences: the step's own plus
+        the per-sequence part."""
+        return self.step_s(dev) + self.sequence_overhead_s * np.asarray(batch, dtype=float)
 
     def step_s(self, dev: Device) -> float:
         if self.step_overhead_s is not None:

@@ -21,9 +21,23 @@ _NONE = "nothing: documented behaviour; no vLLM latency rows in the development 
     "vLLM throughput tables are held out"  # fmt: skip
 
 
-def _serving() -> Serving:
+# vLLM V1's host time per running sequence per step (scheduler, input preparation, sampling,
+# detokenisation and output streaming in Python, between passes): fitted (calibration/
+# sequence_fit.py) on ML.ENERGY v3's 122 steady-state ITL / output-throughput rows of dense
+# models at TP 1 on H100 and B200 (45.3 us on the H100 rows alone, 74.1 us on the B200 rows:
+# the hosts differ); MoE and TP > 1 rows are held out. V0 (no rows) keeps 0.
+VLLM_SEQUENCE_OVERHEAD_S = 64.67e-6
+_SEQUENCE_PROVENANCE = (
+    "calibrated: ML.ENERGY leaderboard v3 (vLLM V1) steady-state inter-token and output-throughput rows "
+    "of dense models at TP 1, H100 and B200 (n=122), least squares on log error "
+    "(calibration/sequence_fit.py); MoE and TP > 1 rows held out, leave one GPU out 45.3 / 74.1 us"
+)
+
+
+def _serving(sequence_overhead_s: float = 0.0) -> Serving:
     return Serving(kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, decode_graph=True,
-                   graph_batch_sizes=VLLM_GRAPH_BATCH_SIZES)  # fmt: skip
+                   graph_batch_sizes=VLLM_GRAPH_BATCH_SIZES,
+                   sequence_overhead_s=sequence_overhead_s)  # fmt: skip
 
 
 def _static_provenance(v1: bool) -> dict[str, str]:
@@ -50,7 +64,7 @@ def _static_provenance(v1: bool) -> dict[str, str]:
 VLLM = Engine(
     "vllm",
     "vLLM V1 engine (default from v0.8)",
-    _serving(),
+    _serving(VLLM_SEQUENCE_OVERHEAD_S),
     EngineConfig(
         name="vllm",
         scheduler="fcfs",
@@ -80,8 +94,9 @@ VLLM = Engine(
     ),
     r"vllm",
     aliases=("vllm-v1",),
-    provenance=_static_provenance(v1=True),
-    fitted_on=_NONE,
+    provenance={**_static_provenance(v1=True), "sequence_overhead_s": _SEQUENCE_PROVENANCE},
+    fitted_on="sequence_overhead_s: ML.ENERGY leaderboard v3 dense TP-1 serving rows (H100, B200); "
+    "everything else documented or assumed",
 )
 
 VLLM_V0 = Engine(

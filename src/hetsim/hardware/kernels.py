@@ -61,6 +61,15 @@ class KernelParams:
     # fraction of the 8- / 4-bit matrix peak a GEMM main loop reaches (FP8 / FP4 tensor cores:
     # twice the math per operand byte, block-scale promotion); 0: the same as gemm_efficiency
     narrow_gemm_efficiency: float = 0.0
+    # fraction of the 16-bit GEMM's weight-streaming rate a weight-only GEMM (int8 / int4 weights
+    # dequantised in registers: Marlin, tinygemm, fpA_intB, AWQ GEMV) reaches on its packed
+    # weights; 0: the same rate
+    weight_only_stream_efficiency: float = 0.0
+    # small-M GEMM kernel (M <= 16: cuBLAS GEMV / 16-row MMA split over every SM): the fraction
+    # of memory_efficiency x bandwidth its weight stream reaches; the autotuner takes it where it
+    # beats the 64-row tile (a low-compute part); 0: no such candidate. Measured, not fitted:
+    # the median of Vidur's M <= 16 cuBLAS GEMMs on the fit GPUs (calibration/small_m.py)
+    small_m_stream_efficiency: float = 0.868
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
@@ -121,6 +130,14 @@ class KernelParams:
         if not 0 <= self.narrow_gemm_efficiency <= 1:
             raise ConfigError(
                 "kernel parameter narrow_gemm_efficiency must be in [0, 1] (0: as gemm_efficiency)"
+            )
+        if not 0 <= self.small_m_stream_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter small_m_stream_efficiency must be in [0, 1] (0: no small-M kernel)"
+            )
+        if not 0 <= self.weight_only_stream_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter weight_only_stream_efficiency must be in [0, 1] (0: as memory_efficiency)"
             )
         if self.cache_gain < 1:
             raise ConfigError("kernel parameter cache_gain must be at least 1")
