@@ -36,10 +36,7 @@ PACKAGE_LINES = 41_000
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
-FUNCTION_ALLOWLIST: dict[str, int] = {
-    "hetsim/placement/price.py::price_op": 186,
-    "hetsim/cli/serve_sim.py::serve_cmd": 150,
-}
+FUNCTION_ALLOWLIST: dict[str, int] = {}
 FILE_ALLOWLIST: dict[str, int] = {}
 
 

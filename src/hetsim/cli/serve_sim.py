@@ -13,6 +13,28 @@ import typer
 
 from hetsim.cli.common import app
 from hetsim.cli.parallel_options import EpOption, experts_of
+from hetsim.cli.serve_options import (
+    DecodeHardwareOpt,
+    DecodeTpOpt,
+    InteractiveOpt,
+    KvLinkOpt,
+    KvOffloadOpt,
+    MaxNumBatchedTokensOpt,
+    MaxRateOpt,
+    MixOpt,
+    ModelOpt,
+    OutputLenOpt,
+    PolicyOpt,
+    PrefillChunkTokensOpt,
+    RateOpt,
+    ScenarioOpt,
+    SchedulerOpt,
+    SessionsOpt,
+    SloAttainmentOpt,
+    StaticPlacementOpt,
+    ThinkTimeOpt,
+    TraceOpt,
+)
 from hetsim.cli.serve_validate import serving_validate as serving_validate  # `validate --serving`
 from hetsim.errors import ConfigError
 
@@ -81,107 +103,44 @@ def _check_values(
 
 @app.command("serve-sim")
 def serve_cmd(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Preset name or config.json path.")
-    ] = "llama3-8b",
+    model: ModelOpt = "llama3-8b",
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Preset name or YAML path.")] = "h100-sxm",
     tp: Annotated[int, typer.Option(help="Tensor-parallel devices per engine instance.")] = 1,
     engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "vllm",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="Replace the engine's scheduler: fcfs, prefill-first, stall-free, shortest-job, "
-            "priority, static."
-        ),
-    ] = None,
+    scheduler: SchedulerOpt = None,
     arrival: Annotated[str, typer.Option(help="poisson, closed or offline (all at t = 0).")] = "poisson",
-    rate: Annotated[
-        float | None, typer.Option(help="Poisson rate: requests/s (sessions/s with --sessions).")
-    ] = None,
+    rate: RateOpt = None,
     concurrency: Annotated[int | None, typer.Option(help="Users of a closed loop.")] = None,
     requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to serve.")] = 500,
     input_len: Annotated[str | None, typer.Option("--input-len", "-p", help=LENGTH_HELP)] = None,
-    output_len: Annotated[
-        str | None, typer.Option("--output-len", "-g", help="Output tokens, the same forms (default 128).")
-    ] = None,
-    mix: Annotated[
-        str | None,
-        typer.Option(
-            help="Named request mix instead of -p/-g: sharegpt, arxiv-summarization, azure-code, "
-            "azure-conversation, openorca-mlperf, cnn-dailymail-mlperf, longbench."
-        ),
-    ] = None,
-    trace: Annotated[
-        Path | None,
-        typer.Option(
-            help="CSV or JSON Lines of arrival, input and output lengths (optional prefix_id, "
-            "prefix_len, priority); Azure and Mooncake column names work."
-        ),
-    ] = None,
-    sessions: Annotated[
-        int | None,
-        typer.Option(
-            help="Multi-turn agentic sessions: each turn reuses the previous turn's context "
-            "(-p: first prompt, --turn-input: each new message, -g: answers)."
-        ),
-    ] = None,
+    output_len: OutputLenOpt = None,
+    mix: MixOpt = None,
+    trace: TraceOpt = None,
+    sessions: SessionsOpt = None,
     turns: Annotated[str, typer.Option(help="Turns per session (a length form, e.g. uniform:2:8).")] = "4",
     turn_input: Annotated[str, typer.Option(help="New tokens each later turn adds (a length form).")] = "128",
-    think_time: Annotated[
-        float, typer.Option(help="Seconds between a turn's answer and the next turn.")
-    ] = 1.0,
+    think_time: ThinkTimeOpt = 1.0,
     prefix_len: Annotated[int, typer.Option(help="Prompt prefix shared by every request.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of arrivals and lengths (0 to 2**63 - 1).")] = 0,
     slo: Annotated[str | None, typer.Option(help="SLOs in seconds, e.g. ttft=0.5,tpot=0.05.")] = None,
-    scenario: Annotated[
-        str | None,
-        typer.Option(help="MLPerf Inference scenario: offline or server (the benchmark's latency limits)."),
-    ] = None,
-    interactive: Annotated[
-        bool,
-        typer.Option("--interactive", help="With --scenario server: the benchmark's interactive limits."),
-    ] = False,
-    max_rate: Annotated[
-        bool, typer.Option("--max-rate", help="Search the highest rate meeting --slo (or --scenario server).")
-    ] = False,
-    slo_attainment: Annotated[
-        float, typer.Option(help="Fraction of requests that must meet the SLOs.")
-    ] = 0.9,
+    scenario: ScenarioOpt = None,
+    interactive: InteractiveOpt = False,
+    max_rate: MaxRateOpt = False,
+    slo_attainment: SloAttainmentOpt = 0.9,
     disaggregate: Annotated[str | None, typer.Option(help="PREFILL:DECODE instances, e.g. 1:1.")] = None,
-    decode_hardware: Annotated[
-        str | None, typer.Option(help="With --disaggregate: hardware of the decode instances.")
-    ] = None,
-    decode_tp: Annotated[
-        int | None, typer.Option(help="With --disaggregate: tp of the decode instances.")
-    ] = None,
-    kv_link: Annotated[
-        str | None,
-        typer.Option(help="With --disaggregate: the KV link, BANDWIDTH[,LATENCY], e.g. 50GB/s,10us."),
-    ] = None,
-    kv_offload: Annotated[
-        str | None,
-        typer.Option(
-            help="KV tiers below the GPU: auto (the hardware's host and drive sides) or "
-            "NAME:CAPACITY:BANDWIDTH[:LATENCY] list, e.g. dram:512GB:50GB/s,nvme:4TB:6GB/s:100us."
-        ),
-    ] = None,
+    decode_hardware: DecodeHardwareOpt = None,
+    decode_tp: DecodeTpOpt = None,
+    kv_link: KvLinkOpt = None,
+    kv_offload: KvOffloadOpt = None,
     max_num_seqs: Annotated[int | None, typer.Option(help="Override: sequences per iteration.")] = None,
-    max_num_batched_tokens: Annotated[
-        int | None, typer.Option(help="Override: tokens per iteration.")
-    ] = None,
-    prefill_chunk_tokens: Annotated[
-        int | None, typer.Option(help="Override: prefill tokens per iteration (stall-free chunk).")
-    ] = None,
+    max_num_batched_tokens: MaxNumBatchedTokensOpt = None,
+    prefill_chunk_tokens: PrefillChunkTokensOpt = None,
     chunked_prefill: Annotated[bool | None, typer.Option(help="Override: chunk prompts.")] = None,
     prefix_caching: Annotated[bool | None, typer.Option(help="Override: reuse cached prefixes.")] = None,
     block_size: Annotated[int | None, typer.Option(help="Override: tokens per KV block.")] = None,
     preemption: Annotated[str | None, typer.Option(help="Override: recompute or swap.")] = None,
-    policy: Annotated[
-        str, typer.Option(help="Placement over memory sides (hetsim policies; auto: offload on multi-tier).")
-    ] = "primary",
-    static_placement: Annotated[
-        bool, typer.Option("--static-placement", help="Decide the placement once, for the largest footprint.")
-    ] = False,
+    policy: PolicyOpt = "primary",
+    static_placement: StaticPlacementOpt = False,
     weight_dtype: Annotated[str, typer.Option(help="fp32, bf16, fp16, fp8, int8 or int4.")] = "bf16",
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache type (default: activation type).")] = None,
     max_queue: Annotated[int | None, typer.Option(help="Stop when this many requests wait.")] = None,

@@ -34,9 +34,10 @@ import numpy as np
 from hetsim.cost.knobs import DEFAULT_KNOBS, PricingKnobs
 from hetsim.cost.roofline import Cost, Overlap, op_cost, price
 from hetsim.hardware.spec import Device
-from hetsim.placement.limits import Kernel, op_limit, slowest, with_latency
+from hetsim.placement.limits import Kernel, op_limit, with_latency
 from hetsim.placement.record import GroupPlacement, Placement
-from hetsim.placement.topology import link_bandwidth, route
+from hetsim.placement.tally import Tally, _acc, _max
+from hetsim.placement.topology import route
 from hetsim.placement.unique import unique_rows
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.ops import Num, Op, ndim
@@ -121,22 +122,6 @@ def _kv_bytes(op: Op) -> Num:
     return op.kv_read_bytes + op.kv_write_bytes
 
 
-def _acc(total: Num, x: Num) -> Num:
-    """total + x, without an array copy while ``total`` is still the scalar 0."""
-    if ndim(total) == 0 and float(total) == 0.0:
-        return x
-    return total + x
-
-
-def _max(a: Num, b: Num) -> Num:
-    """max(a, b), without an array copy where one side is the scalar 0 (times are >= 0)."""
-    if ndim(a) == 0 and float(a) == 0.0:
-        return b
-    if ndim(b) == 0 and float(b) == 0.0:
-        return a
-    return np.maximum(a, b)
-
-
 def _times(x: Num, f: Num) -> Num:
     """x * f, skipping the array work where f is a scalar 0 or 1 or x is a scalar 0."""
     if ndim(f) == 0:
@@ -208,7 +193,6 @@ def price_op(
     ``overlap_transfers=False`` (an engine without prefetch) serialises each repetition's
     stream with its compute. ``limits``: name what sets the op's time (``PlacedCost.limit``,
     :mod:`hetsim.placement.limits`; an analysis's records)."""
-    n = len(dev.sides)
     plain = knobs.is_default
     if op.kind == "collective":
         return _collective(op, dev, prec, tp, overlap, knobs, limits)
@@ -221,35 +205,13 @@ def price_op(
     kp = dev.kernels
     count = op.count
     computes = sorted({gp.compute[s] for s in gp.held_sides()})
-    side_bytes: list[Num] = [0.0] * n
-    side_busy: list[Num] = [0.0] * n
-    side_energy: list[Num] = [0.0] * n
-    mem_busy: list[Num] = [0.0] * n
-    links: dict[str, Num] = {}
-    link_busy: dict[str, Num] = {}
-    link_lat: dict[str, float] = {}
+    tally = Tally.of(dev, detail)
     times: list[Num] = []
     kernels: list[Kernel] = []  # what each computing side's part waited on (detail only)
     compute_s: Num = 0.0
     overhead_s: Num = 0.0
-    energy: Num = 0.0
     sync: Num = 0.0
     flop: Num = 0.0
-
-    def stream(nbytes: Num, s: int, c: int, own: dict[str, Num] | None = None) -> tuple[float, float]:
-        """Charge ``nbytes`` (all repetitions) streamed from side s to side c (into ``own``:
-        the link seconds of compute side c's own streams); (J/bit, latency) of the route."""
-        r = route(dev, s, c)
-        for name in r.links:
-            bw = link_bandwidth(dev, name)
-            if detail:
-                links[name] = _acc(links.get(name, 0.0), nbytes)
-            link_busy[name] = _acc(link_busy.get(name, 0.0), nbytes / bw)
-            link_lat[name] = max(link_lat.get(name, 0.0), r.latency_s)
-            if own is not None:
-                own[name] = _acc(own.get(name, 0.0), nbytes / bw)
-        return r.energy_j_per_bit, r.latency_s
-
     for c in computes:
         frac = gp.compute_share(c)
         whole = ndim(frac) == 0 and float(frac) == 1.0  # every part computed here
@@ -265,49 +227,9 @@ def price_op(
             act_write_bytes=op.act_write_bytes if whole else op.act_write_bytes * frac,
             gemm_n=op.gemm_n * frac if op.kind == "gemm" and not whole else op.gemm_n,
         )
-        # the data streamed in to c from other sides: they keep those memories and links busy,
-        # and the kernel's memory phase lasts at least as long as its slowest source
-        src_s: Num = 0.0
-        src: tuple[float, str] = (-1.0, "")  # the slowest stream feeding c, named (detail)
-        own_links: dict[str, Num] = {}
-        own_lat: dict[str, float] = {}
-        for s in range(n):
-            if s == c:
-                continue
-            parts = [x for x in _local_bytes(op, gp, kv, is_attention, s, c, frac) if ndim(x) or float(x)]
-            if not parts:
-                continue
-            per_rep: Num = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
-            nb = per_rep * count
-            mem = dev.sides[s].memory
-            eff = mem.efficiency(np.maximum(per_rep, 1.0)) if mem.efficiency.values != (1.0,) else 1.0
-            t_mem = nb / (mem.bandwidth_bytes_per_s * eff)
-            mem_busy[s] = _acc(mem_busy[s], t_mem)
-            src_s = _max(src_s, t_mem)
-            if limits:
-                src = slowest(src, t_mem, f"memory {dev.sides[s].name}")
-            side_bytes[s] = _acc(side_bytes[s], nb)
-            e_link, lat = stream(nb, s, c, own_links)  # J/bit over the route
-            for name in route(dev, s, c).links:
-                own_lat[name] = max(own_lat.get(name, 0.0), lat)
-            if detail:
-                e_mem = nb * (8 * mem.energy_j_per_bit)
-                side_busy[s] = _acc(side_busy[s], t_mem)
-                side_energy[s] = _acc(side_energy[s], e_mem)
-            energy = _acc(energy, nb * (8 * (mem.energy_j_per_bit + e_link)))
-            if pl.staged:  # written into the compute side's memory, then read from it
-                home = dev.sides[c].memory
-                t_home = 2 * nb / home.bandwidth_bytes_per_s
-                mem_busy[c] = _acc(mem_busy[c], t_home)
-                side_bytes[c] = _acc(side_bytes[c], 2 * nb)
-                energy = _acc(energy, nb * (16 * home.energy_j_per_bit))
-                if detail:
-                    side_busy[c] = _acc(side_busy[c], t_home)
-                    side_energy[c] = _acc(side_energy[c], nb * (16 * home.energy_j_per_bit))
-        for name, t in own_links.items():
-            src_s = _max(src_s, with_latency(t, count, own_lat[name]))
-            if limits:
-                src = slowest(src, with_latency(t, count, own_lat[name]), f"link {name}")
+        src_s, src = tally.stream_in(
+            partial(_local_bytes, op, gp, kv, is_attention, c=c, frac_c=frac), c, count, pl.staged, limits
+        )
         side = dev.sides[c]
         kpc = kp if c == 0 else None
         ovh = kpc.launch_overhead_s if kpc is not None else dev.kernel_overhead_s
@@ -323,55 +245,36 @@ def price_op(
             kernels.append(Kernel(cc, side.name, unit.name, src_s, src[1]))
         compute_s = _max(compute_s, cc.compute_s)
         overhead_s = _max(overhead_s, cc.overhead_s)
-        energy = _acc(energy, cc.energy_j)
+        tally.energy = _acc(tally.energy, cc.energy_j)
         flop = _acc(flop, cc.flop)
-        side_bytes[c] = _acc(side_bytes[c], cc.bytes)
+        tally.side_bytes[c] = _acc(tally.side_bytes[c], cc.bytes)
         if detail:
-            side_busy[c] = _acc(side_busy[c], cc.time_s)
-            side_energy[c] = _acc(side_energy[c], cc.energy_j)
-        mem_busy[c] = _acc(mem_busy[c], cc.memory_s)
+            tally.side_busy[c] = _acc(tally.side_busy[c], cc.time_s)
+            tally.side_energy[c] = _acc(tally.side_energy[c], cc.energy_j)
+        tally.mem_busy[c] = _acc(tally.mem_busy[c], cc.memory_s)
         if c != pl.workspace_side and exchange:
             xb = (op.act_read_bytes * active + op.act_write_bytes * frac) * count
             r = route(dev, c, pl.workspace_side)
-            energy = energy + xb * (8 * stream(xb, c, pl.workspace_side)[0])
+            tally.energy = tally.energy + xb * (8 * tally.stream(xb, c, pl.workspace_side)[0])
             sync = sync + active * count * r.latency_s + xb / r.bandwidth_bytes_per_s
-    # memory_s: the busiest memory or link (a link's start-up latency per layer included)
-    mem_s: Num = 0.0
-    for t in mem_busy:
-        mem_s = _max(mem_s, t)
-    for name, t in link_busy.items():
-        mem_s = _max(mem_s, with_latency(t, count, link_lat[name]))
+    mem_s = tally.memory_s(count)
     body: Num = mem_s
     for t in times:
         body = _max(body, t)
     if not overlap_transfers:
-        body = _serial(times, mem_busy, computes, link_busy, link_lat, count)
-    total_bytes: Num = 0.0
-    for b in side_bytes:
-        total_bytes = _acc(total_bytes, b)
-    cost = Cost(
-        time_s=body + sync,
-        compute_s=compute_s,
-        memory_s=mem_s,
-        overhead_s=overhead_s,
-        energy_j=energy,
-        flop=flop,
-        bytes=total_bytes,
-    )
+        body = _serial(times, tally.mem_busy, computes, tally.link_busy, tally.link_lat, count)
+    cost = Cost(time_s=body + sync, compute_s=compute_s, memory_s=mem_s, overhead_s=overhead_s,
+                energy_j=tally.energy, flop=flop, bytes=tally.total_bytes())  # fmt: skip
     data = set(gp.held_sides()) if np.any(np.asarray(op.weight_bytes) > 0) or is_attention else set()
     if not is_attention and np.any(np.asarray(_kv_bytes(op)) > 0):
         data |= set(kv.held_sides())
-    why = op_limit(dev, kernels, computes, mem_busy, link_busy, link_lat, count) if limits else ""
-    return PlacedCost(
-        cost,
-        tuple(side_bytes),
-        tuple(side_busy),
-        tuple(side_energy),
-        links,
-        tuple(computes),
-        tuple(sorted(data)),
-        why,
+    why = (
+        op_limit(dev, kernels, computes, tally.mem_busy, tally.link_busy, tally.link_lat, count)
+        if limits
+        else ""
     )
+    return PlacedCost(cost, tuple(tally.side_bytes), tuple(tally.side_busy), tuple(tally.side_energy),
+                      tally.links, tuple(computes), tuple(sorted(data)), why)  # fmt: skip
 
 
 def _knob_price(op: Op, dev: Device, prec: Precision, overlap: Overlap, knobs: PricingKnobs) -> Cost:
