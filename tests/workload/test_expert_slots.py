@@ -68,7 +68,8 @@ def test_the_shared_expert_is_a_dispatch_destination_and_leaves_the_routed_devic
 @pytest.mark.parametrize(
     ("layout", "message"),
     [
-        (ExpertParallel(320, True), "do not divide"),
+        (ExpertParallel(320, True), "does not divide"),
+        (ExpertParallel(320, True, redundant=16), "do not divide"),
         (ExpertParallel(320, True, redundant=64), "do not divide"),  # 320 slots over 320: fine, see below
     ],
 )

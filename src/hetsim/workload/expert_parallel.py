@@ -72,7 +72,10 @@ class ExpertParallel:
             raise ConfigError(
                 "--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)"
             )
-        for name, v in (("redundant experts", self.redundant), ("shared-expert devices", self.shared_devices)):
+        for name, v in (
+            ("redundant experts", self.redundant),
+            ("shared-expert devices", self.shared_devices),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name} must be a whole number from 0, got {v!r}")
         if self.shared_devices and (not self.dp_attention or self.shared_devices >= self.ep):
@@ -102,11 +105,15 @@ class ExpertParallel:
         if not model.is_moe:
             raise ConfigError(f"--ep applies to mixture-of-experts models; {model.name} is dense (use --tp)")
         slots = model.n_experts + self.redundant
+        if slots % self.routed_devices and not (self.redundant or self.shared_devices):
+            raise ConfigError(
+                f"--ep {self.ep} does not divide the {model.n_experts} routed experts of {model.name}; "
+                "choose a divisor"
+            )
         if slots % self.routed_devices:
-            extra = f" and {self.redundant} redundant replicas" if self.redundant else ""
             raise ConfigError(
                 f"{self.routed_devices} routed-expert devices do not divide the {model.n_experts} routed "
-                f"experts{extra} of {model.name}; choose a divisor (or add redundant replicas)"
+                f"experts and {self.redundant} redundant replicas of {model.name}; choose a divisor"
             )
         if self.shared_devices and not model.n_shared_experts:
             raise ConfigError(f"{model.name} has no shared experts to give {self.shared_devices} devices to")
@@ -151,7 +158,6 @@ class ExpertParallel:
         t = np.asarray(self.group_tokens(tokens), dtype=float)
         out = local * (1.0 - np.power(1.0 - k / E, t))
         return out if out.ndim else float(out)
-
 
     def shared_rows(self, tokens: Num) -> Num:
         """Tokens one shared-expert device runs in a pass (0 when the shared experts stay on

@@ -40,6 +40,9 @@ SLOS_MS = (50.0, 30.0, 15.0)
 # the paper's decode points at 4,096 + 256 (batch per NPU, TPOT ms, tokens/s per NPU)
 PAPER_DECODE = ((96, 49.4, 1943.0), (24, 24.6, 974.0), (8, 14.9, 538.0))
 PAPER_PREFILL_DEFAULT = 5655.0  # the measured default (imperfect EPLB), for reference
+# the paper's FusedDispatch + FusedCombine at EP256 (128 tokens a rank, top-8, 7,168 wide: INT8
+# dispatch 7.3 MB in 152 us, BF16 combine 14.7 MB in 149 us): 22.0 MB in 301 us
+MEASURED_A2A_BYTES_PER_S = (128 * 8 * 7168 * 3) / 301e-6
 FIGURES = ("decode",)
 
 TARGETS = (
@@ -138,6 +141,16 @@ def decode_curve(dev: Any, hi: int = 128) -> dict[int, dict[str, float]]:
     return dict(sorted(points.items()))
 
 
+def _measured_fabric(dev: Any) -> Any:
+    """The die with its UB link at the bandwidth the paper's own dispatch and combine operators
+    reach at EP256 (a what-if: the operators' software, not the link, sets it)."""
+    from dataclasses import replace
+
+    return replace(
+        dev, interconnect=replace(dev.interconnect, bandwidth_bytes_per_s=MEASURED_A2A_BYTES_PER_S)
+    )
+
+
 def _prefill(dev: Any) -> dict[str, float]:
     from hetsim.sim.inference import Workload, analyze
     from hetsim.workload.expert_parallel import ExpertParallel
@@ -165,7 +178,16 @@ def run() -> Outcome:
     decode: dict[str, Any] = {f"slo_{s:g}ms": _best_under(curve, s) for s in SLOS_MS}
     decode["curve"] = {str(b): p for b, p in curve.items()}
     decode["at_paper_batch"] = at_paper
+    slow = _measured_fabric(dev)
+    slow_curve = decode_curve(slow)
+    whatif = {
+        "ub_gb_per_s": MEASURED_A2A_BYTES_PER_S / 1e9,
+        "prefill_tok_per_s_per_npu": _prefill(slow)["tok_per_s_per_npu"],
+        **{f"slo_{s:g}ms": _best_under(slow_curve, s) for s in SLOS_MS},
+        "at_paper_batch": {str(b): _decode(slow, b // DIES_PER_NPU) for b, _, _ in PAPER_DECODE},
+    }
     results: dict[str, Any] = {
+        "measured_fabric": whatif,
         "prefill": pre,
         "prefill_tok_per_s_per_npu": pre["tok_per_s_per_npu"],
         "decode": decode,
@@ -188,22 +210,46 @@ def run() -> Outcome:
 
 def _knobs() -> tuple[Knob, ...]:
     return (
-        Knob("device", "one 910C die; per NPU = 2 dies", "paper: section 3 (two dies a package; 'per NPU' "
-             "figures are per package)"),  # fmt: skip
-        Knob("decode layout", f"DP attention x{DECODE_EP}, EP{DECODE_EP}: 256 routed + {REDUNDANT} redundant "
-             f"+ {SHARED} shared-expert dies", "paper: section 4 (EP320, one expert per die)"),  # fmt: skip
-        Knob("prefill layout", f"DP attention x{PREFILL_EP}, EP{PREFILL_EP} (8 routed experts a die, shared on "
-             "every die)", "paper: section 4 (16 NPUs = 32 dies, EP32); the experts' split assumed even"),  # fmt: skip
-        Knob("precision", "INT8 weights and activations (W8A8), INT8 GEMMs; BF16 KV cache",
-             "paper: section 4 (INT8 quantisation); KV cache type assumed BF16 (its MLA operator runs BF16)"),  # fmt: skip
-        Knob("MTP", "1 drafted token, acceptance 0.7", "paper: MTP ablation (one speculative token, 70% "
-             "acceptance)"),  # fmt: skip
-        Knob("request lengths", f"{PROMPT} prompt + {GENERATED} generated", "paper: decode table (4,096 + 256)"),
-        Knob("prefill batch", f"{PREFILL_SEQS_PER_DIE * DIES_PER_NPU * PROMPT} tokens per NPU",
-             "paper: prefill table (16,384 tokens, 4,096-token prompts)"),  # fmt: skip
+        Knob(
+            "device",
+            "one 910C die; per NPU = 2 dies",
+            "paper: section 3 (two dies a package; 'per NPU' figures are per package)",
+        ),
+        Knob(
+            "decode layout",
+            f"DP attention x{DECODE_EP}, EP{DECODE_EP}: 256 routed + {REDUNDANT} redundant "
+            f"+ {SHARED} shared-expert dies",
+            "paper: section 4 (EP320, one expert per die)",
+        ),
+        Knob(
+            "prefill layout",
+            f"DP attention x{PREFILL_EP}, EP{PREFILL_EP} (8 routed experts a die, shared on every die)",
+            "paper: section 4 (16 NPUs = 32 dies, EP32); the experts' split assumed even",
+        ),
+        Knob(
+            "precision",
+            "INT8 weights and activations (W8A8), INT8 GEMMs; BF16 KV cache",
+            "paper: section 4 (INT8 quantisation); KV cache type assumed BF16 (its MLA operator runs BF16)",
+        ),
+        Knob(
+            "MTP",
+            "1 drafted token, acceptance 0.7",
+            "paper: MTP ablation (one speculative token, 70% acceptance)",
+        ),
+        Knob(
+            "request lengths", f"{PROMPT} prompt + {GENERATED} generated", "paper: decode table (4,096 + 256)"
+        ),
+        Knob(
+            "prefill batch",
+            f"{PREFILL_SEQS_PER_DIE * DIES_PER_NPU * PROMPT} tokens per NPU",
+            "paper: prefill table (16,384 tokens, 4,096-token prompts)",
+        ),
         Knob("expert load skew", "1 (balanced)", "paper: the 6,688 headline assumes perfect EPLB"),
-        Knob("kernel efficiency", "the presets' generic GEMM/memory ramps",
-             "assumed: no Ascend kernel was calibrated (hardware file, efficiency provenance)"),  # fmt: skip
+        Knob(
+            "kernel efficiency",
+            "the presets' generic GEMM/memory ramps",
+            "assumed: no Ascend kernel was calibrated (hardware file, efficiency provenance)",
+        ),
     )
 
 
@@ -249,10 +295,15 @@ def _misses(r: dict[str, Any]) -> dict[str, str]:
 
 def _sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     dec = r["decode"]
-    paper = ["| batch per NPU | paper TPOT | hetsim TPOT | paper tok/s/NPU | hetsim tok/s/NPU |", "|---|---|---|---|---|"]
+    paper = [
+        "| batch per NPU | paper TPOT | hetsim TPOT | paper tok/s/NPU | hetsim tok/s/NPU |",
+        "|---|---|---|---|---|",
+    ]
     for b, tpot, thr in PAPER_DECODE:
         h = dec["at_paper_batch"][str(b)]
-        paper.append(f"| {b} | {tpot:g} ms | {h['tpot_ms']:.1f} ms | {thr:,.0f} | {h['tok_per_s_per_npu']:,.0f} |")
+        paper.append(
+            f"| {b} | {tpot:g} ms | {h['tpot_ms']:.1f} ms | {thr:,.0f} | {h['tok_per_s_per_npu']:,.0f} |"
+        )
     curve = ["| batch per NPU | TPOT | tok/s/NPU | weights + KV per die | fits |", "|---|---|---|---|---|"]
     for p in dec["curve"].values():
         curve.append(
@@ -266,10 +317,29 @@ def _sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         f"- MFU (of the INT8 peak): {pre['mfu']:.0%}",
         f"- the paper's measured default (EPLB as deployed): {PAPER_PREFILL_DEFAULT:,.0f} tokens/s per NPU",
     ]
+    w = r["measured_fabric"]
+    what = [
+        f"The paper's FusedDispatch and FusedCombine at EP256 move 22 MB in 301 us: "
+        f"{w['ub_gb_per_s']:.0f} GB/s a die against the link's 196. With the UB link at that rate:",
+        "",
+        "| figure | paper | hetsim | hetsim, measured all-to-all |",
+        "|---|---|---|---|",
+        f"| prefill tok/s/NPU | 6,688 | {pre['tok_per_s_per_npu']:,.0f} | "
+        f"{w['prefill_tok_per_s_per_npu']:,.0f} |",
+    ]
+    for s in SLOS_MS:
+        k = f"slo_{s:g}ms"
+        paper_v = {50.0: "1,943", 30.0: "974", 15.0: "538"}[s]
+        hs, ws = dec[k]["tok_per_s_per_npu"], w[k]["tok_per_s_per_npu"]
+        what.append(f"| decode tok/s/NPU, TPOT < {s:g} ms | {paper_v} | {hs:,.0f} | {ws:,.0f} |")
+    for b, tpot, _ in PAPER_DECODE:
+        ht, wt = dec["at_paper_batch"][str(b)]["tpot_ms"], w["at_paper_batch"][str(b)]["tpot_ms"]
+        what.append(f"| TPOT at batch {b} per NPU | {tpot:g} ms | {ht:.1f} ms | {wt:.1f} ms |")
     return (
         ("Decode at the paper's batches (4,096 + 256)", tuple(paper)),
         ("Decode curve (EP320, MTP)", tuple(curve)),
         ("Prefill (EP32)", tuple(prefill)),
+        ("What-if: the all-to-all as the paper measured it", tuple(what)),
     )
 
 
