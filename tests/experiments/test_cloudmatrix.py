@@ -14,14 +14,18 @@ from hetsim.experiments.study import Outcome
 
 # hetsim's figures when this study was written (tokens/s per NPU)
 PINNED = {
-    "prefill throughput per NPU": 10184.0,
-    "decode throughput per NPU, TPOT < 50 ms": 3406.0,
-    "decode throughput per NPU, TPOT < 15 ms": 1235.0,
+    "prefill throughput per NPU": 8415.0,
+    "decode throughput per NPU, TPOT < 50 ms": 2969.0,
+    "decode throughput per NPU, TPOT < 15 ms": 1089.0,
 }
-PINNED_TPOT_MS = {"96": 32.82, "24": 16.04, "8": 12.48}  # at the paper's batches per NPU
-# every headline is missed: roofline kernels at the generic efficiency run the INT8 GEMMs and
-# the all-to-alls faster than the paper's measured operators (report.md, 'Targets')
-MET = {name: False for name in PINNED}
+PINNED_TPOT_MS = {"96": 36.06, "24": 16.85, "8": 12.80}  # at the paper's batches per NPU
+# the decode headlines are missed: roofline kernels at the generic efficiency run the step faster
+# than the paper's measured operators, and the SLO then admits a larger batch (report.md)
+MET = {
+    "prefill throughput per NPU": True,
+    "decode throughput per NPU, TPOT < 50 ms": False,
+    "decode throughput per NPU, TPOT < 15 ms": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +63,10 @@ def test_the_decode_curve_is_physical(outcome: Outcome) -> None:
 
 def test_the_measured_fabric_is_never_faster(outcome: Outcome) -> None:
     r = outcome.results
+    i8 = r["int8_activations"]  # half the activation bytes: never slower
+    assert i8["prefill_tok_per_s_per_npu"] >= r["prefill_tok_per_s_per_npu"]
+    for b in PINNED_TPOT_MS:
+        assert i8["at_paper_batch"][b]["tpot_ms"] <= r["decode"]["at_paper_batch"][b]["tpot_ms"]
     slow = r["measured_fabric"]
     assert slow["ub_gb_per_s"] < 196
     assert slow["prefill_tok_per_s_per_npu"] < r["prefill_tok_per_s_per_npu"]

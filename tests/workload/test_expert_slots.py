@@ -6,6 +6,8 @@ destination, and layouts that do not apply are refused."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,9 +50,11 @@ def test_ep320_holds_one_expert_a_device_and_the_shared_devices_take_their_share
 
 def test_the_shared_expert_is_a_dispatch_destination_and_leaves_the_routed_devices() -> None:
     m = get_model("deepseek-v3")
-    kw = {"phase": "decode", "batch": 48, "q_len": 1.0, "context": 4096.0, "tp": 1}
-    plain = build_ops(m, FP8, experts=ExpertParallel(32, True), **kw)
-    slots = build_ops(m, FP8, experts=EP320, **kw)
+
+    def ops(ex: ExpertParallel) -> list[Any]:
+        return build_ops(m, FP8, phase="decode", batch=48, q_len=1.0, context=4096.0, tp=1, experts=ex)
+
+    plain, slots = ops(ExpertParallel(32, True)), ops(EP320)
     disp = {o.name: o for o in slots if o.name.endswith("moe_dispatch")}
     disp0 = {o.name: o for o in plain if o.name.endswith("moe_dispatch")}
     (d1,), (d0,) = disp.values(), disp0.values()
@@ -70,16 +74,18 @@ def test_the_shared_expert_is_a_dispatch_destination_and_leaves_the_routed_devic
     [
         (ExpertParallel(320, True), "does not divide"),
         (ExpertParallel(320, True, redundant=16), "do not divide"),
-        (ExpertParallel(320, True, redundant=64), "do not divide"),  # 320 slots over 320: fine, see below
     ],
 )
 def test_layouts_that_do_not_divide_are_refused(layout: ExpertParallel, message: str) -> None:
-    m = get_model("deepseek-v3")
-    if layout.redundant == 64:
-        layout.check(m, 1)  # 256 + 64 slots over 320 devices: one each
-        return
     with pytest.raises(ConfigError, match=message):
-        layout.check(m, 1)
+        layout.check(get_model("deepseek-v3"), 1)
+
+
+def test_redundant_replicas_let_ep_exceed_the_experts() -> None:
+    m = get_model("deepseek-v3")
+    ep = ExpertParallel(320, True, redundant=64)  # 256 + 64 slots over 320 devices: one each
+    ep.check(m, 1)
+    assert ep.slots_per_device(m) == 1 and ep.fits(m)
 
 
 def test_shared_devices_need_dp_attention_fewer_than_ep_and_a_shared_expert() -> None:
