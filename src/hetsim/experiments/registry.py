@@ -142,3 +142,4 @@ register(
         "hetsim.experiments.sn40l",
     )
 )
+register(Study("cloudmatrix", "CloudMatrix384: DeepSeek-R1 on a 384-NPU UB supernode, EP320 decode, INT8", "Zuo et al., Serving Large Language Models on Huawei CloudMatrix384, arXiv 2506.12708", "hetsim.experiments.cloudmatrix"))  # fmt: skip  # noqa: E501

@@ -59,6 +59,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "tpu-v5p": ("google", "systolic"),
     "tpu-v6e": ("google", "systolic"),
     "rdu": ("sambanova", "dataflow"),
+    "davinci": ("huawei", "systolic"),  # Ascend 910B / 910C (cube cores)
     "sapphire-rapids": ("intel", "cpu"),
     "emerald-rapids": ("intel", "cpu"),
     "granite-rapids": ("intel", "cpu"),

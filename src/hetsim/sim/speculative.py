@@ -64,7 +64,7 @@ def draft_ops(
 ) -> list[Op]:  # fmt: skip
     """Ops of one draft pass: one new token per sequence against ``context`` cached tokens."""
     d = spec.drafter(target)
-    ep = experts if d.is_moe and experts.ep > 1 and d.n_experts % experts.ep == 0 else NO_EP
+    ep = experts if experts.fits(d) else NO_EP
     ops = build_ops(d, prec, phase="decode", batch=batch, q_len=1.0, context=context, tp=tp, experts=ep)
     return _projection(spec, target, prec, batch) + ops
 
@@ -141,7 +141,7 @@ def drafter_footprint(
     """Per-device bytes the drafter adds: ``weights`` and ``kv_cache`` (its own cache of every
     sequence's ``seq_len`` tokens)."""
     d = spec.drafter(target)
-    ep = experts.ep if d.is_moe and experts.ep > 1 and d.n_experts % experts.ep == 0 else 1
+    ep = d.n_experts / experts.slots_per_device(d) if experts.fits(d) else 1.0
     if spec.method == "draft":
         fp = footprint(d, prec, batch, seq_len, Parallel(tp=tp))
         return {"weights": fp["weights"], "kv_cache": fp["kv_cache"]}

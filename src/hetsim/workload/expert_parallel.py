@@ -24,6 +24,13 @@ Real routing is skewed beyond that: :data:`EP_SKEW` multiplies the mean, a named
 (default 1.0: the experts balanced by redundant replicas, as DeepSeek-V3's deployment does,
 arXiv 2412.19437 section 3.4, and SGLang's EPLB; set it above 1 for an unbalanced
 deployment).
+
+**Expert slots** (large-scale EP, DeepSeek-V3's decode and CloudMatrix384's EP320): the group
+may hold ``redundant`` extra replicas of routed experts (E + R slots dealt evenly over the
+routed devices, so EP may exceed E: one expert a device) and may give ``shared_devices`` of
+its devices over to replicas of the shared experts, which the tokens then reach by the same
+dispatch as a (k+1)-th destination. A device then runs either its routed slots or a shared
+replica; a pass waits for the busier kind (:meth:`ExpertParallel.shared_rows`).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class ExpertParallel:
     ep: int = 1
     dp_attention: bool = False
     skew: float = EP_SKEW
+    redundant: int = 0
+    shared_devices: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.ep, bool) or not isinstance(self.ep, int) or self.ep < 1:
@@ -63,6 +72,26 @@ class ExpertParallel:
             raise ConfigError(
                 "--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)"
             )
+        for name, v in (
+            ("redundant experts", self.redundant),
+            ("shared-expert devices", self.shared_devices),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"{name} must be a whole number from 0, got {v!r}")
+        if self.shared_devices and (not self.dp_attention or self.shared_devices >= self.ep):
+            raise ConfigError(
+                f"{self.shared_devices} shared-expert devices need --dp-attention and fewer than the "
+                f"--ep {self.ep} devices (the rest hold the routed experts)"
+            )
+
+    @property
+    def routed_devices(self) -> int:
+        """Devices holding routed experts (the group less those given to shared experts)."""
+        return self.ep - self.shared_devices
+
+    def slots_per_device(self, model: ModelSpec) -> float:
+        """Routed-expert slots (experts and their redundant replicas) on one routed device."""
+        return (model.n_experts + self.redundant) / self.routed_devices
 
     @property
     def dp(self) -> int:
@@ -75,11 +104,19 @@ class ExpertParallel:
             return
         if not model.is_moe:
             raise ConfigError(f"--ep applies to mixture-of-experts models; {model.name} is dense (use --tp)")
-        if model.n_experts % self.ep:
+        slots = model.n_experts + self.redundant
+        if slots % self.routed_devices and not (self.redundant or self.shared_devices):
             raise ConfigError(
                 f"--ep {self.ep} does not divide the {model.n_experts} routed experts of {model.name}; "
                 "choose a divisor"
             )
+        if slots % self.routed_devices:
+            raise ConfigError(
+                f"{self.routed_devices} routed-expert devices do not divide the {model.n_experts} routed "
+                f"experts and {self.redundant} redundant replicas of {model.name}; choose a divisor"
+            )
+        if self.shared_devices and not model.n_shared_experts:
+            raise ConfigError(f"{model.name} has no shared experts to give {self.shared_devices} devices to")
         if self.dp_attention and tp != 1:
             raise ConfigError(
                 f"--dp-attention runs attention whole on each of the --ep {self.ep} devices; give --tp 1 "
@@ -104,20 +141,40 @@ class ExpertParallel:
         pairs = np.asarray(self.group_tokens(tokens), dtype=float) * k
         if self.ep == 1:
             return pairs if pairs.ndim else float(pairs)
-        p = 1.0 / self.ep
+        n = self.routed_devices
+        if n == 1:
+            return pairs if pairs.ndim else float(pairs)
+        p = 1.0 / n
         mean = pairs * p
-        spread = np.sqrt(pairs * p * (1 - p)) * math.sqrt(2 * math.log(self.ep))
-        cap = pairs / k * min(k, model.n_experts // self.ep)
+        spread = np.sqrt(pairs * p * (1 - p)) * math.sqrt(2 * math.log(n))
+        cap = pairs / k * min(k, self.slots_per_device(model))
         out = np.minimum(np.maximum(self.skew * mean + spread, mean), np.maximum(cap, mean))
         return out if out.ndim else float(out)
 
     def touched(self, model: ModelSpec, tokens: Num) -> Num:
         """Expected distinct experts of one device that the group's tokens route to."""
         E, k = model.n_experts, model.experts_per_token
-        local = E // self.ep
+        local = min(self.slots_per_device(model), E)
         t = np.asarray(self.group_tokens(tokens), dtype=float)
         out = local * (1.0 - np.power(1.0 - k / E, t))
         return out if out.ndim else float(out)
+
+    def shared_rows(self, tokens: Num) -> Num:
+        """Tokens one shared-expert device runs in a pass (0 when the shared experts stay on
+        every device): the group's tokens split evenly over the shared replicas."""
+        if not self.shared_devices:
+            return 0.0
+        out = np.asarray(self.group_tokens(tokens), dtype=float) / self.shared_devices
+        return out if out.ndim else float(out)
+
+    def fits(self, model: ModelSpec) -> bool:
+        """Whether this layout applies to ``model`` (a drafter may be dense or differently sized)."""
+        return (
+            model.is_moe
+            and self.ep > 1
+            and (model.n_experts + self.redundant) % self.routed_devices == 0
+            and (model.n_shared_experts > 0 or not self.shared_devices)
+        )
 
 
 NO_EP = ExpertParallel()

@@ -108,9 +108,10 @@ def state_bytes_per_sequence(model: ModelSpec, prec: Precision, tp: int = 1) -> 
     return float(layers.state_elements(model, tp) * state_bytes_per_element(prec))
 
 
-def layer_weight_bytes(model: ModelSpec, prec: Precision, tp: int, ep: int = 1) -> float:
+def layer_weight_bytes(model: ModelSpec, prec: Precision, tp: int, ep: float = 1) -> float:
     """Weight bytes of a mean decoder layer on one device of a ``tp`` group (``ep`` > 1: the
-    routed experts dealt whole over ``ep`` devices instead of split by ``tp``)."""
+    routed experts dealt whole over ``ep`` devices instead of split by ``tp``; a fraction where
+    redundant replicas make the slots per device more than E / ep)."""
     if ep > 1:
         routed = routed_params_per_layer(model)
         split = prec.weight_nbytes(model.layer_params - routed) / tp + prec.weight_nbytes(routed) / ep
@@ -148,7 +149,7 @@ def footprint(
     stage_layers = -(-model.n_layers // pp)
     emb = embedding_bytes(model, prec) / tp
     weights = (
-        layer_weight_bytes(model, prec, tp, opts.experts.ep) * stage_layers + emb
+        layer_weight_bytes(model, prec, tp, _expert_divisor(model, opts.experts)) * stage_layers + emb
     )  # the stage with the embeddings
     kv = cache_bytes(model, prec, batch, seq_len, tp, stage_layers / model.n_layers)
     ab = prec.activation.bytes_per_element
@@ -168,3 +169,11 @@ def split_weights(model: ModelSpec, prec: Precision, fp: dict[str, Any], tp: int
     share = qkv_per_layer * wb / max(float(prec.weight_nbytes(model.layer_params)), 1.0)
     qkv = layer_bytes * min(share, 1.0)
     return {"qkv": qkv, "fc": layer_bytes - qkv, "head": emb}
+
+
+def _expert_divisor(model: ModelSpec, ex: ExpertParallel) -> float:
+    """The share of the routed experts one device holds, as a divisor (``ep`` without
+    redundant replicas or shared-expert devices)."""
+    if ex.ep <= 1 or not model.is_moe:
+        return 1
+    return model.n_experts / ex.slots_per_device(model)

@@ -94,8 +94,9 @@ def routing_ops(p: Pass, tag: str, count: int) -> tuple[list[Op], Op]:
 
 def all_to_all_op(p: Pass, tag: str, name: str, count: int) -> Op:
     """An expert-parallel dispatch (or combine) of ``count`` MoE layers: each device sends its
-    tokens' k hidden-state rows to the devices holding their experts (``ep`` devices)."""
-    rows = p.tokens * p.model.experts_per_token
+    tokens' k hidden-state rows to the devices holding their experts (``ep`` devices), and one
+    more row to a shared-expert device where the group has them."""
+    rows = p.tokens * (p.model.experts_per_token + (1 if p.experts.shared_devices else 0))
     return Op(named(tag, name), "comm", "collective", "vector", count, flop=0.0,
               act_read_bytes=rows * p.model.d_model * p.ab, collective="all_to_all",
               group=p.experts.ep)  # fmt: skip
@@ -128,11 +129,17 @@ def ops(p: Pass, tag: str, count: int) -> list[Op]:
         routed, touched, width = T * k, expected_experts(E, k, T), p.shard.d_ff
     if ep.dp > 1:
         out.append(all_to_all_op(p, tag, "moe_dispatch", count))
-    out += ffn_ops(p, tag, count, routed=routed, touched=touched, d_ff=width, moe=True)
+    shared_rows = ep.shared_rows(T)
+    if ep.shared_devices and np.all(np.asarray(shared_rows) * shared_width(m) > np.asarray(routed) * width):
+        # the busier device holds a shared-expert replica: its pass runs those rows
+        out += ffn_ops(p, tag, count, routed=shared_rows, touched=1.0, d_ff=shared_width(m), moe=False,
+                       prefix="shared")  # fmt: skip
+    else:
+        out += ffn_ops(p, tag, count, routed=routed, touched=touched, d_ff=width, moe=True)
     if ep.dp > 1:
         out.append(all_to_all_op(p, tag, "moe_combine_a2a", count))
     out.append(combine)  # each token's k expert rows summed (vLLM moe_sum)
-    if m.n_shared_experts:
+    if m.n_shared_experts and not ep.shared_devices:
         width = -(-shared_width(m) // p.tp)
         out += ffn_ops(p, tag, count, routed=T * 1, touched=expected_experts(1, 1, T), d_ff=width, moe=False,
                        prefix="shared")  # fmt: skip

@@ -1,0 +1,92 @@
+"""The CloudMatrix384 study (`hetsim reproduce cloudmatrix`): its figures pinned within 2%, its
+verdicts as they stand (a fix shows up as a test to update), and the physics of its decode
+curve: TPOT never falls as the batch grows, an SLO's pick meets it, a slower fabric is never
+faster, per NPU is two dies."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hetsim.experiments import cloudmatrix
+from hetsim.experiments.study import Outcome
+
+# hetsim's figures when this study was written (tokens/s per NPU)
+PINNED = {
+    "prefill throughput per NPU": 8415.0,
+    "decode throughput per NPU, TPOT < 50 ms": 2969.0,
+    "decode throughput per NPU, TPOT < 15 ms": 1089.0,
+}
+PINNED_TPOT_MS = {"96": 36.06, "24": 16.85, "8": 12.80}  # at the paper's batches per NPU
+# the decode headlines are missed: roofline kernels at the generic efficiency run the step faster
+# than the paper's measured operators, and the SLO then admits a larger batch (report.md)
+MET = {
+    "prefill throughput per NPU": True,
+    "decode throughput per NPU, TPOT < 50 ms": False,
+    "decode throughput per NPU, TPOT < 15 ms": False,
+}
+
+
+@pytest.fixture(scope="module")
+def outcome() -> Outcome:
+    return cloudmatrix.run()
+
+
+def test_figures_pinned_within_two_percent(outcome: Outcome) -> None:
+    rows = {r["target"]: r for r in outcome.evaluated()}
+    assert set(rows) == set(PINNED)
+    for name, value in PINNED.items():
+        assert rows[name]["value"] == pytest.approx(value, rel=0.02), name
+        assert rows[name]["met"] == MET[name], name
+        assert rows[name]["met"] or rows[name]["cause"] not in ("", "not analysed")
+    at = outcome.results["decode"]["at_paper_batch"]
+    for b, tpot in PINNED_TPOT_MS.items():
+        assert at[b]["tpot_ms"] == pytest.approx(tpot, rel=0.02), b
+
+
+def test_the_decode_curve_is_physical(outcome: Outcome) -> None:
+    dec = outcome.results["decode"]
+    pts = sorted(dec["curve"].values(), key=lambda p: p["batch_per_npu"])
+    tpots = [p["tpot_ms"] for p in pts]
+    assert tpots == sorted(tpots)  # a bigger batch never makes a token sooner
+    for p in pts:
+        assert p["batch_per_npu"] % cloudmatrix.DIES_PER_NPU == 0  # two dies a package
+        assert p["tok_per_s_per_npu"] == pytest.approx(p["batch_per_npu"] / p["tpot_ms"] * 1e3)
+    for slo in cloudmatrix.SLOS_MS:
+        pick = dec[f"slo_{slo:g}ms"]
+        assert pick["tpot_ms"] < slo and pick["fits"]
+        # the next batch on the curve breaks the SLO (or does not fit): the pick is the largest
+        bigger = [p for p in pts if p["batch_per_npu"] > pick["batch_per_npu"]]
+        assert not bigger or bigger[0]["tpot_ms"] >= slo or not bigger[0]["fits"]
+
+
+def test_the_measured_fabric_is_never_faster(outcome: Outcome) -> None:
+    r = outcome.results
+    i8 = r["int8_activations"]  # half the activation bytes: never slower
+    assert i8["prefill_tok_per_s_per_npu"] >= r["prefill_tok_per_s_per_npu"]
+    for b in PINNED_TPOT_MS:
+        assert i8["at_paper_batch"][b]["tpot_ms"] <= r["decode"]["at_paper_batch"][b]["tpot_ms"]
+    slow = r["measured_fabric"]
+    assert slow["ub_gb_per_s"] < 196
+    assert slow["prefill_tok_per_s_per_npu"] < r["prefill_tok_per_s_per_npu"]
+    for s in cloudmatrix.SLOS_MS:
+        k = f"slo_{s:g}ms"
+        assert slow[k]["tok_per_s_per_npu"] <= r["decode"][k]["tok_per_s_per_npu"]
+    for b in PINNED_TPOT_MS:
+        assert slow["at_paper_batch"][b]["tpot_ms"] >= r["decode"]["at_paper_batch"][b]["tpot_ms"]
+    assert all(math.isfinite(v) for v in (r["prefill"]["pass_s"], r["prefill"]["mfu"]))
+    # the link alone moves the paper's EP256 dispatch faster than its measured operator
+    d = r["dispatch_ep256_us"]
+    assert 7.3e6 / 196e9 * 1e6 < d["hetsim"] < d["paper"]
+    assert 0 < r["prefill"]["mfu"] <= 1
+
+
+def test_the_hardware_file_counts_a_die_and_one_ub_domain() -> None:
+    from hetsim.hardware.loader import get_hardware
+
+    dev = get_hardware(cloudmatrix.HW)
+    assert dev.node_devices == 768  # 384 NPUs of two dies, one UB domain
+    assert dev.interconnect is not None and dev.interconnect.bandwidth_bytes_per_s == pytest.approx(196e9)
+    assert dev.capacity_bytes == pytest.approx(64e9)
+    assert dev.primary.memory.bandwidth_bytes_per_s == pytest.approx(1.6e12)
