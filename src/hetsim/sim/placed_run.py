@@ -30,7 +30,7 @@ from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
-from hetsim.sim.speculative import step_drafts
+from hetsim.sim.speculative import prompt_handoff_s, step_drafts
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
@@ -174,6 +174,7 @@ def evaluate(
     sp = step_drafts(spec, model, dev, prec, srv.graph_batch(B), ctx, opts, srv)
     dec_t, dec_e, per, passes = dec_t + sp.time_s, dec_e + sp.energy_j, sp.tokens_per_step, sp.passes
     dec_mean = mean_ctx(dec_t)
+    pre_p2p = pre_p2p + prompt_handoff_s(spec, model, dev, prec, B, P)  # to a drafter on another side
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, (dec_mean + p2p + step) / per, 0.0)
     e2e = ttft + steps * tpot + run.migration.seconds
@@ -186,7 +187,7 @@ def evaluate(
     busy = e2e - srv.step_s(dev) * (1 + first + steps / per * passes) - srv.request_overhead_s
     energy = run_energy_j(dev, n_dev, width, dyn, busy, e2e)
     seqs = B * opts.dp  # sequences over every DP-attention rank (``B`` per rank)
-    bw = run.decode.bandwidth_bytes_per_s
+    bw = run.decode.bandwidth_bytes_per_s + sp.side_bandwidth_bytes_per_s  # a drafter's own side
     dec_time = np.maximum(dec_mean, 1e-30)
     # MFU's flop at the reference rate (the primary's matrix peak at the compute type): an op
     # of a faster data type counts its flop scaled down to that rate (cost/roofline.py)
@@ -223,7 +224,8 @@ def evaluate(
         out["decode_flop"] = mean_ctx(np.broadcast_to(dec_flop, ctx.shape))
         out["decode_bytes"] = mean_ctx(np.broadcast_to(dec_bytes, ctx.shape))
         dec_ref_mean = mean_ctx(np.broadcast_to(dec_ref, ctx.shape))
-        out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, run.decode.peak_flop_per_s * opts.pp)
+        dec_peak = run.decode.peak_flop_per_s * opts.pp + sp.side_peak_flop_per_s
+        out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, dec_peak)
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}
     return Evaluated(metrics, pre_ops, dec_ops, run)
