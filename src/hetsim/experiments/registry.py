@@ -142,3 +142,12 @@ register(
         "hetsim.experiments.sn40l",
     )
 )
+register(
+    Study(
+        "dovetail",
+        "Dovetail: the draft on the GPU, the target verified on the host CPU",
+        "Zhang et al., Dovetail: A CPU/GPU Heterogeneous Speculative Decoding for LLM inference, "
+        "arXiv 2412.18934 (EMNLP 2025)",
+        "hetsim.experiments.dovetail",
+    )
+)
