@@ -15,7 +15,17 @@ from hetsim.experiments.registry import get_study, met_count, study_names
 
 
 def test_every_study_is_registered_with_its_targets() -> None:
-    assert study_names() == ["h2m2", "pim-gpt", "accllm", "hep-daq", "melange", "neupims", "gh200", "sn40l"]
+    assert study_names() == [
+        "h2m2",
+        "pim-gpt",
+        "accllm",
+        "hep-daq",
+        "melange",
+        "neupims",
+        "gh200",
+        "sn40l",
+        "dovetail",
+    ]
     assert len(get_study("h2m2").target_names()) == 18  # read through H2M2's own API
     for name in study_names()[1:]:
         mod = importlib.import_module(get_study(name).module)

@@ -6,6 +6,7 @@ gives, and bad combinations refused in one line."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import hetsim.experiments.dovetail as dovetail_pkg
 from hetsim.errors import CapacityError, ConfigError, HetsimError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
@@ -22,8 +24,6 @@ from hetsim.sim.speculative import draft_side, handoff_bytes, side_link, step_dr
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.registry import get_model
 from hetsim.workload.speculation import Speculation
-
-import hetsim.experiments.dovetail as dovetail_pkg
 
 FP16, FP32 = Precision.of("fp16"), Precision.of("fp32")
 DOVETAIL = Path(dovetail_pkg.__file__).parent / "hardware" / "dovetail-host.yaml"
@@ -130,7 +130,7 @@ def test_more_acceptance_never_lowers_tokens_per_second(case: tuple[Any, ...], a
         r = _run(hw, prec, f"{text},accept={a}", policy)
         rates.append(r.output_throughput_tok_per_s)
         assert 0 <= r.mbu <= 1 and 0 <= r.decode.mfu <= 1
-    assert all(b >= a * (1 - 1e-12) for a, b in zip(rates, rates[1:], strict=False))
+    assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(rates))
 
 
 @pytest.mark.parametrize("case", CASES[:2], ids=["dovetail", "rtx-4090+xeon"])

@@ -28,12 +28,11 @@ refused. Its KV cache is placed with the target's (a batch-1 run's few MB).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-import dataclasses
 
 from hetsim.cost.roofline import price, reference_factors
 from hetsim.engines.host import Serving
@@ -130,8 +129,8 @@ class StepDrafts:
     sampled context, memory bytes, flop and reference flop; the tokens a step emits and the
     passes it makes (the framework's per-pass overhead is charged per pass). With the drafter
     on another side: ``handoff_s`` (a step's two link messages, inside ``time_s``) and that
-    side's matrix peak and memory bandwidth (``side_peak_flop_per_s``, ``side_bandwidth_bytes_per_s``), which the
-    decode's MFU and MBU count beside the target's sides."""
+    side's matrix peak and memory bandwidth (``side_peak_flop_per_s``,
+    ``side_bandwidth_bytes_per_s``), which the decode's MFU and MBU count beside the target's."""
 
     time_s: Any = 0.0
     energy_j: Any = 0.0
@@ -221,8 +220,8 @@ def draft_side(spec: Speculation, dev: Device) -> int:
     s = names.index(spec.side)
     if not dev.sides[s].units:
         raise ConfigError(
-            f"--spec side={spec.side}: side {spec.side!r} of {dev.name} has no compute units to run a drafter; "
-            f"pick one of {', '.join(x.name for x in dev.sides if x.units)}"
+            f"--spec side={spec.side}: side {spec.side!r} of {dev.name} has no compute units to run a "
+            f"drafter; pick one of {', '.join(x.name for x in dev.sides if x.units)}"
         )
     return s
 
@@ -263,7 +262,14 @@ def handoff_bytes(spec: Speculation, target: ModelSpec, prec: Precision, batch: 
     out = batch * k * TOKEN_ID_BYTES
     back = batch * (k + 1) * TOKEN_ID_BYTES
     if spec.method in PROJECTION_INPUTS:
-        back = back + batch * (k + 1) * PROJECTION_INPUTS[spec.method] * target.d_model * prec.activation.bytes_per_element
+        back = (
+            back
+            + batch
+            * (k + 1)
+            * PROJECTION_INPUTS[spec.method]
+            * target.d_model
+            * prec.activation.bytes_per_element
+        )
     return out, back
 
 
@@ -294,7 +300,10 @@ def reserve_drafter(
     need = float(drafter_footprint(spec, target, prec, 1.0, 1.0, tp, experts)["weights"])
     if spec.method != "draft":  # a head shares the target's embedding and LM head: a copy on its side
         tables = 1 if target.tied_embeddings else 2
-        need += float(drafter_precision(spec, prec).weight_nbytes(tables * target.vocab_size * target.d_model)) / tp
+        need += (
+            float(drafter_precision(spec, prec).weight_nbytes(tables * target.vocab_size * target.d_model))
+            / tp
+        )
     side = dev.sides[s]
     room = side.memory.capacity_bytes
     if need >= room:

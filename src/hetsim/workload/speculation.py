@@ -116,15 +116,18 @@ class Speculation:
         for item in rest:
             key, eq, value = item.partition("=")
             if not eq or key not in ("k", "accept", "draft", "side", "layers", "dtype") or key in kw:
-                raise ConfigError(f"speculation {text!r}: write METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,layers=N][,dtype=T], "
-                                  "e.g. 'eagle,k=3,accept=0.8' or 'draft,draft=llama3.2-1b,side=gpu'")  # fmt: skip
+                raise ConfigError(f"speculation {text!r}: write METHOD[,k=K][,accept=A][,draft=NAME]"
+                                  "[,side=SIDE][,layers=N][,dtype=T], e.g. 'eagle,k=3,accept=0.8' or "
+                                  "'draft,draft=llama3.2-1b,side=gpu'")  # fmt: skip
             kw[key] = value
         try:
             k = int(kw["k"]) if "k" in kw else None
             accept = float(kw["accept"]) if "accept" in kw else None
             layers = int(kw["layers"]) if "layers" in kw else 1
         except ValueError:
-            raise ConfigError(f"speculation {text!r}: k and layers must be whole numbers and accept a rate") from None
+            raise ConfigError(
+                f"speculation {text!r}: k and layers must be whole numbers and accept a rate"
+            ) from None
         return cls.of(method, k, accept, kw.get("draft"), kw.get("side"), layers, kw.get("dtype"))
 
     @property

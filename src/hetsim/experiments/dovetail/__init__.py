@@ -29,7 +29,9 @@ from hetsim.experiments.study import Figure, Knob, Outcome, Target
 HERE = Path(__file__).parent
 HOST = HERE / "hardware" / "dovetail-host.yaml"
 MODEL = "llama2-7b"  # LLaMA2-Chat-7B: the chat fine-tune has the base model's shapes
-TARGET_DTYPE = "fp32"  # hcsd/evaluation/gen_ea_answer_llama2chat.py: torch_dtype=torch.float32, device_map="cpu"
+TARGET_DTYPE = (
+    "fp32"  # hcsd/evaluation/gen_ea_answer_llama2chat.py: torch_dtype=torch.float32, device_map="cpu"
+)
 DRAFT_DTYPE = "fp16"  # hcsd/model/ea_model.py: ea_layer.to(dtype=torch.float16, device="cuda:0")
 DRAFT_LAYERS = 3  # DGF + 2 extra decoder layers (assumed: the middle of the code's 1-6-layer configs)
 DRAFT_TOKENS = 5  # the code's default draft depth (--depth 5)
@@ -85,7 +87,9 @@ def engine() -> Any:
     from hetsim.engines.host import Serving
     from hetsim.engines.pytorch import EAGER_KERNEL_DISPATCH_S, HF_EXTRA_KERNELS_PER_LAYER
 
-    return Serving(kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, extra_kernels_per_layer=HF_EXTRA_KERNELS_PER_LAYER)
+    return Serving(
+        kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, extra_kernels_per_layer=HF_EXTRA_KERNELS_PER_LAYER
+    )
 
 
 def with_budget(dev: Any, gb: float) -> Any:
@@ -118,7 +122,8 @@ def _breakdown(dev: Any, r: Any) -> dict[str, float]:
     spec = Speculation.parse(spec_text())
     assert spec is not None
     ctx = np.array([[PROMPT + OUTPUT / 2]])
-    sd = step_drafts(spec, get_model(MODEL), dev, Precision.of(TARGET_DTYPE), 1.0, ctx, Options(speculation=spec),
+    prec = Precision.of(TARGET_DTYPE)
+    sd = step_drafts(spec, get_model(MODEL), dev, prec, 1.0, ctx, Options(speculation=spec),
                      engine())  # fmt: skip
     step = r.tpot_s * spec.tokens_per_step
     hand, draft = float(np.mean(sd.handoff_s)), float(np.mean(sd.time_s - sd.handoff_s))
@@ -138,8 +143,12 @@ def run() -> Outcome:
                   for gb in SWEEP_GB}  # fmt: skip
     three = with_budget(host, 3.0)
     on_cpu = _analyze(three, spec_text(side=""), "primary").output_throughput_tok_per_s
-    accept = {f"{a:g}": _analyze(three, spec_text(a)).output_throughput_tok_per_s for a in (0.6, 0.7, 0.8, 0.9)}
-    tokens = {str(k): _analyze(three, spec_text(tokens=k)).output_throughput_tok_per_s for k in (1, 2, 3, 5, 7)}
+    accept = {
+        f"{a:g}": _analyze(three, spec_text(a)).output_throughput_tok_per_s for a in (0.6, 0.7, 0.8, 0.9)
+    }
+    tokens = {
+        str(k): _analyze(three, spec_text(tokens=k)).output_throughput_tok_per_s for k in (1, 2, 3, 5, 7)
+    }
     results: dict[str, Any] = {
         "cpu_only_tok_per_s": cpu_rate,
         "tok_per_s": rate,
@@ -182,24 +191,27 @@ def _knobs() -> tuple[Knob, ...]:
         Knob("target", f"{MODEL}, {TARGET_DTYPE}", "paper: LLaMA2-Chat-7B; fp32 from the authors' code "
              "(hcsd/evaluation/gen_ea_answer_llama2chat.py loads the target with torch.float32 on the CPU)"),
         Knob("drafter", f"EAGLE-style head of {DRAFT_LAYERS} decoder layers, {DRAFT_DTYPE}, on the GPU",
-             "assumed: the code's draft configs hold 1-6 layers (hcsd/train/llama_2_chat_7B_config_*.json) and "
-             "the paper's body (which one the headline used) was not readable; 3 is the middle and fits 3 GB; "
+             "assumed: the code's draft configs hold 1-6 layers (hcsd/train/llama_2_chat_7B_config_*.json) "
+             "and the paper's body (which one the headline used) was not readable; 3 is the middle and fits "
+             "3 GB; "
              "fp16 on cuda:0 from hcsd/model/ea_model.py"),
         Knob("drafted tokens per step (k)", str(DRAFT_TOKENS), "assumed: the code's default draft depth "
              "(--depth 5); Dovetail drafts a tree, priced here as a chain of k with a k + 1 verify"),
-        Knob("acceptance per drafted token", f"{ACCEPTANCE['eagle']:g}", "paper: EAGLE (Li et al., ICML 2024, "
-             "arXiv 2401.15077) s4.3, ~0.8 for a chain-drafted token on MT-bench; hetsim's eagle default, "
-             "not Dovetail's (its deeper head and HumanEval accept more)"),
+        Knob("acceptance per drafted token", f"{ACCEPTANCE['eagle']:g}", "paper: EAGLE (Li et al., ICML "
+             "2024, arXiv 2401.15077) s4.3, ~0.8 for a chain-drafted token on MT-bench; hetsim's eagle "
+             "default, not Dovetail's (its deeper head and HumanEval accept more)"),
         Knob("CPU", "Xeon Gold 6454S, one socket (xeon-6454s preset's numbers)",
              "assumed: the paper's CPU is not in the material read; a server CPU already described here"),
         Knob("GPU", "RTX 2080 Ti (rtx-2080-ti preset's numbers)", "assumed: the authors' code names an "
              "'EAGLE-2080-basecpu' offload folder; PCIe 3.0 x16 from the Turing whitepaper"),
         Knob("VRAM budget", "3 GB and 7 GB as the GPU side's capacity", "paper: abstract; the CUDA context "
              "and workspaces are not taken out of it"),
-        Knob("target on the GPU", f"policy {POLICY}", "assumed: the target's weights fill the room the drafter "
+        Knob("target on the GPU", f"policy {POLICY}", "assumed: the target's weights fill the room the "
+             "drafter "
              "leaves and are computed there, as the code's ngl layers are; h2m2's greedy split stands for "
              "Dovetail's first-ngl-layers rule"),
-        Knob("engine", "Hugging Face transformers, eager", "calibrated: engines/pytorch.py hf-transformers host "
+        Knob("engine", "Hugging Face transformers, eager", "calibrated: engines/pytorch.py hf-transformers "
+             "host "
              "time per kernel (ML.ENERGY A100 rows, not this study)"),
         Knob("prompt / answer tokens", f"{PROMPT} / {OUTPUT}", "assumed: HumanEval prompts and answers; the "
              "abstract gives no lengths (the code caps answers at 1,024)"),
@@ -236,7 +248,8 @@ def _misses(r: dict[str, Any]) -> dict[str, str]:
             "acceptance, against a verify about as long as a CPU-only step"
         ),
         "7 GB over 3 GB of VRAM": (
-            f"{r['ratio_7gb_3gb']:.2f}x: the extra 4 GB holds fp32 target weights (half the layers Dovetail's "
+            f"{r['ratio_7gb_3gb']:.2f}x: the extra 4 GB holds fp32 target weights (half the layers "
+            "Dovetail's "
             "fp16 ones would be)"
         ),
     }
@@ -249,7 +262,8 @@ def _sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         "|---|---|",
         f"| {DRAFT_TOKENS} draft passes on the GPU | {s['draft_ms']:.2f} |",
         f"| hand-offs over PCIe (drafts out, verdict and features back) | {s['handoff_ms']:.3f} |",
-        f"| verify of {DRAFT_TOKENS + 1} positions on the CPU (and the step's host time) | {s['verify_ms']:.1f} |",
+        f"| verify of {DRAFT_TOKENS + 1} positions on the CPU (with the step's host time) "
+        f"| {s['verify_ms']:.1f} |",
         f"| step | {s['step_ms']:.1f} ({s['tokens_per_step']:.2f} tokens) |",
         "",
         f"The same drafter on the CPU beside the verify: {r['draft_on_cpu_tok_per_s']:.2f} tokens/s "
@@ -278,6 +292,7 @@ def _figures(r: dict[str, Any]) -> tuple[Figure, ...]:
         paper={"Dovetail (abstract)": ([3.0, 7.0], [5.86, 8.0])},
     )  # fmt: skip
     acc = list(r["by_acceptance_tok_per_s"])
-    accept = Figure("acceptance", "Tokens/s at 3 GB by acceptance per drafted token", "acceptance", "tokens/s",
+    title = "Tokens/s at 3 GB by acceptance per drafted token"
+    accept = Figure("acceptance", title, "acceptance", "tokens/s",
                     {"hetsim": (acc, list(r["by_acceptance_tok_per_s"].values()))}, kind="bar")  # fmt: skip
     return (budget, accept)
