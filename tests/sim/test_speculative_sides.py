@@ -182,3 +182,19 @@ def test_the_cli_refuses_a_missing_side_in_one_line(run_cli: Any) -> None:
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "side" in r.err
     ok = run_cli("analyze", "-m", "llama2-7b", "-H", "rtx-4090+xeon-8480", "--spec", "eagle,side=host")
     assert ok.code == 0 and "on side host" in ok.out
+
+
+def test_mtp_heads_on_another_side_carry_the_targets_features() -> None:
+    """MTP heads on the PIM side of hbm-pim: the verdict carries the target's last hidden state
+    per verified position (the embedding half of the head's input is looked up on its side),
+    the drafts k token ids, and the run's figures stay physical."""
+    m, prec = get_model("qwen3-next-80b-a3b"), Precision.of("fp8")
+    spec = Speculation.parse("mtp,side=pim")
+    assert spec is not None
+    out, back = handoff_bytes(spec, m, prec, 2.0)
+    ab = prec.activation.bytes_per_element
+    assert back - 2 * (spec.tokens + 1) * 4.0 == pytest.approx(2 * (spec.tokens + 1) * m.d_model * ab)
+    assert out == 2 * spec.tokens * 4.0
+    w = Workload(1, 256, 32)
+    r = analyze(m, "hbm-pim", w, prec, policy="primary", speculation=spec)
+    assert np.isfinite(r.tpot_s) and 0 < r.mbu <= 1

@@ -163,10 +163,9 @@ def evaluate(
     dec_t = throttled_s(dec["time_s"], dec_e, dev)
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
-    n_layers = model.n_layers
     # the engine's dispatch time per kernel, scaled by the device's host CPU (Grace vs x86)
-    pre_host = srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill") * dev.host_dispatch_scale
-    dec_host = srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode") * dev.host_dispatch_scale
+    pre_host = srv.host_pass_s(_kernels(pre_ops), model.n_layers, B, "prefill") * dev.host_dispatch_scale
+    dec_host = srv.host_pass_s(_kernels(dec_ops), model.n_layers, B, "decode") * dev.host_dispatch_scale
     host_bound = (pre_host >= pre_t, mean_ctx(np.broadcast_to(dec_host >= dec_t, ctx.shape)) > 0.5)
     pre_t = np.maximum(pre_t, pre_host)
     dec_t = np.maximum(dec_t, dec_host)
@@ -178,8 +177,7 @@ def evaluate(
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, (dec_mean + p2p + step) / per, 0.0)
     e2e = ttft + steps * tpot + run.migration.seconds
-    dec_energy = mean_ctx(dec_e)
-    first_e = dec_e[0]
+    dec_energy, first_e = mean_ctx(dec_e), dec_e[0]
     width = opts.tp * opts.dp  # devices of a stage (DP-attention ranks each run the whole pass)
     dyn = width * (pre["energy_j"] + first * first_e + steps / per * dec_energy)  # pp splits layers
     # fixed host time between passes draws idle power only; the per-sequence part keeps the board
@@ -187,7 +185,7 @@ def evaluate(
     busy = e2e - srv.step_s(dev) * (1 + first + steps / per * passes) - srv.request_overhead_s
     energy = run_energy_j(dev, n_dev, width, dyn, busy, e2e)
     seqs = B * opts.dp  # sequences over every DP-attention rank (``B`` per rank)
-    bw = run.decode.bandwidth_bytes_per_s + sp.side_bandwidth_bytes_per_s  # a drafter's own side
+    bw = run.decode.bandwidth_bytes_per_s
     dec_time = np.maximum(dec_mean, 1e-30)
     # MFU's flop at the reference rate (the primary's matrix peak at the compute type): an op
     # of a faster data type counts its flop scaled down to that rate (cost/roofline.py)
@@ -202,7 +200,7 @@ def evaluate(
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": seqs * G / e2e,
-        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
+        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp + sp.bw_bytes_per_s), 0.0),
         "mfu": _utilisation(pre_ref, pre_t, run.prefill.peak_flop_per_s * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (seqs * G),
@@ -224,7 +222,7 @@ def evaluate(
         out["decode_flop"] = mean_ctx(np.broadcast_to(dec_flop, ctx.shape))
         out["decode_bytes"] = mean_ctx(np.broadcast_to(dec_bytes, ctx.shape))
         dec_ref_mean = mean_ctx(np.broadcast_to(dec_ref, ctx.shape))
-        dec_peak = run.decode.peak_flop_per_s * opts.pp + sp.side_peak_flop_per_s
+        dec_peak = run.decode.peak_flop_per_s * opts.pp + sp.peak_flop_per_s
         out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, dec_peak)
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}

@@ -128,9 +128,9 @@ class StepDrafts:
     """What a step's draft passes add (zeros without speculation): seconds and energy per
     sampled context, memory bytes, flop and reference flop; the tokens a step emits and the
     passes it makes (the framework's per-pass overhead is charged per pass). With the drafter
-    on another side: ``handoff_s`` (a step's two link messages, inside ``time_s``) and that
-    side's matrix peak and memory bandwidth (``side_peak_flop_per_s``,
-    ``side_bandwidth_bytes_per_s``), which the decode's MFU and MBU count beside the target's."""
+    on another side: ``handoff_s`` (a step's two link messages, inside ``time_s``), and that
+    side's matrix peak and memory bandwidth (``peak_flop_per_s``, ``bw_bytes_per_s``; 0 on the
+    primary), which the decode's MFU and MBU count beside the target's sides."""
 
     time_s: Any = 0.0
     energy_j: Any = 0.0
@@ -140,8 +140,8 @@ class StepDrafts:
     tokens_per_step: float = 1.0
     passes: float = 1.0
     handoff_s: Any = 0.0
-    side_peak_flop_per_s: float = 0.0
-    side_bandwidth_bytes_per_s: float = 0.0
+    peak_flop_per_s: float = 0.0
+    bw_bytes_per_s: float = 0.0
 
 
 def step_drafts(
@@ -167,7 +167,7 @@ def step_drafts(
         time_s=draft_step_s(spec, dc, srv, dev, batch, spec.drafter(target).n_layers) + hand_s,
         energy_j=k * dc.energy_j + hand_j, memory_bytes=k * dc.memory_bytes, flop=k * dc.flop,
         reference_flop=k * dc.reference_flop, tokens_per_step=spec.tokens_per_step, passes=1.0 + k,
-        handoff_s=hand_s, side_peak_flop_per_s=peak, side_bandwidth_bytes_per_s=bw,
+        handoff_s=hand_s, peak_flop_per_s=peak, bw_bytes_per_s=bw,
     )  # fmt: skip
 
 
@@ -205,6 +205,9 @@ def drafter_precision(spec: Speculation, prec: Precision) -> Precision:
 
 
 TOKEN_ID_BYTES = 4.0  # a token id as an int32, as PyTorch / vLLM hand them between devices
+# hidden states of the target a head drafts from, per position (the token's embedding is
+# looked up on the drafter's side): MTP the last layer's; EAGLE-3 a low, a middle and a high layer's
+FEATURES = {"mtp": 1, "eagle": 3}
 
 
 def draft_side(spec: Speculation, dev: Device) -> int:
@@ -256,20 +259,14 @@ def handoff_s(link: Link, nbytes: Any) -> Any:
 def handoff_bytes(spec: Speculation, target: ModelSpec, prec: Precision, batch: Num) -> tuple[Any, Any]:
     """Bytes of a step's two messages: the k drafted tokens to the verify, and back the
     verdict: the accepted tokens and the target's next token (k + 1 ids), with, for a head
-    that drafts from the target's features (eagle, mtp), the target's hidden state at each
-    of the k + 1 verified positions."""
+    that drafts from the target's features (eagle, mtp), the target's hidden states
+    (:data:`FEATURES`) at each of the k + 1 verified positions."""
     k = spec.tokens
     out = batch * k * TOKEN_ID_BYTES
     back = batch * (k + 1) * TOKEN_ID_BYTES
-    if spec.method in PROJECTION_INPUTS:
-        back = (
-            back
-            + batch
-            * (k + 1)
-            * PROJECTION_INPUTS[spec.method]
-            * target.d_model
-            * prec.activation.bytes_per_element
-        )
+    if spec.method in FEATURES:
+        per = FEATURES[spec.method] * target.d_model * prec.activation.bytes_per_element
+        back = back + batch * (k + 1) * per
     return out, back
 
 
@@ -281,8 +278,8 @@ def prompt_handoff_s(
     if spec is None or draft_side(spec, dev) == 0:
         return 0.0
     per = TOKEN_ID_BYTES
-    if spec.method in PROJECTION_INPUTS:
-        per = per + PROJECTION_INPUTS[spec.method] * target.d_model * prec.activation.bytes_per_element
+    if spec.method in FEATURES:
+        per = per + FEATURES[spec.method] * target.d_model * prec.activation.bytes_per_element
     return handoff_s(side_link(dev, draft_side(spec, dev)), batch * np.asarray(prompt, dtype=float) * per)
 
 
