@@ -198,3 +198,17 @@ def test_mtp_heads_on_another_side_carry_the_targets_features() -> None:
     w = Workload(1, 256, 32)
     r = analyze(m, "hbm-pim", w, prec, policy="primary", speculation=spec)
     assert np.isfinite(r.tpot_s) and 0 < r.mbu <= 1
+
+
+def test_the_one_option_set_carries_the_side() -> None:
+    """AnalysisOptions (the CLI's, the dashboard's and the API's one door) gives what analyze
+    gives, and says where the drafter's weights are."""
+    from hetsim.options import AnalysisOptions, run_analysis
+
+    o = AnalysisOptions(model="llama2-7b", hardware="rtx-4090+xeon-8480", spec="eagle,k=3,side=host",
+                        batch=1, input_len=256, output_len=64, policy="primary")  # fmt: skip
+    r = run_analysis(o)
+    assert r.tpot_s == _run("rtx-4090+xeon-8480", FP16, "eagle,k=3,side=host", "primary").tpot_s
+    assert any("held on host" in n for n in r.notes)
+    with pytest.raises(ConfigError, match="no side 'npu'"):
+        run_analysis(o.replace(spec="eagle,side=npu"))

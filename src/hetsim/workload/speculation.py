@@ -147,8 +147,16 @@ class Speculation:
             what += f" in {self.dtype}"
         if self.side:
             what += f" on side {self.side}"
+        held = (
+            (
+                f"; its weights are held on {self.side}, whose capacity below is the room they leave "
+                "the target; each step's drafts and verdict cross the link to the primary"
+            )
+            if self.side
+            else ""
+        )
         return (f"speculative decoding: {what}, {self.tokens} drafted per step at acceptance "
-                f"{self.acceptance:g}: {self.tokens_per_step:.3g} tokens per step")  # fmt: skip
+                f"{self.acceptance:g}: {self.tokens_per_step:.3g} tokens per step{held}")  # fmt: skip
 
     def drafter(self, target: ModelSpec) -> ModelSpec:
         """The model one draft pass runs (for ``mtp`` and ``eagle`` a one-layer model built from
