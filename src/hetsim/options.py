@@ -88,8 +88,9 @@ OPTIONS: tuple[Option, ...] = (
            "cache; MoE tokens dispatched and combined by all-to-all (--batch is per rank)."),
     Option("ep_skew", "number", "Busiest EP device's share over uniform routing (1: balanced, e.g. by "
            "redundant experts; see docs/models.md)."),
-    Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME]; METHOD mtp, eagle "
-           "or draft, e.g. 'eagle,k=3,accept=0.8' (none: off; defaults and sources in docs/models.md)."),
+    Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,dtype=T]"
+           "[,layers=N]; METHOD mtp, eagle or draft, e.g. 'eagle,k=3,accept=0.8'; side=: the drafter on "
+           "another side of the device (none: off; defaults and sources in docs/models.md)."),
 )  # fmt: skip
 BY_NAME = {o.name: o for o in OPTIONS}
 # the command-line spelling of the two options whose flag says the opposite of the field

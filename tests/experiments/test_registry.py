@@ -25,6 +25,7 @@ def test_every_study_is_registered_with_its_targets() -> None:
         "gh200",
         "sn40l",
         "cloudmatrix",
+        "dovetail",
     ]
     assert len(get_study("h2m2").target_names()) == 18  # read through H2M2's own API
     for name in study_names()[1:]:

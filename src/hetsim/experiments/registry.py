@@ -143,3 +143,12 @@ register(
     )
 )
 register(Study("cloudmatrix", "CloudMatrix384: DeepSeek-R1 on a 384-NPU UB supernode, EP320 decode, INT8", "Zuo et al., Serving Large Language Models on Huawei CloudMatrix384, arXiv 2506.12708", "hetsim.experiments.cloudmatrix"))  # fmt: skip  # noqa: E501
+register(
+    Study(
+        "dovetail",
+        "Dovetail: the draft on the GPU, the target verified on the host CPU",
+        "Zhang et al., Dovetail: A CPU/GPU Heterogeneous Speculative Decoding for LLM inference, "
+        "arXiv 2412.18934 (EMNLP 2025)",
+        "hetsim.experiments.dovetail",
+    )
+)

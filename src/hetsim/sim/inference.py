@@ -26,7 +26,7 @@ from hetsim.sim.placed import DECODE_SAMPLES as DECODE_SAMPLES
 from hetsim.sim.placed_analyze import analyze_run
 from hetsim.sim.placed_sweep import SWEEP_METRICS as SWEEP_METRICS
 from hetsim.sim.placed_sweep import sweep_run
-from hetsim.sim.speculative import drafter_footprint, with_drafter
+from hetsim.sim.speculative import draft_side, drafter_footprint, reserve_drafter, with_drafter
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.graph import AttentionImpl
@@ -63,14 +63,18 @@ def _options(
 
 
 def _footprint(
-    m: ModelSpec, prec: Precision, batch: Any, seq: Any, opts: Options, live: Any
+    m: ModelSpec, prec: Precision, batch: Any, seq: Any, opts: Options, live: Any, dev: Device
 ) -> dict[str, Any]:
-    """Per-device bytes of the run, the drafter's weights and cache included."""
+    """Per-device bytes of the run, the drafter's weights and cache included (a drafter on
+    another side holds its weights there: :func:`~hetsim.sim.speculative.reserve_drafter`)."""
     fp = footprint(m, prec, batch, seq, opts, live_len=live)
     spec = opts.speculation
     if spec is None:
         return fp
-    return with_drafter(fp, drafter_footprint(spec, m, prec, batch, seq, opts.tp, opts.experts))
+    extra = drafter_footprint(spec, m, prec, batch, seq, opts.tp, opts.experts)
+    if draft_side(spec, dev) != 0:
+        extra = {**extra, "weights": 0.0}
+    return with_drafter(fp, extra)
 
 
 def analyze(
@@ -100,8 +104,9 @@ def analyze(
     every rank); ``speculation``: speculative decoding."""
     m, dev, prec = _resolve(model, hardware, precision, serving)
     opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
+    dev = reserve_drafter(speculation, m, dev, prec, tp, experts)
     w = workload
-    fp = _footprint(m, prec, w.batch, w.input_len + w.output_len, opts, w.input_len)
+    fp = _footprint(m, prec, w.batch, w.input_len + w.output_len, opts, w.input_len, dev)
     return analyze_run(policy, m, dev, prec, w, opts, fp, check_fit=check_fit, dynamic=dynamic)
 
 
@@ -134,5 +139,6 @@ def sweep(
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
     opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
-    fp = _footprint(m, prec, B, P + G, opts, P)
+    dev = reserve_drafter(speculation, m, dev, prec, tp, experts)
+    fp = _footprint(m, prec, B, P + G, opts, P, dev)
     return sweep_run(policy, m, dev, prec, (B, P, G), opts, fp, dynamic=dynamic)

@@ -30,7 +30,7 @@ from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
-from hetsim.sim.speculative import step_drafts
+from hetsim.sim.speculative import prompt_handoff_s, step_drafts
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
@@ -163,10 +163,9 @@ def evaluate(
     dec_t = throttled_s(dec["time_s"], dec_e, dev)
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
-    n_layers = model.n_layers
     # the engine's dispatch time per kernel, scaled by the device's host CPU (Grace vs x86)
-    pre_host = srv.host_pass_s(_kernels(pre_ops), n_layers, B, "prefill") * dev.host_dispatch_scale
-    dec_host = srv.host_pass_s(_kernels(dec_ops), n_layers, B, "decode") * dev.host_dispatch_scale
+    pre_host = srv.host_pass_s(_kernels(pre_ops), model.n_layers, B, "prefill") * dev.host_dispatch_scale
+    dec_host = srv.host_pass_s(_kernels(dec_ops), model.n_layers, B, "decode") * dev.host_dispatch_scale
     host_bound = (pre_host >= pre_t, mean_ctx(np.broadcast_to(dec_host >= dec_t, ctx.shape)) > 0.5)
     pre_t = np.maximum(pre_t, pre_host)
     dec_t = np.maximum(dec_t, dec_host)
@@ -174,11 +173,11 @@ def evaluate(
     sp = step_drafts(spec, model, dev, prec, srv.graph_batch(B), ctx, opts, srv)
     dec_t, dec_e, per, passes = dec_t + sp.time_s, dec_e + sp.energy_j, sp.tokens_per_step, sp.passes
     dec_mean = mean_ctx(dec_t)
+    pre_p2p = pre_p2p + prompt_handoff_s(spec, model, dev, prec, B, P)  # to a drafter on another side
     ttft = pre_t + pre_p2p + step + first * (dec_t[0] + p2p + step) + srv.request_overhead_s
     tpot = np.where(steps > 0, (dec_mean + p2p + step) / per, 0.0)
     e2e = ttft + steps * tpot + run.migration.seconds
-    dec_energy = mean_ctx(dec_e)
-    first_e = dec_e[0]
+    dec_energy, first_e = mean_ctx(dec_e), dec_e[0]
     width = opts.tp * opts.dp  # devices of a stage (DP-attention ranks each run the whole pass)
     dyn = width * (pre["energy_j"] + first * first_e + steps / per * dec_energy)  # pp splits layers
     # fixed host time between passes draws idle power only; the per-sequence part keeps the board
@@ -201,7 +200,7 @@ def evaluate(
         "tpot_s": tpot,
         "e2e_latency_s": e2e,
         "output_throughput_tok_per_s": seqs * G / e2e,
-        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp), 0.0),
+        "mbu": np.where(steps > 0, _utilisation(dec_mem, dec_time, bw * opts.pp + sp.bw_bytes_per_s), 0.0),
         "mfu": _utilisation(pre_ref, pre_t, run.prefill.peak_flop_per_s * opts.pp),
         "energy_j": energy,
         "energy_j_per_token": energy / (seqs * G),
@@ -223,7 +222,8 @@ def evaluate(
         out["decode_flop"] = mean_ctx(np.broadcast_to(dec_flop, ctx.shape))
         out["decode_bytes"] = mean_ctx(np.broadcast_to(dec_bytes, ctx.shape))
         dec_ref_mean = mean_ctx(np.broadcast_to(dec_ref, ctx.shape))
-        out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, run.decode.peak_flop_per_s * opts.pp)
+        dec_peak = run.decode.peak_flop_per_s * opts.pp + sp.peak_flop_per_s
+        out["decode_mfu"] = _utilisation(dec_ref_mean, dec_time, dec_peak)
     n = B.shape
     metrics = {k: np.broadcast_to(np.asarray(v, dtype=float), n) for k, v in out.items()}
     return Evaluated(metrics, pre_ops, dec_ops, run)

@@ -21,6 +21,10 @@ Three drafters:
 
 The acceptance rates are named knobs with their sources (:data:`ACCEPTANCE`); a user's
 measured rate replaces them (``--spec eagle,accept=0.7``).
+
+``side=NAME`` runs the drafter on another compute side of a multi-side device (a GPU beside a
+host CPU that verifies, as Dovetail does; :mod:`hetsim.sim.speculative` prices the hand-off
+over the link between the two); without it the drafter runs on the primary side.
 """
 
 from __future__ import annotations
@@ -49,12 +53,17 @@ MAX_TOKENS = 64
 @dataclass(frozen=True, slots=True)
 class Speculation:
     """``method`` (draft, mtp or eagle), ``tokens`` drafted per step (k), ``acceptance`` per
-    position (alpha), ``draft``: the draft model's preset name (method ``draft``)."""
+    position (alpha), ``draft``: the draft model's preset name (method ``draft``), ``side``: the
+    device side whose units run the drafter ("": the primary side), ``layers``: an eagle head's
+    decoder layers, ``dtype``: the drafter's weight type ("": the run's)."""
 
     method: str
     tokens: int
     acceptance: float
     draft: str = ""
+    side: str = ""
+    layers: int = 1
+    dtype: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -68,20 +77,37 @@ class Speculation:
         if (self.method == "draft") != bool(self.draft):
             raise ConfigError("--spec: the draft method needs draft=NAME (a preset, e.g. "
                               "'draft,draft=llama3.2-1b'); draft=NAME goes with it only")  # fmt: skip
+        n = self.layers
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_TOKENS:
+            raise ConfigError(f"--spec: layers must be a whole number from 1 to {MAX_TOKENS}, got {n!r}")
+        if n != 1 and self.method != "eagle":
+            raise ConfigError("--spec: layers=N (the draft head's decoder layers) goes with eagle only")
+        if self.dtype:
+            from hetsim.workload.dtypes import Precision
+
+            Precision.of(self.dtype)  # an unknown type names the known ones
+        if not isinstance(self.side, str) or self.side != self.side.strip():
+            raise ConfigError(f"--spec: side must be a side's name (e.g. 'side=gpu'), got {self.side!r}")
 
     @classmethod
     def of(cls, method: str, tokens: int | None = None, acceptance: float | None = None,
-           draft: str | None = None) -> Speculation:  # fmt: skip
-        """A speculation with the method's default ``tokens`` and ``acceptance`` where not given."""
+           draft: str | None = None, side: str | None = None, layers: int = 1,
+           dtype: str | None = None) -> Speculation:  # fmt: skip
+        """A speculation with the method's default ``tokens`` and ``acceptance`` where not given
+        (``side``: the drafter's compute side, None: the primary; ``layers``: an eagle head's
+        decoder layers)."""
         if method not in METHODS:
             raise ConfigError(f"--spec must be one of {', '.join(METHODS)}, got {method!r}")
         return cls(method, DEFAULT_TOKENS[method] if tokens is None else tokens,
-                   ACCEPTANCE[method] if acceptance is None else acceptance, draft or "")  # fmt: skip
+                   ACCEPTANCE[method] if acceptance is None else acceptance, draft or "", side or "", layers,
+                   dtype or "")  # fmt: skip
 
     @classmethod
     def parse(cls, text: str) -> Speculation | None:
         """A speculation written as text (an explore axis value): ``""`` or ``none`` (none),
-        ``METHOD[,k=K][,accept=A][,draft=NAME]``, e.g. ``eagle,k=3,accept=0.8``."""
+        ``METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,layers=N][,dtype=T]``, e.g.
+        ``eagle,k=3,accept=0.8`` or ``eagle,layers=4,side=gpu`` (a four-layer head on the device's
+        side ``gpu``)."""
         text = text.strip()
         if text.lower() in ("", "none", "off"):
             return None
@@ -89,16 +115,20 @@ class Speculation:
         kw: dict[str, str] = {}
         for item in rest:
             key, eq, value = item.partition("=")
-            if not eq or key not in ("k", "accept", "draft") or key in kw:
-                raise ConfigError(f"speculation {text!r}: write METHOD[,k=K][,accept=A][,draft=NAME], "
-                                  "e.g. 'eagle,k=3,accept=0.8' or 'draft,draft=llama3.2-1b'")  # fmt: skip
+            if not eq or key not in ("k", "accept", "draft", "side", "layers", "dtype") or key in kw:
+                raise ConfigError(f"speculation {text!r}: write METHOD[,k=K][,accept=A][,draft=NAME]"
+                                  "[,side=SIDE][,layers=N][,dtype=T], e.g. 'eagle,k=3,accept=0.8' or "
+                                  "'draft,draft=llama3.2-1b,side=gpu'")  # fmt: skip
             kw[key] = value
         try:
             k = int(kw["k"]) if "k" in kw else None
             accept = float(kw["accept"]) if "accept" in kw else None
+            layers = int(kw["layers"]) if "layers" in kw else 1
         except ValueError:
-            raise ConfigError(f"speculation {text!r}: k must be a whole number and accept a rate") from None
-        return cls.of(method, k, accept, kw.get("draft"))
+            raise ConfigError(
+                f"speculation {text!r}: k and layers must be whole numbers and accept a rate"
+            ) from None
+        return cls.of(method, k, accept, kw.get("draft"), kw.get("side"), layers, kw.get("dtype"))
 
     @property
     def tokens_per_step(self) -> float:
@@ -111,8 +141,22 @@ class Speculation:
     @property
     def label(self) -> str:
         what = f"draft model {self.draft}" if self.method == "draft" else f"{self.method} head"
+        if self.layers > 1:
+            what += f" of {self.layers} layers"
+        if self.dtype:
+            what += f" in {self.dtype}"
+        if self.side:
+            what += f" on side {self.side}"
+        held = (
+            (
+                f"; its weights are held on {self.side}, whose capacity below is the room they leave "
+                "the target; each step's drafts and verdict cross the link to the primary"
+            )
+            if self.side
+            else ""
+        )
         return (f"speculative decoding: {what}, {self.tokens} drafted per step at acceptance "
-                f"{self.acceptance:g}: {self.tokens_per_step:.3g} tokens per step")  # fmt: skip
+                f"{self.acceptance:g}: {self.tokens_per_step:.3g} tokens per step{held}")  # fmt: skip
 
     def drafter(self, target: ModelSpec) -> ModelSpec:
         """The model one draft pass runs (for ``mtp`` and ``eagle`` a one-layer model built from
@@ -132,7 +176,8 @@ class Speculation:
                 f"{target.name} ships no multi-token-prediction modules (DeepSeek-V3 and Qwen3-Next do); "
                 "use --spec eagle or --spec draft"
             )
-        return one_layer(target, dense=self.method == "eagle")
+        one = one_layer(target, dense=self.method == "eagle")
+        return one if self.layers == 1 else dataclasses.replace(one, n_layers=self.layers)
 
 
 def one_layer(target: ModelSpec, dense: bool) -> ModelSpec:
