@@ -21,7 +21,12 @@ KNOWN_MISSES = {
     "kept weight reads 2.125 bits per weight; the published 164 token/s implies under 1.7",
     ("accllm", "energy efficiency over FlightLLM"): "2.80x, just under 2.85: the throughput ratio times the "
     "published 45 W / 33 W",
-    ("melange", "saving vs the cheapest single type, mixed"): "16.9% vs 13% +30%: just outside the band",
+    ("melange", "smallest saving over a single-type fleet, Arena"): "10.2% (A10G at 16 req/s) vs 15%",
+    ("melange", "largest saving over a single-type fleet, PubMed"): "60% (H100 at 1 req/s) vs 33%: hetsim's "
+    "A10Gs serve 1 req/s of PubMed where the paper's fleet costs about twice as much",
+    ("melange", "smallest saving over a single-type fleet, PubMed"): "3.7% (A100 at 32 req/s) vs 15%",
+    ("melange", "largest saving over a single-type fleet, mixed"): "87% (H100 at 1 req/s) vs 51%: one A10G "
+    "serves the mixed set at 1 req/s here, one A100 in the paper",
     ("neupims", "throughput over naive NPU+PIM"): "1.14x: the DRAM-timing PIM (tFAW activation window "
     "included) runs attention in 4-26% of the NPU's GEMM time; the paper's ratios imply ~60%",
     ("sn40l", "CoE serving speedup over DGX H100"): "4.9x: hetsim's TP8 batch-1 GPU expert runs at ~13% "
