@@ -54,6 +54,33 @@ def test_per_bank_commands_are_bounded_by_the_command_bus() -> None:
     assert slow.bandwidth_bytes_per_s == pytest.approx(256 * 2048 / ((28 + 64 * 16 + 16) * 1e-9))
 
 
+def test_the_activation_window_delays_opening_every_bank() -> None:
+    fields = {f: getattr(AIM, f) for f in AIM.__dataclass_fields__}
+    # 16 banks, 8 may open per 20 ns window: the last 8 open 20 ns after the first
+    faw = DramTiming(**{**fields, "tfaw_s": 20e-9, "activates_per_faw": 8})
+    assert faw.activation_s == pytest.approx(20e-9)
+    assert faw.round_s(64) == pytest.approx(128e-9)
+    assert faw.bandwidth_bytes_per_s < AIM.bandwidth_bytes_per_s
+    # a window wide enough for every bank costs nothing
+    wide = DramTiming(**{**fields, "tfaw_s": 20e-9, "activates_per_faw": 16})
+    assert wide.round_s(64) == pytest.approx(AIM.round_s(64))
+    block = {
+        "channels": 16,
+        "banks_per_channel": 16,
+        "row": "2 KiB",
+        "column": "32 B",
+        "tRCD": "28 ns",
+        "tRP": "16 ns",
+        "tRAS": "27 ns",
+        "tCCD": "1 ns",
+        "tFAW": "20 ns",
+        "activates_per_faw": 8,
+    }
+    assert timing_from_mapping(block, "m").activation_s == pytest.approx(20e-9)
+    with pytest.raises(ConfigError, match="activates_per_faw"):
+        timing_from_mapping({**block, "activates_per_faw": 0}, "m")
+
+
 @given(
     nbytes=st.floats(1.0, 1e10),
     extra=st.floats(0.0, 1e9),

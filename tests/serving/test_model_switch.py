@@ -45,3 +45,12 @@ def test_bad_switch_paths_are_refused() -> None:
         switch_path(dev, "ddr", "hbm", 100e9)
     with pytest.raises(ConfigError, match="at least one"):
         replay(["a"], 0)
+
+
+def test_the_peak_rate_is_the_route_at_its_datasheet_bandwidth() -> None:
+    dev = get_hardware("h100-sxmx8+xeon-8480x2+dram:2TB")
+    path = switch_path(dev, "host", "gpu", 1.7e9, reserve_bytes=8e9)
+    pcie = next(sl.link for sl in dev.side_links() if "PCIe" in sl.link.name)
+    assert path.peak_bytes_per_s == pytest.approx(pcie.bandwidth_bytes_per_s)
+    assert path.bandwidth_bytes_per_s == pytest.approx(pcie.bandwidth_bytes_per_s * pcie.efficiency)
+    assert path.bandwidth_bytes_per_s <= path.peak_bytes_per_s

@@ -20,6 +20,10 @@ solved with SciPy's ``milp`` (HiGHS). A single-type fleet needs ceil(sum_i load_
 from __future__ import annotations
 
 import math
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +66,31 @@ def single_type(types: tuple[str, ...], rates: Any, max_rates: Any, prices: Any)
     return out
 
 
+@contextmanager
+def _quiet_solver() -> Iterator[None]:
+    """Run HiGHS with the process's standard output pointed at /dev/null. Some HiGHS builds
+    print a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution ...") from C++
+    whatever ``disp`` says, into reports and the CLI's output; the C library's buffer is
+    flushed before the descriptor is given back, so the line cannot surface later either."""
+    import ctypes
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 to redirect
+        yield
+        return
+    libc = ctypes.CDLL(None)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def cheapest_fleet(types: tuple[str, ...], rates: Any, max_rates: Any, prices: Any) -> Fleet:
     """The least-price fleet mixing ``types`` that serves every slice (see the module doc)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -85,12 +114,13 @@ def cheapest_fleet(types: tuple[str, ...], rates: Any, max_rates: Any, prices: A
         cap[j, j:nx:k] = finite[:, j]
         cap[j, nx + j] = -1.0
     upper = np.concatenate([np.where(np.isfinite(load), 1.0, 0.0).ravel(), np.full(k, np.inf)])
-    res = milp(
-        c,
-        integrality=np.ones(nx + k),
-        bounds=Bounds(np.zeros(nx + k), upper),
-        constraints=[LinearConstraint(one, 1.0, 1.0), LinearConstraint(cap, -np.inf, 0.0)],
-    )
+    with _quiet_solver():
+        res = milp(
+            c,
+            integrality=np.ones(nx + k),
+            bounds=Bounds(np.zeros(nx + k), upper),
+            constraints=[LinearConstraint(one, 1.0, 1.0), LinearConstraint(cap, -np.inf, 0.0)],
+        )
     if not res.success:
         raise ConfigError(f"fleet: the integer program found no fleet ({res.message})")
     x = np.round(res.x[:nx]).reshape(n, k)

@@ -10,9 +10,12 @@ SK hynix AiM's MAC_ABK), otherwise each bank needs its own column command and th
 bus (``command_rate`` commands/s per channel) can become the limit. One *round* of a channel
 (every bank reading ``k`` columns of one row) takes
 
-    t_round(k) = tRCD + max(k x t_col, tRAS - tRCD) + tRP,  t_col = max(tCCD, cmds / command_rate)
+    t_round(k) = t_act + tRCD + max(k x t_col, tRAS - tRCD) + tRP,  t_col = max(tCCD, cmds / command_rate)
 
-with ``cmds`` = 1 (all-bank) or ``banks``. A stream of R full rounds and a last partial round
+with ``cmds`` = 1 (all-bank) or ``banks``. ``t_act`` is the power rule on activations: at most
+``activates_per_faw`` banks of a channel may open within one ``tFAW`` window, so opening all its
+banks waits (ceil(banks / activates_per_faw) - 1) x tFAW before the last ones open (0 when the
+block gives no ``tFAW``). A stream of R full rounds and a last partial round
 of k columns takes R x t_round(cols_per_row) + t_round(k); channels run in parallel. Energy:
 one ``activate`` (ACT + PRE) per bank per round and one ``column`` access per bank per column.
 
@@ -47,6 +50,8 @@ KEYS = (
     "all_bank",
     "activate_pj",
     "column_pj",
+    "tFAW",
+    "activates_per_faw",
 )
 SIZES_BYTES = tuple(float(10**e) for e in np.arange(3.0, 11.5, 0.5))  # 1 kB .. 300 GB
 
@@ -67,6 +72,8 @@ class DramTiming:
     all_bank: bool = True  # one command drives every bank of a channel (PIM all-bank mode)
     activate_j: float = 0.0  # one ACT + PRE of one bank
     column_j: float = 0.0  # one column access of one bank (array read to the bank's datapath)
+    tfaw_s: float = 0.0  # four-activate window: at most activates_per_faw bank openings in it
+    activates_per_faw: int = 4  # bank activations one channel may issue within tFAW
 
     def __post_init__(self) -> None:
         if self.channels < 1 or self.banks_per_channel < 1:
@@ -74,7 +81,9 @@ class DramTiming:
         for name in ("row_bytes", "column_bytes", "tccd_s", "command_rate_per_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"dram: {name} must be positive")
-        for name in ("trcd_s", "trp_s", "tras_s", "activate_j", "column_j"):
+        if self.activates_per_faw < 1:
+            raise ConfigError("dram: activates_per_faw must be at least 1")
+        for name in ("trcd_s", "trp_s", "tras_s", "activate_j", "column_j", "tfaw_s"):
             v = getattr(self, name)
             if not 0 <= v < math.inf:
                 raise ConfigError(f"dram: {name} must be non-negative and finite, got {v}")
@@ -96,11 +105,17 @@ class DramTiming:
         cmds = 1 if self.all_bank else self.banks_per_channel
         return max(self.tccd_s, cmds / self.command_rate_per_s)
 
+    @property
+    def activation_s(self) -> float:
+        """Wait, beyond tRCD, before the last banks of a channel have opened: the activation
+        window lets ``activates_per_faw`` banks open per ``tFAW``."""
+        return (math.ceil(self.banks_per_channel / self.activates_per_faw) - 1) * self.tfaw_s
+
     def round_s(self, columns: Any) -> Any:
         """One round of a channel: every bank opens a row, reads ``columns`` columns, closes it."""
         k = np.asarray(columns, dtype=float)
         body = np.maximum(k * self.column_s, self.tras_s - self.trcd_s)
-        return np.where(k > 0, self.trcd_s + body + self.trp_s, 0.0)
+        return np.where(k > 0, self.activation_s + self.trcd_s + body + self.trp_s, 0.0)
 
     @property
     def bytes_per_round(self) -> float:
@@ -178,6 +193,8 @@ def timing_from_mapping(raw: Mapping[str, Any], where: str) -> DramTiming:
         all_bank=all_bank,
         activate_j=parse_number(raw.get("activate_pj", 0.0), where=f"{where}.activate_pj") * PJ,
         column_j=parse_number(raw.get("column_pj", 0.0), where=f"{where}.column_pj") * PJ,
+        tfaw_s=q("tFAW", "s") if "tFAW" in raw else 0.0,
+        activates_per_faw=count("activates_per_faw") if "activates_per_faw" in raw else 4,
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.placement.migration import transfer_bandwidth
+from hetsim.placement.topology import route
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class SwitchPath:
     bandwidth_bytes_per_s: float  # the migration's rate from source to target
     slots: int  # models the serving tier holds at once
     stored: int  # models the capacity tier holds
+    peak_bytes_per_s: float = 0.0  # the same path at its links' datasheet rates (no stream efficiency)
 
     def switch_s(self, model_bytes: float) -> float:
         """Seconds to bring one model (its share on this device) into the serving tier."""
@@ -63,7 +65,16 @@ def switch_path(
         )
     stored = int(dev.sides[src].memory.capacity_bytes // model_bytes)
     bw = transfer_bandwidth(dev, src, dst)
-    return SwitchPath(dev.name, source, target, bw, slots, stored)
+    return SwitchPath(dev.name, source, target, bw, slots, stored, _peak(dev, src, dst))
+
+
+def _peak(dev: Device, src: int, dst: int) -> float:
+    """The migration rate with every link of the route at its datasheet bandwidth: what a
+    study that takes a copy at the interface's specification assumes."""
+    links = {sl.link.name: sl.link.bandwidth_bytes_per_s for sl in dev.side_links()}
+    narrowest = min((links[n] for n in route(dev, src, dst).links), default=float("inf"))
+    mem = (dev.sides[src].memory.bandwidth_bytes_per_s, dev.sides[dst].memory.bandwidth_bytes_per_s)
+    return min(narrowest, *mem)
 
 
 def replay(requested: Sequence[str], slots: int, warm: Sequence[str] = ()) -> list[bool]:
