@@ -82,7 +82,8 @@ class Scheduler(ABC):
         return FifoQueue()
 
     def victim(self, st: EngineState) -> int:
-        """The running request to preempt when KV blocks run out: the newest."""
+        """The running request to preempt when KV blocks run out: the one that arrived last
+        (vLLM V0's order); the schedulers that follow vLLM V1 take the one admitted last."""
         return st.victim_newest()
 
     @abstractmethod
@@ -194,6 +195,7 @@ def admit_waiting(
                 kept.drop(i)  # type: ignore[union-attr]
                 st.done[i] = st.kv[i] = s0
             pf.append(i)
+            st.stamp(i)
             q = min(q, room)
             chunks.append((i, q))
             room -= q
