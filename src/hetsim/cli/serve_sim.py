@@ -77,7 +77,19 @@ def _outputs(paths: dict[str, Path | None], force: bool) -> None:
         if key in seen:
             raise ConfigError(f"{seen[key]} and {flag} name the same file {p}; give two names")
         seen[key] = flag
+        if flag.startswith("--plot"):
+            _image_format(flag, p)
         writable(p, force)
+
+
+def _image_format(flag: str, p: Path) -> None:
+    """A plot's file name ends in a format Matplotlib writes (loaded only when a plot is asked)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if p.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{flag} {p}: name a file ending in an image format Matplotlib writes "
+                          f"({', '.join(sorted(formats))})")  # fmt: skip
 
 
 def _link(text: str | None) -> Any:
