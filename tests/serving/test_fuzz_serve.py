@@ -136,8 +136,8 @@ def test_fuzz_serve_sim(
         check_new_files(before, after, args)
         if "--force" not in args:
             assert (root / "out" / "existing.png").read_bytes() == PRECIOUS, args
-        outs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in OUTPUTS]
-        if len(outs) != len(set(outs)):
+        outs = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in OUTPUTS}  # a repeated flag: its last
+        if len(outs) != len(set(outs.values())):
             assert code == 2, (args, "two outputs on one path")
         if code == 2:
             assert not after.keys() - before.keys(), (args, "a refused command left a file behind")

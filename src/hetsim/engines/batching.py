@@ -48,6 +48,12 @@ class EngineConfig:
     # device <-> host KV copies (swap preemption, KV offload) when the hardware description has
     # no host tier and link of its own
     swap_bandwidth_bytes_per_s: float = 64e9
+    # latency of the engine's own tensor-parallel all-reduce of a small message (a one-shot kernel
+    # over peer memory in place of NCCL's ring or NVLS steps); 0: the device's calibrated (NCCL) one
+    allreduce_latency_s: float = 0.0
+    # the engine's all-reduces use the switch's in-network reduction (NVLS) where the device's
+    # interconnect has it; False: they run as rings whatever the switch can do
+    allreduce_in_network: bool = True
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +77,8 @@ class EngineConfig:
             raise ConfigError(
                 f"engine {self.name}: memory_utilization must be in (0, 1], got {self.memory_utilization}"
             )
-        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s)
+        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s,
+                     self.allreduce_latency_s)  # fmt: skip
         finite = all(map(math.isfinite, overheads)) and math.isfinite(self.swap_bandwidth_bytes_per_s)
         if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
             raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
