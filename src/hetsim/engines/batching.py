@@ -48,12 +48,12 @@ class EngineConfig:
     # device <-> host KV copies (swap preemption, KV offload) when the hardware description has
     # no host tier and link of its own
     swap_bandwidth_bytes_per_s: float = 64e9
-    # latency of the engine's own tensor-parallel all-reduce of a small message (a one-shot kernel
-    # over peer memory in place of NCCL's ring or NVLS steps); 0: the device's calibrated (NCCL) one
+    # the engine's tensor-parallel all-reduce: "nccl" (the device's calibrated collective) or
+    # "trtllm-custom" (TensorRT-LLM's plugin: its own one-shot / two-shot kernels over peer memory
+    # below its workspace size, NCCL above; hetsim.serving.allreduce), whose kernel latency per
+    # dependent step is allreduce_latency_s
+    allreduce: str = "nccl"
     allreduce_latency_s: float = 0.0
-    # the engine's all-reduces use the switch's in-network reduction (NVLS) where the device's
-    # interconnect has it; False: they run as rings whatever the switch can do
-    allreduce_in_network: bool = True
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +82,8 @@ class EngineConfig:
         finite = all(map(math.isfinite, overheads)) and math.isfinite(self.swap_bandwidth_bytes_per_s)
         if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
             raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
+        if self.allreduce not in ("nccl", "trtllm-custom"):
+            raise ConfigError(f"engine {self.name}: allreduce must be nccl or trtllm-custom")
         if self.reservation not in ("on_demand", "max"):
             raise ConfigError(f"engine {self.name}: reservation must be on_demand or max")
         if self.preemption not in ("recompute", "swap"):

@@ -5,7 +5,7 @@ request can ever be served, and the iteration-cost tables of :mod:`hetsim.servin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -140,13 +140,16 @@ def get_pricer(
         experts,
         speculation,
         eng.step_overhead_s if k else 0.0,
+        eng.allreduce,
         eng.allreduce_latency_s,
-        eng.allreduce_in_network,
     )
     hit = _PRICERS.get(key)
     if hit is not None and hit[1] is model and hit[2] is dev:
         return hit[0]
-    dev0, dev = dev, engine_device(dev, eng, tp)
+    if op_pricer is None and eng.allreduce != "nccl" and tp > 1:
+        from hetsim.serving.allreduce import engine_allreduce
+
+        op_pricer = engine_allreduce(dev, prec, tp, eng)
     pricer = build_pricer(  # a verify pass runs k + 1 positions of every decoding sequence
         model, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens + k * eng.max_num_seqs,
         max_seqs=(k + 1) * eng.max_num_seqs, max_context=ctx, op_pricer=op_pricer, experts=experts,
@@ -158,19 +161,5 @@ def get_pricer(
                                     step_overhead_s=eng.step_overhead_s, experts=experts)  # fmt: skip
     if len(_PRICERS) > 32:
         _PRICERS.clear()
-    _PRICERS[key] = (pricer, model, dev0)
+    _PRICERS[key] = (pricer, model, dev)
     return pricer
-
-
-def engine_device(dev: Device, eng: EngineConfig, tp: int) -> Device:
-    """``dev`` with the engine's own all-reduce (``EngineConfig.allreduce_latency_s``: one
-    dependent step of that latency, in place of the calibrated NCCL base and per-hop latency)
-    in its calibrated kernels; ``dev`` itself without one, at tp 1 or on the datasheet roofline."""
-    a, link = eng.allreduce_latency_s, dev.interconnect
-    if tp == 1:
-        return dev
-    if not eng.allreduce_in_network and link is not None and link.in_network_reduction:
-        dev = replace(dev, interconnect=replace(link, in_network_reduction=False))
-    if a and dev.kernels is not None:
-        dev = replace(dev, kernels=replace(dev.kernels, allreduce_latency_s=a, allreduce_hop_latency_s=0.0))
-    return dev
