@@ -36,7 +36,10 @@ def test_one_shot_two_shot_and_nccl_by_message_size() -> None:
     dev = get_hardware("h100-sxm", calibrated=True)
     run = engine_allreduce(dev, Precision(), 4, eng)
     nccl = default_op_pricer(dev, Precision(), 4)  # the device's calibrated (NCCL) collective
-    assert engine_allreduce(dev, Precision(), 4, get_engine("trtllm")) is not run
+    on_nccl = engine_allreduce(dev, Precision(), 4, get_engine("trtllm").with_(allreduce="nccl"))
+    assert float(on_nccl([_allreduce(np.array(1e4))])[0].time_s) == float(
+        nccl([_allreduce(np.array(1e4))])[0].time_s
+    )
     sizes = np.geomspace(1e2, 1e9, 400)
     times = np.asarray(run([_allreduce(sizes)])[0].time_s)
     assert np.all(np.diff(times) >= 0)  # a bigger message is never cheaper, across both switches
@@ -51,7 +54,7 @@ def test_the_custom_kernels_speed_up_a_small_decode_step_and_leave_tp1_alone() -
     from hetsim.workload.registry import get_model
 
     m, dev = get_model("llama3-70b"), get_hardware("h100-sxm", calibrated=True)
-    nccl = get_engine("trtllm")
+    nccl = get_engine("trtllm").with_(allreduce="nccl")
     own = nccl.with_(allreduce="trtllm-custom", allreduce_latency_s=LAT)
     a = get_pricer(m, dev, Precision(), nccl, 4, 1024).dense(4, 4)[0]
     b = get_pricer(m, dev, Precision(), own, 4, 1024).dense(4, 4)[0]

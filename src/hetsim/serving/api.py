@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.power import active_w
-from hetsim.errors import ConfigError
+from hetsim.errors import ConfigError, MappingError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device, Link
 from hetsim.placement.policies import check_name, is_search
@@ -149,6 +149,9 @@ def _serve(key: str, run: _Run) -> ServingResult:
     m, dev, prec, eng, tp, requests = run.m, run.dev, run.prec, run.eng, run.tp, run.requests
     op_pricer, max_queue, disaggregate = run.op_pricer, run.max_queue, run.disaggregate
     decode_hardware, decode_tp = run.decode_hardware, run.decode_tp
+    if key != "primary" and (run.speculation is not None or run.experts.dp > 1):
+        what = "--spec" if run.speculation is not None else "--dp-attention"
+        raise MappingError(f"{what} with placement policy {key} is not modelled; give --policy primary")
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary", experts=run.experts)
     kv = with_drafter(kv, m, prec, tp, run.speculation, run.experts)
     check_requests(requests, m, eng, kv)
@@ -173,8 +176,6 @@ def _serve(key: str, run: _Run) -> ServingResult:
         notes.append(run.speculation.label + " (ITL per emitted token)")
     ranks = run.experts.dp
     if ranks > 1:
-        if key != "primary":
-            raise ConfigError("--dp-attention with a placement --policy is not modelled; drop --policy")
         run_kw["power_w"] = (dev.static_power_w, active_w(dev), 1)
         log = run_dp_ranks(requests, eng, pricer, ranks, run_kw, max_queue, run.progress)
         instances = ranks

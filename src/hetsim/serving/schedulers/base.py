@@ -195,7 +195,8 @@ def admit_waiting(
                 kept.drop(i)  # type: ignore[union-attr]
                 st.done[i] = st.kv[i] = s0
             pf.append(i)
-            st.stamp(i)
+            st.n_admit += 1  # st.stamp(i), inline
+            st.adm[i] = st.n_admit
             q = min(q, room)
             chunks.append((i, q))
             room -= q
