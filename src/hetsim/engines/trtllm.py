@@ -32,8 +32,9 @@ _FIT = (
     "the H200 rows held out"
 )
 _ALLREDUCE = (
-    "documented: TensorRT-LLM allreducePlugin.cpp selectImplementation (AUTO on NVLink: its own one-shot kernel "
-    "below 1 MB at TP<=4, two-shot up to the 8 MB workspace of customAllReduceUtils.h, NCCL above)"
+    "documented: TensorRT-LLM allreducePlugin.cpp selectImplementation (AUTO on NVLink: its own "
+    "one-shot kernel below 1 MB at TP<=4, two-shot up to the 8 MB workspace of customAllReduceUtils.h, "
+    "NCCL above)"
 )
 _TUNE = "https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html"
 _LLMAPI = "https://nvidia.github.io/TensorRT-LLM/llm-api/reference.html"
