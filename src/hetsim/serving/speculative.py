@@ -107,7 +107,8 @@ def speculative_tables(
     k = spec.tokens
     n = np.arange(1, base.max_seqs // (k + 1) + 1, dtype=float)
     x = base.dec_x
-    ops = build_ops(m, prec, phase="decode", batch=n[:, None], q_len=float(k + 1), context=x[None, :],
+    ctx = np.maximum(x, k + 1.0)[None, :]  # a verify pass holds at least its own k + 1 positions
+    ops = build_ops(m, prec, phase="decode", batch=n[:, None], q_len=float(k + 1), context=ctx,
                     tp=tp, experts=experts)  # fmt: skip
     shape = (len(n), len(x))
     t, e = np.zeros(shape), np.zeros(shape)
