@@ -387,18 +387,6 @@ class EngineState:
                 self.io_s += c.register(self.pid[i], self.P[i] + self.G[i], hold=False)
         self.free_slots.append(i)
 
-    def victim_newest(self) -> int:
-        """The running request that arrived last (vLLM V0's preemption order: its running queue
-        is kept sorted by arrival)."""
-        arr, rid = self.arr, self.rid
-        return max((*self.dec, *self.pf), key=lambda j: (arr[j], rid[j]))
-
-    def victim_last_admitted(self) -> int:
-        """The running request admitted last (vLLM V1: ``self.running.pop()``, the running queue
-        appended to at each admission, a preempted and readmitted request at its tail again)."""
-        adm = self.adm
-        return max((*self.dec, *self.pf), key=adm.__getitem__)
-
     def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(first token, finish, preemptions, energy) per request id; the energy of requests still
         running (a run cut short) is what they were charged so far."""

@@ -84,11 +84,25 @@ class Scheduler(ABC):
     def victim(self, st: EngineState) -> int:
         """The running request to preempt when KV blocks run out: the one that arrived last
         (vLLM V0's order); the schedulers that follow vLLM V1 take the one admitted last."""
-        return st.victim_newest()
+        return newest_arrival(st)
 
     @abstractmethod
     def form(self, st: EngineState, t: float) -> Batch:
         """The next iteration's batch (admissions and block allocations happen here)."""
+
+
+def newest_arrival(st: EngineState) -> int:
+    """The running request that arrived last (vLLM V0's preemption order: its running queue is
+    kept sorted by arrival)."""
+    arr, rid = st.arr, st.rid
+    return max((*st.dec, *st.pf), key=lambda j: (arr[j], rid[j]))
+
+
+def last_admitted(st: EngineState) -> int:
+    """The running request admitted last (vLLM V1: ``self.running.pop()``, the running queue
+    appended to at each admission, a preempted and readmitted request at its tail again)."""
+    adm = st.adm
+    return max((*st.dec, *st.pf), key=adm.__getitem__)
 
 
 REGISTRY: dict[str, type[Scheduler]] = {}

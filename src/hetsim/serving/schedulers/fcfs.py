@@ -7,7 +7,7 @@ this is Sarathi-Serve's stall-free batching with the whole token budget as the c
 
 from __future__ import annotations
 
-from hetsim.serving.schedulers.base import Batch, Scheduler, mixed_batch, register
+from hetsim.serving.schedulers.base import Batch, Scheduler, last_admitted, mixed_batch, register
 from hetsim.serving.state import EngineState
 
 
@@ -19,7 +19,7 @@ class FCFS(Scheduler):
               "TensorRT-LLM in-flight batching")  # fmt: skip
 
     def victim(self, st: EngineState) -> int:
-        return st.victim_last_admitted()
+        return last_admitted(st)
 
     def form(self, st: EngineState, t: float) -> Batch:
         return mixed_batch(st, self, t, st.eng.max_num_batched_tokens)

@@ -7,7 +7,7 @@ whole token budget): the running request admitted last is preempted first."""
 
 from __future__ import annotations
 
-from hetsim.serving.schedulers.base import Batch, Scheduler, mixed_batch, register
+from hetsim.serving.schedulers.base import Batch, Scheduler, last_admitted, mixed_batch, register
 from hetsim.serving.state import EngineState
 
 # Sarathi-Serve's token budget under a strict decode-latency SLO (paper Section 5: 512 tokens for
@@ -22,7 +22,7 @@ class StallFree(Scheduler):
     source = "Sarathi-Serve (Agrawal et al., OSDI 2024), stall-free batching with a 512-token budget"
 
     def victim(self, st: EngineState) -> int:
-        return st.victim_last_admitted()
+        return last_admitted(st)
 
     def form(self, st: EngineState, t: float) -> Batch:
         budget = st.eng.prefill_chunk_tokens or DEFAULT_CHUNK_TOKENS
