@@ -102,6 +102,9 @@ def simulate_serving(
     _check_experts(m, tp, experts, disaggregate)
     if speculation is not None:
         speculation.drafter(m)  # a drafter the model cannot have fails here, in one line
+        if getattr(speculation, "side", ""):  # a drafter on another side (analyze's): not here yet
+            raise ConfigError("--spec side=... is not modelled in serve-sim (the drafter runs on the primary "
+                              "side); drop side=, or use 'hetsim analyze'")  # fmt: skip
         if disaggregate is not None:
             raise ConfigError("--spec with --disaggregate is not modelled; drop one of them")
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
