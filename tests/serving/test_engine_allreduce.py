@@ -68,3 +68,18 @@ def test_the_custom_kernels_speed_up_a_small_decode_step_and_leave_tp1_alone() -
 def test_an_unknown_all_reduce_is_refused() -> None:
     with pytest.raises(ConfigError, match="allreduce must be nccl or trtllm-custom"):
         EngineConfig(allreduce="mscclpp")
+
+
+def test_the_all_reduce_fit_takes_the_least_error_of_its_grid_and_leaves_nccl_engines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """validate.fit_allreduce: the grid value with the least error on the rows it is given (the
+    scoring is replaced by a known bowl around 20 us, so the choice is checked without serving
+    runs); an engine on NCCL is returned as it is."""
+    from hetsim.serving import validate
+
+    monkeypatch.setattr(validate, "_error", lambda rows, eng, spread: abs(eng.allreduce_latency_s - 19e-6))
+    nccl = get_engine("vllm")
+    assert validate.fit_allreduce([], nccl, {}) is nccl
+    fitted = validate.fit_allreduce([], get_engine("trtllm"), {})
+    assert fitted.allreduce_latency_s == 20e-6 and fitted.allreduce == "trtllm-custom"
