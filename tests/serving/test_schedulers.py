@@ -13,10 +13,13 @@ from hetsim.engines.batching import EngineConfig
 from hetsim.hardware.loader import get_hardware
 from hetsim.serving import get_engine, make_requests, simulate_serving
 from hetsim.serving.budget import get_pricer
+from hetsim.serving.kvcache import BlockPool
 from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.requests import RequestSet
 from hetsim.serving.schedulers import REGISTRY, get_scheduler
+from hetsim.serving.schedulers.base import FifoQueue
 from hetsim.serving.schedulers.stall_free import DEFAULT_CHUNK_TOKENS
+from hetsim.serving.state import EngineState
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.registry import get_model
 
@@ -146,3 +149,33 @@ def test_vllm_v1_prefix_caching_keeps_a_preempted_requests_blocks() -> None:
     assert cached.finish_s[1] < plain.finish_s[1]
     # more blocks than the full lengths need: nothing to keep, nothing changes
     assert _run_blocks(reqs, 277, eng).preemptions.tolist() == [0, 0]
+
+
+def _running_state(admit_order: list[int]) -> tuple[EngineState, list[int]]:
+    """An engine state with three requests arrived at 0, 1 and 2 s, admitted (their prefills
+    running) in ``admit_order``; returns it and the slots by arrival."""
+    reqs = RequestSet(np.array([0.0, 1.0, 2.0]), np.array([64, 64, 64]), np.array([8, 8, 8]), "poisson")
+    st = EngineState(reqs, VLLM, BlockPool(100, 16), None, FifoQueue(), prefilled=False,
+                     kv_bytes_per_token=1.0, swap_bytes_per_s=1e9)  # fmt: skip
+    slots = [st.enter(r, float(r)) for r in range(3)]
+    for r in admit_order:
+        assert st.admit_prefill(slots[r], st.pool.free) == 0
+    return st, slots
+
+
+@pytest.mark.parametrize("order", [[0, 2, 1], [2, 1, 0], [1, 0, 2]])
+def test_vllm_v1_schedulers_preempt_the_request_admitted_last(order: list[int]) -> None:
+    """vLLM V1 preempts ``self.running.pop()``: the tail of its running queue, which is the order of
+    admission (a preempted request rejoins it at the tail), not of arrival. fcfs and stall-free
+    follow it; prefill-first (vLLM V0, whose running queue is kept in arrival order) takes the
+    newest arrival. Where the two orders differ, so do the victims."""
+    st, slots = _running_state(order)
+    for name in ("fcfs", "stall-free"):
+        assert get_scheduler(name).victim(st) == slots[order[-1]], name
+    assert get_scheduler("prefill-first").victim(st) == slots[2]
+    # preempted and admitted again, a request is at the tail once more
+    first = slots[order[0]]
+    st.preempt(first)
+    assert st.waiting.pop() == first
+    st.admit_prefill(first, st.pool.free)
+    assert get_scheduler("fcfs").victim(st) == first

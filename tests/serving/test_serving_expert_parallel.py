@@ -32,8 +32,11 @@ def test_ep_over_the_tp_group_is_served_and_priced_apart() -> None:
 
 def test_what_serve_sim_does_not_model_is_refused(run_cli: Any) -> None:
     reqs = make_requests(4, rate_per_s=1, input_len=64, output_len=8)
-    with pytest.raises(ConfigError, match="DP attention"):
-        simulate_serving("qwen3-30b-a3b", "h100-sxm", reqs, experts=ExpertParallel(2, True))
+    with pytest.raises(ConfigError, match="more ranks than the 4 requests"):  # DP attention is served now
+        simulate_serving("qwen3-30b-a3b", "h100-sxm", reqs, experts=ExpertParallel(8, True))
+    with pytest.raises(ConfigError, match="needs open arrivals"):
+        closed = make_requests(4, arrival="closed", concurrency=2, input_len=64, output_len=8)
+        simulate_serving("qwen3-30b-a3b", "h100-sxm", closed, experts=ExpertParallel(2, True))
     with pytest.raises(ConfigError, match="is dense"):
         simulate_serving("llama3-8b", "h100-sxm", reqs, tp=2, experts=ExpertParallel(2))
     args = ("-m", "qwen3-30b-a3b", "-H", "h100-sxm", "--ep", "4", "--tp", "2", "--rate", "1")

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from hetsim.cli.common import app
-from hetsim.cli.parallel_options import EpOption, experts_of
+from hetsim.cli.parallel_options import (
+    DpAttentionOption,
+    EpOption,
+    EpSkewOption,
+    SpecOption,
+    experts_of,
+    speculation_of,
+)
 from hetsim.cli.serve_options import (
     DecodeHardwareOpt,
     DecodeTpOpt,
@@ -37,6 +44,7 @@ from hetsim.cli.serve_options import (
 )
 from hetsim.cli.serve_validate import serving_validate as serving_validate  # `validate --serving`
 from hetsim.errors import ConfigError
+from hetsim.options import check_value
 
 ENGINE_HELP = (
     "Engine record (hetsim engines): vllm, vllm-v0, sglang, tensorrt-llm (trtllm), tensorrt-llm-pytorch, "
@@ -69,7 +77,19 @@ def _outputs(paths: dict[str, Path | None], force: bool) -> None:
         if key in seen:
             raise ConfigError(f"{seen[key]} and {flag} name the same file {p}; give two names")
         seen[key] = flag
+        if flag.startswith("--plot"):
+            _image_format(flag, p)
         writable(p, force)
+
+
+def _image_format(flag: str, p: Path) -> None:
+    """A plot's file name ends in a format Matplotlib writes (loaded only when a plot is asked)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if p.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{flag} {p}: name a file ending in an image format Matplotlib writes "
+                          f"({', '.join(sorted(formats))})")  # fmt: skip
 
 
 def _link(text: str | None) -> Any:
@@ -151,6 +171,9 @@ def serve_cmd(
     plot_kv: Annotated[Path | None, typer.Option(help="Write KV-cache timeline plot (PNG) here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
     ep: EpOption = 1,
+    dp_attention: DpAttentionOption = False,
+    ep_skew: EpSkewOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
@@ -177,7 +200,8 @@ def serve_cmd(
         "engine": eng, "tp": tp, "precision": Precision.of(weight_dtype, None, kv_dtype),
         "max_queue": max_queue, "policy": policy, "dynamic_placement": not static_placement,
         "scheduler": scheduler, "kv_tiers": kv_offload, "decode_hardware": decode_hardware,
-        "decode_tp": decode_tp, "kv_link": _link(kv_link), "experts": experts_of(ep, False),
+        "decode_tp": decode_tp, "kv_link": _link(kv_link), "experts": experts_of(ep, dp_attention, ep_skew),
+        "speculation": speculation_of(check_value("spec", spec)),
     }  # fmt: skip
     work = {"arrival": arrival, "rate": rate, "concurrency": concurrency, "requests": requests,
             "input_len": input_len, "output_len": output_len, "mix": mix, "trace": trace,

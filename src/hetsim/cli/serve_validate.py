@@ -30,6 +30,7 @@ def _fold(cv: Any) -> dict[str, Any]:
     return {
         "by": cv.by, "fit": cv.fit_on, "score": cv.scored_on, "step_overhead_s": cv.step_overhead_s,
         "seq_overhead_s": cv.seq_overhead_s, "max_num_seqs": cv.max_num_seqs,
+        "allreduce_latency_s": cv.allreduce_latency_s,
         "output_length_cv": {f"{k[1]}/{k[2]}": v for k, v in cv.length_spread.items()},
         "fit_mape": cv.fit_mape, "held_out_mape": cv.held_out_mape,
     }  # fmt: skip

@@ -48,6 +48,12 @@ class EngineConfig:
     # device <-> host KV copies (swap preemption, KV offload) when the hardware description has
     # no host tier and link of its own
     swap_bandwidth_bytes_per_s: float = 64e9
+    # the engine's tensor-parallel all-reduce: "nccl" (the device's calibrated collective) or
+    # "trtllm-custom" (TensorRT-LLM's plugin: its own one-shot / two-shot kernels over peer memory
+    # below its workspace size, NCCL above; hetsim.serving.allreduce), whose kernel latency per
+    # dependent step is allreduce_latency_s
+    allreduce: str = "nccl"
+    allreduce_latency_s: float = 0.0
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,10 +77,13 @@ class EngineConfig:
             raise ConfigError(
                 f"engine {self.name}: memory_utilization must be in (0, 1], got {self.memory_utilization}"
             )
-        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s)
+        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s,
+                     self.allreduce_latency_s)  # fmt: skip
         finite = all(map(math.isfinite, overheads)) and math.isfinite(self.swap_bandwidth_bytes_per_s)
         if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
             raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
+        if self.allreduce not in ("nccl", "trtllm-custom"):
+            raise ConfigError(f"engine {self.name}: allreduce must be nccl or trtllm-custom")
         if self.reservation not in ("on_demand", "max"):
             raise ConfigError(f"engine {self.name}: reservation must be on_demand or max")
         if self.preemption not in ("recompute", "swap"):

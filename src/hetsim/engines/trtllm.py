@@ -24,12 +24,17 @@ _OVERHEAD_PROVENANCE = (
 )
 _STATIC_FIT = "request_overhead_s: trtllm_static.csv batch-1, 128-token first-token rows (12)"
 _SERVING_FIT = (
-    "step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of trtllm_serving.csv "
-    "(hetsim.serving.validate.fit_overheads; the H200 rows are held out and pick the same values)"
+    "allreduce_latency_s, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
+    "trtllm_serving.csv (hetsim.serving.validate.fit_allreduce, fit_overheads; the H200 rows held out)"
 )
 _FIT = (
     "calibrated: fitted on the H100 rows of trtllm_serving.csv (hetsim.serving.validate); "
     "the H200 rows held out"
+)
+_ALLREDUCE = (
+    "documented: TensorRT-LLM allreducePlugin.cpp selectImplementation (AUTO on NVLink: its own "
+    "one-shot kernel below 1 MB at TP<=4, two-shot up to the 8 MB workspace of customAllReduceUtils.h, "
+    "NCCL above)"
 )
 _TUNE = "https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html"
 _LLMAPI = "https://nvidia.github.io/TensorRT-LLM/llm-api/reference.html"
@@ -55,7 +60,12 @@ def _batching(name: str, fitted: bool) -> EngineConfig:
         step_overhead_s=1.0e-3,
         seq_overhead_s=1.0e-5,
         request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
+        allreduce="trtllm-custom",
+        allreduce_latency_s=24e-6,
         provenance={
+            "allreduce": _ALLREDUCE,
+            "allreduce_latency_s": f"{knob}: hetsim.serving.validate.fit_allreduce, before the overheads "
+            "(ALLREDUCE_GRID_S 4-32 us; 20 us within 0.02 points)",
             "scheduler": f"docs: in-flight batching runs context and generation requests in one iteration, "
             f"the active generation requests first ({_TUNE})",
             "max_num_seqs": f"{knob} (TensorRT-LLM's max_batch_size, which the source does not state)",

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from hetsim.cost.power import active_w
-from hetsim.errors import ConfigError
+from hetsim.errors import ConfigError, MappingError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device, Link
 from hetsim.placement.policies import check_name, is_search
-from hetsim.serving.budget import KVBudget, check_requests, get_pricer, kv_budget
+from hetsim.serving.budget import KVBudget, check_requests, get_pricer, kv_budget, with_drafter
 from hetsim.serving.disagg import Pool, run_disaggregated, transfer_link
+from hetsim.serving.dp_ranks import run_dp_ranks
 from hetsim.serving.engine import EngineConfig, get_engine
 from hetsim.serving.h2m2 import ALIASES, search_policy
 from hetsim.serving.kvtiers import resolve_tiers
@@ -43,6 +44,7 @@ from hetsim.workload.footprint import (
 )
 from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
+from hetsim.workload.speculation import Speculation
 
 
 def simulate_serving(
@@ -66,6 +68,7 @@ def simulate_serving(
     decode_tp: int | None = None,
     kv_link: Link | None = None,
     experts: ExpertParallel = NO_EP,
+    speculation: Speculation | None = None,
 ) -> ServingResult:
     """Serve ``requests`` and return latency, throughput, goodput and KV-cache records.
     ``disaggregate=(p, d)``: p prefill instances of ``tp`` devices and d decode instances of
@@ -79,8 +82,10 @@ def simulate_serving(
     tuple, a ``--kv-offload`` text, or ``auto``: the device's own host and drive sides). ``auto``
     is the one choice of every command (:mod:`hetsim.placement.choose`): each of its candidates
     serves the requests, and the fastest (lowest mean request latency) among those whose engine
-    can hold every request is kept. ``experts``: expert parallelism over the ``tp`` group
-    (DP attention's ranks are separate schedulers: refused here, see ``hetsim analyze``)."""
+    can hold every request is kept. ``experts``: expert parallelism over the ``tp`` group, or
+    with ``dp_attention`` over ``ep`` data-parallel ranks, each an engine instance of its own
+    (:mod:`hetsim.serving.dp_ranks`). ``speculation``: speculative decoding, decode tokens priced
+    per emitted token of a draft-and-verify step (:mod:`hetsim.serving.speculative`)."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
@@ -95,8 +100,16 @@ def simulate_serving(
     key = policy.strip().lower()
     key = check_name(ALIASES.get(key, key))
     _check_experts(m, tp, experts, disaggregate)
+    if speculation is not None:
+        speculation.drafter(m)  # a drafter the model cannot have fails here, in one line
+        if getattr(speculation, "side", ""):  # a drafter on another side (analyze's): not here yet
+            raise ConfigError("--spec side=... is not modelled in serve-sim (the drafter runs on the primary "
+                              "side); drop side=, or use 'hetsim analyze'")  # fmt: skip
+        if disaggregate is not None:
+            raise ConfigError("--spec with --disaggregate is not modelled; drop one of them")
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
-               dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link, experts)  # fmt: skip
+               dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link, experts,
+               speculation)  # fmt: skip
     if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
         return serve_auto(dev, lambda name: _serve(name, run))
     return _serve(key, run)
@@ -123,15 +136,12 @@ class _Run:
     decode_tp: int | None
     kv_link: Link | None
     experts: ExpertParallel = NO_EP
+    speculation: Speculation | None = None
 
 
 def _check_experts(m: ModelSpec, tp: int, experts: ExpertParallel, disaggregate: Any) -> None:
-    """Expert parallelism serve-sim prices: over the TP group of one engine instance."""
-    if experts.dp_attention:
-        raise ConfigError(
-            "serve-sim runs one scheduler per engine instance; DP attention's ranks each schedule their "
-            "own requests, which it does not model: use 'hetsim analyze --ep N --dp-attention' or explore"
-        )
+    """Expert parallelism serve-sim prices: over the TP group of one engine instance, or over
+    DP-attention ranks (one engine instance each)."""
     experts.check(m, tp)
     if experts.ep > 1 and disaggregate is not None:
         raise ConfigError("--ep with --disaggregate is not modelled; serve one pool with --ep, or drop --ep")
@@ -142,10 +152,15 @@ def _serve(key: str, run: _Run) -> ServingResult:
     m, dev, prec, eng, tp, requests = run.m, run.dev, run.prec, run.eng, run.tp, run.requests
     op_pricer, max_queue, disaggregate = run.op_pricer, run.max_queue, run.disaggregate
     decode_hardware, decode_tp = run.decode_hardware, run.decode_tp
+    if key != "primary" and (run.speculation is not None or run.experts.dp > 1):
+        what = "--spec" if run.speculation is not None else "--dp-attention"
+        raise MappingError(f"{what} with placement policy {key} is not modelled; give --policy primary")
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary", experts=run.experts)
+    kv = with_drafter(kv, m, prec, tp, run.speculation, run.experts)
     check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
-    pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer, experts=run.experts)
+    pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer, experts=run.experts,
+                        speculation=run.speculation)  # fmt: skip
     tiers = resolve_tiers(run.kv_tiers, dev, key)
     run_kw: dict[str, Any] = {"total_blocks": kv.total_blocks, "kv_bytes_per_token": kv.kv_bytes_per_token,
                               "power_w": (dev.static_power_w, active_w(dev), tp), "tiers": tiers}  # fmt: skip
@@ -160,7 +175,16 @@ def _serve(key: str, run: _Run) -> ServingResult:
         run_kw["levels"] = _levelled(m, dev, prec, eng, tp, longest, kv, key, run.dynamic_placement,
                                      run.experts)  # fmt: skip
         notes.append(f"placement {key} ({'dynamic' if run.dynamic_placement else 'static'})")
-    if disaggregate is None:
+    if run.speculation is not None:
+        notes.append(run.speculation.label + " (ITL per emitted token)")
+    ranks = run.experts.dp
+    if ranks > 1:
+        run_kw["power_w"] = (dev.static_power_w, active_w(dev), 1)
+        log = run_dp_ranks(requests, eng, pricer, ranks, run_kw, max_queue, run.progress)
+        instances = ranks
+        notes.append(f"DP attention: {ranks} ranks of one {dev.name} each, requests round-robin, "
+                     f"experts EP over all {ranks}; lockstep at MoE layers not modelled")  # fmt: skip
+    elif disaggregate is None:
         log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=run.progress, **run_kw)
         instances = 1
     else:
@@ -180,6 +204,7 @@ def _serve(key: str, run: _Run) -> ServingResult:
     return replace(
         r, policy=key, remaps=log.remaps, migrated_bytes=log.migrated_bytes, migration_s=log.migration_s,
         scheduler=eng.scheduler, prefix_cache=log.prefix,
+        tokens_per_step=run.speculation.tokens_per_step if run.speculation is not None else 1.0,
     )  # fmt: skip
 
 

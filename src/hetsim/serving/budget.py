@@ -24,6 +24,7 @@ from hetsim.workload.footprint import (
     state_bytes_per_sequence,
 )
 from hetsim.workload.model import ModelSpec
+from hetsim.workload.speculation import Speculation
 
 _PRICERS: dict[tuple[Any, ...], tuple[IterationPricer, ModelSpec, Device]] = {}
 
@@ -72,6 +73,24 @@ def kv_budget(
     return KVBudget(blocks, eng.block_size, per_token, float(fp["weights"]), kv_mem, float(fp["activations"]))
 
 
+def with_drafter(kv: KVBudget, model: ModelSpec, prec: Precision, tp: int, spec: Speculation | None,
+                 experts: ExpertParallel = NO_EP) -> KVBudget:  # fmt: skip
+    """``kv`` less the drafter's weights, each token's KV with the drafter's beside it (a draft
+    model keeps its own cache; MTP and EAGLE layers one layer's)."""
+    if spec is None:
+        return kv
+    from hetsim.serving.speculative import drafter_bytes
+
+    w, per_token = drafter_bytes(spec, model, prec, tp, experts)
+    cap = kv.kv_capacity_bytes - w
+    token = kv.kv_bytes_per_token + per_token
+    blocks = int(cap // (token * kv.block_tokens)) if cap > 0 else 0
+    if blocks < 1:
+        raise CapacityError(f"the {spec.method} drafter's {w / 1e9:.1f} GB per device leaves no KV cache for "
+                            f"{model.name}; try a larger --tp or a smaller drafter")  # fmt: skip
+    return KVBudget(blocks, kv.block_tokens, token, kv.weight_bytes + w, cap, kv.workspace_bytes)
+
+
 def check_requests(reqs: RequestSet, model: ModelSpec, eng: EngineConfig, kv: KVBudget) -> None:
     need = reqs.input_len + reqs.output_len
     over = need - model.max_seq_len
@@ -102,9 +121,13 @@ def check_requests(reqs: RequestSet, model: ModelSpec, eng: EngineConfig, kv: KV
 def get_pricer(
     model: ModelSpec, dev: Device, prec: Precision, eng: EngineConfig, tp: int, max_context: int,
     op_pricer: OpPricer | None = None, experts: ExpertParallel = NO_EP,
+    speculation: Speculation | None = None,
 ) -> IterationPricer:  # fmt: skip
-    """Iteration-cost tables, cached per (model, device, precision, tp, engine limits)."""
+    """Iteration-cost tables, cached per (model, device, precision, tp, engine limits);
+    ``speculation``: decode tokens priced per emitted token of a speculative step
+    (:mod:`hetsim.serving.speculative`)."""
     ctx = 1 << max(10, math.ceil(math.log2(max(max_context, 2))))  # round up: reuse across runs
+    k = speculation.tokens if speculation is not None else 0
     key = (
         id(model),
         id(dev),
@@ -115,14 +138,27 @@ def get_pricer(
         ctx,
         id(op_pricer),
         experts,
+        speculation,
+        eng.step_overhead_s if k else 0.0,
+        eng.allreduce,
+        eng.allreduce_latency_s,
     )
     hit = _PRICERS.get(key)
     if hit is not None and hit[1] is model and hit[2] is dev:
         return hit[0]
-    pricer = build_pricer(
-        model, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens, max_seqs=eng.max_num_seqs,
-        max_context=ctx, op_pricer=op_pricer, experts=experts,
+    if op_pricer is None and eng.allreduce != "nccl" and tp > 1:
+        from hetsim.serving.allreduce import engine_allreduce
+
+        op_pricer = engine_allreduce(dev, prec, tp, eng)
+    pricer = build_pricer(  # a verify pass runs k + 1 positions of every decoding sequence
+        model, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens + k * eng.max_num_seqs,
+        max_seqs=(k + 1) * eng.max_num_seqs, max_context=ctx, op_pricer=op_pricer, experts=experts,
     )  # fmt: skip
+    if speculation is not None:
+        from hetsim.serving.speculative import speculative_tables
+
+        pricer = speculative_tables(speculation, model, dev, prec, pricer, tp=tp,
+                                    step_overhead_s=eng.step_overhead_s, experts=experts)  # fmt: skip
     if len(_PRICERS) > 32:
         _PRICERS.clear()
     _PRICERS[key] = (pricer, model, dev)

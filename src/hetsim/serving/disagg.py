@@ -60,7 +60,8 @@ def transfer_link(prefill: Device, decode: Device, given: Link | None) -> tuple[
     return slow, f"KV transfer over {slow.name} ({slow.bandwidth_bytes_per_s / 1e9:g} GB/s), {where}"
 
 
-def _split(reqs: RequestSet, idx: np.ndarray, **changes: Any) -> RequestSet:
+def split_requests(reqs: RequestSet, idx: np.ndarray, **changes: Any) -> RequestSet:
+    """The requests ``idx`` of ``reqs`` (``changes``: arrays or fields replaced)."""
     return replace(
         reqs,
         arrival_s=changes.get("arrival_s", reqs.arrival_s[idx]),
@@ -71,6 +72,21 @@ def _split(reqs: RequestSet, idx: np.ndarray, **changes: Any) -> RequestSet:
         prefix_tokens=None if reqs.prefix_tokens is None else reqs.prefix_tokens[idx],
         priority=None if reqs.priority is None else reqs.priority[idx],
     )
+
+
+def merge_log(out: LoopLog, idx: np.ndarray, lg: LoopLog) -> None:
+    """Add one instance's log (of the requests ``idx``) to ``out``: records, energy, preemptions."""
+    out.iterations += lg.iterations
+    out.records += lg.records
+    out.stalls += lg.stalls
+    out.steps += lg.steps
+    out.truncated = out.truncated or lg.truncated
+    out.dynamic_j += lg.dynamic_j
+    out.busy_s += lg.busy_s
+    out.peak_power_w = max(out.peak_power_w, lg.peak_power_w)
+    out.preemptions[idx] += lg.preemptions
+    for i, e in zip(idx.tolist(), lg.request_energy_j, strict=True):
+        out.request_energy_j[i] += e
 
 
 def run_disaggregated(
@@ -97,30 +113,20 @@ def run_disaggregated(
     dyn = dict(busy)
 
     def merge(idx: np.ndarray, lg: LoopLog, side: str) -> None:
-        out.iterations += lg.iterations
-        out.records += lg.records
-        out.stalls += lg.stalls
-        out.steps += lg.steps
-        out.truncated = out.truncated or lg.truncated
-        out.dynamic_j += lg.dynamic_j
-        out.busy_s += lg.busy_s
+        merge_log(out, idx, lg)
         busy[side] += lg.busy_s
         dyn[side] += lg.dynamic_j
-        out.peak_power_w = max(out.peak_power_w, lg.peak_power_w)
-        out.preemptions[idx] += lg.preemptions
-        for i, e in zip(idx.tolist(), lg.request_energy_j, strict=True):
-            out.request_energy_j[i] += e
 
     for j in range(prefill.count):  # prefill side: every request generates its first token only
         idx = np.arange(j, K, prefill.count)
-        sub = _split(reqs, idx, output_len=np.ones(len(idx), dtype=np.int64))
+        sub = split_requests(reqs, idx, output_len=np.ones(len(idx), dtype=np.int64))
         lg = run_engine(sub, prefill.eng, prefill.pricer, max_queue=max_queue, **prefill.run_kw)
         out.first_token_s[idx] = lg.first_token_s
         ready[idx] = lg.first_token_s + reqs.input_len[idx] * kv_token_bytes / per_s + link.latency_s
         merge(idx, lg, "prefill")
     for j in range(decode.count):  # decode side: the KV cache arrives with the request
         idx = np.arange(j, K, decode.count)
-        sub = _split(reqs, idx, arrival_s=ready[idx], arrival="trace")
+        sub = split_requests(reqs, idx, arrival_s=ready[idx], arrival="trace")
         if not np.any(np.isfinite(sub.arrival_s)):
             continue  # every prompt of this instance was cut off on the prefill side
         lg = run_engine(sub, decode.eng, decode.pricer, prefilled=True, max_queue=max_queue, **decode.run_kw)

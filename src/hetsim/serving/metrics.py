@@ -141,6 +141,7 @@ class ServingResult:
     scheduler: str = ""  # the registered scheduler that formed the batches
     # prefix cache counters (lookups, hits, hit_tokens, reloaded/evicted/dropped bytes); {} if unused
     prefix_cache: dict[str, float] = field(default_factory=dict)
+    tokens_per_step: float = 1.0  # output tokens a decode step emits per sequence (speculative decoding)
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-request and per-event records (what ``--json`` prints)."""

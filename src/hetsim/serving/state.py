@@ -98,6 +98,8 @@ class EngineState:
         self.npre: list[int] = []
         self.ej: list[float] = []  # energy charged (decoding: offset from e_acc)
         self.tag: list[int] = []  # joins of the decoding set (a heap entry is valid for one)
+        self.adm: list[int] = []  # admission stamp: the running queue's order (vLLM V1 ``running``)
+        self.n_admit = 0
         self.dec: dict[int, None] = {}  # decoding slots, in the order they started
         self.pf: list[int] = []  # admitted, prefill not finished, in admission order
         self.heap: list[tuple[int, int, int]] = []  # (clock at the last token, slot, tag)
@@ -128,6 +130,7 @@ class EngineState:
             self.priority[i], self.arr[i], self.target[i], self.done[i], self.kv[i] = pri, arrival, P, 0, 0
             self.shared[i], self.gen[i], self.blocks[i], self.swapped[i] = 0, 0, 0, False
             self.first[i], self.finish[i], self.npre[i], self.ej[i], self.tag[i] = nan, nan, 0, 0.0, 0
+            self.adm[i] = 0
             return i
         self.rid.append(r)
         self.P.append(P)
@@ -148,6 +151,7 @@ class EngineState:
         self.npre.append(0)
         self.ej.append(0.0)
         self.tag.append(0)
+        self.adm.append(0)
         return len(self.rid) - 1
 
     def need_blocks_of(self, r: int) -> int:
@@ -281,8 +285,14 @@ class EngineState:
             self.target[i], self.done[i], self.kv[i], self.shared[i] = self.P[i] + self.gen[i], 0, 0, 0
         self.waiting.push_front(i)
 
+    def stamp(self, i: int) -> None:
+        """Request i joins the tail of the running queue (admitted, or admitted again)."""
+        self.n_admit += 1
+        self.adm[i] = self.n_admit
+
     def admit_direct(self, i: int, t: float) -> None:
         """Into the decoding set without a prefill (swapped back in, or KV sent by a prefill node)."""
+        self.stamp(i)
         if self.swapped[i]:
             self.io_s += self.kv[i] * self.swap_s_per_token  # copy in
             self.swapped[i] = False
@@ -325,6 +335,7 @@ class EngineState:
         self.pool.used += nb - self.blocks[i]
         self.blocks[i] = nb
         self.pf.append(i)
+        self.stamp(i)
         return self.done[i]
 
     def extend(self, i: int, q: int) -> int:
@@ -375,11 +386,6 @@ class EngineState:
             if self.eng.prefix_caching:  # its whole context, for the next turn of its conversation
                 self.io_s += c.register(self.pid[i], self.P[i] + self.G[i], hold=False)
         self.free_slots.append(i)
-
-    def victim_newest(self) -> int:
-        """The running request that arrived last (vLLM's and SGLang's preemption order)."""
-        arr, rid = self.arr, self.rid
-        return max((*self.dec, *self.pf), key=lambda j: (arr[j], rid[j]))
 
     def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(first token, finish, preemptions, energy) per request id; the energy of requests still

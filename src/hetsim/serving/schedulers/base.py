@@ -82,12 +82,27 @@ class Scheduler(ABC):
         return FifoQueue()
 
     def victim(self, st: EngineState) -> int:
-        """The running request to preempt when KV blocks run out: the newest."""
-        return st.victim_newest()
+        """The running request to preempt when KV blocks run out: the one that arrived last
+        (vLLM V0's order); the schedulers that follow vLLM V1 take the one admitted last."""
+        return newest_arrival(st)
 
     @abstractmethod
     def form(self, st: EngineState, t: float) -> Batch:
         """The next iteration's batch (admissions and block allocations happen here)."""
+
+
+def newest_arrival(st: EngineState) -> int:
+    """The running request that arrived last (vLLM V0's preemption order: its running queue is
+    kept sorted by arrival)."""
+    arr, rid = st.arr, st.rid
+    return max((*st.dec, *st.pf), key=lambda j: (arr[j], rid[j]))
+
+
+def last_admitted(st: EngineState) -> int:
+    """The running request admitted last (vLLM V1: ``self.running.pop()``, the running queue
+    appended to at each admission, a preempted and readmitted request at its tail again)."""
+    adm = st.adm
+    return max((*st.dec, *st.pf), key=adm.__getitem__)
 
 
 REGISTRY: dict[str, type[Scheduler]] = {}
@@ -194,6 +209,8 @@ def admit_waiting(
                 kept.drop(i)  # type: ignore[union-attr]
                 st.done[i] = st.kv[i] = s0
             pf.append(i)
+            st.n_admit += 1  # st.stamp(i), inline
+            st.adm[i] = st.n_admit
             q = min(q, room)
             chunks.append((i, q))
             room -= q
