@@ -180,3 +180,12 @@ def test_the_kept_knobs_are_the_ones_leave_one_source_out_keeps() -> None:
     assert set(REJECTED) == {k for k, c in checks.items() if not c.keep}
     narrow = checks["narrow_gemm_efficiency"]
     assert narrow.with_knob["deepgemm_readme"] < narrow.without["deepgemm_readme"]
+
+
+def test_serve_sims_band_line_gives_each_figure_its_own_unit(run_cli: Callable[..., object]) -> None:
+    """The throughput band is in tok/s and energy in J/token, never read as a time in ms (the
+    throughput key ends in "_s" too: the line once printed "OUTPUT mean 237,317-853,972 ms")."""
+    res = run_cli("serve-sim", "-m", "llama2-7b", "-H", "h100-sxm", "-n", "20", "--rate", "4")
+    out = " ".join(res.out.split())  # type: ignore[attr-defined]
+    assert res.code == 0 and "TTFT mean" in out and "tok/s" in out and "J/token" in out  # type: ignore[attr-defined]
+    assert "OUTPUT" not in out and "ENERGY" not in out

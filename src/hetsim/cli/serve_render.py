@@ -122,15 +122,17 @@ def _bands(r: Any, hardware: str, model: str, prec: Any) -> dict[str, Any]:
 def _render_bands(bands: dict[str, Any]) -> None:
     if not bands:
         return
-    ms = {k: f"{b.lo * 1e3:,.1f}-{b.hi * 1e3:,.1f} ms" for k, b in bands.items() if k.endswith("_s")}
+    times = ("ttft_s", "tpot_s", "e2e_latency_s")  # a throughput key ends in "_s" too: name them
+    ms = {k: f"{bands[k].lo * 1e3:,.1f}-{bands[k].hi * 1e3:,.1f} ms" for k in times if k in bands}
     b0 = next(iter(bands.values()))
-    tput = bands.get("output_throughput_tok_per_s")
+    tput, energy = bands.get("output_throughput_tok_per_s"), bands.get("energy_j_per_token")
     console.print(
         f"{b0.level:.0%} bands (static-path regime {b0.regime}"
         + ("" if all(b.validated for b in bands.values()) else ", not validated: a wider, borrowed band")
         + "): "
         + ", ".join(f"{k.split('_')[0].upper()} mean {v}" for k, v in ms.items())
         + (f", output {tput.lo:,.0f}-{tput.hi:,.0f} tok/s" if tput else "")
+        + (f", energy {energy.lo:,.3f}-{energy.hi:,.3f} J/token" if energy else "")
     )
 
 
