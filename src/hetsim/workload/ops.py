@@ -59,6 +59,10 @@ class Op:
     # "all_reduce" (tensor parallelism's), "all_to_all" (expert parallelism's dispatch/combine)
     collective: str = "all_reduce"
     group: int = 0
+    # a collective issued inside a captured CUDA graph (a graph-replayed decode step): no host
+    # enqueue before it, so it pays the collective library's device-side latency only
+    # (cost/collectives.py::graph_alpha_s)
+    captured: bool = False
 
     @property
     def bytes_read(self) -> Num:
