@@ -167,3 +167,19 @@ def test_graph_replayed_decode_prices_captured_all_reduces() -> None:
     assert graph.tpot_s < eager.tpot_s
     one = analyze("llama2-7b", "a100-80gb-sxm", w, tp=1, serving=srv)
     assert one.tpot_s > graph.tpot_s  # the captured all-reduces never cost more than TP saves here
+
+
+def test_graph_capture_is_decided_per_configuration() -> None:
+    """A sweep whose batches straddle the largest captured graph prices each configuration as
+    it would alone: the captured batch keeps its device-side all-reduces, the eager one pays
+    the host-timed alpha."""
+    from hetsim.engines import get
+    from hetsim.sim.inference import sweep
+
+    srv = get("vllm").serving
+    big = srv.graph_batch_sizes[-1] * 2
+    both = sweep("llama2-7b", "a100-80gb-sxm", [8, big], 128, 32, tp=2, serving=srv)
+    for i, b in enumerate((8, big)):
+        alone = sweep("llama2-7b", "a100-80gb-sxm", [b], 128, 32, tp=2, serving=srv)
+        assert float(both.tpot_s[i]) == float(alone.tpot_s[0])
+    assert list(srv.replays_graph(np.array([8, big]))) == [True, False]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -104,21 +105,24 @@ def graph_alpha_s(link: Link, steps: float) -> float:
     return GRAPH_BASE_LATENCY_S + steps * hop
 
 
-def captured(ops: list[Op], graph: bool = True) -> list[Op]:
-    """``ops`` with their all-reduces marked as issued inside a captured CUDA graph (``graph``;
-    False: ``ops`` unchanged)."""
-    if not graph:
+def captured(ops: list[Op], graph: Any = True) -> list[Op]:
+    """``ops`` with their all-reduces marked as issued inside a captured CUDA graph where
+    ``graph`` (per configuration, or one bool; nowhere: ``ops`` unchanged)."""
+    if not np.any(graph):
         return ops
-    return [replace(o, captured=True) if o.kind == "collective" and o.collective == "all_reduce" else o
+    mark = bool(graph) if np.ndim(graph) == 0 else np.asarray(graph, dtype=bool)
+    return [replace(o, captured=mark) if o.kind == "collective" and o.collective == "all_reduce" else o
             for o in ops]  # fmt: skip
 
 
-def _alpha(link: Link, steps: float, kp: KernelParams | None, captured: bool = False) -> float:
-    if kp is not None:
-        if captured:
-            return graph_alpha_s(link, steps)
-        return kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s
-    return link.latency_s
+def _alpha(link: Link, steps: float, kp: KernelParams | None, captured: Any = False) -> Num:
+    if kp is None:
+        return link.latency_s
+    eager = kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s
+    if not np.any(captured):
+        return eager
+    out: Num = np.where(captured, graph_alpha_s(link, steps), eager)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _up_bw(link: Link, kp: KernelParams | None) -> float:
@@ -129,7 +133,7 @@ def _up_bw(link: Link, kp: KernelParams | None) -> float:
 
 
 def _ring_or_nvls(
-    nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float, captured: bool = False
+    nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float, captured: Any = False
 ) -> CollectiveCost:
     """An all-reduce (``scale`` 1) or half of one (0.5: a reduce-scatter or an all-gather)
     inside one domain: a ring, or NVLS where the switch reduces in the network."""
@@ -163,7 +167,7 @@ def _across(nbytes: Num, m: int, nic: Link) -> CollectiveCost:
 
 
 def all_reduce(
-    nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None, captured: bool = False
+    nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None, captured: Any = False
 ) -> CollectiveCost:
     """All-reduce of ``nbytes`` per device over ``p`` devices (see the module docstring);
     ``captured``: issued inside a CUDA graph (the device-side latency inside a domain)."""
