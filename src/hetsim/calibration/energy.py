@@ -262,7 +262,11 @@ def energy_report(
     if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
         rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
     if folds and rep.scores:
-        scored = {by: tuple(fold_scores(rows, by)) for by in ("source", "hardware")}
+        # the folds refit vLLM's per-sequence host time without each fold's rows: they need its
+        # fit rows (steady-state ITL / throughput), not only the energy rows (without them every
+        # fold kept the committed value, fitted on the fold's own rows)
+        every, _ = read_measurements(paths)
+        scored = {by: tuple(fold_scores(every, by)) for by in ("source", "hardware")}
         rep = dataclasses.replace(rep, folds=scored)
     return rep
 
