@@ -92,3 +92,20 @@ def test_validate_prints_the_energy_table(run_cli: Callable[..., CliResult]) -> 
     assert out["energy"]["active_power_fraction"] == ACTIVE_POWER_FRACTION
     assert out["rows_skipped"]["scored_in_energy_table"] == 55  # every energy row, none elsewhere
     assert set(out["energy"]["leave_one_gpu_out"]) == {"a100-80gb-sxm", "a40"}
+
+
+def test_the_energy_folds_hold_vllms_host_time_out_too() -> None:
+    """Leave one source out, ML.ENERGY v3's energy rows are priced with vLLM's per-sequence host
+    time refitted without them (0: it has no other source), not the committed value fitted on
+    those very rows: ``energy_report`` reads the fit rows for the folds, not only energy rows."""
+    from hetsim.calibration.energy import energy_report
+
+    v3 = published("mlenergy_leaderboard_v3.csv")
+    folds = energy_report([v3], folds=True).folds["source"]
+    raw = [r for r in read_measurements([v3])[0] if r.metric == "energy_per_token"]
+    held = score_energy(raw, ACTIVE_POWER_FRACTION, 0.0).scores
+    leaky = score_energy(raw, ACTIVE_POWER_FRACTION).scores
+    assert held
+    got = {s.row.key: s.predicted for s in folds}
+    assert all(got[s.row.key] == pytest.approx(s.predicted) for s in held)
+    assert any(abs(a.predicted - b.predicted) > 1e-9 for a, b in zip(held, leaky, strict=True))

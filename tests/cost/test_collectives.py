@@ -129,3 +129,57 @@ def test_tensor_parallel_over_two_nodes_prices_the_network() -> None:
         for tp, r in ((8, r8), (16, r16))
     }
     assert comm[16] > comm[8] > 0
+
+
+@pytest.mark.parametrize("hw", ["a100-80gb-sxm", "h100-sxm", "rtx-4090"])
+def test_a_captured_all_reduce_pays_nccls_device_latency(hw: str) -> None:
+    """Inside a CUDA graph an all-reduce pays NCCL's ring / LL latency (3.6 us + 0.47 us per
+    step over NVLink, 1.0 us over PCIe; tuning.cc), not the host-timed fitted alpha; the
+    bandwidth term is the same, and the captured one is never slower."""
+    from hetsim.cost.collectives import GRAPH_BASE_LATENCY_S, GRAPH_STEP_LATENCY_S
+
+    dev = get_hardware(hw)
+    link, kp, p = dev.interconnect, dev.kernels, 2 if hw == "rtx-4090" else 8
+    assert link is not None and kp is not None
+    eager = all_reduce(SIZES, p, Fabric.of(dev), kp)
+    graph = all_reduce(SIZES, p, Fabric.of(dev), kp, captured=True)
+    steps = 2 if link.in_network_reduction else 2 * (p - 1)
+    hop = GRAPH_STEP_LATENCY_S["pcie" if hw == "rtx-4090" else "nvlink"]
+    alpha = np.asarray(graph.time_s) - np.asarray(graph.wire_s)
+    assert np.allclose(alpha, GRAPH_BASE_LATENCY_S + steps * hop)
+    assert np.allclose(graph.wire_s, eager.wire_s)
+    assert np.all(np.asarray(graph.time_s) <= np.asarray(eager.time_s))
+    op = dataclasses.replace(_op(4096.0), captured=True)
+    assert float(collective_cost(op, link, p, kp).time_s) == pytest.approx(float(np.asarray(graph.time_s)[0]))
+
+
+def test_graph_replayed_decode_prices_captured_all_reduces() -> None:
+    """gpt-fast replays a CUDA graph per decode step, so its TP-8 decode all-reduces pay the
+    device-side latency; the same run with the graph off pays the eager, host-timed alpha."""
+    from hetsim.engines import get
+
+    srv = get("gpt-fast").serving
+    assert srv.decode_graph
+    w = Workload(batch=1, input_len=16, output_len=64)
+    graph = analyze("llama2-7b", "a100-80gb-sxm", w, tp=8, serving=srv)
+    no_graph = dataclasses.replace(srv, decode_graph=False)
+    eager = analyze("llama2-7b", "a100-80gb-sxm", w, tp=8, serving=no_graph)
+    assert graph.tpot_s < eager.tpot_s
+    one = analyze("llama2-7b", "a100-80gb-sxm", w, tp=1, serving=srv)
+    assert one.tpot_s > graph.tpot_s  # the captured all-reduces never cost more than TP saves here
+
+
+def test_graph_capture_is_decided_per_configuration() -> None:
+    """A sweep whose batches straddle the largest captured graph prices each configuration as
+    it would alone: the captured batch keeps its device-side all-reduces, the eager one pays
+    the host-timed alpha."""
+    from hetsim.engines import get
+    from hetsim.sim.inference import sweep
+
+    srv = get("vllm").serving
+    big = srv.graph_batch_sizes[-1] * 2
+    both = sweep("llama2-7b", "a100-80gb-sxm", [8, big], 128, 32, tp=2, serving=srv)
+    for i, b in enumerate((8, big)):
+        alone = sweep("llama2-7b", "a100-80gb-sxm", [b], 128, 32, tp=2, serving=srv)
+        assert float(both.tpot_s[i]) == float(alone.tpot_s[0])
+    assert list(srv.replays_graph(np.array([8, big]))) == [True, False]

@@ -47,7 +47,9 @@ from hetsim.workload.model import ModelSpec
 
 # sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
 # batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
-# the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other
+# the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other.
+# Adding ML.ENERGY v3's average power (vLLM on H100, B200) was tried and not adopted: it moves a
+# study target out of range through the power-limit throttle (docs/calibration.md, "Energy").
 FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
 FIT_METRICS = ("avg_power",)
 # the committed power rows (data/measurements/published/ of the source checkout)
@@ -152,19 +154,37 @@ def _device(name: str) -> Device | None:
 def predict_row(r: Measurement, dev: Device, serving: Serving | None = None) -> tuple[float, bool]:
     """A run row's prediction (SI, its unit; NaN if it does not fit) and whether its lengths
     were assumed; ``serving`` replaces the profile its framework text names."""
-    if _is_idle(r):
-        return dev.static_power_w, False
-    model = _model(r.model)
-    assert model is not None  # _reason said so
-    p, g, assumed = _lengths(r)
-    key = r.precision if precision_of(r.precision) is not None else "fp16"
-    prec = precision_for(key, r.framework)
-    if not has_matrix_rate(dev, prec.compute):
-        prec = weight_only_fallback(prec)
-    res = sweep(model, dev, [r.batch], [p], [g], prec, tp=r.tp, pp=r.pp,
-                serving=serving or serving_for(r.framework))  # fmt: skip
-    value = float(E2E_METRICS[r.metric][1](res)[0]) if bool(res.fits[0]) else float("nan")
-    return value, assumed
+    value = _predict_rows([(r, dev, serving)])[0]
+    return value, (not _is_idle(r) and _lengths(r)[2])
+
+
+def _predict_rows(items: Sequence[tuple[Measurement, Device, Serving | None]]) -> list[float]:
+    """Predictions of run rows (SI, their units; NaN where a row does not fit): the rows that
+    differ only in batch share one sweep (configurations are priced independently, so each
+    value is what the row alone gives)."""
+    out = [float("nan")] * len(items)
+    groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for i, (r, dev, serving) in enumerate(items):
+        if _is_idle(r):
+            out[i] = dev.static_power_w
+            continue
+        p, g, _ = _lengths(r)
+        groups[(r.hardware, r.model, p, g, r.precision, r.framework, r.tp, r.pp, serving)].append(i)
+    for idx in groups.values():
+        r, dev, serving = items[idx[0]]
+        model = _model(r.model)
+        assert model is not None  # _reason said so
+        p, g, _ = _lengths(r)
+        key = r.precision if precision_of(r.precision) is not None else "fp16"
+        prec = precision_for(key, r.framework)
+        if not has_matrix_rate(dev, prec.compute):
+            prec = weight_only_fallback(prec)
+        res = sweep(model, dev, [items[i][0].batch for i in idx], [p], [g], prec, tp=r.tp, pp=r.pp,
+                    serving=serving or serving_for(r.framework))  # fmt: skip
+        for j, i in enumerate(idx):
+            metric = items[i][0].metric
+            out[i] = float(E2E_METRICS[metric][1](res)[j]) if bool(res.fits[j]) else float("nan")
+    return out
 
 
 def with_fraction(dev: Device, fraction: float) -> Device:
@@ -183,6 +203,8 @@ def score_energy(
     skipped: Counter[str] = Counter()
     scores: list[EnergyScore] = []
     devices: dict[str, Device | None] = {}
+    todo: list[tuple[Measurement, Device, Serving | None]] = []
+    assumed: list[bool] = []
     for raw in rows:
         if raw.metric not in ENERGY_METRICS:
             continue
@@ -199,27 +221,32 @@ def score_energy(
         serving = None
         if sequence_overhead_s is not None and profile_for(r.framework).name in FITTED_ENGINES:
             serving = dataclasses.replace(serving_for(r.framework), sequence_overhead_s=sequence_overhead_s)
-        value, _ = predict_row(r, dev, serving)
+        todo.append((r, dev, serving))
+        assumed.append(not _is_idle(raw) and (raw.input_len is None or raw.output_len is None))
+    for (r, _, _), value, guessed in zip(todo, _predict_rows(todo), assumed, strict=True):
         if not np.isfinite(value):
             skipped["does_not_fit"] += 1
             continue
-        assumed = not _is_idle(raw) and (raw.input_len is None or raw.output_len is None)
-        scores.append(EnergyScore(r, value, role_of(r), assumed))
+        scores.append(EnergyScore(r, value, role_of(r), guessed))
     return EnergyReport(tuple(scores), skipped, fraction)
 
 
-def fit_active_fraction(rows: Sequence[Measurement], without: str = "") -> float:
+def fit_active_fraction(
+    rows: Sequence[Measurement], without: str = "", sequence_overhead_s: float | None = None
+) -> float:
     """The active-power fraction in [0, 0.99] that minimises the mean squared relative error of
-    the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given."""
+    the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given;
+    ``sequence_overhead_s``: vLLM's per-sequence host time the rows are priced with (None: the
+    committed one; a fold passes its own, fitted without the fold's rows)."""
     subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
         raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
 
-    if not score_energy(subset).scores:
+    if not score_energy(subset, sequence_overhead_s=sequence_overhead_s).scores:
         raise HetsimError("no energy row of the fit subset can be predicted: nothing to fit on")
 
     def loss(a: float) -> float:
-        rep = score_energy(subset, a)
+        rep = score_energy(subset, a, sequence_overhead_s)
         return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in rep.scores]))
 
     # below 1: a floor of the whole headroom would leave no power for any work
@@ -235,7 +262,11 @@ def energy_report(
     if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
         rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
     if folds and rep.scores:
-        scored = {by: tuple(fold_scores(rows, by)) for by in ("source", "hardware")}
+        # the folds refit vLLM's per-sequence host time without each fold's rows: they need its
+        # fit rows (steady-state ITL / throughput), not only the energy rows (without them every
+        # fold kept the committed value, fitted on the fold's own rows)
+        every, _ = read_measurements(paths)
+        scored = {by: tuple(fold_scores(every, by)) for by in ("source", "hardware")}
         rep = dataclasses.replace(rep, folds=scored)
     return rep
 
@@ -246,9 +277,10 @@ def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, flo
     gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
     out: dict[str, tuple[float, float]] = {}
     for hw in gpus:
-        a = fit_active_fraction(rows, without=hw)
+        seq = _sequence_without(rows, lambda r: r.hardware, hw)
+        a = fit_active_fraction(rows, without=hw, sequence_overhead_s=seq)
         held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
-        out[hw] = (a, score_energy(held, a).mape())
+        out[hw] = (a, score_energy(held, a, seq).mape())
     return out
 
 
@@ -266,9 +298,9 @@ def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyS
         fitted = any(role_of(r) == "fitted" for r in mine)
         rest = [r for r in energy if key(r) != k]
         fraction = ACTIVE_POWER_FRACTION
-        if fitted and any(role_of(r) == "fitted" for r in rest):
-            fraction = fit_active_fraction(rest)
         seq = _sequence_without(rows, key, k)
+        if fitted and any(role_of(r) == "fitted" for r in rest):
+            fraction = fit_active_fraction(rest, sequence_overhead_s=seq)
         out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in score_energy(mine, fraction, seq).scores]
     return out
 

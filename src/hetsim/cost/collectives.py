@@ -24,19 +24,29 @@ With calibrated kernel knobs the scale-up link's latency is the fitted all-reduc
 ``link_efficiency`` of its bandwidth (fitted on NCCL all-reduces inside DGX A100 / H100
 nodes, ``vidur_allreduce.csv``); without, the link's own latency once and its full bandwidth.
 The scale-out link always uses its own latency per step and its ``efficiency``.
+
+Those fitted latencies are of collectives issued one call at a time from the host (Vidur times
+each NCCL call eagerly: the host's enqueue of the call sits inside the measured time). A
+collective inside a captured CUDA graph (the decode step of an engine that replays one, an
+``Op`` with ``captured``) has no enqueue in front of it; it pays the library's device-side
+latency, taken from NCCL's own tuning model (``src/graph/tuning.cc`` of NVIDIA/nccl at 01afd20:
+``baseLat`` ring / LL 3.6 us, ``hwLat`` ring / LL 0.47 us per step over NVLink, 1.0 us over
+PCIe; the low-latency protocol NCCL picks for small messages), not fitted. The bandwidth term
+stays the fitted one.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import Device, Link
-from hetsim.workload.ops import Num
+from hetsim.workload.ops import Num, Op
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +93,36 @@ class CollectiveCost:
     algorithm: str
 
 
-def _alpha(link: Link, steps: float, kp: KernelParams | None) -> float:
-    if kp is not None:
-        return kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s
-    return link.latency_s
+# NCCL's tuning model (tuning.cc at 01afd20): ring, LL protocol, one node
+GRAPH_BASE_LATENCY_S = 3.6e-6
+GRAPH_STEP_LATENCY_S = {"nvlink": 0.47e-6, "pcie": 1.0e-6}
+
+
+def graph_alpha_s(link: Link, steps: float) -> float:
+    """Device-side latency of a collective of ``steps`` dependent steps issued inside a
+    captured CUDA graph (NCCL's ring / LL latency model; see the module text)."""
+    hop = GRAPH_STEP_LATENCY_S["pcie" if link.name.lower().startswith("pcie") else "nvlink"]
+    return GRAPH_BASE_LATENCY_S + steps * hop
+
+
+def captured(ops: list[Op], graph: Any = True) -> list[Op]:
+    """``ops`` with their all-reduces marked as issued inside a captured CUDA graph where
+    ``graph`` (per configuration, or one bool; nowhere: ``ops`` unchanged)."""
+    if not np.any(graph):
+        return ops
+    mark = bool(graph) if np.ndim(graph) == 0 else np.asarray(graph, dtype=bool)
+    return [replace(o, captured=mark) if o.kind == "collective" and o.collective == "all_reduce" else o
+            for o in ops]  # fmt: skip
+
+
+def _alpha(link: Link, steps: float, kp: KernelParams | None, captured: Any = False) -> Num:
+    if kp is None:
+        return link.latency_s
+    eager = kp.allreduce_latency_s + steps * kp.allreduce_hop_latency_s
+    if not np.any(captured):
+        return eager
+    out: Num = np.where(captured, graph_alpha_s(link, steps), eager)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _up_bw(link: Link, kp: KernelParams | None) -> float:
@@ -96,7 +132,9 @@ def _up_bw(link: Link, kp: KernelParams | None) -> float:
     return link.bandwidth_bytes_per_s * (kp.nvls_link_efficiency if nvls else kp.link_efficiency)
 
 
-def _ring_or_nvls(nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float) -> CollectiveCost:
+def _ring_or_nvls(
+    nbytes: Num, p: int, link: Link, kp: KernelParams | None, scale: float, captured: Any = False
+) -> CollectiveCost:
     """An all-reduce (``scale`` 1) or half of one (0.5: a reduce-scatter or an all-gather)
     inside one domain: a ring, or NVLS where the switch reduces in the network."""
     n = np.asarray(nbytes, dtype=float)
@@ -108,7 +146,7 @@ def _ring_or_nvls(nbytes: Num, p: int, link: Link, kp: KernelParams | None, scal
         wire = 2 * scale * (p - 1) / p * n
         steps, algo = 2 * scale * (p - 1), "ring"
     wire_s = wire / _up_bw(link, kp)
-    return CollectiveCost(_alpha(link, steps, kp) + wire_s, wire_s, wire, algo)
+    return CollectiveCost(_alpha(link, steps, kp, captured) + wire_s, wire_s, wire, algo)
 
 
 def _across(nbytes: Num, m: int, nic: Link) -> CollectiveCost:
@@ -128,17 +166,21 @@ def _across(nbytes: Num, m: int, nic: Link) -> CollectiveCost:
     return CollectiveCost(t if np.ndim(t) else float(t), w / bw, w if np.ndim(w) else float(w), algo)
 
 
-def all_reduce(nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None) -> CollectiveCost:
-    """All-reduce of ``nbytes`` per device over ``p`` devices (see the module docstring)."""
+def all_reduce(
+    nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None, captured: Any = False
+) -> CollectiveCost:
+    """All-reduce of ``nbytes`` per device over ``p`` devices (see the module docstring);
+    ``captured``: issued inside a CUDA graph (the device-side latency inside a domain)."""
     if p <= 1:
         return CollectiveCost(0.0, 0.0, 0.0, "none")
     if fab.scale_up is None:
         raise ConfigError(f"{p} devices need an interconnect to all-reduce; the hardware has none")
     d, m = fab.domains(p)
     if m == 1:
-        return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0)
+        return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0, captured)
     assert fab.scale_out is not None
-    inner = _ring_or_nvls(nbytes, d, fab.scale_up, kp, 0.5) if d > 1 else CollectiveCost(0.0, 0.0, 0.0, "")
+    none = CollectiveCost(0.0, 0.0, 0.0, "")
+    inner = _ring_or_nvls(nbytes, d, fab.scale_up, kp, 0.5, captured) if d > 1 else none
     outer = _across(np.asarray(nbytes, dtype=float) / d, m, fab.scale_out)
     t = 2 * np.asarray(inner.time_s) + outer.time_s  # reduce-scatter, across, all-gather
     return CollectiveCost(

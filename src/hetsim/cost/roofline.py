@@ -194,8 +194,10 @@ def collective_cost(
             raise ConfigError(f"{p} devices need an interconnect for an all-to-all; the hardware has none")
         return Cost()
     fab = fabric if fabric is not None else Fabric(link)
-    collective = all_to_all if op.collective == "all_to_all" else all_reduce
-    c = collective(op.act_read_bytes, p, fab, kernels)
+    if op.collective == "all_to_all":
+        c = all_to_all(op.act_read_bytes, p, fab, kernels)
+    else:
+        c = all_reduce(op.act_read_bytes, p, fab, kernels, op.captured)
     energy = _wire_energy_j_per_bit(fab, p)
     n = op.count
     return Cost(

@@ -76,6 +76,16 @@ class Serving:
         i = np.minimum(np.searchsorted(sizes, b), len(sizes) - 1)
         return np.where(b <= sizes[-1], np.maximum(sizes[i], b), b)
 
+    def replays_graph(self, batch: Any) -> Any:
+        """Whether a decode step of ``batch`` (per configuration) replays a captured CUDA graph
+        (a batch above the largest captured size runs eager)."""
+        b = np.asarray(batch, dtype=float)
+        if not self.decode_graph:
+            return np.zeros(b.shape, dtype=bool)
+        if not self.graph_batch_sizes:
+            return np.ones(b.shape, dtype=bool)
+        return b <= self.graph_batch_sizes[-1]
+
     def host_pass_s(self, kernels: float, n_layers: int, batch: Any, phase: str) -> Any:
         """Host time to issue one forward pass of ``kernels`` graph ops (0 if not modelled)."""
         eager = self.kernel_dispatch_s * (kernels + self.extra_kernels_per_layer * n_layers)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.cost.collectives import captured
 from hetsim.cost.power import run_energy_j, throttled_s
 from hetsim.cost.roofline import Cost, reference_factors
 from hetsim.errors import ConfigError
@@ -138,13 +139,13 @@ def evaluate(
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = contexts(P, G)
     srv = opts.serving
-    dec_ops = build_ops(
+    dec_ops = captured(build_ops(  # a replayed CUDA graph's all-reduces pay no host enqueue
         model, prec, phase="decode",
         batch=srv.graph_batch(B),  # a CUDA-graph step runs at its captured (padded) batch
         q_len=1.0 if spec is None else spec.tokens + 1.0,  # a speculative step verifies k + 1 positions
         context=ctx, tp=opts.tp, attention=opts.attention, shared_kv_reads=srv.gqa_shared_kv,
         experts=opts.experts,
-    )  # fmt: skip
+    ), srv.replays_graph(B))  # fmt: skip
     run = pricer.run(pre_ops, dec_ops, ctx)
     pre_costs, dec_costs = run.prefill.op_costs, run.decode.op_costs
     pre = op_total(pre_costs)

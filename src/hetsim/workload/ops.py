@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 Num = float | FloatArray
+BoolArray = npt.NDArray[np.bool_]
 
 
 def ndim(x: npt.ArrayLike) -> int:
@@ -59,6 +60,10 @@ class Op:
     # "all_reduce" (tensor parallelism's), "all_to_all" (expert parallelism's dispatch/combine)
     collective: str = "all_reduce"
     group: int = 0
+    # a collective issued inside a captured CUDA graph (a graph-replayed decode step): no host
+    # enqueue before it, so it pays the collective library's device-side latency only
+    # (cost/collectives.py::graph_alpha_s); per configuration where a sweep's batches differ
+    captured: bool | BoolArray = False
 
     @property
     def bytes_read(self) -> Num:
