@@ -4,18 +4,22 @@ places, and the decode's weight-reading kernels offload balances on (per configu
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hetsim.cost.roofline import op_cost
 from hetsim.hardware.spec import Device
 from hetsim.placement.balance import achieved_bandwidth, balance
-from hetsim.placement.policies import Problem, offload_sides
-from hetsim.placement.record import group_of
+from hetsim.placement.phase import price_phase
+from hetsim.placement.policies import Problem, fits, offload_sides
+from hetsim.placement.record import GroupPlacement, group_of
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.footprint import split_weights as split_weights  # re-exported: computed in workload/
 from hetsim.workload.ops import FloatArray, Num, Op
+
+if TYPE_CHECKING:
+    from hetsim.sim.placed import Pricer
 
 
 def problem(
@@ -80,3 +84,68 @@ def kernel_sizes(
         out.append((kb, float(op.count), fixed))
     kv = sum(op.count for op in ops if group_of(op) == "attention")
     return tuple(out), float(kv)
+
+
+# the weight shares priced beside the balance (:func:`priced_target`): one grid for every
+# device, so a device with more bandwidth prices every share the slower one could choose
+WEIGHT_SHARES = np.linspace(0.0, 1.0, 33)
+
+
+def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts: FloatArray) -> Num | None:
+    """The weights' share target of ``pricer``'s policy that makes its run fastest, per
+    configuration: the balance :func:`~hetsim.placement.balance.weight_balance` found and
+    each share of :data:`WEIGHT_SHARES`, each placed by the policy and priced (the prefill
+    plus the decode's steps, the KV cache at the decode's contexts), the fastest whose
+    placement holds the full-length run (the balance where none does; the balance on a tie).
+    The balance alone is a model of the decode's weight reads: it knows neither the room
+    the policy's fill leaves (a full PIM side pushed the FC weights back onto HBM, so a wider
+    PIM link made hbm-pim under pim-attention slower: e2e 3.70846 -> 3.70851 s, llama2-13b
+    B=47 P=1703) nor what a share costs the KV cache (a split KV cache pays the route's
+    latency per kernel: doubling every bandwidth of a hbm-pim copy made offload slower at
+    B=1, 0.0591224 -> 0.0591286 s). The minimum of the priced run over the same shares on
+    every device is never slower on a device with more bandwidth (each share is)."""
+    target = pricer.weight_target
+    if target is None:
+        return target
+    n = pricer.n
+    cands = np.concatenate([per_config(target, n)[None], np.repeat(WEIGHT_SHARES[:, None], n, axis=1)])
+    pricer.weight_target = cands[:, None, :]  # (C, 1, N): a candidate axis before the contexts
+    try:
+        full = pricer.P + pricer.G
+        p_end = pricer.problem_at(full, "prefill")
+        pl_end = pricer.fn(p_end).placement
+        if not any(np.ptp(np.broadcast_to(x, (len(cands), 1, n)), axis=0).any()
+                   for gp in pl_end.groups.values() for x in gp.shares):  # fmt: skip
+            return target  # the policy does not read the target
+        ok = np.broadcast_to(fits(p_end, pl_end), (len(cands), 1, n))[:, 0]
+        # the ops outside the placed groups (norms, residuals, collectives) take the same time
+        # whatever the split: left out of the comparison
+        pre = _time(pricer, [op for op in pre_ops if group_of(op) is not None], "prefill", pricer.P)
+        dec = _time(pricer, [op for op in dec_ops if group_of(op) is not None], "decode", contexts)
+    finally:
+        pricer.weight_target = target
+    total = np.where(ok, pre + pricer.G * dec, np.inf)
+    best = np.argmin(total, axis=0)  # the first of equals: the balance on a tie
+    out: FloatArray = np.take_along_axis(cands, best[None], axis=0)[0]
+    return out
+
+
+def _time(pricer: Pricer, ops: list[Op], phase: str, tokens: Num) -> FloatArray:
+    """Per candidate and configuration (C, N): ``ops`` of ``phase`` priced as the run
+    prices them, the decode's steps averaged over its contexts."""
+    from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx
+
+    pl = pricer.place(tokens, phase)[0].placement
+    kv = pl.groups["attention"]
+    if any(np.ndim(x) >= 2 and np.shape(x)[-2] > 1 for x in kv.shares):  # KV appends at the middle
+        mid = DECODE_SAMPLES // 2
+        shares = tuple(np.take(x, [mid], axis=-2) if np.ndim(x) >= 2 and np.shape(x)[-2] > 1 else x
+                       for x in kv.shares)  # fmt: skip
+        pl = dataclasses.replace(pl, kv_writes=GroupPlacement(shares, kv.compute))
+    t = price_phase(ops, pricer.dev, pricer.prec, pl, tp=pricer.tp, overlap=pricer.overlap, detail=False,
+                    overlap_transfers=pricer.overlap_transfers).time_s  # fmt: skip
+    c = len(WEIGHT_SHARES) + 1
+    shape = (c, *np.shape(t)[-2:]) if np.ndim(t) >= 2 else (c, 1, pricer.n)
+    arr = np.broadcast_to(np.asarray(t, dtype=float), shape)
+    out: FloatArray = np.asarray(mean_ctx(np.moveaxis(arr, -2, 0)), dtype=float)
+    return out
