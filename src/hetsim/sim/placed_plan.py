@@ -13,7 +13,7 @@ from hetsim.hardware.spec import Device
 from hetsim.placement.balance import achieved_bandwidth, balance
 from hetsim.placement.phase import price_phase
 from hetsim.placement.policies import Problem, fits, offload_sides
-from hetsim.placement.record import GroupPlacement, group_of
+from hetsim.placement.record import GroupPlacement, Placement, group_of
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.footprint import split_weights as split_weights  # re-exported: computed in workload/
 from hetsim.workload.ops import FloatArray, Num, Op
@@ -88,7 +88,7 @@ def kernel_sizes(
 
 # the weight shares priced beside the balance (:func:`priced_target`): one grid for every
 # device, so a device with more bandwidth prices every share the slower one could choose
-WEIGHT_SHARES = np.linspace(0.0, 1.0, 33)
+WEIGHT_SHARES = np.linspace(0.0, 1.0, 9)
 
 
 def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts: FloatArray) -> Num | None:
@@ -108,44 +108,55 @@ def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts
     if target is None:
         return target
     n = pricer.n
-    cands = np.concatenate([per_config(target, n)[None], np.repeat(WEIGHT_SHARES[:, None], n, axis=1)])
-    pricer.weight_target = cands[:, None, :]  # (C, 1, N): a candidate axis before the contexts
+    cands = [per_config(target, n), *(np.full(n, x) for x in WEIGHT_SHARES)]
+    full = pricer.P + pricer.G
+    # the ops outside the placed groups (norms, residuals, collectives) take the same time
+    # whatever the split: left out of the comparison
+    pre_g = [op for op in pre_ops if group_of(op) is not None]
+    dec_g = [op for op in dec_ops if group_of(op) is not None]
+    totals: list[FloatArray] = []
     try:
-        full = pricer.P + pricer.G
-        p_end = pricer.problem_at(full, "prefill")
-        pl_end = pricer.fn(p_end).placement
-        if not any(np.ptp(np.broadcast_to(x, (len(cands), 1, n)), axis=0).any()
-                   for gp in pl_end.groups.values() for x in gp.shares):  # fmt: skip
+        ends = []
+        for c in (cands[0], cands[1], cands[-1]):
+            pricer.weight_target = c
+            ends.append(pricer.fn(pricer.problem_at(full, "prefill")).placement)
+        if all(_same(ends[0], e) for e in ends[1:]):
             return target  # the policy does not read the target
-        ok = np.broadcast_to(fits(p_end, pl_end), (len(cands), 1, n))[:, 0]
-        # the ops outside the placed groups (norms, residuals, collectives) take the same time
-        # whatever the split: left out of the comparison
-        pre = _time(pricer, [op for op in pre_ops if group_of(op) is not None], "prefill", pricer.P)
-        dec = _time(pricer, [op for op in dec_ops if group_of(op) is not None], "decode", contexts)
+        for c in cands:  # one at a time: each priced exactly as the run prices it, any N
+            pricer.weight_target = c
+            p_end = pricer.problem_at(full, "prefill")
+            ok = np.broadcast_to(np.asarray(fits(p_end, pricer.fn(p_end).placement)), (n,))
+            run = _time(pricer, pre_g, "prefill", pricer.P) + pricer.G * _time(
+                pricer, dec_g, "decode", contexts
+            )
+            totals.append(np.where(ok, run, np.inf))
     finally:
         pricer.weight_target = target
-    total = np.where(ok, pre + pricer.G * dec, np.inf)
-    best = np.argmin(total, axis=0)  # the first of equals: the balance on a tie
-    out: FloatArray = np.take_along_axis(cands, best[None], axis=0)[0]
+    best = np.argmin(np.stack(totals), axis=0)  # the first of equals: the balance on a tie
+    out: FloatArray = np.take_along_axis(np.stack(cands), best[None], axis=0)[0]
     return out
+
+
+def _same(a: Placement, b: Placement) -> bool:
+    """Whether two placements put every group on the same sides in the same shares."""
+    return all(
+        np.array_equal(x, y)
+        for g in a.groups
+        for x, y in zip(a.groups[g].shares, b.groups[g].shares, strict=True)
+    )
 
 
 def _time(pricer: Pricer, ops: list[Op], phase: str, tokens: Num) -> FloatArray:
-    """Per candidate and configuration (C, N): ``ops`` of ``phase`` priced as the run
-    prices them, the decode's steps averaged over its contexts."""
-    from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx
+    """Per configuration (N,): ``ops`` of ``phase`` priced as the run prices them, the
+    decode's steps averaged over its contexts."""
+    from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx, varies
 
     pl = pricer.place(tokens, phase)[0].placement
     kv = pl.groups["attention"]
-    if any(np.ndim(x) >= 2 and np.shape(x)[-2] > 1 for x in kv.shares):  # KV appends at the middle
+    if any(varies(x) for x in kv.shares):  # the KV appends where the cache sits mid-decode
         mid = DECODE_SAMPLES // 2
-        shares = tuple(np.take(x, [mid], axis=-2) if np.ndim(x) >= 2 and np.shape(x)[-2] > 1 else x
-                       for x in kv.shares)  # fmt: skip
-        pl = dataclasses.replace(pl, kv_writes=GroupPlacement(shares, kv.compute))
+        writes = tuple(np.asarray(x)[mid] if varies(x) else x for x in kv.shares)
+        pl = dataclasses.replace(pl, kv_writes=GroupPlacement(writes, kv.compute))
     t = price_phase(ops, pricer.dev, pricer.prec, pl, tp=pricer.tp, overlap=pricer.overlap, detail=False,
                     overlap_transfers=pricer.overlap_transfers).time_s  # fmt: skip
-    c = len(WEIGHT_SHARES) + 1
-    shape = (c, *np.shape(t)[-2:]) if np.ndim(t) >= 2 else (c, 1, pricer.n)
-    arr = np.broadcast_to(np.asarray(t, dtype=float), shape)
-    out: FloatArray = np.asarray(mean_ctx(np.moveaxis(arr, -2, 0)), dtype=float)
-    return out
+    return per_config(mean_ctx(t), pricer.n, np.max)
