@@ -89,6 +89,7 @@ def kernel_sizes(
 # the weight shares priced beside the balance (:func:`priced_target`): one grid for every
 # device, so a device with more bandwidth prices every share the slower one could choose
 WEIGHT_SHARES = np.linspace(0.0, 1.0, 9)
+VECTOR_MAX = 4096  # candidates x configurations priced at once
 
 
 def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts: FloatArray) -> Num | None:
@@ -117,22 +118,28 @@ def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts
     totals: list[FloatArray] = []
     try:
         ends = []
-        for c in (cands[0], cands[1], cands[-1]):
+        for c in (np.zeros(n), np.ones(n)):  # the fills are monotone in the target
             pricer.weight_target = c
-            ends.append(pricer.fn(pricer.problem_at(full, "prefill")).placement)
-        if all(_same(ends[0], e) for e in ends[1:]):
-            return target  # the policy does not read the target
-        for c in cands:  # one at a time: each priced exactly as the run prices it, any N
+            phases = ((pricer.P, "prefill"), (contexts, "decode"))
+            ends.append([pricer.place(tokens, ph)[0].placement for tokens, ph in phases])
+        if all(_same(a, b) for a, b in zip(*ends, strict=True)):
+            return target  # no configuration's placement depends on the target
+        # candidates along a leading axis, as many at once as keep the arrays small (the
+        # same values element by element as one at a time)
+        per = max(VECTOR_MAX // n, 1)
+        for c in (np.stack(cands[i : i + per])[:, None, :] for i in range(0, len(cands), per)):
             pricer.weight_target = c
             p_end = pricer.problem_at(full, "prefill")
-            ok = np.broadcast_to(np.asarray(fits(p_end, pricer.fn(p_end).placement)), (n,))
+            ok = np.asarray(fits(p_end, pricer.fn(p_end).placement))
             run = _time(pricer, pre_g, "prefill", pricer.P) + pricer.G * _time(
                 pricer, dec_g, "decode", contexts
             )
-            totals.append(np.where(ok, run, np.inf))
+            totals += list(np.where(np.broadcast_to(ok, np.shape(c)).reshape(run.shape), run, np.inf))
     finally:
         pricer.weight_target = target
-    best = np.argmin(np.stack(totals), axis=0)  # the first of equals: the balance on a tie
+    best = np.argmin(
+        np.stack(totals).reshape(len(cands), n), axis=0
+    )  # the first of equals: the balance on a tie
     out: FloatArray = np.take_along_axis(np.stack(cands), best[None], axis=0)[0]
     return out
 
@@ -147,16 +154,24 @@ def _same(a: Placement, b: Placement) -> bool:
 
 
 def _time(pricer: Pricer, ops: list[Op], phase: str, tokens: Num) -> FloatArray:
-    """Per configuration (N,): ``ops`` of ``phase`` priced as the run prices them, the
-    decode's steps averaged over its contexts."""
-    from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx, varies
+    """``ops`` of ``phase`` priced as the run prices them, the decode's steps averaged over
+    its contexts: per configuration (N,), or (C, N) where the weights' target carries a
+    leading candidate axis (C, 1, N)."""
+    from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx
 
     pl = pricer.place(tokens, phase)[0].placement
     kv = pl.groups["attention"]
-    if any(varies(x) for x in kv.shares):  # the KV appends where the cache sits mid-decode
-        mid = DECODE_SAMPLES // 2
-        writes = tuple(np.asarray(x)[mid] if varies(x) else x for x in kv.shares)
+    k = DECODE_SAMPLES
+    if any(np.ndim(x) >= 2 and np.shape(x)[-2] == k > 1 for x in kv.shares):  # KV appends mid-decode
+        writes = tuple(np.take(x, [k // 2], axis=-2) if np.ndim(x) >= 2 and np.shape(x)[-2] == k else x
+                       for x in kv.shares)  # fmt: skip
         pl = dataclasses.replace(pl, kv_writes=GroupPlacement(writes, kv.compute))
-    t = price_phase(ops, pricer.dev, pricer.prec, pl, tp=pricer.tp, overlap=pricer.overlap, detail=False,
-                    overlap_transfers=pricer.overlap_transfers).time_s  # fmt: skip
+    t = np.asarray(price_phase(ops, pricer.dev, pricer.prec, pl, tp=pricer.tp, overlap=pricer.overlap,
+                               detail=False, overlap_transfers=pricer.overlap_transfers).time_s)  # fmt: skip
+    tw = pricer.weight_target
+    if tw is not None and np.ndim(tw) == 3:  # (C, K or 1, N): the contexts' mean per candidate
+        c = int(np.shape(tw)[0])
+        arr = np.broadcast_to(t, (c, *t.shape[-2:]) if t.ndim >= 2 else (c, 1, pricer.n))
+        out: FloatArray = np.stack([per_config(mean_ctx(a), pricer.n, np.max) for a in arr])
+        return out
     return per_config(mean_ctx(t), pricer.n, np.max)
