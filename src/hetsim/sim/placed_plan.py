@@ -116,50 +116,43 @@ def priced_target(pricer: Pricer, pre_ops: list[Op], dec_ops: list[Op], contexts
     pre_g = [op for op in pre_ops if group_of(op) is not None]
     dec_g = [op for op in dec_ops if group_of(op) is not None]
     totals: list[FloatArray] = []
+    # candidates along a leading axis, as many at once as keep the arrays small (the same
+    # values element by element as one at a time)
+    per = max(VECTOR_MAX // n, 1)
     try:
-        ends = []
-        for c in (np.zeros(n), np.ones(n)):  # the fills are monotone in the target
+        for i in range(0, len(cands), per):
+            c = np.stack(cands[i : i + per])[:, None, :]
             pricer.weight_target = c
-            phases = ((pricer.P, "prefill"), (contexts, "decode"))
-            ends.append([pricer.place(tokens, ph)[0].placement for tokens, ph in phases])
-        if all(_same(a, b) for a, b in zip(*ends, strict=True)):
-            return target  # no configuration's placement depends on the target
-        # candidates along a leading axis, as many at once as keep the arrays small (the
-        # same values element by element as one at a time)
-        per = max(VECTOR_MAX // n, 1)
-        for c in (np.stack(cands[i : i + per])[:, None, :] for i in range(0, len(cands), per)):
-            pricer.weight_target = c
+            pre_pl = pricer.place(pricer.P, "prefill")[0].placement
+            dec_pl = pricer.place(contexts, "decode")[0].placement
+            if per >= len(cands) and _constant(pre_pl) and _constant(dec_pl):
+                return target  # no configuration's placement depends on the target: a tie
             p_end = pricer.problem_at(full, "prefill")
             ok = np.asarray(fits(p_end, pricer.fn(p_end).placement))
-            run = _time(pricer, pre_g, "prefill", pricer.P) + pricer.G * _time(
-                pricer, dec_g, "decode", contexts
-            )
+            run = _time(pricer, pre_g, pre_pl) + pricer.G * _time(pricer, dec_g, dec_pl)
             totals += list(np.where(np.broadcast_to(ok, np.shape(c)).reshape(run.shape), run, np.inf))
     finally:
         pricer.weight_target = target
-    best = np.argmin(
-        np.stack(totals).reshape(len(cands), n), axis=0
-    )  # the first of equals: the balance on a tie
+    best = np.argmin(np.stack(totals), axis=0)  # the first of equals: the balance on a tie
     out: FloatArray = np.take_along_axis(np.stack(cands), best[None], axis=0)[0]
     return out
 
 
-def _same(a: Placement, b: Placement) -> bool:
-    """Whether two placements put every group on the same sides in the same shares."""
+def _constant(pl: Placement) -> bool:
+    """Whether every share of ``pl`` is the same along its leading candidate axis."""
     return all(
-        np.array_equal(x, y)
-        for g in a.groups
-        for x, y in zip(a.groups[g].shares, b.groups[g].shares, strict=True)
+        np.ndim(x) < 3 or bool(np.all(np.asarray(x) == np.asarray(x)[:1]))
+        for g in pl.groups.values()
+        for x in g.shares
     )
 
 
-def _time(pricer: Pricer, ops: list[Op], phase: str, tokens: Num) -> FloatArray:
-    """``ops`` of ``phase`` priced as the run prices them, the decode's steps averaged over
+def _time(pricer: Pricer, ops: list[Op], pl: Placement) -> FloatArray:
+    """``ops`` priced under ``pl`` as the run prices them, the decode's steps averaged over
     its contexts: per configuration (N,), or (C, N) where the weights' target carries a
     leading candidate axis (C, 1, N)."""
     from hetsim.sim.placed import DECODE_SAMPLES, mean_ctx
 
-    pl = pricer.place(tokens, phase)[0].placement
     kv = pl.groups["attention"]
     k = DECODE_SAMPLES
     if any(np.ndim(x) >= 2 and np.shape(x)[-2] == k > 1 for x in kv.shares):  # KV appends mid-decode
