@@ -29,7 +29,7 @@ from hetsim.placement.phase import price_phase
 from hetsim.placement.policies import FillResult, PolicyFn, Problem, is_search, offload_sides, usage_bytes
 from hetsim.placement.price import PlacedCost, price_op
 from hetsim.placement.record import GroupPlacement, Placement, group_of
-from hetsim.sim.placed_plan import kernel_sizes, per_config, priced_target
+from hetsim.sim.placed_plan import kernel_sizes, per_config
 from hetsim.sim.placed_plan import problem as problem  # the plan's, re-exported for serving
 from hetsim.sim.placed_plan import split_weights as split_weights
 from hetsim.workload.dtypes import Precision
@@ -328,8 +328,6 @@ class Pricer:
         from hetsim.sim.placed_remaps import remaps  # it reads the phases priced here
 
         self.plan(dec_ops)  # a placement planned for the run is planned on the decode's kernels
-        if not is_search(self.policy):  # a search policy prices its own candidates
-            self.weight_target = priced_target(self, pre_ops, dec_ops, contexts)
         pre = self.phase(pre_ops, "prefill", self.P)
         dec = self.phase(dec_ops, "decode", contexts)
         full = self.P + self.G
