@@ -83,9 +83,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("calibrated", "bool", "Price with the calibrated kernels (false: the datasheet roofline; "
            "the CLI's --uncalibrated)."),
     Option("ep", "count", "Expert-parallel devices: MoE experts dealt whole over them (with --tp N: the TP "
-           "group; with --dp-attention: N DP ranks; 1: none)."),
-    Option("dp_attention", "bool", "Each --ep device is a data-parallel rank with its own batch and KV "
-           "cache; MoE tokens dispatched and combined by all-to-all (--batch is per rank)."),
+           "group; with --dp-attention: N / tp DP ranks; 1: none)."),
+    Option("dp_attention", "bool", "The --ep devices form data-parallel ranks of --tp devices each, with "
+           "their own batch and KV cache; MoE tokens dispatched and combined by all-to-all (--batch is per "
+           "rank)."),
     Option("ep_skew", "number", "Busiest EP device's share over uniform routing (1: balanced, e.g. by "
            "redundant experts; see docs/models.md)."),
     Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,dtype=T]"

@@ -107,7 +107,7 @@ def test_dp_attention_with_speculation_conserves() -> None:
 @pytest.mark.parametrize(
     ("kw", "needle"),
     [
-        ({"tp": 4, "experts": ExpertParallel(4, True)}, "--dp-attention runs attention whole"),
+        ({"tp": 4, "experts": ExpertParallel(4, True)}, "--dp-attention in serve-sim runs attention whole"),
         ({"experts": ExpertParallel(4, True), "disaggregate": (1, 1)}, "--ep with --disaggregate"),
         ({"speculation": Speculation.parse("mtp")}, "multi-token-prediction"),
         ({"speculation": Speculation.parse("eagle"), "disaggregate": (1, 1)}, "--spec with --disaggregate"),
@@ -128,7 +128,7 @@ def test_bad_combinations_say_what_is_wrong(kw: dict[str, object], needle: str) 
         (("--spec", "eagle,accept=2"), "accept must be a rate"),
         (("--spec", "mtp"), "multi-token-prediction"),
         (("--dp-attention",), "--dp-attention needs --ep 2"),
-        (("--ep", "4", "--dp-attention", "--tp", "4"), "--dp-attention runs attention whole"),
+        (("--ep", "4", "--dp-attention", "--tp", "4"), "--dp-attention in serve-sim runs attention whole"),
     ],
 )
 def test_serve_sim_refuses_bad_options_in_one_line(run_cli: Run, args: tuple[str, ...], message: str) -> None:

@@ -14,12 +14,13 @@ if TYPE_CHECKING:  # the records import NumPy: loaded inside the commands (fast 
 EpOption = Annotated[
     int,
     typer.Option("--ep", help="Expert-parallel devices: MoE experts dealt whole over them (with --tp N: "
-                 "the TP group; with --dp-attention: N DP ranks).", show_default=False),
+                 "the TP group; with --dp-attention: N / tp DP ranks).", show_default=False),
 ]  # fmt: skip
 DpAttentionOption = Annotated[
     bool,
-    typer.Option("--dp-attention", help="Each --ep device is a data-parallel rank with its own batch and KV "
-                 "cache; MoE tokens dispatched and combined by all-to-all (--batch is per rank)."),
+    typer.Option("--dp-attention", help="The --ep devices form data-parallel ranks of --tp devices each, "
+                 "with their own batch and KV cache; MoE tokens dispatched and combined by all-to-all "
+                 "(--batch is per rank)."),
 ]  # fmt: skip
 EpSkewOption = Annotated[
     float | None,

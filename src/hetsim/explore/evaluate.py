@@ -234,7 +234,7 @@ class Evaluator:
             removed["applicable"] += idx.size
             return None
         n = idx.size
-        n_dev = tp * pp * experts.dp
+        n_dev = tp * pp * experts.within(tp).dp  # DP attention: ranks of tp devices
         cols: dict[str, Array] = {"index": idx}
         labels = {"model": model.name, "hardware": v["hardware"], "weight_dtype": prec.weight.name,
                   "act_dtype": prec.activation.name, "kv_dtype": prec.kv.name,

@@ -141,7 +141,13 @@ class _Run:
 
 def _check_experts(m: ModelSpec, tp: int, experts: ExpertParallel, disaggregate: Any) -> None:
     """Expert parallelism serve-sim prices: over the TP group of one engine instance, or over
-    DP-attention ranks (one engine instance each)."""
+    DP-attention ranks (one engine instance each, one device a rank: TP inside a rank is priced
+    by analyze, not here)."""
+    if experts.dp_attention and tp != 1:
+        raise ConfigError(
+            f"--dp-attention in serve-sim runs attention whole on each of the --ep {experts.ep} devices "
+            "(one engine instance a device); give --tp 1 (TP inside a DP rank is analyze's, not serve-sim's)"
+        )
     experts.check(m, tp)
     if experts.ep > 1 and disaggregate is not None:
         raise ConfigError("--ep with --disaggregate is not modelled; serve one pool with --ep, or drop --ep")

@@ -55,6 +55,7 @@ def _options(
     """The run's options, refused where they do not apply to ``m``."""
     if pp < 1 or pp > m.n_layers:
         raise ConfigError(f"pp must be between 1 and the {m.n_layers} layers of {m.name}")
+    experts = experts.within(tp)  # DP attention: ranks of tp devices
     experts.check(m, tp)
     if speculation is not None:
         speculation.drafter(m)  # refuses a drafter that does not apply (no MTP, other vocabulary)

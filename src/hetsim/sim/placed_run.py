@@ -25,7 +25,7 @@ from hetsim.cost.collectives import captured
 from hetsim.cost.power import run_energy_j, throttled_s
 from hetsim.cost.roofline import Cost, reference_factors
 from hetsim.errors import ConfigError
-from hetsim.hardware.spec import Device
+from hetsim.hardware.spec import Device, Link
 from hetsim.placement.policies import get_policy, usage_bytes
 from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
@@ -153,7 +153,7 @@ def evaluate(
     dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs, fields).items()}
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
-    pre_p2p, p2p = _stage_handoffs(model, dev, prec, opts.pp, B, P)
+    pre_p2p, p2p = _stage_handoffs(model, dev, prec, opts, B, P)
     # the whole batch is prefilled before any first token; a framework may then run
     # ``first`` decode steps (at context P + 1) before emitting it; each pass costs ``step``,
     # the request its host overhead once
@@ -231,14 +231,41 @@ def evaluate(
 
 
 def _stage_handoffs(
-    model: ModelSpec, dev: Device, prec: Precision, pp: int, B: Any, P: Any
+    model: ModelSpec, dev: Device, prec: Precision, opts: Options, B: Any, P: Any
 ) -> tuple[Any, Any]:
-    """Seconds of the pipeline hand-offs of the prefill and of a decode step (0 without pp)."""
+    """Seconds of the pipeline hand-offs of the prefill and of a decode step (0 without pp):
+    one message per boundary, over the scale-up interconnect where the two stages share a
+    scale-up domain and over each device's NIC where they do not (stages of tp x dp devices
+    laid out in order: EP8 x PP2 on two 8-GPU nodes hands over between the nodes)."""
+    pp = opts.pp
     if pp <= 1 or dev.interconnect is None:
         return 0.0, 0.0
-    link_bw, lat = dev.interconnect.bandwidth_bytes_per_s, dev.interconnect.latency_s
     act = model.d_model * prec.activation.bytes_per_element
-    return (pp - 1) * (lat + B * P * act / link_bw), (pp - 1) * (lat + B * act / link_bw)
+    pre: Any = 0.0
+    step: Any = 0.0
+    for link, n in _handoff_links(dev, opts.tp * opts.dp, pp):
+        bw = link.bandwidth_bytes_per_s * (link.efficiency if link is dev.scale_out else 1.0)
+        pre = pre + n * (link.latency_s + B * P * act / bw)
+        step = step + n * (link.latency_s + B * act / bw)
+    return pre, step
+
+
+def _handoff_links(dev: Device, width: int, pp: int) -> list[tuple[Link, int]]:
+    """(link, boundaries) of the pp - 1 stage boundaries of stages ``width`` devices wide."""
+    assert dev.interconnect is not None
+    node = dev.node_devices
+    across = 0
+    for i in range(1, pp):  # stage i-1 hands to stage i: device j to device j + width
+        first, last = (i - 1) * width, (i + 1) * width - 1
+        across += node > 0 and (width >= node or first // node != last // node)
+    if across and dev.scale_out is None:
+        raise ConfigError(
+            f"pp={pp} stages of {width} devices span more than one {node}-device scale-up domain of "
+            f"{dev.name}, which has no scale_out network: add scale_out (each device's NIC) to the "
+            f"hardware file, or use at most {node} devices"
+        )
+    out = [(dev.interconnect, pp - 1 - across)]
+    return [*out, (dev.scale_out, across)] if dev.scale_out is not None and across else out
 
 
 def _reference_flop(costs: list[Cost], factors: list[float]) -> Any:

@@ -63,7 +63,8 @@ def result_record(
         e = opts.experts
         how = (
             (
-                f"DP attention: {e.ep} ranks of batch {w.batch} each (throughput and energy over all), "
+                f"DP attention: {e.dp} ranks{f' of TP{e.tp}' if e.tp > 1 else ''} of batch {w.batch} each "
+                "(throughput and energy over all), "
                 "experts dispatched and combined by all-to-all"
             )
             if e.dp_attention

@@ -8,13 +8,16 @@ Two layouts (both as served by vLLM and SGLang):
   not split by columns but dealt out whole, E / N to a device. Each device runs the token-
   expert pairs routed to its experts; the FFN's all-reduce combines them (no all-to-all).
 - **DP attention + EP** (``--ep N --dp-attention``, the DeepSeek-V3 / SGLang deployment):
-  each of the N devices is its own data-parallel rank with its own batch and KV cache
-  (attention, dense layers, shared experts and the LM head replicated, tensor parallel 1);
-  the MoE layers are EP over all N. A token's hidden state is sent to the devices holding
-  its k experts (dispatch) and the expert outputs are sent back (combine): two all-to-alls a
-  MoE layer (:func:`hetsim.cost.collectives.all_to_all`, priced by topology: NVLink inside a
-  node, the NIC across nodes). The rows cross at the activation type (DeepEP can dispatch in
-  FP8: a narrower ``--act-dtype`` is the what-if).
+  the N devices form N / t data-parallel ranks of ``--tp t`` devices each (t = 1: every
+  device a rank), each rank with its own batch and KV cache; inside a rank attention, dense
+  layers, shared experts and the LM head are tensor parallel over its t devices (their
+  all-reduces span the rank, not the group); the MoE layers are EP over all N. Each device
+  sends its 1 / t slice of the rank's tokens' hidden states to the devices holding their k
+  experts (dispatch) and the expert outputs come back (combine): two all-to-alls a MoE layer
+  (:func:`hetsim.cost.collectives.all_to_all`, priced by topology: NVLink inside a node, the
+  NIC across nodes). The rows cross at the activation type (DeepEP can dispatch in FP8: a
+  narrower ``--act-dtype`` is the what-if). SGLang's ``--tp 16 --dp 2
+  --enable-dp-attention`` on 16 GPUs is ``--ep 16 --dp-attention --tp 8`` here.
 
 **Load across expert shards.** A MoE layer waits for its busiest device. With uniform routing
 the pairs a device receives are binomial (n = T k pairs, p = 1 / N); the expected maximum
@@ -35,6 +38,7 @@ replica; a pass waits for the busier kind (:meth:`ExpertParallel.shared_rows`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -53,14 +57,17 @@ MAX_SKEW = 1e3
 
 @dataclass(frozen=True, slots=True)
 class ExpertParallel:
-    """``ep``: devices the routed experts are dealt over (1: none). ``dp_attention``: each of
-    those devices is a data-parallel rank with its own batch. ``skew``: see :data:`EP_SKEW`."""
+    """``ep``: devices the routed experts are dealt over (1: none). ``dp_attention``: those
+    devices form data-parallel ranks with their own batch, of ``tp`` devices each (attention
+    tensor parallel inside a rank; the run's ``--tp``, bound by :meth:`within`). ``skew``:
+    see :data:`EP_SKEW`."""
 
     ep: int = 1
     dp_attention: bool = False
     skew: float = EP_SKEW
     redundant: int = 0
     shared_devices: int = 0
+    tp: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.ep, bool) or not isinstance(self.ep, int) or self.ep < 1:
@@ -83,6 +90,8 @@ class ExpertParallel:
                 f"{self.shared_devices} shared-expert devices need --dp-attention and fewer than the "
                 f"--ep {self.ep} devices (the rest hold the routed experts)"
             )
+        if isinstance(self.tp, bool) or not isinstance(self.tp, int) or self.tp < 1:
+            raise ConfigError(f"--tp must be a positive whole number, got {self.tp!r}")
 
     @property
     def routed_devices(self) -> int:
@@ -93,10 +102,16 @@ class ExpertParallel:
         """Routed-expert slots (experts and their redundant replicas) on one routed device."""
         return (model.n_experts + self.redundant) / self.routed_devices
 
+    def within(self, tp: int) -> ExpertParallel:
+        """This layout in a run of tensor parallelism ``tp``: under DP attention each rank is
+        ``tp`` devices (checked by :meth:`check`)."""
+        return dataclasses.replace(self, tp=tp) if self.dp_attention and tp != self.tp else self
+
     @property
     def dp(self) -> int:
-        """Data-parallel ranks: sequences groups that differ (``ep`` with DP attention, else 1)."""
-        return self.ep if self.dp_attention else 1
+        """Data-parallel ranks: sequence groups that differ (``ep`` / ``tp`` with DP attention,
+        else 1)."""
+        return max(self.ep // self.tp, 1) if self.dp_attention else 1
 
     def check(self, model: ModelSpec, tp: int) -> None:
         """Refuse a layout that does not apply to ``model`` at tensor parallelism ``tp``."""
@@ -117,10 +132,11 @@ class ExpertParallel:
             )
         if self.shared_devices and not model.n_shared_experts:
             raise ConfigError(f"{model.name} has no shared experts to give {self.shared_devices} devices to")
-        if self.dp_attention and tp != 1:
+        if self.dp_attention and (self.ep % tp or self.ep // tp < 2):
             raise ConfigError(
-                f"--dp-attention runs attention whole on each of the --ep {self.ep} devices; give --tp 1 "
-                "(attention tensor parallel inside a DP rank is not modelled)"
+                f"--dp-attention splits the --ep {self.ep} devices into data-parallel ranks of --tp {tp} "
+                f"devices each: --tp must divide --ep and leave 2 or more ranks (e.g. --tp "
+                f"{_divisor_below(self.ep)}), or drop --dp-attention"
             )
         if not self.dp_attention and self.ep != tp:
             raise ConfigError(
@@ -129,8 +145,8 @@ class ExpertParallel:
             )
 
     def group_tokens(self, tokens: Num) -> Num:
-        """Distinct tokens the EP group routes in a pass (each rank's own under DP attention;
-        tokens replicated over a TP group counted once)."""
+        """Distinct tokens the EP group routes in a pass over ``tokens`` per rank (each
+        rank's own under DP attention; tokens replicated over a TP group counted once)."""
         return tokens * self.dp
 
     def busiest_pairs(self, model: ModelSpec, tokens: Num) -> Num:
@@ -178,6 +194,11 @@ class ExpertParallel:
 
 
 NO_EP = ExpertParallel()
+
+
+def _divisor_below(n: int) -> int:
+    """The largest divisor of ``n`` that leaves 2 or more ranks (1 for a prime)."""
+    return max(d for d in range(1, n // 2 + 1) if n % d == 0)
 
 
 def routed_params_per_layer(model: ModelSpec) -> float:

@@ -95,8 +95,9 @@ def routing_ops(p: Pass, tag: str, count: int) -> tuple[list[Op], Op]:
 def all_to_all_op(p: Pass, tag: str, name: str, count: int) -> Op:
     """An expert-parallel dispatch (or combine) of ``count`` MoE layers: each device sends its
     tokens' k hidden-state rows to the devices holding their experts (``ep`` devices), and one
-    more row to a shared-expert device where the group has them."""
-    rows = p.tokens * (p.model.experts_per_token + (1 if p.experts.shared_devices else 0))
+    more row to a shared-expert device where the group has them; a DP rank of ``tp`` devices
+    holds its tokens on each, and each device sends a 1 / tp slice."""
+    rows = p.tokens / p.tp * (p.model.experts_per_token + (1 if p.experts.shared_devices else 0))
     return Op(named(tag, name), "comm", "collective", "vector", count, flop=0.0,
               act_read_bytes=rows * p.model.d_model * p.ab, collective="all_to_all",
               group=p.experts.ep)  # fmt: skip
