@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import settings
 
-settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)  # docs/testing.md
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 

@@ -32,7 +32,7 @@ FUNCTION_LINES = 120
 # decoding (+900), the NeuPIMs, GH200 and SN40L studies with shared-channel memory, sub-batch
 # interleaving and model switching (+1,100), the one option set and the API package (+300) and
 # the engine's kept KV blocks (+200) landed together.
-PACKAGE_LINES = 41_000
+PACKAGE_LINES = 42_000
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
