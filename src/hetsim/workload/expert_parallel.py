@@ -119,16 +119,13 @@ class ExpertParallel:
             return
         if not model.is_moe:
             raise ConfigError(f"--ep applies to mixture-of-experts models; {model.name} is dense (use --tp)")
-        slots = model.n_experts + self.redundant
-        if slots % self.routed_devices and not (self.redundant or self.shared_devices):
-            raise ConfigError(
-                f"--ep {self.ep} does not divide the {model.n_experts} routed experts of {model.name}; "
-                "choose a divisor"
-            )
-        if slots % self.routed_devices:
+        if (model.n_experts + self.redundant) % self.routed_devices:
             raise ConfigError(
                 f"{self.routed_devices} routed-expert devices do not divide the {model.n_experts} routed "
                 f"experts and {self.redundant} redundant replicas of {model.name}; choose a divisor"
+                if self.redundant or self.shared_devices
+                else f"--ep {self.ep} does not divide the {model.n_experts} routed experts of "
+                f"{model.name}; choose a divisor"
             )
         if self.shared_devices and not model.n_shared_experts:
             raise ConfigError(f"{model.name} has no shared experts to give {self.shared_devices} devices to")
