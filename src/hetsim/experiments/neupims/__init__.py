@@ -11,7 +11,8 @@ systems are that one file run three ways:
 - **NPU-only**: policy ``primary`` (attention reads the KV cache through the external path);
 - **naive NPU+PIM** (blocked mode): policy ``pim-attention``, ops one after another;
 - **NeuPIMs**: the same placement run as two interleaved sub-batches with dual row buffers
-  (:mod:`hetsim.sim.interleave`, ``execution.sub_batches`` and ``channel_contention``).
+  (the ``interleave`` analysis option, :mod:`hetsim.sim.interleave`, with the device's
+  ``execution.channel_contention``).
 
 GPU-only is the calibrated ``a100-80gb-sxm`` preset. Throughput is the decode step's tokens
 per second at the batch NeuPIMs serves (``max_batch_size`` 128), averaged over the decode of
@@ -38,6 +39,7 @@ TP = 4  # configs/model_configs/gpt3-7B.json n_tp
 DATASETS = {"sharegpt": (161, 338), "alpaca": (19, 58)}
 CONTENTION = (0.0, 0.1, 0.5, 1.0)
 FIGURES = ("throughput",)
+SUB_BATCHES = 2  # NeuPIMs interleaves two sub-batches (configs/system_configs/sub-batch-on.json)
 
 TARGETS = (
     Target("throughput over GPU-only", 3.0, "3× (abstract)", "over_gpu", "measured"),
@@ -47,9 +49,12 @@ TARGETS = (
 
 
 def _dataset(dev: Any, prompt: int, generated: int) -> dict[str, float]:
+    import numpy as np
+
     from hetsim.sim.config import Options, Workload
     from hetsim.sim.inference import analyze
-    from hetsim.sim.interleave import interleave
+    from hetsim.sim.interleave import check_shared_capacity, interleave_step
+    from hetsim.sim.placed import mean_ctx
     from hetsim.sim.placed_analyze import evaluate_policy
     from hetsim.workload.dtypes import Precision
     from hetsim.workload.footprint import footprint
@@ -60,26 +65,28 @@ def _dataset(dev: Any, prompt: int, generated: int) -> dict[str, float]:
     fp = footprint(m, prec, w.batch, w.input_len + w.output_len, opts, live_len=w.input_len)
     npu, _ = evaluate_policy("primary", m, dev, prec, w, opts, fp, True)
     pim, _ = evaluate_policy("pim-attention", m, dev, prec, w, opts, fp, True)
-    it = interleave(pim, dev, m.n_layers)
+    check_shared_capacity(pim, dev)
+    it = interleave_step(pim.dec_ops, list(pim.run.decode.costs), dev, SUB_BATCHES)
+
+    def neupims(d: Any) -> float:  # the analyze option: the same run with interleaved sub-batches
+        return analyze(m, d, w, prec, tp=TP, policy="pim-attention", interleave=SUB_BATCHES).decode.time_s
+
     gpu = analyze(m, GPU, w, prec, tp=TP, policy="primary")
     step = {
         "gpu": gpu.decode.time_s,
         "npu": float(npu.metrics["decode_time_s"][0]),
         "naive": float(pim.metrics["decode_time_s"][0]),
-        "neupims": it.interleaved_s,
+        "neupims": neupims(dev),
     }
     out = {f"{k}_tok_per_s": BATCH / v for k, v in step.items()}
+    ms = {"npu_gemm_ms": it.side_s[0], "pim_attention_ms": it.side_s[1], "contention_ms": it.contention_s,
+          "blocked_ms": it.blocked_s}  # fmt: skip
     out.update(
-        {
-            "npu_gemm_ms": it.primary_s * 1e3,
-            "pim_attention_ms": it.memory_s * 1e3,
-            "contention_ms": it.contention_s * 1e3,
-            "blocked_ms": it.blocked_s * 1e3,
-        }
+        {k: 1e3 * float(np.mean(mean_ctx(np.broadcast_to(v, np.shape(it.blocked_s))))) for k, v in ms.items()}
     )
     for c in CONTENTION:
         alt = replace(dev, execution=replace(dev.execution, channel_contention=c))
-        out[f"over_naive_c{c:g}"] = step["naive"] / interleave(pim, alt, m.n_layers).interleaved_s
+        out[f"over_naive_c{c:g}"] = step["naive"] / neupims(alt)
     return out
 
 
