@@ -39,6 +39,8 @@ from hetsim.hardware.spec import Device
 
 if TYPE_CHECKING:
     from hetsim.placement.price import PlacedCost
+    from hetsim.sim.config import Options
+    from hetsim.sim.placed import PricedPhase
     from hetsim.sim.placed_run import Evaluated
     from hetsim.workload.ops import Op
 
@@ -116,6 +118,15 @@ def interleave_step(ops: list[Op], costs: list[PlacedCost], dev: Device, sub_bat
     busiest = np.maximum.reduce(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in loaded]))
     step = np.minimum(np.maximum(busiest, (blocked + extra) / S) + fill, blocked) if S > 1 else blocked
     return Interleaved(step, blocked, tuple(loaded), extra, stall, S)
+
+
+def sub_batched(blocked_s: Any, ops: list[Op], decode: PricedPhase, dev: Device, opts: Options) -> Any:
+    """The decode step: ``blocked_s`` (ops one after another), or with ``opts.sub_batches`` > 1
+    the step of that many interleaved sub-batches (the placed run's hook)."""
+    if opts.sub_batches == 1:
+        return blocked_s
+    step = interleave_step(ops, list(decode.costs), dev, opts.sub_batches).step_s
+    return np.broadcast_to(step, np.shape(blocked_s))
 
 
 def check_shared_capacity(ev: Evaluated, dev: Device) -> None:

@@ -29,7 +29,7 @@ from hetsim.hardware.spec import Device, Link
 from hetsim.placement.policies import get_policy, usage_bytes
 from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
-from hetsim.sim.interleave import interleave_step
+from hetsim.sim.interleave import sub_batched
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
 from hetsim.sim.speculative import prompt_handoff_s, step_drafts
@@ -152,9 +152,6 @@ def evaluate(
     pre = op_total(pre_costs)
     fields = FIELDS if records else ("time_s", "energy_j")
     dec = {f: np.broadcast_to(v, ctx.shape) for f, v in op_total(dec_costs, fields).items()}
-    if opts.sub_batches > 1:  # sub-batches interleaved across sides (sim/interleave.py)
-        inter = interleave_step(dec_ops, list(run.decode.costs), dev, opts.sub_batches)
-        dec["time_s"] = np.broadcast_to(inter.step_s, ctx.shape)
     # pipeline stages hand activations on; stages run one after another for a static batch
     # (pp - 1 boundaries, one message each carrying every token of the pass)
     pre_p2p, p2p = _stage_handoffs(model, dev, prec, opts, B, P)
@@ -165,7 +162,7 @@ def evaluate(
     first = srv.first_token_decode_steps
     # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
     dec_e = dec["energy_j"]
-    dec_t = throttled_s(dec["time_s"], dec_e, dev)
+    dec_t = throttled_s(sub_batched(dec["time_s"], dec_ops, run.decode, dev, opts), dec_e, dev)
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
     # the engine's dispatch time per kernel, scaled by the device's host CPU (Grace vs x86)
