@@ -19,15 +19,9 @@ block gives no ``tFAW``). A stream of R full rounds and a last partial round
 of k columns takes R x t_round(cols_per_row) + t_round(k); channels run in parallel. Energy:
 one ``activate`` (ACT + PRE) per bank per round and one ``column`` access per bank per column.
 
-GEMVs command by command (``gemv: true``, NeuPIMs' Newton-style HBM-PIM): each sequence's KV
-cache sits in one channel, one token (keys) or one head dimension (values) per bank, and a
-decode step's attention is two GEMVs per sequence priced from the commands the PIM issues
-(:meth:`DramTiming.attention_s`): a query write (``vector_write`` after a row opens) per
-row-sized chunk of the input vector, a row round per (chunk, tile) of the matrix with its
-tokens padded to whole tiles of ``banks_per_channel`` rows, one result read (``tCCD``) per
-head a row holds beyond the first, and, with ``bank_precharge``, each bank closed by its own
-command (that long each, one after another) instead of one all-bank ``tRP``. Sequences of a
-channel run one after another, channels in parallel.
+``bank_precharge``: each bank is closed by its own command (that long each) instead of one
+all-bank tRP. ``gemv: true``: decode attention runs as per-sequence GEMVs, command by command,
+in the channel holding the sequence's KV (:meth:`DramTiming.attention_s`, NeuPIMs' HBM-PIM).
 
 Row activations do not overlap column reads here (all banks open and close together, as in an
 all-bank PIM mode); a conventional controller hides them behind other banks' reads, which
@@ -140,12 +134,12 @@ class DramTiming:
         return np.where(k > 0, self.activation_s + self.trcd_s + body + self.close_s, 0.0)
 
     def attention_s(self, seqs: Any, kv_bytes: Any, kv_heads: int, head_dim: int, elem_bytes: float) -> Any:
-        """One decode step's attention of ``seqs`` sequences reading ``kv_bytes`` of K and V
-        (``kv_heads`` heads of ``head_dim`` elements of ``elem_bytes`` on this device) as
-        GEMVs in the sequences' channels: logits K q (a bank's row holds one token's K, the
-        tokens padded to whole tiles of ``banks_per_channel``) and, per KV head, the context
-        V^T s (a bank's row holds one head dimension of ``row`` bytes of tokens, the
-        dimensions padded to whole tiles). Sequences of one channel run one after another."""
+        """Decode attention of ``seqs`` sequences (``kv_bytes`` of K and V; ``kv_heads`` x
+        ``head_dim`` elements per token) as GEMVs in each sequence's channel, one after another:
+        logits K q (a bank row holds a token's K; tokens padded to whole tiles of banks), then
+        per KV head V^T s (a bank row holds one head dimension; dimensions padded likewise);
+        per row-sized input chunk a vector write, per row round its columns, per head in a row
+        beyond the first one result read."""
         b = np.maximum(np.asarray(seqs, dtype=float), 1.0)
         head = head_dim * elem_bytes
         token = kv_heads * head  # one token's K (or V) on this device
