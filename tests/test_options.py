@@ -23,6 +23,7 @@ BASE: dict[str, Any] = {"model": "llama2-13b", "hardware": "h100-sxm", "batch": 
                         "output_len": 32}  # fmt: skip
 MOE = {"model": "mixtral-8x7b"}
 DP = {**MOE, "ep": 2, "dp_attention": True}
+H2M2 = {"model": "llama2-70b", "hardware": "h2m2", "batch": 256, "input_len": 2048, "policy": "pim-attention"}
 BIG = {"model": "llama2-70b", "hardware": "gh200", "batch": 8, "input_len": 4096, "output_len": 512}
 # option -> (the options of the run, the reference it must differ from); every option is here
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -52,6 +53,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {**MOE, "ep": 2, "dp_attention": True},
     ),
     "spec": ({"spec": "eagle,k=3,accept=0.8"}, {}),
+    "interleave": ({**H2M2, "interleave": 2}, H2M2),
 }
 FIGURES = ("ttft_s", "tpot_s")
 
@@ -172,7 +174,8 @@ def test_fp8_comparison_with_fp8_activations_and_kv_differs_from_weight_only(run
     [("tp", 0, "--tp must be a whole number from 1"), ("act_dtype", "fp9", "unknown data type 'fp9'"),
      ("policy", "ofload", "did you mean offload"), ("framework", "vlm", "did you mean vllm"),
      ("attention", "flash", "--attention must be 'fused' or 'unfused'"),
-     ("weight_group", 0, "--weight-group must be a positive number of weights")],
+     ("weight_group", 0, "--weight-group must be a positive number of weights"),
+     ("interleave", 0, "--interleave must be a whole number from 1")],
 )  # fmt: skip
 def test_a_bad_value_gets_the_same_line_everywhere(name: str, value: Any, needle: str, run_cli: Run) -> None:
     from hetsim.explore.spec import parse_spec

@@ -92,6 +92,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,dtype=T]"
            "[,layers=N]; METHOD mtp, eagle or draft, e.g. 'eagle,k=3,accept=0.8'; side=: the drafter on "
            "another side of the device (none: off; defaults and sources in docs/models.md)."),
+    Option("interleave", "count", "Decode as N sub-batches interleaved across the device's sides (one "
+           "sub-batch's GEMMs beside another's attention, NeuPIMs-style; 1: off; needs 2+ sides and a "
+           "batch of at least N; docs/placement.md)."),
 )  # fmt: skip
 BY_NAME = {o.name: o for o in OPTIONS}
 # the command-line spelling of the two options whose flag says the opposite of the field
@@ -190,6 +193,7 @@ class AnalysisOptions:
     dp_attention: bool = False
     ep_skew: float = 1.0  # hetsim.workload.expert_parallel.EP_SKEW (a test holds them equal)
     spec: str | None = None
+    interleave: int = 1
 
     def __post_init__(self) -> None:
         for o in OPTIONS:
@@ -271,5 +275,6 @@ def run_analysis(opts: AnalysisOptions) -> AnalysisResult:
         serving=opts.serving(),
         experts=opts.experts(),
         speculation=opts.speculation(),
+        interleave=opts.interleave,
     )
     return check_result(r)

@@ -3,6 +3,7 @@ its organisation, timing and energy per command, checked against hand arithmetic
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,46 @@ def test_a_hardware_file_with_dram_prices_its_memory_from_the_timing() -> None:
     # a 1 MB weight matrix streams slower than the long-stream rate, a 100 MB one close to it
     assert mem.efficiency(1e6) < mem.efficiency(1e8) <= 1.0
     assert np.isclose(mem.efficiency(1e10), 1.0, atol=0.01)
+
+
+# NeuPIMs' HBM2-PIM as its authors' simulator times it (NewtonSim, 1 ns clock): 32 channels of
+# 32 banks, 1 KiB rows, 32 B per COMP, 4 group activates per pseudo-channel spaced by tFAW
+NEWTON = DramTiming(
+    channels=32, banks_per_channel=32, row_bytes=1024, column_bytes=32, trcd_s=14e-9, trp_s=14e-9,
+    tras_s=34e-9, tccd_s=2e-9, tfaw_s=30e-9, activates_per_faw=8, bank_precharge_s=5e-9,
+    vector_write_s=96e-9, gemv=True,
+)  # fmt: skip
+
+
+def test_per_bank_precharge_closes_the_banks_one_command_each() -> None:
+    # EstimatePIMOperationLatency's row: 32 banks x (AL 0 + tRTP 5) + tFAW x 3 + tRCDRD + 32 COMPs x 2
+    assert NEWTON.close_s == pytest.approx(160e-9)
+    assert NEWTON.round_s(32) == pytest.approx((160 + 90 + 14 + 64) * 1e-9)
+    all_bank = replace(NEWTON, bank_precharge_s=0.0)
+    assert all_bank.round_s(32) == pytest.approx((14 + 90 + 14 + 64) * 1e-9)
+
+
+def test_pim_attention_counts_the_authors_commands() -> None:
+    """GPT-3 7B over TP 4 (8 heads of 128, fp16) at 330 tokens, one sequence in one channel,
+    by hand: logits 2 GWRITEs + 11 tiles x (2 rounds + 32 COMPs + 6 extra READRES); context 8
+    heads x (1 GWRITE + 4 tiles x 1 round of ceil(660 / 32) = 21 COMPs)."""
+    opened, write = (90 + 14 + 160) * 1e-9, (14 + 14 + 96) * 1e-9
+    logit = 2 * write + 11 * (2 * opened + 64 * 2e-9 + 6 * 2e-9)
+    context = 8 * (write + 4 * (opened + 21 * 2e-9))
+    kv = 2 * 330 * 8 * 128 * 2.0
+    assert NEWTON.attention_s(1, kv, 8, 128, 2.0) == pytest.approx(logit + context)
+    # 32 sequences fill the 32 channels once; the 33rd waits for its channel's first
+    assert NEWTON.attention_s(32, 32 * kv, 8, 128, 2.0) == pytest.approx(logit + context)
+    assert NEWTON.attention_s(33, 33 * kv, 8, 128, 2.0) == pytest.approx(2 * (logit + context))
+
+
+@given(st.integers(1, 4096), st.integers(1, 256))
+def test_pim_attention_pads_to_whole_tiles_and_never_beats_streaming(tokens: int, seqs: int) -> None:
+    kv = 2 * tokens * 8 * 128 * 2.0
+    t = float(NEWTON.attention_s(seqs, seqs * kv, 8, 128, 2.0))
+    assert t >= seqs * kv / NEWTON.bandwidth_bytes_per_s * (1 - 1e-9)
+    padded = 32 * -(-tokens // 32)  # keys padded to whole tiles of 32 tokens: logits cost the same
+    whole = float(NEWTON.attention_s(seqs, seqs * 2 * padded * 8 * 128 * 2.0, 8, 128, 2.0))
+    assert t <= whole * (1 + 1e-12)
+    longer = float(NEWTON.attention_s(seqs, seqs * (kv + 2 * 8 * 128 * 2.0), 8, 128, 2.0))
+    assert longer >= t

@@ -79,7 +79,8 @@ def _run(opts: AnalysisOptions, precision: Precision | None, serving: Serving | 
     return {"tp": opts.tp, "pp": opts.pp, "attention": attention, "overlap": overlap,
             "policy": opts.policy, "dynamic": opts.dynamic,
             "serving": serving if serving is not None else opts.serving(),
-            "experts": opts.experts(), "speculation": opts.speculation()}  # fmt: skip
+            "experts": opts.experts(), "speculation": opts.speculation(),
+            "interleave": opts.interleave}  # fmt: skip
 
 
 def analyze(

@@ -97,6 +97,7 @@ def analyze_cmd(
     dp_attention: DpAttentionOption = False,
     ep_skew: EpSkewOption = None,
     spec: SpecOption = None,
+    interleave: Annotated[int, typer.Option(help=_help("interleave"))] = 1,
 ) -> None:
     """Predict latency, throughput, utilisation and energy of one static-batch run (LLMs), or
     of one pass of an ONNX graph (--model FILE.onnx: per item, at --batch)."""
@@ -109,13 +110,15 @@ def analyze_cmd(
         from hetsim.api.analysis import check_graph_options
 
         graph_policy = check_graph_options(tp, pp, policy)
+        if interleave != 1:
+            raise ConfigError("--interleave applies to LLM runs, not to an ONNX graph's one pass; drop it")
     opts = AnalysisOptions(
         model=model, hardware=hardware, batch=batch, input_len=input_len,
         output_len=128 if output_len is None else output_len, weight_dtype=weight_dtype, act_dtype=act_dtype,
         kv_dtype=kv_dtype, gemm_dtype=gemm_dtype, weight_group=weight_group, tp=tp, pp=pp, policy=policy,
         dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
         ignore_capacity=ignore_capacity, calibrated=not uncalibrated, ep=ep, dp_attention=dp_attention,
-        spec=spec, **({} if ep_skew is None else {"ep_skew": ep_skew}),
+        spec=spec, interleave=interleave, **({} if ep_skew is None else {"ep_skew": ep_skew}),
     )  # fmt: skip
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
         if path is not None:

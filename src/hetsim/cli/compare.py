@@ -137,6 +137,7 @@ def compare_cmd(
     dp_attention: Annotated[bool, typer.Option("--dp-attention", help=_help("dp_attention"))] = False,
     ep_skew: Annotated[float | None, typer.Option("--ep-skew", help=_help("ep_skew"))] = None,
     spec: Annotated[str | None, typer.Option("--spec", help=_help("spec"))] = None,
+    interleave: Annotated[int, typer.Option(help=_help("interleave"))] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV.")] = False,
     plot: Annotated[
@@ -161,7 +162,7 @@ def compare_cmd(
         tp=tp, pp=pp, batch=batch, input_len=input_len, output_len=output_len, policy=policy,
         dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
         ignore_capacity=ignore_capacity, calibrated=not uncalibrated, ep=ep, dp_attention=dp_attention,
-        spec=spec, **({} if ep_skew is None else {"ep_skew": ep_skew}),
+        spec=spec, interleave=interleave, **({} if ep_skew is None else {"ep_skew": ep_skew}),
     )  # fmt: skip
     if plot is not None:
         from hetsim.report.compare import plot_compare

@@ -148,6 +148,12 @@ def op_cost(
             work = op.flop / gemm_wave_efficiency(unit, op.gemm_m, op.gemm_n, op.gemm_k, op.gemm_groups)
         compute_s = work / (unit.peak(dt) * unit.efficiency(work))
         memory_s = nbytes / (memory.bandwidth_bytes_per_s * memory.efficiency(nbytes))
+        pim = memory.dram
+        if pim is not None and pim.gemv and op.kind == "attention" and op.head_dim:
+            # a PIM computing attention as per-sequence GEMVs, command by command
+            kv_heads = max(1, round(op.n_parts))
+            memory_s = np.maximum(memory_s, pim.attention_s(op.seqs, op.kv_read_bytes, kv_heads, op.head_dim,
+                                                             prec.kv.bytes_per_element))  # fmt: skip
         if not (np.ndim(memory_floor_s) == 0 and float(memory_floor_s) == 0.0):
             memory_s = np.maximum(memory_s, memory_floor_s)
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s

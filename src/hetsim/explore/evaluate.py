@@ -42,7 +42,7 @@ TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "gemm
              "overlap", "policy", "placed_policy", "framework", "dp_attention", "spec")  # fmt: skip
 # the analysis options a static group is evaluated with (hetsim.options), model and hardware aside
 OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group", "policy", "framework")
-INT_COLUMNS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "weight_group")
+INT_COLUMNS = ("tp", "pp", "ep", "interleave", "batch", "input_len", "output_len", "weight_group")
 BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
 
 
@@ -227,7 +227,7 @@ class Evaluator:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
                       attention=v["attention"], overlap=v["overlap"], policy=v["policy"],
                       dynamic=v["dynamic"], serving=opts.serving(), experts=experts,
-                      speculation=speculation)  # fmt: skip
+                      speculation=speculation, interleave=int(v["interleave"]))  # fmt: skip
         except MappingError:
             if "applicable" not in s.static_filters:
                 raise
@@ -249,6 +249,7 @@ class Evaluator:
                 "tp": np.full(n, tp),
                 "pp": np.full(n, pp),
                 "ep": np.full(n, experts.ep),
+                "interleave": np.full(n, int(v["interleave"])),
                 "weight_group": np.full(n, prec.group_size),
             }
         )

@@ -19,6 +19,10 @@ block gives no ``tFAW``). A stream of R full rounds and a last partial round
 of k columns takes R x t_round(cols_per_row) + t_round(k); channels run in parallel. Energy:
 one ``activate`` (ACT + PRE) per bank per round and one ``column`` access per bank per column.
 
+``bank_precharge``: each bank is closed by its own command (that long each) instead of one
+all-bank tRP. ``gemv: true``: decode attention runs as per-sequence GEMVs, command by command,
+in the channel holding the sequence's KV (:meth:`DramTiming.attention_s`, NeuPIMs' HBM-PIM).
+
 Row activations do not overlap column reads here (all banks open and close together, as in an
 all-bank PIM mode); a conventional controller hides them behind other banks' reads, which
 this model does not claim to describe (use ``bandwidth`` for such a tier).
@@ -52,6 +56,9 @@ KEYS = (
     "column_pj",
     "tFAW",
     "activates_per_faw",
+    "bank_precharge",
+    "vector_write",
+    "gemv",
 )
 SIZES_BYTES = tuple(float(10**e) for e in np.arange(3.0, 11.5, 0.5))  # 1 kB .. 300 GB
 
@@ -74,6 +81,9 @@ class DramTiming:
     column_j: float = 0.0  # one column access of one bank (array read to the bank's datapath)
     tfaw_s: float = 0.0  # four-activate window: at most activates_per_faw bank openings in it
     activates_per_faw: int = 4  # bank activations one channel may issue within tFAW
+    bank_precharge_s: float = 0.0  # >0: each bank closed by its own command, this long each
+    vector_write_s: float = 0.0  # writing one row-sized chunk of a GEMV's input vector (gemv)
+    gemv: bool = False  # attention runs as per-sequence GEMVs in one channel (attention_s)
 
     def __post_init__(self) -> None:
         if self.channels < 1 or self.banks_per_channel < 1:
@@ -83,7 +93,8 @@ class DramTiming:
                 raise ConfigError(f"dram: {name} must be positive")
         if self.activates_per_faw < 1:
             raise ConfigError("dram: activates_per_faw must be at least 1")
-        for name in ("trcd_s", "trp_s", "tras_s", "activate_j", "column_j", "tfaw_s"):
+        for name in ("trcd_s", "trp_s", "tras_s", "activate_j", "column_j", "tfaw_s", "bank_precharge_s",
+                     "vector_write_s"):  # fmt: skip
             v = getattr(self, name)
             if not 0 <= v < math.inf:
                 raise ConfigError(f"dram: {name} must be non-negative and finite, got {v}")
@@ -111,11 +122,44 @@ class DramTiming:
         window lets ``activates_per_faw`` banks open per ``tFAW``."""
         return (math.ceil(self.banks_per_channel / self.activates_per_faw) - 1) * self.tfaw_s
 
+    @property
+    def close_s(self) -> float:
+        """Closing a round's rows: one all-bank precharge, or each bank by its own command."""
+        return self.banks_per_channel * self.bank_precharge_s if self.bank_precharge_s else self.trp_s
+
     def round_s(self, columns: Any) -> Any:
         """One round of a channel: every bank opens a row, reads ``columns`` columns, closes it."""
         k = np.asarray(columns, dtype=float)
         body = np.maximum(k * self.column_s, self.tras_s - self.trcd_s)
-        return np.where(k > 0, self.activation_s + self.trcd_s + body + self.trp_s, 0.0)
+        return np.where(k > 0, self.activation_s + self.trcd_s + body + self.close_s, 0.0)
+
+    def attention_s(self, seqs: Any, kv_bytes: Any, kv_heads: int, head_dim: int, elem_bytes: float) -> Any:
+        """Decode attention of ``seqs`` sequences (``kv_bytes`` of K and V; ``kv_heads`` x
+        ``head_dim`` elements per token) as GEMVs in each sequence's channel, one after another:
+        logits K q (a bank row holds a token's K; tokens padded to whole tiles of banks), then
+        per KV head V^T s (a bank row holds one head dimension; dimensions padded likewise);
+        per row-sized input chunk a vector write, per row round its columns, per head in a row
+        beyond the first one result read."""
+        b = np.maximum(np.asarray(seqs, dtype=float), 1.0)
+        head = head_dim * elem_bytes
+        token = kv_heads * head  # one token's K (or V) on this device
+        ctx = np.asarray(kv_bytes, dtype=float) / (2 * b * token)  # tokens per sequence
+        row, col, t_col = self.row_bytes, self.column_bytes, self.column_s
+        opened = self.activation_s + self.trcd_s + self.close_s  # a round without its columns
+        write = self.trp_s + self.trcd_s + self.vector_write_s  # an input chunk into the buffer
+
+        def rounds(n: Any, comps: Any) -> Any:  # n rounds of comps column commands in all
+            return n * opened + np.maximum(comps * t_col, n * (self.tras_s - self.trcd_s))
+
+        k_chunks = math.ceil(token / row)
+        logit = k_chunks * write + np.ceil(ctx / self.banks_per_channel) * (
+            rounds(k_chunks, math.ceil(token / col)) + max(kv_heads - k_chunks, 0) * t_col
+        )
+        v_chunks = np.ceil(ctx * elem_bytes / row)
+        context = v_chunks * write + math.ceil(head_dim / self.banks_per_channel) * rounds(
+            v_chunks, np.ceil(ctx * elem_bytes / col)
+        )
+        return np.ceil(b / self.channels) * (logit + kv_heads * context)
 
     @property
     def bytes_per_round(self) -> float:
@@ -177,9 +221,9 @@ def timing_from_mapping(raw: Mapping[str, Any], where: str) -> DramTiming:
     def q(key: str, kind: str) -> float:
         return parse_quantity(raw[key], kind, where=f"{where}.{key}")
 
-    all_bank = raw.get("all_bank", True)
-    if not isinstance(all_bank, bool):
-        raise ConfigError(f"{where}.all_bank: must be true or false")
+    all_bank, gemv = raw.get("all_bank", True), raw.get("gemv", False)
+    if not isinstance(all_bank, bool) or not isinstance(gemv, bool):
+        raise ConfigError(f"{where}.all_bank and {where}.gemv: must be true or false")
     return DramTiming(
         channels=count("channels"),
         banks_per_channel=count("banks_per_channel"),
@@ -195,9 +239,12 @@ def timing_from_mapping(raw: Mapping[str, Any], where: str) -> DramTiming:
         column_j=parse_number(raw.get("column_pj", 0.0), where=f"{where}.column_pj") * PJ,
         tfaw_s=q("tFAW", "s") if "tFAW" in raw else 0.0,
         activates_per_faw=count("activates_per_faw") if "activates_per_faw" in raw else 4,
+        bank_precharge_s=q("bank_precharge", "s") if "bank_precharge" in raw else 0.0,
+        vector_write_s=q("vector_write", "s") if "vector_write" in raw else 0.0,
+        gemv=gemv,
     )
 
 
 def numbers_in(raw: Mapping[str, Any]) -> list[str]:
     """The keys of a ``dram:`` block that are numbers needing a provenance."""
-    return [k for k in KEYS if k in raw and k != "all_bank"]
+    return [k for k in KEYS if k in raw and k not in ("all_bank", "gemv")]

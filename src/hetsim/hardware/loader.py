@@ -51,12 +51,12 @@ DEVICE_KEYS = (
     "execution",
 )
 EXECUTION_KEYS = ("group_sync", "shared_everywhere")
-EXECUTION_SHARING = ("shared_memory", "sub_batches", "channel_contention")
+EXECUTION_SHARING = ("shared_memory", "channel_contention")
 
 
 def _execution(raw: Any, ctx: Ctx, where: str) -> Execution:
     """``execution: {group_sync: true, shared_everywhere: true, shared_memory: [a, b],
-    sub_batches: 2, channel_contention: 0.1, provenance: {...}}``."""
+    channel_contention: 0.1, provenance: {...}}``."""
     if raw is None:
         return Execution()
     if not isinstance(raw, Mapping):
@@ -78,7 +78,6 @@ def _execution(raw: Any, ctx: Ctx, where: str) -> Execution:
     return Execution(
         **flags,
         shared_memory=tuple(shared),
-        sub_batches=read_count(raw.get("sub_batches", 1), f"{where}.sub_batches", minimum=1),
         channel_contention=float(contention),
         provenance=ctx.sources(raw, given, where),
     )

@@ -185,23 +185,19 @@ class Execution:
     One memory, two access paths (NeuPIMs): ``shared_memory`` names sides that are the same
     DRAM reached two ways (the primary's units through the channels' external interface, the
     banks' own MACs at the internal rate), so their capacity counts once (the first named
-    side's). ``sub_batches`` > 1: the batch runs as that many sub-batches interleaved, the
-    primary's GEMMs of one beside the in-memory attention of another
-    (:mod:`hetsim.sim.interleave`); ``channel_contention`` is the fraction of the primary's
-    time on the shared channels that also stalls the in-memory compute while both run (0: the
+    side's). ``channel_contention`` is the fraction of the primary's time on the shared
+    channels that also stalls the in-memory compute while both run sub-batches interleaved
+    (the ``interleave`` option, :mod:`hetsim.sim.interleave`) (0: the
     paths never collide, e.g. dual row buffers with a spare command bus; 1: every external
     access blocks the banks)."""
 
     group_sync: bool = False
     shared_everywhere: bool = False
     shared_memory: tuple[str, ...] = ()
-    sub_batches: int = 1
     channel_contention: float = 0.0
     provenance: Sources = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if self.sub_batches < 1:
-            raise ConfigError(f"execution.sub_batches must be at least 1, got {self.sub_batches}")
         if not 0.0 <= self.channel_contention <= 1.0:
             raise ConfigError(
                 f"execution.channel_contention must be between 0 and 1, got {self.channel_contention}"

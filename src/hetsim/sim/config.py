@@ -44,6 +44,7 @@ class Options:
     serving: Serving = Serving()  # noqa: RUF009 (a frozen record, shared safely)
     experts: ExpertParallel = NO_EP  # expert parallelism and DP attention (MoE models)
     speculation: Speculation | None = None  # speculative decoding (None: one token a step)
+    sub_batches: int = 1  # decode as interleaved sub-batches across sides (sim/interleave.py)
 
     @property
     def dp(self) -> int:

@@ -22,6 +22,7 @@ from hetsim.sim.config import Options as Options
 from hetsim.sim.config import Serving as Serving
 from hetsim.sim.config import Workload as Workload
 from hetsim.sim.config import footprint as footprint
+from hetsim.sim.interleave import check_interleave
 from hetsim.sim.placed import DECODE_SAMPLES as DECODE_SAMPLES
 from hetsim.sim.placed_analyze import analyze_run
 from hetsim.sim.placed_sweep import SWEEP_METRICS as SWEEP_METRICS
@@ -50,7 +51,7 @@ def _resolve(
 
 def _options(
     m: ModelSpec, tp: int, pp: int, attention: AttentionImpl, overlap: Overlap, serving: Serving | None,
-    experts: ExpertParallel, speculation: Speculation | None,
+    experts: ExpertParallel, speculation: Speculation | None, interleave: int = 1,
 ) -> Options:  # fmt: skip
     """The run's options, refused where they do not apply to ``m``."""
     if pp < 1 or pp > m.n_layers:
@@ -60,7 +61,7 @@ def _options(
     if speculation is not None:
         speculation.drafter(m)  # refuses a drafter that does not apply (no MTP, other vocabulary)
     return Options(tp=tp, pp=pp, attention=attention, overlap=overlap, serving=serving or Serving(),
-                   experts=experts, speculation=speculation)  # fmt: skip
+                   experts=experts, speculation=speculation, sub_batches=interleave)  # fmt: skip
 
 
 def _footprint(
@@ -94,6 +95,7 @@ def analyze(
     dynamic: bool = True,
     experts: ExpertParallel = NO_EP,
     speculation: Speculation | None = None,
+    interleave: int = 1,
 ) -> AnalysisResult:
     """Analyse one static-batch inference run under a placement ``policy`` (``hetsim
     policies``; ``auto``: the primary side when it fits, else the fastest closed-form policy
@@ -102,9 +104,11 @@ def analyze(
     ``check_fit`` a run whose placement does not fit raises :class:`CapacityError`. The
     figures are the same as the configuration's in any :func:`sweep`. ``experts``: expert
     parallelism and DP attention (``workload.batch`` is then per DP rank; throughput counts
-    every rank); ``speculation``: speculative decoding."""
+    every rank); ``speculation``: speculative decoding; ``interleave``: the decode run as that
+    many sub-batches interleaved across the device's sides (:mod:`hetsim.sim.interleave`)."""
     m, dev, prec = _resolve(model, hardware, precision, serving)
-    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
+    check_interleave(interleave, dev, workload.batch)
+    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation, interleave)
     dev = reserve_drafter(speculation, m, dev, prec, tp, experts)
     w = workload
     fp = _footprint(m, prec, w.batch, w.input_len + w.output_len, opts, w.input_len, dev)
@@ -128,6 +132,7 @@ def sweep(
     dynamic: bool = True,
     experts: ExpertParallel = NO_EP,
     speculation: Speculation | None = None,
+    interleave: int = 1,
 ) -> SweepResult:
     """Evaluate many (batch, input_len, output_len) configurations at once (arrays broadcast
     together) under a placement ``policy`` (``auto``: per configuration, the primary side
@@ -139,7 +144,8 @@ def sweep(
     B, P, G = B.reshape(-1), P.reshape(-1), G.reshape(-1)
     if B.size == 0 or min(B.min(), P.min(), G.min()) < 1:
         raise ConfigError("batch, input_len and output_len must all be positive")
-    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation)
+    check_interleave(interleave, dev, B)
+    opts = _options(m, tp, pp, attention, overlap, serving, experts, speculation, interleave)
     dev = reserve_drafter(speculation, m, dev, prec, tp, experts)
     fp = _footprint(m, prec, B, P + G, opts, P, dev)
     return sweep_run(policy, m, dev, prec, (B, P, G), opts, fp, dynamic=dynamic)

@@ -1,80 +1,138 @@
-"""Overlap across sides with one memory reached two ways: sub-batch interleaving (NeuPIMs).
+"""Overlap across sides: a decode step run as S interleaved sub-batches (the ``interleave`` option).
 
-A device whose execution block names ``shared_memory: [a, b]`` has one DRAM reached by two
-paths: the primary's units read it through the channels' external interface (side ``a``),
-the banks' own MACs compute on it at the internal rate (side ``b``). The placed run prices a
-decode step with the layer's ops one after another (blocked mode: only one path active at a
-time). With ``sub_batches`` = S > 1 the batch is cut into S sub-batches and, layer by layer,
-the primary runs one sub-batch's GEMMs while the memory side runs another's attention, so a
-layer costs the longer of the two sides' work instead of their sum:
+The placed run prices a decode step with its ops one after another (blocked: one side busy at
+a time). With ``interleave`` = S > 1 the batch is cut into S sub-batches and the work of
+different sub-batches runs at once on different compute sides (a GPU's GEMMs of one sub-batch
+while a PIM, an LPDDR side or a host CPU does another's attention or layers, NeuPIMs'
+sub-batch interleaving). Each side still runs its own ops one after another, and one
+sub-batch's ops still follow each other layer by layer, so with ``T_k`` the work on side k:
 
-    step = max(T_primary + T_reread, T_memory + c x min(M_primary, T_memory)) + fill + T_other
+    step = min(blocked, max(max_k (T_k + X_k) + C, (blocked + X) / S) + fill)
 
-- ``T_primary``, ``T_memory``: the layer ops' time on each side as priced for the whole batch
-  (sub-batches of one layer together do the same work);
-- ``T_reread``: (S - 1) more reads of a layer's weights, unless the primary's on-chip memory
-  (``memory.cache`` of the primary side) holds one layer's weights, so every sub-batch reuses
-  them;
-- ``c`` = ``channel_contention``: the fraction of the primary's time on the shared channels
-  (``M_primary``: its bytes there over the path's bandwidth) during which the memory side
-  stalls, counted only while both run;
-- ``fill``: the pipeline's start, the shorter side's share of one sub-batch of one layer;
-- ``T_other``: ops outside the layers (embeddings, LM head) run alone.
+- ``T_k``: an op's whole time on each side whose units run it, and, on a side that only
+  serves its data (a memory read from elsewhere), that memory's busy time (never more than
+  the op's time);
+- ``X_k``: what sub-batching adds on side k: each sub-batch reads an op's weights again
+  (their share of the op's memory time, x (S - 1)), unless the side's on-chip memory
+  (``memory.cache``) holds one layer's weights of the op, or the op's compute time hides
+  them, and launches its kernels again (the op's overhead x (S - 1)); ``X`` is their sum;
+- ``C``: channel contention of one memory reached two ways (``execution.shared_memory:
+  [a, b]``, ``channel_contention`` c): c x min(M_a, T_b), M_a the time side a's ops keep the
+  shared channels busy, stalls side b while both run;
+- ``(blocked + X) / S``: one sub-batch's chain of ops, layer after layer, cannot be shortened;
+- ``fill``: the pipeline's start and end, the non-bottleneck work of one sub-batch of one
+  layer, ``(blocked - max_k T_k) / (S x layers)``.
 
-Where that exceeds the blocked step (heavy contention, weights reread) the runtime keeps the
-blocked schedule: the interleaved step is never the slower of the two.
-
-The same device's blocked step is the placed run's decode time; both are per decode context
-and averaged over the decode like every other step (:func:`hetsim.sim.placed.mean_ctx`).
-Capacity is shared: the two sides together hold at most the first named side's capacity.
+A runtime interleaves only where it pays: the step is never slower than the blocked one, and
+never faster than its slowest side's work alone. Prefill is not interleaved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.spec import Device
-from hetsim.sim.placed import mean_ctx
-from hetsim.sim.placed_run import Evaluated, op_sum
+
+if TYPE_CHECKING:
+    from hetsim.placement.price import PlacedCost
+    from hetsim.sim.config import Options
+    from hetsim.sim.placed import PricedPhase
+    from hetsim.sim.placed_run import Evaluated
+    from hetsim.workload.ops import Op
 
 
 @dataclass(frozen=True, slots=True)
 class Interleaved:
-    """One configuration's decode step, blocked and interleaved (seconds, decode means)."""
+    """A decode step, blocked and as S interleaved sub-batches (seconds per step; arrays over
+    the decode's contexts, or what the ops' costs broadcast to)."""
 
-    blocked_s: float  # the placed run's step: every op one after another
-    interleaved_s: float  # S sub-batches, the two paths overlapped
-    primary_s: float  # layer ops on the primary's units (whole batch, per step)
-    memory_s: float  # layer ops computed beside the shared memory
-    reread_s: float  # extra weight reads of S sub-batches (0 when the weights stay on chip)
-    contention_s: float  # the memory side's stall on the shared channels
-    other_s: float  # ops outside the layers
+    step_s: Any  # S sub-batches interleaved
+    blocked_s: Any  # every op one after another
+    side_s: tuple[Any, ...]  # each side's work, sub-batching's extra reads and launches included
+    extra_s: Any  # what sub-batching adds over all sides (weight rereads, launches)
+    contention_s: Any  # the in-memory side's stall on shared channels
     sub_batches: int
 
-    @property
-    def speedup(self) -> float:
-        return self.blocked_s / self.interleaved_s
 
-
-def shared_sides(dev: Device) -> tuple[int, int]:
-    """Indices of the two sides of ``dev``'s shared memory (primary path, in-memory path)."""
-    names = [s.name for s in dev.sides]
-    pair = dev.execution.shared_memory
-    if len(pair) != 2:
+def check_interleave(sub_batches: int, dev: Device, batch: Any) -> None:
+    """Refuse an ``interleave`` that cannot apply: one compute side, or a batch below it."""
+    if sub_batches == 1:
+        return
+    if len(dev.sides) < 2:
         raise ConfigError(
-            f"hardware {dev.name!r}: sub-batch interleaving needs 'execution: shared_memory: [a, b]' "
-            "naming the two access paths of one memory"
+            f"--interleave {sub_batches}: {dev.name} has one side, so no two sub-batches can run at "
+            "once on different sides; use hardware with two or more sides, or drop --interleave"
         )
-    return names.index(pair[0]), names.index(pair[1])
+    smallest = int(np.min(batch))
+    if smallest < sub_batches:
+        raise ConfigError(
+            f"--interleave {sub_batches} cuts the batch into {sub_batches} sub-batches, but the batch is "
+            f"{smallest}; use a batch of at least {sub_batches} or fewer sub-batches"
+        )
+
+
+def interleave_step(ops: list[Op], costs: list[PlacedCost], dev: Device, sub_batches: int) -> Interleaved:
+    """The decode step of ``ops`` priced as ``costs`` (a placed run's decode) run as
+    ``sub_batches`` interleaved sub-batches on ``dev``."""
+    S, n = sub_batches, len(dev.sides)
+    side: list[Any] = [0.0] * n
+    extra_side: list[Any] = [0.0] * n
+    blocked: Any = 0.0
+    layers = 1
+    for op, pc in zip(ops, costs, strict=True):
+        c = pc.cost
+        t = np.asarray(c.time_s, dtype=float)
+        blocked = blocked + t
+        layers = max(layers, int(op.count))
+        w = float(np.max(op.weight_bytes))
+        reads = np.where(
+            np.asarray(c.bytes) > 0, np.minimum(1.0, w * op.count / np.maximum(c.bytes, 1e-30)), 0.0
+        )
+        for k in range(n):
+            if k in pc.compute_sides:
+                side[k] = side[k] + t
+                reread = 0.0 if dev.sides[k].memory.cache_bytes >= w else (S - 1) * reads * c.memory_s
+                hidden = np.maximum(c.compute_s, c.memory_s)  # rereads hide under compute-bound GEMMs
+                extra_side[k] = (
+                    extra_side[k] + (S - 1) * c.overhead_s + np.maximum(c.memory_s + reread - hidden, 0)
+                )
+            else:
+                side[k] = side[k] + np.minimum(np.asarray(pc.side_busy_s[k], dtype=float), t)
+    loaded = [side[k] + extra_side[k] for k in range(n)]
+    stall: Any = 0.0
+    pair = dev.execution.shared_memory
+    if len(pair) == 2 and S > 1:
+        names = [s.name for s in dev.sides]
+        a, b = names.index(pair[0]), names.index(pair[1])
+        bw = dev.sides[a].memory.bandwidth_bytes_per_s
+        on_a = sum((pc.side_bytes[a] for pc in costs if a in pc.compute_sides), 0.0) / bw
+        stall = dev.execution.channel_contention * np.minimum(on_a, side[b])
+        loaded[b] = loaded[b] + stall
+    extra: Any = sum(extra_side, 0.0)
+    slowest = np.maximum.reduce(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in side]))
+    fill = np.maximum(blocked - slowest, 0.0) / (S * layers)
+    busiest = np.maximum.reduce(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in loaded]))
+    step = np.minimum(np.maximum(busiest, (blocked + extra) / S) + fill, blocked) if S > 1 else blocked
+    return Interleaved(step, blocked, tuple(loaded), extra, stall, S)
+
+
+def sub_batched(blocked_s: Any, ops: list[Op], decode: PricedPhase, dev: Device, opts: Options) -> Any:
+    """The decode step: ``blocked_s`` (ops one after another), or with ``opts.sub_batches`` > 1
+    the step of that many interleaved sub-batches (the placed run's hook)."""
+    if opts.sub_batches == 1:
+        return blocked_s
+    step = interleave_step(ops, list(decode.costs), dev, opts.sub_batches).step_s
+    return np.broadcast_to(step, np.shape(blocked_s))
 
 
 def check_shared_capacity(ev: Evaluated, dev: Device) -> None:
-    """The two paths' resident bytes together within the one memory's capacity."""
-    a, b = shared_sides(dev)
+    """The two access paths' resident bytes together within the one memory's capacity."""
+    names = [s.name for s in dev.sides]
+    a, b = (names.index(x) for x in dev.execution.shared_memory)
     held = float(ev.run.peak_bytes(a)[0]) + float(ev.run.peak_bytes(b)[0])
     cap = dev.sides[a].memory.capacity_bytes
     if held > cap * (1 + 1e-12):
@@ -83,56 +141,3 @@ def check_shared_capacity(ev: Evaluated, dev: Device) -> None:
             f"{cap / 1e9:.1f} GB and together hold {held / 1e9:.1f} GB; "
             "use a smaller batch or shorter context"
         )
-
-
-def interleave(ev: Evaluated, dev: Device, n_layers: int) -> Interleaved:
-    """The decode step of ``ev`` (one configuration, priced with attention beside the shared
-    memory, e.g. policy ``pim-attention``) run as ``dev.execution.sub_batches`` interleaved
-    sub-batches."""
-    a, b = shared_sides(dev)
-    check_shared_capacity(ev, dev)
-    ex = dev.execution
-    S = ex.sub_batches
-    bw = dev.sides[a].memory.bandwidth_bytes_per_s
-    prim: list[Any] = []
-    mem: list[Any] = []
-    other: list[Any] = []
-    moved: list[Any] = []
-    weights = 0.0
-    for op, pc in zip(ev.dec_ops, ev.run.decode.costs, strict=True):
-        t = pc.cost.time_s
-        if op.count != n_layers:
-            other.append(t)
-        elif b in pc.compute_sides:
-            mem.append(t)
-        else:
-            prim.append(t)
-            moved.append(pc.side_bytes[a])
-            weights += float(np.max(op.weight_bytes))
-    t_p: Any = op_sum(prim)
-    t_m: Any = op_sum(mem)
-    t_o: Any = op_sum(other)
-    m_p: Any = op_sum(moved) / bw
-    on_chip = dev.sides[a].memory.cache_bytes >= weights  # one layer's weights (per repetition)
-    reread = 0.0 if on_chip or S == 1 else (S - 1) * weights * n_layers / bw
-    stall = ex.channel_contention * np.minimum(m_p, t_m)
-    fill = np.minimum(t_p, t_m) / (S * n_layers)
-    blocked = t_p + t_m + t_o
-    # a runtime interleaves only where it pays: never slower than running blocked
-    inter = np.minimum(np.maximum(t_p + reread, t_m + stall) + fill + t_o, blocked)
-    if S == 1:  # no second sub-batch to overlap with: the blocked step
-        inter, stall = blocked, np.zeros_like(blocked)
-    return Interleaved(
-        blocked_s=_mean(blocked),
-        interleaved_s=_mean(inter),
-        primary_s=_mean(t_p),
-        memory_s=_mean(t_m),
-        reread_s=float(reread),
-        contention_s=_mean(stall),
-        other_s=_mean(t_o),
-        sub_batches=S,
-    )
-
-
-def _mean(x: Any) -> float:
-    return float(np.asarray(mean_ctx(x), dtype=np.float64).reshape(-1)[0])

@@ -29,6 +29,7 @@ from hetsim.hardware.spec import Device, Link
 from hetsim.placement.policies import get_policy, usage_bytes
 from hetsim.placement.record import Placement
 from hetsim.sim.config import Options
+from hetsim.sim.interleave import sub_batched
 from hetsim.sim.placed import _U, BoolArray, PlacedRun, Pricer, mean_ctx
 from hetsim.sim.placed_plan import per_config, split_weights
 from hetsim.sim.speculative import prompt_handoff_s, step_drafts
@@ -161,7 +162,7 @@ def evaluate(
     first = srv.first_token_decode_steps
     # a phase whose dynamic power would exceed the board's limit runs throttled (cost/power.py)
     dec_e = dec["energy_j"]
-    dec_t = throttled_s(dec["time_s"], dec_e, dev)
+    dec_t = throttled_s(sub_batched(dec["time_s"], dec_ops, run.decode, dev, opts), dec_e, dev)
     pre_t = throttled_s(np.broadcast_to(pre["time_s"], B.shape), pre["energy_j"], dev)
     # asynchronous launch: a pass takes the longer of the GPU's time and the host's dispatch
     # the engine's dispatch time per kernel, scaled by the device's host CPU (Grace vs x86)

@@ -64,6 +64,10 @@ class Op:
     # enqueue before it, so it pays the collective library's device-side latency only
     # (cost/collectives.py::graph_alpha_s); per configuration where a sweep's batches differ
     captured: bool | BoolArray = False
+    # a fused decode attention (head_dim > 0): its sequences and head size (a PIM prices it as per-sequence
+    # GEMVs, hardware/dram.py::DramTiming.attention_s); 0: not described
+    seqs: Num = 0.0
+    head_dim: int = 0
 
     @property
     def bytes_read(self) -> Num:

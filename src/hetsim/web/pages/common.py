@@ -104,6 +104,8 @@ def option_fields(skip: tuple[str, ...] = (), ignore_capacity: bool = True) -> l
         Field("ep_skew", "EP load skew", "number", "", group="parallel",
               help="empty: balanced (1); " + BY_NAME["ep_skew"].help),
         Field("spec", "speculative decoding", "text", "", group="engine", help=BY_NAME["spec"].help),
+        Field("interleave", "interleaved sub-batches", "number", 1, group="parallel",
+              help=BY_NAME["interleave"].help),
     ]  # fmt: skip
     return [f for f in out if f.name not in skip]
 

@@ -140,7 +140,8 @@ def ops(p: Pass, tag: str, count: int, kind: str) -> list[Op]:
     if p.attention == "fused":
         out.append(Op(named(tag, "attention"), "attention", "attention", unit, count,
                       flop=2 * score_flop + softmax_flop, kv_read_bytes=kv_bytes, act_read_bytes=T * qd * ab,
-                      act_write_bytes=T * qd * ab, split=kv_split, n_parts=parts))  # fmt: skip
+                      act_write_bytes=T * qd * ab, split=kv_split, n_parts=parts,
+                      seqs=p.batch, head_dim=hd if p.decode else 0))  # fmt: skip
     else:
         scores = sh.heads * pairs * ab  # (B, heads, q_len, context) score matrix
         out += [
