@@ -29,9 +29,6 @@ KNOWN_MISSES = {
     "serves the mixed set at 1 req/s here, one A100 in the paper",
     ("neupims", "throughput over naive NPU+PIM"): "1.14x: the DRAM-timing PIM (tFAW activation window "
     "included) runs attention in 4-26% of the NPU's GEMM time; the paper's ratios imply ~60%",
-    ("sn40l", "CoE serving speedup over DGX H100"): "4.9x: hetsim's TP8 batch-1 GPU expert runs at ~13% "
-    "of HBM bandwidth (expert-only 2.7x where Table V has 1.5x)",
-    ("sn40l", "CoE serving speedup over DGX A100"): "9.4x: the same, expert-only 4.7x where Table V has 2.0x",
 }
 
 
