@@ -19,6 +19,10 @@ operators (residual stream, MLA, the expert outputs combined) and the KV cache i
 - **Prefill** (one prefill instance: 16 NPUs = 32 dies): EP32 with DP attention, 8 routed
   experts a die and the shared expert on every die, 16,384 prompt tokens per NPU (two
   4,096-token prompts a die), experts balanced (skew 1: the paper's "perfect EPLB").
+
+The decode's dispatch and combine run at the rate the paper measured for its own decode operators
+(FusedDispatch + FusedCombine at EP256: 22 MB in 301 us, 73 GB/s a die; not a headline); prefill
+keeps the UB link (196 GB/s). The report shows each pool on the other fabric.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hetsim.experiments.cloudmatrix.fabric import (
+    MEASURED_A2A_BYTES_PER_S,
+    MEASURED_DISPATCH_EP256_S,
+    dispatch_check,
+    measured_fabric,
+)
 from hetsim.experiments.study import Figure, Knob, Outcome, Target
 
 HERE = Path(__file__).parent
@@ -41,10 +51,6 @@ SLOS_MS = (50.0, 30.0, 15.0)
 # the paper's decode points at 4,096 + 256 (batch per NPU, TPOT ms, tokens/s per NPU)
 PAPER_DECODE = ((96, 49.4, 1943.0), (24, 24.6, 974.0), (8, 14.9, 538.0))
 PAPER_PREFILL_DEFAULT = 5655.0  # the measured default (imperfect EPLB), for reference
-# the paper's FusedDispatch + FusedCombine at EP256 (128 tokens a rank, top-8, 7,168 wide: INT8
-# dispatch 7.3 MB in 152 us, BF16 combine 14.7 MB in 149 us): 22.0 MB in 301 us
-MEASURED_A2A_BYTES_PER_S = (128 * 8 * 7168 * 3) / 301e-6
-MEASURED_DISPATCH_EP256_S = 152e-6
 FIGURES = ("decode",)
 
 TARGETS = (
@@ -147,24 +153,6 @@ def decode_curve(dev: Any, hi: int = 128) -> dict[int, dict[str, float]]:
     return dict(sorted(points.items()))
 
 
-def _dispatch_check(dev: Any) -> float:
-    """Seconds hetsim's all-to-all takes for the paper's dispatch microbenchmark: 128 tokens a
-    die, each to 8 experts, 7,168 INT8 values a row, over 256 dies."""
-    from hetsim.cost.collectives import Fabric, all_to_all
-
-    return float(all_to_all(128 * 8 * 7168.0, 256, Fabric.of(dev)).time_s)
-
-
-def _measured_fabric(dev: Any) -> Any:
-    """The die with its UB link at the bandwidth the paper's own decode dispatch and combine
-    operators reach at EP256 (the operators' software, not the link, sets it)."""
-    from dataclasses import replace
-
-    return replace(
-        dev, interconnect=replace(dev.interconnect, bandwidth_bytes_per_s=MEASURED_A2A_BYTES_PER_S)
-    )
-
-
 def _prefill(dev: Any, act: str = ACTIVATIONS) -> dict[str, float]:
     from hetsim.sim.inference import Workload, analyze
     from hetsim.workload.expert_parallel import ExpertParallel
@@ -187,9 +175,7 @@ def run() -> Outcome:
 
     dev = get_hardware(HW)
     pre = _prefill(dev)
-    # the decode pool's all-to-alls run at the rate the paper measured for its own decode
-    # operators (FusedDispatch / FusedCombine, 128 tokens a die at EP256); prefill on the link
-    ops = _measured_fabric(dev)
+    ops = measured_fabric(dev)  # the decode's all-to-alls as the paper measured them; prefill: link
     curve = decode_curve(ops)
     at_paper = {str(b): _decode(ops, b // DIES_PER_NPU) for b, _, _ in PAPER_DECODE}
     decode: dict[str, Any] = {f"slo_{s:g}ms": _best_under(curve, s) for s in SLOS_MS}
@@ -197,7 +183,7 @@ def run() -> Outcome:
     decode["at_paper_batch"] = at_paper
     link_curve = decode_curve(dev)
     link = {
-        "ub_gb_per_s": dev.interconnect.bandwidth_bytes_per_s / 1e9,
+        "ub_gb_per_s": (dev.interconnect.bandwidth_bytes_per_s if dev.interconnect else 0.0) / 1e9,
         "measured_gb_per_s": MEASURED_A2A_BYTES_PER_S / 1e9,
         "prefill_measured_tok_per_s_per_npu": _prefill(ops)["tok_per_s_per_npu"],
         **{f"slo_{s:g}ms": _best_under(link_curve, s) for s in SLOS_MS},
@@ -208,7 +194,7 @@ def run() -> Outcome:
         "at_paper_batch": {str(b): _decode(ops, b // DIES_PER_NPU, "int8") for b, _, _ in PAPER_DECODE},
     }
     results: dict[str, Any] = {
-        "dispatch_ep256_us": {"hetsim": _dispatch_check(dev) * 1e6, "paper": MEASURED_DISPATCH_EP256_S * 1e6},
+        "dispatch_ep256_us": {"hetsim": dispatch_check(dev) * 1e6, "paper": MEASURED_DISPATCH_EP256_S * 1e6},
         "int8_activations": int8,
         "link_fabric": link,
         "prefill": pre,
@@ -273,10 +259,8 @@ def _knobs() -> tuple[Knob, ...]:
         Knob(
             "decode all-to-all rate",
             f"{MEASURED_A2A_BYTES_PER_S / 1e9:.0f} GB/s a die (dispatch + combine at the UB link's latency)",
-            "measured: the paper's microbenchmark of its decode operators, FusedDispatch + FusedCombine at "
-            "EP256, 128 tokens a die, top-8, 7,168 wide: 22 MB in 152 + 149 us (a measurement of the "
-            "operators, not of the throughput headline); prefill keeps the link's 196 GB/s (no prefill "
-            "all-to-all measurement); the report shows each pool on the other fabric",
+            "measured: the paper's FusedDispatch + FusedCombine at EP256 (128 tokens a die, top-8, 7,168 "
+            "wide): 22 MB in 152 + 149 us, not a headline; prefill on the link (no prefill measurement)",
         ),
         Knob(
             "kernel efficiency",

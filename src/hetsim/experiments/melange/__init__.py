@@ -244,6 +244,11 @@ def _assumptions() -> tuple[str, ...]:
     )
 
 
+def _off(ck: dict[str, float], variant: str) -> str:
+    """A variant's req/s against the published A10G figure, as a signed percentage."""
+    return f"{ck[f'{variant}_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}"
+
+
 def _misses(r: dict[str, Any]) -> dict[str, str]:
     out, ck = {}, r["a10g_check"]
     for t in TARGETS:
@@ -263,9 +268,9 @@ def _misses(r: dict[str, Any]) -> dict[str, str]:
             "profiles: the paper's bars imply its Mélange needed an L4 and an A10G for Arena at 1 req/s "
             "and a whole A100 for the mixed set at 1 req/s, where hetsim's small GPUs serve those rates "
             "alone, so hetsim's savings at low rates run higher and its smallest ones lower. Checked "
-            f"against a published vLLM benchmark of one A10G, hetsim's A10G serves {ck['hetsim_req_per_s']:.2f} "
-            f"req/s where {ck['published_req_per_s']:.2f} were measured ({ck['hetsim_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}; "
-            "the section 'The A10G against a published vLLM throughput')."
+            "against a published vLLM benchmark of one A10G, hetsim's A10G serves "
+            f"{ck['hetsim_req_per_s']:.2f} req/s where {ck['published_req_per_s']:.2f} were measured "
+            f"({_off(ck, 'hetsim')}; the section 'The A10G against a published vLLM throughput')."
         )
     return out
 
@@ -333,17 +338,16 @@ def _sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         "neuralmagic/nm-vllm's benchmark CI (vLLM 0.4-era, April-May 2024) runs benchmark_throughput on "
         "one A10G: Llama-2-7B-chat fp16, 1,000 prompts of 256 + 128 tokens, max_model_len 4096: "
         f"{ck['published_req_per_s']:.2f} prompts/s. hetsim's vLLM engine on the a10g preset, the same "
-        f"requests offline: {ck['hetsim_req_per_s']:.2f} req/s "
-        f"({ck['hetsim_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}; KV cache {ck['kv_blocks']:.0f} "
+        f"requests offline: {ck['hetsim_req_per_s']:.2f} req/s ({_off(ck, 'hetsim')}; KV cache "
+        f"{ck['kv_blocks']:.0f} "
         "blocks of 16 tokens). Nothing is fitted on this row. Two of the preset's figures are candidates, "
         "neither changed here: its memory is the nominal 24 GiB where the driver leaves 22,731 MiB "
         "(the preset's own note), and it derives the tensor peak (140 TFLOPS FP16) from the A10 "
         "datasheet's per-SM rate where third-party spec tables list about 70 (no NVIDIA or AWS figure "
         "was found). With the usable memory: "
-        f"{ck['usable_memory_req_per_s']:.2f} req/s ({ck['usable_memory_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}); "
-        f"at half the tensor peak: {ck['half_tensor_req_per_s']:.2f} "
-        f"({ck['half_tensor_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}); both: {ck['both_req_per_s']:.2f} "
-        f"({ck['both_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}). hetsim's A10G serves more than "
+        f"{ck['usable_memory_req_per_s']:.2f} req/s ({_off(ck, 'usable_memory')}); at half the tensor "
+        f"peak: {ck['half_tensor_req_per_s']:.2f} ({_off(ck, 'half_tensor')}); both: "
+        f"{ck['both_req_per_s']:.2f} ({_off(ck, 'both')}). hetsim's A10G serves more than "
         "the measured one, the direction of this study's misses.",
     )
     return (

@@ -141,7 +141,8 @@ def mix_attainment(hw: str, reps: dict[int, tuple[int, int]], rates: dict[int, f
 # e.g. c13b5c2 and 2054c1a, April-May 2024, nm-vllm 0.2.0 = vLLM 0.4-era, torch 2.2-2.3):
 # benchmark_throughput, NousResearch/Llama-2-7b-chat-hf (fp16), max_model_len 4096, 1,000 prompts of
 # 256 input + 128 output tokens on "NVIDIA A10G x 1": 3.80 prompts/s (1,460 tokens/s).
-A10G_CHECK = {"preset": "a10g", "prompts": 1000, "input": 256, "output": 128, "published_req_per_s": 3.80}
+A10G_PRESET = "a10g"
+A10G_CHECK = (1000, 256, 128, 3.80)  # prompts, input tokens, output tokens, published req/s
 
 
 A10G_USABLE_BYTES = 22731 * 2**20  # the a10g preset's own note: nvidia-smi lists 22,731 MiB usable
@@ -157,10 +158,9 @@ def a10g_check() -> dict[str, float]:
     from hetsim.hardware.loader import get_hardware
     from hetsim.serving import make_requests, simulate_serving
 
-    c = A10G_CHECK
-    reqs = make_requests(int(c["prompts"]), arrival="offline", input_len=int(c["input"]),
-                         output_len=int(c["output"]), seed=7)  # fmt: skip
-    dev = get_hardware(str(c["preset"]))
+    prompts, inp, out, published = A10G_CHECK
+    reqs = make_requests(prompts, arrival="offline", input_len=inp, output_len=out, seed=7)
+    dev = get_hardware(A10G_PRESET)
     side = dev.sides[0]
     halved = [replace(u, peak_flop_per_s={k: v / 2 for k, v in u.peak_flop_per_s.items()})
               if u.kind == "matrix" else u for u in side.units]  # fmt: skip
@@ -173,7 +173,7 @@ def a10g_check() -> dict[str, float]:
     }
     runs = {k: simulate_serving(MODEL, d, reqs, engine=ENGINE) for k, d in variants.items()}
     return {
-        "published_req_per_s": float(c["published_req_per_s"]),
+        "published_req_per_s": published,
         "kv_blocks": float(runs["hetsim"].kv_blocks_total),
         **{f"{k}_req_per_s": float(r.request_throughput_per_s) for k, r in runs.items()},
     }

@@ -111,10 +111,9 @@ def _system(spec: str, source: str, target: str) -> dict[str, Any]:
     runs = {str(g): run(1, PROMPT, g) for g in OUTPUTS}
     expert = {g: r.e2e_latency_s for g, r in runs.items()}
     router = {str(b): run(b, PROMPT, 1).ttft_s for b in (1, BATCH)}
-    if gpu:  # a GPU node: the DGX copy as the paper assumes it
-        switch = model_bytes / path.peak_bytes_per_s
-    else:  # every socket copies its shard from its own DDR at once
-        switch = shard / path.bandwidth_bytes_per_s
+    # a GPU node: the DGX copy as the paper assumes it; the SN40L: every socket copies its shard
+    # from its own DDR at once
+    switch = model_bytes / path.peak_bytes_per_s if gpu else shard / path.bandwidth_bytes_per_s
     misses = {}
     for n in EXPERT_COUNTS:
         hits = replay(_choices(n), path.slots)
@@ -136,9 +135,11 @@ def _system(spec: str, source: str, target: str) -> dict[str, Any]:
         "tpot_ms": runs["20"].tpot_s * 1e3,
         "decode_ms_per_token": _decode_breakdown(runs["20"]),
         # the same expert with every op launched eagerly (each all-reduce an NCCL call from the host)
-        "expert_eager_s": analyze(m, dev, Workload(1, PROMPT, 20), prec, tp=DEVICES, policy=policy).e2e_latency_s
-        if gpu
-        else expert["20"],
+        "expert_eager_s": (
+            analyze(m, dev, Workload(1, PROMPT, 20), prec, tp=DEVICES, policy=policy).e2e_latency_s
+            if gpu
+            else expert["20"]
+        ),
     }
 
 
@@ -265,8 +266,8 @@ def _knobs() -> tuple[Knob, ...]:
             "decode replays one CUDA graph per step (all-reduces at NCCL's device-side latency); "
             "prefill and router launched from C++",
             "assumed: the paper does not name the DGX software; vLLM and gpt-fast capture decode in a "
-            "CUDA graph by default (TensorRT-LLM as an option). Checked held out against gpt-fast's published "
-            "Llama-2-7B TP8 batch-1 rate on 8x A100 (328 token/s; the report's decode check)",
+            "CUDA graph by default (TensorRT-LLM as an option). Checked held out against gpt-fast's "
+            "published Llama-2-7B TP8 batch-1 rate on 8x A100 (328 token/s; the report's decode check)",
         ),
         Knob(
             "SN40L HBM",
