@@ -1,7 +1,8 @@
 """The CloudMatrix384 study (`hetsim reproduce cloudmatrix`): its figures pinned within 2%, its
 verdicts as they stand (a fix shows up as a test to update), and the physics of its decode
 curve: TPOT never falls as the batch grows, an SLO's pick meets it, a slower fabric is never
-faster, per NPU is two dies."""
+faster, per NPU is two dies. The decode pool's all-to-alls run at the paper's measured operator
+rate, prefill on the link (the study's docstring)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from hetsim.experiments.study import Outcome
 # hetsim's figures when this study was written (tokens/s per NPU)
 PINNED = {
     "prefill throughput per NPU": 8415.0,
-    "decode throughput per NPU, TPOT < 50 ms": 2969.0,
-    "decode throughput per NPU, TPOT < 15 ms": 1089.0,
+    "decode throughput per NPU, TPOT < 50 ms": 2303.0,
+    "decode throughput per NPU, TPOT < 15 ms": 818.0,
 }
-PINNED_TPOT_MS = {"96": 36.06, "24": 16.85, "8": 12.80}  # at the paper's batches per NPU
-# the decode headlines are missed: roofline kernels at the generic efficiency run the step faster
-# than the paper's measured operators, and the SLO then admits a larger batch (report.md)
+PINNED_TPOT_MS = {"96": 43.30, "24": 18.70, "8": 13.40}  # at the paper's batches per NPU
+# the 15 ms headline is missed: roofline kernels at the generic efficiency run the small-batch step
+# ~10% faster than the paper's, and the SLO then admits a larger batch (report.md)
 MET = {
     "prefill throughput per NPU": True,
-    "decode throughput per NPU, TPOT < 50 ms": False,
+    "decode throughput per NPU, TPOT < 50 ms": True,
     "decode throughput per NPU, TPOT < 15 ms": False,
 }
 
@@ -67,14 +68,14 @@ def test_the_measured_fabric_is_never_faster(outcome: Outcome) -> None:
     assert i8["prefill_tok_per_s_per_npu"] >= r["prefill_tok_per_s_per_npu"]
     for b in PINNED_TPOT_MS:
         assert i8["at_paper_batch"][b]["tpot_ms"] <= r["decode"]["at_paper_batch"][b]["tpot_ms"]
-    slow = r["measured_fabric"]
-    assert slow["ub_gb_per_s"] < 196
-    assert slow["prefill_tok_per_s_per_npu"] < r["prefill_tok_per_s_per_npu"]
+    link = r["link_fabric"]  # the bare link is faster than the measured operators
+    assert link["measured_gb_per_s"] < link["ub_gb_per_s"] == pytest.approx(196)
+    assert link["prefill_measured_tok_per_s_per_npu"] < r["prefill_tok_per_s_per_npu"]
     for s in cloudmatrix.SLOS_MS:
         k = f"slo_{s:g}ms"
-        assert slow[k]["tok_per_s_per_npu"] <= r["decode"][k]["tok_per_s_per_npu"]
+        assert link[k]["tok_per_s_per_npu"] >= r["decode"][k]["tok_per_s_per_npu"]
     for b in PINNED_TPOT_MS:
-        assert slow["at_paper_batch"][b]["tpot_ms"] >= r["decode"]["at_paper_batch"][b]["tpot_ms"]
+        assert link["at_paper_batch"][b]["tpot_ms"] <= r["decode"]["at_paper_batch"][b]["tpot_ms"]
     assert all(math.isfinite(v) for v in (r["prefill"]["pass_s"], r["prefill"]["mfu"]))
     # the link alone moves the paper's EP256 dispatch faster than its measured operator
     d = r["dispatch_ep256_us"]

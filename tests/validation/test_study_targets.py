@@ -27,9 +27,6 @@ KNOWN_MISSES = {
     ("melange", "smallest saving over a single-type fleet, PubMed"): "3.7% (A100 at 32 req/s) vs 15%",
     ("melange", "largest saving over a single-type fleet, mixed"): "87% (H100 at 1 req/s) vs 51%: one A10G "
     "serves the mixed set at 1 req/s here, one A100 in the paper",
-    ("sn40l", "CoE serving speedup over DGX H100"): "4.9x: hetsim's TP8 batch-1 GPU expert runs at ~13% "
-    "of HBM bandwidth (expert-only 2.7x where Table V has 1.5x)",
-    ("sn40l", "CoE serving speedup over DGX A100"): "9.4x: the same, expert-only 4.7x where Table V has 2.0x",
 }
 
 

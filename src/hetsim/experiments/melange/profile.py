@@ -134,3 +134,46 @@ def mix_attainment(hw: str, reps: dict[int, tuple[int, int]], rates: dict[int, f
     out = np.array([reps[keys[i]][1] for i in pick])
     reqs = RequestSet(arrival, inp, out, "poisson", total)
     return float(simulate_serving(MODEL, hw, reqs, engine=ENGINE, slo={"tpot": slo_s}).slo_attainment)
+
+
+# A published vLLM throughput of one A10G to check the profiles' GPU against (held out: nothing is
+# fitted on it): neuralmagic/nm-vllm's benchmark CI (github-action-benchmark comments on its commits,
+# e.g. c13b5c2 and 2054c1a, April-May 2024, nm-vllm 0.2.0 = vLLM 0.4-era, torch 2.2-2.3):
+# benchmark_throughput, NousResearch/Llama-2-7b-chat-hf (fp16), max_model_len 4096, 1,000 prompts of
+# 256 input + 128 output tokens on "NVIDIA A10G x 1": 3.80 prompts/s (1,460 tokens/s).
+A10G_PRESET = "a10g"
+A10G_CHECK = (1000, 256, 128, 3.80)  # prompts, input tokens, output tokens, published req/s
+
+
+A10G_USABLE_BYTES = 22731 * 2**20  # the a10g preset's own note: nvidia-smi lists 22,731 MiB usable
+
+
+def a10g_check() -> dict[str, float]:
+    """hetsim's offline vLLM throughput for the published A10G benchmark; then the same with the
+    memory the driver leaves usable (the preset's 24 GiB is nominal), with the tensor cores at half
+    the preset's derived peak (third-party spec tables list the A10G near 70 TFLOPS FP16 where the
+    preset derives 140 from the A10's per-SM rate), and with both."""
+    from dataclasses import replace
+
+    from hetsim.hardware.loader import get_hardware
+    from hetsim.serving import make_requests, simulate_serving
+
+    prompts, inp, out, published = A10G_CHECK
+    reqs = make_requests(prompts, arrival="offline", input_len=inp, output_len=out, seed=7)
+    dev = get_hardware(A10G_PRESET)
+    side = dev.sides[0]
+    halved = [replace(u, peak_flop_per_s={k: v / 2 for k, v in u.peak_flop_per_s.items()})
+              if u.kind == "matrix" else u for u in side.units]  # fmt: skip
+    usable = replace(side.memory, capacity_bytes=A10G_USABLE_BYTES)
+    variants = {
+        "hetsim": dev,
+        "usable_memory": replace(dev, sides=(replace(side, memory=usable), *dev.sides[1:])),
+        "half_tensor": replace(dev, sides=(replace(side, units=tuple(halved)), *dev.sides[1:])),
+        "both": replace(dev, sides=(replace(side, units=tuple(halved), memory=usable), *dev.sides[1:])),
+    }
+    runs = {k: simulate_serving(MODEL, d, reqs, engine=ENGINE) for k, d in variants.items()}
+    return {
+        "published_req_per_s": published,
+        "kv_blocks": float(runs["hetsim"].kv_blocks_total),
+        **{f"{k}_req_per_s": float(r.request_throughput_per_s) for k, r in runs.items()},
+    }
