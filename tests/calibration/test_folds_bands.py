@@ -85,9 +85,10 @@ def test_split_conformal_bands_cover_exchangeable_rows_at_their_level() -> None:
     res = _iid(40, 25, rng)
     cov = coverage(res, ("a100-80gb-sxm",))
     assert abs(cov["all"]["coverage"] - 0.8) < 0.05
-    lo, hi, n = quantiles(res)
+    lo, hi, n, sources = quantiles(res)
     assert (
         n == 1000
+        and sources == 40
         and lo == pytest.approx(-0.2 * 1.2816, abs=0.03)
         and hi == pytest.approx(0.2 * 1.2816, abs=0.03)
     )
@@ -98,7 +99,7 @@ def test_sources_weigh_alike_in_a_band() -> None:
     key = ("fitted", "16-bit", "kernel", "dense")
     big = [Residual("profiler", key, 0.0) for _ in range(10_000)]
     small = [Residual(f"s{i}", key, 1.0) for i in range(5) for _ in range(3)]
-    lo, hi, _ = quantiles(big + small)
+    lo, hi, _, _ = quantiles(big + small)
     assert lo == 0.0 and hi == 1.0
 
 
@@ -115,6 +116,29 @@ def test_a_regime_without_rows_of_its_own_borrows_a_wider_band_and_says_so() -> 
     )
     lo, hi, _, ok, key = table.lookup("none", "weight-only", "decode", "moe")
     assert (lo, hi, ok, key) == (-0.6, 0.8, False, "*/*/decode/*")
+
+
+def test_energy_power_kernel_and_collective_figures_never_borrow_a_band_of_times() -> None:
+    """The pooled ``<calibration>/<precision>/*/*`` band holds prefill, decode and end-to-end time
+    residuals only: an energy row once took its band from it (energy coverage then measured the
+    time model's errors)."""
+    regimes = {"transferred/16-bit/*/*": (-0.1, 0.1, 500, 9), "*/*/energy/*": (-0.3, 0.6, 40, 4),
+               "*/*/*/*": (-0.5, 0.6, 900, 20)}  # fmt: skip
+    table = BandTable(0.8, 20, 2.0, (), regimes)
+    assert table.lookup("transferred", "16-bit", "decode", "dense")[4] == "transferred/16-bit/*/*"
+    lo, hi, _, ok, key = table.lookup("transferred", "16-bit", "energy", "dense")
+    assert (lo, hi, ok, key) == (-0.6, 1.2, False, "*/*/energy/*")
+    assert table.lookup("transferred", "16-bit", "kernel", "dense")[4] == "none"
+
+
+def test_coverage_says_how_much_of_a_kind_one_source_holds() -> None:
+    rng = np.random.default_rng(1)
+    key = ("transferred", "16-bit", "decode", "dense")
+    res = [Residual("big", key, float(rng.normal(0.5, 0.05))) for _ in range(90)]
+    res += [Residual(f"s{i}", key, float(rng.normal(0.0, 0.1))) for i in range(10) for _ in range(3)]
+    cov = coverage(res, ())["phase:decode"]
+    assert cov["sources"] == 11 and cov["largest_source_share"] == pytest.approx(0.75)
+    assert cov["coverage"] < 0.3 < cov["per_source_mean"]  # the big source falls outside the others' band
 
 
 def test_bands_of_a_rate_turn_the_time_band_around(monkeypatch: pytest.MonkeyPatch) -> None:
