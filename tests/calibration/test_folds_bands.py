@@ -18,7 +18,7 @@ import hetsim
 from hetsim.analysis.uncertainty import BandTable, band, load_table, precision_class, regime_of
 from hetsim.calibration.bands import Residual, coverage, quantiles
 from hetsim.calibration.fit import KERNEL_PARAMS, constrained, fit_params
-from hetsim.calibration.folds import Fold, fold_key, read_folds, refit, write_folds
+from hetsim.calibration.folds import Fold, floors_without, fold_key, read_folds, refit, write_folds
 from hetsim.calibration.measurements import find_realdata, read_measurements
 from hetsim.calibration.predict import plan
 from hetsim.hardware.kernels import KernelParams
@@ -66,6 +66,18 @@ def test_leaving_a_knobs_source_out_refits_that_knob_without_it() -> None:
     azure = [r for r in rows if r.source_id == "azure_ai_benchmarking_guide" and r.metric == "gemm_tflops"]
     n_azure = sum(1 for r in azure if r.precision in ("fp8", "fp4") and r.hardware != "mi300x")
     assert fold.fit_rows["narrow_gemm_efficiency"] == n_azure
+
+
+def test_a_fold_holding_the_call_floors_fit_rows_scores_with_floors_fitted_without_them() -> None:
+    """LLMCompass's A100 rows fit the host-timing call floors: held out (by source or by GPU)
+    they are scored with floors fitted on the MI210 rows alone, never with their own."""
+    rows, _ = read_measurements([PUBLISHED / "llmcompass_ops.csv"])
+    a100 = floors_without(rows, lambda r: fold_key(r, "source") == "llmcompass_real_A100", Fold("s"))
+    gpu = floors_without(rows, lambda r: r.hardware == "a100-80gb-sxm", Fold("h"))
+    assert a100 is not None and a100 == gpu and a100["eager"] > 2 * 9.33e-6  # MI210's eager floor
+    assert floors_without(rows, lambda r: fold_key(r, "source") == "llmcompass_real_MI210", Fold("m")) is None
+    only = [r for r in rows if r.hardware == "a100-80gb-sxm"]
+    assert floors_without(only, lambda r: True, Fold("all")) == {"eager": 0.0, "compiled": 0.0}
 
 
 def test_folds_round_trip(tmp_path: Path) -> None:

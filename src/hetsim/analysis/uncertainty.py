@@ -66,7 +66,8 @@ class BandTable:
     def lookup(self, cal: str, prec: str, phase: str, kind: str) -> tuple[float, float, int, bool, str]:
         """(q_lo, q_hi, rows, validated, key used) for a regime."""
         e2e = phase in E2E_PHASES
-        own = [f"{cal}/{prec}/{phase}/{kind}", f"{cal}/{prec}/{phase}/*", *([f"{cal}/{prec}/*/*"] if e2e else [])]
+        pooled = [f"{cal}/{prec}/*/*"] if e2e else []  # times of the three phases pooled
+        own = [f"{cal}/{prec}/{phase}/{kind}", f"{cal}/{prec}/{phase}/*", *pooled]
         for key in own:
             hit = self.regimes.get(key)
             if hit is not None and hit[2] >= self.min_rows:

@@ -166,7 +166,7 @@ def coverage(
         shares = [float(np.mean(o)) for o in per_source[k].values()]
         biggest = max(len(o) for o in per_source[k].values()) / len(v)
         return {"n": len(v), "coverage": float(np.mean(v)), "sources": len(shares),
-                "per_source_mean": float(np.mean(shares)), "largest_source_share": biggest}
+                "per_source_mean": float(np.mean(shares)), "largest_source_share": biggest}  # fmt: skip
 
     return {"level": level, **{k: entry(k, v) for k, v in sorted(hits.items())}}
 
@@ -182,8 +182,8 @@ def write(table: BandTable, files: Sequence[str], path: Path | None = None) -> P
         "regimes": {k: [round(v[0], 4), round(v[1], 4), v[2], v[3]] for k, v in table.regimes.items()},
     }  # fmt: skip
     head = (
-        "# Uncertainty bands per regime (calibration/precision/phase/model): [q_lo, q_hi, rows, sources] of the\n"
-        "# held-out log residual; written by `hetsim calibrate --folds`, read at prediction time.\n"
+        "# Uncertainty bands per regime (calibration/precision/phase/model): [q_lo, q_hi, rows, sources]\n"
+        "# of the held-out log residual; written by `hetsim calibrate --folds`, read at prediction time.\n"
     )
     target = path or BANDS_FILE
     atomic_write_text(target, head + yaml.safe_dump(data, sort_keys=False, width=110))
