@@ -18,7 +18,7 @@ import hetsim
 from hetsim.analysis.uncertainty import BandTable, band, load_table, precision_class, regime_of
 from hetsim.calibration.bands import Residual, coverage, quantiles
 from hetsim.calibration.fit import KERNEL_PARAMS, constrained, fit_params
-from hetsim.calibration.folds import Fold, fold_key, read_folds, refit, write_folds
+from hetsim.calibration.folds import Fold, floors_without, fold_key, read_folds, refit, write_folds
 from hetsim.calibration.measurements import find_realdata, read_measurements
 from hetsim.calibration.predict import plan
 from hetsim.hardware.kernels import KernelParams
@@ -68,6 +68,18 @@ def test_leaving_a_knobs_source_out_refits_that_knob_without_it() -> None:
     assert fold.fit_rows["narrow_gemm_efficiency"] == n_azure
 
 
+def test_a_fold_holding_the_call_floors_fit_rows_scores_with_floors_fitted_without_them() -> None:
+    """LLMCompass's A100 rows fit the host-timing call floors: held out (by source or by GPU)
+    they are scored with floors fitted on the MI210 rows alone, never with their own."""
+    rows, _ = read_measurements([PUBLISHED / "llmcompass_ops.csv"])
+    a100 = floors_without(rows, lambda r: fold_key(r, "source") == "llmcompass_real_A100", Fold("s"))
+    gpu = floors_without(rows, lambda r: r.hardware == "a100-80gb-sxm", Fold("h"))
+    assert a100 is not None and a100 == gpu and a100["eager"] > 2 * 9.33e-6  # MI210's eager floor
+    assert floors_without(rows, lambda r: fold_key(r, "source") == "llmcompass_real_MI210", Fold("m")) is None
+    only = [r for r in rows if r.hardware == "a100-80gb-sxm"]
+    assert floors_without(only, lambda r: True, Fold("all")) == {"eager": 0.0, "compiled": 0.0}
+
+
 def test_folds_round_trip(tmp_path: Path) -> None:
     folds = {"source:x": Fold("source:x", {"gemm_efficiency": 0.7}, 0.002, {"kernel": 12})}
     path = write_folds(folds, ["a.csv"], tmp_path / "folds.yaml")
@@ -85,9 +97,10 @@ def test_split_conformal_bands_cover_exchangeable_rows_at_their_level() -> None:
     res = _iid(40, 25, rng)
     cov = coverage(res, ("a100-80gb-sxm",))
     assert abs(cov["all"]["coverage"] - 0.8) < 0.05
-    lo, hi, n = quantiles(res)
+    lo, hi, n, sources = quantiles(res)
     assert (
         n == 1000
+        and sources == 40
         and lo == pytest.approx(-0.2 * 1.2816, abs=0.03)
         and hi == pytest.approx(0.2 * 1.2816, abs=0.03)
     )
@@ -98,7 +111,7 @@ def test_sources_weigh_alike_in_a_band() -> None:
     key = ("fitted", "16-bit", "kernel", "dense")
     big = [Residual("profiler", key, 0.0) for _ in range(10_000)]
     small = [Residual(f"s{i}", key, 1.0) for i in range(5) for _ in range(3)]
-    lo, hi, _ = quantiles(big + small)
+    lo, hi, _, _ = quantiles(big + small)
     assert lo == 0.0 and hi == 1.0
 
 
@@ -115,6 +128,29 @@ def test_a_regime_without_rows_of_its_own_borrows_a_wider_band_and_says_so() -> 
     )
     lo, hi, _, ok, key = table.lookup("none", "weight-only", "decode", "moe")
     assert (lo, hi, ok, key) == (-0.6, 0.8, False, "*/*/decode/*")
+
+
+def test_energy_power_kernel_and_collective_figures_never_borrow_a_band_of_times() -> None:
+    """The pooled ``<calibration>/<precision>/*/*`` band holds prefill, decode and end-to-end time
+    residuals only: an energy row once took its band from it (energy coverage then measured the
+    time model's errors)."""
+    regimes = {"transferred/16-bit/*/*": (-0.1, 0.1, 500, 9), "*/*/energy/*": (-0.3, 0.6, 40, 4),
+               "*/*/*/*": (-0.5, 0.6, 900, 20)}  # fmt: skip
+    table = BandTable(0.8, 20, 2.0, (), regimes)
+    assert table.lookup("transferred", "16-bit", "decode", "dense")[4] == "transferred/16-bit/*/*"
+    lo, hi, _, ok, key = table.lookup("transferred", "16-bit", "energy", "dense")
+    assert (lo, hi, ok, key) == (-0.6, 1.2, False, "*/*/energy/*")
+    assert table.lookup("transferred", "16-bit", "kernel", "dense")[4] == "none"
+
+
+def test_coverage_says_how_much_of_a_kind_one_source_holds() -> None:
+    rng = np.random.default_rng(1)
+    key = ("transferred", "16-bit", "decode", "dense")
+    res = [Residual("big", key, float(rng.normal(0.5, 0.05))) for _ in range(90)]
+    res += [Residual(f"s{i}", key, float(rng.normal(0.0, 0.1))) for i in range(10) for _ in range(3)]
+    cov = coverage(res, ())["phase:decode"]
+    assert cov["sources"] == 11 and cov["largest_source_share"] == pytest.approx(0.75)
+    assert cov["coverage"] < 0.3 < cov["per_source_mean"]  # the big source falls outside the others' band
 
 
 def test_bands_of_a_rate_turn_the_time_band_around(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,11 @@ A regime is ``<calibration>/<precision>/<phase>/<model>``:
 - model: ``dense`` or ``moe``.
 
 Lookup backs off when a regime has fewer than ``min_rows`` held-out rows: first over the model
-kind, then over the phase, staying within the same calibration kind and precision class (the
-band is then *validated*); past that it borrows the band of the same phase (any calibration,
-any precision) and widens it by ``widen`` in log space, and says it is not validated.
+kind, then, for the three end-to-end phases only, over the phase (prefill, decode and end-to-end
+times share their errors; an energy, power, kernel or collective figure never borrows a band of
+time residuals), staying within the same calibration kind and precision class (the band
+is then *validated*); past that it borrows the band of the same phase (any calibration, any
+precision) and widens it by ``widen`` in log space, and says it is not validated.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from hetsim.workload.dtypes import Precision
 
 BANDS_FILE = Path(__file__).with_name("bands.yaml")
+E2E_PHASES = ("prefill", "decode", "end_to_end")  # the phases that share a pooled band
 # result field -> (phase, whether the figure is a rate: its band is the time band turned around)
 FIGURES: dict[str, tuple[str, bool]] = {
     "ttft_s": ("prefill", False),
@@ -58,16 +61,18 @@ class BandTable:
     min_rows: int
     widen: float
     fit_hardware: tuple[str, ...]
-    regimes: dict[str, tuple[float, float, int]]  # key -> (q_lo, q_hi, rows)
+    regimes: dict[str, tuple[float, float, int, int]]  # key -> (q_lo, q_hi, rows, sources)
 
     def lookup(self, cal: str, prec: str, phase: str, kind: str) -> tuple[float, float, int, bool, str]:
         """(q_lo, q_hi, rows, validated, key used) for a regime."""
-        own = [f"{cal}/{prec}/{phase}/{kind}", f"{cal}/{prec}/{phase}/*", f"{cal}/{prec}/*/*"]
+        e2e = phase in E2E_PHASES
+        pooled = [f"{cal}/{prec}/*/*"] if e2e else []  # times of the three phases pooled
+        own = [f"{cal}/{prec}/{phase}/{kind}", f"{cal}/{prec}/{phase}/*", *pooled]
         for key in own:
             hit = self.regimes.get(key)
             if hit is not None and hit[2] >= self.min_rows:
                 return hit[0], hit[1], hit[2], True, key
-        for key in (f"*/*/{phase}/*", "*/*/*/*"):
+        for key in (f"*/*/{phase}/*", *(["*/*/*/*"] if e2e else [])):
             hit = self.regimes.get(key)
             if hit is not None and hit[2] > 0:
                 return hit[0] * self.widen, hit[1] * self.widen, hit[2], False, key
@@ -80,7 +85,8 @@ def load_table(path: Path = BANDS_FILE) -> BandTable | None:
     if not path.is_file():
         return None
     raw = read_mapping(path)
-    regimes = {str(k): (float(v[0]), float(v[1]), int(v[2])) for k, v in (raw.get("regimes") or {}).items()}
+    regimes = {str(k): (float(v[0]), float(v[1]), int(v[2]), int(v[3]) if len(v) > 3 else 0)
+               for k, v in (raw.get("regimes") or {}).items()}  # fmt: skip
     return BandTable(float(raw.get("level", 0.8)), int(raw.get("min_rows", 20)), float(raw.get("widen", 2.0)),
                      tuple(str(h) for h in raw.get("fit_hardware", ())), regimes)  # fmt: skip
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hetsim.analysis.uncertainty import BANDS_FILE, BandTable, load_table, precision_class
+from hetsim.analysis.uncertainty import BANDS_FILE, E2E_PHASES, BandTable, load_table, precision_class
 from hetsim.calibration.defaults import DEFAULT_FIT_HARDWARE
 from hetsim.calibration.e2e import FIRST_TOKEN, model_for, weight_only_fallback
 from hetsim.calibration.measurements import Measurement
@@ -42,7 +42,6 @@ WIDEN = 2.0  # a borrowed band (another calibration kind or precision) is this m
 RATE_UNITS = ("tokens/s", "flop/s", "bytes/s", "elements/s", "samples/s", "requests/s")
 DECODE = ("tpot", "itl", "token_latency", "generation_time_per_token", "decode_tokens_per_s",
           "achieved_memory_bandwidth")  # fmt: skip
-E2E_PHASES = ("prefill", "decode", "end_to_end")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +110,8 @@ def _keys(k: tuple[str, str, str, str]) -> list[str]:
     return out
 
 
-def quantiles(rs: Sequence[Residual], level: float = LEVEL) -> tuple[float, float, int]:
-    """Source-balanced split-conformal (lo, hi) of ``rs`` and their count."""
+def quantiles(rs: Sequence[Residual], level: float = LEVEL) -> tuple[float, float, int, int]:
+    """Source-balanced split-conformal (lo, hi) of ``rs``, their count and their sources' count."""
     r = np.array([x.r for x in rs])
     counts: dict[str, int] = defaultdict(int)
     for x in rs:
@@ -125,7 +124,7 @@ def quantiles(rs: Sequence[Residual], level: float = LEVEL) -> tuple[float, floa
     tail = (1 - level) / 2 * s / (s + 1)
     lo = float(r[min(int(np.searchsorted(cdf, tail)), len(r) - 1)])
     hi = float(r[min(int(np.searchsorted(cdf, 1 - tail)), len(r) - 1)])
-    return lo, hi, len(rs)
+    return lo, hi, len(rs), s
 
 
 def build(residuals: Iterable[Residual], fit_hardware: Sequence[str], level: float = LEVEL) -> BandTable:
@@ -146,21 +145,30 @@ def coverage(
     residuals: Sequence[Residual], fit_hardware: Sequence[str], level: float = LEVEL
 ) -> dict[str, Any]:
     """Leave-one-source-out coverage: each source's residuals against a table built from the
-    others. Overall, per phase and per calibration kind: share of rows inside their band."""
+    others. Overall, per phase, calibration kind and precision class: the share of rows inside
+    their band, and beside it the mean of the sources' own shares (what a source-balanced band
+    aims at) with the largest source's share of the rows (a kind whose rows are mostly one
+    source's has a row coverage that is that source's)."""
     by_source: dict[str, list[Residual]] = defaultdict(list)
     for x in residuals:
         by_source[x.source].append(x)
     hits: dict[str, list[bool]] = defaultdict(list)
+    per_source: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for src, mine in by_source.items():
         table = build([x for x in residuals if x.source != src], fit_hardware, level)
         for x in mine:
             ok = covered(table, x)
             for k in ("all", f"phase:{x.key[2]}", f"calibration:{x.key[0]}", f"precision:{x.key[1]}"):
                 hits[k].append(ok)
-    return {
-        "level": level,
-        **{k: {"n": len(v), "coverage": float(np.mean(v))} for k, v in sorted(hits.items())},
-    }
+                per_source[k][src].append(ok)
+
+    def entry(k: str, v: list[bool]) -> dict[str, Any]:
+        shares = [float(np.mean(o)) for o in per_source[k].values()]
+        biggest = max(len(o) for o in per_source[k].values()) / len(v)
+        return {"n": len(v), "coverage": float(np.mean(v)), "sources": len(shares),
+                "per_source_mean": float(np.mean(shares)), "largest_source_share": biggest}  # fmt: skip
+
+    return {"level": level, **{k: entry(k, v) for k, v in sorted(hits.items())}}
 
 
 def write(table: BandTable, files: Sequence[str], path: Path | None = None) -> Path:
@@ -171,11 +179,11 @@ def write(table: BandTable, files: Sequence[str], path: Path | None = None) -> P
         "files": sorted(files),
         "level": table.level, "min_rows": table.min_rows, "widen": table.widen,
         "fit_hardware": list(table.fit_hardware),
-        "regimes": {k: [round(v[0], 4), round(v[1], 4), v[2]] for k, v in table.regimes.items()},
+        "regimes": {k: [round(v[0], 4), round(v[1], 4), v[2], v[3]] for k, v in table.regimes.items()},
     }  # fmt: skip
     head = (
-        "# Uncertainty bands per regime (calibration/precision/phase/model): [q_lo, q_hi, rows] of the\n"
-        "# held-out log residual; written by `hetsim calibrate --folds`, read at prediction time.\n"
+        "# Uncertainty bands per regime (calibration/precision/phase/model): [q_lo, q_hi, rows, sources]\n"
+        "# of the held-out log residual; written by `hetsim calibrate --folds`, read at prediction time.\n"
     )
     target = path or BANDS_FILE
     atomic_write_text(target, head + yaml.safe_dump(data, sort_keys=False, width=110))

@@ -30,6 +30,9 @@ from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, 
 from hetsim.calibration.predict import Task, plan
 from hetsim.calibration.report import Scored, score
 from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row, with_sequence_overhead
+from hetsim.calibration.wallclock import FIT_HARDWARE as FLOOR_FIT_HARDWARE
+from hetsim.calibration.wallclock import PYTORCH_MICROBENCH, benchmarked_op, timing_profile
+from hetsim.calibration.wallclock_fit import fit_call_floors, timed_tasks, with_floors
 from hetsim.datafiles import read_mapping
 from hetsim.engines.vllm import VLLM_SEQUENCE_OVERHEAD_S
 from hetsim.errors import MeasurementError
@@ -248,6 +251,9 @@ def fold_scores(
             refit(rows, _is(by, k), key, recipe, skip_tags) if k in needed else Fold(key)
         )
         tasks, _ = plan(mine, _known, skip_tags)
+        floors = floors_without(rows, _is(by, k), fold, skip_tags)
+        if floors is not None:
+            tasks = with_floors(tasks, floors)
         if fold.request_overhead_s is not None:
             tasks = with_request_overhead(tasks, fold.request_overhead_s)
         if fold.sequence_overhead_s is not None:
@@ -255,3 +261,19 @@ def fold_scores(
         devices = fold.devices(sorted({t.hardware for t in tasks}))
         out += score(tasks, devices, lambda r: role).scored
     return out
+
+
+def floors_without(rows: Sequence[Measurement], drop: Callable[[Measurement], bool], fold: Fold,
+                   skip_tags: frozenset[str] = DEFAULT_SKIP_TAGS) -> dict[str, float] | None:  # fmt: skip
+    """The host-timing call floors (calibration/wallclock.py) refitted on the host-timed rows
+    ``drop`` keeps, for a fold that holds rows they were fitted on (None: it holds none, and the
+    committed floors are already held out for it). A launch path with no row left has no floor."""
+    prof = PYTORCH_MICROBENCH
+    if not any(drop(r) and r.hardware in FLOOR_FIT_HARDWARE and timing_profile(r) is prof for r in rows):
+        return None
+    rest = [r for r in rows if not drop(r) and timing_profile(r) is prof]
+    timed = timed_tasks(plan(rest, _known, skip_tags)[0])
+    hardware = sorted({t.hardware for t in timed})
+    fitted = fit_call_floors(timed, fold.devices(hardware), hardware) if timed else {}
+    paths = {prof.ops[benchmarked_op(r)].path for t in timed for r in t.rows}
+    return {p: fitted[p] if p in paths else 0.0 for p in prof.call_s}

@@ -73,7 +73,8 @@ def render_folds(
                 g.add_row(f"{key[3:]}: {k[4:]}", str(v["n"]), _pct(v["mape"]), _pct(v["median_ape"]))
     out.print(g)
     if cov:
-        parts = ", ".join(f"{k.split(':', 1)[-1]} {v['coverage']:.0%} of {v['n']}"
+        parts = ", ".join(f"{k.split(':', 1)[-1]} {v['coverage']:.0%} of {v['n']} ({v['sources']} sources, "
+                          f"mean {v['per_source_mean']:.0%}, largest {v['largest_source_share']:.0%} of rows)"
                           for k, v in cov.items() if k.startswith("phase:"))  # fmt: skip
         out.print(
             f"bands ({cov['level']:.0%} nominal), coverage on held-out sources: "
