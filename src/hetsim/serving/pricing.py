@@ -107,15 +107,22 @@ class IterationPricer:
     graph_j: FloatArray = field(default_factory=lambda: np.zeros(0))
     # the same tables as Python lists: the loop's scalar look-ups skip NumPy's per-call cost
     _lists: tuple[list[Any], ...] = field(init=False, repr=False, compare=False)
+    _decode: tuple[list[float], list[float]] = field(init=False, repr=False, compare=False)
     # one chunk's attention by (tokens, context): serving workloads repeat their chunk shapes
     _chunk: dict[tuple[float, float], tuple[float, float]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lists = (self.dec_x.tolist(), self.dec_s.tolist(), self.dec_j.tolist(), self.pre_lq.tolist(),
                  self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist(), self.token_s.tolist(),
-                 self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist(), self.graph_s.tolist(),
-                 self.graph_j.tolist())  # fmt: skip
+                 self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist())  # fmt: skip
         object.__setattr__(self, "_lists", lists)
+        # a decode-only iteration's token and sequence ops by n: the graph table where the engine
+        # replays one, else the token and sequence tables (one look-up in the loop)
+        n = min(len(self.seq_s), len(self.token_s))
+        g = len(self.graph_s)
+        dt = np.concatenate([self.graph_s, self.token_s[g:n] + self.seq_s[g:n]])
+        dj = np.concatenate([self.graph_j, self.token_j[g:n] + self.seq_j[g:n]])
+        object.__setattr__(self, "_decode", (dt.tolist(), dj.tolist()))
         object.__setattr__(self, "_chunk", {})
 
     @property
@@ -176,10 +183,8 @@ class IterationPricer:
 
     def decode_dense(self, n: int) -> tuple[float, float]:
         """Token and sequence ops of a decode-only iteration of ``n`` sequences."""
-        gs = self._lists[11]
-        if n < len(gs):
-            return gs[n], self._lists[12][n]
-        return self.dense(n, n)
+        dt, dj = self._decode
+        return dt[n], dj[n]
 
     def step(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
@@ -191,7 +196,7 @@ class IterationPricer:
             a0, a1 = self.decode_attention(n_decode, decode_context)
             return d0 + a0, d1 + a1
         tokens = n_decode + int(sum(chunks_q))
-        _, _, _, _, _, _, _, ts, ss, tj, sj = self._lists[:11]
+        _, _, _, _, _, _, _, ts, ss, tj, sj = self._lists
         seqs = n_decode + len(chunks_q)
         d0, d1 = ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
         a0, a1 = self.decode_attention(n_decode, decode_context) if n_decode else (0.0, 0.0)
