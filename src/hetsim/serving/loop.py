@@ -111,8 +111,7 @@ def run_engine(
     if levels is not None:
         pricer = levels.pricers[0]
     while st.completed < K:
-        src.admit_due(st, t)
-        nxt = src.next()
+        nxt, t_nxt = src.admit(st, t)
         if levels is not None:
             j = levels.level_of(pool.used * block_bytes)
             if j != level:
@@ -130,7 +129,7 @@ def run_engine(
             if nxt < 0:
                 log.truncated = "stopped: no request is left to arrive"
                 break
-            t = float(src.arr[nxt])  # idle until the next arrival
+            t = t_nxt  # idle until the next arrival
             continue
         batch = sched.form(st, t)
         if kept is not None and pool.used > kept.floor:  # the pool took blocks a preempted request kept
@@ -148,7 +147,7 @@ def run_engine(
             elif pf:  # a partial prefill cannot get blocks: free the newest
                 st.preempt(max(pf, key=lambda j: (st.arr[j], st.rid[j])))
             elif nxt >= 0:  # nothing fits yet: wait for the next arrival
-                t = max(t, float(src.arr[nxt]))
+                t = max(t, t_nxt)
             elif not waiting:
                 continue
             else:
@@ -161,7 +160,7 @@ def run_engine(
             room = level_room - pool.used if level_room - pool.used > 0 else 0
             admit_next = nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free
             t = decode_run(
-                st, pricer, n, t, meter, log, room, float(src.arr[nxt]) - t if admit_next else None
+                st, pricer, n, t, meter, log, room, t_nxt - t if admit_next else None
             )
         if kept is not None and pool.used > kept.floor:
             kept.evict(pool.used)
