@@ -19,15 +19,11 @@ from hetsim.hardware.loader import get_hardware
 from hetsim.serving.engine import get_engine
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
-from hetsim.workload.ops import NCCL, AllReduceImpl, Op
+from hetsim.workload.ops import NCCL, AllReduceImpl
 from hetsim.workload.registry import get_model
 
 LAT = 10e-6
 CUSTOM = AllReduceImpl("trtllm-custom", LAT)
-
-
-def _allreduce(nbytes: object) -> Op:
-    return Op("allreduce", "comm", "collective", "vector", 1, flop=0.0, act_read_bytes=nbytes)
 
 
 def test_one_shot_two_shot_and_nccl_by_message_size() -> None:
@@ -127,7 +123,8 @@ def test_the_all_reduce_fit_takes_the_least_error_of_its_grid_and_leaves_nccl_en
     runs); an engine on NCCL is returned as it is."""
     from hetsim.serving import validate
 
-    monkeypatch.setattr(validate, "_error", lambda rows, eng, spread: abs(eng.allreduce.step_latency_s - 19e-6))
+    bowl = lambda rows, eng, spread: abs(eng.allreduce.step_latency_s - 19e-6)  # noqa: E731
+    monkeypatch.setattr(validate, "_error", bowl)
     nccl = get_engine("vllm")
     assert validate.fit_allreduce([], nccl, {}) is nccl
     fitted = validate.fit_allreduce([], get_engine("trtllm"), {})

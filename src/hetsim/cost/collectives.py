@@ -142,8 +142,8 @@ def for_engine(ops: list[Op], serving: Serving, batch: Any = None) -> list[Op]:
     if not np.any(graph) and impl == NCCL:
         return ops
     mark = bool(np.all(graph)) if np.ndim(graph) == 0 else np.asarray(graph, dtype=bool)
-    return [replace(o, captured=mark, allreduce=impl) if o.kind == "collective" and o.collective == "all_reduce"
-            else o for o in ops]  # fmt: skip
+    ar = [o.kind == "collective" and o.collective == "all_reduce" for o in ops]
+    return [replace(o, captured=mark, allreduce=impl) if a else o for o, a in zip(ops, ar, strict=True)]
 
 
 # TensorRT-LLM customAllReduceUtils.h getMaxRequiredWorkspaceSize, and the one-shot bounds of

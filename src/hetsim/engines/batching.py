@@ -52,7 +52,7 @@ class EngineConfig:
     swap_bandwidth_bytes_per_s: float = 64e9
     # the engine's static part (engines/host.py: CUDA-graph decode, its all-reduce), the same
     # record analyze reads; an engine record puts its own here
-    serving: Serving = Serving()
+    serving: Serving = field(default_factory=Serving)
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -114,8 +114,10 @@ TENSORRT_LLM = Engine(
     "tensorrt-llm",
     "NVIDIA TensorRT-LLM v0.7 onwards with TensorRT engines and the C++ batch manager (v0.14 + Triton "
     "measured in trtllm_serving.csv)",
-    Serving(request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
-            allreduce=AllReduceImpl("trtllm-custom", TRTLLM_ALLREDUCE_STEP_S)),
+    Serving(
+        request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
+        allreduce=AllReduceImpl("trtllm-custom", TRTLLM_ALLREDUCE_STEP_S),
+    ),
     _batching("tensorrt-llm", fitted=True),
     r"tensorrt-llm|trt-llm|tensorrt_llm",
     aliases=("trtllm", "trt-llm", "tensorrt_llm"),

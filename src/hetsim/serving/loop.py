@@ -159,9 +159,7 @@ def run_engine(
         else:  # closed-form run of decode-only iterations with this batch
             room = level_room - pool.used if level_room - pool.used > 0 else 0
             admit_next = nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free
-            t = decode_run(
-                st, pricer, n, t, meter, log, room, t_nxt - t if admit_next else None
-            )
+            t = decode_run(st, pricer, n, t, meter, log, room, t_nxt - t if admit_next else None)
         if kept is not None and pool.used > kept.floor:
             kept.evict(pool.used)
         if st.heap and st.heap[0][0] <= st.clock:

@@ -184,7 +184,8 @@ def fit_allreduce(rows: list[ServingRow], base: EngineConfig, spread: dict[Pair,
     algo = base.allreduce.algorithm
     if algo == "nccl":
         return base
-    return min((base.with_allreduce(algo, a) for a in ALLREDUCE_GRID_S), key=lambda e: _error(rows, e, spread))
+    variants = (base.with_allreduce(algo, a) for a in ALLREDUCE_GRID_S)
+    return min(variants, key=lambda e: _error(rows, e, spread))
 
 
 def fit_overheads(

@@ -43,7 +43,8 @@ class AllReduceImpl:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALLREDUCE_ALGORITHMS:
-            raise ConfigError(f"all-reduce algorithm {self.algorithm!r}: choose one of {', '.join(ALLREDUCE_ALGORITHMS)}")
+            known = ", ".join(ALLREDUCE_ALGORITHMS)
+            raise ConfigError(f"all-reduce algorithm {self.algorithm!r}: choose one of {known}")
         if not 0 <= self.step_latency_s < 1:
             raise ConfigError(f"all-reduce step latency must be in [0, 1) s, got {self.step_latency_s!r}")
 
