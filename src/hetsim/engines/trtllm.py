@@ -25,7 +25,7 @@ _OVERHEAD_PROVENANCE = (
 )
 _STATIC_FIT = "request_overhead_s: trtllm_static.csv batch-1, 128-token first-token rows (12)"
 _SERVING_FIT = (
-    "allreduce_latency_s, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
+    "the all-reduce step latency, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
     "trtllm_serving.csv (hetsim.serving.validate.fit_allreduce, fit_overheads; the H200 rows held out)"
 )
 _FIT = (

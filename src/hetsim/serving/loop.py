@@ -110,6 +110,8 @@ def run_engine(
     level_room = total_blocks
     if levels is not None:
         pricer = levels.pricers[0]
+    form = sched.form
+    need_of, need = -1, 0  # the blocks the next arrival needs (fixed for a request without a prefix cache)
     while st.completed < K:
         nxt, t_nxt = src.admit(st, t)
         if levels is not None:
@@ -131,7 +133,7 @@ def run_engine(
                 break
             t = t_nxt  # idle until the next arrival
             continue
-        batch = sched.form(st, t)
+        batch = form(st, t)
         if kept is not None and pool.used > kept.floor:  # the pool took blocks a preempted request kept
             kept.evict(pool.used)
         if prefilled and dec:  # one-token requests sent by a prefill node are done on arrival
@@ -158,7 +160,9 @@ def run_engine(
             t = priced_iteration(st, pricer, chunks, n, t, meter, log)
         else:  # closed-form run of decode-only iterations with this batch
             room = level_room - pool.used if level_room - pool.used > 0 else 0
-            admit_next = nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free
+            if nxt != need_of or cache is not None:
+                need_of, need = nxt, st.need_blocks_of(nxt) if nxt >= 0 else 0
+            admit_next = nxt >= 0 and not waiting and n < max_seq and need <= pool.free
             t = decode_run(st, pricer, n, t, meter, log, room, t_nxt - t if admit_next else None)
         if kept is not None and pool.used > kept.floor:
             kept.evict(pool.used)
