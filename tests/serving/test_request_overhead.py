@@ -102,7 +102,7 @@ def test_every_preset_knob_names_its_source(name: str) -> None:
     from dataclasses import fields
 
     eng, bare = get_engine(name), EngineConfig()
-    set_here = [f.name for f in fields(EngineConfig) if f.name not in ("name", "provenance")]
+    set_here = [f.name for f in fields(EngineConfig) if f.name not in ("name", "provenance", "serving")]
     missing = [k for k in set_here if getattr(eng, k) != getattr(bare, k) and k not in eng.provenance]
     assert not missing, f"{name}: no provenance for {missing}"
     assert "request_overhead_s" in eng.provenance

@@ -42,7 +42,7 @@ from hetsim.hardware.spec import Device
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.graph import build_ops
 from hetsim.workload.model import ModelSpec
-from hetsim.workload.ops import FloatArray, Op
+from hetsim.workload.ops import AllReduceImpl, FloatArray, Op
 
 FP16 = Precision()
 VIDUR_OPS = {
@@ -81,7 +81,8 @@ def _concat_ops(ops: Sequence[Op]) -> Op:
     values: dict[str, object] = {}
     for f in fields(Op):
         vals = [getattr(o, f.name) for o in ops]
-        if isinstance(vals[0], str | int) and not isinstance(vals[0], bool) and f.name != "count":
+        keep = isinstance(vals[0], str | int | AllReduceImpl) and not isinstance(vals[0], bool)
+        if keep and f.name != "count":
             values[f.name] = vals[0]
         elif f.name == "count":
             values[f.name] = 1

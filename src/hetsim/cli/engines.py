@@ -23,6 +23,9 @@ def _knobs(serving: object, provenance: dict[str, str]) -> dict[str, object]:
         value = getattr(serving, f.name)
         if value != getattr(base, f.name) or f.name in provenance:
             out[f.name] = list(value) if isinstance(value, tuple) else value
+            if f.name == "allreduce":  # the engine's all-reduce: its algorithm and step latency
+                step = f", {value.step_latency_s * 1e6:g} us a step" if value.step_latency_s else ""
+                out[f.name] = f"{value.algorithm}{step}"
     return out
 
 
@@ -32,7 +35,7 @@ def _batching(cfg: object) -> dict[str, dict[str, object]]:
     return {
         f.name: {"value": getattr(cfg, f.name), "provenance": prov.get(f.name, "default")}
         for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
-        if f.name not in ("name", "provenance")
+        if f.name not in ("name", "provenance", "serving")  # serving: the record's static knobs
     }
 
 

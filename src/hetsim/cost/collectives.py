@@ -33,6 +33,27 @@ latency, taken from NCCL's own tuning model (``src/graph/tuning.cc`` of NVIDIA/n
 ``baseLat`` ring / LL 3.6 us, ``hwLat`` ring / LL 0.47 us per step over NVLink, 1.0 us over
 PCIe; the low-latency protocol NCCL picks for small messages), not fitted. The bandwidth term
 stays the fitted one.
+
+An engine may run its tensor-parallel all-reduce with its own kernels (``Op.allreduce``, the
+engine record's :class:`~hetsim.workload.ops.AllReduceImpl`). TensorRT-LLM's all-reduce plugin
+(``AllreducePlugin::selectImplementation`` in cpp/tensorrt_llm/plugins/ncclPlugin/allreducePlugin.cpp,
+v0.9-v0.14, AUTO strategy) runs its own kernels over peer memory (IPC buffers and flag barriers,
+cpp/tensorrt_llm/kernels/customAllReduceKernels.cu) on NVLink-connected GPUs of one node, for a
+message up to its workspace (``getMaxRequiredWorkspaceSize``: 16,000,000 bytes at two GPUs,
+8,000,000 above), and NCCL otherwise:
+
+- **one-shot** (below 1,000,000 bytes at up to four GPUs, 500,000 above; always at two): every GPU
+  reads the other p - 1 GPUs' whole buffers and reduces them itself; one dependent step;
+- **two-shot** (the rest up to the workspace): a reduce-scatter and an all-gather over peer
+  memory, the ring's 2 (p - 1) / p bytes per GPU in two dependent steps.
+
+A step costs the record's ``step_latency_s`` (the kernel's launch, flag barrier and peer round
+trip: a knob fitted on serving rows, its provenance in the engine record; the same inside or
+outside a CUDA graph, as the kernel has no host enqueue of its own); the bytes cross the
+scale-up link at the calibrated all-reduce efficiency. Above the workspace NCCL prices the
+message, at least the two-shot time of a message at the workspace size (a bigger message is
+never cheaper). :func:`for_engine` marks a pass's all-reduces as the engine runs them; analyze
+(``sim/placed_run.py``) and serve-sim (``serving/pricing.py``) both call it.
 """
 
 from __future__ import annotations
@@ -43,10 +64,11 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.engines.host import Serving
 from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import Device, Link
-from hetsim.workload.ops import Num, Op
+from hetsim.workload.ops import NCCL, AllReduceImpl, Num, Op
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +120,70 @@ GRAPH_BASE_LATENCY_S = 3.6e-6
 GRAPH_STEP_LATENCY_S = {"nvlink": 0.47e-6, "pcie": 1.0e-6}
 
 
+def _is_pcie(link: Link) -> bool:
+    return link.name.lower().startswith("pcie")
+
+
 def graph_alpha_s(link: Link, steps: float) -> float:
     """Device-side latency of a collective of ``steps`` dependent steps issued inside a
     captured CUDA graph (NCCL's ring / LL latency model; see the module text)."""
-    hop = GRAPH_STEP_LATENCY_S["pcie" if link.name.lower().startswith("pcie") else "nvlink"]
+    hop = GRAPH_STEP_LATENCY_S["pcie" if _is_pcie(link) else "nvlink"]
     return GRAPH_BASE_LATENCY_S + steps * hop
 
 
-def captured(ops: list[Op], graph: Any = True) -> list[Op]:
-    """``ops`` with their all-reduces marked as issued inside a captured CUDA graph where
-    ``graph`` (per configuration, or one bool; nowhere: ``ops`` unchanged)."""
-    if not np.any(graph):
+def for_engine(ops: list[Op], serving: Serving, batch: Any = None) -> list[Op]:
+    """``ops`` with their all-reduces marked as the engine of ``serving`` runs them: its
+    implementation (``serving.allreduce``) and, for a decode step of ``batch`` sequences (per
+    configuration; None: a prefill or mixed pass, run eager), whether the step replays a captured
+    CUDA graph (:meth:`~hetsim.engines.host.Serving.replays_graph`). The one rule of analyze and
+    serve-sim."""
+    graph = serving.replays_graph(batch) if batch is not None else False
+    impl = serving.allreduce
+    if not np.any(graph) and impl == NCCL:
         return ops
-    mark = bool(graph) if np.ndim(graph) == 0 else np.asarray(graph, dtype=bool)
-    return [replace(o, captured=mark) if o.kind == "collective" and o.collective == "all_reduce" else o
-            for o in ops]  # fmt: skip
+    mark = bool(np.all(graph)) if np.ndim(graph) == 0 else np.asarray(graph, dtype=bool)
+    ar = [o.kind == "collective" and o.collective == "all_reduce" for o in ops]
+    return [replace(o, captured=mark, allreduce=impl) if a else o for o, a in zip(ops, ar, strict=True)]
+
+
+# TensorRT-LLM customAllReduceUtils.h getMaxRequiredWorkspaceSize, and the one-shot bounds of
+# allreducePlugin.cpp selectImplementation (bytes), by GPUs: two, up to four, more
+TRTLLM_WORKSPACE_BYTES = (16_000_000, 8_000_000, 8_000_000)
+TRTLLM_ONE_SHOT_BYTES = (float("inf"), 1_000_000, 500_000)
+
+
+def _trtllm_limits(p: int) -> tuple[float, float]:
+    """(one-shot bound, workspace) in bytes for ``p`` GPUs."""
+    i = 0 if p <= 2 else 1 if p <= 4 else 2
+    return TRTLLM_ONE_SHOT_BYTES[i], float(TRTLLM_WORKSPACE_BYTES[i])
+
+
+def _custom_s(n: Any, p: int, lat: float, bw: float) -> tuple[Any, Any, Any]:
+    """(seconds, wire seconds, bytes read per GPU) of TensorRT-LLM's one- or two-shot kernel."""
+    one = n < _trtllm_limits(p)[0]
+    wire = np.where(one, (p - 1) * n, 2 * (p - 1) / p * n)
+    return np.where(one, lat, 2 * lat) + wire / bw, wire / bw, wire
+
+
+def _trtllm_custom(
+    nbytes: Num, p: int, link: Link, kp: KernelParams | None, lat: float, nccl: CollectiveCost
+) -> CollectiveCost:
+    """TensorRT-LLM's own all-reduce inside one NVLink domain (see the module text); ``nccl``:
+    the library's price of the same message, taken above the workspace."""
+    n = np.asarray(nbytes, dtype=float)
+    bw = link.bandwidth_bytes_per_s * (kp.link_efficiency if kp is not None else 1.0)
+    one_max, ws = _trtllm_limits(p)
+    t, w_s, w = _custom_s(n, p, lat, bw)
+    floor = float(_custom_s(np.asarray(ws), p, lat, bw)[0])
+    inside = n <= ws
+    t = np.where(inside, t, np.maximum(nccl.time_s, floor))
+    w_s, w = np.where(inside, w_s, nccl.wire_s), np.where(inside, w, nccl.wire_bytes)
+    one = n < one_max
+    algo = ("nccl " + nccl.algorithm if not np.any(inside) else "one-shot" if np.all(one & inside)
+            else "two-shot" if np.all(inside & ~one) else "one/two-shot/nccl")  # fmt: skip
+    if np.ndim(nbytes) == 0:
+        return CollectiveCost(float(t), float(w_s), float(w), "trtllm " + algo)
+    return CollectiveCost(t, w_s, w, "trtllm " + algo)
 
 
 def _alpha(link: Link, steps: float, kp: KernelParams | None, captured: Any = False) -> Num:
@@ -167,17 +238,22 @@ def _across(nbytes: Num, m: int, nic: Link) -> CollectiveCost:
 
 
 def all_reduce(
-    nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None, captured: Any = False
-) -> CollectiveCost:
+    nbytes: Num, p: int, fab: Fabric, kp: KernelParams | None = None, captured: Any = False,
+    impl: AllReduceImpl = NCCL,
+) -> CollectiveCost:  # fmt: skip
     """All-reduce of ``nbytes`` per device over ``p`` devices (see the module docstring);
-    ``captured``: issued inside a CUDA graph (the device-side latency inside a domain)."""
+    ``captured``: issued inside a CUDA graph (the device-side latency inside a domain);
+    ``impl``: the engine's implementation (its own kernels inside one NVLink domain)."""
     if p <= 1:
         return CollectiveCost(0.0, 0.0, 0.0, "none")
     if fab.scale_up is None:
         raise ConfigError(f"{p} devices need an interconnect to all-reduce; the hardware has none")
     d, m = fab.domains(p)
     if m == 1:
-        return _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0, captured)
+        lib = _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0, captured)
+        if impl.algorithm == "trtllm-custom" and not _is_pcie(fab.scale_up):  # NVLink peers only
+            return _trtllm_custom(nbytes, p, fab.scale_up, kp, impl.step_latency_s, lib)
+        return lib
     assert fab.scale_out is not None
     none = CollectiveCost(0.0, 0.0, 0.0, "")
     inner = _ring_or_nvls(nbytes, d, fab.scale_up, kp, 0.5, captured) if d > 1 else none

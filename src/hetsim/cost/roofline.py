@@ -203,7 +203,7 @@ def collective_cost(
     if op.collective == "all_to_all":
         c = all_to_all(op.act_read_bytes, p, fab, kernels)
     else:
-        c = all_reduce(op.act_read_bytes, p, fab, kernels, op.captured)
+        c = all_reduce(op.act_read_bytes, p, fab, kernels, op.captured, op.allreduce)
     energy = _wire_energy_j_per_bit(fab, p)
     n = op.count
     return Cost(

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from hetsim.engines.host import Serving
 from hetsim.errors import ConfigError
+from hetsim.workload.ops import AllReduceImpl
 
 # the cost tables of an iteration hold one entry per token and per sequence up to these caps
 MAX_BATCHED_TOKENS = 1 << 17
@@ -48,12 +50,9 @@ class EngineConfig:
     # device <-> host KV copies (swap preemption, KV offload) when the hardware description has
     # no host tier and link of its own
     swap_bandwidth_bytes_per_s: float = 64e9
-    # the engine's tensor-parallel all-reduce: "nccl" (the device's calibrated collective) or
-    # "trtllm-custom" (TensorRT-LLM's plugin: its own one-shot / two-shot kernels over peer memory
-    # below its workspace size, NCCL above; hetsim.serving.allreduce), whose kernel latency per
-    # dependent step is allreduce_latency_s
-    allreduce: str = "nccl"
-    allreduce_latency_s: float = 0.0
+    # the engine's static part (engines/host.py: CUDA-graph decode, its all-reduce), the same
+    # record analyze reads; an engine record puts its own here
+    serving: Serving = field(default_factory=Serving)
     provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,13 +76,10 @@ class EngineConfig:
             raise ConfigError(
                 f"engine {self.name}: memory_utilization must be in (0, 1], got {self.memory_utilization}"
             )
-        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s,
-                     self.allreduce_latency_s)  # fmt: skip
+        overheads = (self.step_overhead_s, self.seq_overhead_s, self.request_overhead_s)
         finite = all(map(math.isfinite, overheads)) and math.isfinite(self.swap_bandwidth_bytes_per_s)
         if not finite or min(overheads) < 0 or not self.swap_bandwidth_bytes_per_s > 0:
             raise ConfigError(f"engine {self.name}: overheads must be finite and >= 0, swap bandwidth > 0")
-        if self.allreduce not in ("nccl", "trtllm-custom"):
-            raise ConfigError(f"engine {self.name}: allreduce must be nccl or trtllm-custom")
         if self.reservation not in ("on_demand", "max"):
             raise ConfigError(f"engine {self.name}: reservation must be on_demand or max")
         if self.preemption not in ("recompute", "swap"):
@@ -93,6 +89,16 @@ class EngineConfig:
     def prefill_budget(self) -> int:
         """Prefill tokens an iteration may carry (the chunk budget, or the token budget)."""
         return self.prefill_chunk_tokens or self.max_num_batched_tokens
+
+    @property
+    def allreduce(self) -> AllReduceImpl:
+        """The engine's tensor-parallel all-reduce (its static record's)."""
+        return self.serving.allreduce
+
+    def with_allreduce(self, algorithm: str, step_latency_s: float = 0.0) -> EngineConfig:
+        """A variant running its all-reduce with ``algorithm`` (marked as set by the user)."""
+        srv = replace(self.serving, allreduce=AllReduceImpl(algorithm, step_latency_s))
+        return self.with_(serving=srv)
 
     def with_(self, **changes: object) -> EngineConfig:
         """A variant (``dataclasses.replace``) whose changed fields are marked as set by the user."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
+from hetsim.workload.ops import NCCL, AllReduceImpl
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,8 @@ class Serving:
     unfused ops); 0: launches hidden. ``decode_graph``: decode replays a CUDA graph (one launch
     per step) at the batch padded up to the next of ``graph_batch_sizes`` (empty: the exact
     batch); a batch above the largest size runs eager. ``sequence_overhead_s``: host time per
-    running sequence added to every pass (0: not modelled)."""
+    running sequence added to every pass (0: not modelled). ``allreduce``: the implementation of
+    the tensor-parallel all-reduce (:class:`~hetsim.workload.ops.AllReduceImpl`)."""
 
     step_overhead_s: float | None = None
     first_token_decode_steps: int = 0
@@ -49,6 +51,9 @@ class Serving:
     # host time per running sequence per forward pass, serial with the GPU (the engine's Python
     # scheduler, input preparation, sampling and output processing walk every sequence)
     sequence_overhead_s: float = 0.0
+    # how the engine runs its tensor-parallel all-reduce (NCCL, or its own kernels: priced by
+    # hetsim.cost.collectives, in analyze and serve-sim alike)
+    allreduce: AllReduceImpl = NCCL
 
     def __post_init__(self) -> None:
         if self.step_overhead_s is not None and self.step_overhead_s < 0:

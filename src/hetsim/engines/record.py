@@ -11,7 +11,7 @@ field (first match in registry order, :func:`hetsim.engines.registry.match`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hetsim.engines.batching import EngineConfig
 from hetsim.engines.host import Serving
@@ -34,6 +34,8 @@ class Engine:
     page_cache: bool = True
 
     def __post_init__(self) -> None:
+        if self.batching.serving != self.serving:  # one record: serve-sim reads the static part too
+            object.__setattr__(self, "batching", replace(self.batching, serving=self.serving))
         if self.name != self.name.strip().lower() or not self.name:
             raise ConfigError(f"engine name {self.name!r} must be non-empty lower case")
         if self.batching.name != self.name:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from hetsim.engines.batching import EngineConfig
 from hetsim.engines.host import Serving
 from hetsim.engines.record import Engine
+from hetsim.workload.ops import AllReduceImpl
 
 # TensorRT-LLM's host time per generate call before its first token (gptSessionBenchmark:
 # session set-up, input copy, first sampling). Calibrated: the median first-token residual
@@ -24,7 +25,7 @@ _OVERHEAD_PROVENANCE = (
 )
 _STATIC_FIT = "request_overhead_s: trtllm_static.csv batch-1, 128-token first-token rows (12)"
 _SERVING_FIT = (
-    "allreduce_latency_s, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
+    "the all-reduce step latency, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
     "trtllm_serving.csv (hetsim.serving.validate.fit_allreduce, fit_overheads; the H200 rows held out)"
 )
 _FIT = (
@@ -35,6 +36,15 @@ _ALLREDUCE = (
     "documented: TensorRT-LLM allreducePlugin.cpp selectImplementation (AUTO on NVLink: its own "
     "one-shot kernel below 1 MB at TP<=4, two-shot up to the 8 MB workspace of customAllReduceUtils.h, "
     "NCCL above)"
+)
+# latency of one dependent step of TensorRT-LLM's own all-reduce kernels (launch, flag barrier,
+# peer round trip): fitted, see _ALLREDUCE_FIT
+TRTLLM_ALLREDUCE_STEP_S = 24e-6
+_ALLREDUCE_FIT = (
+    "calibrated: fitted on the H100 rows of trtllm_serving.csv before the host overheads "
+    "(hetsim.serving.validate.fit_allreduce, ALLREDUCE_GRID_S), the H200 rows held out; the kernel itself "
+    "is faster (SGLang's port, H100, TP 4, 512 B-32 KB: 3.7-4.8 us, sgl-project/sglang pull request 2904): "
+    "the fit also carries the moderate-load step the kernel model under-prices (docs/serving.md)"
 )
 _TUNE = "https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html"
 _LLMAPI = "https://nvidia.github.io/TensorRT-LLM/llm-api/reference.html"
@@ -60,12 +70,7 @@ def _batching(name: str, fitted: bool) -> EngineConfig:
         step_overhead_s=1.0e-3,
         seq_overhead_s=1.0e-5,
         request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
-        allreduce="trtllm-custom",
-        allreduce_latency_s=24e-6,
         provenance={
-            "allreduce": _ALLREDUCE,
-            "allreduce_latency_s": f"{knob}: hetsim.serving.validate.fit_allreduce, before the overheads "
-            "(ALLREDUCE_GRID_S 4-32 us; 20 us within 0.02 points)",
             "scheduler": f"docs: in-flight batching runs context and generation requests in one iteration, "
             f"the active generation requests first ({_TUNE})",
             "max_num_seqs": f"{knob} (TensorRT-LLM's max_batch_size, which the source does not state)",
@@ -91,12 +96,14 @@ def _batching(name: str, fitted: bool) -> EngineConfig:
 TENSORRT_LLM_PRE_XQA = Engine(
     "tensorrt-llm-pre-xqa",
     "NVIDIA TensorRT-LLM v0.5-v0.6 (TensorRT engines, masked-MHA decode attention before XQA)",
-    Serving(gqa_shared_kv=False, request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S),
+    Serving(gqa_shared_kv=False, request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S),  # NCCL all-reduce
     _batching("tensorrt-llm-pre-xqa", fitted=False),
     r"tensorrt-llm v?0\.[0-6]\b",
     aliases=("trtllm-pre-xqa",),
     provenance={
         "request_overhead_s": _OVERHEAD_PROVENANCE,
+        "allreduce": "assumed: NCCL; before v0.7 the custom all-reduce kernels were a build option "
+        "(use_custom_all_reduce) off by default",
         "gqa_shared_kv": "paper: TensorRT-LLM docs/source/blogs/XQA-kernel.md: the XQA kernel (MQA/GQA "
         "generation-phase optimisation, 'included in the v0.8 releases') raised Llama-70B on one "
         "H200 at 128/2048 from 1,227 to 2,941 tok/s/GPU; before it the masked-MHA kernel reads "
@@ -109,12 +116,16 @@ TENSORRT_LLM = Engine(
     "tensorrt-llm",
     "NVIDIA TensorRT-LLM v0.7 onwards with TensorRT engines and the C++ batch manager (v0.14 + Triton "
     "measured in trtllm_serving.csv)",
-    Serving(request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S),
+    Serving(
+        request_overhead_s=TRTLLM_REQUEST_OVERHEAD_S,
+        allreduce=AllReduceImpl("trtllm-custom", TRTLLM_ALLREDUCE_STEP_S),
+    ),
     _batching("tensorrt-llm", fitted=True),
     r"tensorrt-llm|trt-llm|tensorrt_llm",
     aliases=("trtllm", "trt-llm", "tensorrt_llm"),
     provenance={
         "request_overhead_s": _OVERHEAD_PROVENANCE,
+        "allreduce": _ALLREDUCE + "; the step latency " + _ALLREDUCE_FIT,
         "gqa_shared_kv": "paper: TensorRT-LLM XQA kernel (v0.7a preview tables, v0.8 and later) shares "
         "each KV head across its query-head group",
     },

@@ -6,6 +6,7 @@ are ``engine - o``)."""
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,9 @@ class Arrivals:
         self.releases = self.closed or bool(self.next_turn)
         self.K = K
 
-    def admit_due(self, st: EngineState, t: float) -> None:
-        """Every request that has reached the scheduler by ``t`` joins the wait queue."""
+    def admit(self, st: EngineState, t: float) -> tuple[int, float]:
+        """Every request that has reached the scheduler by ``t`` joins the wait queue; returns the
+        next request to reach it and when (-1, inf: none known yet)."""
         ai, n_open, t_open = self.ai, self.n_open, self.t_open
         if ai < n_open and t_open[ai] <= t:
             order, waiting = self.order, st.waiting
@@ -52,13 +54,14 @@ class Arrivals:
         while later and later[0][0] <= t:
             a, _, r = heapq.heappop(later)
             st.waiting.push(st.enter(r, a))
-
-    def next(self) -> int:
-        """The next request to reach the scheduler (-1: none known yet)."""
-        nxt = int(self.order[self.ai]) if self.ai < self.n_open else -1
-        if self.later and (nxt < 0 or self.later[0][0] < self.arr[nxt]):
-            nxt = self.later[0][2]
-        return nxt
+        if ai < n_open:
+            ta = float(t_open[ai])
+            if later and later[0][0] < ta:
+                return later[0][2], later[0][0]
+            return int(self.order[ai]), ta
+        if later:
+            return later[0][2], later[0][0]
+        return -1, math.inf
 
     def release(self, st: EngineState, finished: list[int]) -> None:
         """The requests the ``finished`` slots' answers release."""

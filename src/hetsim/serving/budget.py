@@ -140,19 +140,15 @@ def get_pricer(
         experts,
         speculation,
         eng.step_overhead_s if k else 0.0,
-        eng.allreduce,
-        eng.allreduce_latency_s,
+        eng.serving,
     )
     hit = _PRICERS.get(key)
     if hit is not None and hit[1] is model and hit[2] is dev:
         return hit[0]
-    if op_pricer is None and eng.allreduce != "nccl" and tp > 1:
-        from hetsim.serving.allreduce import engine_allreduce
-
-        op_pricer = engine_allreduce(dev, prec, tp, eng)
     pricer = build_pricer(  # a verify pass runs k + 1 positions of every decoding sequence
         model, dev, prec, tp=tp, max_tokens=eng.max_num_batched_tokens + k * eng.max_num_seqs,
         max_seqs=(k + 1) * eng.max_num_seqs, max_context=ctx, op_pricer=op_pricer, experts=experts,
+        serving=eng.serving,
     )  # fmt: skip
     if speculation is not None:
         from hetsim.serving.speculative import speculative_tables

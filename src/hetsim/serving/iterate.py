@@ -101,7 +101,7 @@ def decode_run(
     k = st.remaining_steps()
     S0 = float(st.kv_base_sum + n * st.clock + n)  # st.context(), inline
     host = m.step_overhead_s + m.seq_overhead_s * n
-    base, e_base = pricer.dense(n, n)
+    base, e_base = pricer.decode_dense(n)
     base += host
     a0, ea0 = pricer.decode_attention(n, S0)
     t0 = base + a0

@@ -110,9 +110,10 @@ def run_engine(
     level_room = total_blocks
     if levels is not None:
         pricer = levels.pricers[0]
+    form = sched.form
+    need_of, need = -1, 0  # the blocks the next arrival needs (fixed for a request without a prefix cache)
     while st.completed < K:
-        src.admit_due(st, t)
-        nxt = src.next()
+        nxt, t_nxt = src.admit(st, t)
         if levels is not None:
             j = levels.level_of(pool.used * block_bytes)
             if j != level:
@@ -130,9 +131,9 @@ def run_engine(
             if nxt < 0:
                 log.truncated = "stopped: no request is left to arrive"
                 break
-            t = float(src.arr[nxt])  # idle until the next arrival
+            t = t_nxt  # idle until the next arrival
             continue
-        batch = sched.form(st, t)
+        batch = form(st, t)
         if kept is not None and pool.used > kept.floor:  # the pool took blocks a preempted request kept
             kept.evict(pool.used)
         if prefilled and dec:  # one-token requests sent by a prefill node are done on arrival
@@ -148,7 +149,7 @@ def run_engine(
             elif pf:  # a partial prefill cannot get blocks: free the newest
                 st.preempt(max(pf, key=lambda j: (st.arr[j], st.rid[j])))
             elif nxt >= 0:  # nothing fits yet: wait for the next arrival
-                t = max(t, float(src.arr[nxt]))
+                t = max(t, t_nxt)
             elif not waiting:
                 continue
             else:
@@ -159,10 +160,10 @@ def run_engine(
             t = priced_iteration(st, pricer, chunks, n, t, meter, log)
         else:  # closed-form run of decode-only iterations with this batch
             room = level_room - pool.used if level_room - pool.used > 0 else 0
-            admit_next = nxt >= 0 and not waiting and n < max_seq and st.need_blocks_of(nxt) <= pool.free
-            t = decode_run(
-                st, pricer, n, t, meter, log, room, float(src.arr[nxt]) - t if admit_next else None
-            )
+            if nxt != need_of or cache is not None:
+                need_of, need = nxt, st.need_blocks_of(nxt) if nxt >= 0 else 0
+            admit_next = nxt >= 0 and not waiting and n < max_seq and need <= pool.free
+            t = decode_run(st, pricer, n, t, meter, log, room, t_nxt - t if admit_next else None)
         if kept is not None and pool.used > kept.floor:
             kept.evict(pool.used)
         if st.heap and st.heap[0][0] <= st.clock:

@@ -40,8 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from hetsim.cost.collectives import for_engine
 from hetsim.cost.power import throttled_s
 from hetsim.cost.roofline import Cost, price
+from hetsim.engines.host import Serving
 from hetsim.errors import ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.workload.dtypes import Precision
@@ -98,8 +100,14 @@ class IterationPricer:
     seq_j: FloatArray
     dec_j: FloatArray
     pre_lj: FloatArray  # log joules
+    # a decode-only iteration of n sequences (token and sequence ops) as the engine runs it: at
+    # its CUDA graph's padded batch, its all-reduces captured (cost.collectives.for_engine, as
+    # analyze's decode step); empty: the engine replays no graph, the token and sequence tables
+    graph_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    graph_j: FloatArray = field(default_factory=lambda: np.zeros(0))
     # the same tables as Python lists: the loop's scalar look-ups skip NumPy's per-call cost
     _lists: tuple[list[Any], ...] = field(init=False, repr=False, compare=False)
+    _decode: tuple[list[float], list[float]] = field(init=False, repr=False, compare=False)
     # one chunk's attention by (tokens, context): serving workloads repeat their chunk shapes
     _chunk: dict[tuple[float, float], tuple[float, float]] = field(init=False, repr=False, compare=False)
 
@@ -108,6 +116,13 @@ class IterationPricer:
                  self.pre_lc.tolist(), self.pre_ls.tolist(), self.pre_lj.tolist(), self.token_s.tolist(),
                  self.seq_s.tolist(), self.token_j.tolist(), self.seq_j.tolist())  # fmt: skip
         object.__setattr__(self, "_lists", lists)
+        # a decode-only iteration's token and sequence ops by n: the graph table where the engine
+        # replays one, else the token and sequence tables (one look-up in the loop)
+        n = min(len(self.seq_s), len(self.token_s))
+        g = len(self.graph_s)
+        dt = np.concatenate([self.graph_s, self.token_s[g:n] + self.seq_s[g:n]])
+        dj = np.concatenate([self.graph_j, self.token_j[g:n] + self.seq_j[g:n]])
+        object.__setattr__(self, "_decode", (dt.tolist(), dj.tolist()))
         object.__setattr__(self, "_chunk", {})
 
     @property
@@ -166,11 +181,20 @@ class IterationPricer:
         ts, ss, tj, sj = self._lists[7:11]
         return ts[tokens] + ss[seqs], tj[tokens] + sj[seqs]
 
+    def decode_dense(self, n: int) -> tuple[float, float]:
+        """Token and sequence ops of a decode-only iteration of ``n`` sequences."""
+        dt, dj = self._decode
+        return dt[n], dj[n]
+
     def step(
         self, n_decode: int, decode_context: float, chunks_q: Sequence[float], chunks_c: Sequence[float]
     ) -> tuple[float, float]:
         """One iteration: ``n_decode`` decode tokens reading ``decode_context`` cached tokens in
         total, plus prefill chunks (``chunks_q`` new tokens at contexts ``chunks_c``)."""
+        if not chunks_q:
+            d0, d1 = self.decode_dense(n_decode)
+            a0, a1 = self.decode_attention(n_decode, decode_context)
+            return d0 + a0, d1 + a1
         tokens = n_decode + int(sum(chunks_q))
         _, _, _, _, _, _, _, ts, ss, tj, sj = self._lists
         seqs = n_decode + len(chunks_q)
@@ -226,12 +250,18 @@ def build_pricer(
     max_context: int,
     op_pricer: OpPricer | None = None,
     experts: ExpertParallel = NO_EP,
+    serving: Serving = Serving(),
 ) -> IterationPricer:
     """Tables for iterations of up to ``max_tokens`` tokens, ``max_seqs`` sequences and
-    contexts up to ``max_context`` tokens (``experts``: expert parallelism of the MoE layers)."""
+    contexts up to ``max_context`` tokens (``experts``: expert parallelism of the MoE layers;
+    ``serving``: the engine's static record, whose all-reduce and CUDA-graph decode the
+    all-reduces follow, :func:`hetsim.cost.collectives.for_engine`)."""
     if min(max_tokens, max_seqs, max_context) < 1:
         raise ConfigError("iteration limits must be positive")
-    run = op_pricer or default_op_pricer(dev, prec, tp)
+    base = op_pricer or default_op_pricer(dev, prec, tp)
+
+    def run(ops: list[Op]) -> list[Cost]:
+        return base(for_engine(ops, serving))
 
     def is_attention(op: Op) -> bool:
         return op.sublayer == "attention"
@@ -281,6 +311,7 @@ def build_pricer(
         if is_attention(o)
     ]
     pre, pre_j = _times(ops, run(ops), is_attention, Q.shape, dev)
+    gs, gj = _graph_tables(model, prec, tp, experts, serving, max_seqs, max_tokens, base, dev)
     return IterationPricer(
         token_s=token,
         seq_s=seq,
@@ -293,4 +324,25 @@ def build_pricer(
         seq_j=seq_j,
         dec_j=dec_j,
         pre_lj=np.log(np.maximum(pre_j, 1e-30)),
+        graph_s=gs,
+        graph_j=gj,
     )
+
+
+def _graph_tables(
+    model: ModelSpec, prec: Precision, tp: int, experts: ExpertParallel, serving: Serving, max_seqs: int,
+    max_tokens: int, run: OpPricer, dev: Device,
+) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+    """Decode-only iterations of 1..n sequences that replay the engine's CUDA graph: token and
+    sequence ops at the graph's padded batch, all-reduces captured (analyze's decode step).
+    Empty where no batch replays one."""
+    n = np.arange(1, max_seqs + 1, dtype=float)
+    graph = np.asarray(serving.replays_graph(n), dtype=bool)
+    if not graph.any():
+        return np.zeros(0), np.zeros(0)
+    k = int(np.flatnonzero(graph)[-1]) + 1  # replays up to k sequences (eager above)
+    b = np.minimum(np.asarray(serving.graph_batch(n[:k]), dtype=float), float(min(max_tokens, max_seqs)))
+    ops = [o for o in build_ops(model, prec, phase="decode", batch=b, q_len=1.0, context=1.0, tp=tp,
+                                experts=experts) if o.sublayer != "attention"]  # fmt: skip
+    t, j = _times(ops, run(for_engine(ops, serving, n[:k])), lambda o: True, b.shape, dev)
+    return np.concatenate([[0.0], t]), np.concatenate([[0.0], j])

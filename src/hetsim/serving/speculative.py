@@ -70,6 +70,10 @@ class SpeculativePricer(IterationPricer):
     def _dense(self, tokens: int, seqs: int) -> tuple[float, float]:
         return IterationPricer.dense(self, tokens, seqs)
 
+    def decode_dense(self, n: int) -> tuple[float, float]:
+        """A decode-only step (verify pass, run eager) per emitted token."""
+        return self.dense(n, n)
+
     def dense(self, tokens: int, seqs: int) -> tuple[float, float]:
         """A decode-only step's token and sequence ops, per emitted token."""
         k1, e = self.drafted + 1, self.tokens_per_step

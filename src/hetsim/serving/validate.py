@@ -9,7 +9,7 @@ is simulated once (the source's request count, 500 when it gives none, seed 0) o
 preset of its framework, and every metric of it scored.
 
 Fit and transfer: an engine with its own all-reduce kernels gets their latency per step
-(``allreduce_latency_s``, :mod:`hetsim.serving.allreduce`) from a grid first, with the other
+(``AllReduceImpl.step_latency_s``, :mod:`hetsim.cost.collectives`) from a grid first, with the other
 knobs as recorded; then the two host-overhead knobs of an engine (``step_overhead_s`` per
 iteration, ``seq_overhead_s`` per sequence per iteration) and its batch cap
 (``max_num_seqs``, the TensorRT-LLM ``max_batch_size`` the source does not state) are chosen
@@ -43,7 +43,7 @@ from hetsim.workload.dtypes import Precision
 STEP_GRID_S = (0.5e-3, 1e-3, 1.5e-3)
 SEQ_GRID_S = (0.0, 10e-6)
 BATCH_GRID = (256, 512, 1024)  # max_batch_size: the source does not state the engine's
-# latency per dependent step of an engine's own all-reduce kernels (serving/allreduce.py)
+# latency per dependent step of an engine's own all-reduce kernels (cost/collectives.py)
 ALLREDUCE_GRID_S = (4e-6, 6e-6, 8e-6, 12e-6, 16e-6, 20e-6, 24e-6, 32e-6)
 # lognormal coefficient of variation of the output lengths of a pair that states means: fitted
 # on the H100 rows of trtllm_serving.csv (fit_length_spread; the H200 rows pick the same)
@@ -181,11 +181,11 @@ def fit_length_spread(rows: list[ServingRow], base: EngineConfig) -> dict[Pair, 
 def fit_allreduce(rows: list[ServingRow], base: EngineConfig, spread: dict[Pair, float]) -> EngineConfig:
     """For an engine with its own all-reduce kernels: the ALLREDUCE_GRID_S latency with the least
     error on ``rows`` (``base`` unchanged for an engine on NCCL)."""
-    if base.allreduce == "nccl":
+    algo = base.allreduce.algorithm
+    if algo == "nccl":
         return base
-    return min(
-        (base.with_(allreduce_latency_s=a) for a in ALLREDUCE_GRID_S), key=lambda e: _error(rows, e, spread)
-    )
+    variants = (base.with_allreduce(algo, a) for a in ALLREDUCE_GRID_S)
+    return min(variants, key=lambda e: _error(rows, e, spread))
 
 
 def fit_overheads(
@@ -249,7 +249,7 @@ def cross_validate(path: Path, engine: str = "tensorrt-llm", by: str = "hardware
                     eng.step_overhead_s,
                     eng.seq_overhead_s,
                     eng.max_num_seqs,
-                    eng.allreduce_latency_s,
+                    eng.allreduce.step_latency_s,
                     spread,
                     mape_by_metric(predict_rows(fit_rows, eng, spread)),
                     mape_by_metric(predict_rows(held, eng, spread)),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hetsim.cost.collectives import captured
+from hetsim.cost.collectives import for_engine
 from hetsim.cost.power import run_energy_j, throttled_s
 from hetsim.cost.roofline import Cost, reference_factors
 from hetsim.errors import ConfigError
@@ -126,27 +126,21 @@ def evaluate(
             "devices cannot exchange activations; use one device, or a hardware file with an 'interconnect'"
         )
     spec = opts.speculation
-    pre_ops = build_ops(
-        model,
-        prec,
-        phase="prefill",
-        batch=B,
-        q_len=P,
-        context=P,
-        tp=opts.tp,
-        attention=opts.attention,
+    pre_ops = for_engine(build_ops(  # the engine's all-reduce, eager
+        model, prec, phase="prefill", batch=B, q_len=P, context=P, tp=opts.tp, attention=opts.attention,
         experts=opts.experts,
-    )
+    ), opts.serving)  # fmt: skip
     steps = np.maximum(G - 1, 0)  # decode steps after the prefill's first token
     ctx = contexts(P, G)
     srv = opts.serving
-    dec_ops = captured(build_ops(  # a replayed CUDA graph's all-reduces pay no host enqueue
+    # the engine's all-reduce (its own kernels; a replayed CUDA graph's pay no host enqueue)
+    dec_ops = for_engine(build_ops(
         model, prec, phase="decode",
         batch=srv.graph_batch(B),  # a CUDA-graph step runs at its captured (padded) batch
         q_len=1.0 if spec is None else spec.tokens + 1.0,  # a speculative step verifies k + 1 positions
         context=ctx, tp=opts.tp, attention=opts.attention, shared_kv_reads=srv.gqa_shared_kv,
         experts=opts.experts,
-    ), srv.replays_graph(B))  # fmt: skip
+    ), srv, B)  # fmt: skip
     run = pricer.run(pre_ops, dec_ops, ctx)
     pre_costs, dec_costs = run.prefill.op_costs, run.decode.op_costs
     pre = op_total(pre_costs)

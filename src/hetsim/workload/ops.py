@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from hetsim.errors import ConfigError
+
 FloatArray = npt.NDArray[np.float64]
 Num = float | FloatArray
 BoolArray = npt.NDArray[np.bool_]
@@ -24,6 +26,30 @@ def ndim(x: npt.ArrayLike) -> int:
     a study."""
     return 0 if isinstance(x, float | int) else int(np.ndim(x))
 
+
+# how an engine runs its tensor-parallel all-reduce (priced by hetsim.cost.collectives)
+ALLREDUCE_ALGORITHMS = ("nccl", "trtllm-custom")
+
+
+@dataclass(frozen=True, slots=True)
+class AllReduceImpl:
+    """The implementation an engine runs its tensor-parallel all-reduces with, chosen by its
+    record (:mod:`hetsim.engines`): ``"nccl"`` (the collective library, its algorithm by
+    topology) or ``"trtllm-custom"`` (TensorRT-LLM's one-shot / two-shot kernels over peer
+    memory, ``step_latency_s`` per dependent step; NCCL above its workspace or across nodes)."""
+
+    algorithm: str = "nccl"
+    step_latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALLREDUCE_ALGORITHMS:
+            known = ", ".join(ALLREDUCE_ALGORITHMS)
+            raise ConfigError(f"all-reduce algorithm {self.algorithm!r}: choose one of {known}")
+        if not 0 <= self.step_latency_s < 1:
+            raise ConfigError(f"all-reduce step latency must be in [0, 1) s, got {self.step_latency_s!r}")
+
+
+NCCL = AllReduceImpl()
 
 OpKind = Literal["gemm", "attention", "softmax", "norm", "elementwise", "lookup", "collective"]
 Split = Literal["head", "kv_group", "column", "none"]
@@ -68,6 +94,7 @@ class Op:
     # GEMVs, hardware/dram.py::DramTiming.attention_s); 0: not described
     seqs: Num = 0.0
     head_dim: int = 0
+    allreduce: AllReduceImpl = NCCL  # the engine's all-reduce implementation (an all_reduce op's)
 
     @property
     def bytes_read(self) -> Num:
