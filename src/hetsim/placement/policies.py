@@ -194,7 +194,7 @@ def _fill(
     def kv_balance(kv: Num) -> Num:
         if not split or p.kv_kernels <= 0:
             return balance
-        return sized.balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels)
+        return sized.balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels, kv=True)
 
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
