@@ -160,7 +160,11 @@ def test_doubling_bandwidth_on_hbm_pim_known_case() -> None:
     group's own balance (weights b x f, KV kvb x f) fixes it (0.0591224 -> 0.0591019 s) but
     makes the share depend on the bandwidths where the HBM is full, and a longer run of the
     property found 7 new counterexamples with it (up to 2e-4: hbm-pim llama2-70b, a6000-offload
-    gpt-j-6b 9e-5), so it was not kept."""
+    gpt-j-6b 9e-5), so it was not kept. Nor was keeping a KV cache whole whose own balance is
+    100% (fixes this case, but it takes the full-length KV's room from the weights at every
+    step, while the KV spills only at the last ones: a 2x-bandwidth hbm-pim copy, llama2-70b
+    B=8 P=122 G=242, got 2e-3 slower). The right share weighs the weights' reads at every
+    step against the KV's spill at the late ones: the priced run, not a closed form."""
     test_perturbed_user_yamls_placed.hypothesis.inner_test(  # type: ignore[attr-defined]
         hw="hbm-pim",
         policy="auto",
@@ -230,6 +234,29 @@ def test_ttft_batch_order_on_gh200_moe_known_case() -> None:
     """Drawn by ``test_random_placed_configurations`` (gh200 uncalibrated, auto = offload,
     mixtral-8x7b P=16 G=2): TTFT 25.2566 ms at B=1, 25.2511 ms at B=2."""
     _check(hetsim.get_hardware("gh200", calibrated=False), "mixtral-8x7b", 16, 2, "auto")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known problem, cause not yet diagnosed (identical on main; found by a long run of the "
+    "random property, which draws it rarely): hbm-pim uncalibrated, layer-offload, llama3-8b P=3698 "
+    "G=304: TPOT 11.384 ms at B=32, 11.281 ms at B=64",
+)
+def test_tpot_batch_order_layer_offload_on_hbm_pim_known_case() -> None:
+    _check(hetsim.get_hardware("hbm-pim", calibrated=False), "llama3-8b", 3698, 304, "layer-offload")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known problem, cause not yet diagnosed (identical on main; found by a long run of the "
+    "perturbed property): a flexgen-t4 copy (0.58x bandwidth, 3.3x peaks, 1.27x SMs, a quarter of "
+    "the capacity), cpu-experts, llama3-8b P=1417 G=174: TTFT 33,890 s at B=64, 22,126 s at B=128",
+)
+def test_ttft_batch_order_cpu_experts_on_flexgen_copy_known_case() -> None:
+    raw = yaml.safe_load((PRESET_DIR / "flexgen-t4.yaml").read_text())
+    copy = _perturbed(raw, 0.5827461819912946, 3.3071588649781805, 1.267847764630926, 0.25)
+    dev = device_from_mapping(copy, "user.yaml")
+    _check(dev, "llama3-8b", 1417, 174, "cpu-experts")
 
 
 def test_auto_batch_order_across_the_switch_from_primary() -> None:
