@@ -261,18 +261,12 @@ def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: N
 
 
 def _streamed_room(p: Problem, weights: tuple[str, ...], rest: Num, share: Num) -> Num:
-    """The first side's share of every weight group, at least what the other sides' room
-    ``rest`` (what the KV cache leaves there at the context placed) leaves on it: the same
-    share of every group, so that none is pushed back onto the first side alone. Filled in
-    turn at ``share``, the first groups took the other sides' room and the last (fc) got
-    what was left on the first: under pim-attention a wider PIM link lowered the share, the
-    KV cache on the PIM side left no room for fc there, and fc went back onto HBM (51% -> 62%: e2e 3.70846 ->
-    3.70851 s, hbm-pim llama2-13b B=47 P=1703)."""
-    w: Num = 0.0
-    for g in weights:
-        w = w + np.asarray(p.resident[g], dtype=float)
-    need: Num = 1.0 - np.maximum(rest, 0.0) / np.maximum(w, 1e-300)
-    out: Num = np.clip(np.maximum(share, need), 0.0, 1.0)
+    """``share``, raised to what the other sides' room ``rest`` (left by the KV cache at the
+    context placed) cannot take, the same for every weight group: filled in turn, the first
+    groups took the PIM side's room and fc alone went back onto HBM, so a wider PIM link was
+    slower (e2e 3.70846 -> 3.70851 s, hbm-pim llama2-13b B=47 P=1703)."""
+    w: Num = sum((np.asarray(p.resident[g], dtype=float) for g in weights), 0.0)
+    out: Num = np.clip(np.maximum(share, 1.0 - np.maximum(rest, 0.0) / np.maximum(w, 1e-300)), 0.0, 1.0)
     return out
 
 
