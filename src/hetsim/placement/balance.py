@@ -19,24 +19,26 @@ from hetsim.workload.ops import Num
 
 
 @overload
-def balance(dev: Device, sides: list[int]) -> float: ...
+def balance(dev: Device, sides: list[int], *, kv: bool = False) -> float: ...
 @overload
-def balance(dev: Device, sides: list[int], kernel_bytes: Num) -> Num: ...
-def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None) -> Num:
+def balance(dev: Device, sides: list[int], kernel_bytes: Num, *, kv: bool = False) -> Num: ...
+def balance(dev: Device, sides: list[int], kernel_bytes: Num | None = None, *, kv: bool = False) -> Num:
     """The share of a split group the first side should hold so that reading it there and
     streaming the rest from the next side take the same time: bw0 / (bw0 + bw_stream)
     (holding more only makes the first side's memory the bottleneck), with the bandwidths
     the pricing reads (:func:`achieved_bandwidth`): at the large-transfer top of the tiers'
     efficiency curves, or, given ``kernel_bytes`` (one kernel's bytes of the group), at the
     sizes of its local part and its stream, with the route's latency per kernel on the
-    stream's side (a fixed point: the sizes depend on the share)."""
+    stream's side (a fixed point: the sizes depend on the share). ``kv``: the group is the KV
+    cache, read by the decode's attention kernels (at the primary's load cap, see
+    :func:`achieved_bandwidth`)."""
     if len(sides) < 2:
         return 1.0
     route_bw = stream_bandwidth(dev, sides[1], sides[0])
     latency = route(dev, sides[1], sides[0]).latency_s
 
     def share(kb: Num | None, b: Num) -> Num:
-        bw0 = achieved_bandwidth(dev, sides[0], None if kb is None else b * kb)
+        bw0 = achieved_bandwidth(dev, sides[0], None if kb is None else b * kb, kv=kv)
         bw1 = np.minimum(achieved_bandwidth(dev, sides[1], None if kb is None else (1 - b) * kb), route_bw)
         if kb is None:
             out: Num = bw0 / (bw0 + bw1)
@@ -96,7 +98,7 @@ def weight_balance(
     return out if np.ndim(out) else float(out)
 
 
-def achieved_bandwidth(dev: Device, s: int, size_bytes: Num | None = None) -> Num:
+def achieved_bandwidth(dev: Device, s: int, size_bytes: Num | None = None, *, kv: bool = False) -> Num:
     """The bandwidth (B/s) at which the pricing reads side ``s``'s memory in large transfers:
     the datasheet figure x the calibrated kernel model's memory fraction on the primary where
     the device has one, else x the top of the tier's efficiency curve. Balanced on the
@@ -104,10 +106,19 @@ def achieved_bandwidth(dev: Device, s: int, size_bytes: Num | None = None) -> Nu
     0.9 of the datasheet, the stream at the full link rate), so more primary capacity, which
     lets the share rise to that target, made offload slower (hbm-pim, llama2-13b B=55
     P=2661: TPOT 25.92 ms with 80 GB of HBM, 27.29 ms with 88 GB or more). ``size_bytes``:
-    read the curve at that transfer size instead (the pricing reads it at each part's size)."""
+    read the curve at that transfer size instead (the pricing reads it at each part's size).
+    ``kv``: the rate the decode's attention kernels read the KV cache at, which the calibrated
+    kernel model caps at the SMs' loads in flight (``KernelParams.load_issue``,
+    :func:`hetsim.cost.kernels.kernel_times`); balanced on the DRAM rate alone, more primary
+    bandwidth above the cap moved KV onto a primary that read it no faster, and the decode got
+    slower (a6000-offload copy at 3x bandwidth and half the SMs, llama2-7b B=128 P=1 G=156:
+    TPOT 0.42883805 -> 0.42883965 s at 6x)."""
     mem = dev.sides[s].memory
     if s == 0 and dev.kernels is not None:
-        return mem.bandwidth_bytes_per_s * dev.kernels.memory_efficiency
+        rate = mem.bandwidth_bytes_per_s * dev.kernels.memory_efficiency
+        unit = dev.sides[0].unit_for("matvec")
+        cap = dev.kernels.load_issue * unit.n_parallel * unit.clock_hz
+        return min(rate, cap) if kv and 0 < cap < rate else rate
     if mem.efficiency.values == (1.0,):
         return mem.bandwidth_bytes_per_s
     if size_bytes is None:

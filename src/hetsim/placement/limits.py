@@ -68,7 +68,7 @@ def limit(kernels: list[Kernel], memories: list[tuple[Num, str]], links: list[tu
     return best[1]
 
 
-def with_latency(busy_s: Num, count: Num, latency_s: float) -> Num:
+def with_latency(busy_s: Num, count: Num, latency_s: Num) -> Num:
     """A link's busy time plus its start-up latency per repetition, where it carries any
     bytes (per configuration: a point that streams nothing over it pays no latency, whatever
     the other points of a sweep stream)."""
@@ -79,7 +79,7 @@ def with_latency(busy_s: Num, count: Num, latency_s: float) -> Num:
 
 def op_limit(
     dev: Device, kernels: list[Kernel], computes: list[int], mem_busy: list[Num], link_busy: dict[str, Num],
-    link_lat: dict[str, float], count: Num,
+    link_lat: dict[str, Num], count: Num,
 ) -> str:  # fmt: skip
     """What sets a placed op's time: its kernels, the memories that only stream, the links."""
     memories = [(t, f"memory {dev.sides[s].name}") for s, t in enumerate(mem_busy) if s not in computes]

@@ -194,7 +194,7 @@ def _fill(
     def kv_balance(kv: Num) -> Num:
         if not split or p.kv_kernels <= 0:
             return balance
-        return sized.balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels)
+        return sized.balance(p.device, sides, np.asarray(kv, dtype=float) / p.kv_kernels, kv=True)
 
     shares: dict[str, tuple[Num, ...]] = {}
     free = list(free)
@@ -258,6 +258,16 @@ def _weight_share(p: Problem, room: Num, weights: tuple[str, ...], kv: Num, b: N
     need = w + np.asarray(kv, dtype=float)
     share: Num = np.minimum(b, np.maximum(room, 0.0) / np.maximum(need, 1e-300))
     return share
+
+
+def _streamed_room(p: Problem, weights: tuple[str, ...], rest: Num, share: Num) -> Num:
+    """``share``, raised to what the other sides' room ``rest`` (left by the KV cache at the
+    context placed) cannot take, the same for every weight group: filled in turn, the first
+    groups took the PIM side's room and fc alone went back onto HBM, so a wider PIM link was
+    slower (e2e 3.70846 -> 3.70851 s, hbm-pim llama2-13b B=47 P=1703)."""
+    w: Num = sum((np.asarray(p.resident[g], dtype=float) for g in weights), 0.0)
+    out: Num = np.clip(np.maximum(share, 1.0 - np.maximum(rest, 0.0) / np.maximum(w, 1e-300)), 0.0, 1.0)
+    return out
 
 
 def workspace_sides(dev: Device, workspace_bytes: Num) -> npt.NDArray[np.int64]:
@@ -370,6 +380,7 @@ def pim_attention(p: Problem) -> FillResult:
             - np.asarray(end.resident["attention"], dtype=float) * kv_end["attention"][order[0]]
         )
         ws_share = _weight_share(p, room, ("head", "qkv", "fc"), 0.0, _weight_target(p, order, b))
+        ws_share = _streamed_room(p, ("head", "qkv", "fc"), sum((free[s] for s in order[1:]), 0.0), ws_share)
     shares, _ = _fill(p, ("head", "qkv", "fc"), order, free, b, ws_share)
     groups = {g: GroupPlacement(shares[g], (0,) * n) for g in ("head", "qkv", "fc")}
     # decode attention runs beside its KV; the compute-bound prefill attention runs on the

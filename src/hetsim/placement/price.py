@@ -151,7 +151,7 @@ def _serial(
     mem_busy: list[Num],
     computes: list[int],
     link_busy: dict[str, Num],
-    link_lat: dict[str, float],
+    link_lat: dict[str, Num],
     count: Num,
 ) -> Num:
     """An engine without prefetch: the compute sides' time (their priced time, their own

@@ -31,6 +31,14 @@ def _max(a: Num, b: Num) -> Num:
     return np.maximum(a, b)
 
 
+def carried(nbytes: Num, latency_s: float) -> Num:
+    """``latency_s`` where ``nbytes`` > 0, else 0 (per configuration)."""
+    if ndim(nbytes) == 0:
+        return latency_s if float(nbytes) > 0 else 0.0
+    out: Num = np.where(np.asarray(nbytes) > 0, latency_s, 0.0)
+    return out
+
+
 @dataclass(slots=True)
 class Tally:
     """What pricing one op under a placement accumulates, per side and per link, over every
@@ -45,7 +53,9 @@ class Tally:
     mem_busy: list[Num]
     links: dict[str, Num] = field(default_factory=dict)
     link_busy: dict[str, Num] = field(default_factory=dict)
-    link_lat: dict[str, float] = field(default_factory=dict)
+    # per link, the longest start-up latency of a route that carries bytes over it, per
+    # configuration (a route whose share is an array of zeros adds none)
+    link_lat: dict[str, Num] = field(default_factory=dict)
     energy: Num = 0.0
 
     @classmethod
@@ -53,19 +63,24 @@ class Tally:
         n = len(dev.sides)
         return cls(dev, detail, [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n)
 
-    def stream(self, nbytes: Num, s: int, c: int, own: dict[str, Num] | None = None) -> tuple[float, float]:
+    def stream(self, nbytes: Num, s: int, c: int, own: dict[str, Num] | None = None) -> tuple[float, Num]:
         """Charge ``nbytes`` (all repetitions) streamed from side s to side c (into ``own``:
-        the link seconds of compute side c's own streams); (J/bit, latency) of the route."""
+        the link seconds of compute side c's own streams); (J/bit, latency) of the route, the
+        latency 0 where it carries no bytes (per configuration). A route that carried none
+        once set its links' latency anyway: a third side's all-zero share made the host's
+        stream over the same PCIe link pay the SSD route's start-up (a6000-offload,
+        attention 1.13 -> 1.70 ms a step at a 1.3% host share)."""
         r = route(self.dev, s, c)
+        lat = carried(nbytes, r.latency_s)
         for name in r.links:
             bw = link_bandwidth(self.dev, name)
             if self.detail:
                 self.links[name] = _acc(self.links.get(name, 0.0), nbytes)
             self.link_busy[name] = _acc(self.link_busy.get(name, 0.0), nbytes / bw)
-            self.link_lat[name] = max(self.link_lat.get(name, 0.0), r.latency_s)
+            self.link_lat[name] = _max(self.link_lat.get(name, 0.0), lat)
             if own is not None:
                 own[name] = _acc(own.get(name, 0.0), nbytes / bw)
-        return r.energy_j_per_bit, r.latency_s
+        return r.energy_j_per_bit, lat
 
     def stream_in(
         self, parts_of: Any, c: int, count: float, staged: bool, limits: bool
@@ -78,7 +93,7 @@ class Tally:
         src_s: Num = 0.0
         src: tuple[float, str] = (-1.0, "")
         own_links: dict[str, Num] = {}
-        own_lat: dict[str, float] = {}
+        own_lat: dict[str, Num] = {}
         for s in range(len(dev.sides)):
             if s == c:
                 continue
@@ -97,7 +112,7 @@ class Tally:
             self.side_bytes[s] = _acc(self.side_bytes[s], nb)
             e_link, lat = self.stream(nb, s, c, own_links)  # J/bit over the route
             for name in route(dev, s, c).links:
-                own_lat[name] = max(own_lat.get(name, 0.0), lat)
+                own_lat[name] = _max(own_lat.get(name, 0.0), lat)
             if self.detail:
                 self.side_busy[s] = _acc(self.side_busy[s], t_mem)
                 self.side_energy[s] = _acc(self.side_energy[s], nb * (8 * mem.energy_j_per_bit))
