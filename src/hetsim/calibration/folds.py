@@ -23,6 +23,7 @@ import yaml
 
 from hetsim.calibration.api import _known, fit_shared
 from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
+from hetsim.calibration.dispatch_fit import dispatch_without, with_dispatch
 from hetsim.calibration.fit import COLLECTIVE_PARAMS, KERNEL_PARAMS
 from hetsim.calibration.knobs import CANDIDATES, KNOBS, fit_knob, knob_tasks
 from hetsim.calibration.measurements import Measurement
@@ -258,6 +259,10 @@ def fold_scores(
             tasks = with_request_overhead(tasks, fold.request_overhead_s)
         if fold.sequence_overhead_s is not None:
             tasks = with_sequence_overhead(tasks, fold.sequence_overhead_s)
+        dispatch = dispatch_without(rows, _is(by, k))  # the eager dispatch's fit rows (ML.ENERGY A100)
+        if dispatch is not None:
+            tasks = [replace(t, e2e=replace(t.e2e, serving=with_dispatch(t.e2e.serving, dispatch)))
+                     if t.e2e is not None else t for t in tasks]  # fmt: skip
         devices = fold.devices(sorted({t.hardware for t in tasks}))
         out += score(tasks, devices, lambda r: role).scored
     return out
