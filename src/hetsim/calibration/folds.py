@@ -28,7 +28,7 @@ from hetsim.calibration.fit import COLLECTIVE_PARAMS, KERNEL_PARAMS
 from hetsim.calibration.knobs import CANDIDATES, KNOBS, fit_knob, knob_tasks
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, with_request_overhead
-from hetsim.calibration.predict import Task, plan
+from hetsim.calibration.predict import Task, across_nodes, plan
 from hetsim.calibration.report import Scored, score
 from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row, with_sequence_overhead
 from hetsim.calibration.wallclock import FIT_HARDWARE as FLOOR_FIT_HARDWARE
@@ -84,7 +84,8 @@ class Recipe:
         fit_hw = {get_hardware(h).name for h in self.fit_hardware}
 
         def in_fit(t: Task, family: str) -> bool:
-            return t.family == family and t.hardware in fit_hw and t.rows[0].file in self.fit_files
+            return (t.family == family and t.hardware in fit_hw and t.rows[0].file in self.fit_files
+                    and not across_nodes(t.rows[0]))  # fmt: skip
 
         out: dict[str, list[Measurement]] = {
             "kernel": [r for t in tasks if in_fit(t, "kernel") for r in t.rows],
