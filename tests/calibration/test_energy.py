@@ -121,10 +121,10 @@ def test_the_energy_folds_hold_the_eager_dispatch_out_too() -> None:
     from hetsim.engines.pytorch import EAGER_KERNEL_DISPATCH_S
 
     rows = read_measurements([published("energy_published.csv")])[0]
-    a100 = dispatch_without(rows, lambda r: r.hardware == "a100-80gb-sxm")
+    a100 = dispatch_without(rows, lambda r: r.hardware, "a100-80gb-sxm")
     assert a100 == pytest.approx(20.6e-6, abs=0.1e-6)
-    assert dispatch_without(rows, lambda r: r.source_id == "mlenergy_v1_a100_chat") == a100
-    assert dispatch_without(rows, lambda r: r.hardware == "a40") is None
+    assert dispatch_without(rows, lambda r: r.source_id, "mlenergy_v1_a100_chat") == a100
+    assert dispatch_without(rows, lambda r: r.hardware, "a40") is None
     trt = serving_for("TensorRT-LLM v0.6.1")  # an engine whose launches are not the eager knob's
     assert with_dispatch(trt, a100) == trt
     assert with_dispatch(serving_for("FastChat + Hugging Face transformers"), a100).kernel_dispatch_s == a100

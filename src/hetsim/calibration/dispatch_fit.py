@@ -88,25 +88,23 @@ def fit_kernel_dispatch(rows: Sequence[Measurement]) -> float:
     return _least_squares(subset)
 
 
-def dispatch_without(rows: Sequence[Measurement], drop: Callable[[Measurement], bool]) -> float | None:
-    """The dispatch refitted on the eager latency rows ``drop`` keeps, for a fold (a source or a
-    GPU) that holds rows it was fitted on (ML.ENERGY v1's A100 latency rows); None where the fold
-    holds none, so the committed value is held out for it already. Leaving the A100 rows out, it
-    is fitted on the A40's (20.6 us against the committed 23.0); a fold that leaves no predictable
-    row prices no dispatch (0), as a call floor with no row left has none (calibration/folds.py)."""
+def dispatch_without(
+    rows: Sequence[Measurement], key: Callable[[Measurement], str], fold: str
+) -> float | None:
+    """The dispatch refitted on the eager latency rows outside ``fold`` (its source or GPU, by
+    ``key``) where the fold holds its fit rows (ML.ENERGY v1's A100 latency rows: on the A40's
+    alone, 20.6 us against 23.0; 0 with no row left, as a call floor); None where it holds none."""
     latency = [r for r in rows if r.metric == FIT_METRIC and profile_for(r.framework).name == PROFILE]
-    if not any(drop(r) and role_of(r) == "fitted" for r in latency):
+    if not any(key(r) == fold and role_of(r) == "fitted" for r in latency):
         return None
-    rest = [r for r in latency if not drop(r)]
+    rest = [r for r in latency if key(r) != fold]
     return _least_squares(rest) if score_dispatch(rest, 0.0) else 0.0
 
 
 def with_dispatch(serving: Serving, dispatch_s: float) -> Serving:
-    """``serving`` with the eager dispatch knob at ``dispatch_s`` where its engine record prices
-    eager launches with the knob (``EAGER_KERNEL_DISPATCH_S``); other engines are left alone."""
-    if serving.kernel_dispatch_s != EAGER_KERNEL_DISPATCH_S:
-        return serving
-    return dataclasses.replace(serving, kernel_dispatch_s=dispatch_s)
+    """``serving`` at ``dispatch_s`` where its engine prices eager launches with this knob."""
+    same = serving.kernel_dispatch_s == EAGER_KERNEL_DISPATCH_S
+    return dataclasses.replace(serving, kernel_dispatch_s=dispatch_s) if same else serving
 
 
 def _least_squares(subset: Sequence[Measurement]) -> float:

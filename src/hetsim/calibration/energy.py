@@ -282,13 +282,13 @@ def energy_report(
 def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float]]:
     """For each GPU of the fit rows: (the fraction fitted without it, the MAPE of its fit
     rows at that fraction). The error of a GPU the knob never saw."""
-    from hetsim.calibration.dispatch_fit import dispatch_without
+    from hetsim.calibration.dispatch_fit import dispatch_without  # it imports this module
 
     gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
     out: dict[str, tuple[float, float]] = {}
     for hw in gpus:
-        seq = _sequence_without(rows, _hardware, hw)
-        disp = dispatch_without(rows, _in_fold(_hardware, hw))
+        seq = _sequence_without(rows, lambda r: r.hardware, hw)
+        disp = dispatch_without(rows, lambda r: r.hardware, hw)
         a = fit_active_fraction(rows, without=hw, sequence_overhead_s=seq, dispatch_s=disp)
         held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
         out[hw] = (a, score_energy(held, a, seq, disp).mape())
@@ -312,20 +312,12 @@ def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyS
         rest = [r for r in energy if key(r) != k]
         fraction = ACTIVE_POWER_FRACTION
         seq = _sequence_without(rows, key, k)
-        disp = dispatch_without(rows, _in_fold(key, k))  # the eager dispatch's fit rows too
+        disp = dispatch_without(rows, key, k)  # the eager dispatch's fit rows too
         if fitted and any(role_of(r) == "fitted" for r in rest):
             fraction = fit_active_fraction(rest, sequence_overhead_s=seq, dispatch_s=disp)
         scores = score_energy(mine, fraction, seq, disp).scores
         out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in scores]
     return out
-
-
-def _hardware(r: Measurement) -> str:
-    return r.hardware
-
-
-def _in_fold(key: Callable[[Measurement], str], fold: str) -> Callable[[Measurement], bool]:
-    return lambda r: key(r) == fold
 
 
 def _sequence_without(

@@ -77,17 +77,6 @@ def _residuals(
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _scorable(tasks: Sequence[Task], devices: dict[str, Device], kp: KernelParams) -> list[BoolArray]:
-    """Per task, the rows ``validate`` scores (calibration/report.py::score): a prediction that
-    is not finite and positive (a static batch that does not fit the device) is left out of
-    the fit as it is skipped there, so no NaN reaches the least squares."""
-    out = []
-    for t in tasks:
-        pred = predict_task(t, replace(devices[t.hardware], kernels=kp))
-        out.append(np.isfinite(pred) & (np.nan_to_num(pred) > 0))
-    return out
-
-
 _GROUP_SIZES: dict[str, int] = {}
 
 
@@ -145,7 +134,10 @@ def fit_params(
     """Least-squares fit of the parameters in ``spec`` on ``tasks`` (log error); with
     ``only_constrained``, the parameters these rows cannot move are held at ``base``
     (:func:`constrained`: a fold that leaves out every row of a kind leaves its knobs alone)."""
-    masks = _scorable(tasks, devices, base)
+    # the rows validate scores (report.score): a prediction not finite and positive (a batch that
+    # does not fit the device) is skipped there and left out here, so no NaN reaches the fit
+    preds = [predict_task(t, replace(devices[t.hardware], kernels=base)) for t in tasks]
+    masks = [np.isfinite(p) & (np.nan_to_num(p) > 0) for p in preds]
     rows = sum(int(m.sum()) for m in masks)
     if rows == 0:
         raise MeasurementError("no rows to fit: check the fit hardware and files")

@@ -260,7 +260,7 @@ def fold_scores(
             tasks = with_request_overhead(tasks, fold.request_overhead_s)
         if fold.sequence_overhead_s is not None:
             tasks = with_sequence_overhead(tasks, fold.sequence_overhead_s)
-        dispatch = dispatch_without(rows, _is(by, k))  # the eager dispatch's fit rows (ML.ENERGY A100)
+        dispatch = dispatch_without(rows, lambda r: fold_key(r, by), k)  # the eager dispatch's fit rows
         if dispatch is not None:
             tasks = [replace(t, e2e=replace(t.e2e, serving=with_dispatch(t.e2e.serving, dispatch)))
                      if t.e2e is not None else t for t in tasks]  # fmt: skip

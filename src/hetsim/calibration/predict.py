@@ -206,14 +206,12 @@ def _family(r: Measurement) -> tuple[str, str]:
 
 
 def across_nodes(r: Measurement) -> bool:
-    """A collective row over several nodes (``devices_per_node`` below its device count): priced
-    hierarchically over the preset's scale-out network (cost/collectives.py), never fitted on."""
+    """A row over several nodes: priced over the preset's scale-out NIC, never fitted on."""
     return r.devices_per_node is not None and r.devices_per_node < r.n_devices
 
 
 @cache
-def _node_devices(hardware: str) -> int:
-    """Devices per node of a preset with a scale-out network (0: none, or no such preset)."""
+def _node_devices(hardware: str) -> int:  # of a preset with a scale-out network (else 0)
     try:
         dev = get_hardware(hardware)
     except HetsimError:
