@@ -109,3 +109,30 @@ def test_the_energy_folds_hold_vllms_host_time_out_too() -> None:
     got = {s.row.key: s.predicted for s in folds}
     assert all(got[s.row.key] == pytest.approx(s.predicted) for s in held)
     assert any(abs(a.predicted - b.predicted) > 1e-9 for a, b in zip(held, leaky, strict=True))
+
+
+def test_the_energy_folds_hold_the_eager_dispatch_out_too() -> None:
+    """The eager dispatch knob is fitted on ML.ENERGY v1's A100 latency rows: a fold holding them
+    (that source, or the A100) prices its energy rows with the knob refitted on the A40's latency
+    rows alone (20.6 us, not the committed 23.0); the A40 fold keeps the committed value."""
+    from hetsim.calibration.dispatch_fit import dispatch_without, with_dispatch
+    from hetsim.calibration.e2e import serving_for
+    from hetsim.calibration.energy import fold_scores
+    from hetsim.engines.pytorch import EAGER_KERNEL_DISPATCH_S
+
+    rows = read_measurements([published("energy_published.csv")])[0]
+    a100 = dispatch_without(rows, lambda r: r.hardware, "a100-80gb-sxm")
+    assert a100 == pytest.approx(20.6e-6, abs=0.1e-6)
+    assert dispatch_without(rows, lambda r: r.source_id, "mlenergy_v1_a100_chat") == a100
+    assert dispatch_without(rows, lambda r: r.hardware, "a40") is None
+    trt = serving_for("TensorRT-LLM v0.6.1")  # an engine whose launches are not the eager knob's
+    assert with_dispatch(trt, a100) == trt
+    assert with_dispatch(serving_for("FastChat + Hugging Face transformers"), a100).kernel_dispatch_s == a100
+    a100_energy = [r for r in rows if r.hardware == "a100-80gb-sxm" and r.metric == "energy_per_request"]
+    got = {s.row.key: s.predicted for s in fold_scores(rows, "hardware") if s.row.hardware == "a100-80gb-sxm"}
+    fraction = fit_active_fraction([r for r in rows if r.hardware != "a100-80gb-sxm"], dispatch_s=a100)
+    held = score_energy(a100_energy, fraction, dispatch_s=a100).scores
+    leaky = score_energy(a100_energy, fraction).scores
+    assert held and EAGER_KERNEL_DISPATCH_S == pytest.approx(23.0e-6)
+    assert all(got[s.row.key] == pytest.approx(s.predicted) for s in held)
+    assert all(abs(a.predicted - b.predicted) > 1e-9 for a, b in zip(held, leaky, strict=True))

@@ -42,7 +42,10 @@ def test_every_published_unit_is_known(unit: str) -> None:
      ("int8 weights + int8 KV cache", "int8-wo-kv8"), ("AWQ INT4 weights", "int4-wo"),
      ("not stated", ""), ("default (BF16 model dtype; not stated)", "bf16"),
      ("BF16/FP16 (Base; dtype not stated)", "fp16"), ("Q4_0", "gguf:q4_0"), ("Q4_K_M", "gguf:q4_k_m"),
-     ("IQ2_M", "gguf:iq2_m"), ("GGUF (type not stated)", "gguf")],
+     ("IQ2_M", "gguf:iq2_m"), ("GGUF (type not stated)", "gguf"),
+     # bare 8-bit GPTQ / 4-bit-weight-8-bit-activation forms are not int4 weight-only
+     ("GPTQ-Int8", "int8-wo"), ("GPTQ-Int8 (int8 weight-only)", "int8-wo"), ("GPTQ-Int4", "int4-wo"),
+     ("W4A8 AWQ", "w4a8"), ("W4A8KV4 (QServe QoQ)", "w4a8")],
 )  # fmt: skip
 def test_every_published_precision_normalises(text: str, key: str) -> None:
     assert normalise_precision(text) == key
@@ -67,10 +70,20 @@ def test_precisions_separate_weight_gemm_activation_and_kv() -> None:
      ("L40S", "l40s"), ("RTX 6000 Pro Blackwell Server Edition", "rtx-pro-6000"), ("MI300X", "mi300x"),
      ("MI250X (one GCD)", "mi250x-gcd"), ("Intel Gaudi 2", "gaudi2"), ("Intel Gaudi 3", "gaudi3"),
      ("Intel Gaudi 2/3", ""), ("Google TPU v5e (v5litepod)", "tpu-v5e"),
-     ("A100-SXM-80GB", "a100-80gb-sxm"), ("A100 (variant not stated)", "a100-80gb-sxm")],
+     ("A100-SXM-80GB", "a100-80gb-sxm"), ("A100 (variant not stated)", "a100-80gb-sxm"),
+     ("A100 PCIe 80GB (RunPod)", "a100-pcie"), ("H100 PCIe 80GB", "h100-pcie")],
 )  # fmt: skip
 def test_every_published_hardware_form_normalises(text: str, name: str) -> None:
     assert normalise_hardware(text) == name
+
+
+def test_w4a8_is_skipped_and_a100_pcie_is_not_priced_as_the_sxm_board(tmp_path: Path) -> None:
+    """A W4A8 row is skipped as an unpriced precision (never priced as int4 weight-only), and an
+    A100 PCIe row as hardware without a preset (never priced as the 400 W SXM board)."""
+    rows = [{**ROW, "precision": "W4A8 AWQ"}, {**ROW, "hardware": "A100 PCIe 80GB"}]
+    res = validate([write_csv(tmp_path / "m.csv", rows)])
+    assert not res.scored
+    assert res.skipped == {"unsupported_precision:w4a8": 1, "unknown_hardware": 1}
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ Lower them when the model improves; never raise them to make a change pass.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hetsim.calibration.api import validate
 from hetsim.calibration.measurements import PUBLISHED_DIR
+from hetsim.calibration.predict import across_nodes
 from hetsim.calibration.report import Report
 
 ROOT = PUBLISHED_DIR
@@ -66,10 +68,29 @@ def report() -> Report:
     return validate([ROOT / name for name in RECORDED_FILES])
 
 
+# Vidur's all-reduces over 2 A100 nodes (16 GPUs, 8 a node), scored since the predictor prices
+# the second tier (the preset's scale-out NIC, cost/collectives.py): a class of their own, first
+# recorded here; the collective levels above are of all-reduces inside one node, as recorded
+RECORDED_ACROSS_NODES = 0.786
+
+
+def _mape(report: Report, key: str, across: bool) -> float:
+    role, level = key.split("/")
+    a = [s.ape for s in report.scored
+         if s.role == role and s.level == level and across_nodes(s.row) == across]  # fmt: skip
+    return float(np.mean(a))
+
+
 @pytest.mark.parametrize(("key", "level"), sorted(RECORDED.items()))
 def test_error_by_role_and_level_stays_at_recorded_level(report: Report, key: str, level: float) -> None:
-    got = report.to_json()["by_role_level"][key]["mape"]
+    got = _mape(report, key, across=False)
     assert got <= level + MARGIN, f"{key}: MAPE {got:.3f} rose above the recorded {level:.3f}"
+
+
+def test_all_reduce_across_nodes_stays_at_recorded_level(report: Report) -> None:
+    got = _mape(report, "held-out/collective", across=True)
+    assert len([s for s in report.scored if across_nodes(s.row)]) == 9
+    assert got <= RECORDED_ACROSS_NODES + MARGIN, f"across nodes: MAPE {got:.3f}"
 
 
 @pytest.mark.parametrize(("key", "level"), sorted(RECORDED_TIMING.items()))

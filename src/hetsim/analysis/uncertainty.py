@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hetsim.datafiles import read_mapping
 
@@ -152,18 +152,6 @@ def result_bands(r: AnalysisResult) -> dict[str, Band]:
     """A band per predicted figure of ``r`` (from its ``regime``)."""
     names = [n for n in FIGURES if not (n == "tpot_s" and r.output_len <= 1)]
     return bands_of({n: getattr(r, n) for n in names}, r.regime)
-
-
-def band_text(b: Band, unit_scale: float = 1.0, fmt: str = "{:.3g}") -> str:
-    """'lo-hi' in a display unit, marked when the regime was not validated."""
-    text = f"{fmt.format(b.lo * unit_scale)}-{fmt.format(b.hi * unit_scale)}"
-    return text if b.validated else text + " (unvalidated)"
-
-
-def table_dict(table: BandTable) -> dict[str, Any]:
-    regimes = {k: list(v) for k, v in table.regimes.items()}
-    return {"level": table.level, "min_rows": table.min_rows, "widen": table.widen,
-            "fit_hardware": list(table.fit_hardware), "regimes": regimes}  # fmt: skip
 
 
 def band_range(bands: dict[str, Band], name: str, fmt: Callable[[float], str]) -> str:

@@ -20,7 +20,7 @@ from hetsim.calibration.fit import (
 from hetsim.calibration.load_cap import measure_load_issue
 from hetsim.calibration.measurements import Measurement, read_measurements
 from hetsim.calibration.overhead_fit import overhead_row
-from hetsim.calibration.predict import Task, plan
+from hetsim.calibration.predict import Task, across_nodes, plan
 from hetsim.calibration.profile import (
     Scope,
     assumed_provenance,
@@ -77,6 +77,8 @@ def committed_role(row: Measurement) -> str:
     were fitted on, else 'held-out'."""
     if overhead_row(row):  # the rows the frameworks' request overhead is fitted on
         return "fitted"
+    if across_nodes(row):  # never fitted on (calibration/predict.py)
+        return "held-out"
     if timing_profile(row) is not None:  # host-timed kernels: fitted where the call floors were
         return "fitted" if row.hardware in WALLCLOCK_FIT_HARDWARE else "held-out"
     scope = _scope(row.hardware)
@@ -134,8 +136,8 @@ def fit_shared(
     kernel tasks, collective tasks). ``refit="vector"`` fits only :data:`VECTOR_PARAMS` and holds
     every other parameter at the committed overlay of ``fit_hw[0]`` (no collective fit)."""
 
-    def in_fit(t: Task) -> bool:
-        return t.hardware in fit_hw and t.rows[0].file in files
+    def in_fit(t: Task) -> bool:  # the collective knobs are of one node's NCCL calls
+        return t.hardware in fit_hw and t.rows[0].file in files and not across_nodes(t.rows[0])
 
     kernel_tasks = [t for t in tasks if in_fit(t) and t.family == "kernel"]
     coll_tasks = [t for t in tasks if in_fit(t) and t.family == "collective"]

@@ -10,7 +10,7 @@ and stated mean output length, with the prompt length assumed (``DATASET_LENGTHS
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from hetsim.cost.power import ACTIVE_POWER_FRACTION
 from hetsim.errors import HetsimError
 from hetsim.hardware.spec import Device
 from hetsim.sim.frameworks import EAGER_KERNEL_DISPATCH_S, get_profile, profile_for
+from hetsim.sim.inference import Serving
 
 METRICS = ("e2e_latency_avg", "energy_per_request")
 FIT_METRIC = "e2e_latency_avg"
@@ -84,7 +85,29 @@ def fit_kernel_dispatch(rows: Sequence[Measurement]) -> float:
     subset = [r for r in rows if role_of(r) == "fitted"]
     if not score_dispatch(subset, 0.0):
         raise HetsimError("no A100 ML.ENERGY latency row can be predicted: nothing to fit the dispatch on")
+    return _least_squares(subset)
 
+
+def dispatch_without(
+    rows: Sequence[Measurement], key: Callable[[Measurement], str], fold: str
+) -> float | None:
+    """The dispatch refitted on the eager latency rows outside ``fold`` (its source or GPU, by
+    ``key``) where the fold holds its fit rows (ML.ENERGY v1's A100 latency rows: on the A40's
+    alone, 20.6 us against 23.0; 0 with no row left, as a call floor); None where it holds none."""
+    latency = [r for r in rows if r.metric == FIT_METRIC and profile_for(r.framework).name == PROFILE]
+    if not any(key(r) == fold and role_of(r) == "fitted" for r in latency):
+        return None
+    rest = [r for r in latency if key(r) != fold]
+    return _least_squares(rest) if score_dispatch(rest, 0.0) else 0.0
+
+
+def with_dispatch(serving: Serving, dispatch_s: float) -> Serving:
+    """``serving`` at ``dispatch_s`` where its engine prices eager launches with this knob."""
+    same = serving.kernel_dispatch_s == EAGER_KERNEL_DISPATCH_S
+    return dataclasses.replace(serving, kernel_dispatch_s=dispatch_s) if same else serving
+
+
+def _least_squares(subset: Sequence[Measurement]) -> float:
     def loss(t: float) -> float:
         return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in score_dispatch(subset, t)]))
 

@@ -197,9 +197,13 @@ def score_energy(
     rows: Sequence[Measurement],
     fraction: float = ACTIVE_POWER_FRACTION,
     sequence_overhead_s: float | None = None,
+    dispatch_s: float | None = None,
 ) -> EnergyReport:
     """Predict every energy row it can at ``fraction``; the rest counted by reason.
-    ``sequence_overhead_s``: vLLM's per-sequence host time (None: the engine record's)."""
+    ``sequence_overhead_s``: vLLM's per-sequence host time, ``dispatch_s``: the eager dispatch
+    knob (calibration/dispatch_fit.py; None: the engine record's)."""
+    from hetsim.calibration.dispatch_fit import with_dispatch
+
     skipped: Counter[str] = Counter()
     scores: list[EnergyScore] = []
     devices: dict[str, Device | None] = {}
@@ -221,6 +225,8 @@ def score_energy(
         serving = None
         if sequence_overhead_s is not None and profile_for(r.framework).name in FITTED_ENGINES:
             serving = dataclasses.replace(serving_for(r.framework), sequence_overhead_s=sequence_overhead_s)
+        if dispatch_s is not None:
+            serving = with_dispatch(serving or serving_for(r.framework), dispatch_s)
         todo.append((r, dev, serving))
         assumed.append(not _is_idle(raw) and (raw.input_len is None or raw.output_len is None))
     for (r, _, _), value, guessed in zip(todo, _predict_rows(todo), assumed, strict=True):
@@ -232,21 +238,22 @@ def score_energy(
 
 
 def fit_active_fraction(
-    rows: Sequence[Measurement], without: str = "", sequence_overhead_s: float | None = None
-) -> float:
+    rows: Sequence[Measurement], without: str = "", sequence_overhead_s: float | None = None,
+    dispatch_s: float | None = None,
+) -> float:  # fmt: skip
     """The active-power fraction in [0, 0.99] that minimises the mean squared relative error of
     the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given;
     ``sequence_overhead_s``: vLLM's per-sequence host time the rows are priced with (None: the
-    committed one; a fold passes its own, fitted without the fold's rows)."""
+    committed one; a fold passes its own, fitted without the fold's rows; ``dispatch_s`` likewise)."""
     subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
         raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
 
-    if not score_energy(subset, sequence_overhead_s=sequence_overhead_s).scores:
+    if not score_energy(subset, sequence_overhead_s=sequence_overhead_s, dispatch_s=dispatch_s).scores:
         raise HetsimError("no energy row of the fit subset can be predicted: nothing to fit on")
 
     def loss(a: float) -> float:
-        rep = score_energy(subset, a, sequence_overhead_s)
+        rep = score_energy(subset, a, sequence_overhead_s, dispatch_s)
         return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in rep.scores]))
 
     # below 1: a floor of the whole headroom would leave no power for any work
@@ -257,7 +264,8 @@ def fit_active_fraction(
 def energy_report(
     paths: Sequence[str | Path] = DEFAULT_FILES, fraction: float = ACTIVE_POWER_FRACTION, folds: bool = False
 ) -> EnergyReport:
-    rows, _ = read_measurements(paths, frozenset(ENERGY_METRICS))
+    # with the eager latency rows the dispatch knob is fitted on: a GPU left out refits it too
+    rows, _ = read_measurements(paths, frozenset((*ENERGY_METRICS, "e2e_latency_avg")))
     rep = score_energy(rows, fraction)
     if len({s.row.hardware for s in rep.scores if s.role == "fitted"}) > 1:
         rep = dataclasses.replace(rep, leave_one_out=leave_one_gpu_out(rows))
@@ -274,19 +282,24 @@ def energy_report(
 def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float]]:
     """For each GPU of the fit rows: (the fraction fitted without it, the MAPE of its fit
     rows at that fraction). The error of a GPU the knob never saw."""
+    from hetsim.calibration.dispatch_fit import dispatch_without  # it imports this module
+
     gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
     out: dict[str, tuple[float, float]] = {}
     for hw in gpus:
         seq = _sequence_without(rows, lambda r: r.hardware, hw)
-        a = fit_active_fraction(rows, without=hw, sequence_overhead_s=seq)
+        disp = dispatch_without(rows, lambda r: r.hardware, hw)
+        a = fit_active_fraction(rows, without=hw, sequence_overhead_s=seq, dispatch_s=disp)
         held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
-        out[hw] = (a, score_energy(held, a, seq).mape())
+        out[hw] = (a, score_energy(held, a, seq, disp).mape())
     return out
 
 
 def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyScore]:
     """Every energy row scored at the active-power fraction fitted without its fold (its
     source, or its GPU): a fold holding none of the fit rows keeps the committed fraction."""
+    from hetsim.calibration.dispatch_fit import dispatch_without
+
     energy = [r for r in rows if r.metric in ENERGY_METRICS]
 
     def key(r: Measurement) -> str:
@@ -299,9 +312,11 @@ def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyS
         rest = [r for r in energy if key(r) != k]
         fraction = ACTIVE_POWER_FRACTION
         seq = _sequence_without(rows, key, k)
+        disp = dispatch_without(rows, key, k)  # the eager dispatch's fit rows too
         if fitted and any(role_of(r) == "fitted" for r in rest):
-            fraction = fit_active_fraction(rest, sequence_overhead_s=seq)
-        out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in score_energy(mine, fraction, seq).scores]
+            fraction = fit_active_fraction(rest, sequence_overhead_s=seq, dispatch_s=disp)
+        scores = score_energy(mine, fraction, seq, disp).scores
+        out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in scores]
     return out
 
 

@@ -20,6 +20,7 @@ from hetsim.calibration.predict import Task, predict_task
 from hetsim.errors import MeasurementError
 from hetsim.hardware.kernels import KernelParams, with_values
 from hetsim.hardware.spec import Device
+from hetsim.sim.placed import BoolArray
 from hetsim.workload.ops import FloatArray
 
 # (name, lower, upper, scale): fitted value = x * scale
@@ -65,15 +66,14 @@ class FitResult:
 
 def _residuals(
     tasks: Sequence[Task], devices: dict[str, Device], base: KernelParams, names: Sequence[str],
-    x: FloatArray, scales: Sequence[float],
+    x: FloatArray, scales: Sequence[float], masks: Sequence[BoolArray],
 ) -> FloatArray:  # fmt: skip
     kp = with_values(base, {n: float(v * s) for n, v, s in zip(names, x, scales, strict=True)})
     out = []
-    for t in tasks:
-        pred = predict_task(t, replace(devices[t.hardware], kernels=kp))
-        meas = np.array([r.value for r in t.rows])
-        w = np.array([t_weight for t_weight in _weights(t)])
-        out.append(w * np.log(np.maximum(pred, 1e-30) / meas))
+    for t, keep in zip(tasks, masks, strict=True):
+        pred = predict_task(t, replace(devices[t.hardware], kernels=kp))[keep]
+        w = np.array(_weights(t))[keep]
+        out.append(w * np.log(np.maximum(pred, 1e-30) / _measured(t)[keep]))
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -134,7 +134,11 @@ def fit_params(
     """Least-squares fit of the parameters in ``spec`` on ``tasks`` (log error); with
     ``only_constrained``, the parameters these rows cannot move are held at ``base``
     (:func:`constrained`: a fold that leaves out every row of a kind leaves its knobs alone)."""
-    rows = sum(len(t.rows) for t in tasks)
+    # the rows validate scores (report.score): a prediction not finite and positive (a batch that
+    # does not fit the device) is skipped there and left out here, so no NaN reaches the fit
+    preds = [predict_task(t, replace(devices[t.hardware], kernels=base)) for t in tasks]
+    masks = [np.isfinite(p) & (np.nan_to_num(p) > 0) for p in preds]
+    rows = sum(int(m.sum()) for m in masks)
     if rows == 0:
         raise MeasurementError("no rows to fit: check the fit hardware and files")
     if only_constrained:
@@ -142,9 +146,9 @@ def fit_params(
         if not spec:
             return FitResult({}, rows, {}, float("nan"))
     sizes: dict[str, int] = defaultdict(int)
-    for t in tasks:
-        for i in range(len(t.rows)):
-            sizes[_group(t, i)] += 1
+    for t, keep in zip(tasks, masks, strict=True):
+        for i in np.flatnonzero(keep):
+            sizes[_group(t, int(i))] += 1
     _GROUP_SIZES.clear()
     _GROUP_SIZES.update(sizes)
     names = [s[0] for s in spec]
@@ -155,12 +159,11 @@ def fit_params(
     from scipy.optimize import least_squares  # imported here: SciPy's optimiser is slow to load
 
     sol = least_squares(
-        lambda x: _residuals(tasks, devices, base, names, x, scales), x0, bounds=(lo, hi),
+        lambda x: _residuals(tasks, devices, base, names, x, scales, masks), x0, bounds=(lo, hi),
         loss="soft_l1", f_scale=0.3, max_nfev=400,
     )  # fmt: skip
     params = {n: float(v * s) for n, v, s in zip(names, sol.x, scales, strict=True)}
     kp = with_values(base, params)
-    errs = np.concatenate(
-        [np.log(predict_task(t, replace(devices[t.hardware], kernels=kp)) / _measured(t)) for t in tasks]
-    )
+    errs = np.concatenate([np.log(predict_task(t, replace(devices[t.hardware], kernels=kp))[m]
+                                  / _measured(t)[m]) for t, m in zip(tasks, masks, strict=True)])  # fmt: skip
     return FitResult(params, rows, dict(sizes), float(np.sqrt(np.mean(errs**2))))

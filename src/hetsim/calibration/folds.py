@@ -23,11 +23,12 @@ import yaml
 
 from hetsim.calibration.api import _known, fit_shared
 from hetsim.calibration.defaults import DEFAULT_FIT_FILES, DEFAULT_FIT_HARDWARE, DEFAULT_SKIP_TAGS
+from hetsim.calibration.dispatch_fit import dispatch_without, with_dispatch
 from hetsim.calibration.fit import COLLECTIVE_PARAMS, KERNEL_PARAMS
 from hetsim.calibration.knobs import CANDIDATES, KNOBS, fit_knob, knob_tasks
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.overhead_fit import fit_request_overhead, overhead_row, with_request_overhead
-from hetsim.calibration.predict import Task, plan
+from hetsim.calibration.predict import Task, across_nodes, plan
 from hetsim.calibration.report import Scored, score
 from hetsim.calibration.sequence_fit import fit_sequence_overhead, sequence_row, with_sequence_overhead
 from hetsim.calibration.wallclock import FIT_HARDWARE as FLOOR_FIT_HARDWARE
@@ -83,7 +84,8 @@ class Recipe:
         fit_hw = {get_hardware(h).name for h in self.fit_hardware}
 
         def in_fit(t: Task, family: str) -> bool:
-            return t.family == family and t.hardware in fit_hw and t.rows[0].file in self.fit_files
+            return (t.family == family and t.hardware in fit_hw and t.rows[0].file in self.fit_files
+                    and not across_nodes(t.rows[0]))  # fmt: skip
 
         out: dict[str, list[Measurement]] = {
             "kernel": [r for t in tasks if in_fit(t, "kernel") for r in t.rows],
@@ -258,6 +260,10 @@ def fold_scores(
             tasks = with_request_overhead(tasks, fold.request_overhead_s)
         if fold.sequence_overhead_s is not None:
             tasks = with_sequence_overhead(tasks, fold.sequence_overhead_s)
+        dispatch = dispatch_without(rows, lambda r: fold_key(r, by), k)  # the eager dispatch's fit rows
+        if dispatch is not None:
+            tasks = [replace(t, e2e=replace(t.e2e, serving=with_dispatch(t.e2e.serving, dispatch)))
+                     if t.e2e is not None else t for t in tasks]  # fmt: skip
         devices = fold.devices(sorted({t.hardware for t in tasks}))
         out += score(tasks, devices, lambda r: role).scored
     return out

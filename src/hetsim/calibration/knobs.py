@@ -33,7 +33,7 @@ from functools import cache
 from hetsim.calibration.fit import FitResult, fit_params
 from hetsim.calibration.kernel_rows import GEMM_METRICS
 from hetsim.calibration.measurements import Measurement
-from hetsim.calibration.predict import Task
+from hetsim.calibration.predict import Task, across_nodes
 from hetsim.errors import HetsimError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.loader import get_hardware
@@ -79,8 +79,8 @@ def _flash(r: Measurement) -> bool:
 
 
 def _nvls(r: Measurement) -> bool:
-    if not r.metric.startswith("allreduce") or not r.hardware:
-        return False
+    if not r.metric.startswith("allreduce") or not r.hardware or across_nodes(r):
+        return False  # NVLS reduces inside one node: rows over several nodes are not its rows
     link = _link(r.hardware)
     return link is not None and link.in_network_reduction
 

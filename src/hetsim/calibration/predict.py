@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -35,8 +36,9 @@ from hetsim.calibration.op_predict import row_op, rows_op
 from hetsim.calibration.steady import steady_state
 from hetsim.calibration.vocabulary import precision_of
 from hetsim.calibration.wallclock import benchmarked_op, stream_op, timing_profile
+from hetsim.cost.collectives import Fabric
 from hetsim.cost.roofline import collective_cost, has_matrix_rate, op_cost
-from hetsim.errors import ConfigError
+from hetsim.errors import ConfigError, HetsimError
 from hetsim.hardware.loader import get_hardware
 from hetsim.hardware.spec import Device
 from hetsim.workload.dtypes import Precision
@@ -191,8 +193,8 @@ def _family(r: Measurement) -> tuple[str, str]:
             return "", "partial_occupancy"
         return "stream", ""
     if m.startswith("allreduce_time") or m == "allreduce_bus_bandwidth":
-        if r.devices_per_node is not None and r.devices_per_node < r.n_devices:
-            return "", "multi_node_collective"
+        if across_nodes(r) and _node_devices(r.hardware) != r.devices_per_node:
+            return "", "multi_node_collective"  # nodes unlike the preset's, or no scale-out network
         return "collective", ""
     if m.startswith("attention_tflops:"):
         return "attention", ""
@@ -202,6 +204,20 @@ def _family(r: Measurement) -> tuple[str, str]:
         reason = e2e_reason(r)
         return ("", reason) if reason else ("e2e", "")
     return "", f"unsupported_metric:{m.split(':')[0]}"
+
+
+def across_nodes(r: Measurement) -> bool:
+    """A row over several nodes: priced over the preset's scale-out NIC, never fitted on."""
+    return r.devices_per_node is not None and r.devices_per_node < r.n_devices
+
+
+@cache
+def _node_devices(hardware: str) -> int:  # of a preset with a scale-out network (else 0)
+    try:
+        dev = get_hardware(hardware)
+    except HetsimError:
+        return 0
+    return dev.node_devices if dev.scale_out is not None else 0
 
 
 def plan(
@@ -270,13 +286,13 @@ def _tasks_for(hw: str, fams: Mapping[str, list[Measurement]], skipped: Counter[
         rows = tuple(i[0] for i in items)
         rates = np.array([i[2] for i in items])
         tasks.append(Task(hw, "kernel", rows, op, "rate", rates, host_s=_host_s(rows)))
-    coll: dict[tuple[int, bool], list[Measurement]] = defaultdict(list)
+    coll: dict[tuple[int, bool, bool], list[Measurement]] = defaultdict(list)
     for r in fams.get("collective", []):
         if not r.size_bytes:
             skipped["missing_message_size"] += 1
             continue
-        coll[(r.n_devices, r.metric == "allreduce_bus_bandwidth")].append(r)
-    for (p, busbw), rs in coll.items():
+        coll[(r.n_devices, r.metric == "allreduce_bus_bandwidth", across_nodes(r))].append(r)
+    for (p, busbw, _), rs in coll.items():
         b = np.array([r.size_bytes or 0.0 for r in rs])
         if busbw:  # nccl-tests bus bandwidth: S / t x 2 (p - 1) / p
             post = np.full(b.shape, bus_factor(p))
@@ -333,7 +349,8 @@ def predict_task(task: Task, dev: Device) -> FloatArray:
         return predict_e2e(task.e2e, dev)
     assert task.op is not None
     if task.family == "collective":
-        t = np.asarray(collective_cost(task.op, dev.interconnect, task.tp, kp).time_s, dtype=float)
+        fab = Fabric.of(dev) if across_nodes(task.rows[0]) else None  # else one domain of tp devices
+        t = np.asarray(collective_cost(task.op, dev.interconnect, task.tp, kp, fab).time_s, dtype=float)
     else:
         side = dev.primary
         # kernel rows time the kernel alone: no launch gap (calibrated) / the preset's overhead;

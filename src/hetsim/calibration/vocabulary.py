@@ -71,7 +71,8 @@ PRECISION_RULES: tuple[tuple[str, str], ...] = (
     (r"autoquant|mixed per layer", "mixed"),
     (r"\bfp6\b", "fp6"),
     (r"int8 weights?.*int8 kv", "int8-wo-kv8"),
-    (r"int8 weight-only|w8a16", "int8-wo"),
+    (r"\bw4a8", "w4a8"),  # 4-bit weights with 8-bit activations (W4A8 AWQ, QServe): not priced
+    (r"int8 weight-only|w8a16|(gptq|awq)[-_ ]?int8", "int8-wo"),
     *((rf"(int4 weight-only|w4a16|awq|gptq|int4 weights).*\bg{g}\b", f"int4-wo-g{g}") for g in (32, 64, 256)),
     (r"int4 weight-only|w4a16|awq|gptq|int4 weights", "int4-wo"),
     (r"mxfp4", "mxfp4"),
