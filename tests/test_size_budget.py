@@ -32,7 +32,13 @@ FUNCTION_LINES = 120
 # decoding (+900), the NeuPIMs, GH200 and SN40L studies with shared-channel memory, sub-batch
 # interleaving and model switching (+1,100), the one option set and the API package (+300) and
 # the engine's kept KV blocks (+200) landed together.
-PACKAGE_LINES = 42_000
+# Raised to 42,000 at 41,700 lines for two studies (CloudMatrix384, Dovetail), the drafter on
+# another side, DP attention and speculation in serve-sim, expert slots and TP inside a DP rank.
+# Raised to 42,500 at 42,200 lines, when interleaving across sides became an option of every
+# front end and PIM GEMVs were priced by DRAM command (+110), one all-reduce model for analyze
+# and serve-sim (+100), CloudMatrix's measured fabric (+200), per-kind bands and per-fold refits
+# of the call floors and eager dispatch (+100) and multi-node all-reduce scoring landed.
+PACKAGE_LINES = 42_500
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
