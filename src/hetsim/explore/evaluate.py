@@ -42,17 +42,20 @@ TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "gemm
              "overlap", "policy", "placed_policy", "framework", "dp_attention", "spec")  # fmt: skip
 # the analysis options a static group is evaluated with (hetsim.options), model and hardware aside
 OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group", "policy", "framework")
-INT_COLUMNS = ("tp", "pp", "ep", "interleave", "batch", "input_len", "output_len", "weight_group")
+INT_COLUMNS = ("tp", "pp", "ep", "ep_redundant", "ep_shared_devices", "interleave", "batch", "input_len",
+               "output_len", "weight_group")  # fmt: skip
 BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
 
 
 def experts_of(v: dict[str, Any]) -> ExpertParallel:
-    """A point's expert parallelism from its ``ep`` and ``dp_attention`` axes."""
+    """A point's expert parallelism from its ``ep``, ``dp_attention``, ``ep_skew`` and slot axes."""
     raw = v["dp_attention"]
     dp = ("on" if raw else "off") if isinstance(raw, bool) else str(raw).lower()
     if dp not in ("on", "off"):
         raise ConfigError(f"axis 'dp_attention': values must be 'on' or 'off', got {raw!r}")
-    return ExpertParallel(int(v["ep"]), dp == "on", float(v["ep_skew"]))
+    return ExpertParallel(
+        int(v["ep"]), dp == "on", float(v["ep_skew"]), int(v["ep_redundant"]), int(v["ep_shared_devices"])
+    )
 
 
 def speculation_of(v: dict[str, Any]) -> Speculation | None:
@@ -249,6 +252,8 @@ class Evaluator:
                 "tp": np.full(n, tp),
                 "pp": np.full(n, pp),
                 "ep": np.full(n, experts.ep),
+                "ep_redundant": np.full(n, experts.redundant),
+                "ep_shared_devices": np.full(n, experts.shared_devices),
                 "interleave": np.full(n, int(v["interleave"])),
                 "weight_group": np.full(n, prec.group_size),
             }
