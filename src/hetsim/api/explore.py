@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hetsim.explore.pareto import varying_columns as varying_columns
     from hetsim.explore.run import read_results as read_results
     from hetsim.explore.spec import BOUND_PATTERN as BOUND_PATTERN
+    from hetsim.explore.spec import FILTER_REASONS as FILTER_REASONS
     from hetsim.explore.spec import Bound as Bound
     from hetsim.explore.spec import parse_spec as parse_spec
     from hetsim.explore.sql import connect as connect
@@ -38,6 +39,7 @@ _WHERE = {
     "varying_columns": "hetsim.explore.pareto",
     "read_results": "hetsim.explore.run",
     "BOUND_PATTERN": "hetsim.explore.spec",
+    "FILTER_REASONS": "hetsim.explore.spec",
     "Bound": "hetsim.explore.spec",
     "parse_spec": "hetsim.explore.spec",
     "connect": "hetsim.explore.sql",
@@ -57,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BOUND_PATTERN", "Bound", "Store", "connect", "design_columns", "dry_run", "execute", "explore",
-    "fetch_rows", "open_existing", "pareto_mask", "parse_spec", "plot_front", "read_results",
+    "BOUND_PATTERN", "FILTER_REASONS", "Bound", "Store", "connect", "design_columns", "dry_run", "execute",
+    "explore", "fetch_rows", "open_existing", "pareto_mask", "parse_spec", "plot_front", "read_results",
     "resolve_senses", "select_where", "varying_columns",
 ]  # fmt: skip

@@ -28,6 +28,7 @@ from hetsim.hardware.spec import Device
 from hetsim.options import AnalysisOptions
 from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
+from hetsim.sim.interleave import check_interleave
 from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
 from hetsim.workload.registry import get_model
@@ -226,6 +227,12 @@ class Evaluator:
                 require_gemm_dtype(dev, prec)  # the one-line error naming the way out
             removed["applicable"] += idx.size
             return None
+        ok = _interleavable(int(v["interleave"]), dev, vec["batch"], "applicable" in s.static_filters)
+        if not ok.all():  # batches below the sub-batches, or one side: left out, the rest explored
+            removed["applicable"] += int((~ok).sum())
+            if not ok.any():
+                return None
+            idx, vec = idx[ok], {a: x[ok] for a, x in vec.items()}
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
                       attention=v["attention"], overlap=v["overlap"], policy=v["policy"],
@@ -301,6 +308,15 @@ class Evaluator:
             sel = np.sort(top_k(cols, str(t["by"]), int(t.get("k", 10)), str(t.get("order", "min"))))
             cols = {c: x[sel] for c, x in cols.items()}
         return cols
+
+
+def _interleavable(sub_batches: int, dev: Device, batch: Array, filtered: bool) -> Array:
+    """Which batches ``interleave`` sub-batches apply to on ``dev`` (two or more sides, at least
+    one sequence a sub-batch); without the ``applicable`` filter the first miss is the error."""
+    ok = (batch >= sub_batches) & (len(dev.sides) > 1 or sub_batches == 1)
+    if not filtered and not ok.all():
+        check_interleave(sub_batches, dev, batch)
+    return np.asarray(ok, dtype=bool)
 
 
 def _size(spec: Spec, axis: str) -> int:

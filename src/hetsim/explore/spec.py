@@ -14,8 +14,9 @@ data types, ...) and each group is evaluated as one vectorised sweep.
 
 ``fits``: the footprint fits the memory (the placement's, for two-tier systems);
 ``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
-placement policy can apply to the hardware (pim-attention needs memory-side compute) and the
-hardware has matrix units for the GEMM data type (no FP8 GEMMs on an A100).
+placement policy can apply to the hardware (pim-attention needs memory-side compute), the
+hardware has matrix units for the GEMM data type (no FP8 GEMMs on an A100), and ``interleave``
+can cut the batch (two or more sides, a batch of at least N).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "byt
 LINK_PARAMS = {"bandwidth": ("bytes_per_s", "bytes_per_s"), "latency": ("s", "s")}
 LINKS = ("link", "interconnect")  # the side link of a device; the device-to-device interconnect
 STATIC_FILTERS = ("fits", "divisible", "applicable")
+FILTER_REASONS = {"fits": "does not fit", "divisible": "layout does not divide the model",
+                  "applicable": "policy, GEMM type or interleave cannot apply"}  # fmt: skip
 TOP_KEYS = ("name", "description", "mode", "axes", "hardware_params", "zip", "filters", "prices",
             "objectives", "reduce", "chunk_size")  # fmt: skip
 MAX_COUNT = 2**31  # the largest count an axis takes (the CLI's bound)
