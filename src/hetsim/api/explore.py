@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hetsim.explore import dry_run as dry_run
     from hetsim.explore import explore as explore
+    from hetsim.explore.evaluate import FILTER_REASONS as FILTER_REASONS
     from hetsim.explore.evaluate import design_columns as design_columns
     from hetsim.explore.pareto import pareto_mask as pareto_mask
     from hetsim.explore.pareto import plot_front as plot_front
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from hetsim.explore.pareto import varying_columns as varying_columns
     from hetsim.explore.run import read_results as read_results
     from hetsim.explore.spec import BOUND_PATTERN as BOUND_PATTERN
-    from hetsim.explore.spec import FILTER_REASONS as FILTER_REASONS
     from hetsim.explore.spec import Bound as Bound
     from hetsim.explore.spec import parse_spec as parse_spec
     from hetsim.explore.sql import connect as connect
@@ -39,7 +39,7 @@ _WHERE = {
     "varying_columns": "hetsim.explore.pareto",
     "read_results": "hetsim.explore.run",
     "BOUND_PATTERN": "hetsim.explore.spec",
-    "FILTER_REASONS": "hetsim.explore.spec",
+    "FILTER_REASONS": "hetsim.explore.evaluate",
     "Bound": "hetsim.explore.spec",
     "parse_spec": "hetsim.explore.spec",
     "connect": "hetsim.explore.sql",

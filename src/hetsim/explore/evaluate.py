@@ -46,6 +46,9 @@ OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_gr
 INT_COLUMNS = ("tp", "pp", "ep", "ep_redundant", "ep_shared_devices", "interleave", "batch", "input_len",
                "output_len", "weight_group")  # fmt: skip
 BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
+# what each static filter removes (the summary line names it beside its count)
+FILTER_REASONS = {"fits": "does not fit", "divisible": "layout does not divide the model",
+                  "applicable": "policy, GEMM type or interleave cannot apply"}  # fmt: skip
 
 
 def experts_of(v: dict[str, Any]) -> ExpertParallel:

@@ -14,9 +14,8 @@ data types, ...) and each group is evaluated as one vectorised sweep.
 
 ``fits``: the footprint fits the memory (the placement's, for two-tier systems);
 ``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
-placement policy can apply to the hardware (pim-attention needs memory-side compute), the
-hardware has matrix units for the GEMM data type (no FP8 GEMMs on an A100), and ``interleave``
-can cut the batch (two or more sides, a batch of at least N).
+placement policy can apply (pim-attention needs memory-side compute), the hardware has matrix
+units for the GEMM type (no FP8 on an A100) and ``interleave`` N has 2+ sides and a batch >= N.
 """
 
 from __future__ import annotations
@@ -61,8 +60,8 @@ AXES: dict[str, Any] = {
     "ep": 1,  # expert-parallel devices (MoE models; with tp = ep, or with dp_attention "on")
     "dp_attention": "off",  # "on": each EP device a data-parallel rank (batch per rank)
     "ep_skew": 1.0,  # busiest EP device's share over uniform routing (EP_SKEW)
-    "ep_redundant": 0,  # redundant replicas of routed experts (EP beyond the experts)
-    "ep_shared_devices": 0,  # EP devices given to shared-expert replicas (with dp_attention "on")
+    "ep_redundant": 0,  # expert slots: redundant replicas of routed experts, devices given to shared ones
+    "ep_shared_devices": 0,
     "interleave": 1,  # decode sub-batches interleaved across the device's sides (1: off)
     "spec": "",  # speculative decoding, e.g. "mtp", "eagle,k=3,accept=0.8", "draft,draft=llama3.2-1b"
     # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
@@ -84,8 +83,6 @@ SIDE_PARAMS = {"capacity": ("bytes", "bytes"), "bandwidth": ("bytes_per_s", "byt
 LINK_PARAMS = {"bandwidth": ("bytes_per_s", "bytes_per_s"), "latency": ("s", "s")}
 LINKS = ("link", "interconnect")  # the side link of a device; the device-to-device interconnect
 STATIC_FILTERS = ("fits", "divisible", "applicable")
-FILTER_REASONS = {"fits": "does not fit", "divisible": "layout does not divide the model",
-                  "applicable": "policy, GEMM type or interleave cannot apply"}  # fmt: skip
 TOP_KEYS = ("name", "description", "mode", "axes", "hardware_params", "zip", "filters", "prices",
             "objectives", "reduce", "chunk_size")  # fmt: skip
 MAX_COUNT = 2**31  # the largest count an axis takes (the CLI's bound)
