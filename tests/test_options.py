@@ -23,6 +23,7 @@ BASE: dict[str, Any] = {"model": "llama2-13b", "hardware": "h100-sxm", "batch": 
                         "output_len": 32}  # fmt: skip
 MOE = {"model": "mixtral-8x7b"}
 DP = {**MOE, "ep": 2, "dp_attention": True}
+SHARED = {"model": "deepseek-v2-lite", "ep": 4, "dp_attention": True}  # 2 shared experts
 H2M2 = {"model": "llama2-70b", "hardware": "h2m2", "batch": 256, "input_len": 2048, "policy": "pim-attention"}
 BIG = {"model": "llama2-70b", "hardware": "gh200", "batch": 8, "input_len": 4096, "output_len": 512}
 # option -> (the options of the run, the reference it must differ from); every option is here
@@ -52,6 +53,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {**MOE, "ep": 2, "dp_attention": True, "ep_skew": 1.5},
         {**MOE, "ep": 2, "dp_attention": True},
     ),
+    "ep_redundant": ({**DP, "ep_redundant": 2}, DP),  # 8 experts + 2 replicas: 5 slots a device
+    "ep_shared_devices": ({**SHARED, "ep_shared_devices": 2}, SHARED),  # 64 experts on 2 devices
     "spec": ({"spec": "eagle,k=3,accept=0.8"}, {}),
     "interleave": ({**H2M2, "interleave": 2}, H2M2),
 }
@@ -175,7 +178,8 @@ def test_fp8_comparison_with_fp8_activations_and_kv_differs_from_weight_only(run
      ("policy", "ofload", "did you mean offload"), ("framework", "vlm", "did you mean vllm"),
      ("attention", "flash", "--attention must be 'fused' or 'unfused'"),
      ("weight_group", 0, "--weight-group must be a positive number of weights"),
-     ("interleave", 0, "--interleave must be a whole number from 1")],
+     ("interleave", 0, "--interleave must be a whole number from 1"),
+     ("ep_redundant", -1, "--ep-redundant must be a whole number from 0")],
 )  # fmt: skip
 def test_a_bad_value_gets_the_same_line_everywhere(name: str, value: Any, needle: str, run_cli: Run) -> None:
     from hetsim.explore.spec import parse_spec
@@ -209,3 +213,47 @@ def test_the_ep_skew_default_is_the_models_knob() -> None:
     from hetsim.workload.expert_parallel import EP_SKEW
 
     assert AnalysisOptions().ep_skew == EP_SKEW
+
+
+@pytest.mark.parametrize(
+    ("layout", "needle"),
+    [({**MOE, "ep": 4, "dp_attention": True, "ep_shared_devices": 2}, "no shared experts to give"),
+     ({**MOE, "ep": 4, "dp_attention": True, "ep_redundant": 1}, "4 routed-expert devices do not divide"),
+     ({**SHARED, "tp": 4, "dp_attention": False, "ep_shared_devices": 1}, "needs --dp-attention")],
+)  # fmt: skip
+def test_an_impossible_expert_layout_gets_one_line_everywhere(layout: dict[str, Any], needle: str,
+                                                              run_cli: Run) -> None:  # fmt: skip
+    v = {**BASE, **layout}
+    with pytest.raises(ConfigError) as api:
+        _api(layout)
+    line = str(api.value)
+    assert needle in line and "\n" not in line
+    for cmd in ("analyze", "compare"):
+        r = run_cli(cmd, *_flags(v))
+        assert r.code == 2 and r.err.strip() == f"error: {line}", (cmd, r.err)
+    with pytest.raises(ConfigError) as spec:
+        _explore(v)
+    assert str(spec.value) == line
+    with pytest.raises(ConfigError) as page:
+        _dashboard("analyze", v)
+    assert str(page.value) == line
+
+
+def test_the_ep320_decode_layout_of_cloudmatrix384_as_flags(run_cli: Run) -> None:
+    """CloudMatrix384's decode pool (256 routed experts + 32 redundant replicas + 32 shared-expert
+    dies = EP320) written as command-line flags gives the study's own decode step; EP320 without
+    the slots is refused, as 320 devices do not divide 256 experts."""
+    from hetsim.experiments import cloudmatrix as cm
+    from hetsim.hardware.loader import get_hardware
+
+    flags = ["analyze", "-m", cm.MODEL, "-H", str(cm.HW), "--weight-dtype", "int8", "--act-dtype", "bf16",
+             "--kv-dtype", "bf16", "--gemm-dtype", "int8", "--spec", cm.MTP, "--policy", "primary",
+             "-b", "48", "-p", str(cm.PROMPT), "--output-len", str(cm.GENERATED), "--ignore-capacity",
+             "--json", "--ep", str(cm.DECODE_EP), "--dp-attention"]  # fmt: skip
+    slots = ["--ep-redundant", str(cm.REDUNDANT), "--ep-shared-devices", str(cm.SHARED)]
+    r = run_cli(*flags, *slots)
+    assert r.code == 0, r.err
+    want = cm._decode(get_hardware(str(cm.HW)), 48)["tpot_ms"] / 1e3
+    assert math.isclose(json.loads(r.out)["tpot_s"], want, rel_tol=1e-9)
+    r = run_cli(*flags)
+    assert r.code == 2 and "--ep 320 does not divide the 256 routed experts" in r.err, r.err

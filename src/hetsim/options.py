@@ -38,8 +38,8 @@ MAX_COUNT = 2**31  # the largest count an option takes
 class Option:
     """One analysis option: its field name, command-line flag, kind and help text.
 
-    ``kind``: ``name`` (a preset name or file), ``count`` (a whole number from 1), ``dtype``
-    (a data type or weight format, None: the default rule), ``group`` (weights per scale, -1:
+    ``kind``: ``name`` (a preset name or file), ``count`` (a whole number from 1; ``slots``: from 0),
+    ``dtype`` (a data type or weight format, None: the default rule), ``group`` (weights per scale, -1:
     per channel, None: the format's default), ``choice`` (one of ``choices``), ``policy``,
     ``framework`` (None: none), ``bool``, ``number`` (a finite number), ``spec`` (a speculation's
     text, None: off).
@@ -89,6 +89,11 @@ OPTIONS: tuple[Option, ...] = (
            "rank)."),
     Option("ep_skew", "number", "Busiest EP device's share over uniform routing (1: balanced, e.g. by "
            "redundant experts; see docs/models.md)."),
+    Option("ep_redundant", "slots", "Redundant replicas of routed experts, dealt with them over the routed "
+           "--ep devices (so --ep may exceed the experts; 0: none)."),
+    Option("ep_shared_devices", "slots", "--ep devices given over to replicas of the shared experts (the "
+           "rest hold the routed ones; with --dp-attention; CloudMatrix384's EP320: --ep 320 "
+           "--ep-redundant 32 --ep-shared-devices 32)."),
     Option("spec", "spec", "Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME][,side=SIDE][,dtype=T]"
            "[,layers=N]; METHOD mtp, eagle or draft, e.g. 'eagle,k=3,accept=0.8'; side=: the drafter on "
            "another side of the device (none: off; defaults and sources in docs/models.md)."),
@@ -108,9 +113,10 @@ def check_value(name: str, value: Any) -> Any:
         raise UnknownNameError("analysis option", name, BY_NAME)
     opt = BY_NAME[name]
     flag, kind = opt.flag, opt.kind
-    if kind == "count":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
-            raise ConfigError(f"{flag} must be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
+    if kind in ("count", "slots"):
+        low = int(kind == "count")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_COUNT:
+            raise ConfigError(f"{flag} must be a whole number from {low} to {MAX_COUNT:,}, got {value!r:.40}")
         return value
     if kind == "number":
         import math
@@ -192,6 +198,8 @@ class AnalysisOptions:
     ep: int = 1
     dp_attention: bool = False
     ep_skew: float = 1.0  # hetsim.workload.expert_parallel.EP_SKEW (a test holds them equal)
+    ep_redundant: int = 0
+    ep_shared_devices: int = 0
     spec: str | None = None
     interleave: int = 1
 
@@ -238,7 +246,9 @@ class AnalysisOptions:
         """The expert-parallel layout (checked against the model when the run is built)."""
         from hetsim.workload.expert_parallel import ExpertParallel
 
-        return ExpertParallel(self.ep, self.dp_attention, self.ep_skew)
+        return ExpertParallel(
+            self.ep, self.dp_attention, self.ep_skew, self.ep_redundant, self.ep_shared_devices
+        )
 
     def speculation(self) -> Speculation | None:
         """Speculative decoding (None: off)."""

@@ -130,3 +130,14 @@ def test_pareto_senses_come_from_the_spec_or_the_column(run_cli: Run, tmp_path: 
     assert r.code == 0 and "(max: given)" in " ".join(r.out.split())
     r = run_cli("explore", "pareto", str(out), "--x", "batch")
     assert r.code == 2 and "no better direction" in r.err
+
+
+def test_points_left_out_are_counted_with_their_reason(run_cli: Run, tmp_path: Path) -> None:
+    """Batches below --interleave are skipped, not fatal: the summary counts them under the
+    filter that removed them, with what that filter means."""
+    p = tmp_path / "spec.yaml"
+    p.write_text(yaml.safe_dump({"axes": {"model": "llama2-7b", "hardware": "h2m2", "batch": [1, 8],
+                                          "input_len": 256, "output_len": 16, "interleave": 4}}))  # fmt: skip
+    r = run_cli("explore", str(p), "--out", str(tmp_path / "store"), "--workers", "1")
+    assert r.code == 0, r.err
+    assert "applicable (policy, GEMM type or interleave cannot apply): 1" in " ".join(r.out.split())

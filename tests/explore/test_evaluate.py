@@ -131,6 +131,27 @@ def test_gemm_types_the_hardware_lacks_are_filtered_not_fatal() -> None:
         _eval({"axes": axes, "filters": ["divisible"]})
 
 
+def test_batches_below_the_interleave_are_left_out_not_fatal() -> None:
+    """A batch axis holding batches below ``interleave`` N (and a one-side device, where nothing
+    can interleave): 'applicable' leaves those points out, counted, and explores the rest at the
+    figures analyze gives; without that filter the run stops with the one-line error."""
+    axes = {"model": "llama2-70b", "hardware": ["h2m2", "h100-sxm"], "policy": "auto", "batch": [1, 2, 8, 64],
+            "input_len": 1024, "output_len": 32, "interleave": [1, 4], "ignore_capacity": True}  # fmt: skip
+    spec = parse_spec({"axes": axes, "filters": ["applicable"]})
+    cols, removed = Evaluator(spec).run(0, spec.n_points)
+    kept = set(
+        zip(cols["hardware"].tolist(), cols["interleave"].tolist(), cols["batch"].tolist(), strict=True)
+    )
+    assert kept == {*((hw, 1, b) for hw in ("h2m2", "h100-sxm") for b in (1, 2, 8, 64)), ("h2m2", 4, 8),
+                    ("h2m2", 4, 64)}  # fmt: skip
+    assert removed["applicable"] == 2 + 4  # h2m2's batches 1 and 2; every h100-sxm point (one side)
+    i = int(np.flatnonzero((cols["interleave"] == 4) & (cols["batch"] == 8))[0])
+    r = hetsim.analyze("llama2-70b", "h2m2", batch=8, input_len=1024, output_len=32, interleave=4)
+    assert cols["tpot_s"][i] == pytest.approx(r.tpot_s, rel=1e-9)
+    with pytest.raises(hetsim.HetsimError, match="cuts the batch into 4 sub-batches, but the batch is 1"):
+        _eval({"axes": {**axes, "hardware": "h2m2"}, "filters": []})
+
+
 def test_one_output_token_has_a_finite_rate_per_user() -> None:
     """One output token has no TPOT; its rate per user was inf (it topped every front): it is
     now that token over the end-to-end latency. Found by tests/explore/test_fuzz_explore.py."""

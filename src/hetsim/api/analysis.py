@@ -63,7 +63,8 @@ def _options(
     values = dict(options)
     ex = values.pop("experts", None)  # the records, as sim.inference takes them
     if ex is not None:
-        values.update(ep=ex.ep, dp_attention=ex.dp_attention, ep_skew=ex.skew)
+        values.update(ep=ex.ep, dp_attention=ex.dp_attention, ep_skew=ex.skew, ep_redundant=ex.redundant,
+                      ep_shared_devices=ex.shared_devices)  # fmt: skip
     sp = values.pop("speculation", None)
     if sp is not None:
         values["spec"] = f"{sp.method},k={sp.tokens},accept={sp.acceptance!r}" + (

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hetsim.explore import dry_run as dry_run
     from hetsim.explore import explore as explore
+    from hetsim.explore.evaluate import FILTER_REASONS as FILTER_REASONS
     from hetsim.explore.evaluate import design_columns as design_columns
     from hetsim.explore.pareto import pareto_mask as pareto_mask
     from hetsim.explore.pareto import plot_front as plot_front
@@ -38,6 +39,7 @@ _WHERE = {
     "varying_columns": "hetsim.explore.pareto",
     "read_results": "hetsim.explore.run",
     "BOUND_PATTERN": "hetsim.explore.spec",
+    "FILTER_REASONS": "hetsim.explore.evaluate",
     "Bound": "hetsim.explore.spec",
     "parse_spec": "hetsim.explore.spec",
     "connect": "hetsim.explore.sql",
@@ -57,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BOUND_PATTERN", "Bound", "Store", "connect", "design_columns", "dry_run", "execute", "explore",
-    "fetch_rows", "open_existing", "pareto_mask", "parse_spec", "plot_front", "read_results",
+    "BOUND_PATTERN", "FILTER_REASONS", "Bound", "Store", "connect", "design_columns", "dry_run", "execute",
+    "explore", "fetch_rows", "open_existing", "pareto_mask", "parse_spec", "plot_front", "read_results",
     "resolve_senses", "select_where", "varying_columns",
 ]  # fmt: skip

@@ -96,6 +96,8 @@ def analyze_cmd(
     ep: EpOption = 1,
     dp_attention: DpAttentionOption = False,
     ep_skew: EpSkewOption = None,
+    ep_redundant: Annotated[int, typer.Option(help=_help("ep_redundant"))] = 0,
+    ep_shared_devices: Annotated[int, typer.Option(help=_help("ep_shared_devices"))] = 0,
     spec: SpecOption = None,
     interleave: Annotated[int, typer.Option(help=_help("interleave"))] = 1,
 ) -> None:
@@ -118,7 +120,8 @@ def analyze_cmd(
         kv_dtype=kv_dtype, gemm_dtype=gemm_dtype, weight_group=weight_group, tp=tp, pp=pp, policy=policy,
         dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
         ignore_capacity=ignore_capacity, calibrated=not uncalibrated, ep=ep, dp_attention=dp_attention,
-        spec=spec, interleave=interleave, **({} if ep_skew is None else {"ep_skew": ep_skew}),
+        ep_redundant=ep_redundant, ep_shared_devices=ep_shared_devices, spec=spec, interleave=interleave,
+        **({} if ep_skew is None else {"ep_skew": ep_skew}),
     )  # fmt: skip
     for flag, path in (("--plot", plot), ("--plot-tiers", plot_tiers)):
         if path is not None:

@@ -136,6 +136,8 @@ def compare_cmd(
     ep: Annotated[int, typer.Option("--ep", help=_help("ep"))] = 1,
     dp_attention: Annotated[bool, typer.Option("--dp-attention", help=_help("dp_attention"))] = False,
     ep_skew: Annotated[float | None, typer.Option("--ep-skew", help=_help("ep_skew"))] = None,
+    ep_redundant: Annotated[int, typer.Option(help=_help("ep_redundant"))] = 0,
+    ep_shared_devices: Annotated[int, typer.Option(help=_help("ep_shared_devices"))] = 0,
     spec: Annotated[str | None, typer.Option("--spec", help=_help("spec"))] = None,
     interleave: Annotated[int, typer.Option(help=_help("interleave"))] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
@@ -162,7 +164,8 @@ def compare_cmd(
         tp=tp, pp=pp, batch=batch, input_len=input_len, output_len=output_len, policy=policy,
         dynamic=not static_placement, attention=attention, overlap=overlap, framework=framework,
         ignore_capacity=ignore_capacity, calibrated=not uncalibrated, ep=ep, dp_attention=dp_attention,
-        spec=spec, interleave=interleave, **({} if ep_skew is None else {"ep_skew": ep_skew}),
+        ep_redundant=ep_redundant, ep_shared_devices=ep_shared_devices, spec=spec, interleave=interleave,
+        **({} if ep_skew is None else {"ep_skew": ep_skew}),
     )  # fmt: skip
     if plot is not None:
         from hetsim.report.compare import plot_compare

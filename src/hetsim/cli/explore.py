@@ -91,7 +91,10 @@ def run_cmd(
     if as_json:
         print_json(summary)
         return
-    removed = ", ".join(f"{k}: {v:,}" for k, v in s.removed.items() if v) or "none"
+    from hetsim.api.explore import FILTER_REASONS as why
+
+    removed = ", ".join(f"{k}{f' ({why[k]})' if k in why else ''}: {v:,}" for k, v in s.removed.items() if v)
+    removed = removed or "none"
     console.print(
         f"{s.n_points:,} points ({s.chunks_run} of {s.n_chunks} chunks run now, {fmt_time(s.seconds)}); "
         f"{s.rows:,} rows in {s.out}; removed by filters: {removed}"

@@ -28,6 +28,7 @@ from hetsim.hardware.spec import Device
 from hetsim.options import AnalysisOptions
 from hetsim.placement.policies import check_name
 from hetsim.sim.inference import sweep
+from hetsim.sim.interleave import check_interleave
 from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
 from hetsim.workload.registry import get_model
@@ -42,17 +43,23 @@ TEXT_AXES = ("model", "hardware", "weight_dtype", "act_dtype", "kv_dtype", "gemm
              "overlap", "policy", "placed_policy", "framework", "dp_attention", "spec")  # fmt: skip
 # the analysis options a static group is evaluated with (hetsim.options), model and hardware aside
 OPTION_AXES = ("weight_dtype", "act_dtype", "kv_dtype", "gemm_dtype", "weight_group", "policy", "framework")
-INT_COLUMNS = ("tp", "pp", "ep", "interleave", "batch", "input_len", "output_len", "weight_group")
+INT_COLUMNS = ("tp", "pp", "ep", "ep_redundant", "ep_shared_devices", "interleave", "batch", "input_len",
+               "output_len", "weight_group")  # fmt: skip
 BOOL_AXES = ("dynamic", "ignore_capacity", "calibrated")
+# what each static filter removes (the summary line names it beside its count)
+FILTER_REASONS = {"fits": "does not fit", "divisible": "layout does not divide the model",
+                  "applicable": "policy, GEMM type or interleave cannot apply"}  # fmt: skip
 
 
 def experts_of(v: dict[str, Any]) -> ExpertParallel:
-    """A point's expert parallelism from its ``ep`` and ``dp_attention`` axes."""
+    """A point's expert parallelism from its ``ep``, ``dp_attention``, ``ep_skew`` and slot axes."""
     raw = v["dp_attention"]
     dp = ("on" if raw else "off") if isinstance(raw, bool) else str(raw).lower()
     if dp not in ("on", "off"):
         raise ConfigError(f"axis 'dp_attention': values must be 'on' or 'off', got {raw!r}")
-    return ExpertParallel(int(v["ep"]), dp == "on", float(v["ep_skew"]))
+    return ExpertParallel(
+        int(v["ep"]), dp == "on", float(v["ep_skew"]), int(v["ep_redundant"]), int(v["ep_shared_devices"])
+    )
 
 
 def speculation_of(v: dict[str, Any]) -> Speculation | None:
@@ -223,6 +230,12 @@ class Evaluator:
                 require_gemm_dtype(dev, prec)  # the one-line error naming the way out
             removed["applicable"] += idx.size
             return None
+        ok = _interleavable(int(v["interleave"]), dev, vec["batch"], "applicable" in s.static_filters)
+        if not ok.all():  # batches below the sub-batches, or one side: left out, the rest explored
+            removed["applicable"] += int((~ok).sum())
+            if not ok.any():
+                return None
+            idx, vec = idx[ok], {a: x[ok] for a, x in vec.items()}
         try:
             r = sweep(model, dev, vec["batch"], vec["input_len"], vec["output_len"], prec, tp=tp, pp=pp,
                       attention=v["attention"], overlap=v["overlap"], policy=v["policy"],
@@ -249,6 +262,8 @@ class Evaluator:
                 "tp": np.full(n, tp),
                 "pp": np.full(n, pp),
                 "ep": np.full(n, experts.ep),
+                "ep_redundant": np.full(n, experts.redundant),
+                "ep_shared_devices": np.full(n, experts.shared_devices),
                 "interleave": np.full(n, int(v["interleave"])),
                 "weight_group": np.full(n, prec.group_size),
             }
@@ -296,6 +311,15 @@ class Evaluator:
             sel = np.sort(top_k(cols, str(t["by"]), int(t.get("k", 10)), str(t.get("order", "min"))))
             cols = {c: x[sel] for c, x in cols.items()}
         return cols
+
+
+def _interleavable(sub_batches: int, dev: Device, batch: Array, filtered: bool) -> Array:
+    """Which batches ``interleave`` sub-batches apply to on ``dev`` (two or more sides, at least
+    one sequence a sub-batch); without the ``applicable`` filter the first miss is the error."""
+    ok = (batch >= sub_batches) & (len(dev.sides) > 1 or sub_batches == 1)
+    if not filtered and not ok.all():
+        check_interleave(sub_batches, dev, batch)
+    return np.asarray(ok, dtype=bool)
 
 
 def _size(spec: Spec, axis: str) -> int:

@@ -14,8 +14,8 @@ data types, ...) and each group is evaluated as one vectorised sweep.
 
 ``fits``: the footprint fits the memory (the placement's, for two-tier systems);
 ``divisible``: tp divides the heads and KV heads, pp at most the layers; ``applicable``: the
-placement policy can apply to the hardware (pim-attention needs memory-side compute) and the
-hardware has matrix units for the GEMM data type (no FP8 GEMMs on an A100).
+placement policy can apply (pim-attention needs memory-side compute), the hardware has matrix
+units for the GEMM type (no FP8 on an A100) and ``interleave`` N has 2+ sides and a batch >= N.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ AXES: dict[str, Any] = {
     "ep": 1,  # expert-parallel devices (MoE models; with tp = ep, or with dp_attention "on")
     "dp_attention": "off",  # "on": each EP device a data-parallel rank (batch per rank)
     "ep_skew": 1.0,  # busiest EP device's share over uniform routing (EP_SKEW)
+    "ep_redundant": 0,  # expert slots: redundant replicas of routed experts, devices given to shared ones
+    "ep_shared_devices": 0,
     "interleave": 1,  # decode sub-batches interleaved across the device's sides (1: off)
     "spec": "",  # speculative decoding, e.g. "mtp", "eagle,k=3,accept=0.8", "draft,draft=llama3.2-1b"
     # serving mode only (mode: serving; hetsim.serving.simulate_serving per point)
@@ -70,7 +72,8 @@ AXES: dict[str, Any] = {
 }
 SERVING_AXES = ("rate", "requests", "engine", "slo")
 STATIC_ONLY = ("batch", "pp", "attention", "overlap", "gemm_dtype", "weight_group", "dynamic", "framework",
-               "ignore_capacity", "calibrated", "interleave")  # fmt: skip
+               "ignore_capacity", "calibrated", "interleave", "ep_redundant",
+               "ep_shared_devices")  # fmt: skip
 MODES = ("static", "serving")
 INT_AXES = frozenset({"tp", "pp", "ep", "interleave", "batch", "input_len", "output_len", "requests"})
 VECTOR_AXES = ("batch", "input_len", "output_len")

@@ -79,15 +79,12 @@ class ExpertParallel:
             raise ConfigError(
                 "--dp-attention needs --ep 2 or more (the data-parallel ranks the experts span)"
             )
-        for name, v in (
-            ("redundant experts", self.redundant),
-            ("shared-expert devices", self.shared_devices),
-        ):
+        for name, v in (("--ep-redundant", self.redundant), ("--ep-shared-devices", self.shared_devices)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name} must be a whole number from 0, got {v!r}")
         if self.shared_devices and (not self.dp_attention or self.shared_devices >= self.ep):
             raise ConfigError(
-                f"{self.shared_devices} shared-expert devices need --dp-attention and fewer than the "
+                f"--ep-shared-devices {self.shared_devices} needs --dp-attention and fewer than the "
                 f"--ep {self.ep} devices (the rest hold the routed experts)"
             )
         if isinstance(self.tp, bool) or not isinstance(self.tp, int) or self.tp < 1:
@@ -120,15 +117,20 @@ class ExpertParallel:
         if not model.is_moe:
             raise ConfigError(f"--ep applies to mixture-of-experts models; {model.name} is dense (use --tp)")
         if (model.n_experts + self.redundant) % self.routed_devices:
+            less = f" less --ep-shared-devices {self.shared_devices}" if self.shared_devices else ""
+            plus = f" and --ep-redundant {self.redundant} replicas" if self.redundant else ""
             raise ConfigError(
-                f"{self.routed_devices} routed-expert devices do not divide the {model.n_experts} routed "
-                f"experts and {self.redundant} redundant replicas of {model.name}; choose a divisor"
-                if self.redundant or self.shared_devices
+                f"--ep {self.ep}{less}: {self.routed_devices} routed-expert devices do not divide the "
+                f"{model.n_experts} routed experts{plus} of {model.name}; choose a divisor"
+                if less or plus
                 else f"--ep {self.ep} does not divide the {model.n_experts} routed experts of "
                 f"{model.name}; choose a divisor"
             )
         if self.shared_devices and not model.n_shared_experts:
-            raise ConfigError(f"{model.name} has no shared experts to give {self.shared_devices} devices to")
+            raise ConfigError(
+                f"{model.name} has no shared experts to give --ep-shared-devices {self.shared_devices} "
+                "devices to; drop --ep-shared-devices"
+            )
         if self.dp_attention and (self.ep % tp or self.ep // tp < 2):
             raise ConfigError(
                 f"--dp-attention splits the --ep {self.ep} devices into data-parallel ranks of --tp {tp} "

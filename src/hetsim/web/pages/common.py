@@ -103,6 +103,10 @@ def option_fields(skip: tuple[str, ...] = (), ignore_capacity: bool = True) -> l
               help=BY_NAME["dp_attention"].help),
         Field("ep_skew", "EP load skew", "number", "", group="parallel",
               help="empty: balanced (1); " + BY_NAME["ep_skew"].help),
+        Field("ep_redundant", "redundant expert replicas", "number", 0, group="parallel",
+              help=BY_NAME["ep_redundant"].help),
+        Field("ep_shared_devices", "shared-expert devices", "number", 0, group="parallel",
+              help=BY_NAME["ep_shared_devices"].help),
         Field("spec", "speculative decoding", "text", "", group="engine", help=BY_NAME["spec"].help),
         Field("interleave", "interleaved sub-batches", "number", 1, group="parallel",
               help=BY_NAME["interleave"].help),
@@ -145,7 +149,7 @@ def _typed(kind: str, flag: str, raw: Any) -> Any:
             return float(str(raw).strip())
         except ValueError:
             raise ConfigError(f"{flag} must be a number, got {str(raw)[:40]!r}") from None
-    if kind not in ("count", "group"):
+    if kind not in ("count", "slots", "group"):
         return str(raw).strip()
     text = str(raw).strip()
     if isinstance(raw, bool) or not text.lstrip("+-").isdigit() or len(text) > 19:
