@@ -283,7 +283,8 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         required: tuple[str, ...] = ("model", "hardware", "rate", "input_len", "output_len")
         wrong = [a for a in STATIC_ONLY if a in axes_raw]
         if wrong:
-            raise ConfigError(f"axis {wrong[0]!r} has no meaning in serving mode (the engine batches)")
+            why = ("the engine batches", "serve-sim has no expert slots; use mode: static")["ep_" in wrong[0]]
+            raise ConfigError(f"axis {wrong[0]!r} has no meaning in serving mode ({why})")
     else:
         required = ("model", "hardware", "batch", "input_len", "output_len")
         wrong = [a for a in SERVING_AXES if a in axes_raw]
