@@ -186,6 +186,7 @@ def _search(
         "goodput_req_per_s": s.goodput_req_per_s,
         "criterion": what, "slo": limits, "slo_attainment_target": attainment,
         "offline_throughput_per_s": s.offline_throughput_per_s, "steady_state": s.steady_state,
+        "offline_capacity_steady": s.capacity_steady,
         "evaluations": [{"rate_per_s": j.rate_per_s, "attainment": j.attainment, "steady": j.steady,
                          "meets": j.meets} for j in s.evaluations],
         "note": s.note,
@@ -197,9 +198,9 @@ def _search(
         f"highest Poisson rate meeting {what}, in steady state: [bold]{s.max_rate_per_s:.3g} req/s[/] "
         f"(attainment {s.attainment:.1%}, goodput {s.goodput_req_per_s:.3g} req/s)"
     )
-    console.print(
-        f"offline capacity {s.offline_throughput_per_s:.3g} req/s (steady completion rate, all sent at once)"
-    )
+    how = "[yellow]not steady[/]: whole-run rate, the run is too short"
+    how = "steady completion rate, all sent at once" if s.capacity_steady else how
+    console.print(f"offline capacity {s.offline_throughput_per_s:.3g} req/s ({how})")
     if s.note:
         console.print(f"[yellow]note:[/] {s.note}")
 

@@ -18,7 +18,8 @@ by a few percent between 2,000 and 20,000 requests, and the result says when a l
 might allow a higher rate.
 
 The search brackets the answer between 0 and the offline capacity, the steady completion rate
-of all requests sent at once (completions between 10% and 90% of the run), which no open-loop
+of all requests sent at once (:func:`capacity`: measured after the first wave and before the
+drain; a run too short for that says so and brackets by its whole-run rate), which no open-loop
 rate can exceed, and bisects; every evaluation uses the same seed (common random numbers), so
 the answer is reproducible. The result says when the measuring window was too short to call a
 steady state (fewer than :data:`MIN_WINDOW` requests, or shorter than :data:`MIN_SPAN` mean
@@ -62,6 +63,7 @@ class RateSearch:
     evaluations: list[Judged] = field(default_factory=list)
     steady_state: bool = True  # the window at the answer was long enough to call it steady
     note: str = ""
+    capacity_steady: bool = True  # False: the offline run was too short; capacity is its whole-run rate
 
 
 def window(r: ServingResult) -> np.ndarray:
@@ -71,13 +73,23 @@ def window(r: ServingResult) -> np.ndarray:
     return (a >= lo) & (a <= hi)
 
 
-def capacity(r: ServingResult) -> float:
-    """Steady completion rate (requests/s): completions between 10% and 90% of the run."""
-    f = np.sort(r.finish_s[np.isfinite(r.finish_s)])
-    if len(f) < 10:
-        return r.request_throughput_per_s
-    i, j = int(0.1 * len(f)), int(0.9 * len(f))
-    return (j - i) / max(float(f[j] - f[i]), 1e-12) if f[j] > f[i] else r.request_throughput_per_s
+def capacity(r: ServingResult) -> tuple[float, bool]:
+    """(requests/s, steady): the completion rate of an offline run while the engine is full and
+    turned over, between the finish of the first wave (the requests started before any finished,
+    whose staggered admission makes their completions a transient) and the last start (then the
+    drain begins). A window holding fewer completions than that first wave has no steady state:
+    the whole-run rate (completed / duration, pulled below the steady rate by warm-up and drain)
+    is returned with ``steady`` False."""
+    ok = np.isfinite(r.finish_s)
+    if not np.any(ok):
+        return r.request_throughput_per_s, False
+    f, ft = r.finish_s[ok], r.first_token_s[ok]
+    wave = ft <= f.min()
+    t0, t1 = float(f[wave].max()), float(ft.max())
+    k = int(np.sum((f >= t0) & (f <= t1)))
+    if t1 > t0 and k >= max(int(wave.sum()), 10):
+        return k / (t1 - t0), True
+    return r.request_throughput_per_s, False
 
 
 def relaxation_s(rate: float, cap: float) -> float:
@@ -172,7 +184,11 @@ def max_rate(
                              output_len=output_len, mix=mix, max_context=max_context, seed=seed)  # fmt: skip
         return simulate_serving(model, hardware, reqs, **sim)
 
-    cap = capacity(run("offline", None))
+    cap, cap_steady = capacity(run("offline", None))
+    cap_note = "" if cap_steady else (
+        f"the offline run of {n_requests} requests is too short for a steady state (the engine never turned "
+        f"over after the first wave): capacity {cap:.3g} req/s is its whole-run rate; use more --requests"
+    )  # fmt: skip
     lo, hi = 0.0, cap
     evals: list[Judged] = []
     best: Judged | None = None
@@ -182,7 +198,7 @@ def max_rate(
     if not first.meets:
         why = "not in steady state" if not first.steady else f"attainment {first.attainment:.1%}"
         note = f"the SLOs are missed even at {cap * 1e-2:.3g} req/s ({why}){_impossible(low, sim)}"
-        return RateSearch(0.0, first.attainment, 0.0, cap, evals, first.steady, note)
+        return RateSearch(0.0, first.attainment, 0.0, cap, evals, first.steady, note, cap_steady)
     lo, best = cap * 1e-2, first
     for _ in range(iterations):
         mid = (lo + hi) / 2
@@ -212,7 +228,9 @@ def max_rate(
             f"{r0:.3g} req/s met the SLOs in this run but its queue needs {relaxation_s(r0, cap):,.0f} s "
             f"to settle, longer than the {span:,.0f} s measured; more --requests may allow a higher rate"
         )
-    return RateSearch(best.rate_per_s, best.attainment, best.goodput_req_per_s, cap, evals, long_enough, note)
+    note = "; ".join(x for x in (note, cap_note) if x)
+    return RateSearch(best.rate_per_s, best.attainment, best.goodput_req_per_s, cap, evals,
+                      long_enough and cap_steady, note, cap_steady)  # fmt: skip
 
 
 def max_rate_meeting_slo(
