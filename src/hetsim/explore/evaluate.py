@@ -31,6 +31,7 @@ from hetsim.sim.inference import sweep
 from hetsim.sim.interleave import check_interleave
 from hetsim.workload.expert_parallel import ExpertParallel
 from hetsim.workload.graph import Shard
+from hetsim.workload.model import ModelSpec
 from hetsim.workload.registry import get_model
 from hetsim.workload.speculation import Speculation
 
@@ -65,6 +66,14 @@ def experts_of(v: dict[str, Any]) -> ExpertParallel:
 def speculation_of(v: dict[str, Any]) -> Speculation | None:
     """A point's speculative decoding from its ``spec`` axis."""
     return Speculation.parse(str(v["spec"] or ""))
+
+
+def check_layout(model: ModelSpec, experts: ExpertParallel, speculation: Speculation | None, tp: int) -> None:
+    """Raise where the model cannot take a point's EP layout or drafter (no MTP modules, another
+    tokenizer): the checks static and serving points share under the ``divisible`` filter."""
+    experts.check(model, tp)
+    if speculation is not None:
+        speculation.drafter(model)
 
 
 def columns_of(spec: Spec) -> list[str]:
@@ -210,9 +219,7 @@ class Evaluator:
             try:
                 experts = experts_of(v)
                 Shard.of(model, tp)
-                experts.check(model, tp)
-                if speculation is not None:
-                    speculation.drafter(model)  # no MTP modules, another tokenizer
+                check_layout(model, experts, speculation, tp)
                 if pp > model.n_layers:
                     raise ConfigError("pp exceeds layers")
             except HetsimError:

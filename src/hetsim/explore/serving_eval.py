@@ -50,7 +50,7 @@ def serving_group(
 ) -> dict[str, Array] | None:
     """Rows of one group (equal model, hardware, parameters, tp, types, engine, policy)."""
     from hetsim.errors import HetsimError
-    from hetsim.explore.evaluate import experts_of, speculation_of
+    from hetsim.explore.evaluate import check_layout, experts_of, speculation_of
     from hetsim.explore.spec import param_column
     from hetsim.serving.api import simulate_serving
     from hetsim.serving.requests import make_requests
@@ -64,10 +64,7 @@ def serving_group(
     experts, speculation = experts_of(v), speculation_of(v)
     if "divisible" in s.static_filters:
         try:  # the EP layout over the experts, a drafter the model can have (serve-sim's checks)
-            m = get_model(v["model"])
-            experts.check(m, tp)
-            if speculation is not None:
-                speculation.drafter(m)
+            check_layout(get_model(v["model"]), experts, speculation, tp)
         except HetsimError:
             removed["divisible"] = removed.get("divisible", 0) + idx.size
             return None
