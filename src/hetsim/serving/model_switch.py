@@ -169,10 +169,8 @@ class SwitchingScheduler(Scheduler):
     def form(self, st: EngineState, t: float) -> Batch:
         umbrella = st.waiting
         assert isinstance(umbrella, _ByModel)
-        if len(umbrella):
-            head = umbrella.model[st.rid[umbrella.peek()]]
-            if head != self.active and not st.dec and not st.pf:
-                self._switch(st, head)
+        if len(umbrella) and not st.dec and not st.pf:  # drained: the oldest waiting request's model
+            self._switch(st, umbrella.model[st.rid[umbrella.peek()]])
         own = umbrella.subs.get(self.active)
         # the active model admits only while the oldest waiting request is its own
         drain = FifoQueue()
@@ -192,8 +190,6 @@ class SwitchingScheduler(Scheduler):
             if len(self.resident) >= self.slots:
                 self.resident.popitem(last=False)
             self.resident[to] = None
-            secs = self.model_bytes[to] / self.bandwidth_bytes_per_s
-            st.io_s += secs
-            self.switches += 1
-            self.switch_s += secs
+            st.io_s += (secs := self.model_bytes[to] / self.bandwidth_bytes_per_s)
+            self.switches, self.switch_s = self.switches + 1, self.switch_s + secs
         self.active = to
