@@ -15,7 +15,9 @@ from hetsim.serving.budget import get_pricer
 from hetsim.serving.loop import LoopLog, run_engine
 from hetsim.serving.model_switch import SwitchingScheduler
 from hetsim.serving.requests import RequestSet
-from hetsim.serving.schedulers import get_scheduler
+from hetsim.serving.schedulers import REGISTRY, get_scheduler
+from hetsim.serving.schedulers.base import Batch, Scheduler
+from hetsim.serving.state import EngineState, WaitQueue
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.registry import get_model
 
@@ -103,3 +105,45 @@ def test_bad_switch_inputs_are_refused() -> None:
         SwitchingScheduler(get_scheduler("fcfs"), ["a"], {"a": GB}, 0.0)
     with pytest.raises(ConfigError):
         SwitchingScheduler(get_scheduler("fcfs"), ["a"], {"a": GB}, 1e9, slots=0)
+
+
+class _OneModelAtATime(Scheduler):
+    """A wrapped scheduler that checks, at every batch it forms, that the running requests (and the
+    ones it was shown) name one model."""
+
+    name, summary, source = "spy", "", ""
+
+    def __init__(self, inner: Scheduler, models: list[str]) -> None:
+        self.inner, self.models, self.batches = inner, models, 0
+
+    def queue(self, st: EngineState) -> WaitQueue:
+        return self.inner.queue(st)
+
+    def victim(self, st: EngineState) -> int:
+        return self.inner.victim(st)
+
+    def form(self, st: EngineState, t: float) -> Batch:
+        shown = [st.rid[st.waiting.peek()]] if len(st.waiting) else []
+        running = {self.models[st.rid[i]] for i in (*st.dec, *st.pf)} | {self.models[r] for r in shown}
+        assert len(running) <= 1, running
+        batch = self.inner.form(st, t)
+        assert len({self.models[st.rid[i]] for i in (*st.dec, *st.pf)}) <= 1
+        self.batches += 1
+        return batch
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("blocks", [4000, 300])  # 300: tight, requests are preempted
+def test_every_scheduler_switches_one_model_at_a_time_and_serves_every_request(
+    name: str, blocks: int
+) -> None:
+    models = [["a", "b", "c"][k % 3] for k in range(60)]
+    reqs = _mix(60, 30.0, models, seed=2)
+    spy = _OneModelAtATime(get_scheduler(name), models)
+    sw = SwitchingScheduler(spy, models, {m: 16 * GB for m in "abc"}, 50e9)
+    log = _run(reqs, sw, blocks)
+    assert not log.truncated and np.all(np.isfinite(log.finish_s)) and spy.batches > 0
+    assert np.all(log.first_token_s >= reqs.arrival_s) and np.all(log.finish_s >= log.first_token_s)
+    assert 3 <= sw.switches and sw.switch_s == pytest.approx(sw.switches * 16 * GB / 50e9)
+    # the copies are time the engine spends: the run ends no sooner than all of them
+    assert np.max(log.finish_s) >= sw.switch_s
