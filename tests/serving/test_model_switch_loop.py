@@ -147,3 +147,15 @@ def test_every_scheduler_switches_one_model_at_a_time_and_serves_every_request(
     assert 3 <= sw.switches and sw.switch_s == pytest.approx(sw.switches * 16 * GB / 50e9)
     # the copies are time the engine spends: the run ends no sooner than all of them
     assert np.max(log.finish_s) >= sw.switch_s
+
+
+def test_a_prefix_cache_shared_across_models_is_refused() -> None:
+    two = np.zeros(2, dtype=np.int64)
+    reqs = RequestSet(
+        np.zeros(2), np.full(2, 256), np.full(2, 8), "offline", prefix_id=two, prefix_tokens=two + 128
+    )
+    eng = get_engine("vllm").with_(prefix_caching=True)
+    pricer = get_pricer(get_model("llama3-8b"), get_hardware("h100-sxm"), Precision(), eng, 1, 264)
+    sw = _switching(["a", "b"])
+    with pytest.raises(ConfigError, match="prefix caching off"):
+        run_engine(reqs, eng, pricer, total_blocks=4000, kv_bytes_per_token=1.0, scheduler=sw)

@@ -123,8 +123,7 @@ class _ByModel:
         return min((q.peek() for q in self.subs.values() if len(q)), key=self.st.arr.__getitem__)
 
     def pop(self) -> int:
-        i = self.peek()
-        return self.subs[self.model[self.st.rid[i]]].pop()
+        return self.subs[self.model[self.st.rid[self.peek()]]].pop()
 
     def __len__(self) -> int:
         return sum(len(q) for q in self.subs.values())
@@ -151,8 +150,7 @@ class SwitchingScheduler(Scheduler):
     source = "SN40L (Prabhakar et al., MICRO 2024): Samba-CoE's expert switching"
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.model) - set(self.model_bytes))
-        if unknown:
+        if unknown := sorted(set(self.model) - set(self.model_bytes)):
             raise ConfigError(f"no size for model {unknown[0]!r}; give model_bytes for every model named")
         if not self.bandwidth_bytes_per_s > 0 or min(self.model_bytes.values()) <= 0:
             raise ConfigError("switch bandwidth and model sizes must be positive")
@@ -161,6 +159,10 @@ class SwitchingScheduler(Scheduler):
         self.active = next(reversed(self.resident), "")
 
     def queue(self, st: EngineState) -> WaitQueue:
+        if st.cache is not None and len(set(self.model)) > 1:  # one model's prefix KV is not another's
+            raise ConfigError(
+                "model switching keeps no prefix cache across models: serve with prefix caching off"
+            )
         return _ByModel(self.model, st, {m: self.inner.queue(st) for m in self.model_bytes})
 
     def victim(self, st: EngineState) -> int:
