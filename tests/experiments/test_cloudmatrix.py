@@ -1,8 +1,9 @@
 """The CloudMatrix384 study (`hetsim reproduce cloudmatrix`): its figures pinned within 2%, its
 verdicts as they stand (a fix shows up as a test to update), and the physics of its decode
 curve: TPOT never falls as the batch grows, an SLO's pick meets it, a slower fabric is never
-faster, per NPU is two dies. The decode pool's all-to-alls run at the paper's measured operator
-rate, prefill on the link (the study's docstring)."""
+faster, per NPU is two dies. The decode pool's all-to-alls run as the paper's operators do (a
+cost per destination rank and per pair, solved at EP8 and EP256), prefill on the link, the HBM at
+the MLA operator's measured efficiency (the study's docstring)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,17 @@ from hetsim.experiments.study import Outcome
 
 # hetsim's figures when this study was written (tokens/s per NPU)
 PINNED = {
-    "prefill throughput per NPU": 8415.0,
-    "decode throughput per NPU, TPOT < 50 ms": 2303.0,
-    "decode throughput per NPU, TPOT < 15 ms": 818.0,
+    "prefill throughput per NPU": 8375.0,
+    "decode throughput per NPU, TPOT < 50 ms": 2488.0,
+    "decode throughput per NPU, TPOT < 15 ms": 411.0,
 }
-PINNED_TPOT_MS = {"96": 43.30, "24": 18.70, "8": 13.40}  # at the paper's batches per NPU
-# the 15 ms headline is missed: roofline kernels at the generic efficiency run the small-batch step
-# ~10% faster than the paper's, and the SLO then admits a larger batch (report.md)
+PINNED_TPOT_MS = {"96": 41.41, "24": 19.68, "8": 15.14}  # at the paper's batches per NPU
+# all three met; the 15 ms pick sits on a cliff: TPOT at batch 8 per NPU is 15.1 ms (paper 14.9), so
+# the SLO admits batch 6 (411 tokens/s, -24%); without the per-rank dispatch floor it was 818 (+52%)
 MET = {
     "prefill throughput per NPU": True,
     "decode throughput per NPU, TPOT < 50 ms": True,
-    "decode throughput per NPU, TPOT < 15 ms": False,
+    "decode throughput per NPU, TPOT < 15 ms": True,
 }
 
 
@@ -78,7 +79,7 @@ def test_the_measured_fabric_is_never_faster(outcome: Outcome) -> None:
         assert link["at_paper_batch"][b]["tpot_ms"] <= r["decode"]["at_paper_batch"][b]["tpot_ms"]
     assert all(math.isfinite(v) for v in (r["prefill"]["pass_s"], r["prefill"]["mfu"]))
     # the link alone moves the paper's EP256 dispatch faster than its measured operator
-    d = r["dispatch_ep256_us"]
+    d = r["operators_us"]["link_dispatch_ep256"]
     assert 7.3e6 / 196e9 * 1e6 < d["hetsim"] < d["paper"]
     assert 0 < r["prefill"]["mfu"] <= 1
 
@@ -91,3 +92,24 @@ def test_the_hardware_file_counts_a_die_and_one_ub_domain() -> None:
     assert dev.interconnect is not None and dev.interconnect.bandwidth_bytes_per_s == pytest.approx(196e9)
     assert dev.capacity_bytes == pytest.approx(64e9)
     assert dev.primary.memory.bandwidth_bytes_per_s == pytest.approx(1.6e12)
+
+
+def test_the_operator_fabric_reproduces_both_measured_points_and_has_a_floor(outcome: Outcome) -> None:
+    from hetsim.experiments.cloudmatrix.fabric import measured_fabric
+    from hetsim.hardware.loader import get_hardware
+
+    for ep in ("ep8", "ep256"):
+        row = outcome.results["operators_us"][ep]
+        assert row["hetsim"] == pytest.approx(row["paper"], rel=1e-9), ep
+    dev = get_hardware(cloudmatrix.HW)
+    lat = [measured_fabric(dev, ep).interconnect.latency_s for ep in (8, 32, 256, cloudmatrix.DECODE_EP)]
+    assert dev.interconnect is not None
+    assert lat == sorted(lat) and lat[0] > dev.interconnect.latency_s  # more ranks, a higher floor
+    w = outcome.results["link_fabric"]
+    assert w["measured_latency_us"] == pytest.approx(lat[-1] * 1e6)
+    # the floor is what moves the small-batch step: without it (the bare link) batch 8 is faster
+    fo, dec = outcome.results["fabric_only"], outcome.results["decode"]
+    assert w["at_paper_batch"]["8"]["tpot_ms"] < fo["at_paper_batch"]["8"]["tpot_ms"]
+    # the measured HBM efficiency (84.1%) is below the transferred one: every step is slower with it
+    for b in PINNED_TPOT_MS:
+        assert fo["at_paper_batch"][b]["tpot_ms"] < dec["at_paper_batch"][b]["tpot_ms"]

@@ -7,21 +7,28 @@ first copies the model in, evicting the least recently used one. The copy runs a
 migration does (:func:`hetsim.placement.migration.transfer_s`: the slowest of reading the
 capacity tier, the route between the two sides and writing the serving tier).
 
-This sits beside the serving loop, not in it: a request stream is replayed against the
-resident set in arrival order (the router serves one request at a time per device group), and
-each request's latency is its switch, if any, plus its own inference.
+:func:`replay` replays a request stream against the resident set in arrival order (the router
+serves one request at a time per device group). :class:`SwitchingScheduler` switches inside the
+serving loop (:func:`hetsim.serving.loop.run_engine`'s ``scheduler``): it wraps any scheduler and
+shows it only the active model's waiting requests. Once the oldest waiting request names another
+model, the active model admits no more; when its last request leaves the engine the model of the
+oldest waiting request becomes active, its copy (``model_bytes / bandwidth``, for a model not
+resident) charged to the next iteration as KV copies are. The models share one architecture
+(fine-tuned variants, as Samba-CoE's experts), so one pricer prices every iteration.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.placement.migration import transfer_bandwidth
 from hetsim.placement.topology import route
+from hetsim.serving.schedulers.base import Batch, FifoQueue, Scheduler
+from hetsim.serving.state import EngineState, WaitQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +102,96 @@ def replay(requested: Sequence[str], slots: int, warm: Sequence[str] = ()) -> li
             resident[name] = None
         hits.append(hit)
     return hits
+
+
+@dataclass(slots=True)
+class _ByModel:
+    """The waiting queue of a switching engine: one queue per model (the wrapped scheduler's
+    kind); its length counts them all, so the loop never idles while another model waits."""
+
+    model: Sequence[str]  # per request id
+    st: EngineState
+    subs: dict[str, WaitQueue]
+
+    def push(self, i: int) -> None:
+        self.subs[self.model[self.st.rid[i]]].push(i)
+
+    def push_front(self, i: int) -> None:
+        self.subs[self.model[self.st.rid[i]]].push_front(i)
+
+    def peek(self) -> int:
+        return min((q.peek() for q in self.subs.values() if len(q)), key=self.st.arr.__getitem__)
+
+    def pop(self) -> int:
+        return self.subs[self.model[self.st.rid[self.peek()]]].pop()
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.subs.values())
+
+
+@dataclass(slots=True)
+class SwitchingScheduler(Scheduler):
+    """``inner`` serving one active model at a time (the module docstring). ``model``: each
+    request's model; ``model_bytes``: each model's weights on this instance; ``slots``: models
+    the serving tier holds at once (least recently used evicted); ``warm``: resident at start."""
+
+    inner: Scheduler
+    model: Sequence[str]
+    model_bytes: Mapping[str, float]
+    bandwidth_bytes_per_s: float
+    slots: int = 1
+    warm: Sequence[str] = ()
+    switches: int = 0
+    switch_s: float = 0.0
+    active: str = ""
+    resident: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    name = "switching"
+    summary = "one model active at a time, its weights copied in from the capacity tier"
+    source = "SN40L (Prabhakar et al., MICRO 2024): Samba-CoE's expert switching"
+
+    def __post_init__(self) -> None:
+        if unknown := sorted(set(self.model) - set(self.model_bytes)):
+            raise ConfigError(f"no size for model {unknown[0]!r}; give model_bytes for every model named")
+        if not self.bandwidth_bytes_per_s > 0 or min(self.model_bytes.values()) <= 0:
+            raise ConfigError("switch bandwidth and model sizes must be positive")
+        replay([], self.slots)  # the slot count's check
+        self.resident = OrderedDict((m, None) for m in list(self.warm)[-self.slots :])
+        self.active = next(reversed(self.resident), "")
+
+    def queue(self, st: EngineState) -> WaitQueue:
+        if st.cache is not None and len(set(self.model)) > 1:  # one model's prefix KV is not another's
+            raise ConfigError(
+                "model switching keeps no prefix cache across models: serve with prefix caching off"
+            )
+        return _ByModel(self.model, st, {m: self.inner.queue(st) for m in self.model_bytes})
+
+    def victim(self, st: EngineState) -> int:
+        return self.inner.victim(st)
+
+    def form(self, st: EngineState, t: float) -> Batch:
+        umbrella = st.waiting
+        assert isinstance(umbrella, _ByModel)
+        if len(umbrella) and not st.dec and not st.pf:  # drained: the oldest waiting request's model
+            self._switch(st, umbrella.model[st.rid[umbrella.peek()]])
+        own = umbrella.subs.get(self.active)
+        # the active model admits only while the oldest waiting request is its own
+        drain = FifoQueue()
+        shown: WaitQueue = own if own is not None and len(own) and umbrella.peek() == own.peek() else drain
+        st.waiting = shown
+        try:
+            return self.inner.form(st, t)
+        finally:
+            st.waiting = umbrella
+            for i in reversed(drain):  # preempted while the model drains: back to its own queue
+                umbrella.push_front(i)
+
+    def _switch(self, st: EngineState, to: str) -> None:
+        if to in self.resident:
+            self.resident.move_to_end(to)
+        else:
+            if len(self.resident) >= self.slots:
+                self.resident.popitem(last=False)
+            self.resident[to] = None
+            st.io_s += (secs := self.model_bytes[to] / self.bandwidth_bytes_per_s)
+            self.switches, self.switch_s = self.switches + 1, self.switch_s + secs
+        self.active = to
