@@ -21,9 +21,9 @@ KNOWN_MISSES = {
     "kept weight reads 2.125 bits per weight; the published 164 token/s implies under 1.7",
     ("accllm", "energy efficiency over FlightLLM"): "2.80x, just under 2.85: the throughput ratio times the "
     "published 45 W / 33 W",
-    ("melange", "smallest saving over a single-type fleet, Arena"): "1.5% (A10G at 16 req/s) vs 15%: hetsim's "
-    "A10G is the cheapest per request on 98% of Arena's requests, so an A10G-only fleet is within rounding "
-    "of the mix",
+    ("melange", "smallest saving over a single-type fleet, Arena"): "1.5% (A10G at 16 req/s) vs 15%: "
+    "hetsim's A10G is the cheapest per request on 98% of Arena's requests, so an A10G-only fleet is "
+    "within rounding of the mix",
     ("melange", "smallest saving over a single-type fleet, PubMed"): "0.2% (A100 at 32 req/s) vs 15%: the "
     "A100 is the cheapest per request on 98% of PubMed's requests",
     ("melange", "largest saving over a single-type fleet, mixed"): "68% (H100 at 1 req/s) vs 51%: 2 L4 + "
