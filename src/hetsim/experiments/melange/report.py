@@ -142,5 +142,5 @@ def sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         ("The A10G against a published vLLM throughput", a10g),
         ("Fleets per dataset and request rate", tuple(body)),
         ("The chosen mixes re-simulated (each GPU type serving its share)", tuple(check)),
-        ("Profile: largest req/s per GPU within the SLO", tuple(prof_rows)),
+        ("Profile: the released profiler's req/s per GPU and bucket (mean of its draws)", tuple(prof_rows)),
     )
