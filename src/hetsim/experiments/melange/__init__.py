@@ -3,9 +3,10 @@ that serves Llama-2-7B under a TPOT SLO for ≥ 99.5% of requests, against the c
 GPU type. Published: up to 77% (short requests, Chatbot Arena), 33% (long, PubMed) and 51%
 (mixed) lower cost.
 
-Pipeline, as the paper's: (1) cut each dataset's requests into size buckets; (2) profile per
-GPU type and bucket the largest request rate one GPU sustains within the SLO, here with
-hetsim's serving simulator (``profile.py``); (3) per request rate, solve the bin-packing
+Pipeline, as the paper's released code: (1) cut each dataset's requests into the released
+profiler's size buckets; (2) profile per GPU type and bucket the released profiler's figure (the
+largest throughput of its 10-request runs at 1-32 req/s that meet the SLO), here with hetsim's
+serving simulator (``profile.py``); (3) per request rate, solve the bin-packing
 integer program over slices of the buckets (:func:`hetsim.cost.fleet.cheapest_fleet`) with the
 paper's rental prices (``prices.yaml``), and compare with the best single type; (4) check the
 chosen mix by simulating each GPU's share of it.
