@@ -3,9 +3,10 @@ that serves Llama-2-7B under a TPOT SLO for ≥ 99.5% of requests, against the c
 GPU type. Published: up to 77% (short requests, Chatbot Arena), 33% (long, PubMed) and 51%
 (mixed) lower cost.
 
-Pipeline, as the paper's: (1) cut each dataset's requests into size buckets; (2) profile per
-GPU type and bucket the largest request rate one GPU sustains within the SLO, here with
-hetsim's serving simulator (``profile.py``); (3) per request rate, solve the bin-packing
+Pipeline, as the paper's released code: (1) cut each dataset's requests into the released
+profiler's size buckets; (2) profile per GPU type and bucket the released profiler's figure (the
+largest throughput of its 10-request runs at 1-32 req/s that meet the SLO), here with hetsim's
+serving simulator (``profile.py``); (3) per request rate, solve the bin-packing
 integer program over slices of the buckets (:func:`hetsim.cost.fleet.cheapest_fleet`) with the
 paper's rental prices (``prices.yaml``), and compare with the best single type; (4) check the
 chosen mix by simulating each GPU's share of it.
@@ -13,12 +14,14 @@ chosen mix by simulating each GPU's share of it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hetsim.experiments.melange import profile as prof
+from hetsim.experiments.melange import report
 from hetsim.experiments.study import Figure, Knob, Outcome, Target
 
 HERE = Path(__file__).parent
@@ -131,11 +134,13 @@ def fleets(
 
 def _bars(rows: list[dict[str, Any]], types: tuple[str, ...]) -> list[dict[str, Any]]:
     """The paper's plotted bars: per request rate and plotted single-type baseline, the saving of
-    the cheapest mix against that fleet (1 - mix cost / single-type cost)."""
+    the cheapest mix against that fleet (1 - mix cost / single-type cost). A type that cannot
+    serve some bucket within the SLO has no fleet, so no bar."""
     return [
         {"rate": r["rate"], "type": g, "saving": 1 - r["mix_usd_per_hour"] / r["single_usd_per_hour"][g]}
         for r in rows
         for g in types
+        if math.isfinite(r["single_usd_per_hour"][g])
     ]
 
 
@@ -158,6 +163,8 @@ def run() -> Outcome:
     vs = {
         ds: {
             g: float(np.mean([1 - r["mix_usd_per_hour"] / r["single_usd_per_hour"][g] for r in rows]))
+            if all(math.isfinite(r["single_usd_per_hour"][g]) for r in rows)
+            else None  # the type cannot serve every bucket: no single-type fleet
             for g in price
         }
         for ds, rows in per.items()
@@ -183,6 +190,8 @@ def run() -> Outcome:
             ds: {str(reps[k]): float(s[k]) for k in reps if s[k] > 0} for ds, s in shares.items()
         },
         "mix_check": checked,
+        "cheapest_share": cheapest_share(shares, max_rates, price),
+        "a100_over_a10g": {ds: _ratio(sh, max_rates["a100"], max_rates["a10g"]) for ds, sh in shares.items()},
         "slo_tpot_s": SLO_S,
         "a10g_check": prof.a10g_check(),
     }
@@ -195,8 +204,8 @@ def run() -> Outcome:
         _knobs(book),
         _assumptions(),
         tuple(presets.values()),
-        _misses(results),
-        _sections(results),
+        report.misses(results, TARGETS),
+        report.sections(results),
         (_figure(per),),
     )
 
@@ -218,8 +227,11 @@ def _knobs(book: dict[str, dict[str, Any]]) -> tuple[Knob, ...]:
         ),
         Knob(
             "buckets",
-            f"input edges {prof.INPUT_EDGES}, output edges {prof.OUTPUT_EDGES}",
-            "assumed: the released README's kind of ranges ('1-25, 25-100, 100-250, ...'), coarser",
+            f"input edges {prof.INPUT_EDGES}, output edges {prof.OUTPUT_EDGES}; each profiled at its "
+            "upper edges (the last input bucket at the longest prompt drawn), within the 4,096-token context",
+            "paper: melange-release profiling/benchmark-launcher.sh profiles lengths 25, 100, 250, 500, "
+            "1000 and 2000 and its README's buckets are '1-25, 25-100, 100-250, ...'; the bucket past "
+            "2,000 input tokens is assumed (PubMed's prompts reach 3,584)",
         ),
         Knob("slice factor", str(SLICE_FACTOR), "paper: melange-release README, '4 is sufficient'"),
         Knob("Arena lengths", f"{prof.ARENA.input_len} / {prof.ARENA.output_len}", prof.ARENA.source),
@@ -227,8 +239,13 @@ def _knobs(book: dict[str, dict[str, Any]]) -> tuple[Knob, ...]:
         Knob("mixed", "80% Arena + 20% PubMed", "paper: the released plots Mixed_80_20_*.png"),
         Knob(
             "profiling",
-            f"{prof.PROFILE_REQUESTS} Poisson requests per run, {prof.BISECTIONS} bisections",
-            "assumed: enough to place a rate within a few percent",
+            f"{prof.RELEASED_REQUESTS} Poisson requests per run at "
+            + ", ".join(f"{r:g}" for r in prof.RELEASED_RATES)
+            + " req/s; a bucket's figure is the largest requests / (first send to last completion) "
+            "of the runs whose requests all meet the SLO",
+            "paper: melange-release profiling/benchmark-launcher.sh (TOTAL=10, rates 1-32) and "
+            "gpu-benchmark.py's 'Request Throughput'; the README feeds the solver each GPU's "
+            "'profiled maximum throughput (in requests/s)'",
         ),
     ]
     return tuple(out)
@@ -237,126 +254,37 @@ def _knobs(book: dict[str, dict[str, Any]]) -> tuple[Knob, ...]:
 def _assumptions() -> tuple[str, ...]:
     return (
         "Each GPU is one replica (tensor parallelism 1); the A100 and H100 are the SXM presets.",
-        "A bucket is served at its representative size (the median request in it); a GPU's load is the "
-        "sum of its slices' rate / max rate, the paper's linear load model; the chosen mix is then "
-        "re-simulated.",
+        "A bucket is served at its profiled size (its upper edges); a GPU's load is the sum of its "
+        "slices' rate / profiled throughput, the paper's linear load model; the chosen mix is then "
+        "re-simulated with Poisson arrivals at its shares' rates.",
+        "The profiled throughput is the released profiler's: what one GPU completes of a 10-request "
+        "run, the last requests' decode included, which is below the rate it sustains within the SLO. "
+        "A GPU type that misses the SLO for some bucket has no single-type fleet (no bar).",
         "Prices are per GPU-hour on demand; a fleet's cost is GPUs x price, as in the paper's ILP.",
     )
 
 
-def _off(ck: dict[str, float], variant: str) -> str:
-    """A variant's req/s against the published A10G figure, as a signed percentage."""
-    return f"{ck[f'{variant}_req_per_s'] / ck['published_req_per_s'] - 1:+.0%}"
-
-
-def _misses(r: dict[str, Any]) -> dict[str, str]:
-    out, ck = {}, r["a10g_check"]
-    for t in TARGETS:
-        ds = t.key.split(".")[1]
-        bars = r["bars"][ds]
-        if t.key.startswith("saving."):
-            b = max(bars, key=lambda x: x["saving"])
-        else:
-            b = min((x for x in bars if x["saving"] > 1e-9), key=lambda x: x["saving"])
-        row = next(x for x in r["fleets"][ds] if x["rate"] == b["rate"])
-        mix = ", ".join(f"{n}× {g}" for g, n in row["mix"].items())
-        out[t.name] = (
-            f"hetsim's bar is {b['type']}-only at {b['rate']:g} req/s: the cheapest mix there is {mix} "
-            f"(${row['mix_usd_per_hour']:.2f}/h) against ${row['single_usd_per_hour'][b['type']]:.2f}/h. "
-            "The fleets follow the types' requests per second within the SLO, which here come from "
-            "hetsim's serving simulation of each GPU (the profile table), not the paper's measured vLLM "
-            "profiles: the paper's bars imply its Mélange needed an L4 and an A10G for Arena at 1 req/s "
-            "and a whole A100 for the mixed set at 1 req/s, where hetsim's small GPUs serve those rates "
-            "alone, so hetsim's savings at low rates run higher and its smallest ones lower. Checked "
-            "against a published vLLM benchmark of one A10G, hetsim's A10G serves "
-            f"{ck['hetsim_req_per_s']:.2f} req/s where {ck['published_req_per_s']:.2f} were measured "
-            f"({_off(ck, 'hetsim')}; the section 'The A10G against a published vLLM throughput')."
-        )
+def cheapest_share(
+    shares: dict[str, Any], max_rates: dict[str, dict[int, float]], price: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Per dataset and GPU type, the share of its requests in buckets where that type serves a
+    request per second for the fewest dollars (price / profiled req/s)."""
+    out: dict[str, dict[str, float]] = {}
+    for ds, sh in shares.items():
+        acc = dict.fromkeys(price, 0.0)
+        for k in max_rates[next(iter(max_rates))]:
+            if sh[k] > 0:
+                per = {g: price[g] / max_rates[g][k] if max_rates[g][k] > 0 else math.inf for g in price}
+                acc[min(per, key=lambda g: per[g])] += float(sh[k])
+        out[ds] = acc
     return out
 
 
-def _sections(r: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    body: list[str] = []
-    for ds, rows in r["fleets"].items():
-        body += [
-            f"**{ds}**",
-            "",
-            "| req/s | cheapest mix | $/h | best single | $/h | saving |",
-            "|---|---|---|---|---|---|",
-        ]
-        for x in rows:
-            mix = ", ".join(f"{n}× {g}" for g, n in x["mix"].items())
-            best = x["best_single"]
-            body.append(
-                f"| {x['rate']:g} | {mix} | {x['mix_usd_per_hour']:.2f} | {best} | "
-                f"{x['single_usd_per_hour'][best]:.2f} | {x['saving']:.0%} |"
-            )
-        body.append("")
-    check = ["| dataset | rate | mix | lowest SLO attainment of its GPUs |", "|---|---|---|---|"]
-    for ds, c in r["mix_check"].items():
-        check.append(f"| {ds} | {c['rate']:g} | {c['mix']} | {c['attainment']:.3f} |")
-    prof_rows = [
-        "| bucket (input, output) | " + " | ".join(r["profile_req_per_s"]) + " |",
-        "|---" * (len(r["profile_req_per_s"]) + 1) + "|",
-    ]
-    keys = list(next(iter(r["profile_req_per_s"].values())))
-    for k in keys:
-        prof_rows.append(
-            f"| {k} | " + " | ".join(f"{m[k]:.2f}" for m in r["profile_req_per_s"].values()) + " |"
-        )
-    reading = [
-        "The released 120 ms plots (tyler-griggs/melange-release docs/images/*_120-1.png) draw, per "
-        "request rate, each single-type fleet's cost relative to Mélange's; the published ranges are their "
-        "smallest and largest bars. Arena at 1 req/s checks it against the prices: bars of 4.4 (H100), "
-        "2.15 (A100), 1.18 (A10G) and 1.23 (L4) are one H100, one A100, two A10G and three L4 over a "
-        "$1.71/h Mélange fleet (one L4 and one A10G): 77% and 15%, the range's two ends. PubMed and the "
-        "mixed set plot only the H100 and A100 fleets; the mixed plot's 1.0 bar (A100-only at 1 req/s, "
-        "where Mélange is one A100) is no saving and is not the 13%. hetsim's bars, the same way:",
-        "",
-    ]
-    for ds, bars in r["bars"].items():
-        cells = ", ".join(f"{b['type']} @ {b['rate']:g}: {b['saving']:.0%}" for b in bars)
-        reading.append(f"- **{ds}**: {cells}")
-    reading += [
-        "",
-        "The earlier reading of the ranges, each type's saving averaged over the rates (costliest and "
-        "cheapest type), and the saving against the best single type at each rate:",
-        "",
-        "| dataset | "
-        + " | ".join(f"vs {g}" for g in next(iter(r["saving_vs"].values())))
-        + " | vs the best single type at each rate (largest) |",
-        "|---" * (len(next(iter(r["saving_vs"].values()))) + 2) + "|",
-    ]
-    for ds, v in r["saving_vs"].items():
-        reading.append(
-            f"| {ds} | "
-            + " | ".join(f"{x:.0%}" for x in v.values())
-            + f" | {r['saving_vs_best_single'][ds]:.0%} |"
-        )
-    ck = r["a10g_check"]
-    a10g = (
-        "neuralmagic/nm-vllm's benchmark CI (vLLM 0.4-era, April-May 2024) runs benchmark_throughput on "
-        "one A10G: Llama-2-7B-chat fp16, 1,000 prompts of 256 + 128 tokens, max_model_len 4096: "
-        f"{ck['published_req_per_s']:.2f} prompts/s. hetsim's vLLM engine on the a10g preset, the same "
-        f"requests offline: {ck['hetsim_req_per_s']:.2f} req/s ({_off(ck, 'hetsim')}; KV cache "
-        f"{ck['kv_blocks']:.0f} "
-        "blocks of 16 tokens). Nothing is fitted on this row. Two of the preset's figures are candidates, "
-        "neither changed here: its memory is the nominal 24 GiB where the driver leaves 22,731 MiB "
-        "(the preset's own note), and it derives the tensor peak (140 TFLOPS FP16) from the A10 "
-        "datasheet's per-SM rate where third-party spec tables list about 70 (no NVIDIA or AWS figure "
-        "was found). With the usable memory: "
-        f"{ck['usable_memory_req_per_s']:.2f} req/s ({_off(ck, 'usable_memory')}); at half the tensor "
-        f"peak: {ck['half_tensor_req_per_s']:.2f} ({_off(ck, 'half_tensor')}); both: "
-        f"{ck['both_req_per_s']:.2f} ({_off(ck, 'both')}). hetsim's A10G serves more than "
-        "the measured one, the direction of this study's misses.",
-    )
-    return (
-        ("How the headline is read", tuple(reading)),
-        ("The A10G against a published vLLM throughput", a10g),
-        ("Fleets per dataset and request rate", tuple(body)),
-        ("The chosen mixes re-simulated (each GPU type serving its share)", tuple(check)),
-        ("Profile: largest req/s per GPU within the SLO", tuple(prof_rows)),
-    )
+def _ratio(share: Any, a: dict[int, float], b: dict[int, float]) -> float:
+    """Request-weighted geometric mean of a / b over the buckets a dataset uses."""
+    keys = [k for k in a if share[k] > 0 and a[k] > 0 and b[k] > 0]
+    w = np.array([share[k] for k in keys])
+    return float(np.exp(np.sum(w * np.log([a[k] / b[k] for k in keys])) / np.sum(w)))
 
 
 def _figure(per: dict[str, Any]) -> Figure:
