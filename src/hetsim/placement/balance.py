@@ -62,16 +62,14 @@ def _flat(dev: Device, s: int) -> bool:
     return (s == 0 and dev.kernels is not None) or dev.sides[s].memory.efficiency.values == (1.0,)
 
 
-def weight_balance(
-    dev: Device, kernels: tuple[tuple[Num, float, Num], ...], sides: list[int], b: float
-) -> Num:
+def weight_balance(dev: Device, kernels: tuple[tuple[Num, Num, Num], ...], sides: list[int], b: float) -> Num:
     """The one share of every weight group that minimises the weights' read time: each
     kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
     size: the route's latency per kernel moves it up, the local reads that do not scale with
     the share — activations, split-K partials — move it down), and the sum over kernels is
     piecewise linear, so its minimum is the kernel balance at which the summed slope turns
     non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
-    ``kernels``: (weight bytes of one, kernels per step, fixed seconds), see
+    ``kernels``: (weight bytes of one, kernels per step (weighted), fixed seconds), see
     ``Problem.weight_kernels``; bytes and seconds may be arrays over configurations, and
     each configuration's share is found from its own kernels alone."""
     if not kernels:

@@ -68,7 +68,7 @@ class Problem:
     # split-K partials) and the number of kernels per step that read the KV cache: offload's
     # balance is found per kernel (:func:`balance`, :func:`weight_balance`); empty / 0: from
     # the bandwidths alone
-    weight_kernels: tuple[tuple[Num, float, Num], ...] = ()
+    weight_kernels: tuple[tuple[Num, Num, Num], ...] = ()
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
