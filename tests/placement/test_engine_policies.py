@@ -3,6 +3,7 @@ the page cache or not for disk-backed weights, and transfers with or without pre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,18 @@ def test_every_layer_weight_leaves_the_primary(name: str) -> None:
         assert all(float(pl.groups[g].shares[1]) == 1.0 for g in ("qkv", "fc"))
     used = usage_bytes(p, pl)
     assert sum(float(u) for u in used) / GB == pytest.approx(63.5, rel=1e-12)
+
+
+def test_an_engine_without_prefetch_keeps_its_kv_whole_on_the_primary() -> None:
+    """Reading a spilled part after the local one, it gains nothing from a split while the KV
+    cache fits; the prefetching fill (above) keeps offload's balanced share instead."""
+    dev = hetsim.get_hardware("flexgen-t4")
+    p = dataclasses.replace(_problem(dev), overlap_transfers=False)
+    kv = get_policy("layer-offload")(p).placement.groups["attention"]
+    assert float(kv.shares[0]) == 1.0
+    big = dataclasses.replace(p, resident={**p.resident, "attention": 40 * GB})  # more than the GPU holds
+    kv = get_policy("layer-offload")(big).placement.groups["attention"]
+    assert 0.0 < float(kv.shares[0]) < 1.0 and float(kv.shares[1]) > 0.0
 
 
 def test_page_cache_spill_goes_to_the_drive_only_past_host_dram() -> None:

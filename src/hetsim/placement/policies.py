@@ -75,6 +75,7 @@ class Problem:
     evaluate_groups: Callable[[Placement], Mapping[str, npt.NDArray[np.float64]]] | None = None
     # the closed-form policies the oracle weighs beside its split search (None: all of them)
     oracle_candidates: tuple[str, ...] | None = None
+    overlap_transfers: bool = True  # the engine prefetches what it streams (Serving.overlap_transfers)
 
     def capacity(self, s: int) -> float:
         return self.device.sides[s].memory.capacity_bytes

@@ -198,6 +198,8 @@ class Pricer:
             tokens = full
         b, kvpt = self.B, self.kvpt
         p = problem(self.dev, self.weights, b * tokens * kvpt, self.ws, phase, b * full * kvpt)
+        if not self.overlap_transfers:
+            p = dataclasses.replace(p, overlap_transfers=False)
         if self.kernel_sizes[1] and self.weight_target is not None:
             own = (split or phase) == "prefill" and self.prefill_target is not None
             target = self.prefill_target if own else self.weight_target
