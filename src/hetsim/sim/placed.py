@@ -267,10 +267,11 @@ class Pricer:
         self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec, self.n)
         if self.kernel_sizes[1] and len(sides) > 1:
             b = balance(self.dev, sides)
-            self.weight_target = weight_balance(self.dev, self.kernel_sizes[0], sides, b)
+            memo: list[tuple[Num, Num, Num, Num]] = []  # the kernels' balances, for both phases
+            self.weight_target = weight_balance(self.dev, self.kernel_sizes[0], sides, b, memo)
             if prefill_ops is not None:
                 pre = kernel_sizes(prefill_ops, self.dev, self.prec, self.n, weigh=True)[0]
-                self.prefill_target = weight_balance(self.dev, pre, sides, b)
+                self.prefill_target = weight_balance(self.dev, pre, sides, b, memo)
         self.shared["plan"] = (self.kernel_sizes, self.weight_target, self.prefill_target)
 
     def phase(self, ops: list[Op], phase: str, tokens: Num) -> PricedPhase:

@@ -68,19 +68,19 @@ def kernel_sizes(
         if not np.any(kb > 0):
             continue
         shape = np.shape(op.weight_bytes)
-        part = dataclasses.replace(
-            op, weight_bytes=b * kb.reshape(shape) if shape else b * float(kb[0]), count=1
-        )
-        kw: dict[str, Any] = {"kernels": dev.kernels, "vector": side.unit_for("vector")}
-        c = op_cost(part, side.unit_for(op.prefers), side.memory, prec, **kw)
+        w: Num = b * kb.reshape(shape) if shape else b * float(kb[0])
+        if weigh:  # a second row, its weight 0.1% larger: the time's slope in the memory phase
+            w = np.multiply.outer(np.array([1.0, 1.001]), b * kb)  # (2, n)
+        part = dataclasses.replace(op, weight_bytes=w, count=1)
+        c = op_cost(part, side.unit_for(op.prefers), side.memory, prec, kernels=dev.kernels,
+                    vector=side.unit_for("vector"))  # fmt: skip
+        m_s, t_s = (np.asarray(x, dtype=float) for x in (c.memory_s, c.time_s))
         bw0 = achieved_bandwidth(dev, 0, b * kb)
-        mem = per_config(c.memory_s, n)  # (n,): not per context
+        mem = per_config(m_s[0] if weigh else m_s, n)  # (n,): not per context
         fixed = np.maximum(mem - b * kb / bw0, 0.0)
         reps: Num = float(op.count)
-        if weigh:  # the time's slope in the memory phase: its memory phase 0.1% longer
-            longer = op_cost(part, side.unit_for(op.prefers), side.memory, prec,
-                             memory_floor_s=np.asarray(c.memory_s) * 1.001, **kw)  # fmt: skip
-            slope = per_config(np.asarray(longer.time_s) - c.time_s, n) / np.maximum(1e-3 * mem, 1e-300)
+        if weigh:
+            slope = per_config(t_s[1] - t_s[0], n) / np.maximum(per_config(m_s[1] - m_s[0], n), 1e-300)
             reps = op.count * np.clip(slope, 1e-3, 1.0)
         out.append((kb, reps, fixed))
     kv = sum(op.count for op in ops if group_of(op) == "attention")
