@@ -93,7 +93,8 @@ def remaps(pricer: Pricer, pre: PricedPhase, dec: PricedPhase) -> tuple[Migratio
         what = _resplit(names[0], pre.placement, dec.placement)
         what = what or _gained(names, pre.placement, dec.placement) or "re-placed for the decode"
         if float(secs[0]) < float(whole[0]):
-            what += f" ({float(whole[0] - secs[0]):.3g} s of {float(whole[0]):.3g} s under the prefill)"
+            hid, took = 1e3 * float(whole[0] - secs[0]), 1e3 * float(whole[0])
+            what += f" (the move takes {took:.3g} ms, {hid:.3g} ms of it under the prefill)"
         records.append(Remap(0, int(P[0]), what, float(moved[0]), float(secs[0])))
     if not pricer.dynamic:
         return Migration(moved, secs), tuple(records)
