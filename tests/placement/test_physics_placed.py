@@ -252,6 +252,26 @@ def test_ttft_batch_order_cpu_experts_on_flexgen_copy_known_case() -> None:
     _check(dev, "llama3-8b", 1417, 174, "cpu-experts")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known problem (identical on main; found by a long run of the perturbed property): "
+    "layer-offload water-fills the weights into the capacity sides in turn, so on an sn40l copy a larger "
+    "batch's KV pushes 4% of qkv from HBM onto DDR, read beside the HBM part, and the step gets faster "
+    "(TPOT 2.06693 s at B=3, 2.06669 s at B=4)",
+)
+def test_tpot_batch_order_layer_offload_on_sn40l_copy_known_case() -> None:
+    """An sn40l copy (0.30x bandwidth, 1.17x peaks, 0.32x SMs, a quarter of the capacity,
+    uncalibrated), layer-offload, llama2-70b P=1213 G=15: SRAM is the primary, HBM and DDR
+    hold the layers. The KV cache's room on HBM at B=4 leaves qkv 96% there, 4% on DDR, and
+    the two streams to the SRAM run at once (qkv 22.31 -> 21.38 ms a step). A fill that
+    balances a group across the sides that stream it would remove it, but would move the
+    page-cache semantics of the offload rows (host DRAM, then the drive) that layer-offload
+    prices; left for a planned change."""
+    raw = yaml.safe_load((PRESET_DIR / "sn40l.yaml").read_text())
+    copy = _perturbed(raw, 0.3025467592986664, 1.1688355576007057, 0.3248545200209099, 0.25)
+    _check(device_from_mapping(copy, "user.yaml"), "llama2-70b", 1213, 15, "layer-offload")
+
+
 def test_auto_batch_order_across_the_switch_from_primary() -> None:
     """When auto was primary wherever the footprint fit the primary side, the first batch that
     spilled decoded faster under offload than primary had one batch earlier (gh200
