@@ -3,6 +3,7 @@ the page cache or not for disk-backed weights, and transfers with or without pre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,8 @@ import hetsim
 from hetsim.calibration.e2e import policy_for
 from hetsim.errors import MappingError
 from hetsim.hardware.spec import Device
-from hetsim.placement.policies import Problem, get_policy, usage_bytes
+from hetsim.placement.balance import balance
+from hetsim.placement.policies import Problem, get_policy, offload_sides, usage_bytes
 from hetsim.placement.price import price_op
 from hetsim.sim.config import Serving
 from hetsim.sim.frameworks import profile_for
@@ -47,8 +49,9 @@ def test_every_layer_weight_leaves_the_primary(name: str) -> None:
     kv = pl.groups["attention"]
     if name.endswith("cpu-attention"):
         assert float(kv.shares[1]) == 1.0 and kv.compute[1] == 1  # attention beside the KV on the host
-    else:
-        assert float(kv.shares[0]) == 1.0
+    else:  # offload's balanced share on the GPU, the rest read from the next side meanwhile
+        b = balance(dev, offload_sides(dev))
+        assert b < 1.0 and float(kv.shares[0]) == pytest.approx(b, rel=1e-12)
     if "nvme" in name:  # O_DIRECT reads: the weights live on the drive, not in host DRAM
         assert all(float(pl.groups[g].shares[2]) == 1.0 for g in ("qkv", "fc"))
     else:  # page cache / host DRAM first: 60 GB fit in the 208 GB host
@@ -57,11 +60,23 @@ def test_every_layer_weight_leaves_the_primary(name: str) -> None:
     assert sum(float(u) for u in used) / GB == pytest.approx(63.5, rel=1e-12)
 
 
+def test_an_engine_without_prefetch_keeps_its_kv_whole_on_the_primary() -> None:
+    """Reading a spilled part after the local one, it gains nothing from a split while the KV
+    cache fits; the prefetching fill (above) keeps offload's balanced share instead."""
+    dev = hetsim.get_hardware("flexgen-t4")
+    p = dataclasses.replace(_problem(dev), overlap_transfers=False)
+    kv = get_policy("layer-offload")(p).placement.groups["attention"]
+    assert float(kv.shares[0]) == 1.0
+    big = dataclasses.replace(p, resident={**p.resident, "attention": 40 * GB})  # more than the GPU holds
+    kv = get_policy("layer-offload")(big).placement.groups["attention"]
+    assert 0.0 < float(kv.shares[0]) < 1.0 and float(kv.shares[1]) > 0.0
+
+
 def test_page_cache_spill_goes_to_the_drive_only_past_host_dram() -> None:
     dev = hetsim.get_hardware("flexgen-t4")
     p = Problem(dev, {"qkv": 100 * GB, "fc": 250 * GB, "head": 1 * GB, "attention": 2 * GB}, 0.5 * GB)
     pl = get_policy("layer-offload")(p).placement
-    host = sum(float(pl.groups[g].shares[1]) * p.resident[g] for g in ("qkv", "fc"))  # type: ignore[operator]
+    host = sum(float(pl.groups[g].shares[1]) * p.resident[g] for g in ("qkv", "fc", "attention"))  # type: ignore[operator]
     assert host == pytest.approx(dev.sides[1].memory.capacity_bytes, rel=1e-9)  # DRAM full, rest on NVMe
     assert float(pl.groups["fc"].shares[2]) > 0
 

@@ -63,7 +63,11 @@ def _flat(dev: Device, s: int) -> bool:
 
 
 def weight_balance(
-    dev: Device, kernels: tuple[tuple[Num, float, Num], ...], sides: list[int], b: float
+    dev: Device,
+    kernels: tuple[tuple[Num, Num, Num], ...],
+    sides: list[int],
+    b: float,
+    memo: list[tuple[Num, Num, Num, Num]] | None = None,
 ) -> Num:
     """The one share of every weight group that minimises the weights' read time: each
     kernel's time max(local, stream) is smallest at its own balance (:func:`balance` at its
@@ -71,17 +75,24 @@ def weight_balance(
     the share — activations, split-K partials — move it down), and the sum over kernels is
     piecewise linear, so its minimum is the kernel balance at which the summed slope turns
     non-negative (local slope bytes / bw0, stream slope bytes / bw1, each x kernels).
-    ``kernels``: (weight bytes of one, kernels per step, fixed seconds), see
+    ``kernels``: (weight bytes of one, kernels per step (weighted), fixed seconds), see
     ``Problem.weight_kernels``; bytes and seconds may be arrays over configurations, and
-    each configuration's share is found from its own kernels alone."""
+    each configuration's share is found from its own kernels alone. ``memo`` (a list, filled
+    here): each kernel's (bytes, balance, bw0, bw1), reused by a later call whose kernel at the
+    same place reads the same bytes (the prefill's plan after the decode's)."""
     if not kernels:
         return b
     kinks, ups, downs = [], [], []
     route_bw = stream_bandwidth(dev, sides[1], sides[0])
-    for kb, n, fixed_s in kernels:
-        s = balance(dev, sides, kb)
-        bw0 = achieved_bandwidth(dev, sides[0], s * kb)
-        bw1 = np.minimum(achieved_bandwidth(dev, sides[1], (1 - s) * kb), route_bw)
+    for i, (kb, n, fixed_s) in enumerate(kernels):
+        if memo is not None and i < len(memo) and np.array_equal(memo[i][0], kb):
+            s, bw0, bw1 = memo[i][1:]
+        else:
+            s = balance(dev, sides, kb)
+            bw0 = achieved_bandwidth(dev, sides[0], s * kb)
+            bw1 = np.minimum(achieved_bandwidth(dev, sides[1], (1 - s) * kb), route_bw)
+            if memo is not None and i == len(memo):
+                memo.append((kb, s, bw0, bw1))
         kinks.append(np.clip(s - np.asarray(fixed_s, dtype=float) / (kb / bw0 + kb / bw1), 0.0, 1.0))
         ups.append(n * kb / bw0)
         downs.append(n * kb / bw1)

@@ -68,13 +68,14 @@ class Problem:
     # split-K partials) and the number of kernels per step that read the KV cache: offload's
     # balance is found per kernel (:func:`balance`, :func:`weight_balance`); empty / 0: from
     # the bandwidths alone
-    weight_kernels: tuple[tuple[Num, float, Num], ...] = ()
+    weight_kernels: tuple[tuple[Num, Num, Num], ...] = ()
     kv_kernels: float = 0.0
     weight_target: Num | None = None  # weight_balance(...) found once for the run (its cache)
     evaluate: Callable[[Placement], npt.NDArray[np.float64]] | None = None
     evaluate_groups: Callable[[Placement], Mapping[str, npt.NDArray[np.float64]]] | None = None
     # the closed-form policies the oracle weighs beside its split search (None: all of them)
     oracle_candidates: tuple[str, ...] | None = None
+    overlap_transfers: bool = True  # the engine prefetches what it streams (Serving.overlap_transfers)
 
     def capacity(self, s: int) -> float:
         return self.device.sides[s].memory.capacity_bytes

@@ -167,8 +167,9 @@ class Pricer:
         self.overlap_transfers = overlap_transfers  # the engine prefetches streamed data (Serving)
         self.detail = n == 1  # per-side / per-link records only for one configuration
         # (weight kernels, KV-reading kernels per step): Problem's fields of those names
-        self.kernel_sizes: tuple[tuple[tuple[Num, float, Num], ...], float] = ((), 0.0)
+        self.kernel_sizes: tuple[tuple[tuple[Num, Num, Num], ...], float] = ((), 0.0)
         self.weight_target: Num | None = None  # offload's weight share per configuration (plan)
+        self.prefill_target: Num | None = None  # the prefill's own (plan; re-split at decode start)
 
     @property
     def n(self) -> int:
@@ -186,17 +187,24 @@ class Pricer:
             p = dataclasses.replace(p, held_to_end=True)
         return self.fn(p), p
 
-    def problem_at(self, tokens: Num, phase: str, ops: list[Op] | None = None) -> Problem:
-        """What the policy places with ``tokens`` tokens cached per sequence (see :meth:`place`)."""
+    def problem_at(
+        self, tokens: Num, phase: str, ops: list[Op] | None = None, split: str | None = None
+    ) -> Problem:
+        """What the policy places with ``tokens`` tokens cached per sequence (see :meth:`place`);
+        the weights split as planned for ``split`` (default: ``phase``)."""
         # per-configuration values (N,) broadcast against the decode's contexts (K, N)
         full = self.P + self.G
         if not self.dynamic:
             tokens = full
         b, kvpt = self.B, self.kvpt
         p = problem(self.dev, self.weights, b * tokens * kvpt, self.ws, phase, b * full * kvpt)
+        if not self.overlap_transfers:
+            p = dataclasses.replace(p, overlap_transfers=False)
         if self.kernel_sizes[1] and self.weight_target is not None:
+            own = (split or phase) == "prefill" and self.prefill_target is not None
+            target = self.prefill_target if own else self.weight_target
             p = dataclasses.replace(p, weight_kernels=self.kernel_sizes[0], kv_kernels=self.kernel_sizes[1],
-                                    weight_target=self.weight_target)  # fmt: skip
+                                    weight_target=target)  # fmt: skip
         if ops is not None:
             parts: dict[str, int] = {}
             for op in ops:
@@ -241,21 +249,30 @@ class Pricer:
 
         return evaluate
 
-    def plan(self, decode_ops: list[Op]) -> None:
-        """Read the decode's kernels (before either phase is priced): offload's balance is
-        found from them per configuration, and one split of the weights serves both phases."""
+    def plan(self, decode_ops: list[Op], prefill_ops: list[Op] | None = None) -> None:
+        """Read each phase's kernels (before either phase is priced): offload's balance is
+        found from them per configuration, one split of the weights per phase (the prefill's
+        re-split for the decode at its start, the bytes moved charged as a re-map:
+        :mod:`hetsim.sim.placed_remaps`). One split planned on the decode's kernels served
+        both phases, and where the decode's split moved with the batch (a GEMM leaving the
+        small-M GEMV path, a mixture-of-experts layer reading more experts) a larger batch
+        could prefill faster (gh200, mixtral-8x7b P=16 G=2: TTFT 25.2566 ms at B=1, 25.2511
+        ms at B=2)."""
         sides = offload_sides(self.dev)
         if self.policy == "primary" or len(sides) < 2:  # nothing is balanced across sides
             return
         if "plan" in self.shared:  # another candidate of the same run found them
-            self.kernel_sizes, self.weight_target = self.shared["plan"]
+            self.kernel_sizes, self.weight_target, self.prefill_target = self.shared["plan"]
             return
         self.kernel_sizes = kernel_sizes(decode_ops, self.dev, self.prec, self.n)
         if self.kernel_sizes[1] and len(sides) > 1:
-            self.weight_target = weight_balance(
-                self.dev, self.kernel_sizes[0], sides, balance(self.dev, sides)
-            )
-        self.shared["plan"] = (self.kernel_sizes, self.weight_target)
+            b = balance(self.dev, sides)
+            memo: list[tuple[Num, Num, Num, Num]] = []  # the kernels' balances, for both phases
+            self.weight_target = weight_balance(self.dev, self.kernel_sizes[0], sides, b, memo)
+            if prefill_ops is not None:
+                pre = kernel_sizes(prefill_ops, self.dev, self.prec, self.n, weigh=True)[0]
+                self.prefill_target = weight_balance(self.dev, pre, sides, b, memo)
+        self.shared["plan"] = (self.kernel_sizes, self.weight_target, self.prefill_target)
 
     def phase(self, ops: list[Op], phase: str, tokens: Num) -> PricedPhase:
         """``ops`` of ``phase`` priced under the policy's placement for ``tokens`` tokens
@@ -327,11 +344,12 @@ class Pricer:
         and the re-maps' migration: the run's values for the simulator."""
         from hetsim.sim.placed_remaps import remaps  # it reads the phases priced here
 
-        self.plan(dec_ops)  # a placement planned for the run is planned on the decode's kernels
+        self.plan(dec_ops, pre_ops)  # each phase's weight split planned on its own kernels
         pre = self.phase(pre_ops, "prefill", self.P)
         dec = self.phase(dec_ops, "decode", contexts)
         full = self.P + self.G
-        final = dec.placement if is_search(self.policy) else self.place(full, "prefill")[0].placement
-        end = usage_bytes(self.problem_at(full, "prefill"), final)
+        at_end = self.problem_at(full, "prefill", split="decode")  # the decode's split, held to the end
+        final = dec.placement if is_search(self.policy) else self.fn(at_end).placement
+        end = usage_bytes(at_end, final)
         migration, records = remaps(self, pre, dec)
         return PlacedRun(self.policy, pre, dec, end, final, migration, records)

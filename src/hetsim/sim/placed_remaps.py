@@ -1,7 +1,8 @@
 """The re-maps of a placed run and their migration, in closed form, per configuration.
 
 - Step 0: the prefill's placement (KV of ``input_len`` tokens) becomes the decode's at its
-  first context, when the policy places the phases differently.
+  first context, when the policy places the phases differently (each phase's weights split as
+  planned on its own kernels: the bytes that change side move over the route, once).
 - Then, in a dynamic run, at each of the policy's KV thresholds (the KV bytes at which the
   sides holding a group change): the first decode context whose KV exceeds it, where the
   placement one token before and at that context differ (steps 1 .. G-1, context P + step).
@@ -47,6 +48,24 @@ def _gained(dev_names: list[str], before: Placement, after: Placement) -> str:
     return out
 
 
+def _idle_s(pre: PricedPhase, n: int) -> FloatArray:
+    """Seconds of the prefill in which its busiest memory or link is idle, per configuration
+    (each op's time less its busiest memory's or link's, summed in the ops' order)."""
+    out: FloatArray = np.zeros(n)
+    for c in pre.costs:
+        t = np.asarray(c.cost.time_s, dtype=float) - np.asarray(c.cost.memory_s, dtype=float)
+        out = out + np.broadcast_to(np.maximum(t, 0.0), (n,))
+    return out
+
+
+def _resplit(primary: str, before: Placement, after: Placement) -> str:
+    """The weights' re-split of one configuration at the decode's start (each phase has its own)."""
+    a, b = (float(np.max(pl.groups["fc"].shares[0])) for pl in (before, after))
+    if abs(a - b) <= 1e-12:
+        return ""
+    return f"weights re-split for the decode: {100 * a:.1f}% -> {100 * b:.1f}% on {primary}"
+
+
 def remaps(pricer: Pricer, pre: PricedPhase, dec: PricedPhase) -> tuple[Migration, tuple[Remap, ...]]:
     """The run's migration (bytes and seconds per configuration, shape (N,)) and, for a run
     of one configuration, its re-map records."""
@@ -65,9 +84,17 @@ def remaps(pricer: Pricer, pre: PricedPhase, dec: PricedPhase) -> tuple[Migratio
     }
     m0 = migrate(dev, held(pre.problem.resident, pre.placement), after)
     moved: FloatArray = np.where(decodes, np.broadcast_to(m0.moved_bytes, (n,)), 0.0)
-    secs: FloatArray = np.where(decodes, np.broadcast_to(m0.seconds, (n,)), 0.0)
+    whole: FloatArray = np.where(decodes, np.broadcast_to(m0.seconds, (n,)), 0.0)
+    # the moves run while the prefill leaves its busiest memory and link idle (a compute-bound
+    # prefill: each layer's bytes move once its prefill has read them); the rest is paid at
+    # the decode's start
+    secs: FloatArray = np.maximum(whole - _idle_s(pre, n), 0.0)
     if n == 1 and bool(decodes[0]) and float(moved[0]) > 0:
-        what = _gained(names, pre.placement, dec.placement) or "re-placed for the decode"
+        what = _resplit(names[0], pre.placement, dec.placement)
+        what = what or _gained(names, pre.placement, dec.placement) or "re-placed for the decode"
+        if float(secs[0]) < float(whole[0]):
+            hid, took = 1e3 * float(whole[0] - secs[0]), 1e3 * float(whole[0])
+            what += f" (the move takes {took:.3g} ms, {hid:.3g} ms of it under the prefill)"
         records.append(Remap(0, int(P[0]), what, float(moved[0]), float(secs[0])))
     if not pricer.dynamic:
         return Migration(moved, secs), tuple(records)
