@@ -115,9 +115,10 @@ def test_the_engines_all_reduce_moves_analyze_and_serve_sim_alike() -> None:
     assert a_lib.tpot_s - a_own.tpot_s == pytest.approx(lib - own, rel=1e-6)
 
 
-# SGLang's port of TensorRT-LLM's kernels on H100 at TP 4 (sgl-project/sglang pull request 2904):
-# float32 elements -> microseconds, eager launches
+# SGLang's port of TensorRT-LLM's kernels on H100 (sgl-project/sglang pull request 2904): float32
+# elements -> microseconds, eager launches; TP 4 fits the knobs, TP 2 and TP 8 are held out
 SGLANG_H100_TP4_US = {512: 4.8, 4096: 3.7, 32768: 4.8, 262144: 13.9, 524288: 20.2, 1048576: 31.1}
+SGLANG_H100_HELD_OUT_US = {2: (3.7, 3.9, 4.5, 7.9, 12.5, 19.9), 8: (5.9, 5.7, 7.8, 16.7, 22.1, 33.8)}
 
 
 def test_the_tensorrt_llm_record_prices_its_kernels_at_their_measured_times() -> None:
@@ -132,6 +133,12 @@ def test_the_tensorrt_llm_record_prices_its_kernels_at_their_measured_times() ->
     t = np.asarray(all_reduce(sizes, 4, Fabric.of(dev), dev.kernels, impl=impl).time_s)
     err = np.abs(t / measured - 1)
     assert np.all(err[sizes > 1e6] < 0.03) and np.all(err < 0.16), err
+    # held out, the other group sizes of the same table: 128 KB-4 MB within 12% (TP 8's smallest
+    # messages are slower than TP 4's, more peers at the flag barrier: -21..-30%, not asserted)
+    for p, us in SGLANG_H100_HELD_OUT_US.items():
+        t = np.asarray(all_reduce(sizes, p, Fabric.of(dev), dev.kernels, impl=impl).time_s)
+        big = sizes >= 131072
+        assert np.all(np.abs(t[big] / (np.array(us)[big] * 1e-6) - 1) < 0.12), (p, t)
     # at 1 MB the engine's kernel is cheaper than NCCL's eager call, as the source measures
     nccl = float(all_reduce(1e6, 4, Fabric.of(dev), dev.kernels).time_s)
     assert float(all_reduce(1e6, 4, Fabric.of(dev), dev.kernels, impl=impl).time_s) < nccl

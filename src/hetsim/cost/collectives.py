@@ -160,8 +160,9 @@ TRTLLM_ONE_SHOT_BYTES = (float("inf"), 1_000_000, 500_000)
 # 4,096, 32,768, 262,144, 524,288 and 1,048,576 float32 elements = 2 KB-4 MB in 4.8, 3.7, 4.8,
 # 13.9, 20.2, 31.1 us); least squares of steps x latency + wire bytes / (share x 450 GB/s) over
 # the six: latency 4.07 us (TRTLLM_ALLREDUCE_STEP_S in engines/trtllm.py), share 0.604 (272 GB/s),
-# the three two-shot sizes within 2.4%, the one-shot ones within 15% (launch-bound). Not fitted
-# on serving rows.
+# the three two-shot sizes within 2.4%, the one-shot ones within 15% (launch-bound). Held out, the
+# same table's TP 2 and TP 8 columns: 128 KB-4 MB within 11% (TP 8's 2-16 KB, 5.7-5.9 us, are 21-30%
+# above the fitted latency). Not fitted on serving rows.
 TRTLLM_PEER_EFFICIENCY = 0.604
 
 
