@@ -1,5 +1,6 @@
-"""serve-sim with expert parallelism over the TP group: the experts reach the KV budget and the
-iteration tables; what serve-sim does not model (DP attention) is refused in one line."""
+"""serve-sim with expert parallelism over the TP group or DP-attention ranks, and its expert slots
+(redundant replicas, devices for the shared experts): the experts reach the KV budget and the
+iteration tables; what serve-sim does not model is refused in one line."""
 
 from __future__ import annotations
 
@@ -42,3 +43,49 @@ def test_what_serve_sim_does_not_model_is_refused(run_cli: Any) -> None:
     args = ("-m", "qwen3-30b-a3b", "-H", "h100-sxm", "--ep", "4", "--tp", "2", "--rate", "1")
     r = run_cli("serve-sim", *args, "--requests", "4")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "--tp 4" in r.err
+
+
+def test_expert_slots_reach_serve_sim_as_analyze_reads_them(run_cli: Any) -> None:
+    """--ep-redundant and --ep-shared-devices (the expert slots of hetsim.options): the CLI runs the
+    API's layout (the same TPOT to the last digit); a replica of every expert costs its device
+    memory (weights up, KV down) and a device given to the shared experts leaves them off the
+    routed ones."""
+    import json
+
+    m, dev, eng = get_model("deepseek-v2-lite"), get_hardware("h100-sxm"), get_engine("vllm")
+    plain, slots = ExpertParallel(4, True), ExpertParallel(4, True, redundant=4)
+    a, b = kv_budget(m, dev, BF16, eng, 1, experts=plain), kv_budget(m, dev, BF16, eng, 1, experts=slots)
+    assert b.weight_bytes > a.weight_bytes and b.total_blocks < a.total_blocks
+    reqs = make_requests(24, rate_per_s=8, input_len=256, output_len=32, seed=1)
+    api = simulate_serving(m, dev, reqs, precision=BF16, experts=slots)
+    args = ("-m", "deepseek-v2-lite", "-H", "h100-sxm", "--rate", "8", "--requests", "24", "--input-len",
+            "256", "--output-len", "32", "--seed", "1", "--weight-dtype", "bf16", "--ep", "4",
+            "--dp-attention")  # fmt: skip
+    r = run_cli("serve-sim", *args, "--ep-redundant", "4", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["tpot_s"]["mean"] == api.tpot_s.mean and api.completed == 24
+    shared = simulate_serving(m, dev, reqs, precision=BF16, experts=ExpertParallel(5, True, shared_devices=1))
+    assert shared.completed == 24
+    r = run_cli("serve-sim", *args[:-3], "--ep", "5", "--dp-attention", "--ep-shared-devices", "1", "--json")
+    assert r.code == 0 and json.loads(r.out)["tpot_s"]["mean"] == shared.tpot_s.mean
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (("--ep", "4", "--dp-attention", "--ep-redundant", "3"), "do not divide"),
+        (
+            ("-m", "qwen3-30b-a3b", "--ep", "5", "--dp-attention", "--ep-shared-devices", "1"),
+            "no shared experts",
+        ),
+        (("--ep", "4", "--ep-shared-devices", "1", "--tp", "4"), "needs --dp-attention"),
+        (("--ep", "4", "--dp-attention", "--ep-redundant", "-1"), "--ep-redundant must be"),
+    ],
+)
+def test_impossible_expert_slots_are_refused_in_one_line(
+    run_cli: Any, extra: tuple[str, ...], says: str
+) -> None:
+    r = run_cli(
+        "serve-sim", "-m", "deepseek-v2-lite", "-H", "h100-sxm", "--rate", "1", "--requests", "4", *extra
+    )
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and says in r.err, r.err

@@ -1,5 +1,6 @@
 """Options shared by ``analyze`` and ``serve-sim``: expert parallelism with DP attention, and
-speculative decoding (``--ep``, ``--dp-attention``, ``--ep-skew``; ``--spec``), turned into
+speculative decoding (``--ep``, ``--dp-attention``, ``--ep-skew``, the expert slots ``--ep-redundant``
+and ``--ep-shared-devices``; ``--spec``), turned into
 their records."""
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ EpSkewOption = Annotated[
     typer.Option("--ep-skew", help="Busiest EP device's share over uniform routing (1: balanced, e.g. by "
                  "redundant experts; see docs/models.md)."),
 ]  # fmt: skip
+EpRedundantOption = Annotated[
+    int,
+    typer.Option("--ep-redundant", help="Redundant replicas of routed experts, dealt with them over the "
+                 "routed --ep devices (so --ep may exceed the experts; 0: none)."),
+]  # fmt: skip
+EpSharedDevicesOption = Annotated[
+    int,
+    typer.Option("--ep-shared-devices", help="--ep devices given over to replicas of the shared experts (the "
+                 "rest hold the routed ones; with --dp-attention)."),
+]  # fmt: skip
 SpecOption = Annotated[
     str | None,
     typer.Option("--spec", help="Speculative decoding: METHOD[,k=K][,accept=A][,draft=NAME]; METHOD mtp "
@@ -35,15 +46,19 @@ SpecOption = Annotated[
 ]  # fmt: skip
 
 
-__all__ = ["DpAttentionOption", "EpOption", "EpSkewOption", "SpecOption", "experts_of", "speculation_of"]
+__all__ = ["DpAttentionOption", "EpOption", "EpRedundantOption", "EpSharedDevicesOption", "EpSkewOption",
+           "SpecOption", "experts_of", "speculation_of"]  # fmt: skip
 
 
-def experts_of(ep: int, dp_attention: bool, skew: float | None = None) -> ExpertParallel:
+def experts_of(
+    ep: int, dp_attention: bool, skew: float | None = None, redundant: int = 0, shared_devices: int = 0
+) -> ExpertParallel:
     """The expert-parallel layout the options ask for (checked against the model later;
-    ``skew`` None: :data:`hetsim.workload.expert_parallel.EP_SKEW`)."""
+    ``skew`` None: :data:`hetsim.workload.expert_parallel.EP_SKEW`; ``redundant`` and
+    ``shared_devices``: the expert slots of ``--ep-redundant`` and ``--ep-shared-devices``)."""
     from hetsim.api.analysis import EP_SKEW, ExpertParallel
 
-    return ExpertParallel(ep, dp_attention, EP_SKEW if skew is None else skew)
+    return ExpertParallel(ep, dp_attention, EP_SKEW if skew is None else skew, redundant, shared_devices)
 
 
 def speculation_of(spec: str | None) -> Speculation | None:

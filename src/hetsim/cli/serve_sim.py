@@ -15,6 +15,8 @@ from hetsim.cli.common import app
 from hetsim.cli.parallel_options import (
     DpAttentionOption,
     EpOption,
+    EpRedundantOption,
+    EpSharedDevicesOption,
     EpSkewOption,
     SpecOption,
     experts_of,
@@ -173,6 +175,8 @@ def serve_cmd(
     ep: EpOption = 1,
     dp_attention: DpAttentionOption = False,
     ep_skew: EpSkewOption = None,
+    ep_redundant: EpRedundantOption = 0,
+    ep_shared_devices: EpSharedDevicesOption = 0,
     spec: SpecOption = None,
 ) -> None:
     """Simulate serving: latency percentiles, throughput, SLO goodput, KV cache over time, energy
@@ -200,7 +204,8 @@ def serve_cmd(
         "engine": eng, "tp": tp, "precision": Precision.of(weight_dtype, None, kv_dtype),
         "max_queue": max_queue, "policy": policy, "dynamic_placement": not static_placement,
         "scheduler": scheduler, "kv_tiers": kv_offload, "decode_hardware": decode_hardware,
-        "decode_tp": decode_tp, "kv_link": _link(kv_link), "experts": experts_of(ep, dp_attention, ep_skew),
+        "decode_tp": decode_tp, "kv_link": _link(kv_link),
+        "experts": experts_of(ep, dp_attention, ep_skew, ep_redundant, ep_shared_devices),
         "speculation": speculation_of(check_value("spec", spec)),
     }  # fmt: skip
     work = {"arrival": arrival, "rate": rate, "concurrency": concurrency, "requests": requests,

@@ -48,9 +48,11 @@ message up to its workspace (``getMaxRequiredWorkspaceSize``: 16,000,000 bytes a
   memory, the ring's 2 (p - 1) / p bytes per GPU in two dependent steps.
 
 A step costs the record's ``step_latency_s`` (the kernel's launch, flag barrier and peer round
-trip: a knob fitted on serving rows, its provenance in the engine record; the same inside or
-outside a CUDA graph, as the kernel has no host enqueue of its own); the bytes cross the
-scale-up link at the calibrated all-reduce efficiency. Above the workspace NCCL prices the
+trip, its provenance in the engine record; the same inside or outside a CUDA graph, as the
+kernel has no host enqueue of its own); the bytes cross the scale-up link at
+:data:`TRTLLM_PEER_EFFICIENCY` of its datasheet bandwidth (peer loads and stores issued by the
+kernel's own thread blocks, not NCCL's pipelined copies: its fitted link efficiency does not
+apply). Above the workspace NCCL prices the
 message, at least the two-shot time of a message at the workspace size (a bigger message is
 never cheaper). :func:`for_engine` marks a pass's all-reduces as the engine runs them; analyze
 (``sim/placed_run.py``) and serve-sim (``serving/pricing.py``) both call it.
@@ -152,6 +154,18 @@ TRTLLM_WORKSPACE_BYTES = (16_000_000, 8_000_000, 8_000_000)
 TRTLLM_ONE_SHOT_BYTES = (float("inf"), 1_000_000, 500_000)
 
 
+# share of the scale-up link's datasheet bandwidth TensorRT-LLM's one/two-shot kernels reach.
+# Measured: SGLang's port of the kernels on H100 (NVLink 4, 450 GB/s), TP 4, eager launches
+# (sgl-project/sglang pull request 2904, "unit test performance in H100", custom allreduce: 512,
+# 4,096, 32,768, 262,144, 524,288 and 1,048,576 float32 elements = 2 KB-4 MB in 4.8, 3.7, 4.8,
+# 13.9, 20.2, 31.1 us); least squares of steps x latency + wire bytes / (share x 450 GB/s) over
+# the six: latency 4.07 us (TRTLLM_ALLREDUCE_STEP_S in engines/trtllm.py), share 0.604 (272 GB/s),
+# the three two-shot sizes within 2.4%, the one-shot ones within 15% (launch-bound). Held out, the
+# same table's TP 2 and TP 8 columns: 128 KB-4 MB within 11% (TP 8's 2-16 KB, 5.7-5.9 us, are 21-30%
+# above the fitted latency). Not fitted on serving rows.
+TRTLLM_PEER_EFFICIENCY = 0.604
+
+
 def _trtllm_limits(p: int) -> tuple[float, float]:
     """(one-shot bound, workspace) in bytes for ``p`` GPUs."""
     i = 0 if p <= 2 else 1 if p <= 4 else 2
@@ -165,13 +179,11 @@ def _custom_s(n: Any, p: int, lat: float, bw: float) -> tuple[Any, Any, Any]:
     return np.where(one, lat, 2 * lat) + wire / bw, wire / bw, wire
 
 
-def _trtllm_custom(
-    nbytes: Num, p: int, link: Link, kp: KernelParams | None, lat: float, nccl: CollectiveCost
-) -> CollectiveCost:
+def _trtllm_custom(nbytes: Num, p: int, link: Link, lat: float, nccl: CollectiveCost) -> CollectiveCost:
     """TensorRT-LLM's own all-reduce inside one NVLink domain (see the module text); ``nccl``:
     the library's price of the same message, taken above the workspace."""
     n = np.asarray(nbytes, dtype=float)
-    bw = link.bandwidth_bytes_per_s * (kp.link_efficiency if kp is not None else 1.0)
+    bw = link.bandwidth_bytes_per_s * TRTLLM_PEER_EFFICIENCY
     one_max, ws = _trtllm_limits(p)
     t, w_s, w = _custom_s(n, p, lat, bw)
     floor = float(_custom_s(np.asarray(ws), p, lat, bw)[0])
@@ -252,7 +264,7 @@ def all_reduce(
     if m == 1:
         lib = _ring_or_nvls(nbytes, p, fab.scale_up, kp, 1.0, captured)
         if impl.algorithm == "trtllm-custom" and not _is_pcie(fab.scale_up):  # NVLink peers only
-            return _trtllm_custom(nbytes, p, fab.scale_up, kp, impl.step_latency_s, lib)
+            return _trtllm_custom(nbytes, p, fab.scale_up, impl.step_latency_s, lib)
         return lib
     assert fab.scale_out is not None
     none = CollectiveCost(0.0, 0.0, 0.0, "")

@@ -25,8 +25,8 @@ _OVERHEAD_PROVENANCE = (
 )
 _STATIC_FIT = "request_overhead_s: trtllm_static.csv batch-1, 128-token first-token rows (12)"
 _SERVING_FIT = (
-    "the all-reduce step latency, then step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of "
-    "trtllm_serving.csv (hetsim.serving.validate.fit_allreduce, fit_overheads; the H200 rows held out)"
+    "step_overhead_s, seq_overhead_s, max_num_seqs: the H100 rows of trtllm_serving.csv "
+    "(hetsim.serving.validate.fit_overheads; the H200 rows held out)"
 )
 _FIT = (
     "calibrated: fitted on the H100 rows of trtllm_serving.csv (hetsim.serving.validate); "
@@ -38,13 +38,12 @@ _ALLREDUCE = (
     "NCCL above)"
 )
 # latency of one dependent step of TensorRT-LLM's own all-reduce kernels (launch, flag barrier,
-# peer round trip): fitted, see _ALLREDUCE_FIT
-TRTLLM_ALLREDUCE_STEP_S = 24e-6
-_ALLREDUCE_FIT = (
-    "calibrated: fitted on the H100 rows of trtllm_serving.csv before the host overheads "
-    "(hetsim.serving.validate.fit_allreduce, ALLREDUCE_GRID_S), the H200 rows held out; the kernel itself "
-    "is faster (SGLang's port, H100, TP 4, 512 B-32 KB: 3.7-4.8 us, sgl-project/sglang pull request 2904): "
-    "the fit also carries the moderate-load step the kernel model under-prices (docs/serving.md)"
+# peer round trip): measured, see _ALLREDUCE_MEASURED
+TRTLLM_ALLREDUCE_STEP_S = 4.07e-6
+_ALLREDUCE_MEASURED = (
+    "measured: SGLang's port of the kernels on H100, TP 4, 2 KB-4 MB (sgl-project/sglang pull request "
+    "2904): least squares with the peer bandwidth share (hetsim.cost.collectives.TRTLLM_PEER_EFFICIENCY, "
+    "0.604 of the link); not fitted on serving rows"
 )
 _TUNE = "https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html"
 _LLMAPI = "https://nvidia.github.io/TensorRT-LLM/llm-api/reference.html"
@@ -125,7 +124,7 @@ TENSORRT_LLM = Engine(
     aliases=("trtllm", "trt-llm", "tensorrt_llm"),
     provenance={
         "request_overhead_s": _OVERHEAD_PROVENANCE,
-        "allreduce": _ALLREDUCE + "; the step latency " + _ALLREDUCE_FIT,
+        "allreduce": _ALLREDUCE + "; the step latency " + _ALLREDUCE_MEASURED,
         "gqa_shared_kv": "paper: TensorRT-LLM XQA kernel (v0.7a preview tables, v0.8 and later) shares "
         "each KV head across its query-head group",
     },

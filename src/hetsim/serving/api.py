@@ -102,9 +102,6 @@ def simulate_serving(
     _check_experts(m, tp, experts, disaggregate)
     if speculation is not None:
         speculation.drafter(m)  # a drafter the model cannot have fails here, in one line
-        if getattr(speculation, "side", ""):  # a drafter on another side (analyze's): not here yet
-            raise ConfigError("--spec side=... is not modelled in serve-sim (the drafter runs on the primary "
-                              "side); drop side=, or use 'hetsim analyze'")  # fmt: skip
         if disaggregate is not None:
             raise ConfigError("--spec with --disaggregate is not modelled; drop one of them")
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
@@ -162,7 +159,7 @@ def _serve(key: str, run: _Run) -> ServingResult:
         what = "--spec" if run.speculation is not None else "--dp-attention"
         raise MappingError(f"{what} with placement policy {key} is not modelled; give --policy primary")
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary", experts=run.experts)
-    kv = with_drafter(kv, m, prec, tp, run.speculation, run.experts)
+    kv = with_drafter(kv, m, prec, tp, run.speculation, run.experts, dev)
     check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
     pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer, experts=run.experts,

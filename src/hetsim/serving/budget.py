@@ -74,14 +74,21 @@ def kv_budget(
 
 
 def with_drafter(kv: KVBudget, model: ModelSpec, prec: Precision, tp: int, spec: Speculation | None,
-                 experts: ExpertParallel = NO_EP) -> KVBudget:  # fmt: skip
+                 experts: ExpertParallel = NO_EP, dev: Device | None = None) -> KVBudget:  # fmt: skip
     """``kv`` less the drafter's weights, each token's KV with the drafter's beside it (a draft
-    model keeps its own cache; MTP and EAGLE layers one layer's)."""
+    model keeps its own cache; MTP and EAGLE layers one layer's). A drafter on another side of
+    ``dev`` holds its weights there (refused where they do not fit): the KV cache keeps them."""
     if spec is None:
         return kv
     from hetsim.serving.speculative import drafter_bytes
 
     w, per_token = drafter_bytes(spec, model, prec, tp, experts)
+    if dev is not None and spec.side:
+        from hetsim.sim.speculative import draft_side, reserve_drafter
+
+        if draft_side(spec, dev) != 0:
+            reserve_drafter(spec, model, dev, prec, tp, experts)  # fits its side, or a one-line refusal
+            w = 0.0
     cap = kv.kv_capacity_bytes - w
     token = kv.kv_bytes_per_token + per_token
     blocks = int(cap // (token * kv.block_tokens)) if cap > 0 else 0

@@ -17,6 +17,14 @@ the price of the speculative step divided by ``E``:
 - an iteration that carries prefill chunks: the chunks at their own price, plus the decodes'
   marginal price (the whole speculative iteration less the chunks alone) over ``E``.
 
+A drafter on another side of the device (``Speculation.side``, analyze's rule,
+:mod:`hetsim.sim.speculative`): its passes are priced on that side's units and memory, each step
+adds the two hand-off messages over the link between the sides (the drafts to the verify, the
+verdict back), and its weights are held on that side (:func:`hetsim.sim.speculative.reserve_drafter`
+refuses one that does not fit), so they leave the GPU's KV cache alone; its KV cache stays beside
+the target's. Not charged here: the prompt's one hand-off after the prefill (analyze's
+``prompt_handoff_s``), a few microseconds once per request.
+
 So the ITL the loop records is the time per emitted token (a step's tokens arrive together:
 the per-token mean, not the gap between bursts). Not modelled: the variance of accepted
 tokens per step (each sequence advances by the mean), and the verify tokens' share of the
@@ -35,7 +43,14 @@ import numpy as np
 from hetsim.cost.power import throttled_s
 from hetsim.hardware.spec import Device
 from hetsim.serving.pricing import IterationPricer, _segment
-from hetsim.sim.speculative import draft_cost, drafter_footprint
+from hetsim.sim.speculative import (
+    draft_cost,
+    draft_side,
+    drafter_footprint,
+    handoff_bytes,
+    handoff_s,
+    side_link,
+)
 from hetsim.workload.dtypes import Precision
 from hetsim.workload.expert_parallel import NO_EP, ExpertParallel
 from hetsim.workload.graph import build_ops
@@ -129,6 +144,12 @@ def speculative_tables(
     dj = np.broadcast_to(np.asarray(dc.energy_j, dtype=float), shape)
     t = t + k * (np.asarray(throttled_s(dt, dj, dev), dtype=float) + step_overhead_s)
     e = e + k * dj
+    s = draft_side(spec, dev)
+    if s != 0:  # a drafter on another side: the drafts to the verify and the verdict back
+        link = side_link(dev, s)
+        out, back = handoff_bytes(spec, m, prec, n[:, None])
+        t = t + handoff_s(link, out) + handoff_s(link, back)
+        e = e + link.energy_j_per_bit * 8.0 * (out + back)
     zero = np.zeros((1, len(x)))
     fields = {f: getattr(base, f) for f in IterationPricer.__dataclass_fields__ if not f.startswith("_")}
     return SpeculativePricer(**fields, spec_s=np.vstack([zero, t]), spec_j=np.vstack([zero, e]),

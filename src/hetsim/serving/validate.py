@@ -8,9 +8,7 @@ t = 0; ``concurrency=N``: a closed loop of N users), prompt and output lengths, 
 is simulated once (the source's request count, 500 when it gives none, seed 0) on the engine
 preset of its framework, and every metric of it scored.
 
-Fit and transfer: an engine with its own all-reduce kernels gets their latency per step
-(``AllReduceImpl.step_latency_s``, :mod:`hetsim.cost.collectives`) from a grid first, with the other
-knobs as recorded; then the two host-overhead knobs of an engine (``step_overhead_s`` per
+Fit and transfer: the two host-overhead knobs of an engine (``step_overhead_s`` per
 iteration, ``seq_overhead_s`` per sequence per iteration) and its batch cap
 (``max_num_seqs``, the TensorRT-LLM ``max_batch_size`` the source does not state) are chosen
 on a grid to minimise
@@ -43,11 +41,9 @@ from hetsim.workload.dtypes import Precision
 STEP_GRID_S = (0.5e-3, 1e-3, 1.5e-3)
 SEQ_GRID_S = (0.0, 10e-6)
 BATCH_GRID = (256, 512, 1024)  # max_batch_size: the source does not state the engine's
-# latency per dependent step of an engine's own all-reduce kernels (cost/collectives.py)
-ALLREDUCE_GRID_S = (4e-6, 6e-6, 8e-6, 12e-6, 16e-6, 20e-6, 24e-6, 32e-6)
 # lognormal coefficient of variation of the output lengths of a pair that states means: fitted
 # on the H100 rows of trtllm_serving.csv (fit_length_spread; the H200 rows pick the same)
-LENGTH_SPREAD: dict[Pair, float] = {("trtllm_v014_serving", 202, 214): 0.35}
+LENGTH_SPREAD: dict[Pair, float] = {("trtllm_v014_serving", 202, 214): 0.7}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,16 +174,6 @@ def fit_length_spread(rows: list[ServingRow], base: EngineConfig) -> dict[Pair, 
     return out
 
 
-def fit_allreduce(rows: list[ServingRow], base: EngineConfig, spread: dict[Pair, float]) -> EngineConfig:
-    """For an engine with its own all-reduce kernels: the ALLREDUCE_GRID_S latency with the least
-    error on ``rows`` (``base`` unchanged for an engine on NCCL)."""
-    algo = base.allreduce.algorithm
-    if algo == "nccl":
-        return base
-    variants = (base.with_allreduce(algo, a) for a in ALLREDUCE_GRID_S)
-    return min(variants, key=lambda e: _error(rows, e, spread))
-
-
 def fit_overheads(
     rows: list[ServingRow], base: EngineConfig, spread: dict[Pair, float] | None = None
 ) -> tuple[EngineConfig, float]:
@@ -236,7 +222,7 @@ def cross_validate(path: Path, engine: str = "tensorrt-llm", by: str = "hardware
     for fit_v in values:
         fit_rows = [r for r in rows if getattr(r, by) == fit_v]
         spread = fit_length_spread(fit_rows, get_engine(engine))
-        eng, _ = fit_overheads(fit_rows, fit_allreduce(fit_rows, get_engine(engine), spread), spread)
+        eng, _ = fit_overheads(fit_rows, get_engine(engine), spread)
         for score_v in values:
             if score_v == fit_v:
                 continue
