@@ -34,6 +34,7 @@ from hetsim.calibration.fit import FitResult, fit_params
 from hetsim.calibration.kernel_rows import GEMM_METRICS
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.predict import Task, across_nodes
+from hetsim.cost.collectives import nvlink_generation
 from hetsim.errors import HetsimError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.loader import get_hardware
@@ -78,11 +79,20 @@ def _flash(r: Measurement) -> bool:
     return r.metric == "attention_tflops:flash_attention_2"
 
 
-def _nvls(r: Measurement) -> bool:
+def _nvls_generation(r: Measurement) -> int:
+    """The NVLink generation of a single-node all-reduce row reduced in the switch (0: not one)."""
     if not r.metric.startswith("allreduce") or not r.hardware or across_nodes(r):
-        return False  # NVLS reduces inside one node: rows over several nodes are not its rows
+        return 0  # NVLS reduces inside one node: rows over several nodes are not its rows
     link = _link(r.hardware)
-    return link is not None and link.in_network_reduction
+    return max(nvlink_generation(link), 1) if link is not None and link.in_network_reduction else 0
+
+
+def _nvls(r: Measurement) -> bool:
+    return 0 < _nvls_generation(r) < 5
+
+
+def _nvls5(r: Measurement) -> bool:
+    return _nvls_generation(r) >= 5
 
 
 @cache
@@ -105,8 +115,16 @@ CANDIDATES: tuple[Knob, ...] = (
         "nvls_link_efficiency",
         "fraction of the scale-up link's bandwidth an all-reduce reduced in the switch (NVLS) reaches",
         0.05, 1.0, _nvls,
-        "all-reduce rows of GPUs whose NVSwitch reduces in the network: Vidur's NCCL profiles on 2-8 H100 "
-        "and Azure's nccl-tests bus bandwidth on 8 H100 / H200 and 4 GB200",
+        "all-reduce rows of GPUs whose NVSwitch (before NVLink 5) reduces in the network: Vidur's NCCL "
+        "profiles on 2-8 H100, Azure's nccl-tests bus bandwidth on 8 H100 / H200, ml-engineering's on 8 H200",
+        "collective",
+    ),
+    Knob(
+        "nvls5_link_efficiency",
+        "fraction of a fifth-generation NVLink's bandwidth an all-reduce reduced in the switch reaches",
+        0.05, 1.0, _nvls5,
+        "single-node all-reduce bus-bandwidth rows on NVLink 5 (nccl-tests): ml-engineering's 8 B200 "
+        "(P6-B200, one node) and Azure's 4 GB200",
         "collective",
     ),
     Knob(
