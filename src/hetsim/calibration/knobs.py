@@ -12,8 +12,10 @@ Groups, fitted in this order (each on the rows the previous ones leave it):
    (:data:`~hetsim.calibration.fit.COLLECTIVE_PARAMS`) on the fit hardware's all-reduce rows;
 3. :data:`KNOBS`, one parameter each, least squares on log error with everything else held:
    ``narrow_gemm_efficiency`` (the main loop of 8- and 4-bit GEMMs, on NVIDIA FP8 / FP4 GEMM
-   kernel rows); ``nvls_link_efficiency`` (an all-reduce reduced in the NVSwitch) and
-   ``attention_efficiency`` (fused attention) were candidates and are rejected (:data:`REJECTED`);
+   kernel rows); ``nvls5_link_efficiency`` (an all-reduce reduced in a fifth-generation NVLink
+   switch, on single-node nccl-tests rows of B200 and GB200); ``nvls_link_efficiency`` (the same
+   before NVLink 5) and ``attention_efficiency`` (fused attention) were candidates and are
+   rejected (:data:`REJECTED`);
 4. ``request_overhead_s``: TensorRT-LLM's host time per generate call, the median first-token
    residual of its batch-1 short-prompt rows (:mod:`hetsim.calibration.overhead_fit`);
 5. ``sequence_overhead_s``: vLLM V1's host time per running sequence per step, on its dense
@@ -153,8 +155,9 @@ REJECTED = {
     "8.5%, AutoAWQ 252.8% -> 245.6% held out; calibrate --folds)",
     "attention_efficiency": "one source (Azure, FlashAttention-2) holds every row: no held-out check, "
     "and leave-one-source-out error moved by < 0.01 points",
-    "nvls_link_efficiency": "the two sources disagree: fitted on Azure's nccl-tests alone it takes Vidur's "
-    "all-reduce rows from 25.6% to 71.3% MAPE held out (fitted on Vidur alone it leaves Azure's at 52.7%)",
+    "nvls_link_efficiency": "the sources disagree: the two nccl-tests sources improve held out (Azure 49.2% -> "
+    "29.7%, ml-engineering 55.7% -> 24.7%) but Vidur's H100 all-reduce rows go from 25.6% to 66.2%: at 128 MiB "
+    "on 8 GPUs Vidur times 322 us where Azure's H100 nccl-tests imply 586 us (calibrate --folds)",
 }
 KNOBS: tuple[Knob, ...] = tuple(k for k in CANDIDATES if k.name not in REJECTED)
 KNOB_NAMES = tuple(k.name for k in KNOBS)
