@@ -155,9 +155,9 @@ REJECTED = {
     "8.5%, AutoAWQ 252.8% -> 245.6% held out; calibrate --folds)",
     "attention_efficiency": "one source (Azure, FlashAttention-2) holds every row: no held-out check, "
     "and leave-one-source-out error moved by < 0.01 points",
-    "nvls_link_efficiency": "the sources disagree: the two nccl-tests sources improve held out (Azure 49.2% -> "
-    "29.7%, ml-engineering 55.7% -> 24.7%) but Vidur's H100 all-reduce rows go from 25.6% to 66.2%: at 128 MiB "
-    "on 8 GPUs Vidur times 322 us where Azure's H100 nccl-tests imply 586 us (calibrate --folds)",
+    "nvls_link_efficiency": "the sources disagree: the two nccl-tests sources improve held out (Azure "
+    "49.2% -> 29.7%, ml-engineering 55.7% -> 24.7%) but Vidur's H100 all-reduce rows go from 25.6% to "
+    "66.2%: at 128 MiB on 8 GPUs Vidur times 322 us where Azure's H100 nccl-tests imply 586 us",
 }
 KNOBS: tuple[Knob, ...] = tuple(k for k in CANDIDATES if k.name not in REJECTED)
 KNOB_NAMES = tuple(k.name for k in KNOBS)
