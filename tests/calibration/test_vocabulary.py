@@ -79,11 +79,15 @@ def test_every_published_hardware_form_normalises(text: str, name: str) -> None:
 
 def test_w4a8_is_skipped_and_a100_pcie_is_not_priced_as_the_sxm_board(tmp_path: Path) -> None:
     """A W4A8 row is skipped as an unpriced precision (never priced as int4 weight-only), and an
-    A100 PCIe row as hardware without a preset (never priced as the 400 W SXM board)."""
-    rows = [{**ROW, "precision": "W4A8 AWQ"}, {**ROW, "hardware": "A100 PCIe 80GB"}]
+    A100 PCIe row is priced as its own board (1,935 GB/s, 300 W), never as the 400 W SXM board."""
+    rows = [{**ROW, "precision": "W4A8 AWQ"}, {**ROW, "hardware": "A100 PCIe 80GB", "precision": "FP16"}]
     res = validate([write_csv(tmp_path / "m.csv", rows)])
-    assert not res.scored
-    assert res.skipped == {"unsupported_precision:w4a8": 1, "unknown_hardware": 1}
+    assert [s.row.hardware for s in res.scored] == ["a100-pcie"]
+    assert res.skipped == {"unsupported_precision:w4a8": 1}
+    sxm_row = {**ROW, "hardware": "A100 SXM4 80GB", "precision": "FP16"}
+    sxm = validate([write_csv(tmp_path / "s.csv", [sxm_row])])
+    assert [s.row.hardware for s in sxm.scored] == ["a100-80gb-sxm"]
+    assert res.scored[0].predicted != sxm.scored[0].predicted
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,13 @@ def test_one_domain_is_the_ring_or_nvls_formula(hw: str, calibrated: bool) -> No
     wire = SIZES * (1.0 if inr else 2 * (p - 1) / p)
     if kp is not None:
         steps = 2 if inr else 2 * (p - 1)
+        eff = kp.link_efficiency
+        if inr:  # the NVLS knob of the switch's NVLink generation (calibration/knobs.py)
+            eff = (kp.nvls5_link_efficiency if "5" in link.name else 0.0) or kp.nvls_link_efficiency or eff
         want = (
             kp.allreduce_latency_s
             + steps * kp.allreduce_hop_latency_s
-            + wire / (link.bandwidth_bytes_per_s * kp.link_efficiency)
+            + wire / (link.bandwidth_bytes_per_s * eff)
         )
     else:
         want = link.latency_s + wire / link.bandwidth_bytes_per_s
@@ -183,3 +186,18 @@ def test_graph_capture_is_decided_per_configuration() -> None:
         alone = sweep("llama2-7b", "a100-80gb-sxm", [b], 128, 32, tp=2, serving=srv)
         assert float(both.tpot_s[i]) == float(alone.tpot_s[0])
     assert list(srv.replays_graph(np.array([8, big]))) == [True, False]
+
+
+def test_the_nvlink5_nvls_knob_prices_only_fifth_generation_switches() -> None:
+    """``nvls5_link_efficiency`` (fitted on nccl-tests bus bandwidth of 8 B200 and 4 GB200) slows
+    a large all-reduce on NVLink 5 in proportion and leaves NVLink 4 (H100) and rings alone."""
+    for hw, moves in (("b200", True), ("gb200", True), ("h100-sxm", False), ("a100-80gb-sxm", False)):
+        dev = get_hardware(hw)
+        kp = dev.kernels or get_hardware("h200").kernels
+        assert kp is not None
+        fab = Fabric.of(dev)
+        half = dataclasses.replace(kp, nvls5_link_efficiency=0.5)
+        full = dataclasses.replace(kp, nvls5_link_efficiency=1.0)
+        t_half = float(all_reduce(8.6e9, 4, fab, half).wire_s)
+        t_full = float(all_reduce(8.6e9, 4, fab, full).wire_s)
+        assert (t_half == pytest.approx(2 * t_full)) if moves else (t_half == t_full), hw

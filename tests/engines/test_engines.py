@@ -76,9 +76,13 @@ def test_measurement_framework_text_resolves_to_its_version(text: str, name: str
 
 def test_vllm_v0_and_v1_share_the_static_knobs_the_calibration_used() -> None:
     """Both vLLM versions keep the decode-graph knobs the held-out vLLM rows were scored with;
-    only V1, whose rows fitted it, carries the per-sequence host time."""
+    only V1, whose rows fitted it, carries the per-sequence host time, and only V0 the published
+    per-step host time (vLLM RFC #6854: about 4 ms a decode step before multi-step scheduling)."""
     v1, v0 = get("vllm").serving, get("vllm-v0").serving
-    assert dataclasses.replace(v1, sequence_overhead_s=0.0) == v0 and v1.sequence_overhead_s > 0
+    same = dataclasses.replace(v1, sequence_overhead_s=0.0, step_overhead_s=v0.step_overhead_s)
+    assert same == v0 and v1.sequence_overhead_s > 0 and v1.step_overhead_s is None
+    assert v0.step_overhead_s == pytest.approx(4.0e-3)
+    assert get("vllm-v0").knob_provenance("step_overhead_s").startswith("documented: vLLM RFC #6854")
     assert get("vllm").batching.scheduler == "fcfs" and get("vllm-v0").batching.scheduler == "prefill-first"
     assert DEFAULT.serving == Serving()
 

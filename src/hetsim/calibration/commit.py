@@ -117,25 +117,29 @@ def knob_selection(rows: Sequence[Measurement]) -> list[KnobCheck]:
     from hetsim.calibration.knobs import CANDIDATES
     from hetsim.calibration.predict import predict_task
 
+    def source(r: Measurement) -> str:
+        return r.source_id or r.file
+
     tasks, _ = plan(rows, _known, DEFAULT_SKIP_TAGS)
     params = committed_params()
     out = []
     for k in CANDIDATES:
         mine = knob_tasks(k, tasks)
-        sources = sorted({r.source_id or r.file for t in mine for r in t.rows})
+        sources = sorted({source(r) for t in mine for r in t.rows})
         off = with_values(params, {k.name: float(getattr(KernelParams(), k.name))})
         with_k: dict[str, float] = {}
         without: dict[str, float] = {}
         for src in sources if len(sources) > 1 else []:
-            rest = [t for t in mine if t.rows[0].source_id != src]
-            held = [t for t in mine if t.rows[0].source_id == src]
-            devices = {t.hardware: with_params(get_hardware(t.hardware), off) for t in mine}
+            # a task may hold rows of several sources (one per hardware and op): split by row
+            rest = knob_tasks(k, plan([r for r in rows if source(r) != src], _known, DEFAULT_SKIP_TAGS)[0])
+            devices = {t.hardware: with_params(get_hardware(t.hardware), off) for t in (*mine, *rest)}
             fit = fit_knob(k, rest, devices, off)
             on = with_values(off, fit.params) if fit else off
 
-            def mape(p: KernelParams, held: list[Task] = held) -> float:
+            def mape(p: KernelParams, src: str = src, mine: list[Task] = mine) -> float:
                 apes = [np.abs(predict_task(t, with_params(get_hardware(t.hardware), p)) /
-                               np.array([r.value for r in t.rows]) - 1) for t in held]  # fmt: skip
+                               np.array([r.value for r in t.rows]) - 1)[[source(r) == src for r in t.rows]]
+                        for t in mine]  # fmt: skip
                 return float(np.mean(np.concatenate(apes)))
 
             with_k[src], without[src] = mape(on), mape(off)

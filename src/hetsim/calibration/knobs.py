@@ -12,8 +12,10 @@ Groups, fitted in this order (each on the rows the previous ones leave it):
    (:data:`~hetsim.calibration.fit.COLLECTIVE_PARAMS`) on the fit hardware's all-reduce rows;
 3. :data:`KNOBS`, one parameter each, least squares on log error with everything else held:
    ``narrow_gemm_efficiency`` (the main loop of 8- and 4-bit GEMMs, on NVIDIA FP8 / FP4 GEMM
-   kernel rows); ``nvls_link_efficiency`` (an all-reduce reduced in the NVSwitch) and
-   ``attention_efficiency`` (fused attention) were candidates and are rejected (:data:`REJECTED`);
+   kernel rows); ``nvls5_link_efficiency`` (an all-reduce reduced in a fifth-generation NVLink
+   switch, on single-node nccl-tests rows of B200 and GB200); ``nvls_link_efficiency`` (the same
+   before NVLink 5) and ``attention_efficiency`` (fused attention) were candidates and are
+   rejected (:data:`REJECTED`);
 4. ``request_overhead_s``: TensorRT-LLM's host time per generate call, the median first-token
    residual of its batch-1 short-prompt rows (:mod:`hetsim.calibration.overhead_fit`);
 5. ``sequence_overhead_s``: vLLM V1's host time per running sequence per step, on its dense
@@ -34,6 +36,7 @@ from hetsim.calibration.fit import FitResult, fit_params
 from hetsim.calibration.kernel_rows import GEMM_METRICS
 from hetsim.calibration.measurements import Measurement
 from hetsim.calibration.predict import Task, across_nodes
+from hetsim.cost.collectives import nvlink_generation
 from hetsim.errors import HetsimError
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.loader import get_hardware
@@ -78,11 +81,20 @@ def _flash(r: Measurement) -> bool:
     return r.metric == "attention_tflops:flash_attention_2"
 
 
-def _nvls(r: Measurement) -> bool:
+def _nvls_generation(r: Measurement) -> int:
+    """The NVLink generation of a single-node all-reduce row reduced in the switch (0: not one)."""
     if not r.metric.startswith("allreduce") or not r.hardware or across_nodes(r):
-        return False  # NVLS reduces inside one node: rows over several nodes are not its rows
+        return 0  # NVLS reduces inside one node: rows over several nodes are not its rows
     link = _link(r.hardware)
-    return link is not None and link.in_network_reduction
+    return max(nvlink_generation(link), 1) if link is not None and link.in_network_reduction else 0
+
+
+def _nvls(r: Measurement) -> bool:
+    return 0 < _nvls_generation(r) < 5
+
+
+def _nvls5(r: Measurement) -> bool:
+    return _nvls_generation(r) >= 5
 
 
 @cache
@@ -105,8 +117,16 @@ CANDIDATES: tuple[Knob, ...] = (
         "nvls_link_efficiency",
         "fraction of the scale-up link's bandwidth an all-reduce reduced in the switch (NVLS) reaches",
         0.05, 1.0, _nvls,
-        "all-reduce rows of GPUs whose NVSwitch reduces in the network: Vidur's NCCL profiles on 2-8 H100 "
-        "and Azure's nccl-tests bus bandwidth on 8 H100 / H200 and 4 GB200",
+        "all-reduce rows of GPUs whose NVSwitch (before NVLink 5) reduces in the network: Vidur's NCCL "
+        "profiles on 2-8 H100, Azure's nccl-tests bus bandwidth on 8 H100 / H200, ml-engineering's on 8 H200",
+        "collective",
+    ),
+    Knob(
+        "nvls5_link_efficiency",
+        "fraction of a fifth-generation NVLink's bandwidth an all-reduce reduced in the switch reaches",
+        0.05, 1.0, _nvls5,
+        "single-node all-reduce bus-bandwidth rows on NVLink 5 (nccl-tests): ml-engineering's 8 B200 "
+        "(P6-B200, one node) and Azure's 4 GB200",
         "collective",
     ),
     Knob(
@@ -135,8 +155,9 @@ REJECTED = {
     "8.5%, AutoAWQ 252.8% -> 245.6% held out; calibrate --folds)",
     "attention_efficiency": "one source (Azure, FlashAttention-2) holds every row: no held-out check, "
     "and leave-one-source-out error moved by < 0.01 points",
-    "nvls_link_efficiency": "the two sources disagree: fitted on Azure's nccl-tests alone it takes Vidur's "
-    "all-reduce rows from 25.6% to 71.3% MAPE held out (fitted on Vidur alone it leaves Azure's at 52.7%)",
+    "nvls_link_efficiency": "the sources disagree: the two nccl-tests sources improve held out (Azure "
+    "49.2% -> 29.7%, ml-engineering 55.7% -> 24.7%) but Vidur's H100 all-reduce rows go from 25.6% to "
+    "66.2%: at 128 MiB on 8 GPUs Vidur times 322 us where Azure's H100 nccl-tests imply 586 us",
 }
 KNOBS: tuple[Knob, ...] = tuple(k for k in CANDIDATES if k.name not in REJECTED)
 KNOB_NAMES = tuple(k.name for k in KNOBS)

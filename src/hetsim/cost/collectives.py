@@ -61,6 +61,7 @@ never cheaper). :func:`for_engine` marks a pass's all-reduces as the engine runs
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -208,11 +209,24 @@ def _alpha(link: Link, steps: float, kp: KernelParams | None, captured: Any = Fa
     return float(out) if np.ndim(out) == 0 else out
 
 
+def nvlink_generation(link: Link) -> int:
+    """The NVLink generation a link's name states (``NVLink5`` -> 5; 0: not NVLink)."""
+    m = re.search(r"nvlink\s*-?(\d+)", link.name.lower())
+    return int(m.group(1)) if m else 0
+
+
 def _up_bw(link: Link, kp: KernelParams | None) -> float:
+    """The scale-up link's bandwidth an all-reduce reaches: ``link_efficiency`` of it, or, where
+    the switch reduces in the network (NVLS), the NVLS knob of the switch's generation (fifth-
+    generation NVLink: ``nvls5_link_efficiency``; 0 falls back to ``nvls_link_efficiency``, then
+    to ``link_efficiency``)."""
     if kp is None:
         return link.bandwidth_bytes_per_s
-    nvls = link.in_network_reduction and kp.nvls_link_efficiency > 0
-    return link.bandwidth_bytes_per_s * (kp.nvls_link_efficiency if nvls else kp.link_efficiency)
+    eff = kp.link_efficiency
+    if link.in_network_reduction:
+        gen5 = kp.nvls5_link_efficiency if nvlink_generation(link) >= 5 else 0.0
+        eff = gen5 or kp.nvls_link_efficiency or eff
+    return link.bandwidth_bytes_per_s * eff
 
 
 def _ring_or_nvls(

@@ -52,13 +52,31 @@ weight. These counts come from the block layouts (ggml's ``ggml-common.h``), not
 a kernel: they are assumed, and matter only where dequantisation, not the weight stream, bounds
 a GEMM (small-M weight-only kernels on a slow-lane device). MXFP4's E8M0 scale is an exponent
 add (as int4's scale FMA); FP8 with 128 x 128 block scales runs FP8 GEMMs and is not priced here.
+
+**GGUF formats run llama.cpp's own CUDA kernels** (ggml-cuda; only llama.cpp and its wrappers read
+GGUF files), which choose by the number of activation rows M (``ggml_cuda_mul_mat``, the
+constants ``MMVQ_MAX_BATCH_SIZE`` 8 and ``MMQ_MAX_BATCH_SIZE`` 32 of ggml-cuda.cu, 2024):
+
+- **M <= 32** (decode): MMVQ (M <= 8) or MMQ take the packed weights as they are, but first
+  quantise the activations to q8_1 in a kernel of their own (``quantize_row_q8_1_cuda``, launched
+  before every quantised matrix product): one more vector kernel per GEMM, priced at the
+  device's vector-kernel latency on top of the kernel above.
+- **M > 32** (prompt processing) on a GPU with FP16 tensor cores, up to llama.cpp PR #8075
+  (2024-06-23, "use MMQ instead of cuBLAS by default"): the weights are dequantised to FP16
+  into a scratch buffer by a kernel of their own (``ggml_get_to_fp16_cuda``; PR #3412), then
+  cuBLAS runs the FP16 GEMM on them. Priced as that kernel (the packed bytes read, two bytes
+  per weight written, at the device's streaming rate, or its lane instructions if slower) plus
+  the dense GEMM reading FP16 weights; both run once per micro-batch of ``GGML_UBATCH_ROWS``
+  (llama.cpp's ``n_ubatch`` default 512, PR #6017), so a long prompt dequantises every weight
+  once per 512 tokens. After PR #8075 MMQ runs on int8 tensor cores instead; the published
+  llama.cpp rows of the project (May 2024) predate it, and that path is not priced.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hetsim.cost.kernels import blend
+from hetsim.cost.kernels import blend, vector_latency
 from hetsim.hardware.kernels import KernelParams
 from hetsim.hardware.spec import ComputeUnit, MemoryTier
 from hetsim.workload.dtypes import Precision
@@ -119,6 +137,60 @@ def dequant_s(op: Op, prec: Precision, vector: ComputeUnit, passes: Num) -> Num:
     return out
 
 
+GGML_MMQ_MAX_ROWS = 32  # ggml-cuda MMQ_MAX_BATCH_SIZE: above it, dequantise + cuBLAS (pre PR #8075)
+GGML_UBATCH_ROWS = 512  # llama.cpp n_ubatch default (PR #6017): tokens per forward micro-batch
+
+
+def is_gguf(prec: Precision) -> bool:
+    """Whether ``prec`` is a GGUF tensor or file type (q4_k_m, q8_0, iq2_xxs ...): llama.cpp's kernels."""
+    return prec.format.startswith(("q", "iq", "tq"))
+
+
+def ggml_times(
+    op: Op,
+    unit: ComputeUnit,
+    vector: ComputeUnit,
+    memory: MemoryTier,
+    prec: Precision,
+    kp: KernelParams | None,
+    dense: tuple[Num, Num, Num],
+    small: tuple[Num, Num, Num, Num],
+) -> tuple[Num, Num, Num, Num]:
+    """(compute_s, memory_s, body_s, lane instructions) of a GEMM on GGUF weights as llama.cpp's
+    CUDA backend runs it (see the module text): ``small`` is the packed-weight kernel's price
+    (:func:`weight_only_times`), used for M <= 32 with the activation-quantisation kernel added;
+    above, the FP16 dequantisation kernel and ``dense`` (the ordinary GEMM's (compute, memory,
+    body) on the packed bytes), its weights read at two bytes each, once per micro-batch."""
+    m = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+    s_c, s_m, s_b, s_ops = small
+    quantise_s = vector_latency(unit, kp, False) if kp is not None else 0.0
+    passes = np.ceil(m / GGML_UBATCH_ROWS)
+    w16 = op.weight_bytes * 16.0 / prec.weight_bits  # the dequantised copy of the weights
+    stream: Num = memory.bandwidth_bytes_per_s * (
+        kp.memory_efficiency if kp is not None else memory.efficiency(op.weight_bytes + w16)
+    )
+    latency = kp.kernel_latency_s if kp is not None else 0.0
+    dq_mem = (op.weight_bytes + w16) / stream
+    dq_lane = dequant_s(op, prec, vector, 1.0)
+    dq_s = passes * (np.maximum(dq_mem, dq_lane) + latency)
+    d_compute, d_memory, d_body = dense
+    extra = np.maximum(w16 * passes - op.weight_bytes, 0.0) / stream  # FP16 weights, every micro-batch
+    g_memory = d_memory + extra
+    if kp is not None:
+        g_body = blend(d_compute, g_memory, kp.overlap_p) + kp.kernel_latency_s
+    else:
+        g_body = np.maximum(d_compute, g_memory)
+    g_body = np.maximum(g_body, d_body) + dq_s
+    big = m > GGML_MMQ_MAX_ROWS
+    c: Num = np.where(big, d_compute + passes * dq_lane, s_c)
+    mem: Num = np.where(big, g_memory + passes * dq_mem, s_m)
+    body: Num = np.where(big, g_body, s_b + quantise_s)
+    ops: Num = np.where(big, lane_ops(op, prec, passes), s_ops)
+    if np.ndim(body) == 0:
+        return float(c), float(mem), float(body), float(ops)
+    return c, mem, body, ops
+
+
 def weight_only_times(
     op: Op,
     unit: ComputeUnit,
@@ -171,6 +243,8 @@ def weight_only_times(
     pick_m: Num = np.where(small, mem_s, d_memory)
     pick_b: Num = np.where(small, body, d_body2)
     ops: Num = lane_ops(op, prec, np.where(small, 1.0, np.ceil(m / TILE_ROWS)))
+    if is_gguf(prec):
+        return ggml_times(op, unit, vector, memory, prec, kp, dense, (pick_c, pick_m, pick_b, ops))
     if np.ndim(pick_b) == 0:
         return float(pick_c), float(pick_m), float(pick_b), float(ops)
     return pick_c, pick_m, pick_b, ops

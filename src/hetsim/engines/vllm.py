@@ -34,9 +34,25 @@ _SEQUENCE_PROVENANCE = (
 )
 
 
-def _serving(sequence_overhead_s: float = 0.0) -> Serving:
-    return Serving(kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S, decode_graph=True,
-                   graph_batch_sizes=VLLM_GRAPH_BATCH_SIZES,
+# vLLM V0's host time per engine step (v0.5-v0.6 with the default --num-scheduler-steps 1):
+# scheduling, input preparation, the sampler's GPU->CPU sync and the Pythonisation of its output
+# run between passes, serially with the GPU. Published: "each highlighted redbox is about 4ms of
+# GPU bubble ... for baseline, this overhead is incurred on every decode" (vLLM RFC #6854,
+# Multi-Step Scheduling, 2024-07-26, github.com/vllm-project/vllm/issues/6854, Llama-3-8B served
+# by the OpenAI server on one GPU). Not fitted: no row of the project's data set it. It is a
+# serving-load figure; at batch 1 the per-sequence part of that work is smaller, so it is an
+# upper figure there (Qwen2.5's vLLM 0.6.3 batch-1 rows imply 1.3-2.2 ms: calibrate --folds).
+VLLM_V0_STEP_OVERHEAD_S = 4.0e-3
+_V0_STEP_PROVENANCE = (
+    "documented: vLLM RFC #6854 (github.com/vllm-project/vllm/issues/6854, July 2024): about 4 ms of GPU "
+    "idle time per decode step in V0 without multi-step scheduling (scheduler, input preparation, "
+    "sampler sync, output processing); not fitted"
+)
+
+
+def _serving(sequence_overhead_s: float = 0.0, step_overhead_s: float | None = None) -> Serving:
+    return Serving(step_overhead_s=step_overhead_s, kernel_dispatch_s=EAGER_KERNEL_DISPATCH_S,
+                   decode_graph=True, graph_batch_sizes=VLLM_GRAPH_BATCH_SIZES,
                    sequence_overhead_s=sequence_overhead_s)  # fmt: skip
 
 
@@ -102,7 +118,7 @@ VLLM = Engine(
 VLLM_V0 = Engine(
     "vllm-v0",
     "vLLM V0 engine (v0.3-v0.7)",
-    _serving(),
+    _serving(step_overhead_s=VLLM_V0_STEP_OVERHEAD_S),
     EngineConfig(
         name="vllm-v0",
         scheduler="prefill-first",
@@ -130,7 +146,7 @@ VLLM_V0 = Engine(
     ),
     r"vllm\D*v?0\.[0-7]\b",
     aliases=("vllm-v0.6",),
-    provenance=_static_provenance(v1=False),
+    provenance={**_static_provenance(v1=False), "step_overhead_s": _V0_STEP_PROVENANCE},
     fitted_on=_NONE,
 )
 

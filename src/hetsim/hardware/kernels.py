@@ -91,6 +91,9 @@ class KernelParams:
     # the same for an all-reduce reduced in the switch (NVLS / SHARP: each byte up once and down
     # once); 0: link_efficiency
     nvls_link_efficiency: float = 0.0
+    # the same on a fifth-generation NVLink switch (B200, GB200: NCCL's tuning model gives NVLS a
+    # per-architecture efficiency); 0: nvls_link_efficiency
+    nvls5_link_efficiency: float = 0.0
     tiles: tuple[tuple[int, int], ...] = DEFAULT_TILES
     provenance: Mapping[str, Provenance] = field(default_factory=dict, compare=False)
 
@@ -123,9 +126,10 @@ class KernelParams:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"kernel parameter {name} must be non-negative")
-        if not 0 <= self.nvls_link_efficiency <= 1:
+        if not (0 <= self.nvls_link_efficiency <= 1 and 0 <= self.nvls5_link_efficiency <= 1):
             raise ConfigError(
-                "kernel parameter nvls_link_efficiency must be in [0, 1] (0: as link_efficiency)"
+                "kernel parameters nvls_link_efficiency and nvls5_link_efficiency must be in [0, 1] "
+                "(0: as link_efficiency)"
             )
         if not 0 <= self.narrow_gemm_efficiency <= 1:
             raise ConfigError(

@@ -21,7 +21,7 @@ from hetsim.hardware.family import Family
 # Order matters: specific forms first (GH200 before H200, GB200 before B200, H100 PCIe before H100).
 HARDWARE_RULES: tuple[tuple[str, str], ...] = (
     (r"a100.*40\s*gb", "a100-40gb"),
-    (r"a100.*pcie", "a100-pcie"),  # no preset: skipped, never priced as the SXM board
+    (r"a100.*pcie", "a100-pcie"),  # the PCIe board (its own preset), never the SXM board
     (r"a100", "a100-80gb-sxm"),  # Vidur "A100", lmdeploy "A100-80G", "A100 80GB", "A100 DGX"
     (r"gh200", "gh200"),  # before h200: "GH200 480GB"
     (r"gb300", "gb300"),
