@@ -49,7 +49,9 @@ from hetsim.workload.model import ModelSpec
 # model from the latency model): ML.ENERGY v1 (9 LLaMA-shaped models, A100 at batch 1 and 2, A40
 # at batch 1: little moved, the floor) and v3 (vLLM on H100 and B200, batch 8-1,021: the on-chip
 # energy of large batches); leave_one_gpu_out() scores each GPU with both fitted on the other three.
-FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy", "mlenergy_leaderboard_v3"})
+FLOOR_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
+ONCHIP_SOURCES = frozenset({"mlenergy_leaderboard_v3"})
+FIT_SOURCES = FLOOR_SOURCES | ONCHIP_SOURCES
 FIT_METRICS = ("avg_power",)
 ONCHIP_BOUNDS_J_PER_BIT = (0.0, 50e-12)  # the fit's range: up to ~13x HBM2's access energy
 # the committed power rows (data/measurements/published/ of the source checkout)
@@ -254,30 +256,37 @@ def fit_power(
     rows: Sequence[Measurement], without: str = "", sequence_overhead_s: float | None = None,
     dispatch_s: float | None = None,
 ) -> tuple[float, float]:  # fmt: skip
-    """The active-power fraction in [0, 0.99] and the on-chip energy per bit (within
+    """The active-power fraction (in [0, 0.99]) and the on-chip energy per bit (within
     :data:`ONCHIP_BOUNDS_J_PER_BIT`) that minimise the mean squared relative error of the fit rows
-    (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given. Power is linear in
-    both knobs wherever no phase is throttled, so a few Gauss-Newton steps on finite differences
-    solve it. ``sequence_overhead_s``: vLLM's per-sequence host time the rows are priced with
-    (None: the committed one; a fold passes its own, fitted without the fold's rows;
-    ``dispatch_s`` likewise)."""
+    (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given. Without a row of
+    :data:`ONCHIP_SOURCES` left (the only large batches) the on-chip term is 0 and the fraction is
+    fitted alone. Power is linear in both knobs wherever no phase throttles, so a Gauss-Newton step
+    on finite differences solves it, and two more refine it. ``sequence_overhead_s``: vLLM's
+    per-sequence host time the rows are priced with (None: the committed one; a fold passes its
+    own, fitted without the fold's rows; ``dispatch_s`` likewise)."""
     subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
         raise HetsimError("no energy rows in the fit subset: nothing to fit the power knobs on")
+    free = [0, 1] if any(r.source_id in ONCHIP_SOURCES for r in subset) else [0]
+    knobs = np.array([ACTIVE_POWER_FRACTION, ONCHIP_J_PER_BIT if 1 in free else 0.0])
+    step, lo, hi = (
+        np.array([0.05, 2e-12]),
+        np.array([0.0, ONCHIP_BOUNDS_J_PER_BIT[0]]),
+        np.array([0.99, ONCHIP_BOUNDS_J_PER_BIT[1]]),
+    )
 
-    def at(knobs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rep = score_energy(subset, float(knobs[0]), sequence_overhead_s, dispatch_s, float(knobs[1]))
+    def at(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rep = score_energy(subset, float(k[0]), sequence_overhead_s, dispatch_s, float(k[1]))
         return np.array([s.predicted for s in rep.scores]), np.array([s.row.value for s in rep.scores])
 
-    knobs, step = np.array([ACTIVE_POWER_FRACTION, ONCHIP_J_PER_BIT]), np.array([0.05, 2e-12])
-    lo, hi = np.array([0.0, ONCHIP_BOUNDS_J_PER_BIT[0]]), np.array([0.99, ONCHIP_BOUNDS_J_PER_BIT[1]])
     base, y = at(knobs)
     if not len(y):
         raise HetsimError("no energy row of the fit subset can be predicted: nothing to fit on")
-    for _ in range(3):  # one step is exact where no phase is throttled; the next ones refine
-        jac = np.stack([(at(knobs + step * np.eye(2)[i])[0] - base) / step[i] for i in range(2)], axis=1)
-        step_to = knobs + np.linalg.lstsq(jac / y[:, None], 1 - base / y, rcond=None)[0]
-        delta = np.clip(step_to, lo, hi) - knobs
+    for _ in range(3):
+        jac = np.stack([(at(knobs + step * np.eye(2)[i])[0] - base) / step[i] for i in free], axis=1)
+        delta = np.zeros(2)
+        delta[free] = np.linalg.lstsq(jac / y[:, None], 1 - base / y, rcond=None)[0]
+        delta = np.clip(knobs + delta, lo, hi) - knobs
         knobs = knobs + delta
         if np.all(np.abs(delta) < step * 0.05):  # 0.0025 of the fraction, 0.1 pJ/bit
             break
