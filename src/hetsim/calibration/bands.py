@@ -14,9 +14,9 @@ Every source of the table is held out in turn, its rows looked up in the regimes
 other sources, and each row's score is how many half-widths it lies from its band's centre. The
 *scale* of a phase and lookup tier (``validated``: its own regime; ``borrowed``: the phase's pooled
 band) is the ``level`` quantile of those scores, rows weighing alike (the target is a share of
-held-out rows), from at least :data:`MIN_SOURCES` sources; a band is its regime's centre
-plus or minus scale x half-width. A tier without enough scored sources keeps the regime band as
-it is (validated) or widened by ``widen`` (borrowed).
+held-out rows), from at least :data:`MIN_ROWS` rows of :data:`MIN_SOURCES` sources (as a
+regime); a band is its regime's centre plus or minus scale x half-width. A tier without enough
+scored rows keeps the regime band as it is (validated) or widened by ``widen`` (borrowed).
 
 Coverage (:func:`coverage`) is checked the same way it would be used: each source's rows
 against a table built, regimes and scales both, from every *other* source (leave one source out,
@@ -172,8 +172,9 @@ def _scales(rs: Sequence[Residual], level: float) -> dict[str, float]:
             half = max((hi - lo) / 2, 1e-9)
             tier = f"{x.key[2]}/{'validated' if ok else 'borrowed'}"
             scores[tier].append((abs(x.r - (lo + hi) / 2) / half, src))
-    return {k: float(np.quantile([e for e, _ in v], level, method="higher"))
-            for k, v in sorted(scores.items()) if len({s for _, s in v}) >= MIN_SOURCES}  # fmt: skip
+    enough = {k: [e for e, _ in v] for k, v in scores.items()
+              if len(v) >= MIN_ROWS and len({s for _, s in v}) >= MIN_SOURCES}  # fmt: skip
+    return {k: float(np.quantile(v, level, method="higher")) for k, v in sorted(enough.items())}
 
 
 def build(residuals: Iterable[Residual], fit_hardware: Sequence[str], level: float = LEVEL) -> BandTable:
