@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from hetsim.cost.power import onchip_j_per_bit
 from hetsim.cost.roofline import op_cost
 from hetsim.cost.weight_only import DEQUANT_OPS_PER_WEIGHT, lane_rate
 from hetsim.hardware.loader import get_hardware
@@ -123,7 +124,8 @@ def test_cli_weight_group(run_cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_dequantisation_energy_is_counted() -> None:
-    """Each dequantising lane instruction costs one 16-bit flop of the vector unit."""
+    """Each dequantising lane instruction costs one 16-bit flop of the vector unit (every bit read
+    also crosses the chip: cost/power.py::ONCHIP_J_PER_BIT)."""
     dev = get_hardware("a100-80gb-sxm")
     side = dev.primary
     vec, unit = side.unit_for("vector"), side.unit_for("matrix")
@@ -131,7 +133,8 @@ def test_dequantisation_energy_is_counted() -> None:
     op = next(o for o in build_ops(get_model("llama2-7b"), prec, phase="decode", batch=1.0, q_len=1.0,
                                    context=128.0) if o.name == "ffn_down")  # fmt: skip
     c = op_cost(op, unit, side.memory, prec, kernels=dev.kernels, vector=vec)
-    dense = op.flop * unit.energy_per_flop("fp16") + op.bytes * 8 * side.memory.energy_j_per_bit
+    per_bit = side.memory.energy_j_per_bit + onchip_j_per_bit(dev.kernels)
+    dense = op.flop * unit.energy_per_flop("fp16") + op.bytes * 8 * per_bit
     lane = op.gemm_n * op.gemm_k * DEQUANT_OPS_PER_WEIGHT["int4"] * vec.energy_per_flop("fp16")
     assert float(c.energy_j) == pytest.approx((dense + lane) * op.count)
 

@@ -17,19 +17,22 @@ A regime is ``<calibration>/<precision>/<phase>/<model>``:
   (J per token), ``power`` (average power), ``kernel`` (one op);
 - model: ``dense`` or ``moe``.
 
-Lookup backs off when a regime has fewer than ``min_rows`` held-out rows: first over the model
-kind, then, for the three end-to-end phases only, over the phase (prefill, decode and end-to-end
-times share their errors; an energy, power, kernel or collective figure never borrows a band of
-time residuals), staying within the same calibration kind and precision class (the band
-is then *validated*); past that it borrows the band of the same phase (any calibration, any
-precision) and widens it by ``widen`` in log space, and says it is not validated.
+Lookup backs off when a regime has fewer than ``min_rows`` held-out rows or ``min_sources``
+sources: first over the model kind, then, for the three end-to-end phases only, over the phase
+(prefill, decode and end-to-end times share their errors; an energy, power, kernel or collective
+figure never borrows a band of time residuals), staying within the same calibration kind and
+precision class (the band is then *validated*); past that it borrows the band of the same phase
+(any calibration, any precision) and says it is not validated. The band found is then sized by
+the scale of its phase and tier (validated or borrowed), calibrated on held-out sources: its
+centre plus or minus scale x half-width; a tier without a calibrated scale keeps a validated
+band as it is and widens a borrowed one by ``widen`` in log space.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,28 +58,42 @@ FIGURES: dict[str, tuple[str, bool]] = {
 
 @dataclass(frozen=True, slots=True)
 class BandTable:
-    """The committed table: log-residual quantiles per regime key."""
+    """The committed table: log-residual quantiles per regime key, and per ``<phase>/<tier>`` the
+    scale that sizes a regime's band for a source not in it (calibration/bands.py)."""
 
     level: float
     min_rows: int
     widen: float
     fit_hardware: tuple[str, ...]
     regimes: dict[str, tuple[float, float, int, int]]  # key -> (q_lo, q_hi, rows, sources)
+    min_sources: int = 1  # a regime of fewer sources is not its rows' own band
+    scales: dict[str, float] = field(default_factory=dict)  # '<phase>/validated|borrowed' -> half-widths
 
-    def lookup(self, cal: str, prec: str, phase: str, kind: str) -> tuple[float, float, int, bool, str]:
-        """(q_lo, q_hi, rows, validated, key used) for a regime."""
+    def lookup(
+        self, cal: str, prec: str, phase: str, kind: str, scaled: bool = True
+    ) -> tuple[float, float, int, bool, str]:
+        """(q_lo, q_hi, rows, validated, key used) for a regime; ``scaled``: sized by the tier's
+        scale (else the regime's quantiles as they are, what the scales are calibrated on)."""
         e2e = phase in E2E_PHASES
         pooled = [f"{cal}/{prec}/*/*"] if e2e else []  # times of the three phases pooled
         own = [f"{cal}/{prec}/{phase}/{kind}", f"{cal}/{prec}/{phase}/*", *pooled]
         for key in own:
             hit = self.regimes.get(key)
-            if hit is not None and hit[2] >= self.min_rows:
-                return hit[0], hit[1], hit[2], True, key
+            enough = hit is not None and hit[2] >= self.min_rows
+            if hit is not None and enough and (hit[3:] or (self.min_sources,))[0] >= self.min_sources:
+                return (*self._sized(hit[0], hit[1], phase, True, scaled), hit[2], True, key)
         for key in (f"*/*/{phase}/*", *(["*/*/*/*"] if e2e else [])):
             hit = self.regimes.get(key)
             if hit is not None and hit[2] > 0:
-                return hit[0] * self.widen, hit[1] * self.widen, hit[2], False, key
+                return (*self._sized(hit[0], hit[1], phase, False, scaled), hit[2], False, key)
         return -math.log(2.0), math.log(2.0), 0, False, "none"  # no table: a factor of two
+
+    def _sized(self, lo: float, hi: float, phase: str, own: bool, scaled: bool) -> tuple[float, float]:
+        m = self.scales.get(f"{phase}/{'validated' if own else 'borrowed'}") if scaled else None
+        if m is not None:
+            mid, half = (lo + hi) / 2, (hi - lo) / 2
+            return mid - m * half, mid + m * half
+        return (lo, hi) if own or not scaled else (lo * self.widen, hi * self.widen)
 
 
 @cache
@@ -87,8 +104,10 @@ def load_table(path: Path = BANDS_FILE) -> BandTable | None:
     raw = read_mapping(path)
     regimes = {str(k): (float(v[0]), float(v[1]), int(v[2]), int(v[3]) if len(v) > 3 else 0)
                for k, v in (raw.get("regimes") or {}).items()}  # fmt: skip
+    scales = {str(k): float(v) for k, v in (raw.get("scales") or {}).items()}
     return BandTable(float(raw.get("level", 0.8)), int(raw.get("min_rows", 20)), float(raw.get("widen", 2.0)),
-                     tuple(str(h) for h in raw.get("fit_hardware", ())), regimes)  # fmt: skip
+                     tuple(str(h) for h in raw.get("fit_hardware", ())), regimes,
+                     int(raw.get("min_sources", 1)), scales)  # fmt: skip
 
 
 def precision_class(prec: Precision) -> str:

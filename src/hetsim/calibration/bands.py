@@ -8,16 +8,27 @@ decide a band for every other source), and the quantiles are split-conformal ove
 10th / 90th percentiles are taken at levels alpha/2 x S / (S + 1) and 1 - alpha/2 x S / (S + 1)
 for S sources, the finite-sample correction of a held-out source.
 
+The regime quantiles give a band its *shape* (where it sits, how wide one regime is against
+another); how far a source the table has never seen falls from it is a second, calibrated step.
+Every source of the table is held out in turn, its rows looked up in the regimes built from the
+other sources, and each row's score is how many half-widths it lies from its band's centre. The
+*scale* of a phase and lookup tier (``validated``: its own regime; ``borrowed``: the phase's pooled
+band) is the ``level`` quantile of those scores, rows weighing alike (the target is a share of
+held-out rows), from at least :data:`MIN_ROWS` rows of :data:`MIN_SOURCES` sources (as a
+regime); a band is its regime's centre plus or minus scale x half-width. A tier without enough
+scored rows keeps the regime band as it is (validated) or widened by ``widen`` (borrowed).
+
 Coverage (:func:`coverage`) is checked the same way it would be used: each source's rows
-against a table built from every *other* source (leave one source out), so a band is never
-judged on rows it was built from.
+against a table built, regimes and scales both, from every *other* source (leave one source out,
+the scales from a nested leave-one-out inside it), so a band is never sized by the rows it is
+judged on.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +49,7 @@ from hetsim.outfiles import atomic_write_text
 
 LEVEL = 0.8
 MIN_ROWS = 20  # a regime with fewer held-out rows borrows a coarser one
+MIN_SOURCES = 2  # ... or fewer sources (one says nothing of the spread between sources); so does a scale
 WIDEN = 2.0  # a borrowed band (another calibration kind or precision) is this much wider, in log
 RATE_UNITS = ("tokens/s", "flop/s", "bytes/s", "elements/s", "samples/s", "requests/s")
 DECODE = ("tpot", "itl", "token_latency", "generation_time_per_token", "decode_tokens_per_s",
@@ -127,13 +139,52 @@ def quantiles(rs: Sequence[Residual], level: float = LEVEL) -> tuple[float, floa
     return lo, hi, len(rs), s
 
 
-def build(residuals: Iterable[Residual], fit_hardware: Sequence[str], level: float = LEVEL) -> BandTable:
+def _family(phase: str) -> str:
+    """Phases whose bands share regimes (the three end-to-end times pool; every other kind alone)."""
+    return "time" if phase in E2E_PHASES else phase
+
+
+def _by(rs: Iterable[Residual], key: Callable[[Residual], str]) -> dict[str, list[Residual]]:
+    out: dict[str, list[Residual]] = defaultdict(list)
+    for x in rs:
+        out[key(x)].append(x)
+    return out
+
+
+def _regimes(rs: Iterable[Residual], level: float) -> dict[str, tuple[float, float, int, int]]:
     groups: dict[str, list[Residual]] = defaultdict(list)
-    for x in residuals:
+    for x in rs:
         for k in _keys(x.key):
             groups[k].append(x)
-    regimes = {k: quantiles(v, level) for k, v in sorted(groups.items())}
-    return BandTable(level, MIN_ROWS, WIDEN, tuple(fit_hardware), regimes)
+    return {k: quantiles(v, level) for k, v in sorted(groups.items())}
+
+
+def _scales(rs: Sequence[Residual], level: float) -> dict[str, float]:
+    """Per ``<phase>/<tier>``: the ``level`` quantile of the half-widths by which each source's
+    rows fall from the bands of the regimes built without that source (see the module text)."""
+    by_source = _by(rs, lambda x: x.source)
+    scores: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for src, mine in by_source.items():
+        rest = BandTable(level, MIN_ROWS, WIDEN, (), _regimes((x for x in rs if x.source != src), level),
+                         min_sources=MIN_SOURCES)  # fmt: skip
+        for x in mine:
+            lo, hi, _, ok, _ = rest.lookup(*x.key, scaled=False)
+            half = max((hi - lo) / 2, 1e-9)
+            tier = f"{x.key[2]}/{'validated' if ok else 'borrowed'}"
+            scores[tier].append((abs(x.r - (lo + hi) / 2) / half, src))
+    enough = {k: [e for e, _ in v] for k, v in scores.items()
+              if len(v) >= MIN_ROWS and len({s for _, s in v}) >= MIN_SOURCES}  # fmt: skip
+    return {k: float(np.quantile(v, level, method="higher")) for k, v in sorted(enough.items())}
+
+
+def build(residuals: Iterable[Residual], fit_hardware: Sequence[str], level: float = LEVEL) -> BandTable:
+    regimes: dict[str, tuple[float, float, int, int]] = {}
+    scales: dict[str, float] = {}
+    for rs in _by(residuals, lambda x: _family(x.key[2])).values():
+        regimes |= _regimes(rs, level)
+        scales |= _scales(rs, level)
+    return BandTable(level, MIN_ROWS, WIDEN, tuple(fit_hardware), dict(sorted(regimes.items())), MIN_SOURCES,
+                     scales)  # fmt: skip
 
 
 def covered(table: BandTable, x: Residual) -> bool:
@@ -145,22 +196,21 @@ def coverage(
     residuals: Sequence[Residual], fit_hardware: Sequence[str], level: float = LEVEL
 ) -> dict[str, Any]:
     """Leave-one-source-out coverage: each source's residuals against a table built from the
-    others. Overall, per phase, calibration kind and precision class: the share of rows inside
-    their band, and beside it the mean of the sources' own shares (what a source-balanced band
-    aims at) with the largest source's share of the rows (a kind whose rows are mostly one
-    source's has a row coverage that is that source's)."""
-    by_source: dict[str, list[Residual]] = defaultdict(list)
-    for x in residuals:
-        by_source[x.source].append(x)
+    others (regimes and scales; a kind's table needs only that kind's rows). Overall, per phase,
+    calibration kind and precision class: the share of rows inside their band, and beside it the
+    mean of the sources' own shares (what a source-balanced band aims at) with the largest
+    source's share of the rows (a kind whose rows are mostly one source's has a row coverage that
+    is that source's)."""
     hits: dict[str, list[bool]] = defaultdict(list)
     per_source: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for src, mine in by_source.items():
-        table = build([x for x in residuals if x.source != src], fit_hardware, level)
-        for x in mine:
-            ok = covered(table, x)
-            for k in ("all", f"phase:{x.key[2]}", f"calibration:{x.key[0]}", f"precision:{x.key[1]}"):
-                hits[k].append(ok)
-                per_source[k][src].append(ok)
+    for rs in _by(residuals, lambda x: _family(x.key[2])).values():
+        for src, mine in _by(rs, lambda x: x.source).items():
+            table = build([x for x in rs if x.source != src], fit_hardware, level)
+            for x in mine:
+                ok = covered(table, x)
+                for k in ("all", f"phase:{x.key[2]}", f"calibration:{x.key[0]}", f"precision:{x.key[1]}"):
+                    hits[k].append(ok)
+                    per_source[k][src].append(ok)
 
     def entry(k: str, v: list[bool]) -> dict[str, Any]:
         shares = [float(np.mean(o)) for o in per_source[k].values()]
@@ -175,15 +225,19 @@ def write(table: BandTable, files: Sequence[str], path: Path | None = None) -> P
     data = {
         "written_by": "hetsim calibrate --folds",
         "method": "source-balanced split-conformal quantiles of leave-one-source-out log residuals "
-        "ln(measured / predicted) (a rate's turned around)",
+        "ln(measured / predicted) (a rate's turned around), scaled per phase and tier by the held-out "
+        "sources' scores (calibration/bands.py)",
         "files": sorted(files),
-        "level": table.level, "min_rows": table.min_rows, "widen": table.widen,
+        "level": table.level, "min_rows": table.min_rows, "min_sources": table.min_sources,
+        "widen": table.widen,
         "fit_hardware": list(table.fit_hardware),
+        "scales": {k: round(v, 4) for k, v in table.scales.items()},
         "regimes": {k: [round(v[0], 4), round(v[1], 4), v[2], v[3]] for k, v in table.regimes.items()},
     }  # fmt: skip
     head = (
         "# Uncertainty bands per regime (calibration/precision/phase/model): [q_lo, q_hi, rows, sources]\n"
-        "# of the held-out log residual; written by `hetsim calibrate --folds`, read at prediction time.\n"
+        "# of the held-out log residual, and per phase/tier the scale that sizes them for a source not\n"
+        "# in the table; written by `hetsim calibrate --folds`, read at prediction time.\n"
     )
     target = path or BANDS_FILE
     atomic_write_text(target, head + yaml.safe_dump(data, sort_keys=False, width=110))

@@ -1,5 +1,6 @@
 """Score the board-power model (``cost/power.py``) on published power and energy rows, and fit
-its one global knob, the active-power fraction, on a stated subset.
+its two global knobs, the active-power fraction and the on-chip energy per bit read from memory,
+on a stated subset.
 
 Rows: the metrics ``avg_power`` (W), ``energy_per_token`` (J/token) and ``energy_per_request``
 (J). An idle row (``framework`` says idle, batch 0) is scored against the device's idle power.
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from hetsim.calibration.e2e import (
     E2E_METRICS,
@@ -36,7 +36,7 @@ from hetsim.calibration.sequence_fit import FITTED_ENGINES
 from hetsim.calibration.steady import DATASET_LENGTHS as DATASET_LENGTHS
 from hetsim.calibration.steady import STEADY, parallel_reason, steady_state
 from hetsim.calibration.vocabulary import precision_of
-from hetsim.cost.power import ACTIVE_POWER_FRACTION, active_w
+from hetsim.cost.power import ACTIVE_POWER_FRACTION, ONCHIP_J_PER_BIT, active_w
 from hetsim.cost.roofline import has_matrix_rate
 from hetsim.errors import HetsimError
 from hetsim.hardware.loader import get_hardware
@@ -45,15 +45,17 @@ from hetsim.sim.frameworks import profile_for
 from hetsim.sim.inference import Serving, sweep
 from hetsim.workload.model import ModelSpec
 
-# sources the active-power fraction is fitted on (ML.ENERGY v1: 9 LLaMA-shaped models, A100 at
-# batch 1 and 2, A40 at batch 1), only their average power, which isolates the power model from
-# the latency model; leave_one_gpu_out() scores each of their GPUs with a fit on the other.
-# Adding ML.ENERGY v3's average power (vLLM on H100, B200) was tried and not adopted: it moves a
-# study target out of range through the power-limit throttle (docs/calibration.md, "Energy").
-FIT_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
+# sources the two power knobs are fitted on, only their average power (which isolates the power
+# model from the latency model): ML.ENERGY v1 (9 LLaMA-shaped models, A100 at batch 1 and 2, A40
+# at batch 1: little moved, the floor) and v3 (vLLM on H100 and B200, batch 8-1,021: the on-chip
+# energy of large batches); leave_one_gpu_out() scores each GPU with both fitted on the other three.
+FLOOR_SOURCES = frozenset({"mlenergy_v1_a100_chat", "mlenergy_v1_a40_chat_legacy"})
+ONCHIP_SOURCES = frozenset({"mlenergy_leaderboard_v3"})
+FIT_SOURCES = FLOOR_SOURCES | ONCHIP_SOURCES
 FIT_METRICS = ("avg_power",)
+ONCHIP_BOUNDS_J_PER_BIT = (0.0, 50e-12)  # the fit's range: up to ~13x HBM2's access energy
 # the committed power rows (data/measurements/published/ of the source checkout)
-DEFAULT_FILES = (published("energy_published.csv"),)
+DEFAULT_FILES = (published("energy_published.csv"), published("mlenergy_leaderboard_v3.csv"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,11 @@ class EnergyReport:
     scores: tuple[EnergyScore, ...]
     skipped: Counter[str]
     active_fraction: float
-    # GPU of the fit rows -> (fraction fitted without it, MAPE of its fit rows at that fraction)
-    leave_one_out: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # every row at the fraction fitted without its source / its GPU (fold_scores)
+    # GPU of the fit rows -> (fraction and on-chip J/bit fitted without it, MAPE of its fit rows at them)
+    leave_one_out: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # every row at the knobs fitted without its source / its GPU (fold_scores)
     folds: dict[str, tuple[EnergyScore, ...]] = field(default_factory=dict)
+    onchip_j_per_bit: float = ONCHIP_J_PER_BIT
 
     def mape(self, role: str | None = None) -> float:
         a = [s.ape for s in self.scores if role in (None, s.role)]
@@ -85,10 +88,12 @@ class EnergyReport:
     def to_json(self) -> dict[str, object]:
         return {
             "active_power_fraction": self.active_fraction,
+            "onchip_j_per_bit": self.onchip_j_per_bit,
             "dataset_lengths": list(DATASET_LENGTHS),
             "mape": {"fitted": self.mape("fitted"), "held-out": self.mape("held-out")},
             "leave_one_gpu_out": {
-                hw: {"fraction": a, "mape": m} for hw, (a, m) in self.leave_one_out.items()
+                hw: {"fraction": a, "onchip_j_per_bit": e, "mape": m}
+                for hw, (a, e, m) in self.leave_one_out.items()
             },
             "groups": [{"role": k[0], "hardware": k[1], "metric": k[2], "n": n, "mape": m}
                        for k, (n, m) in self.groups().items()],
@@ -187,10 +192,19 @@ def _predict_rows(items: Sequence[tuple[Measurement, Device, Serving | None]]) -
     return out
 
 
-def with_fraction(dev: Device, fraction: float) -> Device:
-    """``dev`` with its active power set from ``fraction`` of its headroom above idle."""
-    derived = active_w(dataclasses.replace(dev, active_power_w=None), fraction)
-    return dataclasses.replace(dev, active_power_w=derived)
+def with_fraction(dev: Device, fraction: float, onchip_j_per_bit: float = ONCHIP_J_PER_BIT) -> Device:
+    """``dev`` with its active power set from ``fraction`` of its headroom above idle, and (with
+    calibrated kernels) its memory tiers' energy per bit moved by the on-chip energy's change
+    from the committed knob (cost/roofline.py adds the committed one to every bit read)."""
+    floor = active_w(dataclasses.replace(dev, active_power_w=None), fraction)
+    derived = dataclasses.replace(dev, active_power_w=floor)
+    shift = onchip_j_per_bit - ONCHIP_J_PER_BIT
+    if dev.kernels is None or shift == 0:
+        return derived
+    tiers = [dataclasses.replace(s.memory, energy_j_per_bit=max(s.memory.energy_j_per_bit + shift, 0.0))
+             for s in dev.sides]  # fmt: skip
+    sides = tuple(dataclasses.replace(s, memory=m) for s, m in zip(dev.sides, tiers, strict=True))
+    return dataclasses.replace(derived, sides=sides)
 
 
 def score_energy(
@@ -198,10 +212,11 @@ def score_energy(
     fraction: float = ACTIVE_POWER_FRACTION,
     sequence_overhead_s: float | None = None,
     dispatch_s: float | None = None,
+    onchip_j_per_bit: float = ONCHIP_J_PER_BIT,
 ) -> EnergyReport:
-    """Predict every energy row it can at ``fraction``; the rest counted by reason.
-    ``sequence_overhead_s``: vLLM's per-sequence host time, ``dispatch_s``: the eager dispatch
-    knob (calibration/dispatch_fit.py; None: the engine record's)."""
+    """Predict every energy row it can at ``fraction`` and ``onchip_j_per_bit``; the rest counted
+    by reason. ``sequence_overhead_s``: vLLM's per-sequence host time, ``dispatch_s``: the eager
+    dispatch knob (calibration/dispatch_fit.py; None: the engine record's)."""
     from hetsim.calibration.dispatch_fit import with_dispatch
 
     skipped: Counter[str] = Counter()
@@ -215,7 +230,7 @@ def score_energy(
         r = steady_state(raw)  # a serving row at its stated running batch (calibration/steady.py)
         if r.hardware not in devices:
             base = _device(r.hardware)
-            devices[r.hardware] = None if base is None else with_fraction(base, fraction)
+            devices[r.hardware] = None if base is None else with_fraction(base, fraction, onchip_j_per_bit)
         dev = devices[r.hardware]
         why = _reason(r, dev) or (parallel_reason(r) if r.serving == STEADY else "")
         if why:
@@ -234,31 +249,49 @@ def score_energy(
             skipped["does_not_fit"] += 1
             continue
         scores.append(EnergyScore(r, value, role_of(r), guessed))
-    return EnergyReport(tuple(scores), skipped, fraction)
+    return EnergyReport(tuple(scores), skipped, fraction, onchip_j_per_bit=onchip_j_per_bit)
 
 
-def fit_active_fraction(
+def fit_power(
     rows: Sequence[Measurement], without: str = "", sequence_overhead_s: float | None = None,
     dispatch_s: float | None = None,
-) -> float:  # fmt: skip
-    """The active-power fraction in [0, 0.99] that minimises the mean squared relative error of
-    the fit rows (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given;
-    ``sequence_overhead_s``: vLLM's per-sequence host time the rows are priced with (None: the
-    committed one; a fold passes its own, fitted without the fold's rows; ``dispatch_s`` likewise)."""
+) -> tuple[float, float]:  # fmt: skip
+    """The active-power fraction (in [0, 0.99]) and the on-chip energy per bit (within
+    :data:`ONCHIP_BOUNDS_J_PER_BIT`) that minimise the mean squared relative error of the fit rows
+    (FIT_SOURCES, FIT_METRICS), leaving out hardware ``without`` if given. Without a row of
+    :data:`ONCHIP_SOURCES` left (the only large batches) the on-chip term is 0 and the fraction is
+    fitted alone. Power is linear in both knobs wherever no phase throttles, so a Gauss-Newton step
+    on finite differences solves it, and two more refine it. ``sequence_overhead_s``: vLLM's
+    per-sequence host time the rows are priced with (None: the committed one; a fold passes its
+    own, fitted without the fold's rows; ``dispatch_s`` likewise)."""
     subset = [r for r in rows if role_of(r) == "fitted" and r.hardware != without]
     if not subset:
-        raise HetsimError("no energy rows in the fit subset: nothing to fit the active-power fraction on")
+        raise HetsimError("no energy rows in the fit subset: nothing to fit the power knobs on")
+    free = [0, 1] if any(r.source_id in ONCHIP_SOURCES for r in subset) else [0]
+    knobs = np.array([ACTIVE_POWER_FRACTION, ONCHIP_J_PER_BIT if 1 in free else 0.0])
+    step, lo, hi = (
+        np.array([0.05, 2e-12]),
+        np.array([0.0, ONCHIP_BOUNDS_J_PER_BIT[0]]),
+        np.array([0.99, ONCHIP_BOUNDS_J_PER_BIT[1]]),
+    )
 
-    if not score_energy(subset, sequence_overhead_s=sequence_overhead_s, dispatch_s=dispatch_s).scores:
+    def at(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rep = score_energy(subset, float(k[0]), sequence_overhead_s, dispatch_s, float(k[1]))
+        return np.array([s.predicted for s in rep.scores]), np.array([s.row.value for s in rep.scores])
+
+    base, y = at(knobs)
+    if not len(y):
         raise HetsimError("no energy row of the fit subset can be predicted: nothing to fit on")
-
-    def loss(a: float) -> float:
-        rep = score_energy(subset, a, sequence_overhead_s, dispatch_s)
-        return float(np.mean([(s.predicted / s.row.value - 1) ** 2 for s in rep.scores]))
-
-    # below 1: a floor of the whole headroom would leave no power for any work
-    res = minimize_scalar(loss, bounds=(0.0, 0.99), method="bounded", options={"xatol": 1e-4})
-    return float(res.x)
+    for _ in range(3):
+        jac = np.stack([(at(knobs + step * np.eye(2)[i])[0] - base) / step[i] for i in free], axis=1)
+        delta = np.zeros(2)
+        delta[free] = np.linalg.lstsq(jac / y[:, None], 1 - base / y, rcond=None)[0]
+        delta = np.clip(knobs + delta, lo, hi) - knobs
+        knobs = knobs + delta
+        if np.all(np.abs(delta) < step * 0.05):  # 0.0025 of the fraction, 0.1 pJ/bit
+            break
+        base = at(knobs)[0]
+    return float(knobs[0]), float(knobs[1])
 
 
 def energy_report(
@@ -279,25 +312,25 @@ def energy_report(
     return rep
 
 
-def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float]]:
-    """For each GPU of the fit rows: (the fraction fitted without it, the MAPE of its fit
-    rows at that fraction). The error of a GPU the knob never saw."""
+def leave_one_gpu_out(rows: Sequence[Measurement]) -> dict[str, tuple[float, float, float]]:
+    """For each GPU of the fit rows: (the fraction and on-chip J/bit fitted without it, the MAPE
+    of its fit rows at them). The error of a GPU the knobs never saw."""
     from hetsim.calibration.dispatch_fit import dispatch_without  # it imports this module
 
     gpus = sorted({r.hardware for r in rows if role_of(r) == "fitted"})
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, float, float]] = {}
     for hw in gpus:
         seq = _sequence_without(rows, lambda r: r.hardware, hw)
         disp = dispatch_without(rows, lambda r: r.hardware, hw)
-        a = fit_active_fraction(rows, without=hw, sequence_overhead_s=seq, dispatch_s=disp)
+        a, e = fit_power(rows, without=hw, sequence_overhead_s=seq, dispatch_s=disp)
         held = [r for r in rows if role_of(r) == "fitted" and r.hardware == hw]
-        out[hw] = (a, score_energy(held, a, seq, disp).mape())
+        out[hw] = (a, e, score_energy(held, a, seq, disp, e).mape())
     return out
 
 
 def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyScore]:
-    """Every energy row scored at the active-power fraction fitted without its fold (its
-    source, or its GPU): a fold holding none of the fit rows keeps the committed fraction."""
+    """Every energy row scored at the power knobs fitted without its fold (its source, or its
+    GPU): a fold holding none of the fit rows keeps the committed knobs."""
     from hetsim.calibration.dispatch_fit import dispatch_without
 
     energy = [r for r in rows if r.metric in ENERGY_METRICS]
@@ -310,12 +343,12 @@ def fold_scores(rows: Sequence[Measurement], by: str = "source") -> list[EnergyS
         mine = [r for r in energy if key(r) == k]
         fitted = any(role_of(r) == "fitted" for r in mine)
         rest = [r for r in energy if key(r) != k]
-        fraction = ACTIVE_POWER_FRACTION
+        fraction, onchip = ACTIVE_POWER_FRACTION, ONCHIP_J_PER_BIT
         seq = _sequence_without(rows, key, k)
         disp = dispatch_without(rows, key, k)  # the eager dispatch's fit rows too
         if fitted and any(role_of(r) == "fitted" for r in rest):
-            fraction = fit_active_fraction(rest, sequence_overhead_s=seq, dispatch_s=disp)
-        scores = score_energy(mine, fraction, seq, disp).scores
+            fraction, onchip = fit_power(rest, sequence_overhead_s=seq, dispatch_s=disp)
+        scores = score_energy(mine, fraction, seq, disp, onchip).scores
         out += [dataclasses.replace(s, role=f"lo{by[0]}o") for s in scores]
     return out
 

@@ -18,7 +18,7 @@ def render_energy(rep: EnergyReport, width: int = 100) -> None:
         return  # no energy rows in the files
     console.print(
         f"energy: {len(rep.scores)} rows scored of {len(rep.scores) + sum(rep.skipped.values())}; "
-        f"active-power fraction {rep.active_fraction:g}; "
+        f"active-power fraction {rep.active_fraction:g}, on-chip {rep.onchip_j_per_bit * 1e12:.3g} pJ/bit; "
         f"MAPE fitted {_pct(rep.mape('fitted'))}, held-out {_pct(rep.mape('held-out'))}"
         + (
             f"; skipped: {', '.join(f'{k} {v}' for k, v in sorted(rep.skipped.items()))}"
@@ -39,9 +39,9 @@ def render_energy(rep: EnergyReport, width: int = 100) -> None:
         t.add_row(role, hw, metric, str(n), _pct(mape))
     console.print(t)
     if rep.leave_one_out:
-        console.print("leave one GPU out (avg_power of the fit rows, the fraction fitted without that GPU):")
-        for hw, (a, m) in rep.leave_one_out.items():
-            console.print(f"  {hw}: MAPE {_pct(m)} at fraction {a:.3g}")
+        console.print("leave one GPU out (avg_power of the fit rows, both power knobs fitted without it):")
+        for hw, (a, e, m) in rep.leave_one_out.items():
+            console.print(f"  {hw}: MAPE {_pct(m)} at fraction {a:.3g}, on-chip {e * 1e12:.3g} pJ/bit")
     if any(s.assumed_lengths for s in rep.scores):
         console.print(
             f"rows marked 'dataset' assume {DATASET_LENGTHS[0]} tokens in / "

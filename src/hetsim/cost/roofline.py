@@ -15,6 +15,7 @@ import numpy as np
 
 from hetsim.cost.collectives import Fabric, all_reduce, all_to_all
 from hetsim.cost.kernels import kernel_times
+from hetsim.cost.power import onchip_j_per_bit
 from hetsim.cost.weight_only import weight_only_times
 from hetsim.errors import ConfigError
 from hetsim.hardware.kernels import KernelParams
@@ -157,7 +158,9 @@ def op_cost(
         if not (np.ndim(memory_floor_s) == 0 and float(memory_floor_s) == 0.0):
             memory_s = np.maximum(memory_s, memory_floor_s)
         body = np.maximum(compute_s, memory_s) if overlap == "max" else compute_s + memory_s
-    energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * memory.energy_j_per_bit
+    # each bit also crosses the chip to the cores (cost/power.py::ONCHIP_J_PER_BIT)
+    per_bit_j = memory.energy_j_per_bit + onchip_j_per_bit(kernels)
+    energy = op.flop * unit.energy_per_flop(dt) + nbytes * 8 * per_bit_j
     if (
         op.kind == "gemm"
         and prec.weight_only
