@@ -63,12 +63,16 @@ def test_errors_stay_at_their_recorded_levels(rows) -> None:  # type: ignore[no-
     v1 and v3 power): A100 power 13.8% -> 18.0% and A40 26.0% -> 18.0% fitted (one floor for
     both, now shared with H100 and B200); these four H100 J/token rows 33.5% -> 38.6% (Serial
     Alice's batch-128 row 1.41x -> 1.68x; the blog's rows stay under), while v3's 94 H100 J/token
-    rows go 33.9% -> 14.4% and its 92 B200 rows 42.5% -> 13.5%."""
+    rows go 33.9% -> 14.4% and its 92 B200 rows 42.5% -> 13.5%.
+
+    B200 power moved 13.6% -> 14.1% (level 0.14 -> 0.145) when the NVLink-5 NVLS efficiency
+    (fitted and held out on single-node nccl-tests rows) slowed the B200's TP all-reduces: longer
+    steps at the same energy lower the predicted average power; the knobs' fit is unchanged."""
     groups = score_energy(rows).groups()
     assert groups[("fitted", "a100-80gb-sxm", "avg_power")][1] <= 0.185
     assert groups[("fitted", "a40", "avg_power")][1] <= 0.185
     assert groups[("fitted", "h100-sxm", "avg_power")][1] <= 0.14
-    assert groups[("fitted", "b200", "avg_power")][1] <= 0.14
+    assert groups[("fitted", "b200", "avg_power")][1] <= 0.145
     assert groups[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.15
     held = score_energy(read_measurements([FILE])[0]).groups()
     assert held[("held-out", "h100-sxm", "energy_per_token")][1] <= 0.39

@@ -95,12 +95,12 @@ def test_study_details(outcomes: dict[str, Outcome]) -> None:
         < hep["baseline"]["power_mw"]
     )
     mel = outcomes["melange"].results
-    # the chosen mixes re-simulated under steady Poisson load: Arena's meets the SLO; PubMed's and the
-    # mixed set's fall just short, their small GPUs loaded to a profile of 10-request runs that never
-    # hold as many 3,584-token prompts in the KV cache as a steady stream does (known, in the report)
-    assert mel["mix_check"]["arena"]["attainment"] >= 0.995
-    for ds in ("pubmed", "mixed"):
-        assert 0.97 <= mel["mix_check"][ds]["attainment"] < 0.995, ds
+    # the chosen mixes re-simulated under steady Poisson load: Arena's and the mixed set's meet the SLO;
+    # PubMed's falls just short, its L4 loaded to a profile of 10-request runs that never holds as many
+    # 3,584-token prompts in the KV cache as a steady stream does (known, in the report)
+    for ds in ("arena", "mixed"):
+        assert mel["mix_check"][ds]["attainment"] >= 0.995, ds
+    assert 0.97 <= mel["mix_check"]["pubmed"]["attainment"] < 0.995
     for ds, rows in mel["fleets"].items():
         for row in rows:
             assert row["mix_usd_per_hour"] <= min(row["single_usd_per_hour"].values()) + 1e-9, (
