@@ -38,7 +38,12 @@ FUNCTION_LINES = 120
 # front end and PIM GEMVs were priced by DRAM command (+110), one all-reduce model for analyze
 # and serve-sim (+100), CloudMatrix's measured fabric (+200), per-kind bands and per-fold refits
 # of the call floors and eager dispatch (+100) and multi-node all-reduce scoring landed.
-PACKAGE_LINES = 42_500
+# Raised to 43,300 at 42,965 lines, when a prefill weight split with its costed re-split at the
+# decode's start (+75), llama.cpp's GGUF kernels, vLLM V0's step and NVLink-5 NVLS (+140),
+# bands sized for an unseen source and the on-chip energy per bit (+135), CloudMatrix's
+# operator-table fabric and model switching in the serving loop (+190), Mélange's released
+# profiler (+80) and expert slots and an off-GPU drafter in serve-sim (+60) landed together.
+PACKAGE_LINES = 43_300
 
 # Over budget when the budget was set, with their size then (lines). Their owners are splitting
 # them; remove an entry once it is within budget, and never raise a number.
