@@ -111,8 +111,7 @@ def _system(spec: str, source: str, target: str) -> dict[str, Any]:
     runs = {str(g): run(1, PROMPT, g) for g in OUTPUTS}
     expert = {g: r.e2e_latency_s for g, r in runs.items()}
     router = {str(b): run(b, PROMPT, 1).ttft_s for b in (1, BATCH)}
-    # a GPU node: the DGX copy as the paper assumes it; the SN40L: every socket copies its shard
-    # from its own DDR at once
+    # the DGX copies as the paper assumes; each SN40L socket copies its shard from its own DDR at once
     copy = (model_bytes, path.peak_bytes_per_s) if gpu else (shard, path.bandwidth_bytes_per_s)
     switch = copy[0] / copy[1]
     misses = {}
