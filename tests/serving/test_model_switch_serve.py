@@ -84,6 +84,9 @@ def _no_prefix() -> EngineConfig:
         (("--models", "llama2-7b,llama2-7b@b", "-m", "llama2-7b"), "give --model or --models"),
         (("--models", "llama2-7b,llama2-7b@b", "--disaggregate", "1:1"), "drop --disaggregate"),
         (("--models", "llama2-7b,llama2-7b@b", "-H", "h100-sxm"), "needs a capacity tier"),
+        (("--models", "llama2-7b,llama2-7b@b", "-H", "h100-sxm+xeon-8480x2+dram:20GB"), "holds the 2 models"),
+        (("--model-slots", "2",), "--model-slots goes with --models"),
+        (("--models", "llama2-7b,llama2-7b@b", "--spec", "eagle"), "--dp-attention, --spec and --policy"),
         (("--models", "llama3-8b,llama3-8b@b", "-H", "l4+xeon-8480x2+dram:2TB", "--model-slots", "2"),
          "no room for the KV cache"),
     ],
@@ -91,6 +94,16 @@ def _no_prefix() -> EngineConfig:
 def test_bad_input_one_line_exit_2(run_cli: Run, args: tuple[str, ...], message: str) -> None:
     r = run_cli(*ARGS, *args)
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+@pytest.mark.parametrize(("dram", "source", "gb_per_s"), [("2TB", "host", 37.8), ("20GB", "ssd", 4.7)])
+def test_the_capacity_tier_is_the_fastest_side_that_holds_every_model(
+    dram: str, source: str, gb_per_s: float
+) -> None:
+    reqs = make_requests(20, rate_per_s=2.0, input_len="128", output_len="8", seed=0)
+    hw = f"h100-sxm+xeon-8480x2+dram:{dram}+nvme"  # host DRAM over PCIe, and a drive below it
+    sw = simulate_serving("llama2-7b", hw, reqs, models="llama2-7b,llama2-7b@b").switching
+    assert sw["source"] == source and sw["bandwidth_bytes_per_s"] / 1e9 == pytest.approx(gb_per_s, abs=0.05)
 
 
 def test_zero_copy_bandwidth_is_refused(run_cli: Run, tmp_path: Path) -> None:

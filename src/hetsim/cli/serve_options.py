@@ -15,8 +15,8 @@ ModelsOpt = Annotated[
     str | None,
     typer.Option(
         help="Serve several models of one architecture, one active at a time: NAME[:SHARE],... (NAME@TAG: "
-        "a fine-tuned variant), each request's model drawn by share; switches copy a model from the "
-        "hardware's largest non-primary memory side, e.g. llama2-7b@chat:3,llama2-7b@code."
+        "a fine-tuned variant), each request's model drawn by share; a switch copies a model from the "
+        "fastest side beside the primary that holds them all, e.g. llama2-7b@chat:3,llama2-7b@code."
     ),
 ]
 ModelSlotsOpt = Annotated[

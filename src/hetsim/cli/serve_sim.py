@@ -194,6 +194,8 @@ def serve_cmd(
     several = ModelMix.parse(models, model_slots, seed) if models is not None else None
     if several is not None and model is not None:
         raise ConfigError("give --model or --models, not both (--models names the models served)")
+    if several is None and model_slots != 1:
+        raise ConfigError("--model-slots goes with --models (the models one engine switches between)")
     model = several.names[0].partition("@")[0] if several is not None else model or "llama3-8b"
     no_users = concurrency is None and trace is None and sessions is None
     sources = sum(x is not None for x in (trace, sessions, mix))

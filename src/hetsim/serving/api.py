@@ -112,9 +112,9 @@ def simulate_serving(
     mix = ModelMix.parse(models) if isinstance(models, str) else models
     if mix is not None:
         mix.check(m, get_model)
-        if disaggregate is not None or experts.dp > 1 or key != "primary":
+        if disaggregate is not None or experts.dp > 1 or speculation is not None or key != "primary":
             raise ConfigError("--models serves one engine instance from the primary side: drop "
-                              "--disaggregate, --dp-attention and --policy")  # fmt: skip
+                              "--disaggregate, --dp-attention, --spec and --policy")  # fmt: skip
         eng = eng.with_(prefix_caching=False)  # one model's prefix KV is not another's
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
                dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link, experts,
@@ -206,6 +206,7 @@ def _serve(key: str, run: _Run) -> ServingResult:
             inner = get_scheduler(eng.scheduler)
             sw, path = switching(run.models, dev, kv.weight_bytes, len(requests), inner)
             run_kw["scheduler"] = sw
+            notes.append(f"{len(run.models.names)} models, one active at a time; prefix caching off")
         log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=run.progress, **run_kw)
         instances = 1
     else:

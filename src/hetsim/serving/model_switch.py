@@ -16,7 +16,7 @@ oldest waiting request becomes active, its copy (``model_bytes / bandwidth``, fo
 resident) charged to the next iteration as KV copies are. The models share one architecture
 (fine-tuned variants, as Samba-CoE's experts), so one pricer prices every iteration.
 :class:`ModelMix` is ``serve-sim --models`` (and ``simulate_serving(models=...)``): which models,
-each request's drawn by share, copied from the device's largest memory side beside the primary.
+each request's drawn by share, copied from the fastest side beside the primary that holds them.
 """
 
 from __future__ import annotations
@@ -255,19 +255,22 @@ class ModelMix:
 def switching(
     mix: ModelMix, dev: Device, weight_bytes: float, n: int, inner: Scheduler
 ) -> tuple[SwitchingScheduler, SwitchPath]:
-    """The switching scheduler of ``mix`` on ``dev``: models copied from the largest memory side
-    beside the primary (the capacity tier) into the primary, at the migration's rate, each
-    device of the TP group its ``weight_bytes`` share at once."""
-    others = [s for s in dev.sides if s is not dev.primary]
-    if not others:
+    """The switching scheduler of ``mix`` on ``dev``: models copied into the primary side from the
+    capacity tier, the side beside it that holds every model and copies fastest (the migration's
+    rate), each device of the TP group its ``weight_bytes`` share at once."""
+    if len(dev.sides) == 1:
         raise ConfigError(
             f"{dev.name} has one memory side: --models needs a capacity tier for the models that "
             "wait; compose one, e.g. h100-sxm+xeon-8480x2+dram:2TB"
         )
-    source = max(others, key=lambda s: s.memory.capacity_bytes).name
+    fits = [
+        k for k, s in enumerate(dev.sides) if k and s.memory.capacity_bytes // weight_bytes >= len(mix.names)
+    ]
+    if not fits:
+        raise CapacityError(f"{dev.name}: no memory side beside {dev.primary.name} holds the "
+                            f"{len(mix.names)} models of {weight_bytes / 1e9:,.1f} GB a device")  # fmt: skip
+    source = dev.sides[max(fits, key=lambda k: transfer_bandwidth(dev, k, 0))].name
     path = switch_path(dev, source, dev.primary.name, weight_bytes)
-    if path.stored < len(mix.names):
-        raise CapacityError(f"{dev.name}: {source} holds {path.stored} of the {len(mix.names)} models")
     sched = SwitchingScheduler(
         inner, mix.assign(n), dict.fromkeys(mix.names, weight_bytes), path.bandwidth_bytes_per_s,
         mix.slots, mix.names[: mix.slots],
