@@ -239,7 +239,8 @@ class ModelMix:
     def assign(self, n: int) -> list[str]:
         """Each of ``n`` requests' model."""
         p = np.asarray(self.shares) / sum(self.shares)
-        return [self.names[i] for i in np.random.default_rng(self.seed).choice(len(p), n, p=p)]
+        rng = np.random.default_rng([self.seed, 23])  # a stream of its own, not the arrivals' (seed)
+        return [self.names[i] for i in rng.choice(len(p), n, p=p)]
 
     def check(self, arch: ModelSpec, get_model: Any) -> None:
         """Every model resolves and has ``arch``'s shapes (one pricer prices them all)."""
@@ -280,6 +281,8 @@ def switching(
 
 def with_slots(kv: KVBudget, slots: int) -> KVBudget:
     """The KV cache beside ``slots`` resident models (``kv`` holds one model's weights)."""
+    if slots == 1:
+        return kv
     cap = kv.kv_capacity_bytes - (slots - 1) * kv.weight_bytes
     blocks = int(cap // (kv.kv_bytes_per_token * kv.block_tokens)) if cap > 0 else 0
     if blocks < 1:
