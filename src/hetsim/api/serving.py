@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hetsim.serving.metrics import format_slo as format_slo
     from hetsim.serving.metrics import itl_samples as itl_samples
     from hetsim.serving.metrics import per_request_metrics as per_request_metrics
+    from hetsim.serving.model_switch import ModelMix as ModelMix
     from hetsim.serving.requests import check_seed as check_seed
     from hetsim.serving.requests import make_requests as make_requests
     from hetsim.serving.rows import load_serving_rows as load_serving_rows
@@ -45,6 +46,7 @@ _WHERE = {
     "write_csv": "hetsim.serving.export",
     "write_trace": "hetsim.serving.export",
     "ServingResult": "hetsim.serving.metrics",
+    "ModelMix": "hetsim.serving.model_switch",
     "format_slo": "hetsim.serving.metrics",
     "itl_samples": "hetsim.serving.metrics",
     "per_request_metrics": "hetsim.serving.metrics",

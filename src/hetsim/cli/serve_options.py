@@ -8,7 +8,20 @@ from typing import Annotated
 
 import typer
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Preset name or config.json path.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Preset name or config.json path (default llama3-8b).")
+]
+ModelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Serve several models of one architecture, one active at a time: NAME[:SHARE],... (NAME@TAG: "
+        "a fine-tuned variant), each request's model drawn by share; a switch copies a model from the "
+        "fastest side beside the primary that holds them all, e.g. llama2-7b@chat:3,llama2-7b@code."
+    ),
+]
+ModelSlotsOpt = Annotated[
+    int, typer.Option(help="With --models: models the primary side holds at once (the first ones listed).")
+]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(

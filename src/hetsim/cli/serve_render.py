@@ -252,6 +252,16 @@ def render(r: Any) -> None:
             f"{pc['reloaded_bytes'] / 1e9:,.1f} GB copied back, {pc['evicted_bytes'] / 1e9:,.1f} GB evicted "
             f"to lower tiers, {pc['dropped_bytes'] / 1e9:,.1f} GB dropped"
         )
+    if r.switching:
+        sw = r.switching
+        console.print(
+            f"model switching: {sw['switches']} switches, {sw['switch_s']:,.2f} s copying "
+            f"{sw['model_bytes_per_device'] / 1e9:,.1f} GB a device each from {sw['source']} to "
+            f"{sw['target']} at {sw['bandwidth_bytes_per_s'] / 1e9:,.1f} GB/s, {sw['slots']} resident at once"
+        )
+        for name, f in sw["per_model"].items():
+            lat = f", TTFT mean {f['ttft_mean_s'] * 1e3:,.1f} ms, E2E mean {f['e2e_mean_s'] * 1e3:,.1f} ms"
+            console.print(f"  {name}: {f['requests']} requests" + (lat if f["requests"] else ""))
     if r.slo:
         console.print(
             f"SLO {format_slo(r.slo)}: {r.slo_attainment:.1%} of requests meet it, "

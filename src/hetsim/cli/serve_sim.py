@@ -32,6 +32,8 @@ from hetsim.cli.serve_options import (
     MaxRateOpt,
     MixOpt,
     ModelOpt,
+    ModelSlotsOpt,
+    ModelsOpt,
     OutputLenOpt,
     PolicyOpt,
     PrefillChunkTokensOpt,
@@ -125,7 +127,9 @@ def _check_values(
 
 @app.command("serve-sim")
 def serve_cmd(
-    model: ModelOpt = "llama3-8b",
+    model: ModelOpt = None,
+    models: ModelsOpt = None,
+    model_slots: ModelSlotsOpt = 1,
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Preset name or YAML path.")] = "h100-sxm",
     tp: Annotated[int, typer.Option(help="Tensor-parallel devices per engine instance.")] = 1,
     engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "vllm",
@@ -183,10 +187,16 @@ def serve_cmd(
     per token and power per device; MLPerf Offline/Server scenarios; the highest rate meeting
     SLOs in steady state."""
     from hetsim.api.lookup import Precision
-    from hetsim.api.serving import check_seed, get_engine, parse_slo
+    from hetsim.api.serving import ModelMix, check_seed, get_engine, parse_slo
     from hetsim.cli.serve_render import run_and_render
 
     check_seed(seed)
+    several = ModelMix.parse(models, model_slots, seed) if models is not None else None
+    if several is not None and model is not None:
+        raise ConfigError("give --model or --models, not both (--models names the models served)")
+    if several is None and model_slots != 1:
+        raise ConfigError("--model-slots goes with --models (the models one engine switches between)")
+    model = several.names[0].partition("@")[0] if several is not None else model or "llama3-8b"
     no_users = concurrency is None and trace is None and sessions is None
     sources = sum(x is not None for x in (trace, sessions, mix))
     _check_values(arrival, no_users, slo_attainment, scenario, max_queue, sources)
@@ -206,7 +216,7 @@ def serve_cmd(
         "scheduler": scheduler, "kv_tiers": kv_offload, "decode_hardware": decode_hardware,
         "decode_tp": decode_tp, "kv_link": _link(kv_link),
         "experts": experts_of(ep, dp_attention, ep_skew, ep_redundant, ep_shared_devices),
-        "speculation": speculation_of(check_value("spec", spec)),
+        "speculation": speculation_of(check_value("spec", spec)), "models": several,
     }  # fmt: skip
     work = {"arrival": arrival, "rate": rate, "concurrency": concurrency, "requests": requests,
             "input_len": input_len, "output_len": output_len, "mix": mix, "trace": trace,

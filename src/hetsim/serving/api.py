@@ -29,6 +29,7 @@ from hetsim.serving.h2m2 import ALIASES, search_policy
 from hetsim.serving.kvtiers import resolve_tiers
 from hetsim.serving.loop import run_engine
 from hetsim.serving.metrics import ServingResult, parse_slo, per_request_metrics
+from hetsim.serving.model_switch import ModelMix, per_model, switching, with_slots
 from hetsim.serving.placed import Levelled, build_levelled, serve_auto
 from hetsim.serving.prefix import KVTier
 from hetsim.serving.pricing import IterationPricer, OpPricer, build_pricer
@@ -69,6 +70,7 @@ def simulate_serving(
     kv_link: Link | None = None,
     experts: ExpertParallel = NO_EP,
     speculation: Speculation | None = None,
+    models: ModelMix | str | None = None,
 ) -> ServingResult:
     """Serve ``requests`` and return latency, throughput, goodput and KV-cache records.
     ``disaggregate=(p, d)``: p prefill instances of ``tp`` devices and d decode instances of
@@ -85,7 +87,10 @@ def simulate_serving(
     can hold every request is kept. ``experts``: expert parallelism over the ``tp`` group, or
     with ``dp_attention`` over ``ep`` data-parallel ranks, each an engine instance of its own
     (:mod:`hetsim.serving.dp_ranks`). ``speculation``: speculative decoding, decode tokens priced
-    per emitted token of a draft-and-verify step (:mod:`hetsim.serving.speculative`)."""
+    per emitted token of a draft-and-verify step (:mod:`hetsim.serving.speculative`). ``models``:
+    several models of ``model``'s architecture, one active at a time, the others' requests
+    waiting for a switch (a :class:`ModelMix` or its ``--models`` text; see
+    :mod:`hetsim.serving.model_switch`)."""
     m, dev = get_model(model), get_hardware(hardware)  # type: ignore[arg-type]
     prec = precision or Precision()
     eng = get_engine(engine)
@@ -104,9 +109,16 @@ def simulate_serving(
         speculation.drafter(m)  # a drafter the model cannot have fails here, in one line
         if disaggregate is not None:
             raise ConfigError("--spec with --disaggregate is not modelled; drop one of them")
+    mix = ModelMix.parse(models) if isinstance(models, str) else models
+    if mix is not None:
+        mix.check(m, get_model)
+        if disaggregate is not None or experts.dp > 1 or speculation is not None or key != "primary":
+            raise ConfigError("--models serves one engine instance from the primary side: drop "
+                              "--disaggregate, --dp-attention, --spec and --policy")  # fmt: skip
+        eng = eng.with_(prefix_caching=False)  # one model's prefix KV is not another's
     run = _Run(m, dev, prec, eng, tp, requests, slos, disaggregate, max_queue, op_pricer, progress,
                dynamic_placement, kv_tiers, decode_hardware, decode_tp, kv_link, experts,
-               speculation)  # fmt: skip
+               speculation, mix)  # fmt: skip
     if key == "auto":  # the one choice of every command, each candidate served (serving/placed.py)
         return serve_auto(dev, lambda name: _serve(name, run))
     return _serve(key, run)
@@ -134,6 +146,7 @@ class _Run:
     kv_link: Link | None
     experts: ExpertParallel = NO_EP
     speculation: Speculation | None = None
+    models: ModelMix | None = None
 
 
 def _check_experts(m: ModelSpec, tp: int, experts: ExpertParallel, disaggregate: Any) -> None:
@@ -160,6 +173,7 @@ def _serve(key: str, run: _Run) -> ServingResult:
         raise MappingError(f"{what} with placement policy {key} is not modelled; give --policy primary")
     kv = kv_budget(m, dev, prec, eng, tp, all_sides=key != "primary", experts=run.experts)
     kv = with_drafter(kv, m, prec, tp, run.speculation, run.experts, dev)
+    kv = with_slots(kv, run.models.slots) if run.models is not None else kv
     check_requests(requests, m, eng, kv)
     longest = int(np.max(requests.input_len + requests.output_len))
     pricer = get_pricer(m, dev, prec, eng, tp, longest, op_pricer, experts=run.experts,
@@ -188,6 +202,11 @@ def _serve(key: str, run: _Run) -> ServingResult:
         notes.append(f"DP attention: {ranks} ranks of one {dev.name} each, requests round-robin, "
                      f"experts EP over all {ranks}; lockstep at MoE layers not modelled")  # fmt: skip
     elif disaggregate is None:
+        if run.models is not None:
+            inner = get_scheduler(eng.scheduler)
+            sw, path = switching(run.models, dev, kv.weight_bytes, len(requests), inner)
+            run_kw["scheduler"] = sw
+            notes.append(f"{len(run.models.names)} models, one active at a time; prefix caching off")
         log = run_engine(requests, eng, pricer, max_queue=max_queue, progress=run.progress, **run_kw)
         instances = 1
     else:
@@ -204,6 +223,12 @@ def _serve(key: str, run: _Run) -> ServingResult:
         instances = pre.count + dec.count
     r = build_result(m, dev, eng, tp, requests, log, kv.block_tokens, run.slos, notes + _mix_notes(requests))
     r = with_energy(r, log, dev, tp, instances)
+    if run.models is not None:
+        figs = per_model(run.models.names, sw.model, r.first_token_s, r.finish_s, r.arrival_s)
+        r = replace(r, switching={"switches": sw.switches, "switch_s": sw.switch_s, "source": path.source,
+                                  "target": path.target, "bandwidth_bytes_per_s": path.bandwidth_bytes_per_s,
+                                  "model_bytes_per_device": kv.weight_bytes, "slots": sw.slots,
+                                  "per_model": figs})  # fmt: skip
     return replace(
         r, policy=key, remaps=log.remaps, migrated_bytes=log.migrated_bytes, migration_s=log.migration_s,
         scheduler=eng.scheduler, prefix_cache=log.prefix,

@@ -121,6 +121,7 @@ class ServingResult:
     iterations: list[tuple[float, float, int, int, int]] = field(repr=False, default_factory=list)
     timeline: list[tuple[float, int, int, int, int]] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    switching: dict[str, Any] = field(default_factory=dict)  # serving several models (model_switch.py)
     # (gap, step, n): tokens whose gap included iterations without decodes (itl_samples)
     itl_stalls: list[tuple[float, float, int]] = field(repr=False, default_factory=list)
     policy: str = "primary"  # placement policy over the memory sides

@@ -15,20 +15,27 @@ model, the active model admits no more; when its last request leaves the engine 
 oldest waiting request becomes active, its copy (``model_bytes / bandwidth``, for a model not
 resident) charged to the next iteration as KV copies are. The models share one architecture
 (fine-tuned variants, as Samba-CoE's experts), so one pricer prices every iteration.
+:class:`ModelMix` is ``serve-sim --models`` (and ``simulate_serving(models=...)``): which models,
+each request's drawn by share, copied from the fastest side beside the primary that holds them.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from hetsim.errors import CapacityError, ConfigError
 from hetsim.hardware.spec import Device
 from hetsim.placement.migration import transfer_bandwidth
 from hetsim.placement.topology import route
+from hetsim.serving.budget import KVBudget
 from hetsim.serving.schedulers.base import Batch, FifoQueue, Scheduler
 from hetsim.serving.state import EngineState, WaitQueue
+from hetsim.workload.model import ModelSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +202,103 @@ class SwitchingScheduler(Scheduler):
             st.io_s += (secs := self.model_bytes[to] / self.bandwidth_bytes_per_s)
             self.switches, self.switch_s = self.switches + 1, self.switch_s + secs
         self.active = to
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMix:
+    """Several models of one architecture behind one engine (``serve-sim --models``). Each request
+    names one, drawn independently (seeded) with probability proportional to its share; the first
+    ``slots`` models listed are resident when serving starts (a deployment loads them first)."""
+
+    names: tuple[str, ...]
+    shares: tuple[float, ...]
+    slots: int = 1
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str, slots: int = 1, seed: int = 0) -> ModelMix:
+        """``NAME[:SHARE],...``; NAME a preset or config.json, ``NAME@TAG`` a fine-tuned variant."""
+        names, shares = [], []
+        for item in (x.strip() for x in text.split(",")):
+            name, _, share = item.rpartition(":") if ":" in item else (item, "", "1")
+            try:
+                w = float(share)
+            except ValueError:
+                w = float("nan")
+            if not name or not w > 0 or w == float("inf") or name in names:
+                raise ConfigError(
+                    f"--models {text!r}: give distinct NAME[:SHARE] entries, shares positive, e.g. "
+                    "llama2-7b@chat:3,llama2-7b@code"
+                )
+            names.append(name)
+            shares.append(w)
+        if isinstance(slots, bool) or not 1 <= slots <= len(names):
+            raise ConfigError(f"--model-slots must be from 1 to the {len(names)} models listed, got {slots}")
+        return cls(tuple(names), tuple(shares), slots, seed)
+
+    def assign(self, n: int) -> list[str]:
+        """Each of ``n`` requests' model."""
+        p = np.asarray(self.shares) / sum(self.shares)
+        rng = np.random.default_rng([self.seed, 23])  # a stream of its own, not the arrivals' (seed)
+        return [self.names[i] for i in rng.choice(len(p), n, p=p)]
+
+    def check(self, arch: ModelSpec, get_model: Any) -> None:
+        """Every model resolves and has ``arch``'s shapes (one pricer prices them all)."""
+        for name in self.names:
+            spec = get_model(name.partition("@")[0])
+            if replace(spec, name=arch.name, max_seq_len=arch.max_seq_len) != arch:
+                raise ConfigError(
+                    f"--models: {name} is not a {arch.name} (another architecture); switching serves "
+                    "models of one architecture: list variants as NAME@TAG"
+                )
+
+
+def switching(
+    mix: ModelMix, dev: Device, weight_bytes: float, n: int, inner: Scheduler
+) -> tuple[SwitchingScheduler, SwitchPath]:
+    """The switching scheduler of ``mix`` on ``dev``: models copied into the primary side from the
+    capacity tier, the side beside it that holds every model and copies fastest (the migration's
+    rate), each device of the TP group its ``weight_bytes`` share at once."""
+    if len(dev.sides) == 1:
+        raise ConfigError(
+            f"{dev.name} has one memory side: --models needs a capacity tier for the models that "
+            "wait; compose one, e.g. h100-sxm+xeon-8480x2+dram:2TB"
+        )
+    fits = [
+        k for k, s in enumerate(dev.sides) if k and s.memory.capacity_bytes // weight_bytes >= len(mix.names)
+    ]
+    if not fits:
+        raise CapacityError(f"{dev.name}: no memory side beside {dev.primary.name} holds the "
+                            f"{len(mix.names)} models of {weight_bytes / 1e9:,.1f} GB a device")  # fmt: skip
+    source = dev.sides[max(fits, key=lambda k: transfer_bandwidth(dev, k, 0))].name
+    path = switch_path(dev, source, dev.primary.name, weight_bytes)
+    sched = SwitchingScheduler(
+        inner, mix.assign(n), dict.fromkeys(mix.names, weight_bytes), path.bandwidth_bytes_per_s,
+        mix.slots, mix.names[: mix.slots],
+    )  # fmt: skip
+    return sched, path
+
+
+def with_slots(kv: KVBudget, slots: int) -> KVBudget:
+    """The KV cache beside ``slots`` resident models (``kv`` holds one model's weights)."""
+    if slots == 1:
+        return kv
+    cap = kv.kv_capacity_bytes - (slots - 1) * kv.weight_bytes
+    blocks = int(cap // (kv.kv_bytes_per_token * kv.block_tokens)) if cap > 0 else 0
+    if blocks < 1:
+        raise CapacityError(f"--model-slots {slots}: the models leave no room for the KV cache; give fewer")
+    return replace(kv, total_blocks=blocks, kv_capacity_bytes=cap)
+
+
+def per_model(
+    names: Sequence[str], models: Sequence[str], first_s: Any, finish_s: Any, arr_s: Any
+) -> dict[str, Any]:
+    """Requests, mean TTFT and mean end-to-end latency of each model's finished requests."""
+    out: dict[str, Any] = {}
+    for name in names:
+        k = np.array([x == name for x in models], dtype=bool) & np.isfinite(finish_s)
+        out[name] = {"requests": int(k.sum())}
+        if k.any():
+            out[name] |= {"ttft_mean_s": float(np.mean(first_s[k] - arr_s[k])),
+                          "e2e_mean_s": float(np.mean(finish_s[k] - arr_s[k]))}  # fmt: skip
+    return out

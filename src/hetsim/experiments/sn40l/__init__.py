@@ -111,15 +111,16 @@ def _system(spec: str, source: str, target: str) -> dict[str, Any]:
     runs = {str(g): run(1, PROMPT, g) for g in OUTPUTS}
     expert = {g: r.e2e_latency_s for g, r in runs.items()}
     router = {str(b): run(b, PROMPT, 1).ttft_s for b in (1, BATCH)}
-    # a GPU node: the DGX copy as the paper assumes it; the SN40L: every socket copies its shard
-    # from its own DDR at once
-    switch = model_bytes / path.peak_bytes_per_s if gpu else shard / path.bandwidth_bytes_per_s
+    # the DGX copies as the paper assumes; each SN40L socket copies its shard from its own DDR at once
+    copy = (model_bytes, path.peak_bytes_per_s) if gpu else (shard, path.bandwidth_bytes_per_s)
+    switch = copy[0] / copy[1]
     misses = {}
     for n in EXPERT_COUNTS:
         hits = replay(_choices(n), path.slots)
         misses[str(n)] = 1 - sum(hits) / len(hits)
     return {
         "switch_s": switch,
+        "switch_copy": copy,  # (bytes, bytes/s) of one switch (tests: the serving loop's copies)
         "switch_node_gb_per_s": model_bytes / switch / 1e9,
         "switch_stream_s": model_bytes / path.bandwidth_bytes_per_s,
         "switch_parallel_s": shard / path.bandwidth_bytes_per_s,
