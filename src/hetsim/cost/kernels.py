@@ -267,6 +267,11 @@ def kernel_times(
         cap_bw = kp.load_issue * unit.n_parallel * unit.clock_hz
         if 0 < cap_bw < dram_bw:
             memory_s = nbytes / cap_bw
+    decode_attention = op.kind == "attention" and op.head_dim > 0
+    if decode_attention and kp.decode_attention_stream_efficiency > 0:
+        # paged KV blocks (16 tokens of one head: a few KB per block-table hop) stream below
+        # the rate of one long contiguous read
+        memory_s = memory_s / kp.decode_attention_stream_efficiency
     if op.kind in VECTOR_KINDS:
         memory_s = _floor(memory_s, memory_floor_s)
         reduction = op.kind in ("norm", "softmax")
@@ -288,6 +293,8 @@ def kernel_times(
         return compute_s, np.maximum(cap_s, memory_s), body
     memory_s = _floor(memory_s, memory_floor_s)
     latency = kp.kernel_latency_s if op.kind in ("gemm", "attention") else vector_latency(unit, kp, False)
+    if decode_attention and kp.decode_attention_latency_s > 0:
+        latency = kp.decode_attention_latency_s  # split-KV and combine passes: one fixed cost per step
     body = blend(compute_s, memory_s, kp.overlap_p) + latency
     if (
         op.kind == "gemm"

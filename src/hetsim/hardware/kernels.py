@@ -71,6 +71,15 @@ class KernelParams:
     # the median of Vidur's M <= 16 cuBLAS GEMMs on the fit GPUs (calibration/small_m.py)
     small_m_stream_efficiency: float = 0.868
     kernel_latency_s: float = 4e-6  # minimum duration of a GEMM / attention kernel
+    # a decode attention kernel (one query token per sequence over its paged KV cache): its
+    # fixed duration (split-KV and combine passes, chains of dependent block-table and KV-block
+    # loads) and the fraction of the KV streaming rate its paged reads reach; 0: as a GEMM
+    # (kernel_latency_s, the full rate). vLLM's FlashAttention decode on A100 measures 13.8 us and
+    # 0.807 (Vidur's rows, data/measurements/published/vidur_attention_decode.csv, refitted in
+    # tests/cost/test_decode_attention.py); off by default: on TensorRT-LLM's serving and static
+    # rows (XQA kernels) those values make the held-out ITL worse (docs/calibration.md)
+    decode_attention_latency_s: float = 0.0
+    decode_attention_stream_efficiency: float = 0.0
     vector_latency_s: float = 2e-6  # minimum duration of a norm / activation / copy kernel
     # minimum duration of a vector kernel in core clock cycles (device's datasheet boost clock);
     # replaces vector_latency_s on a unit with a clock (0: use vector_latency_s)
@@ -111,6 +120,7 @@ class KernelParams:
                 raise ConfigError(f"kernel parameter {name} must be in (0, 1], got {value}")
         for name in (
             "kernel_latency_s",
+            "decode_attention_latency_s",
             "vector_latency_s",
             "vector_latency_cycles",
             "reduction_latency_cycles",
@@ -138,6 +148,10 @@ class KernelParams:
         if not 0 <= self.small_m_stream_efficiency <= 1:
             raise ConfigError(
                 "kernel parameter small_m_stream_efficiency must be in [0, 1] (0: no small-M kernel)"
+            )
+        if not 0 <= self.decode_attention_stream_efficiency <= 1:
+            raise ConfigError(
+                "kernel parameter decode_attention_stream_efficiency must be in [0, 1] (0: the full rate)"
             )
         if not 0 <= self.weight_only_stream_efficiency <= 1:
             raise ConfigError(
