@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,13 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def sigint_as_at_a_terminal() -> None:
+    """Popen's ``preexec_fn`` for a child that a test stops with SIGINT: a job started in the
+    background by a non-interactive shell (``make test &``) inherits SIGINT ignored, and Python
+    then never raises KeyboardInterrupt; the child gets the default, as at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

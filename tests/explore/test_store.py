@@ -15,6 +15,7 @@ import pytest
 
 from hetsim.explore import explore, read_results
 from hetsim.explore.store import StoreError
+from tests.conftest import sigint_as_at_a_terminal
 
 SPEC = {"axes": {"model": ["llama2-7b", "llama2-13b"], "hardware": ["h100-sxm", "l40s"], "tp": [1, 2],
                  "batch": [1, 4, 16, 64], "input_len": [128, 512, 2048], "output_len": [16, 64, 256]},
@@ -108,7 +109,9 @@ def test_ctrl_c_stops_cleanly_and_the_store_resumes(tmp_path: Path, reference: d
         "from hetsim.cli import main\n"
         f"main(['explore', {str(spec_file)!r}, '--out', {str(out)!r}, '--workers', '1'])\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_at_a_terminal
+    )
     done = out / "done.jsonl"
     deadline = time.monotonic() + 60
     while not (done.exists() and done.read_text().count("\n") >= 2):

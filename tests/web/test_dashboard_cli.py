@@ -14,12 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import sigint_as_at_a_terminal
+
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_the_dashboard_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "hetsim", "dashboard", "--port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=sigint_as_at_a_terminal,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
